@@ -1,0 +1,177 @@
+"""Command APDUs (ISO/IEC 7816-4 §5.1): one immutable type for all seven cases.
+
+Cases (ISO/IEC 7816-4:2013 §5.1, table 1; openemv/emv-utils ``iso7816_apdu.h``):
+
+====  ===========================================  =====================================
+case  short form                                   extended form
+====  ===========================================  =====================================
+1     CLA INS P1 P2                                --
+2     CLA INS P1 P2 Le(1)                          CLA INS P1 P2 00 Le(2)
+3     CLA INS P1 P2 Lc(1) data                     CLA INS P1 P2 00 Lc(2) data
+4     CLA INS P1 P2 Lc(1) data Le(1)               CLA INS P1 P2 00 Lc(2) data Le(2)
+====  ===========================================  =====================================
+
+"No Le" (``le=None``) is kept distinct from "Le = 0": a short ``Le`` byte ``00`` means 256 and an extended
+``00 00`` means 65536, so ``le`` holds the *number of bytes expected* (1..65536) and the encoder writes the
+zero byte(s) itself. Confusing the two caused an endless read loop in OpenSC (OpenSC#1731).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from apdu.errors import ApduFormatError
+
+__all__ = ["MAX_EXTENDED_LC", "MAX_EXTENDED_LE", "MAX_SHORT_LC", "MAX_SHORT_LE", "Command", "Redact"]
+
+MAX_SHORT_LC = 255
+MAX_SHORT_LE = 256
+MAX_EXTENDED_LC = 65535
+MAX_EXTENDED_LE = 65536
+
+
+class Redact(enum.Flag):
+    """What an APDU trace must hide for this command (PINs, keys, session data)."""
+
+    NOTHING = 0
+    COMMAND_DATA = enum.auto()
+    RESPONSE_DATA = enum.auto()
+    BOTH = COMMAND_DATA | RESPONSE_DATA
+
+
+def _check_byte(name: str, value: int) -> None:
+    if not 0 <= value <= 0xFF:
+        raise ApduFormatError(f"{name} must be a byte (0..255), got {value}", field=name)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A command APDU.
+
+    Parameters
+    ----------
+    cla, ins, p1, p2:
+        Header bytes.
+    data:
+        Command data field (``Nc`` = ``len(data)`` bytes, 0..65535).
+    le:
+        Expected response length ``Ne`` in bytes (1..65536), or ``None`` for no Le field. ``256`` encodes as a
+        short ``00``; ``65536`` as an extended ``00 00``.
+    extended:
+        Force the extended form. By default the short form is used whenever the lengths fit.
+    redact:
+        What tracing must hide (set by builders for VERIFY, WRITE KEY, SAM key operations ...). Not part of the
+        encoding and ignored by equality.
+    """
+
+    cla: int
+    ins: int
+    p1: int
+    p2: int
+    data: bytes = b""
+    le: int | None = None
+    extended: bool = False
+    redact: Redact = field(default=Redact.NOTHING, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("cla", "ins", "p1", "p2"):
+            _check_byte(name, getattr(self, name))
+        if not isinstance(self.data, bytes):
+            object.__setattr__(self, "data", bytes(self.data))
+        if len(self.data) > MAX_EXTENDED_LC:
+            raise ApduFormatError(f"data field too long: {len(self.data)} > {MAX_EXTENDED_LC}", field="data")
+        if self.le is not None and not 1 <= self.le <= MAX_EXTENDED_LE:
+            raise ApduFormatError(f"Le must be 1..{MAX_EXTENDED_LE} or absent, got {self.le}", field="le")
+        if not self.extended and (
+            len(self.data) > MAX_SHORT_LC or (self.le is not None and self.le > MAX_SHORT_LE)
+        ):
+            object.__setattr__(self, "extended", True)
+        if (self.ins & 0xF0) in (0x60, 0x90):
+            raise ApduFormatError(f"INS {self.ins:02X} is invalid (6X and 9X are reserved)", field="ins")
+
+    @property
+    def case(self) -> int:
+        """ISO/IEC 7816-3 case number 1..4."""
+        if self.data:
+            return 4 if self.le is not None else 3
+        return 2 if self.le is not None else 1
+
+    @property
+    def header(self) -> bytes:
+        """The four header bytes CLA INS P1 P2."""
+        return bytes((self.cla, self.ins, self.p1, self.p2))
+
+    def encode(self) -> bytes:
+        """Serialise to the bytes sent to the card."""
+        out = bytearray(self.header)
+        nc = len(self.data)
+        if self.extended:
+            if nc:
+                out += b"\x00" + nc.to_bytes(2, "big") + self.data
+                if self.le is not None:
+                    out += (self.le % 65536).to_bytes(2, "big")
+            elif self.le is not None:
+                out += b"\x00" + (self.le % 65536).to_bytes(2, "big")
+        else:
+            if nc:
+                out.append(nc)
+                out += self.data
+            if self.le is not None:
+                out.append(self.le % 256)
+        return bytes(out)
+
+    __bytes__ = encode
+
+    def with_le(self, le: int | None) -> Command:
+        """The same command with another Le (used for the 6Cxx re-send)."""
+        return Command(self.cla, self.ins, self.p1, self.p2, self.data, le, self.extended, self.redact)
+
+    def with_cla(self, cla: int) -> Command:
+        """The same command with another class byte (e.g. secure messaging ``04``/``84``)."""
+        return Command(cla, self.ins, self.p1, self.p2, self.data, self.le, self.extended, self.redact)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Command:
+        """Parse any valid short or extended command APDU; raise :class:`ApduFormatError` otherwise.
+
+        The case is decided from the length as in ISO/IEC 7816-3 §12.1.3 (and emv-utils
+        ``iso7816_apdu_case``).
+        """
+        raw = bytes(raw)
+        n = len(raw)
+        if n < 4:
+            raise ApduFormatError(f"command APDU too short: {n} bytes (the header alone is 4)", field="header")
+        cla, ins, p1, p2 = raw[0], raw[1], raw[2], raw[3]
+        body = raw[4:]
+        if not body:
+            return cls(cla, ins, p1, p2)
+        if len(body) == 1:
+            return cls(cla, ins, p1, p2, le=body[0] or 256)
+        if body[0] != 0:
+            nc = body[0]
+            if len(body) == 1 + nc:
+                return cls(cla, ins, p1, p2, body[1:])
+            if len(body) == 2 + nc:
+                return cls(cla, ins, p1, p2, body[1 : 1 + nc], le=body[-1] or 256)
+            raise ApduFormatError(
+                f"Lc = {nc} does not match the {len(body) - 1} bytes that follow it", field="lc"
+            )
+        # body[0] == 0 and more than one byte: extended length.
+        if len(body) == 3:
+            return cls(cla, ins, p1, p2, le=int.from_bytes(body[1:3], "big") or 65536, extended=True)
+        nc = int.from_bytes(body[1:3], "big")
+        if nc == 0:
+            raise ApduFormatError("extended Lc of 0 is not allowed", field="lc")
+        rest = body[3:]
+        if len(rest) == nc:
+            return cls(cla, ins, p1, p2, rest, extended=True)
+        if len(rest) == nc + 2:
+            le = int.from_bytes(rest[nc:], "big") or 65536
+            return cls(cla, ins, p1, p2, rest[:nc], le=le, extended=True)
+        raise ApduFormatError(
+            f"extended Lc = {nc} does not match the {len(rest)} bytes that follow it", field="lc"
+        )
+
+    def __str__(self) -> str:
+        return self.encode().hex(" ").upper()
