@@ -38,7 +38,7 @@ class SimulatedCard(Protocol):
         ...
 
 
-class SwError(Exception):  # noqa: N818 - control flow inside card OS handlers, not an error for callers
+class SwError(Exception):
     """Raised inside a simulated card's command handlers to answer with a status word."""
 
     def __init__(self, sw: int) -> None:

@@ -83,9 +83,7 @@ class Command:
             raise ApduFormatError(f"data field too long: {len(self.data)} > {MAX_EXTENDED_LC}", field="data")
         if self.le is not None and not 1 <= self.le <= MAX_EXTENDED_LE:
             raise ApduFormatError(f"Le must be 1..{MAX_EXTENDED_LE} or absent, got {self.le}", field="le")
-        if not self.extended and (
-            len(self.data) > MAX_SHORT_LC or (self.le is not None and self.le > MAX_SHORT_LE)
-        ):
+        if not self.extended and (len(self.data) > MAX_SHORT_LC or (self.le is not None and self.le > MAX_SHORT_LE)):
             object.__setattr__(self, "extended", True)
         if (self.ins & 0xF0) in (0x60, 0x90):
             raise ApduFormatError(f"INS {self.ins:02X} is invalid (6X and 9X are reserved)", field="ins")
@@ -154,9 +152,7 @@ class Command:
                 return cls(cla, ins, p1, p2, body[1:])
             if len(body) == 2 + nc:
                 return cls(cla, ins, p1, p2, body[1 : 1 + nc], le=body[-1] or 256)
-            raise ApduFormatError(
-                f"Lc = {nc} does not match the {len(body) - 1} bytes that follow it", field="lc"
-            )
+            raise ApduFormatError(f"Lc = {nc} does not match the {len(body) - 1} bytes that follow it", field="lc")
         # body[0] == 0 and more than one byte: extended length.
         if len(body) == 3:
             return cls(cla, ins, p1, p2, le=int.from_bytes(body[1:3], "big") or 65536, extended=True)
@@ -169,9 +165,7 @@ class Command:
         if len(rest) == nc + 2:
             le = int.from_bytes(rest[nc:], "big") or 65536
             return cls(cla, ins, p1, p2, rest[:nc], le=le, extended=True)
-        raise ApduFormatError(
-            f"extended Lc = {nc} does not match the {len(rest)} bytes that follow it", field="lc"
-        )
+        raise ApduFormatError(f"extended Lc = {nc} does not match the {len(rest)} bytes that follow it", field="lc")
 
     def __str__(self) -> str:
         return self.encode().hex(" ").upper()
