@@ -1,0 +1,202 @@
+"""Declarative card-profile model: DF/EF tree, access rights, SM requirements, keys, ATR layout.
+
+FMCOS semantics (pboc-purse.md §8): access rights are one byte ``XY`` — allowed when the DF's security state
+``S`` satisfies ``Y <= S <= X`` (§8.3); keys set ``S`` to their follow-up state on EXTERNAL AUTHENTICATE or
+VERIFY. CREATE FILE layouts (§8.2) and WRITE KEY layouts (§8.4) are produced from these specs by
+:mod:`healthcard.issuance`; key-file bytes 6/7 carry the algorithm and scheme (docs/decisions.md D2).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+__all__ = [
+    "ALWAYS",
+    "NEVER",
+    "AtrLayout",
+    "DFSpec",
+    "EFKind",
+    "EFSpec",
+    "KeySpec",
+    "Scheme",
+    "SmMode",
+    "right",
+]
+
+ALWAYS = 0xF0
+NEVER = 0xEF
+
+
+def right(low: int, high: int = 0xF) -> int:
+    """The access byte ``XY`` allowing states ``low..high`` (pboc-purse.md §8.3)."""
+    if not 0 <= low <= high <= 0xF:
+        raise ValueError(f"bad state range {low}..{high}")
+    return (high << 4) | low
+
+
+class EFKind(enum.Enum):
+    """Elementary-file structures and their FMCOS CREATE FILE type byte (pboc-purse.md §8.2)."""
+
+    BINARY = 0x28
+    LINEAR_FIXED = 0x2A
+    LINEAR_VARIABLE = 0x2C
+    CYCLIC = 0x2E
+    PURSE = 0x2F
+
+
+class SmMode(enum.Enum):
+    """Secure messaging required for writes; OR-ed into the type byte (pboc-purse.md §8.2 "Protection bits")."""
+
+    NONE = 0x00
+    MAC = 0x80
+    ENC_MAC = 0xC0
+
+
+class Scheme(enum.Enum):
+    """Key-file byte 7 (docs/decisions.md D2)."""
+
+    FMCOS = 0x00
+    HEALTH = 0x01
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """One key in a DF's key file.
+
+    ``key_type``/``key_id`` are the WRITE KEY type and identifier (pboc-purse.md §8.4); ``follow_state`` the
+    security state an authentication sets (``None`` for keys that do not authenticate). ``master`` names the
+    master key in the :class:`~healthcard.issuance.keysource.KeySource`; ``levels`` the diversification
+    levels (1 = card, 2 = city factor then card, docs/decisions.md D1; 0 = used as is). ``sam_p1``/``sam_p2``
+    are the health-card SAM's ``80 DE`` parameters (health-card.md §5.1).
+    """
+
+    name: str
+    key_type: int
+    key_id: int
+    use_right: int = ALWAYS
+    change_right: int = NEVER
+    follow_state: int | None = None
+    error_counter: int = 0x33
+    version: int = 0x01
+    master: str = ""
+    levels: int = 1
+    sam_p1: int | None = None
+    sam_p2: int | None = None
+    length: int = 16
+    purpose: str = ""
+
+
+@dataclass(frozen=True)
+class EFSpec:
+    """An elementary file: structure, size, rights, SM mode, content description."""
+
+    fid: int
+    name: str
+    kind: EFKind
+    read: int
+    write: int
+    size: int = 0
+    records: int = 0
+    record_size: int = 0
+    sfi: int | None = None
+    sm: SmMode = SmMode.NONE
+    read_key: str | None = None
+    write_keys: tuple[str, ...] = ()
+    tags: tuple[int, ...] = ()
+    content: str = ""
+    detail_sfi: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind is EFKind.BINARY and not 0 < self.size <= 0xFFFF:
+            raise ValueError(f"{self.name}: a binary EF needs a size")
+        if self.kind in (EFKind.LINEAR_FIXED, EFKind.LINEAR_VARIABLE, EFKind.CYCLIC) and not (
+            0 < self.records <= 0xFF and 0 < self.record_size <= 0xFF
+        ):
+            raise ValueError(f"{self.name}: a record EF needs a record count and length")
+        if self.tags and len(self.tags) != self.records:
+            raise ValueError(f"{self.name}: {len(self.tags)} TLV tags for {self.records} records")
+
+    @property
+    def type_byte(self) -> int:
+        """CREATE FILE type byte including the SM protection bits."""
+        return self.kind.value | self.sm.value
+
+
+@dataclass(frozen=True)
+class DFSpec:
+    """A DF/ADF (or the MF): its key file, keys and children."""
+
+    fid: int
+    name: str
+    df_name: bytes
+    create_right: int = ALWAYS
+    erase_right: int = ALWAYS
+    app_sfi: int = 0x95
+    key_file_fid: int = 0x0000
+    key_file_space: int = 0x0200
+    add_key_right: int = ALWAYS
+    algorithm: int = 0x00
+    scheme: Scheme = Scheme.FMCOS
+    keys: tuple[KeySpec, ...] = ()
+    children: tuple[EFSpec | DFSpec, ...] = ()
+    description: str = ""
+
+    def key(self, name: str) -> KeySpec:
+        """The key called ``name`` in this DF."""
+        for k in self.keys:
+            if k.name == name:
+                return k
+        raise KeyError(name)
+
+    @property
+    def efs(self) -> tuple[EFSpec, ...]:
+        """The EF children."""
+        return tuple(c for c in self.children if isinstance(c, EFSpec))
+
+    @property
+    def dfs(self) -> tuple[DFSpec, ...]:
+        """The DF children."""
+        return tuple(c for c in self.children if isinstance(c, DFSpec))
+
+    def ef(self, name: str) -> EFSpec:
+        """The EF child called ``name`` (``"EF05"``)."""
+        for e in self.efs:
+            if e.name == name:
+                return e
+        raise KeyError(name)
+
+    def walk(self, path: tuple[DFSpec, ...] = ()) -> Iterator[tuple[tuple[DFSpec, ...], DFSpec]]:
+        """Depth-first ``(path from the root, df)`` pairs, the DF itself first."""
+        here = (*path, self)
+        yield here, self
+        for child in self.dfs:
+            yield from child.walk(here)
+
+
+@dataclass(frozen=True)
+class AtrLayout:
+    """Answer to reset carrying the 8-byte cardNo at ATR bytes 5..12 (health-card.md §5.2, S1 ``loadCardNo``).
+
+    ``prefix`` is ATR bytes 0..4, ``suffix`` what follows cardNo. A real card's layout is a profile change.
+    """
+
+    prefix: bytes = bytes.fromhex("3B6D000048")
+    suffix: bytes = bytes.fromhex("43484B31")
+    card_no_offset: int = 5
+    card_no_length: int = 8
+    notes: str = field(default="", compare=False)
+
+    def build(self, card_no: bytes) -> bytes:
+        """The ATR of a card with this cardNo."""
+        if len(card_no) != self.card_no_length:
+            raise ValueError(f"cardNo must be {self.card_no_length} bytes")
+        return self.prefix + card_no + self.suffix
+
+    def card_no(self, atr: bytes) -> bytes:
+        """Extract cardNo from an ATR."""
+        end = self.card_no_offset + self.card_no_length
+        if len(atr) < end:
+            raise ValueError(f"ATR of {len(atr)} bytes is too short to hold cardNo at {self.card_no_offset}..{end - 1}")
+        return atr[self.card_no_offset : end]
