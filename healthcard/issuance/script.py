@@ -217,11 +217,11 @@ class _Planner:
         ]
         if visits:
             self.auth(df03, "UK_DF03_1")
-        for prefix, index_ef, record in visits:
-            self.binary(df03, df03.ef(f"{prefix}{record.slot:02d}"), record.to_bytes())
-            if record.valid:
+        for prefix, index_ef, visit in visits:
+            self.binary(df03, df03.ef(f"{prefix}{visit.slot:02d}"), visit.to_bytes())
+            if visit.valid:
                 self.add(f"SELECT DF03/{index_ef}", c.select_fid(df03.ef(index_ef).fid))
-                self.add(f"SET INDEX DF03/{index_ef} #{record.slot} (00)", c.write_index_valid(record.slot))
+                self.add(f"SET INDEX DF03/{index_ef} #{visit.slot} (00)", c.write_index_valid(visit.slot))
 
     def purse(self) -> None:
         if self.p.purse is None:
