@@ -68,7 +68,7 @@ def decode_an(raw: bytes, *, field: str) -> str:
 
 def encode_cn(digits: str, length: int, *, field: str) -> bytes:
     """Encode a digit string as ``cn``: BCD, left-justified, right-padded with ``F`` to ``length`` bytes."""
-    if not digits.isascii() or not digits.isdigit():
+    if digits and not (digits.isascii() and digits.isdigit()):
         raise DataError(f"{field}: cn value must contain digits 0-9 only, got {digits!r}", field=field)
     if len(digits) > 2 * length:
         raise DataError(f"{field}: {len(digits)} digits, at most {2 * length} fit in {length} bytes", field=field)
