@@ -15,7 +15,7 @@ Messages never contain keys, PINs or session data.
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from apdu.command import Command
@@ -23,13 +23,30 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApduFormatError",
+    "BlockedError",
     "CardError",
+    "CommandNotSupportedError",
+    "ConditionsNotSatisfiedError",
     "DataError",
+    "ExecutionError",
+    "FileError",
     "HealthCardError",
+    "InsufficientFundsError",
     "Layer",
     "LibraryError",
+    "MacError",
+    "ParameterError",
+    "PinBlockedError",
+    "PinError",
+    "PurseError",
     "ReaderError",
+    "RecordNotFoundError",
     "SamError",
+    "SecurityStatusError",
+    "StorageError",
+    "WarningStatusError",
+    "WrongLengthError",
+    "sam_variant",
 ]
 
 
@@ -118,8 +135,148 @@ class CardError(HealthCardError):
         where = f" to {command.header.hex(' ').upper()}" if command is not None else ""
         super().__init__(f"SW {sw:04X}{where}: {info.english} / {info.chinese}", layer=layer)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Picklable although __init__ takes (sw, info, command) rather than the message.
+        return (type(self), (self.sw, self.info, self.command), self.__dict__)
+
 
 class SamError(CardError):
     """The SAM answered with an error status word."""
 
     layer = Layer.SAM
+
+
+# --- Typed status-word errors -------------------------------------------------------------------------------
+#
+# Design: every failing status word raises a subclass of CardError chosen by apdu.status (by word, then by
+# category). A SAM answering the same word raises the *SAM variant* of that class: a class deriving from both
+# SamError and the typed class (e.g. ``SamMacError(SamError, MacError)``), generated once for every typed class
+# below and registered in this module under its name. So ``except MacError`` catches a MAC failure from the card
+# or from the SAM, ``except SamError`` catches every SAM failure, and ``error.layer`` tells them apart.
+
+
+class WarningStatusError(CardError):
+    """A warning word (62xx, 63xx other than 63Cx) where success was required (ISO/IEC 7816-4 table 6)."""
+
+
+class ExecutionError(CardError):
+    """An execution error (64xx, 65xx other than memory failures, 6F00, 6Fxx) (ISO/IEC 7816-4 table 6)."""
+
+
+class StorageError(CardError):
+    """Memory failure or not enough space (6581, 6A84) (ISO/IEC 7816-4 table 6; pboc-purse.md §12)."""
+
+
+class WrongLengthError(CardError):
+    """Wrong length (6700, 67xx) or wrong Le (6Cxx).
+
+    ``exact_length`` is the length the card asks for in a 6Cxx word (``6C00`` = 256), otherwise ``None``.
+    """
+
+    @property
+    def exact_length(self) -> int | None:
+        """Le the card asks for (6Cxx), or ``None``."""
+        return (self.sw & 0xFF or 256) if self.sw >> 8 == 0x6C else None
+
+
+class SecurityStatusError(CardError):
+    """Security status not satisfied and related access refusals (6982, 6984, 6986, 6987 ...)."""
+
+
+class ConditionsNotSatisfiedError(SecurityStatusError):
+    """Conditions of use not satisfied (6985), e.g. CREDIT FOR LOAD not preceded by INITIALIZE FOR LOAD."""
+
+
+class MacError(SecurityStatusError):
+    """A MAC or secure-messaging object was wrong (9302 MAC error, 6988 incorrect SM data objects)."""
+
+
+class PinError(SecurityStatusError):
+    """Verification of a PIN or key failed (63Cx, 6300; VERIFY or EXTERNAL AUTHENTICATE).
+
+    ``tries_left`` is the ``x`` of 63Cx, 0 for a blocked PIN/key (6983), ``None`` when the card does not say.
+    """
+
+    @property
+    def tries_left(self) -> int | None:
+        """Remaining tries, or ``None`` if the word does not carry them."""
+        if self.sw & 0xFFF0 == 0x63C0:
+            return self.sw & 0x0F
+        if self.sw == 0x6983:
+            return 0
+        return None
+
+
+class PinBlockedError(PinError):
+    """The PIN or key is blocked (6983 "authentication method blocked" / 密钥被锁死)."""
+
+
+class FileError(CardError):
+    """File-system errors: file not found (6A82), incompatible structure (6981), file exists (6A89) ..."""
+
+
+class RecordNotFoundError(FileError):
+    """Record not found (6A83)."""
+
+
+class ParameterError(CardError):
+    """Wrong parameters: P1-P2 (6A86, 6B00, 6Axx), data field (6A80), referenced data/key not found (6A88)."""
+
+
+class CommandNotSupportedError(CardError):
+    """INS or CLA not supported (6D00, 6E00), CLA functions not supported (68xx), command not allowed (6986)."""
+
+
+class BlockedError(CardError):
+    """Application or card blocked: 9303 permanently locked, 6A81 function not supported / locked, 6283."""
+
+
+class PurseError(CardError):
+    """E-purse refusals (93xx, 94xx): key index not supported (9403), MAC unavailable (9406) ..."""
+
+
+class InsufficientFundsError(PurseError):
+    """Insufficient funds for the purchase (9401, 金额不足)."""
+
+
+_TYPED: tuple[type[CardError], ...] = (
+    WarningStatusError,
+    ExecutionError,
+    StorageError,
+    WrongLengthError,
+    SecurityStatusError,
+    ConditionsNotSatisfiedError,
+    MacError,
+    PinError,
+    PinBlockedError,
+    FileError,
+    RecordNotFoundError,
+    ParameterError,
+    CommandNotSupportedError,
+    BlockedError,
+    PurseError,
+    InsufficientFundsError,
+)
+
+_SAM_VARIANTS: dict[type[CardError], type[SamError]] = {CardError: SamError, SamError: SamError}
+
+
+def _make_sam_variant(cls: type[CardError]) -> type[SamError]:
+    name = f"Sam{cls.__name__}"
+    namespace = {"__doc__": f"{cls.__name__} answered by the SAM.", "__module__": __name__}
+    variant = cast("type[SamError]", type(name, (SamError, cls), namespace))
+    globals()[name] = variant  # importable and picklable by name: apdu.errors.SamMacError ...
+    return variant
+
+
+for _cls in _TYPED:
+    _SAM_VARIANTS[_cls] = _make_sam_variant(_cls)
+
+
+def sam_variant(cls: type[CardError]) -> type[SamError]:
+    """The class raised when the SAM answers with a word that maps to ``cls`` (subclass of both)."""
+    try:
+        return _SAM_VARIANTS[cls]
+    except KeyError:
+        variant = _SAM_VARIANTS[cls] = _make_sam_variant(cls)
+        return variant
