@@ -45,7 +45,7 @@ def _check_byte(name: str, value: int) -> None:
         raise ApduFormatError(f"{name} must be a byte (0..255), got {value}", field=name)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Command:
     """A command APDU.
 
@@ -85,6 +85,9 @@ class Command:
             raise ApduFormatError(f"Le must be 1..{MAX_EXTENDED_LE} or absent, got {self.le}", field="le")
         if not self.extended and (len(self.data) > MAX_SHORT_LC or (self.le is not None and self.le > MAX_SHORT_LE)):
             object.__setattr__(self, "extended", True)
+        if self.extended and not self.data and self.le is None:
+            # Case 1 has no length field, hence no extended form: normalise so decode(encode(c)) == c.
+            object.__setattr__(self, "extended", False)
         if (self.ins & 0xF0) in (0x60, 0x90):
             raise ApduFormatError(f"INS {self.ins:02X} is invalid (6X and 9X are reserved)", field="ins")
 
@@ -154,6 +157,8 @@ class Command:
                 return cls(cla, ins, p1, p2, body[1 : 1 + nc], le=body[-1] or 256)
             raise ApduFormatError(f"Lc = {nc} does not match the {len(body) - 1} bytes that follow it", field="lc")
         # body[0] == 0 and more than one byte: extended length.
+        if len(body) == 2:
+            raise ApduFormatError("extended length field truncated: 00 must be followed by 2 bytes", field="lc")
         if len(body) == 3:
             return cls(cla, ins, p1, p2, le=int.from_bytes(body[1:3], "big") or 65536, extended=True)
         nc = int.from_bytes(body[1:3], "big")
@@ -168,4 +173,21 @@ class Command:
         raise ApduFormatError(f"extended Lc = {nc} does not match the {len(rest)} bytes that follow it", field="lc")
 
     def __str__(self) -> str:
+        """Hex form; a command flagged ``Redact.COMMAND_DATA`` shows its data length only."""
+        if self.redact & Redact.COMMAND_DATA and self.data:
+            head = self.header.hex(" ").upper()
+            tail = f" Le={self.le}" if self.le is not None else ""
+            return f"{head} <{len(self.data)} data bytes redacted>{tail}"
         return self.encode().hex(" ").upper()
+
+    def __repr__(self) -> str:
+        """Like the dataclass repr, but redacted data is never shown (PINs, keys)."""
+        data = (
+            f"<{len(self.data)} bytes redacted>"
+            if self.redact & Redact.COMMAND_DATA and self.data
+            else repr(self.data)
+        )
+        return (
+            f"Command(cla=0x{self.cla:02X}, ins=0x{self.ins:02X}, p1=0x{self.p1:02X}, p2=0x{self.p2:02X}, "
+            f"data={data}, le={self.le}, extended={self.extended}, redact={self.redact})"
+        )
