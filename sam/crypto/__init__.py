@@ -1,1 +1,83 @@
-"""sam/crypto package."""
+"""Card cryptography as pure functions: ciphers, MACs, diversification, purse, secure messaging, health card.
+
+Every function validates its inputs and raises :class:`CryptoError` (never printing key bytes). Each module's
+docstring cites its source in ``shared/reference/pboc-purse.md`` / ``health-card.md``; the known-answer vectors in
+``shared/vectors/`` are reproduced by ``tests/sam/test_crypto_vectors.py``.
+"""
+
+from sam.crypto.algorithm import Algorithm, block_size
+from sam.crypto.auth import external_auth_cryptogram, internal_auth_response
+from sam.crypto.ciphers import decrypt_cbc, decrypt_ecb, encrypt_cbc, encrypt_ecb
+from sam.crypto.digest import sm3
+from sam.crypto.diversify import diversify, diversify_path, invert
+from sam.crypto.errors import CryptoError
+from sam.crypto.health import (
+    health_auth_cryptogram,
+    health_card_key,
+    health_session_key,
+    health_sm_unwrap,
+    health_sm_wrap,
+)
+from sam.crypto.mac import MAC_BYTES, full_mac, iv_from_challenge, mac, verify_mac
+from sam.crypto.padding import pad80, pad80_if_needed, unpad80
+from sam.crypto.purse import (
+    load_mac1,
+    load_mac2,
+    load_session_key,
+    load_tac,
+    purchase_mac1,
+    purchase_mac2,
+    purchase_session_key,
+    purchase_tac,
+    tac_session_key,
+)
+from sam.crypto.secure_messaging import (
+    sm_decrypt_data,
+    sm_encrypt_and_mac_command,
+    sm_encrypt_data,
+    sm_mac_command,
+    verify_sm_command,
+)
+
+__all__ = [
+    "MAC_BYTES",
+    "Algorithm",
+    "CryptoError",
+    "block_size",
+    "decrypt_cbc",
+    "decrypt_ecb",
+    "diversify",
+    "diversify_path",
+    "encrypt_cbc",
+    "encrypt_ecb",
+    "external_auth_cryptogram",
+    "full_mac",
+    "health_auth_cryptogram",
+    "health_card_key",
+    "health_session_key",
+    "health_sm_unwrap",
+    "health_sm_wrap",
+    "internal_auth_response",
+    "invert",
+    "iv_from_challenge",
+    "load_mac1",
+    "load_mac2",
+    "load_session_key",
+    "load_tac",
+    "mac",
+    "pad80",
+    "pad80_if_needed",
+    "purchase_mac1",
+    "purchase_mac2",
+    "purchase_session_key",
+    "purchase_tac",
+    "sm3",
+    "sm_decrypt_data",
+    "sm_encrypt_and_mac_command",
+    "sm_encrypt_data",
+    "sm_mac_command",
+    "tac_session_key",
+    "unpad80",
+    "verify_mac",
+    "verify_sm_command",
+]
