@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from apdu.errors import DataError
-from healthcard.issuance._crypto import diversify_3des, diversify_sm4
+from sam.crypto import Algorithm, diversify, health_card_key
 
 __all__ = ["DEMO_KEYS_PATH", "DemoKeySource", "KeySource"]
 
@@ -49,12 +49,9 @@ class DemoKeySource:
         if name == "TRANSPORT":
             return self._transport
         if name == "MF_MASTER":
-            return diversify_3des(self._mf_master, card_no)
+            return diversify(Algorithm.TDES, self._mf_master, card_no)
         if name in self._purse:
-            return diversify_3des(self._purse[name], card_no)
+            return diversify(Algorithm.TDES, self._purse[name], card_no)
         if name in self._health:
-            master = self._health[name]
-            if city is not None:
-                master = diversify_sm4(master, city)
-            return diversify_sm4(master, card_no)
+            return health_card_key(self._health[name], card_no, city)
         raise DataError(f"no master key called {name!r} in the demo key set", field="key")

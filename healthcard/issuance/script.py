@@ -26,13 +26,13 @@ from healthcard.codecs.fixed import VisitRecord
 from healthcard.codecs.purse import PurseApplicationData
 from healthcard.codecs.records import IssuerData, TlvFile, Validity
 from healthcard.issuance import commands as c
-from healthcard.issuance._crypto import fmcos_cryptogram, health_cryptogram, health_sm_wrap
 from healthcard.issuance.issuer import IssuerConfig
 from healthcard.issuance.keysource import KeySource
 from healthcard.person import Person
 from healthcard.profiles.card import MF_FID, CardProfile
 from healthcard.profiles.health import city_factor
 from healthcard.profiles.model import DFSpec, EFSpec, KeySpec, Scheme, SmMode
+from sam.crypto import Algorithm, external_auth_cryptogram, health_auth_cryptogram, health_sm_wrap
 
 __all__ = ["RK_TERMINAL_DATA", "CommandChannel", "Report", "Step", "StepKind", "card_no_for", "personalise", "plan"]
 
@@ -95,7 +95,7 @@ def card_no_for(person: Person) -> bytes:
 
 
 class _Planner:
-    def __init__(  # noqa: PLR0917
+    def __init__(
         self, profile: CardProfile, person: Person, issuer: IssuerConfig, keys: KeySource, card_no: bytes,
         issue_date: _dt.date,
     ) -> None:  # fmt: skip
@@ -284,9 +284,9 @@ def _execute(channel: CommandChannel, step: Step) -> Response:
     ch = challenge.data[:8]
     cmd = step.command
     if step.kind is StepKind.AUTH_FMCOS:
-        data = fmcos_cryptogram(step.key, ch)
+        data = external_auth_cryptogram(Algorithm.TDES, step.key, ch)
     elif step.kind is StepKind.AUTH_HEALTH:
-        data = health_cryptogram(step.key, ch, RK_TERMINAL_DATA) + RK_TERMINAL_DATA + b"\x01"
+        data = health_auth_cryptogram(step.key, ch, RK_TERMINAL_DATA) + RK_TERMINAL_DATA + b"\x01"
     else:
         data = health_sm_wrap(step.key, ch, cmd.header, cmd.data)
     return channel.transmit(Command(cmd.cla, cmd.ins, cmd.p1, cmd.p2, data, redact=Redact.COMMAND_DATA))

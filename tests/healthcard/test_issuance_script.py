@@ -11,7 +11,6 @@ from apdu.command import Command, Redact
 from apdu.errors import CardError
 from apdu.response import Response
 from healthcard.issuance import DemoKeySource, StepKind, load_issuer, personalise, plan
-from healthcard.issuance._crypto import fmcos_cryptogram
 from healthcard.person import load_person
 from healthcard.profiles import demo_card_profile
 
@@ -26,11 +25,6 @@ STEPS = plan(PROFILE, PERSON, ISSUER, KEYS, card_no=CARD_NO, issue_date=dt.date(
 
 def _by_label(label: str) -> Command:
     return next(s.command for s in STEPS if s.label == label)
-
-
-def test_fmcos_transport_key_vector() -> None:
-    # pboc-purse.md §7.2: FM1208 with the FF×16 transport key, challenge AFE9CD6F → 6233F9C8BFBEB899.
-    assert fmcos_cryptogram(b"\xff" * 16, bytes.fromhex("AFE9CD6F")) == bytes.fromhex("6233F9C8BFBEB899")
 
 
 def test_plan_order() -> None:
