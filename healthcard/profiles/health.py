@@ -44,7 +44,7 @@ def city_factor(yycsdm: str) -> bytes:
     return (yycsdm[:2] + "000000").encode("ascii")
 
 
-def _key(name: str, key_type: int, key_id: int, state: int | None, p1: int, p2: int, purpose: str) -> KeySpec:  # noqa: PLR0917
+def _key(name: str, key_type: int, key_id: int, state: int | None, p1: int, p2: int, purpose: str) -> KeySpec:
     return KeySpec(
         name=name,
         key_type=key_type,
@@ -58,7 +58,7 @@ def _key(name: str, key_type: int, key_id: int, state: int | None, p1: int, p2: 
     )
 
 
-def _tlv_ef(fid: int, name: str, content: type[TlvFile], write: int, sm: SmMode, read: int, wkey: str) -> EFSpec:  # noqa: PLR0917
+def _tlv_ef(fid: int, name: str, content: type[TlvFile], write: int, sm: SmMode, read: int, wkey: str) -> EFSpec:
     tags = content.tags()
     size = max(2 + element(t).length for t in tags)
     return EFSpec(
