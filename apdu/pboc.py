@@ -1,0 +1,180 @@
+"""PBOC electronic passbook / purse (ED/EP) command builders (pboc-purse.md §1-§2).
+
+Amounts are integer fen (unsigned 32-bit), counters 16-bit, terminal IDs 6 bytes, datetimes BCD
+``YYYYMMDDhhmmss`` built from :class:`datetime.datetime`. The answers parse into the records of
+:mod:`apdu.records` (:class:`~apdu.records.InitForPurchaseResponse` ...).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+
+from apdu._checks import bcd_datetime, check_bytes, check_int, check_sfi
+from apdu.command import Command
+
+__all__ = [
+    "Purse",
+    "TransactionType",
+    "credit_for_load",
+    "debit_for_purchase",
+    "debit_for_unload",
+    "get_balance",
+    "get_transaction_prove",
+    "initialize_for_capp_purchase",
+    "initialize_for_cash_withdraw",
+    "initialize_for_load",
+    "initialize_for_purchase",
+    "initialize_for_unload",
+    "initialize_for_update",
+    "update_capp_data_cache",
+    "update_overdraft_limit",
+]
+
+
+class Purse(enum.IntEnum):
+    """P2 of INITIALIZE and GET BALANCE: which purse (pboc-purse.md §1)."""
+
+    ED = 0x01  # 电子存折, passbook
+    EP = 0x02  # 电子钱包, purse
+
+
+class TransactionType(enum.IntEnum):
+    """Transaction-type identifiers (交易类型标识), entering MACs, TACs and detail records (pboc-purse.md §1)."""
+
+    ED_LOAD = 0x01
+    EP_LOAD = 0x02
+    UNLOAD = 0x03
+    ED_CASH_WITHDRAW = 0x04
+    ED_PURCHASE = 0x05
+    EP_PURCHASE = 0x06
+    ED_UPDATE_OVERDRAFT = 0x07
+    CAPP_PURCHASE = 0x09
+
+
+class _Init(enum.IntEnum):
+    """P1 of INITIALIZE (INS 50) (pboc-purse.md §1)."""
+
+    LOAD = 0x00
+    PURCHASE = 0x01
+    CASH_WITHDRAW = 0x02
+    CAPP_PURCHASE = 0x03
+    UPDATE_OVERDRAFT = 0x04
+    UNLOAD = 0x05
+
+
+def _amount(amount: int) -> bytes:
+    return check_int("amount", amount, 0, 0xFFFFFFFF).to_bytes(4, "big")
+
+
+def _initialize(kind: _Init, purse: Purse, key_index: int, amount: int | None, terminal_id: bytes, le: int) -> Command:
+    data = bytes((check_int("key_index", key_index, 0, 0xFF),))
+    if amount is not None:
+        data += _amount(amount)
+    data += check_bytes("terminal_id", terminal_id, 6)
+    return Command(0x80, 0x50, int(kind), int(Purse(purse)), data, le)
+
+
+def initialize_for_load(key_index: int, amount: int, terminal_id: bytes, *, purse: Purse = Purse.EP) -> Command:
+    """INITIALIZE FOR LOAD ``80 50 00 P2 0B | KeyIdx ‖ Amount(4) ‖ TermID(6) | Le 10`` (pboc-purse.md §2.1).
+
+    Answer: :class:`~apdu.records.InitForLoadResponse`.
+    """
+    return _initialize(_Init.LOAD, purse, key_index, amount, terminal_id, 0x10)
+
+
+def initialize_for_purchase(key_index: int, amount: int, terminal_id: bytes, *, purse: Purse = Purse.EP) -> Command:
+    """INITIALIZE FOR PURCHASE ``80 50 01 P2 0B | KeyIdx ‖ Amount(4) ‖ TermID(6) | Le 0F`` (pboc-purse.md §2.3).
+
+    Answer: :class:`~apdu.records.InitForPurchaseResponse`.
+    """
+    return _initialize(_Init.PURCHASE, purse, key_index, amount, terminal_id, 0x0F)
+
+
+def initialize_for_unload(key_index: int, amount: int, terminal_id: bytes, *, purse: Purse = Purse.ED) -> Command:
+    """INITIALIZE FOR UNLOAD ``80 50 05 01 0B | KeyIdx ‖ Amount ‖ TermID | Le 10`` (pboc-purse.md §2.7).
+
+    Answer as for load: :class:`~apdu.records.InitForLoadResponse`.
+    """
+    return _initialize(_Init.UNLOAD, purse, key_index, amount, terminal_id, 0x10)
+
+
+def initialize_for_cash_withdraw(
+    key_index: int, amount: int, terminal_id: bytes, *, purse: Purse = Purse.ED
+) -> Command:
+    """INITIALIZE FOR CASH WITHDRAW ``80 50 02 01 0B | … | Le 0F`` (pboc-purse.md §2.9; purchase-style answer)."""
+    return _initialize(_Init.CASH_WITHDRAW, purse, key_index, amount, terminal_id, 0x0F)
+
+
+def initialize_for_capp_purchase(
+    key_index: int, amount: int, terminal_id: bytes, *, purse: Purse = Purse.EP
+) -> Command:
+    """INITIALIZE FOR CAPP PURCHASE ``80 50 03 02 0B | … | Le 0F`` (pboc-purse.md §2.10; purchase-style answer)."""
+    return _initialize(_Init.CAPP_PURCHASE, purse, key_index, amount, terminal_id, 0x0F)
+
+
+def initialize_for_update(key_index: int, terminal_id: bytes, *, purse: Purse = Purse.ED) -> Command:
+    """INITIALIZE FOR UPDATE (overdraft limit) ``80 50 04 01 07 | KeyIdx ‖ TermID | Le 13`` (pboc-purse.md §2.8).
+
+    Answer: :class:`~apdu.records.InitForUpdateResponse`.
+    """
+    return _initialize(_Init.UPDATE_OVERDRAFT, purse, key_index, None, terminal_id, 0x13)
+
+
+def credit_for_load(when: _dt.datetime, mac2: bytes) -> Command:
+    """CREDIT FOR LOAD ``80 52 00 00 0B | date(4) ‖ time(3) ‖ MAC2(4) | Le 04`` (pboc-purse.md §2.2).
+
+    Answer: :class:`~apdu.records.CreditForLoadResponse` (TAC).
+    """
+    return Command(0x80, 0x52, 0x00, 0x00, bcd_datetime(when) + check_bytes("mac2", mac2, 4), 0x04)
+
+
+def debit_for_purchase(terminal_serial: int, when: _dt.datetime, mac1: bytes) -> Command:
+    """DEBIT FOR PURCHASE ``80 54 01 00 0F | serial(4) ‖ date(4) ‖ time(3) ‖ MAC1(4) | Le 08`` (pboc-purse.md §2.4).
+
+    ``terminal_serial`` is the PSAM's terminal transaction serial. The same command serves CAPP purchases
+    (§2.10). Answer: :class:`~apdu.records.DebitForPurchaseResponse` (TAC ‖ MAC2).
+    """
+    serial = check_int("terminal_serial", terminal_serial, 0, 0xFFFFFFFF).to_bytes(4, "big")
+    return Command(0x80, 0x54, 0x01, 0x00, serial + bcd_datetime(when) + check_bytes("mac1", mac1, 4), 0x08)
+
+
+def debit_for_unload(when: _dt.datetime, mac2: bytes) -> Command:
+    """DEBIT FOR UNLOAD ``80 54 03 00 0B | date ‖ time ‖ MAC2 | Le 04`` (pboc-purse.md §2.7).
+
+    Answer: :class:`~apdu.records.DebitForUnloadResponse` (a session-key MAC).
+    """
+    return Command(0x80, 0x54, 0x03, 0x00, bcd_datetime(when) + check_bytes("mac2", mac2, 4), 0x04)
+
+
+def update_overdraft_limit(new_limit: int, when: _dt.datetime, mac2: bytes) -> Command:
+    """UPDATE OVERDRAW LIMIT ``80 58 00 00 0E | new limit(3) ‖ date ‖ time ‖ MAC2 | Le 04`` (pboc-purse.md §2.8).
+
+    The reference lists no Le; the answer is the 4-byte TAC
+    (:class:`~apdu.records.UpdateOverdraftLimitResponse`), so Le ``04`` is sent as for CREDIT FOR LOAD.
+    """
+    limit = check_int("new_limit", new_limit, 0, 0xFFFFFF).to_bytes(3, "big")
+    return Command(0x80, 0x58, 0x00, 0x00, limit + bcd_datetime(when) + check_bytes("mac2", mac2, 4), 0x04)
+
+
+def get_balance(purse: Purse = Purse.EP) -> Command:
+    """GET BALANCE ``80 5C 00 P2 04`` (pboc-purse.md §2.5). Answer: :class:`~apdu.records.BalanceResponse`."""
+    return Command(0x80, 0x5C, 0x00, int(Purse(purse)), le=0x04)
+
+
+def get_transaction_prove(transaction_type: TransactionType | int, counter: int) -> Command:
+    """GET TRANSACTION PROVE ``80 5A 00 TT 02 | counter(2) | Le 08`` (pboc-purse.md §2.6).
+
+    ``transaction_type`` is the type of the transaction being proved (02 EP load, 06 EP purchase, 09 CAPP);
+    ``counter`` the card counter *after* it (the counter used + 1). Answer:
+    :class:`~apdu.records.TransactionProveResponse` (MAC ‖ TAC).
+    """
+    tt = check_int("transaction_type", int(transaction_type), 0, 0xFF)
+    data = check_int("counter", counter, 0, 0xFFFF).to_bytes(2, "big")
+    return Command(0x80, 0x5A, 0x00, tt, data, 0x08)
+
+
+def update_capp_data_cache(identifier: int, sfi: int, record: bytes) -> Command:
+    """UPDATE CAPP DATA CACHE ``80 DC P1 SFI<<3 Lc record`` (pboc-purse.md §2.10; e.g. ``80 DC 02 D0 …``)."""
+    check_int("identifier", identifier, 0, 0xFF)
+    return Command(0x80, 0xDC, identifier, check_sfi(sfi) << 3, check_bytes("record", record, low=1, high=255))
