@@ -1,0 +1,389 @@
+"""FMCOS issuance command builders: ERASE DF, CREATE FILE per file type, WRITE KEY per key type.
+
+Layouts: pboc-purse.md §8 (FM1208 / FMCOS 2.0 family; sources S3, S13, S14, S15, S17, S18) and the project's
+key-file extension docs/decisions.md D2 (key-file bytes 6/7 = algorithm and secure-messaging scheme; a real
+FMCOS card ignores them, ``FF FF`` selects 3DES + FMCOS). Access rights are one byte ``XY`` (§8.3; ``F0`` =
+always, ``EF`` = never). WRITE KEY commands carry ``Redact.COMMAND_DATA``: traces never show key bytes.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from apdu._checks import check_bytes, check_int, check_sfi
+from apdu.command import Command, Redact
+from apdu.errors import ApduFormatError
+
+__all__ = [
+    "ED_FID",
+    "EP_FID",
+    "FileType",
+    "KeyType",
+    "Protection",
+    "create_binary_ef",
+    "create_cyclic_ef",
+    "create_df",
+    "create_key_file",
+    "create_linear_fixed_ef",
+    "create_linear_variable_ef",
+    "create_purse_ef",
+    "erase_df",
+    "write_external_auth_key",
+    "write_maintenance_key",
+    "write_pin",
+    "write_transaction_key",
+]
+
+ED_FID = 0x0001  # 电子存折 file (pboc-purse.md §8.2)
+EP_FID = 0x0002  # 电子钱包 file (pboc-purse.md §8.2)
+
+_ADD_KEY = 0x01  # WRITE KEY P1 for "add" (pboc-purse.md §8.4)
+
+
+class FileType(enum.IntEnum):
+    """CREATE FILE type byte (pboc-purse.md §8.2)."""
+
+    DF = 0x38
+    KEY_FILE = 0x3F
+    BINARY = 0x28
+    LINEAR_FIXED = 0x2A
+    LINEAR_VARIABLE = 0x2C
+    CYCLIC = 0x2E
+    PURSE = 0x2F
+
+
+class Protection(enum.IntEnum):
+    """Protection bits OR-ed into an EF type byte (pboc-purse.md §8.2 "Protection bits")."""
+
+    NONE = 0x00
+    MAC = 0x80  # writes need a MAC (CLA 04)
+    ENC_MAC = 0xC0  # writes need encryption + MAC
+
+
+class KeyType(enum.IntEnum):
+    """WRITE KEY key types (pboc-purse.md §8.4)."""
+
+    DES_ENCRYPT = 0x30
+    DES_DECRYPT = 0x31
+    DES_MAC = 0x32
+    INTERNAL = 0x34  # TAC key (内部密钥)
+    LINE_PROTECTION = 0x36  # 维护 / secure-messaging key (health card STK keys, D2)
+    PIN_UNBLOCK = 0x37
+    PIN_RELOAD = 0x38
+    EXTERNAL_AUTH = 0x39
+    PIN = 0x3A
+    OVERDRAFT = 0x3C
+    UNLOAD = 0x3D
+    PURCHASE = 0x3E
+    LOAD = 0x3F
+
+
+_TRANSACTION_TYPES = frozenset(
+    {
+        KeyType.DES_ENCRYPT,
+        KeyType.DES_DECRYPT,
+        KeyType.DES_MAC,
+        KeyType.INTERNAL,
+        KeyType.OVERDRAFT,
+        KeyType.UNLOAD,
+        KeyType.PURCHASE,
+        KeyType.LOAD,
+    }
+)
+_MAINTENANCE_TYPES = frozenset({KeyType.LINE_PROTECTION, KeyType.PIN_UNBLOCK, KeyType.PIN_RELOAD})
+
+
+def _right(name: str, value: int) -> int:
+    return check_int(name, value, 0, 0xFF)
+
+
+def _create(fid: int, data: bytes) -> Command:
+    check_int("fid", fid, 0, 0xFFFF)
+    return Command(0x80, 0xE0, fid >> 8, fid & 0xFF, data)
+
+
+def erase_df() -> Command:
+    """ERASE DF ``80 0E 00 00 00`` (pboc-purse.md §8.1): erases everything under the current DF/MF.
+
+    The trailing ``00`` is sent as Le (case 2), as FMCOS transcripts show it.
+    """
+    return Command(0x80, 0x0E, 0x00, 0x00, le=256)
+
+
+# --- CREATE FILE ----------------------------------------------------------------------------------------------
+
+
+def create_df(
+    fid: int,
+    df_name: bytes,
+    *,
+    space: int,
+    create_right: int = 0xF0,
+    erase_right: int = 0xF0,
+    app_sfi: int = 0x95,
+) -> Command:
+    """CREATE FILE DF/ADF (or MF) ``80 E0 FID Lc | 38 ‖ space(2) ‖ create ‖ erase ‖ app SFI ‖ FF FF ‖ DF name``.
+
+    Source: pboc-purse.md §8.2, e.g. ``80E03F010D 38 0520 F0 F0 95 FFFF 4444463031`` (S17). The DF name is
+    5..16 bytes.
+    """
+    data = (
+        bytes((FileType.DF,))
+        + check_int("space", space, 0, 0xFFFF).to_bytes(2, "big")
+        + bytes((_right("create_right", create_right), _right("erase_right", erase_right)))
+        + bytes((check_int("app_sfi", app_sfi, 0, 0xFF), 0xFF, 0xFF))
+        + check_bytes("df_name", df_name, low=5, high=16)
+    )
+    return _create(fid, data)
+
+
+def create_key_file(
+    fid: int = 0x0000,
+    *,
+    space: int,
+    df_sfi: int = 0x95,
+    add_key_right: int = 0xF0,
+    algorithm: int = 0xFF,
+    scheme: int = 0xFF,
+) -> Command:
+    """CREATE FILE key file ``80 E0 FID 07 | 3F ‖ space(2) ‖ DF SFI ‖ add-key right ‖ algorithm ‖ scheme``.
+
+    Source: pboc-purse.md §8.2 (``80E00000073F005001F0FFFF``, S13/S18) with the project's use of the last two
+    bytes (docs/decisions.md D2): ``algorithm`` ``00`` 3DES / ``04`` SM4, ``scheme`` ``00`` FMCOS /
+    ``01`` health card; the defaults ``FF FF`` are plain FMCOS.
+    """
+    data = (
+        bytes((FileType.KEY_FILE,))
+        + check_int("space", space, 0, 0xFFFF).to_bytes(2, "big")
+        + bytes((check_int("df_sfi", df_sfi, 0, 0xFF), _right("add_key_right", add_key_right)))
+        + bytes((check_int("algorithm", algorithm, 0, 0xFF), check_int("scheme", scheme, 0, 0xFF)))
+    )
+    return _create(fid, data)
+
+
+def create_binary_ef(
+    fid: int, size: int, *, read_right: int, write_right: int, protection: Protection = Protection.NONE
+) -> Command:
+    """CREATE FILE binary EF ``80 E0 FID 07 | 28|prot ‖ size(2) ‖ read ‖ write ‖ FF FF`` (pboc-purse.md §8.2).
+
+    Example ``80E00001072800 50 F0F0FFFF`` (S15).
+    """
+    data = (
+        bytes((FileType.BINARY | Protection(protection),))
+        + check_int("size", size, 1, 0xFFFF).to_bytes(2, "big")
+        + bytes((_right("read_right", read_right), _right("write_right", write_right), 0xFF, 0xFF))
+    )
+    return _create(fid, data)
+
+
+def _create_record_ef(
+    file_type: FileType, fid: int, records: int, record_length: int, read_right: int, write_right: int,
+    protection: Protection,
+) -> Command:
+    data = bytes(
+        (
+            file_type | Protection(protection),
+            check_int("records", records, 1, 0xFF),
+            check_int("record_length", record_length, 1, 0xFF),
+            _right("read_right", read_right),
+            _right("write_right", write_right),
+            0xFF,
+            0xFF,
+        )
+    )
+    return _create(fid, data)
+
+
+def create_linear_fixed_ef(
+    fid: int,
+    records: int,
+    record_length: int,
+    *,
+    read_right: int,
+    write_right: int,
+    protection: Protection = Protection.NONE,
+) -> Command:
+    """CREATE FILE fixed-length record EF ``… | 2A|prot ‖ count ‖ length ‖ read ‖ write ‖ FF FF`` (§8.2).
+
+    Example ``2A 0213`` = 2 records of 0x13 bytes (pboc-purse.md §8.2, S18).
+    """
+    return _create_record_ef(FileType.LINEAR_FIXED, fid, records, record_length, read_right, write_right, protection)
+
+
+def create_linear_variable_ef(
+    fid: int,
+    records: int,
+    record_length: int,
+    *,
+    read_right: int,
+    write_right: int,
+    protection: Protection = Protection.NONE,
+) -> Command:
+    """CREATE FILE variable-length record EF ``… | 2C|prot ‖ count ‖ max length ‖ read ‖ write ‖ FF FF`` (§8.2)."""
+    return _create_record_ef(
+        FileType.LINEAR_VARIABLE, fid, records, record_length, read_right, write_right, protection
+    )
+
+
+def create_cyclic_ef(
+    fid: int,
+    records: int,
+    record_length: int,
+    *,
+    read_right: int,
+    write_right: int,
+    protection: Protection = Protection.NONE,
+) -> Command:
+    """CREATE FILE cyclic record EF ``… | 2E|prot ‖ count ‖ length ‖ read ‖ write ‖ FF FF`` (pboc-purse.md §8.2).
+
+    Example: klks ``2E 0517`` = 5 records of 23 bytes (the EP detail file, S3).
+    """
+    return _create_record_ef(FileType.CYCLIC, fid, records, record_length, read_right, write_right, protection)
+
+
+def create_purse_ef(
+    fid: int = EP_FID, *, use_right: int, detail_sfi: int, protection: Protection = Protection.NONE
+) -> Command:
+    """CREATE FILE passbook/purse ``80 E0 FID 07 | 2F 02 08 ‖ use right ‖ 00 FF ‖ detail-file SFI``.
+
+    Source: pboc-purse.md §8.2, ``80E00002 07 2F0208 F0 00FF 18`` (S3); FID ``0001`` = ED, ``0002`` = EP.
+    """
+    data = bytes(
+        (FileType.PURSE | Protection(protection), 0x02, 0x08, _right("use_right", use_right), 0x00, 0xFF)
+    ) + bytes((check_sfi(detail_sfi, "detail_sfi"),))
+    return _create(fid, data)
+
+
+# --- WRITE KEY ------------------------------------------------------------------------------------------------
+
+
+def _write_key(key_type: int, key_id: int, head: bytes, secret: bytes, *, update: bool, protected: bool) -> Command:
+    type_byte = key_type | (0xC0 if protected else 0x00)
+    p1 = type_byte if update else _ADD_KEY
+    data = bytes((type_byte,)) + head + secret
+    return Command(0x80, 0xD4, p1, check_int("key_id", key_id, 0, 0xFF), data, redact=Redact.COMMAND_DATA)
+
+
+def _key_type(value: int, allowed: frozenset[KeyType]) -> KeyType:
+    try:
+        kt = KeyType(value)
+    except ValueError:
+        kt = None
+    if kt is None or kt not in allowed:
+        names = ", ".join(f"{t:02X}" for t in sorted(allowed))
+        raise ApduFormatError(f"key type {value:02X} is not one of {names}", field="key_type")
+    return kt
+
+
+def write_transaction_key(
+    key_type: KeyType | int,
+    key_id: int,
+    key: bytes,
+    *,
+    use_right: int = 0xF0,
+    change_right: int = 0xEF,
+    version: int = 0x01,
+    algorithm: int = 0x00,
+    update: bool = False,
+    protected: bool = False,
+) -> Command:
+    """WRITE KEY for DES and purse keys ``80 D4 01 KID Lc | type ‖ use ‖ change ‖ version ‖ algorithm ‖ key``.
+
+    Types 30/31/32 (DES encrypt/decrypt/MAC), 34 (TAC, internal), 3C (overdraft), 3D (unload), 3E (purchase),
+    3F (load); key 8 or 16 bytes, Lc ``0D``/``15`` (pboc-purse.md §8.4). ``update``: P1 = key type instead of
+    ``01``. ``protected``: set the two high type bits (``3E`` → ``FE``), the key may then only be written
+    encrypted + MAC'd with ``84 D4`` (pboc-purse.md §7.1). Data redacted.
+    """
+    kt = _key_type(int(key_type), _TRANSACTION_TYPES)
+    head = bytes(
+        (
+            _right("use_right", use_right),
+            _right("change_right", change_right),
+            check_int("version", version, 0, 0xFF),
+            check_int("algorithm", algorithm, 0, 0xFF),
+        )
+    )
+    return _write_key(kt, key_id, head, check_bytes("key", key, 8, 16), update=update, protected=protected)
+
+
+def write_external_auth_key(
+    key_id: int,
+    key: bytes,
+    *,
+    use_right: int = 0xF0,
+    change_right: int = 0xEF,
+    follow_state: int = 0x00,
+    error_counter: int = 0x33,
+    update: bool = False,
+    protected: bool = False,
+) -> Command:
+    """WRITE KEY external authentication ``80 D4 01 KID Lc | 39 ‖ use ‖ change ‖ follow-up state ‖ errors ‖ key``.
+
+    Source: pboc-purse.md §8.4 (``80D4010015 39 F0 F0 AA 33 FF×16``, S13); key id ``00`` is the DF master key.
+    Data redacted.
+    """
+    head = bytes(
+        (
+            _right("use_right", use_right),
+            _right("change_right", change_right),
+            check_int("follow_state", follow_state, 0, 0xFF),
+            check_int("error_counter", error_counter, 0, 0xFF),
+        )
+    )
+    secret = check_bytes("key", key, 8, 16)
+    return _write_key(KeyType.EXTERNAL_AUTH, key_id, head, secret, update=update, protected=protected)
+
+
+def write_pin(
+    key_id: int,
+    pin: bytes,
+    *,
+    use_right: int = 0xF0,
+    follow_state: int = 0x01,
+    error_counter: int = 0x33,
+    update: bool = False,
+    protected: bool = False,
+) -> Command:
+    """WRITE KEY PIN ``80 D4 01 KID Lc | 3A ‖ use ‖ EF ‖ follow-up state ‖ errors ‖ PIN(2..8, BCD)``.
+
+    Source: pboc-purse.md §8.4 (Lc ``07``-``0D``; the change right is fixed ``EF``). Data redacted.
+    """
+    head = bytes(
+        (
+            _right("use_right", use_right),
+            0xEF,
+            check_int("follow_state", follow_state, 0, 0xFF),
+            check_int("error_counter", error_counter, 0, 0xFF),
+        )
+    )
+    secret = check_bytes("pin", pin, low=2, high=8)
+    return _write_key(KeyType.PIN, key_id, head, secret, update=update, protected=protected)
+
+
+def write_maintenance_key(
+    key_type: KeyType | int,
+    key_id: int,
+    key: bytes,
+    *,
+    use_right: int = 0xF0,
+    change_right: int = 0xEF,
+    error_counter: int = 0x33,
+    update: bool = False,
+    protected: bool = False,
+) -> Command:
+    """WRITE KEY line protection / PIN unblock / PIN reload ``80 D4 01 KID Lc | type ‖ use ‖ change ‖ FF ‖ errors
+    ‖ key``.
+
+    Types 36 (line protection, the health card's STK keys), 37 (PIN unblock), 38 (PIN reload); source
+    pboc-purse.md §8.4 (``80D401000D 36 F0 F0 FF 33 FF×8``, S13). Data redacted.
+    """
+    kt = _key_type(int(key_type), _MAINTENANCE_TYPES)
+    head = bytes(
+        (
+            _right("use_right", use_right),
+            _right("change_right", change_right),
+            0xFF,
+            check_int("error_counter", error_counter, 0, 0xFF),
+        )
+    )
+    return _write_key(kt, key_id, head, check_bytes("key", key, 8, 16), update=update, protected=protected)
