@@ -1,0 +1,54 @@
+"""CPU-card file-system model: DFs, EFs, keys, access rights, journaled atomic changes.
+
+Modules: :mod:`~healthcard.fs.access` (FMCOS ``XY`` rights, pboc-purse.md §8.3), :mod:`~healthcard.fs.keys`
+(key file, §8.4), :mod:`~healthcard.fs.nodes` (MF/DDF/ADF/DF and EF structures, §8.2), :mod:`~healthcard.fs.journal`
+(idempotent operations), :mod:`~healthcard.fs.state` (persistent state, commit and tear points),
+:mod:`~healthcard.fs.serial` (JSON form for card images).
+"""
+
+from healthcard.fs.access import ALWAYS, NEVER, allowed, describe_right
+from healthcard.fs.journal import Op, resolve, resolve_df
+from healthcard.fs.keys import Key, KeyFile, Scheme
+from healthcard.fs.nodes import (
+    DF,
+    EF,
+    MF_FID,
+    EFType,
+    LastTransaction,
+    LifeCycle,
+    Node,
+    PurseEF,
+    RecordEF,
+    SmRequirement,
+    TransparentEF,
+    default_sfi,
+)
+from healthcard.fs.state import CardState, TearHook, Torn
+
+__all__ = [
+    "ALWAYS",
+    "DF",
+    "EF",
+    "MF_FID",
+    "NEVER",
+    "CardState",
+    "EFType",
+    "Key",
+    "KeyFile",
+    "LastTransaction",
+    "LifeCycle",
+    "Node",
+    "Op",
+    "PurseEF",
+    "RecordEF",
+    "Scheme",
+    "SmRequirement",
+    "TearHook",
+    "Torn",
+    "TransparentEF",
+    "allowed",
+    "default_sfi",
+    "describe_right",
+    "resolve",
+    "resolve_df",
+]

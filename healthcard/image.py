@@ -1,0 +1,111 @@
+"""Card images: the persistent state of a virtual card as human-readable JSON (hex for bytes), versioned.
+
+Layout (``version`` 1)::
+
+    {"format": "healthcard-card-image", "version": 1, "atr": "3B6D…",
+     "journal": {"valid": false, "ops": [...]},      # non-empty only when saved mid-commit (after a tear)
+     "mf": {"kind": "DF", "fid": "3F00", "key_file": {...}, "children": [...]}}
+
+Saving is atomic: the JSON is written to a temporary file in the same directory, flushed and fsynced, then
+moved over the target with ``os.replace``. Loading validates the structure (:class:`ImageError` names what is
+wrong) and gives back a state equal to the saved one; ``save(load(f))`` reproduces ``f`` byte for byte.
+Images hold demo key values: they are test artefacts, never for real cards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from apdu.errors import DataError
+from healthcard.fs.nodes import DF, MF_FID
+from healthcard.fs.serial import node_from_json, node_to_json, op_from_json, op_to_json
+from healthcard.fs.state import CardState
+
+__all__ = ["FORMAT", "VERSION", "ImageError", "dumps", "load_image", "loads", "save_image", "state_from_json",
+           "state_to_json"]  # fmt: skip
+
+FORMAT = "healthcard-card-image"
+VERSION = 1
+
+
+class ImageError(DataError):
+    """A card image file is malformed, of another format or of an unsupported version."""
+
+
+def state_to_json(state: CardState) -> dict[str, Any]:
+    """The image document of ``state``."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "atr": state.atr.hex().upper(),
+        "journal": {"valid": state.journal_valid, "ops": [op_to_json(op) for op in state.journal]},
+        "mf": node_to_json(state.mf),
+    }
+
+
+def state_from_json(doc: Mapping[str, Any]) -> CardState:
+    """Parse and validate an image document (the journal is kept: power-on recovers it)."""
+    if not isinstance(doc, Mapping) or doc.get("format") != FORMAT:
+        raise ImageError(f"not a card image (format must be {FORMAT!r})", field="format")
+    if doc.get("version") != VERSION:
+        raise ImageError(f"unsupported card image version {doc.get('version')!r} (this library reads {VERSION})",
+                         field="version")  # fmt: skip
+    try:
+        atr = bytes.fromhex(str(doc["atr"]))
+        mf = node_from_json(doc["mf"])
+        journal = doc.get("journal") or {"valid": False, "ops": []}
+        ops = [op_from_json(op) for op in journal["ops"]]
+        valid = journal["valid"]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ImageError(f"malformed card image: {exc}", field="image") from exc
+    if not isinstance(mf, DF) or mf.fid != MF_FID:
+        raise ImageError("the image root must be the MF (3F00)", field="mf")
+    if not 2 <= len(atr) <= 33:
+        raise ImageError("ATR must be 2..33 bytes", field="atr")
+    if not isinstance(valid, bool):
+        raise ImageError("journal.valid must be true or false", field="journal")
+    return CardState(mf=mf, atr=atr, journal=ops, journal_valid=valid)
+
+
+def dumps(state: CardState) -> str:
+    """The image as text (stable key order, indented, UTF-8 friendly)."""
+    return json.dumps(state_to_json(state), indent=1, ensure_ascii=False) + "\n"
+
+
+def loads(text: str) -> CardState:
+    """Parse image text."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ImageError(f"card image is not valid JSON ({exc.msg} at line {exc.lineno})", field="image") from exc
+    return state_from_json(doc)
+
+
+def save_image(state: CardState, path: str | Path) -> None:
+    """Write the image atomically (temporary file in the same directory + fsync + ``os.replace``)."""
+    target = Path(path)
+    text = dumps(state).encode("utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or Path("."))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_image(path: str | Path) -> CardState:
+    """Read and validate an image file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ImageError(f"cannot read card image {path}: {exc.strerror}", field="image") from exc
+    return loads(text)
