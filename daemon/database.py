@@ -1,0 +1,111 @@
+"""The daemon's embedded SQLite database: the transaction journal and the audit trail in one file.
+
+WAL mode with ``synchronous=FULL``: every committed state change of a money transaction is on disk before the
+daemon goes on to talk to the card (SQLite documentation, "Write-Ahead Logging" and "PRAGMA synchronous").
+One connection shared by the daemon's threads behind a lock (SQLite connections are not safe to use from two
+threads at once).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["SCHEMA_VERSION", "Database"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS transactions (
+    transaction_id     TEXT PRIMARY KEY,
+    request_id         TEXT NOT NULL UNIQUE,
+    kind               TEXT NOT NULL CHECK (kind IN ('debit', 'load')),
+    state              TEXT NOT NULL CHECK (state IN ('intent', 'prepared', 'debited', 'confirmed', 'voided')),
+    reader             TEXT NOT NULL,
+    card_number        TEXT NOT NULL DEFAULT '',
+    amount_fen         INTEGER NOT NULL CHECK (amount_fen > 0),
+    balance_before_fen INTEGER,
+    balance_after_fen  INTEGER,
+    card_counter       INTEGER,
+    terminal_id        TEXT NOT NULL DEFAULT '',
+    terminal_serial    INTEGER,
+    tac                TEXT NOT NULL DEFAULT '',
+    mac2               TEXT NOT NULL DEFAULT '',
+    transaction_time   TEXT NOT NULL DEFAULT '',
+    business_date      TEXT NOT NULL DEFAULT '',
+    merchant_id        TEXT NOT NULL DEFAULT '',
+    order_id           TEXT NOT NULL DEFAULT '',
+    operator_id        TEXT NOT NULL DEFAULT '',
+    client             TEXT NOT NULL DEFAULT '',
+    void_reason        TEXT NOT NULL DEFAULT '',
+    created_at         TEXT NOT NULL,
+    updated_at         TEXT NOT NULL,
+    seq                INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transactions_open ON transactions (state) WHERE state IN ('intent', 'prepared', 'debited');
+CREATE INDEX IF NOT EXISTS transactions_card ON transactions (card_number);
+CREATE INDEX IF NOT EXISTS transactions_day ON transactions (business_date, terminal_id);
+CREATE INDEX IF NOT EXISTS transactions_seq ON transactions (seq);
+CREATE TABLE IF NOT EXISTS audit (
+    event_id    INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_time  TEXT NOT NULL,
+    client      TEXT NOT NULL,
+    operator_id TEXT NOT NULL,
+    reader      TEXT NOT NULL,
+    card_number TEXT NOT NULL,
+    operation   TEXT NOT NULL,
+    outcome     TEXT NOT NULL,
+    request_id  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_time ON audit (event_time);
+"""
+
+
+class Database:
+    """An open SQLite database file (created with the schema on first use)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        with self._lock:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.executescript(_SCHEMA)
+            self._conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """An immediate (write-locked) transaction, committed on success and rolled back on error."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        """Run a read-only query and return every row."""
+        with self._lock:
+            return list(self._conn.execute(sql, params))
+
+    def journal_mode(self) -> str:
+        """The journal mode in effect (``"wal"``)."""
+        return str(self.query("PRAGMA journal_mode")[0][0])
+
+    def close(self) -> None:
+        """Close the connection (checkpointing the WAL)."""
+        with self._lock:
+            self._conn.close()

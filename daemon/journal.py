@@ -1,0 +1,386 @@
+"""The transaction journal: every load and debit is recorded before the card is touched and after each step.
+
+States (issue #6; pboc-purse.md §2.6 for the recovery read):
+
+* ``intent``    — recorded before any APDU of the transaction; the card was not changed.
+* ``prepared``  — INITIALIZE FOR PURCHASE/LOAD answered and the SAM's MAC1 is known; the next APDU changes the
+  card, so from here the card may or may not have been changed.
+* ``debited``   — the card answered DEBIT/CREDIT with its TAC (checked by the SAM); the card was changed.
+* ``confirmed`` — final: the card was changed and the TAC is recorded.
+* ``voided``    — final: the card was not changed.
+
+``begin()`` is idempotent by ``request_id``: a repeated request returns the existing entry (and never touches
+the card again); the same ``request_id`` for a different kind, reader or amount is a conflict.
+:meth:`Journal.open_entries` lists what start-up and the next insertion of a card must resolve.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import uuid
+from dataclasses import dataclass, fields
+from sqlite3 import Row
+
+from apdu.errors import DataError
+from daemon.database import Database
+
+__all__ = [
+    "OPEN_STATES",
+    "Entry",
+    "Journal",
+    "Kind",
+    "ReconciliationGroup",
+    "RequestIdConflictError",
+    "State",
+    "TransitionError",
+]
+
+
+class Kind(enum.StrEnum):
+    """What a journal entry does to the purse."""
+
+    DEBIT = "debit"
+    LOAD = "load"
+
+
+class State(enum.StrEnum):
+    """Where a journal entry stands (see the module docstring)."""
+
+    INTENT = "intent"
+    PREPARED = "prepared"
+    DEBITED = "debited"
+    CONFIRMED = "confirmed"
+    VOIDED = "voided"
+
+
+OPEN_STATES = frozenset({State.INTENT, State.PREPARED, State.DEBITED})
+
+_ALLOWED: dict[State, frozenset[State]] = {
+    State.INTENT: frozenset({State.PREPARED, State.VOIDED}),
+    State.PREPARED: frozenset({State.DEBITED, State.VOIDED}),
+    State.DEBITED: frozenset({State.CONFIRMED}),
+    State.CONFIRMED: frozenset(),
+    State.VOIDED: frozenset(),
+}
+
+
+class RequestIdConflictError(DataError):
+    """The request id was used before for a different operation."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="request_id")
+
+
+class TransitionError(DataError):
+    """A state change the journal does not allow (e.g. confirming a voided entry)."""
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
+def _iso(when: _dt.datetime | None) -> str:
+    if when is None:
+        return ""
+    if when.tzinfo is None:
+        when = when.astimezone()  # naive = local time
+    return when.astimezone(_dt.UTC).isoformat(timespec="microseconds")
+
+
+def _parse(text: str) -> _dt.datetime | None:
+    return _dt.datetime.fromisoformat(text) if text else None
+
+
+def _local_date(when: _dt.datetime) -> str:
+    aware = when.astimezone() if when.tzinfo is None else when
+    return aware.astimezone().date().isoformat()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One journal row; money in fen."""
+
+    transaction_id: str
+    request_id: str
+    kind: Kind
+    state: State
+    reader: str
+    amount_fen: int
+    card_number: str = ""
+    balance_before_fen: int | None = None
+    balance_after_fen: int | None = None
+    card_counter: int | None = None
+    terminal_id: str = ""
+    terminal_serial: int | None = None
+    tac: str = ""
+    mac2: str = ""
+    transaction_time: _dt.datetime | None = None
+    business_date: str = ""
+    merchant_id: str = ""
+    order_id: str = ""
+    operator_id: str = ""
+    client: str = ""
+    void_reason: str = ""
+    created_at: _dt.datetime | None = None
+    updated_at: _dt.datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Not yet confirmed or voided."""
+        return self.state in OPEN_STATES
+
+    @classmethod
+    def from_row(cls, row: Row) -> Entry:
+        """Build from a ``transactions`` row."""
+        values = {f.name: row[f.name] for f in fields(cls)}
+        values["kind"] = Kind(values["kind"])
+        values["state"] = State(values["state"])
+        for name in ("transaction_time", "created_at", "updated_at"):
+            values[name] = _parse(values[name])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ReconciliationGroup:
+    """Confirmed transactions of one terminal, business day and kind (end-of-day settlement)."""
+
+    terminal_id: str
+    business_date: str
+    kind: Kind
+    count: int
+    total_fen: int
+    entries: tuple[Entry, ...]
+
+
+class Journal:
+    """The ``transactions`` table of a :class:`~daemon.database.Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # --- writing -------------------------------------------------------------------------------------------
+
+    def begin(
+        self,
+        *,
+        request_id: str,
+        kind: Kind,
+        reader: str,
+        amount_fen: int,
+        merchant_id: str = "",
+        order_id: str = "",
+        operator_id: str = "",
+        client: str = "",
+    ) -> tuple[Entry, bool]:
+        """Record the intent; returns ``(entry, created)``. ``created`` is False for a repeated request id."""
+        if not request_id:
+            raise DataError("request_id is required", field="request_id")
+        if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen <= 0:
+            raise DataError("amount_fen must be a positive integer (fen)", field="amount_fen")
+        now = _now()
+        with self._db.transaction() as conn:
+            row = conn.execute("SELECT * FROM transactions WHERE request_id = ?", (request_id,)).fetchone()
+            if row is not None:
+                existing = Entry.from_row(row)
+                if (existing.kind, existing.reader, existing.amount_fen) != (kind, reader, amount_fen):
+                    raise RequestIdConflictError(
+                        f"request_id {request_id!r} was already used for a {existing.kind.value} of "
+                        f"{existing.amount_fen} fen on {existing.reader!r}"
+                    )
+                return existing, False
+            seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM transactions").fetchone()[0]
+            entry = Entry(
+                transaction_id=uuid.uuid4().hex,
+                request_id=request_id,
+                kind=kind,
+                state=State.INTENT,
+                reader=reader,
+                amount_fen=amount_fen,
+                business_date=_local_date(now),
+                merchant_id=merchant_id,
+                order_id=order_id,
+                operator_id=operator_id,
+                client=client,
+                created_at=now,
+                updated_at=now,
+            )
+            conn.execute(
+                "INSERT INTO transactions (transaction_id, request_id, kind, state, reader, amount_fen, business_date,"
+                " merchant_id, order_id, operator_id, client, created_at, updated_at, seq)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.transaction_id, request_id, kind.value, State.INTENT.value, reader, amount_fen,
+                    entry.business_date, merchant_id, order_id, operator_id, client, _iso(now), _iso(now), seq,
+                ),
+            )  # fmt: skip
+        return entry, True
+
+    def _update(self, transaction_id: str, new_state: State, **values: object) -> Entry:
+        with self._db.transaction() as conn:
+            row = conn.execute("SELECT * FROM transactions WHERE transaction_id = ?", (transaction_id,)).fetchone()
+            if row is None:
+                raise DataError(f"no journal entry {transaction_id!r}", field="transaction_id")
+            current = State(row["state"])
+            if new_state != current and new_state not in _ALLOWED[current]:
+                raise TransitionError(
+                    f"journal entry {transaction_id}: {current.value} -> {new_state.value} is not allowed",
+                    field="state",
+                )
+            values["state"] = new_state.value
+            values["updated_at"] = _iso(_now())
+            names = sorted(values)
+            conn.execute(
+                f"UPDATE transactions SET {', '.join(f'{n} = ?' for n in names)} WHERE transaction_id = ?",  # noqa: S608 - column names are ours
+                (*(values[n] for n in names), transaction_id),
+            )
+            row = conn.execute("SELECT * FROM transactions WHERE transaction_id = ?", (transaction_id,)).fetchone()
+        return Entry.from_row(row)
+
+    def mark_prepared(
+        self,
+        transaction_id: str,
+        *,
+        card_number: str,
+        balance_before_fen: int,
+        card_counter: int,
+        terminal_id: str,
+        terminal_serial: int,
+        when: _dt.datetime,
+    ) -> Entry:
+        """The card and SAM prepared the transaction; the next APDU changes the card."""
+        return self._update(
+            transaction_id,
+            State.PREPARED,
+            card_number=card_number,
+            balance_before_fen=balance_before_fen,
+            card_counter=card_counter,
+            terminal_id=terminal_id,
+            terminal_serial=terminal_serial,
+            transaction_time=_iso(when),
+            business_date=_local_date(when),
+        )
+
+    def mark_debited(
+        self,
+        transaction_id: str,
+        *,
+        balance_after_fen: int,
+        card_counter: int,
+        terminal_id: str,
+        terminal_serial: int,
+        tac: str,
+        mac2: str = "",
+        when: _dt.datetime | None = None,
+    ) -> Entry:
+        """The card answered with its TAC: the card was changed."""
+        values: dict[str, object] = {
+            "balance_after_fen": balance_after_fen,
+            "card_counter": card_counter,
+            "terminal_id": terminal_id,
+            "terminal_serial": terminal_serial,
+            "tac": tac,
+            "mac2": mac2,
+        }
+        if when is not None:
+            values["transaction_time"] = _iso(when)
+            values["business_date"] = _local_date(when)
+        return self._update(transaction_id, State.DEBITED, **values)
+
+    def confirm(self, transaction_id: str) -> Entry:
+        """Final: the card was changed (the entry must be ``debited``)."""
+        return self._update(transaction_id, State.CONFIRMED)
+
+    def void(self, transaction_id: str, reason: str) -> Entry:
+        """Final: the card was not changed (the entry must be ``intent`` or ``prepared``)."""
+        return self._update(transaction_id, State.VOIDED, void_reason=reason)
+
+    # --- reading -------------------------------------------------------------------------------------------
+
+    def get(self, transaction_id: str) -> Entry | None:
+        """The entry with this id, or ``None``."""
+        rows = self._db.query("SELECT * FROM transactions WHERE transaction_id = ?", (transaction_id,))
+        return Entry.from_row(rows[0]) if rows else None
+
+    def by_request_id(self, request_id: str) -> Entry | None:
+        """The entry of this request id, or ``None``."""
+        rows = self._db.query("SELECT * FROM transactions WHERE request_id = ?", (request_id,))
+        return Entry.from_row(rows[0]) if rows else None
+
+    def open_entries(self, *, reader: str | None = None, card_number: str | None = None) -> list[Entry]:
+        """Entries not yet confirmed or voided, oldest first; optionally of one reader or card."""
+        sql = "SELECT * FROM transactions WHERE state IN ('intent', 'prepared', 'debited')"
+        params: list[object] = []
+        if reader is not None:
+            sql += " AND reader = ?"
+            params.append(reader)
+        if card_number is not None:
+            sql += " AND card_number = ?"
+            params.append(card_number)
+        return [Entry.from_row(r) for r in self._db.query(sql + " ORDER BY seq", tuple(params))]
+
+    def list_entries(
+        self,
+        *,
+        limit: int = 100,
+        before_seq: int | None = None,
+        card_number: str = "",
+        state: State | None = None,
+        start: _dt.datetime | None = None,
+        end: _dt.datetime | None = None,
+    ) -> tuple[list[Entry], int | None]:
+        """Entries newest first; returns ``(entries, next_before_seq)`` (``None`` on the last page)."""
+        sql = "SELECT * FROM transactions WHERE 1 = 1"
+        params: list[object] = []
+        if before_seq is not None:
+            sql += " AND seq < ?"
+            params.append(before_seq)
+        if card_number:
+            sql += " AND card_number = ?"
+            params.append(card_number)
+        if state is not None:
+            sql += " AND state = ?"
+            params.append(state.value)
+        if start is not None:
+            sql += " AND created_at >= ?"
+            params.append(_iso(start))
+        if end is not None:
+            sql += " AND created_at < ?"
+            params.append(_iso(end))
+        rows = self._db.query(sql + " ORDER BY seq DESC LIMIT ?", (*params, limit + 1))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return [Entry.from_row(r) for r in rows], (int(rows[-1]["seq"]) if more and rows else None)
+
+    def reconciliation(self, business_date: str, *, terminal_id: str = "") -> tuple[list[ReconciliationGroup], int]:
+        """Confirmed entries of a business day grouped by terminal and kind, and the count of open entries.
+
+        Each group carries its count, its sum in fen and every entry (with terminal serial and TAC) in
+        terminal-serial order, which is what a settlement host needs to check the TACs.
+        """
+        sql = "SELECT * FROM transactions WHERE business_date = ? AND state = 'confirmed'"
+        params: list[object] = [business_date]
+        if terminal_id:
+            sql += " AND terminal_id = ?"
+            params.append(terminal_id)
+        rows = self._db.query(sql + " ORDER BY terminal_id, kind, terminal_serial, seq", tuple(params))
+        groups: dict[tuple[str, Kind], list[Entry]] = {}
+        for row in rows:
+            entry = Entry.from_row(row)
+            groups.setdefault((entry.terminal_id, entry.kind), []).append(entry)
+        result = [
+            ReconciliationGroup(
+                terminal_id=tid,
+                business_date=business_date,
+                kind=kind,
+                count=len(entries),
+                total_fen=sum(e.amount_fen for e in entries),
+                entries=tuple(entries),
+            )
+            for (tid, kind), entries in groups.items()
+        ]
+        open_sql = (
+            "SELECT COUNT(*) FROM transactions WHERE business_date = ? AND state IN ('intent', 'prepared', 'debited')"
+        )
+        open_count = int(self._db.query(open_sql, (business_date,))[0][0])
+        return result, open_count
