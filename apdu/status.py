@@ -213,7 +213,8 @@ def describe(sw: int) -> StatusInfo:
     if sw1 == 0x63 and sw2 & 0xF0 == 0xC0:
         n = sw2 & 0x0F
         if n == 0:
-            return StatusInfo(sw, "Verification failed, no tries left", "校验失败，已无重试机会", _C.PIN_BLOCKED)
+            english, chinese = "Verification failed, 0 tries left (blocked)", "校验失败，还剩 0 次机会（已锁定）"
+            return StatusInfo(sw, english, chinese, _C.PIN_BLOCKED)
         return StatusInfo(sw, f"Verification failed, {n} tries left", f"校验失败，还剩 {n} 次机会", _C.PIN)
     group = _GROUPS.get(sw1)
     if group is not None:
