@@ -22,9 +22,9 @@ from __future__ import annotations
 from time import perf_counter_ns
 
 from apdu.command import Command, Redact
-from apdu.errors import CardError, Layer, LibraryError, SamError
+from apdu.errors import Layer, LibraryError
 from apdu.response import Response
-from apdu.status import describe
+from apdu.status import error_for
 from apdu.trace import Tracer
 from apdu.transport import Transport
 
@@ -132,11 +132,9 @@ class Channel:
         )
 
     def send(self, command: Command, *, layer: Layer = Layer.CARD) -> Response:
-        """Like :meth:`transmit`, but raise the typed error for any final status word other than 9000."""
+        """Like :meth:`transmit`, but raise the typed :class:`~apdu.errors.CardError` subclass (the SAM variant
+        with ``layer=Layer.SAM``) for any final status word other than 9000 (:func:`apdu.status.check`)."""
         response = self.transmit(command)
         if response.sw1 == 0x90 and response.sw2 == 0:
             return response
-        info = describe(response.sw)
-        if layer is Layer.SAM:
-            raise SamError(response.sw, info, command)
-        raise CardError(response.sw, info, command, layer=layer)
+        raise error_for(response.sw, command, layer=layer)
