@@ -1,0 +1,48 @@
+"""What a command handler works on: the image (persistent), the file tree, the session (volatile)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from apdu.card import SwError
+from apdu.command import Command
+from sam.virtual import sw
+from sam.virtual.files import FileTree
+from sam.virtual.image import SamImage
+from sam.virtual.session import Session
+
+__all__ = ["Handler", "SamContext", "require_length", "require_p1p2", "require_pin"]
+
+
+@dataclass(slots=True)
+class SamContext:
+    """Handler context. ``persist()`` must be called after every change to the image (counters, PIN)."""
+
+    image: SamImage
+    files: FileTree
+    session: Session
+    persist: Callable[[], None]
+
+
+#: A command handler: returns the response data (SW 9000) or raises :class:`apdu.card.SwError`.
+Handler = Callable[[SamContext, Command], bytes]
+
+
+def require_p1p2(cmd: Command, p1: int, p2: int) -> None:
+    """``6A86`` unless P1-P2 are as given."""
+    if (cmd.p1, cmd.p2) != (p1, p2):
+        raise SwError(sw.WRONG_P1P2)
+
+
+def require_length(cmd: Command, *lengths: int) -> bytes:
+    """The data field, or ``6700`` if its length is not one of ``lengths``."""
+    if len(cmd.data) not in lengths:
+        raise SwError(sw.WRONG_LENGTH)
+    return cmd.data
+
+
+def require_pin(ctx: SamContext) -> None:
+    """``6982`` unless the SAM PIN was verified since power-on."""
+    if not ctx.session.pin_verified:
+        raise SwError(sw.SECURITY_NOT_SATISFIED)

@@ -1,0 +1,126 @@
+"""Purse commands: INIT_SAM_FOR_PURCHASE ``80 70``, CREDIT_SAM_FOR_PURCHASE ``80 72`` (pboc-purse.md §4) and the
+project's load authorisation ``80 7C`` (an extension: real PSAMs do not hold load keys, pboc-purse.md §3.3).
+
+``80 70 00 00 Lc | ICC random(4) ‖ offline counter(2) ‖ amount(4) ‖ type(1) ‖ datetime(7) ‖ key version(1) ‖
+algorithm(1) ‖ factors(8N)``, Lc = ``14 + 8N`` (N = 0..3; N = 0 uses the purchase key undiversified) →
+``terminal serial(4) ‖ MAC1(4)``. The serial is incremented, saved, and its low two bytes enter the session key
+(pboc-purse.md §3.2); MAC1 covers amount ‖ type ‖ terminal ID (EF16) ‖ datetime (§3.4). No purchase key for the
+version and algorithm → ``9403``.
+
+``80 72 00 00 04 | MAC2`` → ``9000`` if MAC2 = MAC(SESPK, amount), else ``9302``. Either way the purchase
+session ends; without one → ``6985``.
+
+``80 7C 00 00 Lc | ICC random(4) ‖ online counter(2) ‖ balance before(4) ‖ amount(4) ‖ type(1) ‖ terminal ID(6) ‖
+datetime(7) ‖ MAC1(4) ‖ key version(1) ‖ algorithm(1) ‖ factors(8N)``, Lc = ``22 + 8N``: verifies the card's
+load MAC1 (``9302`` if wrong) and returns the load MAC2 for CREDIT FOR LOAD (§3.3). Needs the SAM PIN.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from apdu.card import SwError
+from apdu.command import Command
+from sam.crypto import (
+    Algorithm,
+    diversify_path,
+    load_mac1,
+    load_mac2,
+    load_session_key,
+    purchase_mac1,
+    purchase_mac2,
+    purchase_session_key,
+)
+from sam.keystore import KeyEntry, UnknownKeyError
+from sam.virtual import sw
+from sam.virtual.cipher import ordered_factors
+from sam.virtual.context import SamContext, require_p1p2, require_pin
+from sam.virtual.image import MAX_SERIAL
+from sam.virtual.session import PendingPurchase
+
+__all__ = ["authorise_load", "credit_for_purchase", "init_for_purchase"]
+
+_INIT_FIXED = 0x14
+_LOAD_FIXED = 0x22
+MAX_LEVELS = 3
+
+
+def _factors(data: bytes) -> list[bytes]:
+    return [data[i : i + 8] for i in range(0, len(data), 8)]
+
+
+def _levels(cmd: Command, fixed: int) -> int:
+    extra = len(cmd.data) - fixed
+    if extra < 0 or extra % 8 or extra // 8 > MAX_LEVELS:
+        raise SwError(sw.WRONG_LENGTH)
+    return extra // 8
+
+
+def _algorithm(code: int) -> Algorithm:
+    try:
+        return Algorithm(code)
+    except ValueError:
+        raise SwError(sw.KEY_INDEX_UNSUPPORTED) from None
+
+
+def _card_key(ctx: SamContext, entry: KeyEntry, factors: bytes) -> bytes:
+    return diversify_path(entry.algorithm, entry.value, ordered_factors(ctx, _factors(factors)))
+
+
+def init_for_purchase(ctx: SamContext, cmd: Command) -> bytes:
+    """``80 70``: next terminal serial and MAC1."""
+    require_p1p2(cmd, 0, 0)
+    _levels(cmd, _INIT_FIXED)
+    ctx.session.purchase = None
+    d = cmd.data
+    random, counter, amount = d[0:4], int.from_bytes(d[4:6], "big"), int.from_bytes(d[6:10], "big")
+    tx_type, date_time, version, alg = d[10], d[11:18], d[18], _algorithm(d[19])
+    try:
+        entry = ctx.image.keys.purchase_key(version, alg)
+    except UnknownKeyError:
+        raise SwError(sw.KEY_INDEX_UNSUPPORTED) from None
+    image = ctx.image
+    if image.terminal_serial >= MAX_SERIAL:
+        raise SwError(sw.CONDITIONS_NOT_SATISFIED)
+    dpk = _card_key(ctx, entry, d[_INIT_FIXED:])
+    image.terminal_serial += 1
+    ctx.persist()  # before MAC1 leaves the SAM: a serial is never used twice
+    serial = image.terminal_serial
+    session_key = purchase_session_key(alg, dpk, random, counter, serial)
+    mac1 = purchase_mac1(alg, session_key, amount, tx_type, image.terminal_id, date_time)
+    ctx.session.purchase = PendingPurchase(alg, session_key, amount)
+    return serial.to_bytes(4, "big") + mac1
+
+
+def credit_for_purchase(ctx: SamContext, cmd: Command) -> bytes:
+    """``80 72``: verify the card's MAC2."""
+    require_p1p2(cmd, 0, 0)
+    if len(cmd.data) != 4:
+        raise SwError(sw.WRONG_LENGTH)
+    pending, ctx.session.purchase = ctx.session.purchase, None
+    if pending is None:
+        raise SwError(sw.CONDITIONS_NOT_SATISFIED)
+    expected = purchase_mac2(pending.algorithm, pending.session_key, pending.amount)
+    if not hmac.compare_digest(expected, cmd.data):
+        raise SwError(sw.MAC_ERROR)
+    return b""
+
+
+def authorise_load(ctx: SamContext, cmd: Command) -> bytes:
+    """``80 7C`` (project extension): verify the card's load MAC1, return MAC2."""
+    require_p1p2(cmd, 0, 0)
+    _levels(cmd, _LOAD_FIXED)
+    require_pin(ctx)
+    d = cmd.data
+    random, counter = d[0:4], int.from_bytes(d[4:6], "big")
+    balance, amount, tx_type = int.from_bytes(d[6:10], "big"), int.from_bytes(d[10:14], "big"), d[14]
+    terminal_id, date_time, mac1 = d[15:21], d[21:28], d[28:32]
+    version, alg = d[32], _algorithm(d[33])
+    try:
+        entry = ctx.image.keys.load_key(version, alg)
+    except UnknownKeyError:
+        raise SwError(sw.KEY_INDEX_UNSUPPORTED) from None
+    session_key = load_session_key(alg, _card_key(ctx, entry, d[_LOAD_FIXED:]), random, counter)
+    if not hmac.compare_digest(load_mac1(alg, session_key, balance, amount, tx_type, terminal_id), mac1):
+        raise SwError(sw.MAC_ERROR)
+    return load_mac2(alg, session_key, amount, tx_type, terminal_id, date_time)

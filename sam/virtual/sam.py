@@ -1,0 +1,162 @@
+"""VirtualSam: a software PSAM + health-card SAM that speaks APDUs (an :class:`apdu.card.SimulatedCard`).
+
+Architecture after vsmartcard's ``Iso7816OS`` (anchors.md §2): a dispatch table from (CLA, INS) to small handler
+functions (:mod:`sam.virtual.iso`, :mod:`~sam.virtual.pin`, :mod:`~sam.virtual.purse`, :mod:`~sam.virtual.cipher`,
+:mod:`~sam.virtual.sign`) that return data or raise :class:`apdu.card.SwError`. Unlike vicc, ``execute`` never
+raises, PIN failures answer ``63Cx``, and no handler ever logs or returns a master key.
+
+Persistent state is a :class:`~sam.virtual.image.SamImage`; each change to it (PIN counter, terminal serial) is
+saved at once when the SAM was opened with a ``path`` (atomic replace), and reported to ``on_change``.
+Computations that carry command data and answer data (``80 70``, ``80 FA``, ``80 C8``, ``80 CE``, ``80 7C``)
+answer ``61xx`` and hand out the data by GET RESPONSE, as T=0 SAMs do (health-card.md §6.4, pboc-purse.md §4),
+unless the image sets ``t0_get_response`` to false.
+
+The full command set and file tree are documented in ``docs/sam.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from apdu.card import SwError
+from apdu.command import Command
+from apdu.errors import ApduFormatError
+from sam.virtual import cipher, iso, pin, purse, sign, sw
+from sam.virtual.context import Handler, SamContext
+from sam.virtual.files import build_file_tree
+from sam.virtual.image import SamImage, load_sam_image, new_sam_image, save_sam_image
+from sam.virtual.session import Session
+
+__all__ = ["COMMANDS", "VirtualSam"]
+
+#: (CLA, INS) → handler. docs/sam.md lists them with their data layouts.
+COMMANDS: Mapping[tuple[int, int], Handler] = {
+    (0x00, 0xA4): iso.select,
+    (0x00, 0xB0): iso.read_binary,
+    (0x00, 0xC0): iso.get_response,
+    (0x00, 0x84): iso.get_challenge,
+    (0x00, 0x20): pin.verify_pin,
+    (0x80, 0x5E): pin.change_pin,
+    (0x80, 0x70): purse.init_for_purchase,
+    (0x80, 0x72): purse.credit_for_purchase,
+    (0x80, 0x7C): purse.authorise_load,
+    (0x80, 0x1A): cipher.init_cipher,
+    (0x80, 0xDE): cipher.health_derive,
+    (0x80, 0xFA): cipher.cipher_data,
+    (0x80, 0xC8): sign.sm3_digest,
+    (0x80, 0xCE): sign.sm2_sign,
+}
+_KNOWN_INS = frozenset(ins for _, ins in COMMANDS)
+_GET_RESPONSE = 0xC0
+
+
+def _sw(code: int, data: bytes = b"") -> bytes:
+    return data + code.to_bytes(2, "big")
+
+
+def make_atr(historical: bytes) -> bytes:
+    """``3B 8K 80 01 ‖ historical ‖ TCK``: T=0 and T=1 offered, TCK = XOR of T0..the last historical byte
+    (ISO/IEC 7816-3 §8.2)."""
+    body = bytes((0x80 | len(historical), 0x80, 0x01)) + historical
+    tck = 0
+    for b in body:
+        tck ^= b
+    return b"\x3b" + body + bytes((tck,))
+
+
+class VirtualSam:
+    """A virtual SAM over an image.
+
+    Parameters
+    ----------
+    image:
+        The persistent state; a fresh demo image (:func:`~sam.virtual.image.new_sam_image`) if omitted.
+    path:
+        If given, the image is saved there (atomically) after every persistent change.
+    on_change:
+        Called with the image after every persistent change (after the save).
+    """
+
+    def __init__(
+        self,
+        image: SamImage | None = None,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        on_change: Callable[[SamImage], None] | None = None,
+    ) -> None:
+        self._image = image if image is not None else new_sam_image()
+        self._path = Path(path) if path is not None else None
+        self._on_change = on_change
+        self._files = build_file_tree(self._image)
+        self._atr = make_atr(b"HCSAM" + self._image.sam_serial[-4:])
+        self._ctx = SamContext(self._image, self._files, Session(self._files.mf), self._persist)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], **kwargs: Callable[[SamImage], None]) -> VirtualSam:
+        """Load the image at ``path`` and keep saving it there."""
+        return cls(load_sam_image(path), path=path, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"VirtualSam({self._image!r})"
+
+    @property
+    def image(self) -> SamImage:
+        """The persistent state (live object)."""
+        return self._image
+
+    @property
+    def atr(self) -> bytes:
+        return self._atr
+
+    def power_on(self) -> None:
+        self._ctx.session = Session(self._files.mf)
+
+    def power_off(self) -> None:
+        self._ctx.session = Session(self._files.mf)
+
+    def reset(self) -> None:
+        self._ctx.session = Session(self._files.mf)
+
+    def save(self, path: str | os.PathLike[str] | None = None) -> None:
+        """Save the image to ``path`` (default: the path given at construction)."""
+        target = Path(path) if path is not None else self._path
+        if target is None:
+            raise ValueError("no path to save the SAM image to")
+        save_sam_image(self._image, target)
+
+    def _persist(self) -> None:
+        if self._path is not None:
+            save_sam_image(self._image, self._path)
+        if self._on_change is not None:
+            self._on_change(self._image)
+
+    def execute(self, apdu: bytes) -> bytes:
+        """Run one command APDU; never raises (unexpected failures answer ``6F00``)."""
+        try:
+            return self._execute(bytes(apdu))
+        except Exception:  # the card contract: always answer a status word
+            return _sw(sw.UNKNOWN_ERROR)
+
+    def _execute(self, raw: bytes) -> bytes:
+        try:
+            cmd = Command.decode(raw)
+        except ApduFormatError:
+            return _sw(sw.WRONG_LENGTH if len(raw) >= 4 else sw.UNKNOWN_ERROR)
+        session = self._ctx.session
+        if cmd.ins != _GET_RESPONSE:
+            session.pending_response = b""
+        handler = COMMANDS.get((cmd.cla, cmd.ins))
+        if handler is None:
+            return _sw(sw.CLA_NOT_SUPPORTED if cmd.ins in _KNOWN_INS else sw.INS_NOT_SUPPORTED)
+        try:
+            data = handler(self._ctx, cmd)
+        except SwError as exc:
+            return _sw(exc.sw)
+        if cmd.ins == _GET_RESPONSE and session.pending_response:
+            return _sw(sw.more_data(len(session.pending_response)), data)
+        if data and cmd.data and self._image.t0_get_response:
+            session.pending_response = data
+            return _sw(sw.more_data(len(data)))
+        return _sw(sw.OK, data)
