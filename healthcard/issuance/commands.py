@@ -1,12 +1,14 @@
 """FMCOS issuance command bytes built from profile specs (pboc-purse.md §8.1-§8.4, docs/decisions.md D2, D4).
 
-Interim local builders: switch to ``apdu.fmcos`` / ``apdu.iso`` when they land. WRITE KEY commands carry
+Thin adapters from the profile model (:mod:`healthcard.profiles.model`) to the typed builders of
+:mod:`apdu.iso` and :mod:`apdu.fmcos`; the byte layouts live there. WRITE KEY commands carry
 ``Redact.COMMAND_DATA``.
 """
 
 from __future__ import annotations
 
-from apdu.command import Command, Redact
+from apdu import fmcos, iso
+from apdu.command import Command
 from healthcard.profiles.model import DFSpec, EFKind, EFSpec, KeySpec
 
 __all__ = [
@@ -25,20 +27,26 @@ __all__ = [
     "write_key",
 ]
 
+_RECORD_EF = {
+    EFKind.LINEAR_FIXED: fmcos.create_linear_fixed_ef,
+    EFKind.LINEAR_VARIABLE: fmcos.create_linear_variable_ef,
+    EFKind.CYCLIC: fmcos.create_cyclic_ef,
+}
+
 
 def select_fid(fid: int) -> Command:
     """SELECT by file identifier ``00 A4 00 00 02 FID``."""
-    return Command(0x00, 0xA4, 0x00, 0x00, fid.to_bytes(2, "big"))
+    return iso.select_fid(fid)
 
 
 def get_challenge(length: int = 8) -> Command:
     """GET CHALLENGE ``00 84 00 00 Le``."""
-    return Command(0x00, 0x84, 0x00, 0x00, le=length)
+    return iso.get_challenge(length)
 
 
 def erase_df() -> Command:
     """ERASE DF ``80 0E 00 00 00`` (pboc-purse.md §8.1)."""
-    return Command(0x80, 0x0E, 0x00, 0x00, le=256)
+    return fmcos.erase_df()
 
 
 def df_space(df: DFSpec) -> int:
@@ -52,71 +60,92 @@ def df_space(df: DFSpec) -> int:
 
 def create_df(df: DFSpec) -> Command:
     """``80 E0 FID Lc | 38 ‖ space(2) ‖ create ‖ erase ‖ app SFI ‖ FF FF ‖ DF name`` (pboc-purse.md §8.2)."""
-    data = (
-        bytes((0x38,))
-        + df_space(df).to_bytes(2, "big")
-        + bytes((df.create_right, df.erase_right, df.app_sfi, 0xFF, 0xFF))
-        + df.df_name
+    return fmcos.create_df(
+        df.fid,
+        df.df_name,
+        space=df_space(df),
+        create_right=df.create_right,
+        erase_right=df.erase_right,
+        app_sfi=df.app_sfi,
     )
-    return Command(0x80, 0xE0, df.fid >> 8, df.fid & 0xFF, data)
 
 
 def create_key_file(df: DFSpec) -> Command:
     """``3F ‖ space(2) ‖ DF SFI ‖ add-key right ‖ algorithm ‖ scheme`` (pboc-purse.md §8.2 + D2)."""
-    data = (
-        bytes((0x3F,))
-        + df.key_file_space.to_bytes(2, "big")
-        + bytes((df.app_sfi, df.add_key_right, df.algorithm, df.scheme.value))
+    return fmcos.create_key_file(
+        df.key_file_fid,
+        space=df.key_file_space,
+        df_sfi=df.app_sfi,
+        add_key_right=df.add_key_right,
+        algorithm=df.algorithm,
+        scheme=df.scheme.value,
     )
-    return Command(0x80, 0xE0, df.key_file_fid >> 8, df.key_file_fid & 0xFF, data)
 
 
 def create_ef(ef: EFSpec) -> Command:
     """Binary, record or purse EF (pboc-purse.md §8.2); the type byte includes the SM protection bits."""
+    protection = fmcos.Protection(ef.sm.value)
     if ef.kind is EFKind.BINARY:
-        body = ef.size.to_bytes(2, "big") + bytes((ef.read, ef.write, 0xFF, 0xFF))
-    elif ef.kind is EFKind.PURSE:
-        assert ef.detail_sfi is not None
-        body = bytes((0x02, 0x08, ef.read, 0x00, 0xFF, ef.detail_sfi))
-    else:
-        body = bytes((ef.records, ef.record_size, ef.read, ef.write, 0xFF, 0xFF))
-    return Command(0x80, 0xE0, ef.fid >> 8, ef.fid & 0xFF, bytes((ef.type_byte,)) + body)
+        return fmcos.create_binary_ef(
+            ef.fid, ef.size, read_right=ef.read, write_right=ef.write, protection=protection
+        )
+    if ef.kind is EFKind.PURSE:
+        if ef.detail_sfi is None:
+            raise ValueError(f"{ef.name}: a purse EF needs the SFI of its detail file")
+        return fmcos.create_purse_ef(ef.fid, use_right=ef.read, detail_sfi=ef.detail_sfi, protection=protection)
+    return _RECORD_EF[ef.kind](
+        ef.fid, ef.records, ef.record_size, read_right=ef.read, write_right=ef.write, protection=protection
+    )
 
 
 def write_key(key: KeySpec, value: bytes, *, algorithm: int) -> Command:
     """WRITE KEY (add) ``80 D4 01 <id> Lc data`` with the layout of the key type (pboc-purse.md §8.4)."""
     t = key.key_type
-    if t in (0x39,):
-        head = (t, key.use_right, key.change_right, key.follow_state or 0, key.error_counter)
-    elif t == 0x3A:
-        head = (t, key.use_right, 0xEF, key.follow_state or 0, key.error_counter)
-    elif t in (0x36, 0x37, 0x38):
-        head = (t, key.use_right, key.change_right, 0xFF, key.error_counter)
-    else:  # 30-32, 34, 3C-3F
-        head = (t, key.use_right, key.change_right, key.version, algorithm)
-    return Command(0x80, 0xD4, 0x01, key.key_id, bytes(head) + value, redact=Redact.COMMAND_DATA)
+    if t == fmcos.KeyType.EXTERNAL_AUTH:
+        return fmcos.write_external_auth_key(
+            key.key_id,
+            value,
+            use_right=key.use_right,
+            change_right=key.change_right,
+            follow_state=key.follow_state or 0,
+            error_counter=key.error_counter,
+        )
+    if t == fmcos.KeyType.PIN:
+        return fmcos.write_pin(
+            key.key_id, value, use_right=key.use_right, follow_state=key.follow_state or 0,
+            error_counter=key.error_counter,
+        )  # fmt: skip
+    if t in (fmcos.KeyType.LINE_PROTECTION, fmcos.KeyType.PIN_UNBLOCK, fmcos.KeyType.PIN_RELOAD):
+        return fmcos.write_maintenance_key(
+            t, key.key_id, value, use_right=key.use_right, change_right=key.change_right,
+            error_counter=key.error_counter,
+        )  # fmt: skip
+    return fmcos.write_transaction_key(
+        t, key.key_id, value, use_right=key.use_right, change_right=key.change_right, version=key.version,
+        algorithm=algorithm,
+    )  # fmt: skip
 
 
 def append_record(record: bytes) -> Command:
     """APPEND RECORD to the current EF ``00 E2 00 00 Lc record``."""
-    return Command(0x00, 0xE2, 0x00, 0x00, record)
+    return iso.append_record(record)
 
 
 def update_record_cyclic(record: bytes) -> Command:
     """Cyclic write ``00 DC 00 03 Lc record`` (health-card.md §2.5: the new record becomes record 1)."""
-    return Command(0x00, 0xDC, 0x00, 0x03, record)
+    return iso.update_record_cyclic(record)
 
 
 def update_binary(offset: int, chunk: bytes) -> Command:
     """UPDATE BINARY of the current EF at ``offset`` (< 0x8000)."""
-    return Command(0x00, 0xD6, offset >> 8, offset & 0xFF, chunk)
+    return iso.update_binary(offset, chunk)
 
 
 def write_index_valid(record: int) -> Command:
     """``84 D2 <rec> 04``: index record := 00 (docs/decisions.md D4)."""
-    return Command(0x84, 0xD2, record, 0x04)
+    return iso.write_record(record, cla=0x84)
 
 
 def erase_index(record: int) -> Command:
     """``84 0C <rec> 04``: index record := FF (docs/decisions.md D4)."""
-    return Command(0x84, 0x0C, record, 0x04)
+    return iso.erase_record(record, cla=0x84)
