@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from apdu.command import Command, Redact
-from apdu.errors import CardError
 from apdu.response import Response
-from apdu.status import describe
+from apdu.status import error_for
 from healthcard.codecs.fixed import VisitRecord
 from healthcard.codecs.purse import PurseApplicationData
 from healthcard.codecs.records import IssuerData, TlvFile, Validity
@@ -296,7 +295,7 @@ def _run(channel: CommandChannel, steps: Sequence[Step]) -> Iterator[tuple[str, 
     for step in steps:
         response = _execute(channel, step)
         if response.sw != step.expect:
-            raise CardError(response.sw, describe(response.sw), step.command)
+            raise error_for(response.sw, step.command)
         yield step.label, response.sw
 
 
