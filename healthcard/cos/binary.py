@@ -1,0 +1,99 @@
+"""READ BINARY / UPDATE BINARY (ISO/IEC 7816-4 §11.2.3, §11.2.5; pboc-purse.md §8.3 rights).
+
+P1 bit 8 set: SFI in P1 bits 1-5 and the offset in P2 (``00 B0 95 00 1E`` reads EF15 of the purse ADF; the EF
+becomes current); otherwise a 15-bit offset of the current EF. Le ``00`` reads up to 256 bytes (to the end of
+the file); a larger explicit Le than the bytes left gives ``6Cxx``. Reads check the file's read right, writes
+its write right and secure-messaging requirement; a write commits atomically.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from apdu.card import SwError
+from healthcard.cos import status as s
+from healthcard.cos.body import split
+from healthcard.cos.sm import unwrap_write
+from healthcard.fs.journal import WriteBinary
+from healthcard.fs.nodes import EF, TransparentEF
+
+if TYPE_CHECKING:
+    from healthcard.cos.card import VirtualCard
+
+__all__ = ["read_binary", "target_ef", "update_binary"]
+
+_OK = s.OK
+
+
+def target_ef(card: VirtualCard, sfi: int) -> EF:
+    """The EF addressed by ``sfi`` (made current) or the current EF when ``sfi`` is 0."""
+    if sfi:
+        ef = card.df.by_sfi(sfi)
+        if ef is None:
+            raise SwError(s.FILE_NOT_FOUND)
+        card.ef = ef
+        return ef
+    cur = card.ef
+    if cur is None:
+        raise SwError(s.COMMAND_NOT_ALLOWED)
+    return cur
+
+
+def read_binary(card: VirtualCard, apdu: bytes) -> bytes:
+    """``00 B0 P1 P2 Le`` — the hot path: no objects, no exceptions on success."""
+    p1 = apdu[2]
+    ef: EF | None
+    if p1 & 0x80:
+        ef = target_ef(card, p1 & 0x1F)
+        offset = apdu[3]
+    else:
+        ef = card.ef
+        if ef is None:
+            raise SwError(s.COMMAND_NOT_ALLOWED)
+        offset = (p1 << 8) | apdu[3]
+    if type(ef) is not TransparentEF:
+        raise SwError(s.INCOMPATIBLE_FILE)
+    right = ef.read
+    if not (right & 0x0F) <= card.security <= (right >> 4):
+        raise SwError(s.SECURITY)
+    if len(apdu) == 5:
+        le = apdu[4] or 256
+    else:
+        data, ne = split(apdu)
+        if data or apdu[0] & 0x04:
+            raise SwError(s.WRONG_LENGTH if data else s.SM_NOT_SUPPORTED)
+        le = ne or 256
+    size = ef.size
+    if offset >= size:
+        raise SwError(s.OFFSET_OUTSIDE)
+    end = offset + le
+    if end > size:
+        if le != 256:
+            raise SwError(0x6C00 | (size - offset))
+        end = size
+    return ef.data[offset:end] + _OK
+
+
+def update_binary(card: VirtualCard, apdu: bytes) -> bytes:
+    """``00/04 D6 P1 P2 Lc data`` (plain, MAC or MAC + encryption as the file requires)."""
+    if apdu[0] & 0x80:
+        raise SwError(s.CLA_NOT_SUPPORTED)
+    p1 = apdu[2]
+    if p1 & 0x80:
+        ef = target_ef(card, p1 & 0x1F)
+        offset = apdu[3]
+    else:
+        ef = target_ef(card, 0)
+        offset = (p1 << 8) | apdu[3]
+    if not isinstance(ef, TransparentEF):
+        raise SwError(s.INCOMPATIBLE_FILE)
+    card.need(ef.write)
+    data = unwrap_write(card, apdu, ef.sm)
+    if not data:
+        raise SwError(s.WRONG_LENGTH)
+    if offset >= ef.size:
+        raise SwError(s.OFFSET_OUTSIDE)
+    if offset + len(data) > ef.size:
+        raise SwError(s.NOT_ENOUGH_SPACE)
+    card.commit([WriteBinary((*card.df_path, ef.fid), offset, data)], "update-binary")
+    return _OK

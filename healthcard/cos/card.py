@@ -1,0 +1,202 @@
+"""The virtual CPU card: a COS executing raw APDUs against the file-system model.
+
+Design (anchors.md §2, "Simulator = INS→handler table + SwError + file tree"): :meth:`VirtualCard.execute`
+looks the INS byte up in a dispatch table (one module per command group) and calls ``handler(card, apdu)`` on
+the raw bytes; handlers raise :class:`apdu.card.SwError` for error words and return ``data ‖ 90 00`` on success.
+``execute`` never raises: malformed input gets 6700 / 6A86 / 6D00 / 6E00 ..., an unexpected exception 6F00.
+
+Volatile state (cleared by power-on and reset, pcsc-vpcd.md §4): current DF and EF, the security-state
+register of the current DF (pboc-purse.md §8.3), the last challenge, a pending purse transaction. Persistent
+state (:class:`~healthcard.fs.state.CardState`) changes only through journaled commits; a tear hook can cut the
+power at any commit point or after any APDU, after which the card answers nothing until :meth:`power_on`,
+which recovers the journal (all-or-nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from apdu.card import SwError
+from healthcard.cos import status as s
+from healthcard.fs.journal import Op
+from healthcard.fs.keys import KeyFile
+from healthcard.fs.nodes import DF, EF, LifeCycle
+from healthcard.fs.state import CardState, TearHook, Torn
+
+if TYPE_CHECKING:
+    from healthcard.cos.purse import Pending
+
+__all__ = ["Handler", "VirtualCard"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["VirtualCard", bytes], bytes]
+Rng = Callable[[int], bytes]
+
+_CLASSES = frozenset((0x00, 0x04, 0x80, 0x84))
+# Commands still answered in an application that is blocked temporarily (pboc-purse.md §10).
+_ALLOWED_WHEN_BLOCKED = frozenset((0xA4, 0x84, 0x82, 0x18))
+_LOCK_NONE, _LOCK_TEMP, _LOCK_PERM, _LOCK_CARD = 0, 1, 2, 3
+
+
+class VirtualCard:
+    """A :class:`apdu.card.SimulatedCard` running the project's FMCOS-style COS.
+
+    Parameters
+    ----------
+    state:
+        The persistent state (from :func:`healthcard.image.load_image` or built by :mod:`healthcard.virtual`).
+    rng:
+        Source of challenges and purse random numbers (``os.urandom`` by default; inject one for tests).
+    """
+
+    def __init__(self, state: CardState, *, rng: Rng = os.urandom) -> None:
+        from healthcard.cos.dispatch import table  # noqa: PLC0415 - handlers import this module
+
+        self.state = state
+        self.rng = rng
+        self._table: dict[int, Handler] = table()
+        self._powered = False
+        self.on_commit: Callable[[], None] | None = None
+        self.df: DF = state.mf
+        self.df_path: tuple[int, ...] = ()
+        self.ef: EF | None = None
+        self.security = 0
+        self.challenge: bytes | None = None
+        self.pending: Pending | None = None
+        self.lock = _LOCK_NONE
+        self.power_on()
+
+    # --- SimulatedCard -------------------------------------------------------------------------------------
+
+    @property
+    def atr(self) -> bytes:
+        """The answer to reset (no side effects)."""
+        return self.state.atr
+
+    @property
+    def powered(self) -> bool:
+        """False after :meth:`power_off` or a tear, until :meth:`power_on`."""
+        return self._powered
+
+    def power_on(self) -> None:
+        """Cold start: recover an interrupted commit, clear the volatile state, select the MF."""
+        tear, self.state.tear = self.state.tear, None
+        try:
+            if self.state.recover() and self.on_commit is not None:
+                self.on_commit()
+        finally:
+            self.state.tear = tear
+        self._reset_volatile()
+        self._powered = True
+
+    def power_off(self) -> None:
+        """Power removed: volatile state is lost, files and purse survive."""
+        self._powered = False
+        self._reset_volatile()
+
+    def reset(self) -> None:
+        """Warm reset: same effect on volatile state as :meth:`power_on`."""
+        self.power_on()
+
+    def execute(self, apdu: bytes) -> bytes:
+        """Run one command APDU; return ``data ‖ SW1 SW2`` (nothing after a tear). Never raises."""
+        if not self._powered:
+            return b""
+        try:
+            if len(apdu) < 4:
+                return b"\x67\x00"
+            ins = apdu[1]
+            handler = self._table.get(ins)
+            if apdu[0] not in _CLASSES:
+                return b"\x6e\x00"
+            if handler is None:
+                return b"\x6d\x00"
+            if self.pending is not None and ins not in (0x52, 0x54):
+                self.pending = None
+            if self.lock and (self.lock == _LOCK_CARD or ins not in _ALLOWED_WHEN_BLOCKED):
+                return s.sw_bytes(s.APP_PERMANENTLY_LOCKED if self.lock == _LOCK_PERM else s.APP_LOCKED)
+            out = handler(self, bytes(apdu))
+            if self.state.tear is not None:
+                self.state.point("apdu:done")
+            return out
+        except SwError as exc:
+            return s.sw_bytes(exc.sw)
+        except Torn as torn:
+            log.debug("card torn at %s", torn.point)
+            self._powered = False
+            self._reset_volatile()
+            return b""
+        except Exception:
+            log.exception("virtual card: unexpected error on INS %02X", apdu[1] if len(apdu) > 1 else 0)
+            return s.sw_bytes(s.NO_PRECISE_DIAGNOSIS)
+
+    # --- fault injection -----------------------------------------------------------------------------------
+
+    @property
+    def tear(self) -> TearHook | None:
+        """The fault-injection hook (see :mod:`healthcard.fs.state`); ``None`` = never tear."""
+        return self.state.tear
+
+    @tear.setter
+    def tear(self, hook: TearHook | None) -> None:
+        self.state.tear = hook
+
+    # --- helpers for handlers ------------------------------------------------------------------------------
+
+    def _reset_volatile(self) -> None:
+        self.select_df(self.state.mf)
+        self.security = 0
+        self.challenge = None
+        self.pending = None
+
+    def select_df(self, df: DF) -> None:
+        """Make ``df`` current: no current EF; security state 0 when the DF changes (pboc-purse.md §8.3)."""
+        if df is not self.df:
+            self.security = 0
+        self.df = df
+        self.df_path = df.path()
+        self.ef = None
+        self.refresh_lock()
+
+    def refresh_lock(self) -> None:
+        """Recompute the life-cycle lock of the current DF and its ancestors."""
+        if self.state.mf.life_cycle is LifeCycle.CARD_BLOCKED:
+            self.lock = _LOCK_CARD
+            return
+        worst = max(d.life_cycle for d in self.df.lineage())
+        self.lock = {LifeCycle.ACTIVE: _LOCK_NONE, LifeCycle.BLOCKED_TEMPORARILY: _LOCK_TEMP}.get(worst, _LOCK_PERM)
+
+    def key_file(self) -> KeyFile:
+        """The current DF's key file (6A88 when there is none)."""
+        kf = self.df.key_file
+        if kf is None:
+            raise SwError(s.KEY_NOT_FOUND)
+        return kf
+
+    def take_challenge(self) -> bytes:
+        """The last challenge, consumed (6984 when there is none)."""
+        ch = self.challenge
+        if ch is None:
+            raise SwError(s.NO_RANDOM)
+        self.challenge = None
+        return ch
+
+    def need(self, right: int) -> None:
+        """Raise 6982 unless the security state satisfies ``right`` (``Y <= S <= X``)."""
+        if not (right & 0x0F) <= self.security <= (right >> 4):
+            raise SwError(s.SECURITY)
+
+    def commit(self, ops: Sequence[Op], label: str) -> None:
+        """Commit persistent changes atomically, then notify the image saver."""
+        self.state.commit(ops, label)
+        if self.on_commit is not None:
+            self.on_commit()
+
+    def point(self, name: str) -> None:
+        """A tear point inside a command."""
+        if self.state.tear is not None:
+            self.state.point(name)

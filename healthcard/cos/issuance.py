@@ -1,0 +1,162 @@
+"""Issuance commands: ERASE DF, CREATE FILE, WRITE KEY (pboc-purse.md §8.1, §8.2, §8.4; docs/decisions.md D2).
+
+CREATE FILE data by type byte (protection bits ``80``/``C0`` OR-ed into EF types):
+
+* ``38`` DF: ``38 ‖ space(2) ‖ create right ‖ erase right ‖ app SFI ‖ FF FF ‖ DF name (5..16)``;
+* ``3F`` key file: ``3F ‖ space(2) ‖ DF SFI ‖ add-key right ‖ algorithm ‖ scheme`` (``FF`` = 3DES / FMCOS);
+* ``28`` binary: ``28 ‖ size(2) ‖ read ‖ write ‖ FF FF``;
+* ``2A``/``2C``/``2E`` record: ``type ‖ count ‖ length ‖ read ‖ write ‖ FF FF``;
+* ``2F`` purse: ``2F 02 08 ‖ use right ‖ 00 FF ‖ detail SFI`` (FID ``0001`` ED, ``0002`` EP).
+
+WRITE KEY ``80 D4 P1 KID``: P1 ``01`` adds (add-key right of the key file), otherwise P1 is the type of the key
+to replace (its change right). Layouts by type: ``39`` use ‖ change ‖ follow-up state ‖ error counter ‖ key;
+``3A`` use ‖ ``EF`` ‖ follow-up state ‖ error counter ‖ PIN; ``36``-``38`` use ‖ change ‖ ``FF`` ‖ error counter
+‖ key; ``30``-``32``, ``34``, ``3C``-``3F`` use ‖ change ‖ version ‖ algorithm ‖ key.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from apdu.card import SwError
+from healthcard.cos import status as s
+from healthcard.cos.body import split, u16
+from healthcard.fs.journal import EraseDF, PutKey, PutKeyFile, PutNode
+from healthcard.fs.keys import Key, KeyFile, Scheme
+from healthcard.fs.nodes import DF, EF, MF_FID, EFType, PurseEF, RecordEF, SmRequirement, TransparentEF
+
+if TYPE_CHECKING:
+    from healthcard.cos.card import VirtualCard
+
+__all__ = ["create_file", "erase_df", "parse_key", "write_key"]
+
+_NEVER = 0xEF
+_COUNTED = (0x36, 0x37, 0x38, 0x39, 0x3A)
+_PLAIN = (0x30, 0x31, 0x32, 0x34, 0x3C, 0x3D, 0x3E, 0x3F)
+
+
+def _proprietary(apdu: bytes) -> None:
+    if apdu[0] != 0x80:
+        raise SwError(s.CLA_NOT_SUPPORTED)
+
+
+def erase_df(card: VirtualCard, apdu: bytes) -> bytes:
+    """``80 0E 00 00 00``: erase every file and the key file under the current DF (its erase right)."""
+    _proprietary(apdu)
+    if apdu[2] or apdu[3]:
+        raise SwError(s.P1P2)
+    data, _ = split(apdu)
+    if data:
+        raise SwError(s.WRONG_LENGTH)
+    card.need(card.df.erase_right)
+    card.commit([EraseDF(card.df_path)], "erase-df")
+    card.ef = None
+    return s.OK
+
+
+def _ef(fid: int, data: bytes) -> EF:
+    kind, sm = data[0] & 0x3F, SmRequirement(data[0] & 0xC0)
+    if len(data) != 7:
+        raise SwError(s.WRONG_LENGTH)
+    if kind == EFType.TRANSPARENT:
+        size = u16(data, 1)
+        if not size:
+            raise SwError(s.DATA_INVALID)
+        return TransparentEF(fid, data[3], data[4], sm, size=size)
+    if kind in (EFType.LINEAR_FIXED, EFType.LINEAR_VARIABLE, EFType.CYCLIC):
+        count, length = data[1], data[2]
+        if not count or not length:
+            raise SwError(s.DATA_INVALID)
+        structure = EFType(kind)
+        records = [bytes(length)] * count if structure is EFType.LINEAR_FIXED else []
+        return RecordEF(fid, data[3], data[4], sm, structure=structure, count=count, length=length, records=records)
+    if kind == EFType.PURSE and data[1:3] == b"\x02\x08":
+        return PurseEF(fid, data[3], _NEVER, detail_sfi=data[6] & 0x1F)
+    raise SwError(s.DATA_INVALID)
+
+
+def create_file(card: VirtualCard, apdu: bytes) -> bytes:
+    """``80 E0 FID Lc data`` under the current DF (its create right)."""
+    _proprietary(apdu)
+    fid = (apdu[2] << 8) | apdu[3]
+    data, _ = split(apdu)
+    if not data:
+        raise SwError(s.WRONG_LENGTH)
+    df = card.df
+    card.need(df.create_right)
+    if data[0] == 0x3F:
+        if len(data) != 7:
+            raise SwError(s.WRONG_LENGTH)
+        if df.key_file is not None:
+            raise SwError(s.FILE_EXISTS)
+        alg = 0x00 if data[5] == 0xFF else data[5]
+        scheme = Scheme(data[6]) if data[6] in (0x00, 0x01) else Scheme.FMCOS
+        kf = KeyFile(fid, u16(data, 1), data[3], data[4], alg, scheme)
+        card.commit([PutKeyFile(card.df_path, kf)], "create-key-file")
+        return s.OK
+    if fid in df.children or fid == MF_FID:
+        raise SwError(s.FILE_EXISTS)
+    if data[0] == 0x38:
+        name = data[8:]
+        if not 5 <= len(name) <= 16 or len(data) < 8:
+            raise SwError(s.WRONG_LENGTH)
+        if any(d.name == name for d in _all_dfs(card.state.mf)):
+            raise SwError(s.DF_NAME_EXISTS)
+        node: DF | EF = DF(fid, name, create_right=data[3], erase_right=data[4], app_sfi=data[5])
+    else:
+        node = _ef(fid, data)
+    card.commit([PutNode(card.df_path, node)], "create-file")
+    return s.OK
+
+
+def _all_dfs(df: DF) -> list[DF]:
+    out = [df]
+    for child in df.children.values():
+        if isinstance(child, DF):
+            out.extend(_all_dfs(child))
+    return out
+
+
+def parse_key(p1: int, kid: int, data: bytes, df_algorithm: int) -> Key:
+    """The key described by a WRITE KEY data field (raises ``SwError`` 6700 / 6A80)."""
+    if len(data) < 7:
+        raise SwError(s.WRONG_LENGTH)
+    t, use, change = data[0], data[1], data[2]
+    if p1 not in (0x01, t):
+        raise SwError(s.DATA_INVALID)
+    value = data[5:]
+    if t == 0x3A:
+        if not 2 <= len(value) <= 8:
+            raise SwError(s.WRONG_LENGTH)
+    elif len(value) not in ((16,) if df_algorithm == 0x04 else (8, 16)):
+        raise SwError(s.WRONG_LENGTH)
+    if t in _COUNTED:
+        counter = data[4]
+        follow = data[3] & 0x0F if t in (0x39, 0x3A) else None
+        tries = (counter >> 4, min(counter & 0x0F, counter >> 4))
+        return Key(t, kid, use, change, value, follow, 0, df_algorithm, tries[0], tries[1])
+    if t in _PLAIN:
+        return Key(t, kid, use, change, value, None, data[3], data[4])
+    raise SwError(s.DATA_INVALID)
+
+
+def write_key(card: VirtualCard, apdu: bytes) -> bytes:
+    """``80 D4 P1 KID Lc data``: add (P1 = 01) or replace (P1 = key type) a key of the current DF."""
+    _proprietary(apdu)
+    p1, kid = apdu[2], apdu[3]
+    kf = card.df.key_file
+    if kf is None:
+        raise SwError(s.FILE_NOT_FOUND)
+    data, _ = split(apdu)
+    key = parse_key(p1, kid, data, kf.algorithm)
+    existing = kf.find(key.key_type, kid)
+    if p1 == 0x01:
+        card.need(kf.add_right)
+        if existing is not None:
+            raise SwError(s.FILE_EXISTS)
+    else:
+        if existing is None:
+            raise SwError(s.KEY_NOT_FOUND)
+        card.need(existing.change_right)
+    card.commit([PutKey(card.df_path, key)], "write-key")
+    return s.OK

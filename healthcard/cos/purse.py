@@ -1,0 +1,270 @@
+"""PBOC ED/EP purse commands (pboc-purse.md §2, cryptography §3 via :mod:`sam.crypto`).
+
+* INITIALIZE FOR LOAD / PURCHASE / UNLOAD ``80 50 P1 P2 0B | key index ‖ amount ‖ terminal ID`` (P2 ``01`` ED,
+  ``02`` EP): a 4-byte card random, the session key, and for load/unload MAC1; the transaction waits for the
+  very next command.
+* CREDIT FOR LOAD ``80 52 00 00 0B | date ‖ time ‖ MAC2`` → TAC; DEBIT FOR PURCHASE ``80 54 01 00 0F | terminal
+  serial ‖ date ‖ time ‖ MAC1`` → TAC ‖ MAC2; DEBIT FOR UNLOAD ``80 54 03 00 0B | date ‖ time ‖ MAC2`` → MAC.
+  A wrong MAC answers 9302 and ends the transaction.
+* Balance, counter, detail record (pboc-purse.md §11, cyclic file by SFI) and the last transaction's MAC ‖ TAC
+  are committed in one atomic step; GET TRANSACTION PROVE ``80 5A 00 TT 02 | counter after`` returns that
+  MAC ‖ TAC (order: pboc-purse.md §2.6 "more likely"; 9406 otherwise), so a purchase whose answer was lost can
+  be recovered.
+* GET BALANCE ``80 5C 00 P2 04``.
+
+The unload answer MAC (session key over new balance ‖ online counter ‖ amount ‖ type ‖ terminal ‖ date ‖ time)
+is this project's choice: pboc-purse.md §2.7 only says it uses the session key [INF].
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from apdu.card import SwError
+from healthcard.cos import status as s
+from healthcard.cos.body import split, u16, u32
+from healthcard.cos.sm import algorithm_of
+from healthcard.fs.journal import Op, SetPurse, SetRecords
+from healthcard.fs.keys import KEY_INTERNAL, KEY_LOAD, KEY_PURCHASE, KEY_UNLOAD, Key
+from healthcard.fs.nodes import LastTransaction, PurseEF, RecordEF
+from sam.crypto import (
+    Algorithm,
+    load_mac1,
+    load_mac2,
+    load_session_key,
+    load_tac,
+    mac,
+    purchase_mac1,
+    purchase_mac2,
+    purchase_session_key,
+    purchase_tac,
+)
+
+if TYPE_CHECKING:
+    from healthcard.cos.card import VirtualCard
+
+__all__ = [
+    "MAX_BALANCE",
+    "Pending",
+    "credit_for_load",
+    "debit",
+    "get_balance",
+    "get_transaction_prove",
+    "initialize",
+]
+
+MAX_BALANCE = 0x7FFFFFFF
+_LOAD, _PURCHASE, _UNLOAD = 0x00, 0x01, 0x05
+TX_ED_LOAD, TX_EP_LOAD, TX_UNLOAD, TX_ED_PURCHASE, TX_EP_PURCHASE = 0x01, 0x02, 0x03, 0x05, 0x06
+
+
+@dataclass(slots=True)
+class Pending:
+    """An initialised purse transaction waiting for its second command (volatile)."""
+
+    kind: int
+    purse_fid: int
+    alg: Algorithm
+    key: Key = field(repr=False)
+    random: bytes
+    counter: int
+    amount: int
+    terminal_id: bytes
+    tx_type: int
+    session_key: bytes = field(default=b"", repr=False)
+
+
+def _proprietary(apdu: bytes) -> None:
+    if apdu[0] != 0x80:
+        raise SwError(s.CLA_NOT_SUPPORTED)
+
+
+def _purse(card: VirtualCard, p2: int) -> PurseEF:
+    if p2 not in (0x01, 0x02):
+        raise SwError(s.P1P2)
+    node = card.df.children.get(p2)
+    if not isinstance(node, PurseEF):
+        raise SwError(s.FILE_NOT_FOUND)
+    card.need(node.read)
+    return node
+
+
+def _tac_key(card: VirtualCard) -> Key:
+    key = card.key_file().find(KEY_INTERNAL, 0x00)
+    if key is None:
+        raise SwError(s.KEY_NOT_FOUND)
+    return key
+
+
+def initialize(card: VirtualCard, apdu: bytes) -> bytes:
+    """``80 50 P1 P2 0B``: P1 ``00`` load, ``01`` purchase, ``05`` unload."""
+    _proprietary(apdu)
+    kind = apdu[2]
+    if kind not in (_LOAD, _PURCHASE, _UNLOAD):
+        raise SwError(s.P1P2)
+    purse = _purse(card, apdu[3])
+    data, _ = split(apdu)
+    if len(data) != 11:
+        raise SwError(s.WRONG_LENGTH)
+    index, amount, terminal = data[0], u32(data, 1), data[5:11]
+    key_type = {_LOAD: KEY_LOAD, _PURCHASE: KEY_PURCHASE, _UNLOAD: KEY_UNLOAD}[kind]
+    key = card.key_file().find(key_type, index)
+    if key is None:
+        raise SwError(s.KEY_INDEX_UNSUPPORTED)
+    card.need(key.use_right)
+    _tac_key(card)
+    alg, rnd, bal = algorithm_of(key.algorithm), card.rng(4), purse.balance
+    head = bal.to_bytes(4, "big")
+    if kind == _PURCHASE:
+        if amount > bal + purse.overdraft_limit:
+            raise SwError(s.INSUFFICIENT_FUNDS)
+        if purse.offline_counter >= 0xFFFF:
+            raise SwError(s.COUNTER_MAX)
+        tx = TX_EP_PURCHASE if purse.is_ep else TX_ED_PURCHASE
+        card.pending = Pending(kind, purse.fid, alg, key, rnd, purse.offline_counter, amount, terminal, tx)
+        return (head + purse.offline_counter.to_bytes(2, "big") + purse.overdraft_limit.to_bytes(3, "big")
+                + bytes((key.version, key.algorithm)) + rnd + s.OK)  # fmt: skip
+    if purse.online_counter >= 0xFFFF:
+        raise SwError(s.COUNTER_MAX)
+    if kind == _LOAD and bal + amount > MAX_BALANCE:
+        raise SwError(s.CONDITIONS)
+    if kind == _UNLOAD and amount > bal:
+        raise SwError(s.INSUFFICIENT_FUNDS)
+    tx = TX_UNLOAD if kind == _UNLOAD else (TX_EP_LOAD if purse.is_ep else TX_ED_LOAD)
+    sk = load_session_key(alg, key.value, rnd, purse.online_counter)
+    mac1 = load_mac1(alg, sk, bal, amount, tx, terminal)
+    card.pending = Pending(kind, purse.fid, alg, key, rnd, purse.online_counter, amount, terminal, tx, sk)
+    return (head + purse.online_counter.to_bytes(2, "big") + bytes((key.version, key.algorithm)) + rnd + mac1
+            + s.OK)  # fmt: skip
+
+
+def _take(card: VirtualCard, kind: int) -> tuple[Pending, PurseEF]:
+    pending, card.pending = card.pending, None
+    if pending is None or pending.kind != kind:
+        raise SwError(s.CONDITIONS)
+    node = card.df.children.get(pending.purse_fid)
+    if not isinstance(node, PurseEF):
+        raise SwError(s.CONDITIONS)
+    return pending, node
+
+
+def _detail_ops(card: VirtualCard, purse: PurseEF, p: Pending, counter: int, date_time: bytes) -> list[Op]:
+    detail = card.df.by_sfi(purse.detail_sfi)
+    if not isinstance(detail, RecordEF):
+        return []
+    record = (counter.to_bytes(2, "big") + purse.overdraft_limit.to_bytes(3, "big") + p.amount.to_bytes(4, "big")
+              + bytes((p.tx_type,)) + p.terminal_id + date_time)  # fmt: skip
+    record = record[: detail.length].ljust(detail.length, b"\x00")
+    return [SetRecords((*card.df_path, detail.fid), tuple([record, *detail.records][: detail.count]))]
+
+
+def credit_for_load(card: VirtualCard, apdu: bytes) -> bytes:
+    """``80 52 00 00 0B | date(4) ‖ time(3) ‖ MAC2`` → TAC (pboc-purse.md §2.2, §3.3)."""
+    _proprietary(apdu)
+    if apdu[2] or apdu[3]:
+        card.pending = None
+        raise SwError(s.P1P2)
+    data, _ = split(apdu)
+    p, purse = _take(card, _LOAD)
+    if len(data) != 11:
+        raise SwError(s.WRONG_LENGTH)
+    date_time, mac2 = data[:7], data[7:11]
+    expected = load_mac2(p.alg, p.session_key, p.amount, p.tx_type, p.terminal_id, date_time)
+    if not hmac.compare_digest(expected, mac2):
+        raise SwError(s.MAC_ERROR)
+    card.point("load:mac2-verified")
+    balance = purse.balance + p.amount
+    tac_key = _tac_key(card)
+    tac = load_tac(algorithm_of(tac_key.algorithm), tac_key.value, balance, p.counter, p.amount, p.tx_type,
+                   p.terminal_id, date_time)  # fmt: skip
+    card.point("load:tac-computed")
+    last = LastTransaction(p.tx_type, p.counter + 1, mac2, tac)
+    ops: list[Op] = [SetPurse((*card.df_path, purse.fid), balance, p.counter + 1, purse.offline_counter, last)]
+    card.commit(ops + _detail_ops(card, purse, p, p.counter, date_time), "load")
+    return tac + s.OK
+
+
+def _debit_purchase(card: VirtualCard, data: bytes) -> bytes:
+    p, purse = _take(card, _PURCHASE)
+    if len(data) != 15:
+        raise SwError(s.WRONG_LENGTH)
+    serial, date_time, mac1 = u32(data), data[4:11], data[11:15]
+    sk = purchase_session_key(p.alg, p.key.value, p.random, p.counter, serial)
+    expected = purchase_mac1(p.alg, sk, p.amount, p.tx_type, p.terminal_id, date_time)
+    if not hmac.compare_digest(expected, mac1):
+        raise SwError(s.MAC_ERROR)
+    if p.amount > purse.balance + purse.overdraft_limit:
+        raise SwError(s.INSUFFICIENT_FUNDS)
+    card.point("purchase:mac1-verified")
+    mac2 = purchase_mac2(p.alg, sk, p.amount)
+    tac_key = _tac_key(card)
+    tac = purchase_tac(algorithm_of(tac_key.algorithm), tac_key.value, p.amount, p.tx_type, p.terminal_id, serial,
+                       date_time)  # fmt: skip
+    card.point("purchase:tac-computed")
+    last = LastTransaction(p.tx_type, p.counter + 1, mac2, tac)
+    balance = purse.balance - p.amount
+    ops: list[Op] = [SetPurse((*card.df_path, purse.fid), balance, purse.online_counter, p.counter + 1, last)]
+    card.commit(ops + _detail_ops(card, purse, p, p.counter, date_time), "purchase")
+    return tac + mac2 + s.OK
+
+
+def _debit_unload(card: VirtualCard, data: bytes) -> bytes:
+    p, purse = _take(card, _UNLOAD)
+    if len(data) != 11:
+        raise SwError(s.WRONG_LENGTH)
+    date_time, mac2 = data[:7], data[7:11]
+    expected = load_mac2(p.alg, p.session_key, p.amount, p.tx_type, p.terminal_id, date_time)
+    if not hmac.compare_digest(expected, mac2):
+        raise SwError(s.MAC_ERROR)
+    card.point("unload:mac2-verified")
+    balance = purse.balance - p.amount
+    answer = mac(p.alg, p.session_key, balance.to_bytes(4, "big") + p.counter.to_bytes(2, "big")
+                 + p.amount.to_bytes(4, "big") + bytes((p.tx_type,)) + p.terminal_id + date_time)  # fmt: skip
+    last = LastTransaction(p.tx_type, p.counter + 1, mac2, answer)
+    ops: list[Op] = [SetPurse((*card.df_path, purse.fid), balance, p.counter + 1, purse.offline_counter, last)]
+    card.commit(ops + _detail_ops(card, purse, p, p.counter, date_time), "unload")
+    return answer + s.OK
+
+
+def debit(card: VirtualCard, apdu: bytes) -> bytes:
+    """``80 54 01 00`` DEBIT FOR PURCHASE and ``80 54 03 00`` DEBIT FOR UNLOAD."""
+    _proprietary(apdu)
+    data, _ = split(apdu)
+    if apdu[2] == 0x01 and apdu[3] == 0x00:
+        return _debit_purchase(card, data)
+    if apdu[2] == 0x03 and apdu[3] == 0x00:
+        return _debit_unload(card, data)
+    card.pending = None
+    raise SwError(s.P1P2)
+
+
+def get_balance(card: VirtualCard, apdu: bytes) -> bytes:
+    """``80 5C 00 P2 04`` → balance (4 bytes)."""
+    _proprietary(apdu)
+    if apdu[2]:
+        raise SwError(s.P1P2)
+    purse = _purse(card, apdu[3])
+    data, _ = split(apdu)
+    if data:
+        raise SwError(s.WRONG_LENGTH)
+    return purse.balance.to_bytes(4, "big") + s.OK
+
+
+def get_transaction_prove(card: VirtualCard, apdu: bytes) -> bytes:
+    """``80 5A 00 TT 02 | counter after`` → MAC ‖ TAC of that transaction, or 9406."""
+    _proprietary(apdu)
+    if apdu[2]:
+        raise SwError(s.P1P2)
+    data, _ = split(apdu)
+    if len(data) != 2:
+        raise SwError(s.WRONG_LENGTH)
+    counter = u16(data)
+    for fid in (0x0002, 0x0001):
+        purse = card.df.children.get(fid)
+        if isinstance(purse, PurseEF) and purse.last is not None:
+            last = purse.last
+            if last.tx_type == apdu[3] and last.counter_after == counter:
+                return last.mac + last.tac + s.OK
+    raise SwError(s.NO_TRANSACTION)

@@ -1,0 +1,139 @@
+"""Record commands: READ RECORD, UPDATE RECORD, APPEND RECORD, and the DF03 index forms WRITE RECORD / ERASE RECORD.
+
+Sources: ISO/IEC 7816-4 §11.3; health-card.md §2.2 (``00 B2 rec 04`` by number, ``00 B2 tag 00`` by identifier
+= first byte of the record), §2.5 (cyclic files: ``00 DC 00 03`` writes a new record that becomes record 1),
+§6.2 (``04 DC rec 04`` SM update), docs/decisions.md D4 (``84 D2 rec 04`` sets an index record to ``00``,
+``84 0C rec 04`` to ``FF``, without data and without MAC). P2 bits 4-8 carry an SFI (0 = current EF).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from apdu.card import SwError
+from healthcard.cos import status as s
+from healthcard.cos.binary import target_ef
+from healthcard.cos.body import split
+from healthcard.cos.sm import unwrap_write
+from healthcard.fs.journal import SetRecords
+from healthcard.fs.nodes import EFType, RecordEF
+
+if TYPE_CHECKING:
+    from healthcard.cos.card import VirtualCard
+
+__all__ = ["append_record", "erase_record", "read_record", "update_record", "write_record"]
+
+
+def _record_ef(card: VirtualCard, p2: int) -> RecordEF:
+    ef = target_ef(card, p2 >> 3)
+    if not isinstance(ef, RecordEF):
+        raise SwError(s.INCOMPATIBLE_FILE)
+    return ef
+
+
+def _number(ef: RecordEF, p1: int) -> int:
+    if not 1 <= p1 <= len(ef.records):
+        raise SwError(s.RECORD_NOT_FOUND)
+    return p1 - 1
+
+
+def _check_length(ef: RecordEF, data: bytes) -> None:
+    if ef.structure is EFType.LINEAR_VARIABLE:
+        if not 1 <= len(data) <= ef.length:
+            raise SwError(s.WRONG_LENGTH)
+    elif len(data) != ef.length:
+        raise SwError(s.WRONG_LENGTH)
+
+
+def _store(card: VirtualCard, ef: RecordEF, records: list[bytes], label: str) -> bytes:
+    card.commit([SetRecords((*card.df_path, ef.fid), tuple(records))], label)
+    return s.OK
+
+
+def read_record(card: VirtualCard, apdu: bytes) -> bytes:
+    """``00 B2 P1 P2 Le``: P2 low bits ``100`` = record P1, ``000`` = first record whose identifier is P1."""
+    if apdu[0] & 0xF0:
+        raise SwError(s.CLA_NOT_SUPPORTED)
+    p1, p2 = apdu[2], apdu[3]
+    ef = _record_ef(card, p2)
+    card.need(ef.read)
+    data, le = split(apdu)
+    if data:
+        raise SwError(s.WRONG_LENGTH)
+    mode = p2 & 0x07
+    if mode == 0x04:
+        if p1 == 0:
+            raise SwError(s.P1P2)
+        record = ef.records[_number(ef, p1)]
+    elif mode == 0x00:
+        record = next((r for r in ef.records if r[:1] == bytes((p1,))), b"")
+        if not record:
+            raise SwError(s.RECORD_NOT_FOUND)
+    else:
+        raise SwError(s.P1P2)
+    if le is not None and le != 256 and le != len(record):
+        raise SwError(0x6C00 | len(record))
+    return record + s.OK
+
+
+def update_record(card: VirtualCard, apdu: bytes) -> bytes:
+    """``00/04 DC P1 P2 Lc data``: record P1 (P2 ``..100``), or a new cyclic record (P1 = 0, P2 ``..011``)."""
+    if apdu[0] & 0x80:
+        raise SwError(s.CLA_NOT_SUPPORTED)
+    p1, p2 = apdu[2], apdu[3]
+    ef = _record_ef(card, p2)
+    card.need(ef.write)
+    mode = p2 & 0x07
+    if not (mode == 0x04 and p1) and not (mode == 0x03 and p1 == 0 and ef.structure is EFType.CYCLIC):
+        raise SwError(s.P1P2)
+    data = unwrap_write(card, apdu, ef.sm)
+    _check_length(ef, data)
+    records = list(ef.records)
+    if mode == 0x03:
+        records = [data, *records][: ef.count]
+    else:
+        records[_number(ef, p1)] = data
+    return _store(card, ef, records, "update-record")
+
+
+def append_record(card: VirtualCard, apdu: bytes) -> bytes:
+    """``00/04 E2 00 P2 Lc data``: a new last record (linear files) or a new record 1 (cyclic files)."""
+    if apdu[0] & 0x80:
+        raise SwError(s.CLA_NOT_SUPPORTED)
+    if apdu[2] != 0 or apdu[3] & 0x07:
+        raise SwError(s.P1P2)
+    ef = _record_ef(card, apdu[3])
+    card.need(ef.write)
+    data = unwrap_write(card, apdu, ef.sm)
+    _check_length(ef, data)
+    if ef.structure is EFType.CYCLIC:
+        records = [data, *ef.records][: ef.count]
+    elif len(ef.records) >= ef.count:
+        raise SwError(s.NOT_ENOUGH_SPACE)
+    else:
+        records = [*ef.records, data]
+    return _store(card, ef, records, "append-record")
+
+
+def _fill(card: VirtualCard, apdu: bytes, value: int, label: str) -> bytes:
+    p1, p2 = apdu[2], apdu[3]
+    if p2 & 0x07 != 0x04 or p1 == 0:
+        raise SwError(s.P1P2)
+    ef = _record_ef(card, p2)
+    card.need(ef.write)
+    data, _ = split(apdu)
+    if data:
+        raise SwError(s.WRONG_LENGTH)
+    records = list(ef.records)
+    records[_number(ef, p1)] = bytes((value,)) * ef.length
+    return _store(card, ef, records, label)
+
+
+def write_record(card: VirtualCard, apdu: bytes) -> bytes:
+    """``84 D2 rec 04`` (no data): index record := ``00`` (valid), docs/decisions.md D4."""
+    return _fill(card, apdu, 0x00, "write-record")
+
+
+def erase_record(card: VirtualCard, apdu: bytes) -> bytes:
+    """``84 0C rec 04`` (no data): index record := ``FF`` (free), docs/decisions.md D4."""
+    return _fill(card, apdu, 0xFF, "erase-record")

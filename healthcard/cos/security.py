@@ -1,0 +1,222 @@
+"""GET CHALLENGE, EXTERNAL / INTERNAL AUTHENTICATE, VERIFY, CHANGE / RELOAD PIN, PIN UNBLOCK.
+
+Sources: pboc-purse.md §7.2 (FMCOS EXTERNAL AUTHENTICATE ``00 82 00 KID 08``, 63Cx / 6983 / 6984), §9 (PIN
+commands), health-card.md §6.1 with docs/decisions.md D3 (the 17-byte health-card form, told apart by Lc).
+Keys with an error counter lose one try per failure (persisted atomically) and get all back on success; a key
+with no tries left answers 6983. Successful authentication sets the DF's security state to the key's follow-up
+state (pboc-purse.md §8.3).
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING
+
+from apdu.card import SwError
+from healthcard.cos import status as s
+from healthcard.cos.body import split
+from healthcard.cos.sm import algorithm_of
+from healthcard.fs.journal import PutKey, SetKeyTries
+from healthcard.fs.keys import (
+    KEY_EXTERNAL_AUTH,
+    KEY_INTERNAL,
+    KEY_PIN,
+    KEY_PIN_RELOAD,
+    KEY_PIN_UNBLOCK,
+    Key,
+)
+from sam.crypto import (
+    CryptoError,
+    external_auth_cryptogram,
+    health_auth_cryptogram,
+    internal_auth_response,
+    mac,
+    sm_decrypt_data,
+    tac_session_key,
+    verify_sm_command,
+)
+
+if TYPE_CHECKING:
+    from healthcard.cos.card import VirtualCard
+
+__all__ = [
+    "change_or_reload_pin",
+    "external_authenticate",
+    "get_challenge",
+    "internal_authenticate",
+    "pin_unblock",
+    "verify",
+]
+
+HEALTH_AUTH_LENGTH = 0x11
+
+
+def _iso(apdu: bytes) -> None:
+    if apdu[0] & 0xF0:
+        raise SwError(s.CLA_NOT_SUPPORTED)
+
+
+def _usable(card: VirtualCard, key: Key | None) -> Key:
+    if key is None:
+        raise SwError(s.KEY_NOT_FOUND)
+    if key.blocked:
+        raise SwError(s.AUTH_BLOCKED)
+    card.need(key.use_right)
+    return key
+
+
+def _success(card: VirtualCard, key: Key, label: str) -> None:
+    if key.counted and key.tries_left != key.max_tries:
+        card.commit([SetKeyTries(card.df_path, key.key_type, key.key_id, key.max_tries)], label)
+    if key.follow_state is not None:
+        card.security = key.follow_state
+
+
+def _failure(card: VirtualCard, key: Key, label: str) -> SwError:
+    if not key.counted:
+        return SwError(s.VERIFY_FAILED)
+    left = max(key.tries_left - 1, 0)
+    card.commit([SetKeyTries(card.df_path, key.key_type, key.key_id, left)], label)
+    return SwError(s.tries_left(left))
+
+
+def get_challenge(card: VirtualCard, apdu: bytes) -> bytes:
+    """``00 84 00 00 Le`` with Le 4, 8 or 16: a fresh random number, remembered for the next command."""
+    _iso(apdu)
+    if apdu[2] or apdu[3]:
+        raise SwError(s.P1P2)
+    data, le = split(apdu)
+    if data or le not in (4, 8, 16):
+        raise SwError(s.WRONG_LENGTH)
+    card.challenge = card.rng(le)
+    return card.challenge + s.OK
+
+
+def external_authenticate(card: VirtualCard, apdu: bytes) -> bytes:
+    """``00 82 00 KID Lc``: Lc 8/16 FMCOS cryptogram, Lc 17 health-card form (docs/decisions.md D3)."""
+    _iso(apdu)
+    if apdu[2]:
+        raise SwError(s.P1P2)
+    data, _ = split(apdu)
+    if len(data) not in (8, 16, HEALTH_AUTH_LENGTH):
+        raise SwError(s.WRONG_LENGTH)
+    kf = card.key_file()
+    key = _usable(card, kf.find(KEY_EXTERNAL_AUTH, apdu[3]))
+    challenge = card.take_challenge()
+    try:
+        if len(data) == HEALTH_AUTH_LENGTH:
+            expected = health_auth_cryptogram(key.value, challenge, data[8:16])
+            given = data[:8]
+        else:
+            expected = external_auth_cryptogram(algorithm_of(kf.algorithm), key.value, challenge)
+            given = data
+    except CryptoError:
+        expected, given = b"\x00", b"\x01"
+    if not hmac.compare_digest(expected, given):
+        raise _failure(card, key, "external-auth")
+    _success(card, key, "external-auth")
+    return s.OK
+
+
+def internal_authenticate(card: VirtualCard, apdu: bytes) -> bytes:
+    """``00 88 00 KID Lc data``: the data encrypted with the internal key 34/KID (pboc-purse.md §7.2)."""
+    _iso(apdu)
+    data, _ = split(apdu)
+    kf = card.key_file()
+    key = _usable(card, kf.find(KEY_INTERNAL, apdu[3]))
+    try:
+        return internal_auth_response(algorithm_of(key.algorithm), key.value, data) + s.OK
+    except CryptoError as exc:
+        raise SwError(s.WRONG_LENGTH) from exc
+
+
+def verify(card: VirtualCard, apdu: bytes) -> bytes:
+    """``00 20 00 KID Lc PIN``; without data it reports the tries left (``63Cx``)."""
+    _iso(apdu)
+    if apdu[2]:
+        raise SwError(s.P1P2)
+    data, _ = split(apdu)
+    key = card.key_file().find(KEY_PIN, apdu[3])
+    if key is None:
+        raise SwError(s.KEY_NOT_FOUND)
+    if not data:
+        raise SwError(s.tries_left(key.tries_left))
+    key = _usable(card, key)
+    if not hmac.compare_digest(data, key.value):
+        raise _failure(card, key, "verify")
+    _success(card, key, "verify")
+    return s.OK
+
+
+def _valid_pin(pin: bytes) -> bool:
+    return 2 <= len(pin) <= 6 and all((b >> 4) <= 9 and (b & 0x0F) <= 9 for b in pin)
+
+
+def _new_pin(card: VirtualCard, key: Key, pin: bytes, label: str) -> bytes:
+    if not _valid_pin(pin):
+        raise SwError(s.DATA_INVALID)
+    new = Key(key.key_type, key.key_id, key.use_right, key.change_right, pin, key.follow_state, key.version,
+              key.algorithm, key.max_tries, key.max_tries)  # fmt: skip
+    card.commit([PutKey(card.df_path, new)], label)
+    return s.OK
+
+
+def change_or_reload_pin(card: VirtualCard, apdu: bytes) -> bytes:
+    """``80 5E 01 KID old ‖ FF ‖ new`` (change) and ``80 5E 00 KID new ‖ MAC`` (reload), pboc-purse.md §9.
+
+    The reload MAC is the DES MAC (IV 0) of the new PIN under ``L ⊕ R`` of the PIN-reload key 38/00.
+    """
+    if apdu[0] & 0xF0 != 0x80:
+        raise SwError(s.CLA_NOT_SUPPORTED)
+    data, _ = split(apdu)
+    kf = card.key_file()
+    key = kf.find(KEY_PIN, apdu[3])
+    if key is None:
+        raise SwError(s.KEY_NOT_FOUND)
+    if apdu[2] == 0x01:
+        key = _usable(card, key)
+        sep = data.find(b"\xff")
+        if sep < 0:
+            raise SwError(s.DATA_INVALID)
+        old, new = data[:sep], data[sep + 1 :]
+        if not hmac.compare_digest(old, key.value):
+            raise _failure(card, key, "change-pin")
+        return _new_pin(card, key, new, "change-pin")
+    if apdu[2] == 0x00:
+        reload_key = _usable(card, kf.find(KEY_PIN_RELOAD, 0x00))
+        if len(data) < 6:
+            raise SwError(s.WRONG_LENGTH)
+        new, tag = data[:-4], data[-4:]
+        try:
+            alg = algorithm_of(reload_key.algorithm)
+            expected = mac(alg, tac_session_key(alg, reload_key.value), new)
+        except CryptoError as exc:
+            raise SwError(s.SM_WRONG) from exc
+        if not hmac.compare_digest(expected, tag):
+            raise SwError(s.SM_WRONG)
+        return _new_pin(card, key, new, "reload-pin")
+    raise SwError(s.P1P2)
+
+
+def pin_unblock(card: VirtualCard, apdu: bytes) -> bytes:
+    """``84 24 KID 00 Lc E(Ld ‖ PIN) ‖ MAC`` with the PIN-unblock key 37/00: restores the PIN's tries."""
+    if apdu[0] != 0x84:
+        raise SwError(s.CLA_NOT_SUPPORTED)
+    kf = card.key_file()
+    pin = kf.find(KEY_PIN, apdu[2])
+    if pin is None:
+        raise SwError(s.KEY_NOT_FOUND)
+    unblock = _usable(card, kf.find(KEY_PIN_UNBLOCK, 0x00))
+    challenge = card.take_challenge()
+    alg = algorithm_of(kf.algorithm) if unblock.algorithm in (0, 0xFF) else algorithm_of(unblock.algorithm)
+    try:
+        body = verify_sm_command(alg, unblock.value, apdu, challenge)
+        given = sm_decrypt_data(alg, unblock.value, body)
+    except CryptoError as exc:
+        raise SwError(s.SM_WRONG) from exc
+    if not hmac.compare_digest(given, pin.value):
+        raise SwError(s.DATA_INVALID)
+    card.commit([SetKeyTries(card.df_path, pin.key_type, pin.key_id, pin.max_tries)], "pin-unblock")
+    return s.OK
+
+

@@ -1,0 +1,90 @@
+"""Secure-messaging verification of write commands, in the two forms of docs/decisions.md D2.
+
+* FMCOS (pboc-purse.md §7.1): CLA bit ``04``; MAC = PBOC MAC over ``CLA' INS P1 P2 Lc'`` ‖ data with the card's
+  last challenge as IV, key = the DF's line-protection key (type 36) or its master key (39/00); files created with
+  ``C0`` carry ``E(Ld ‖ data ‖ pad)`` under the same key.
+* Resident health card (health-card.md §6.2): session key ``SM4(STK, ch ‖ ~ch)`` from the last 8-byte challenge;
+  ``SM4_ECB(SK, pad80(L ‖ data))`` ‖ SM4 CBC-MAC (IV 0) over ``CLA' INS P1 P2 Lc'`` ‖ ciphertext.
+
+A file created with protection bits refuses plain writes (6987); a wrong MAC or cryptogram gives 6988. The
+challenge is consumed by every verification, right or wrong.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from apdu.card import SwError
+from healthcard.cos import status as s
+from healthcard.cos.body import split
+from healthcard.fs.keys import KEY_EXTERNAL_AUTH, KEY_LINE_PROTECTION, Key, KeyFile, Scheme
+from healthcard.fs.nodes import SmRequirement
+from sam.crypto import (
+    Algorithm,
+    CryptoError,
+    health_session_key,
+    health_sm_unwrap,
+    sm_decrypt_data,
+    verify_mac,
+    verify_sm_command,
+)
+
+if TYPE_CHECKING:
+    from healthcard.cos.card import VirtualCard
+
+__all__ = ["algorithm_of", "sm_key", "unwrap_write", "verify_command_mac"]
+
+
+def algorithm_of(code: int) -> Algorithm:
+    """The card's 算法标识 byte as :class:`sam.crypto.Algorithm` (``04`` SM4, anything else 3DES)."""
+    return Algorithm.SM4 if code == 0x04 else Algorithm.TDES
+
+
+def sm_key(card: VirtualCard, kf: KeyFile) -> Key:
+    """The DF's secure-messaging key: a type-36 key, else the DF master key 39/00 (pboc-purse.md §7.1)."""
+    key = kf.first_of_type(KEY_LINE_PROTECTION) or kf.find(KEY_EXTERNAL_AUTH, 0x00)
+    if key is None:
+        raise SwError(s.KEY_NOT_FOUND)
+    card.need(key.use_right)
+    return key
+
+
+def verify_command_mac(card: VirtualCard, apdu: bytes) -> bytes:
+    """Check the MAC of a MAC-protected command (no encryption) and return its data without the MAC."""
+    kf = card.key_file()
+    key = sm_key(card, kf)
+    challenge = card.take_challenge()
+    data, _ = split(apdu)
+    try:
+        if kf.scheme is Scheme.HEALTH:
+            if len(data) < 4:
+                raise SwError(s.SM_WRONG)
+            body, tag = data[:-4], data[-4:]
+            sk = health_session_key(key.value, challenge)
+            verify_mac(Algorithm.SM4, sk, apdu[:4] + bytes((len(data),)) + body, tag)
+            return body
+        return verify_sm_command(algorithm_of(kf.algorithm), key.value, apdu, challenge)
+    except CryptoError as exc:
+        raise SwError(s.SM_WRONG) from exc
+
+
+def unwrap_write(card: VirtualCard, apdu: bytes, requirement: SmRequirement) -> bytes:
+    """The plain data of a write command, verifying and decrypting secure messaging when CLA bit 04 is set."""
+    if not apdu[0] & 0x04:
+        if requirement is not SmRequirement.NONE:
+            raise SwError(s.SM_MISSING)
+        return split(apdu)[0]
+    if requirement is not SmRequirement.ENC_MAC:
+        return verify_command_mac(card, apdu)
+    kf = card.key_file()
+    key = sm_key(card, kf)
+    challenge = card.take_challenge()
+    data, _ = split(apdu)
+    try:
+        if kf.scheme is Scheme.HEALTH:
+            return health_sm_unwrap(key.value, challenge, apdu[:4], data)
+        alg = algorithm_of(kf.algorithm)
+        body = verify_sm_command(alg, key.value, apdu, challenge)
+        return sm_decrypt_data(alg, key.value, body)
+    except CryptoError as exc:
+        raise SwError(s.SM_WRONG) from exc

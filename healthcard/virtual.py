@@ -1,0 +1,179 @@
+"""Factories for virtual cards: a blank FMCOS card, and the demo card personalised through its own APDUs.
+
+``new_demo_card()`` builds a blank card (MF with the transport key, ATR carrying cardNo as in
+docs/profiles.md) and runs :func:`healthcard.issuance.personalise` against it — every file, key and record is
+created by the same CREATE FILE / WRITE KEY / APPEND RECORD ... APDUs a real issuance would send — then loads the
+purse through VERIFY / INITIALIZE FOR LOAD / CREDIT FOR LOAD with MAC2 computed from the demo load key (the
+issuer host's role, pboc-purse.md §3.3). Keys come from the demo key set (``sam/data/demo-keys.json``) so the
+default virtual SAM works with the result. Test and demo use only.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from apdu.command import Command
+from apdu.errors import CardError, LibraryError
+from apdu.response import Response
+from apdu.status import describe
+from healthcard.cos.card import VirtualCard
+from healthcard.fs.keys import Key, KeyFile, Scheme
+from healthcard.fs.nodes import DF, MF_FID
+from healthcard.fs.state import CardState
+from healthcard.image import load_image, save_image
+from healthcard.issuance import DemoKeySource, IssuerConfig, KeySource, card_no_for, personalise
+from healthcard.person import Person
+from healthcard.profiles import CardProfile, demo_card_profile
+from sam.crypto import Algorithm, load_mac1, load_mac2, load_session_key
+
+__all__ = [
+    "DEFAULT_BALANCE_FEN",
+    "DEMO_TERMINAL_ID",
+    "TRANSPORT_KEY",
+    "blank_card",
+    "demo_issuer",
+    "demo_person",
+    "load_card",
+    "load_purse",
+    "new_demo_card",
+    "save_card",
+]
+
+DEFAULT_BALANCE_FEN = 10_000
+TRANSPORT_KEY = b"\xff" * 16  # FMCOS default transport key (pboc-purse.md §7.2)
+DEMO_TERMINAL_ID = bytes.fromhex("000000000001")
+
+_DEMO_PERSON: dict[str, Any] = {
+    "holder": {"name": "张伟", "gender": "1", "ethnicity": "01", "birth_date": "1985-06-15",
+               "id_number": "110105198506150030"},
+    "validity": {"phone1": "13800138000", "payment_method1": "01"},
+    "addresses": {"category1": "01", "address1": "北京市朝阳区建国路88号"},
+    "contacts": {"name1": "王芳", "relation1": "10", "phone1": "13900139000"},
+    "documents": {"document_type": "01", "document_number": "110105198506150030"},
+    "clinical": {"abo": "1", "rh": "2", "asthma": True},
+    "allergies": [{"substance": "青霉素", "reaction": "全身皮疹，瘙痒"}],
+    "immunisations": [{"name": "乙肝疫苗", "date": "2010-03-01"}],
+}  # fmt: skip
+
+_DEMO_ISSUER: dict[str, Any] = {
+    "issuer_name": "北京市卫生健康委员会（演示）", "issuer_code": "1100000000000000000001", "city_code": "110100",
+    "purse_issuer_id": "1100000000000001", "purse_serial_prefix": "0001", "purse_pin": "123456",
+}  # fmt: skip
+
+
+def demo_person() -> Person:
+    """The built-in demo person (fictitious, 张伟)."""
+    return Person.from_json(_DEMO_PERSON)
+
+
+def demo_issuer() -> IssuerConfig:
+    """The built-in demo issuer (same values as ``examples/issuer.json``)."""
+    return IssuerConfig.from_json(_DEMO_ISSUER)
+
+
+def blank_card(
+    card_no: bytes, *, profile: CardProfile | None = None, transport_key: bytes = TRANSPORT_KEY,
+    rng: Callable[[int], bytes] = os.urandom,
+) -> VirtualCard:  # fmt: skip
+    """An unpersonalised card: MF (create ``F0``, erase ``FF``) whose key file holds the transport key 39/00.
+
+    The transport key sets state F, which the MF's erase right ``FF`` requires (pboc-purse.md §8.1).
+    """
+    prof = profile or demo_card_profile()
+    mf = DF(MF_FID, prof.mf.df_name, create_right=0xF0, erase_right=0xFF, app_sfi=0x95)
+    kf = KeyFile(0x0000, 0x0200, 0x95, 0xF0, 0x00, Scheme.FMCOS)
+    kf.keys[(0x39, 0x00)] = Key(0x39, 0x00, 0xF0, 0xF0, transport_key, follow_state=0x0F, max_tries=15, tries_left=15)
+    mf.key_file = kf
+    return VirtualCard(CardState(mf=mf, atr=prof.atr.build(card_no)), rng=rng)
+
+
+class _CardChannel:
+    """Minimal channel for issuance: commands straight into the card (the COS never answers 61xx/6Cxx)."""
+
+    def __init__(self, card: VirtualCard) -> None:
+        self.card = card
+
+    def transmit(self, command: Command) -> Response:
+        raw = self.card.execute(command.encode())
+        if len(raw) < 2:
+            raise LibraryError("the virtual card did not answer")
+        return Response.decode(raw)
+
+    def send(self, command: Command) -> Response:
+        response = self.transmit(command)
+        if not response.ok:
+            raise CardError(response.sw, describe(response.sw), command)
+        return response
+
+
+def load_purse(
+    card: VirtualCard, amount_fen: int, *, keys: KeySource | None = None, pin: bytes = b"\x12\x34\x56",
+    terminal_id: bytes = DEMO_TERMINAL_ID, when: _dt.datetime | None = None,
+) -> int:  # fmt: skip
+    """Load the EP through APDUs as an issuer host would (PIN, INITIALIZE FOR LOAD, CREDIT FOR LOAD).
+
+    Returns the new balance in fen. MAC1 from the card is verified and MAC2 computed with the demo load key
+    diversified by the rightmost 8 bytes of the application serial (EF15).
+    """
+    source = keys or DemoKeySource()
+    ch = _CardChannel(card)
+    ch.send(Command(0x00, 0xA4, 0x00, 0x00, b"\x10\x01"))
+    ef15 = ch.send(Command(0x00, 0xB0, 0x95, 0x00, le=0x1E)).data
+    load_key = source.card_key("load", ef15[12:20], None)
+    ch.send(Command(0x00, 0x20, 0x00, 0x00, pin))
+    init = ch.send(Command(0x80, 0x50, 0x00, 0x02, b"\x01" + amount_fen.to_bytes(4, "big") + terminal_id, le=0x10))
+    balance, counter, rnd, mac1 = int.from_bytes(init.data[:4], "big"), int.from_bytes(init.data[4:6], "big"), \
+        init.data[8:12], init.data[12:16]  # fmt: skip
+    sk = load_session_key(Algorithm.TDES, load_key, rnd, counter)
+    if load_mac1(Algorithm.TDES, sk, balance, amount_fen, 0x02, terminal_id) != mac1:
+        raise LibraryError("the card's load MAC1 does not verify")
+    stamp = bytes.fromhex((when or _dt.datetime.now()).strftime("%Y%m%d%H%M%S"))
+    mac2 = load_mac2(Algorithm.TDES, sk, amount_fen, 0x02, terminal_id, stamp)
+    ch.send(Command(0x80, 0x52, 0x00, 0x00, stamp + mac2, le=4))
+    return balance + amount_fen
+
+
+def new_demo_card(
+    person: Person | None = None,
+    balance_fen: int = DEFAULT_BALANCE_FEN,
+    blank: bool = False,
+    *,
+    card_no: bytes | None = None,
+    issuer: IssuerConfig | None = None,
+    keys: KeySource | None = None,
+    profile: CardProfile | None = None,
+    issue_date: _dt.date | None = None,
+    rng: Callable[[int], bytes] = os.urandom,
+) -> VirtualCard:
+    """A demo card personalised through its own APDUs (or left blank), with ``balance_fen`` loaded.
+
+    ``card_no`` defaults to the demo derivation from the person's card number (SHA-256(KH)[:8]).
+    """
+    who = person or demo_person()
+    prof = profile or demo_card_profile()
+    number = card_no if card_no is not None else card_no_for(who)
+    card = blank_card(number, profile=prof, rng=rng)
+    if blank:
+        return card
+    source = keys or DemoKeySource()
+    personalise(_CardChannel(card), prof, who, issuer or demo_issuer(), source, atr=card.atr,
+                issue_date=issue_date)  # fmt: skip
+    card.power_on()
+    if balance_fen and prof.purse is not None:
+        load_purse(card, balance_fen, keys=source)
+        card.power_on()
+    return card
+
+
+def save_card(card: VirtualCard, path: str | Path) -> None:
+    """Save the card's persistent state as an image (atomically)."""
+    save_image(card.state, path)
+
+
+def load_card(path: str | Path, *, rng: Callable[[int], bytes] = os.urandom) -> VirtualCard:
+    """A card from an image file (an interrupted commit in the image is recovered at power-on)."""
+    return VirtualCard(load_image(path), rng=rng)
