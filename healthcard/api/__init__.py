@@ -1,0 +1,42 @@
+"""The high-level card API HIS vendors import (docs/api.md; docs/architecture.md "High-level card API").
+
+```python
+from healthcard.api import open_virtual_session, Section
+
+with open_virtual_session() as s:
+    data = s.read({Section.HOLDER})
+    print(data.holder.name, s.balance())
+```
+"""
+
+from healthcard.api.purse import (
+    DebitJournal,
+    DemoLoadAuthoriser,
+    LoadAuthoriser,
+    LoadRequest,
+    LoadResult,
+    PreparedDebit,
+    PurchaseResult,
+)
+from healthcard.api.samport import SamPort
+from healthcard.api.sections import HEALTH_SECTIONS, CardData, PurseInfo, Section
+from healthcard.api.session import CardSession, SamLoadAuthoriser, open_pcsc_session, open_virtual_session
+
+__all__ = [
+    "HEALTH_SECTIONS",
+    "CardData",
+    "CardSession",
+    "DebitJournal",
+    "DemoLoadAuthoriser",
+    "LoadAuthoriser",
+    "LoadRequest",
+    "LoadResult",
+    "PreparedDebit",
+    "PurchaseResult",
+    "PurseInfo",
+    "SamLoadAuthoriser",
+    "SamPort",
+    "Section",
+    "open_pcsc_session",
+    "open_virtual_session",
+]

@@ -1,0 +1,437 @@
+"""CardSession: one card (and its SAM) held exclusively for a business operation.
+
+``with open_virtual_session() as s:`` or ``with open_pcsc_session("Virtual PCD 00 00", sam_reader=...) as s:``
+connects, takes the reader(s) exclusively (``Transport.exclusive()``, a PC/SC transaction) and always
+releases and disconnects on exit, also after an error. Inside, the methods read, write, issue, load, debit and
+manage the life cycle (docs/architecture.md "High-level card API": the daemon codes against these names).
+
+APDU counts per interface are kept in :attr:`CardSession.counts` (the benchmarks use them); an optional
+:class:`~apdu.trace.Tracer` sees every exchange, redacted.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from apdu import iso
+from apdu.channel import Channel
+from apdu.errors import DataError, LibraryError
+from apdu.inprocess import InProcessTransport
+from apdu.pcsc import PcscTransport
+from apdu.trace import TraceEvent, Tracer
+from apdu.transport import Transport
+from healthcard.api import lifecycle, purse, reading, writing
+from healthcard.api.access import CardAccess
+from healthcard.api.sam_adapter import SessionSam
+from healthcard.api.samport import SamPort
+from healthcard.api.sections import CardData, Section
+from healthcard.api.virtual import virtual_card, virtual_sam
+from healthcard.codecs import Allergy, Immunisation, InpatientRecord, OutpatientRecord, TlvFile, VisitRecord
+from healthcard.codecs.fields import FieldSpec, Kind
+from healthcard.profiles.card import CardProfile, demo_card_profile
+from sam.client import SamClient
+
+__all__ = [
+    "CardSession",
+    "SamLoadAuthoriser",
+    "open_pcsc_session",
+    "open_virtual_session",
+]
+
+DEMO_SAM_PIN = "123456"
+DEMO_PURSE_PIN = "123456"
+
+
+class _Counter:
+    """Counts exchanges per reader name (GET RESPONSE and re-sends included: they cross the interface)."""
+
+    def __init__(self) -> None:
+        self.by_reader: Counter[str] = Counter()
+
+    def on_exchange(self, event: TraceEvent) -> None:
+        self.by_reader[event.reader] += 1
+
+
+class SamLoadAuthoriser:
+    """Load authorisation by the session's SAM (virtual SAM ``80 7C``, PIN-gated): checks MAC1, returns MAC2."""
+
+    def __init__(self, sam: SessionSam) -> None:
+        self.sam = sam
+
+    def __call__(self, request: purse.LoadRequest) -> bytes:
+        return self.sam.authorise_load(
+            icc_random=request.icc_random, online_counter=request.online_counter,
+            balance_before=request.balance_before_fen, amount=request.amount_fen,
+            transaction_type=request.transaction_type, terminal_id=request.terminal_id, when=request.when,
+            mac1=request.mac1, key_version=request.key_version, algorithm=request.algorithm,
+            factors=(request.diversification_factor,),
+        )  # fmt: skip
+
+
+class CardSession:
+    """A card and an optional SAM, each behind its own transport.
+
+    Parameters
+    ----------
+    card:
+        The card's transport (in-process, PC/SC ...).
+    sam:
+        The SAM's transport, or an object implementing :class:`~healthcard.api.samport.SamPort`, or ``None``
+        (then only free reads work).
+    profile:
+        The card profile (the project's demo profile by default).
+    sam_pin:
+        The SAM PIN, verified before the first PIN-gated SAM operation.
+    purse_pin:
+        The cardholder's purse PIN for loads (can also be given per call).
+    tracer:
+        Receives every exchange with secrets redacted.
+    """
+
+    def __init__(
+        self,
+        card: Transport,
+        sam: Transport | SamPort | None = None,
+        *,
+        profile: CardProfile | None = None,
+        sam_pin: str | None = None,
+        purse_pin: str | None = None,
+        tracer: Tracer | None = None,
+        on_close: Callable[[], None] | None = None,
+        disconnect: bool = True,
+    ) -> None:
+        self.profile = profile or demo_card_profile()
+        self._counter = _Counter()
+        self.tracer = tracer if tracer is not None else Tracer()
+        self.tracer.add(self._counter)
+        self.card_transport = card
+        self.card_channel = Channel(card, tracer=self.tracer)
+        self.sam_transport: Transport | None = None
+        self._sam: SamPort | None
+        if sam is None:
+            self._sam = None
+        elif isinstance(sam, Transport):
+            self.sam_transport = sam
+            self._sam = SessionSam(SamClient(Channel(sam, tracer=self.tracer)), pin=sam_pin)
+        else:
+            self._sam = sam
+        self.purse_pin = purse_pin
+        self._on_close = on_close
+        self._disconnect = disconnect
+        self._stack: ExitStack | None = None
+        self._access: CardAccess | None = None
+        self._purse: purse.PurseContext | None = None
+        self._card_number: str | None = None
+
+    # --- context management --------------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        stack = ExitStack()
+        try:
+            transports = [self.card_transport] + ([self.sam_transport] if self.sam_transport is not None else [])
+            for t in transports:
+                if self._disconnect:
+                    stack.callback(t.disconnect)
+                t.connect()
+                stack.enter_context(t.exclusive())
+            atr = self.card_transport.atr
+            self._access = CardAccess(self.card_channel, self.profile, atr, self._sam)
+            self._purse = purse.PurseContext(self._access)
+        except BaseException:
+            stack.close()
+            raise
+        self._stack = stack
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the readers and disconnect (idempotent)."""
+        stack, self._stack = self._stack, None
+        self._access = None
+        try:
+            if stack is not None:
+                stack.close()
+        finally:
+            if self._on_close is not None and stack is not None:
+                self._on_close()
+
+    @property
+    def access(self) -> CardAccess:
+        """The card access object (navigation, authentication); raises outside ``with``."""
+        if self._access is None:
+            raise LibraryError("the session is not open: use it in a 'with' block")
+        return self._access
+
+    @property
+    def sam(self) -> SamPort | None:
+        """The SAM port, if any."""
+        return self._sam
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """APDUs exchanged so far: ``{"card": n, "sam": m}`` (GET RESPONSE and re-sends included)."""
+        card = self._counter.by_reader[self.card_transport.name]
+        total = sum(self._counter.by_reader.values())
+        return {"card": card, "sam": total - card}
+
+    @contextmanager
+    def measure(self) -> Iterator[dict[str, int]]:
+        """``with s.measure() as n:`` fills ``n`` with the APDUs exchanged inside the block."""
+        before = self.counts
+        out: dict[str, int] = {}
+        try:
+            yield out
+        finally:
+            after = self.counts
+            out.update({k: after[k] - before[k] for k in after})
+
+    # --- identity ----------------------------------------------------------------------------------------------
+
+    @property
+    def card_number(self) -> str:
+        """KH 卡号 (DDF1/EF05 tag 08, free read ``00 B2 08 2C 00``), read once."""
+        if self._card_number is None:
+            a = self.access
+            a.select_df("DDF1")
+            raw = a.send(iso.read_record_by_id(0x08, sfi=self.profile.health.ddf1.ef("EF05").sfi)).data
+            if len(raw) < 2 or raw[0] != 0x08:
+                raise LibraryError("DDF1/EF05: the KH record (tag 08) is missing")
+            value = FieldSpec("card_number", 8, Kind.TEXT).decode(raw[2 : 2 + raw[1]])
+            self._card_number = value if isinstance(value, str) else ""
+        return self._card_number
+
+    @property
+    def chip_number(self) -> str:
+        """The 8-byte cardNo of the ATR (diversification factor, health-card.md §5.2) as hex."""
+        return self.access.card_no.hex().upper()
+
+    # --- reading -----------------------------------------------------------------------------------------------
+
+    def read(self, sections: Collection[Section] | None = None) -> CardData:
+        """Read ``sections`` (everything the SAM may read when ``None``) as typed data."""
+        data = reading.read_sections(self.access, sections)
+        if data.card_number:
+            self._card_number = data.card_number
+        elif self._card_number:
+            data = CardData(card_number=self._card_number).merged(data)
+        return data
+
+    def read_all(self) -> CardData:
+        """Every section, the purse included, in the fewest APDUs the profile allows."""
+        return self.read(None)
+
+    def read_photo(self, path: str | Path | None = None) -> bytes | None:
+        """The photo (JPEG bytes as stored); also written to ``path`` when given."""
+        image = reading.read_photo(self.access)
+        if path is not None and image is not None:
+            Path(path).write_bytes(image)
+        return image
+
+    # --- writing -----------------------------------------------------------------------------------------------
+
+    def write_section(self, section: Section, value: Any, previous: Any = None) -> None:
+        """Write one section: a TLV file object, photo bytes, or (for cyclic/DF03 sections) see the methods."""
+        a = self.access
+        if section.tlv_type is not None:
+            writing.write_tlv(a, section, value, previous if isinstance(previous, TlvFile) else None)
+        elif section is Section.PHOTO:
+            writing.write_photo(a, bytes(value))
+        elif section is Section.ALLERGIES:
+            for allergy in reversed(tuple(value)):  # oldest first: the newest ends as record 1
+                writing.append_allergy(a, allergy)
+        elif section is Section.IMMUNISATIONS:
+            for item in reversed(tuple(value)):
+                writing.append_immunisation(a, item)
+        elif section in (Section.INPATIENT, Section.OUTPATIENT):
+            for record in value:
+                writing.write_visit(a, record, choose=False)
+        else:
+            raise DataError(f"{section.value} cannot be written as data", field=section.value)
+        if section is Section.ISSUER:
+            self._card_number = None
+
+    def write(self, data: CardData, previous: CardData | None = None) -> tuple[Section, ...]:
+        """Write every section present in ``data`` (card order); ``previous`` skips unchanged TLV records.
+
+        Allergies/immunisations in ``data`` are listed newest first (as read) and appended oldest first.
+        """
+        written = []
+        for section in data.sections:
+            if section is Section.PURSE:
+                raise DataError("the purse cannot be written as data: use load/debit", field="purse")
+            before = previous.get(section) if previous is not None else None
+            self.write_section(section, data.get(section), before)
+            written.append(section)
+        return tuple(written)
+
+    def append_allergy(self, allergy: Allergy) -> None:
+        """Add an allergy (DF02/EF07, cyclic)."""
+        writing.append_allergy(self.access, allergy)
+
+    def append_immunisation(self, immunisation: Immunisation) -> None:
+        """Add an immunisation (DF02/EF08, cyclic)."""
+        writing.append_immunisation(self.access, immunisation)
+
+    def next_visit_slot(self, inpatient: bool) -> int:
+        """The slot the rule of health-card.md §2.6 picks (first free, else the oldest)."""
+        return writing.choose_slot(self.access, inpatient)
+
+    def add_visit(self, record: InpatientRecord | OutpatientRecord) -> int:
+        """Write a visit into the slot the rule picks, mark it valid; returns the slot."""
+        return writing.write_visit(self.access, record, choose=True)
+
+    def write_visit(self, record: VisitRecord) -> None:
+        """Write a visit into ``record.slot`` and set its flag from ``record.valid``."""
+        writing.write_visit(self.access, record, choose=False)
+
+    def mark_visit_valid(self, inpatient: bool, slot: int) -> None:
+        """Index flag of ``slot`` := 00."""
+        writing.mark_visit_valid(self.access, inpatient, slot)
+
+    def erase_visit(self, inpatient: bool, slot: int) -> None:
+        """Index flag of ``slot`` := FF."""
+        writing.erase_visit(self.access, inpatient, slot)
+
+    def read_visit(self, inpatient: bool, slot: int) -> VisitRecord:
+        """One visit file with its index flag."""
+        flags = reading.read_index(self.access, inpatient)
+        return reading.read_visit(self.access, inpatient, slot, flags[slot - 1])
+
+    def sign_visit(self, inpatient: bool, slot: int, *, sam_pin: str | None = None) -> bytes:
+        """Sign the record in ``slot`` with the SAM (SM3 + SM2); returns the 64-byte signature."""
+        return writing.sign_visit(self.access, inpatient, slot, sam_pin)
+
+    def verify_visit(self, record: VisitRecord) -> bool:
+        """Verify a record's stored signature with this session's SAM public key."""
+        sam = self._need_sam()
+        return writing.verify_visit_signature(record, sam.sm2_public_key())
+
+    # --- purse -------------------------------------------------------------------------------------------------
+
+    def _purse_ctx(self) -> purse.PurseContext:
+        self.access  # noqa: B018 - raises when closed
+        assert self._purse is not None
+        return self._purse
+
+    def balance(self) -> int:
+        """The EP balance in fen."""
+        return reading.read_balance(self.access)
+
+    def debit(
+        self, amount_fen: int, *, journal: purse.DebitJournal | None = None, when: _dt.datetime | None = None
+    ) -> purse.PurchaseResult:
+        """A purchase with the PSAM (pboc-purse.md §4); the journal sees it before and after DEBIT."""
+        return purse.debit(self._purse_ctx(), self._number_or_blank(), amount_fen, journal=journal, when=when)
+
+    def load(
+        self,
+        amount_fen: int,
+        *,
+        authoriser: purse.LoadAuthoriser | Callable[[purse.LoadRequest], bytes] | None = None,
+        journal: object | None = None,
+        when: _dt.datetime | None = None,
+        pin: str | None = None,
+    ) -> purse.LoadResult:
+        """A load (top-up); MAC2 from ``authoriser`` (default: the session SAM's load key, ``80 7C``)."""
+        sam = self._need_sam()
+        if authoriser is None:
+            if not isinstance(sam, SessionSam):
+                raise LibraryError("no load authoriser given and the SAM cannot authorise loads")
+            authoriser = SamLoadAuthoriser(sam)
+        the_pin = pin or self.purse_pin
+        if the_pin is None:
+            raise DataError("a load needs the cardholder's purse PIN", field="PIN")
+        result = purse.load(self._purse_ctx(), self._number_or_blank(), amount_fen, authoriser=authoriser,
+                            pin=the_pin, terminal_id=sam.terminal_id(), when=when)  # fmt: skip
+        recorder = getattr(journal, "loaded", None)
+        if callable(recorder):
+            recorder(result)
+        return result
+
+    def recover_purchase(self, prepared: purse.PreparedDebit) -> purse.PurchaseResult | None:
+        """GET TRANSACTION PROVE for a prepared debit: its result, or ``None`` if the card never debited."""
+        return purse.recover_purchase(self._purse_ctx(), prepared)
+
+    def _number_or_blank(self) -> str:
+        try:
+            return self.card_number
+        except Exception:
+            return ""
+
+    # --- life cycle, SAM PIN -----------------------------------------------------------------------------------
+
+    def block_application(self, *, permanent: bool = False) -> None:
+        """APPLICATION BLOCK of the purse application with a SAM-made MAC."""
+        lifecycle.block_application(self._purse_ctx(), permanent=permanent)
+
+    def unblock_application(self) -> None:
+        """APPLICATION UNBLOCK of the purse application."""
+        lifecycle.unblock_application(self._purse_ctx())
+
+    def block_card(self) -> None:
+        """CARD BLOCK (irreversible)."""
+        lifecycle.block_card(self._purse_ctx())
+
+    def verify_sam_pin(self, pin: str) -> None:
+        """Verify the SAM PIN (remembered for PIN-gated SAM operations)."""
+        self._need_sam().verify_pin(pin)
+
+    def change_sam_pin(self, old_pin: str, new_pin: str) -> None:
+        """Change the SAM PIN."""
+        self._need_sam().change_pin(old_pin, new_pin)
+
+    def _need_sam(self) -> SamPort:
+        if self._sam is None:
+            raise LibraryError("this operation needs a SAM, and the session has none")
+        return self._sam
+
+
+def open_virtual_session(
+    card_image: str | Path | None = None,
+    sam_image: str | Path | None = None,
+    *,
+    card: Any = None,
+    sam: Any = None,
+    tracer: Tracer | None = None,
+    sam_pin: str = DEMO_SAM_PIN,
+    purse_pin: str = DEMO_PURSE_PIN,
+    profile: CardProfile | None = None,
+) -> CardSession:
+    """A session on the in-process virtual card and virtual SAM (demo ones unless images or objects are given).
+
+    ``card_image`` / ``sam_image`` are image files: loaded if they exist (and saved back after every change),
+    created from the demo card / demo SAM otherwise. ``card`` / ``sam`` pass ready ``VirtualCard`` /
+    ``VirtualSam`` objects instead.
+    """
+    the_card = card if card is not None else virtual_card(card_image)
+    the_sam = sam if sam is not None else virtual_sam(sam_image)
+    return CardSession(
+        InProcessTransport(the_card, name="inprocess:card"),
+        InProcessTransport(the_sam, name="inprocess:sam"),
+        profile=profile, sam_pin=sam_pin, purse_pin=purse_pin, tracer=tracer,
+    )  # fmt: skip
+
+
+def open_pcsc_session(
+    reader: str,
+    sam_reader: str | None = None,
+    *,
+    tracer: Tracer | None = None,
+    sam_pin: str | None = None,
+    purse_pin: str | None = None,
+    profile: CardProfile | None = None,
+) -> CardSession:
+    """A session on the card in PC/SC ``reader`` with the SAM in ``sam_reader`` (needs pyscard)."""
+    card = PcscTransport(reader)
+    sam = PcscTransport(sam_reader) if sam_reader else None
+    return CardSession(card, sam, profile=profile, sam_pin=sam_pin, purse_pin=purse_pin, tracer=tracer)
