@@ -143,7 +143,7 @@ class VirtualSam:
         try:
             cmd = Command.decode(raw)
         except ApduFormatError:
-            return _sw(sw.WRONG_LENGTH if len(raw) >= 4 else sw.UNKNOWN_ERROR)
+            return _sw(sw.WRONG_LENGTH)
         session = self._ctx.session
         if cmd.ins != _GET_RESPONSE:
             session.pending_response = b""
