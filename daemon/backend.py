@@ -1,0 +1,128 @@
+"""What the daemon needs from a reader and the card in it — the seam between the daemon and ``healthcard.api``.
+
+The service, reader manager and journal code against these small types; :mod:`daemon.cardops` implements them
+with the high-level card API (virtual in-process readers for ``--simulate``, PC/SC readers otherwise), so the
+rest of the daemon does not depend on that API's details. Money is integer fen.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Collection, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from daemon.journal import Kind
+
+__all__ = ["CardOps", "Completed", "Prepared", "ReaderBackend", "TxHooks"]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The card and SAM prepared a load/debit (INITIALIZE answered, MAC1 known); the card is not yet changed."""
+
+    card_number: str
+    amount_fen: int
+    balance_before_fen: int
+    card_counter: int
+    terminal_id: str
+    terminal_serial: int
+    when: _dt.datetime
+
+
+@dataclass(frozen=True)
+class Completed:
+    """The card performed the load/debit and answered with its TAC."""
+
+    balance_fen: int
+    card_counter: int
+    terminal_id: str
+    terminal_serial: int
+    tac: str
+    when: _dt.datetime
+    mac2: str = ""
+
+
+class TxHooks(Protocol):
+    """Called by :meth:`CardOps.debit` / :meth:`CardOps.load` around the APDU that changes the card."""
+
+    def prepared(self, prepared: Prepared) -> None:
+        """Before DEBIT FOR PURCHASE / CREDIT FOR LOAD is sent."""
+        ...
+
+    def completed(self, completed: Completed) -> None:
+        """Right after the card answered it (TAC checked)."""
+        ...
+
+
+class CardOps(Protocol):
+    """Operations on the card in one reader, inside one exclusive session."""
+
+    @property
+    def card_number(self) -> str:
+        """KH of the card."""
+        ...
+
+    def read(self, sections: Collection[str] | None) -> Mapping[str, Any]:
+        """Card data as JSON with the field names of ``healthcard.v1.CardData``; ``None`` = all sections."""
+        ...
+
+    def balance(self) -> int:
+        """Purse balance in fen."""
+        ...
+
+    def debit(self, amount_fen: int, hooks: TxHooks) -> Completed:
+        """A purchase (pboc-purse.md §2.3), journaled through ``hooks``."""
+        ...
+
+    def load(self, amount_fen: int, hooks: TxHooks) -> Completed:
+        """A load (pboc-purse.md §2.2), journaled through ``hooks``."""
+        ...
+
+    def recover(self, kind: Kind, prepared: Prepared) -> Completed | None:
+        """GET TRANSACTION PROVE for a prepared transaction: the result, or ``None`` if the card was not changed."""
+        ...
+
+    def write(self, sections: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        """Write sections given as JSON (``healthcard.v1.CardData`` names); returns the sections written."""
+        ...
+
+    def issue(self, card_number: str, holder: Mapping[str, Any]) -> str:
+        """Personalise a blank card; returns the card number."""
+        ...
+
+    def add_record(self, kind: str, items: Mapping[int, str]) -> int:
+        """Write a DF03 visit record (``"inpatient"``/``"outpatient"``); returns the slot."""
+        ...
+
+
+class ReaderBackend(Protocol):
+    """One card reader (with its SAM), used only from its worker thread."""
+
+    @property
+    def name(self) -> str:
+        """Reader name as clients use it."""
+        ...
+
+    @property
+    def sam_reader(self) -> str:
+        """Name of the reader holding the SAM (may be empty)."""
+        ...
+
+    @property
+    def apdu_count(self) -> int:
+        """APDUs sent so far (card and SAM), for metrics."""
+        ...
+
+    def poll(self) -> tuple[bool, bytes]:
+        """Whether a card is present, and its ATR (cheap; called between jobs)."""
+        ...
+
+    def session(self) -> AbstractContextManager[CardOps]:
+        """An exclusive session on the present card (raises ``ReaderError`` without a card)."""
+        ...
+
+    def close(self) -> None:
+        """Release the reader."""
+        ...

@@ -1,0 +1,259 @@
+"""healthcardd configuration: a TOML file (``--config``) plus command-line overrides.
+
+Security rules (issue #6): the daemon listens on 127.0.0.1 by default; listening on any other address requires
+TLS (certificate and key) **and** at least one bearer token, otherwise the daemon refuses to start. Secrets
+(tokens, the SAM PIN) may be given inline or, better, through environment variables named in the file; they
+are never logged and never appear in ``repr()``.
+
+Example (docs/daemon.md has the full reference)::
+
+    listen = "127.0.0.1:50051"
+    state_dir = "/var/lib/healthcardd"
+    metrics_listen = "127.0.0.1:9464"
+
+    [sam]
+    pin_env = "HEALTHCARDD_SAM_PIN"
+
+    [[readers]]
+    name = "ACS ACR1281 1S Dual Reader PICC 00 00"
+    sam_reader = "ACS ACR1281 1S Dual Reader SAM 00 00"
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from apdu.errors import DataError
+
+__all__ = [
+    "DEFAULT_LISTEN",
+    "SIMULATED_READERS",
+    "Config",
+    "ConfigError",
+    "ReaderConfig",
+    "Secret",
+    "TlsConfig",
+    "TokenConfig",
+    "is_loopback",
+    "load_config",
+    "split_host_port",
+]
+
+DEFAULT_LISTEN = "127.0.0.1:50051"
+SIMULATED_READERS = ("virtual-0", "virtual-1")
+
+
+class ConfigError(DataError):
+    """The configuration is invalid or unsafe; the message says what to change."""
+
+
+class Secret:
+    """A secret string that never shows itself in ``repr``/``str``/logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself (for comparisons and for the SAM only)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret(***)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class TokenConfig:
+    """A bearer token and the client name the audit trail records for it."""
+
+    name: str
+    token: Secret
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """Server certificate and key (PEM); optional client CA for mutual TLS."""
+
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    """A card reader and the reader (or SAM slot) that holds its SAM."""
+
+    name: str
+    sam_reader: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole daemon configuration."""
+
+    listen: str = DEFAULT_LISTEN
+    state_dir: Path = Path("var/healthcardd")
+    metrics_listen: str = ""
+    simulate: bool = False
+    readers: tuple[ReaderConfig, ...] = ()
+    tokens: tuple[TokenConfig, ...] = ()
+    tls: TlsConfig | None = None
+    sam_pin: Secret | None = field(default=None, repr=False)
+    queue_timeout_s: float = 5.0
+    poll_interval_s: float = 0.25
+    log_format: str = "json"
+    log_level: str = "INFO"
+    workers: int = 16
+
+    @property
+    def journal_path(self) -> Path:
+        """The SQLite database (journal and audit trail)."""
+        return self.state_dir / "healthcardd.db"
+
+    def reader_names(self) -> tuple[str, ...]:
+        """Names of the card readers, simulated or configured."""
+        return SIMULATED_READERS if self.simulate else tuple(r.name for r in self.readers)
+
+    def validate(self) -> Config:
+        """Check the security and consistency rules; raise :class:`ConfigError` with a clear message."""
+        host, port = split_host_port(self.listen)
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"listen: port {port} out of range", field="listen")
+        if not is_loopback(host):
+            missing = []
+            if self.tls is None:
+                missing.append("a [tls] section with cert_file and key_file")
+            if not self.tokens:
+                missing.append("at least one [[tokens]] entry")
+            if missing:
+                raise ConfigError(
+                    f"refusing to listen on {self.listen}: a non-loopback address needs " + " and ".join(missing)
+                    + " (or listen on 127.0.0.1)",
+                    field="listen",
+                )  # fmt: skip
+        if self.tls is not None:
+            for path in (self.tls.cert_file, self.tls.key_file, self.tls.client_ca_file):
+                if path is not None and not path.is_file():
+                    raise ConfigError(f"tls: file {str(path)!r} does not exist", field="tls")
+        names = [t.name for t in self.tokens]
+        if len(set(names)) != len(names):
+            raise ConfigError("tokens: names must be unique", field="tokens")
+        if any(len(t.token.reveal()) < 16 for t in self.tokens):
+            raise ConfigError("tokens: every token needs at least 16 characters", field="tokens")
+        if not self.simulate and not self.readers:
+            raise ConfigError("no [[readers]] configured (or run with --simulate)", field="readers")
+        if self.metrics_listen:
+            split_host_port(self.metrics_listen)
+        if self.log_format not in {"json", "text"}:
+            raise ConfigError("log_format must be 'json' or 'text'", field="log_format")
+        if self.queue_timeout_s <= 0:
+            raise ConfigError("queue_timeout_s must be positive", field="queue_timeout_s")
+        return self
+
+    def with_overrides(self, **changes: Any) -> Config:
+        """A copy with command-line overrides applied (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    """``"127.0.0.1:50051"`` / ``"[::1]:50051"`` -> host, port."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ConfigError(f"address {address!r} is not HOST:PORT", field="listen")
+    return host.strip("[]"), int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback IP addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _secret(section: Mapping[str, Any], key: str, env: Mapping[str, str], where: str) -> Secret | None:
+    inline = section.get(key)
+    env_name = section.get(f"{key}_env")
+    if env_name is not None:
+        value = env.get(str(env_name))
+        if value is None:
+            raise ConfigError(f"{where}: environment variable {env_name} is not set", field=f"{key}_env")
+        return Secret(value)
+    if inline is not None:
+        return Secret(str(inline))
+    return None
+
+
+def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None) -> Config:
+    """Read a TOML configuration file (``None``: defaults) — not yet validated."""
+    env = os.environ if env is None else env
+    doc: dict[str, Any] = {}
+    base = Path.cwd()
+    if path is not None:
+        path = Path(path)
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config {str(path)!r}: {exc}", field="config") from exc
+        base = path.parent
+    known = {
+        "listen", "state_dir", "metrics_listen", "simulate", "readers", "tokens", "tls", "sam",
+        "queue_timeout_s", "poll_interval_s", "log_format", "log_level", "workers",
+    }  # fmt: skip
+    unknown = sorted(set(doc) - known)
+    if unknown:
+        raise ConfigError(f"unknown configuration keys: {', '.join(unknown)}", field=unknown[0])
+    tokens = []
+    for i, item in enumerate(doc.get("tokens", [])):
+        secret = _secret(item, "token", env, f"tokens[{i}]")
+        if secret is None or "name" not in item:
+            raise ConfigError(f"tokens[{i}]: needs name and token (or token_env)", field="tokens")
+        tokens.append(TokenConfig(name=str(item["name"]), token=secret))
+    tls = None
+    if "tls" in doc:
+        t = doc["tls"]
+        if "cert_file" not in t or "key_file" not in t:
+            raise ConfigError("tls: needs cert_file and key_file", field="tls")
+        tls = TlsConfig(
+            cert_file=base / t["cert_file"],
+            key_file=base / t["key_file"],
+            client_ca_file=(base / t["client_ca_file"]) if "client_ca_file" in t else None,
+        )
+    sam_pin = _secret(doc.get("sam", {}), "pin", env, "sam")
+    if sam_pin is None and "HEALTHCARDD_SAM_PIN" in env:
+        sam_pin = Secret(env["HEALTHCARDD_SAM_PIN"])
+    readers = tuple(
+        ReaderConfig(name=str(r["name"]), sam_reader=str(r.get("sam_reader", ""))) for r in doc.get("readers", [])
+    )
+    return Config(
+        listen=str(doc.get("listen", DEFAULT_LISTEN)),
+        state_dir=base / str(doc["state_dir"]) if "state_dir" in doc else Config.state_dir,
+        metrics_listen=str(doc.get("metrics_listen", "")),
+        simulate=bool(doc.get("simulate", False)),
+        readers=readers,
+        tokens=tuple(tokens),
+        tls=tls,
+        sam_pin=sam_pin,
+        queue_timeout_s=float(doc.get("queue_timeout_s", Config.queue_timeout_s)),
+        poll_interval_s=float(doc.get("poll_interval_s", Config.poll_interval_s)),
+        log_format=str(doc.get("log_format", "json")),
+        log_level=str(doc.get("log_level", "INFO")),
+        workers=int(doc.get("workers", Config.workers)),
+    )

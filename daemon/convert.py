@@ -1,0 +1,148 @@
+"""Conversions between the daemon's internal types and the ``healthcard.v1`` messages."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from daemon._gen.healthcard.v1 import card_data_pb2 as cd
+from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
+from daemon.audit import AuditEvent
+from daemon.journal import Entry, Kind, ReconciliationGroup, State
+
+__all__ = [
+    "SECTION_NAMES",
+    "audit_message",
+    "card_data_message",
+    "card_data_sections",
+    "group_message",
+    "timestamp",
+    "transaction_message",
+]
+
+# CardSection enum -> the CardData field it fills (also the section names CardOps.read understands).
+SECTION_NAMES: dict[int, str] = {
+    cd.CARD_SECTION_ISSUER: "issuer",
+    cd.CARD_SECTION_HOLDER: "holder",
+    cd.CARD_SECTION_PHOTO: "photo",
+    cd.CARD_SECTION_VALIDITY: "validity",
+    cd.CARD_SECTION_ADDRESSES: "addresses",
+    cd.CARD_SECTION_CONTACTS: "contacts",
+    cd.CARD_SECTION_OCCUPATION_MARRIAGE: "occupation_marriage",
+    cd.CARD_SECTION_DOCUMENTS: "documents",
+    cd.CARD_SECTION_CLINICAL_FLAGS: "clinical_flags",
+    cd.CARD_SECTION_SPECIAL_INFO: "special_info",
+    cd.CARD_SECTION_ALLERGIES: "allergies",
+    cd.CARD_SECTION_IMMUNISATIONS: "immunisations",
+    cd.CARD_SECTION_INPATIENT_RECORDS: "inpatient_records",
+    cd.CARD_SECTION_OUTPATIENT_RECORDS: "outpatient_records",
+    cd.CARD_SECTION_PURSE: "purse",
+}
+_KIND = {Kind.DEBIT: pb.TRANSACTION_KIND_DEBIT, Kind.LOAD: pb.TRANSACTION_KIND_LOAD}
+_STATE = {
+    State.INTENT: pb.TRANSACTION_STATE_INTENT,
+    State.PREPARED: pb.TRANSACTION_STATE_PREPARED,
+    State.DEBITED: pb.TRANSACTION_STATE_DEBITED,
+    State.CONFIRMED: pb.TRANSACTION_STATE_CONFIRMED,
+    State.VOIDED: pb.TRANSACTION_STATE_VOIDED,
+}
+STATE_OF = {v: k for k, v in _STATE.items()}
+
+
+def timestamp(when: _dt.datetime | None) -> Timestamp | None:
+    """A protobuf Timestamp (``None`` stays unset)."""
+    if when is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(when.astimezone(_dt.UTC))
+    return ts
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, Mapping):
+        return {k: _jsonable(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def card_data_message(doc: Mapping[str, Any]) -> cd.CardData:
+    """``CardData`` from the JSON form of :meth:`daemon.backend.CardOps.read` (photo as bytes)."""
+    doc = dict(doc)
+    photo = doc.pop("photo", None)
+    visits = doc.pop("visit_records", None) or []
+    message = json_format.ParseDict(_jsonable(doc), cd.CardData(), ignore_unknown_fields=True)
+    if isinstance(photo, bytes | bytearray):
+        message.photo = bytes(photo)
+    for visit in visits:
+        kind = cd.VISIT_KIND_INPATIENT if visit.get("kind") == "inpatient" else cd.VISIT_KIND_OUTPATIENT
+        record = message.visit_records.add(kind=kind, slot=int(visit.get("slot", 0)), valid=bool(visit.get("valid")))
+        for item, value in (visit.get("items") or {}).items():
+            record.items[int(item)] = value.hex() if isinstance(value, bytes) else str(value)
+    return message
+
+
+def card_data_sections(message: cd.CardData, sections: list[str]) -> dict[str, Any]:
+    """The JSON form of the requested sections of a ``CardData`` (for :meth:`CardOps.write`)."""
+    doc = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    return {name: doc.get(name, {}) for name in sections}
+
+
+def transaction_message(entry: Entry) -> pb.Transaction:
+    """A journal entry as ``Transaction``."""
+    return pb.Transaction(
+        transaction_id=entry.transaction_id,
+        request_id=entry.request_id,
+        kind=_KIND[entry.kind],
+        state=_STATE[entry.state],
+        reader=entry.reader,
+        card_number=entry.card_number,
+        amount_fen=entry.amount_fen,
+        balance_before_fen=entry.balance_before_fen or 0,
+        balance_after_fen=entry.balance_after_fen or 0,
+        card_counter=entry.card_counter or 0,
+        terminal_id=entry.terminal_id,
+        terminal_serial=entry.terminal_serial or 0,
+        tac=entry.tac,
+        merchant_id=entry.merchant_id,
+        order_id=entry.order_id,
+        operator_id=entry.operator_id,
+        create_time=timestamp(entry.created_at),
+        update_time=timestamp(entry.updated_at),
+        void_reason=entry.void_reason,
+    )
+
+
+def group_message(group: ReconciliationGroup) -> pb.ReconciliationGroup:
+    """A reconciliation group as ``ReconciliationGroup``."""
+    return pb.ReconciliationGroup(
+        terminal_id=group.terminal_id,
+        business_date=group.business_date,
+        kind=_KIND[group.kind],
+        count=group.count,
+        total_fen=group.total_fen,
+        transactions=[transaction_message(e) for e in group.entries],
+    )
+
+
+def audit_message(event: AuditEvent) -> pb.AuditEvent:
+    """An audit row as ``AuditEvent``."""
+    return pb.AuditEvent(
+        event_id=event.event_id,
+        event_time=timestamp(event.event_time),
+        client=event.client,
+        operator_id=event.operator_id,
+        reader=event.reader,
+        card_number=event.card_number,
+        operation=event.operation,
+        outcome=event.outcome,
+        request_id=event.request_id,
+    )

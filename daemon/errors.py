@@ -1,0 +1,170 @@
+"""Map every failure to a gRPC status code, a machine-readable reason and a human message (issue #6).
+
+The reason travels in trailing metadata in the style of ``google.rpc.ErrorInfo`` (protos/healthcard/v1/
+errors.proto): ``healthcard-error-reason`` (the reason name without prefix) and ``healthcard-error-bin``
+(a serialized ``healthcard.v1.ErrorDetails``). Messages come from :mod:`apdu.errors`, which never includes keys,
+PINs or session data; unexpected exceptions are reported as INTERNAL without their text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+from apdu.errors import (
+    BlockedError,
+    CardError,
+    DataError,
+    HealthCardError,
+    InsufficientFundsError,
+    LibraryError,
+    MacError,
+    PinBlockedError,
+    ReaderError,
+    SamError,
+)
+from daemon._gen.healthcard.v1 import errors_pb2
+from daemon.journal import RequestIdConflictError
+
+__all__ = [
+    "DETAILS_KEY",
+    "REASON_KEY",
+    "DaemonError",
+    "Failure",
+    "NotSupportedError",
+    "ReaderBusyError",
+    "ShuttingDownError",
+    "TransactionPendingError",
+    "UnknownReaderError",
+    "classify",
+]
+
+REASON_KEY = "healthcard-error-reason"
+DETAILS_KEY = "healthcard-error-bin"
+R = errors_pb2.ErrorReason
+
+
+class DaemonError(HealthCardError):
+    """A failure detected by the daemon itself (not by the card, SAM or reader)."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    reason: int = R.ERROR_REASON_INTERNAL
+    field = ""
+
+
+class UnknownReaderError(DaemonError):
+    """The request names a reader that is not configured."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    reason = R.ERROR_REASON_UNKNOWN_READER
+    field = "reader"
+
+
+class ReaderBusyError(DaemonError):
+    """The request waited longer than the queue timeout for its reader's worker (pcsc-vpcd.md §7.5)."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = R.ERROR_REASON_READER_BUSY
+
+
+class ShuttingDownError(DaemonError):
+    """The daemon is stopping and accepts no new card operations."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = R.ERROR_REASON_SHUTTING_DOWN
+
+
+class NotSupportedError(DaemonError):
+    """The operation is not available with this backend."""
+
+    code = grpc.StatusCode.UNIMPLEMENTED
+    reason = R.ERROR_REASON_NOT_SUPPORTED
+
+
+class TransactionPendingError(DaemonError):
+    """An earlier transaction of this card is unresolved; the card must be presented again first."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    reason = R.ERROR_REASON_TRANSACTION_PENDING
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What the client receives for one failure."""
+
+    code: grpc.StatusCode
+    reason: int
+    message: str
+    layer: str = "daemon"
+    field: str = ""
+    status_word: str = ""
+    message_zh: str = ""
+    metadata: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def reason_name(self) -> str:
+        """``"INSUFFICIENT_BALANCE"`` etc."""
+        return R.Name(self.reason).removeprefix("ERROR_REASON_")  # type: ignore[arg-type]
+
+    def details(self) -> errors_pb2.ErrorDetails:
+        """The ``ErrorDetails`` message."""
+        return errors_pb2.ErrorDetails(
+            reason=self.reason,  # type: ignore[arg-type]
+            domain="healthcard.v1",
+            layer=self.layer,
+            field=self.field,
+            status_word=self.status_word,
+            message=self.message,
+            message_zh=self.message_zh,
+            metadata=dict(self.metadata),
+        )
+
+    def trailing_metadata(self) -> tuple[tuple[str, str | bytes], ...]:
+        """The two trailing metadata entries."""
+        return ((REASON_KEY, self.reason_name), (DETAILS_KEY, self.details().SerializeToString()))
+
+
+def _card_reason(exc: CardError) -> int:
+    sam = isinstance(exc, SamError)
+    if isinstance(exc, InsufficientFundsError):
+        return R.ERROR_REASON_INSUFFICIENT_BALANCE
+    if isinstance(exc, MacError):
+        return R.ERROR_REASON_WRONG_MAC
+    if isinstance(exc, PinBlockedError | BlockedError):
+        return R.ERROR_REASON_SAM_LOCKED if sam else R.ERROR_REASON_CARD_BLOCKED
+    return R.ERROR_REASON_SAM_ERROR if sam else R.ERROR_REASON_CARD_ERROR
+
+
+def classify(exc: BaseException) -> Failure:
+    """The :class:`Failure` for an exception raised while serving a request."""
+    if isinstance(exc, DaemonError):
+        return Failure(exc.code, exc.reason, exc.message, field=exc.field)
+    if isinstance(exc, RequestIdConflictError):
+        return Failure(
+            grpc.StatusCode.ALREADY_EXISTS, R.ERROR_REASON_REQUEST_ID_CONFLICT, exc.message, "data", "request_id"
+        )
+    if isinstance(exc, DataError):
+        code, reason = grpc.StatusCode.INVALID_ARGUMENT, R.ERROR_REASON_INVALID_ARGUMENT
+        return Failure(code, reason, exc.message, "data", exc.field)
+    if isinstance(exc, ReaderError):
+        text = exc.message.lower()
+        if exc.removed and "no card" in text:
+            return Failure(grpc.StatusCode.FAILED_PRECONDITION, R.ERROR_REASON_NO_CARD, exc.message, "reader")
+        if exc.removed:
+            return Failure(grpc.StatusCode.ABORTED, R.ERROR_REASON_CARD_REMOVED, exc.message, "reader")
+        return Failure(grpc.StatusCode.UNAVAILABLE, R.ERROR_REASON_READER_UNAVAILABLE, exc.message, "reader")
+    if isinstance(exc, CardError):
+        return Failure(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            _card_reason(exc),
+            f"{exc.info.english} (SW {exc.sw:04X})",
+            exc.layer.value,
+            status_word=f"{exc.sw:04X}",
+            message_zh=exc.info.chinese,
+        )
+    if isinstance(exc, LibraryError) and "mac" in exc.message.lower():
+        return Failure(grpc.StatusCode.DATA_LOSS, R.ERROR_REASON_WRONG_MAC, exc.message, "library")
+    if isinstance(exc, HealthCardError):
+        return Failure(grpc.StatusCode.INTERNAL, R.ERROR_REASON_INTERNAL, exc.message, exc.layer.value)
+    return Failure(grpc.StatusCode.INTERNAL, R.ERROR_REASON_INTERNAL, f"internal error ({type(exc).__name__})")

@@ -1,0 +1,87 @@
+"""Structured logging: one JSON object per line with the request id of the RPC being served.
+
+The request id lives in a context variable set by the service for each RPC (the client's ``request_id`` when it
+sends one, otherwise a generated one), so every line logged while serving that RPC — by the daemon or by the
+library beneath it — carries it. Only the card number identifies a card in logs; keys, PINs, tokens and
+personal data are never passed to the logger, and ``extra`` fields whose name suggests a secret are masked.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as _dt
+import json
+import logging
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TextIO
+
+__all__ = ["JsonFormatter", "bind_request_id", "configure_logging", "current_request_id", "new_request_id"]
+
+_REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("healthcardd_request_id", default="-")
+_SECRET_WORDS = ("pin", "token", "key", "password", "secret", "authorization")
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "request_id"}
+
+
+def current_request_id() -> str:
+    """The request id bound to the current context (``"-"`` outside an RPC)."""
+    return _REQUEST_ID.get()
+
+
+def new_request_id() -> str:
+    """A fresh request id for RPCs whose client sent none."""
+    return "srv-" + uuid.uuid4().hex[:16]
+
+
+@contextmanager
+def bind_request_id(request_id: str) -> Iterator[None]:
+    """Bind ``request_id`` to every log line emitted in this context."""
+    token = _REQUEST_ID.set(request_id)
+    try:
+        yield
+    finally:
+        _REQUEST_ID.reset(token)
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = _REQUEST_ID.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"time", "level", "logger", "request_id", "message", ...extra}`` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, object] = {
+            "time": _dt.datetime.fromtimestamp(record.created, _dt.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", _REQUEST_ID.get()),
+            "message": record.getMessage(),
+        }
+        for name, value in record.__dict__.items():
+            if name in _STANDARD or name.startswith("_"):
+                continue
+            secret = any(word in name.lower() for word in _SECRET_WORDS)
+            doc[name] = "***" if secret else value
+        if record.exc_info and record.exc_info[0] is not None:
+            doc["error_type"] = record.exc_info[0].__name__
+        return json.dumps(doc, ensure_ascii=False, default=str)
+
+
+def configure_logging(*, fmt: str = "json", level: str = "INFO", stream: TextIO | None = None) -> None:
+    """Install one handler on the root logger (JSON or plain text), each line with the request id."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(_RequestIdFilter())
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())

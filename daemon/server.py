@@ -1,0 +1,137 @@
+"""Assemble healthcardd: database, journal, audit, readers, gRPC server (health + reflection), metrics.
+
+:class:`Daemon` is what ``healthcardd`` runs and what the tests start in-process on a free loopback port.
+Start-up resolves the journal entries that need no card (intent → voided, debited → confirmed); the rest are
+resolved by each reader's worker when their card is seen (start-up poll and every insertion).
+Graceful stop: health NOT_SERVING, no new RPCs, the transaction in flight on each reader finishes, then exit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent import futures
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
+from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
+from daemon.audit import AuditTrail
+from daemon.auth import TokenAuthInterceptor
+from daemon.backend import ReaderBackend
+from daemon.config import Config
+from daemon.database import Database
+from daemon.events import EventBus
+from daemon.journal import Journal
+from daemon.metrics import Metrics
+from daemon.readers import ReaderManager, ReaderWorker
+from daemon.service import HealthCardServicer
+from daemon.transactions import Transactions
+
+__all__ = ["SERVICE_NAME", "Daemon", "make_backends"]
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["HealthCardService"].full_name
+log = logging.getLogger("healthcardd")
+
+
+def make_backends(config: Config) -> list[ReaderBackend]:
+    """The reader backends of a configuration (simulated or PC/SC)."""
+    from daemon.cardops import PcscReader, simulated_readers  # noqa: PLC0415 - imports the card API
+
+    pin = config.sam_pin.reveal() if config.sam_pin is not None else None
+    if config.simulate:
+        return list(simulated_readers(config.reader_names(), config.state_dir, sam_pin=pin))
+    return [PcscReader(r.name, r.sam_reader, sam_pin=pin) for r in config.readers]
+
+
+class Daemon:
+    """One running healthcardd."""
+
+    def __init__(self, config: Config, backends: Sequence[ReaderBackend] | None = None) -> None:
+        self.config = config
+        self.db = Database(config.journal_path)
+        self.journal = Journal(self.db)
+        self.audit = AuditTrail(self.db)
+        self.events = EventBus()
+        self.metrics = Metrics()
+        self.transactions = Transactions(self.journal)
+        backends = list(backends) if backends is not None else make_backends(config)
+        workers = {
+            b.name: ReaderWorker(
+                b, self.events, poll_interval=config.poll_interval_s, on_insert=self._on_insert,
+                on_apdus=lambda reader, n: self.metrics.apdus.labels(reader=reader).inc(n),
+            )
+            for b in backends
+        }
+        self.readers = ReaderManager(workers, queue_timeout=config.queue_timeout_s)
+        self.servicer = HealthCardServicer(
+            readers=self.readers, journal=self.journal, audit=self.audit, events=self.events,
+            metrics=self.metrics, tokens=config.tokens,
+        )  # fmt: skip
+        interceptors: list[grpc.ServerInterceptor[Any, Any]] = (
+            [TokenAuthInterceptor(config.tokens)] if config.tokens else []
+        )
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="rpc"),
+            interceptors=interceptors,
+            options=[("grpc.max_receive_message_length", 1 << 20), ("grpc.so_reuseport", 0)],
+        )
+        pb_grpc.add_HealthCardServiceServicer_to_server(self.servicer, self.server)
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            self.server,
+        )
+        self.port = self._bind()
+
+    def _bind(self) -> int:
+        address = self.config.listen
+        if self.config.tls is not None:
+            tls = self.config.tls
+            credentials = grpc.ssl_server_credentials(
+                [(tls.key_file.read_bytes(), tls.cert_file.read_bytes())],
+                root_certificates=tls.client_ca_file.read_bytes() if tls.client_ca_file else None,
+                require_client_auth=tls.client_ca_file is not None,
+            )
+            return int(self.server.add_secure_port(address, credentials))
+        return int(self.server.add_insecure_port(address))
+
+    def _on_insert(self, backend: ReaderBackend) -> None:
+        with backend.session() as card:
+            if self.journal.open_entries(card_number=card.card_number):
+                resolved = self.transactions.resolve_card(card)
+                log.info("resolved %d open transaction(s) on insertion", resolved, extra={"reader": backend.name})
+        self.metrics.open_transactions.set(len(self.journal.open_entries()))
+
+    def start(self) -> None:
+        """Recover what needs no card, start readers, metrics and the gRPC server; health SERVING."""
+        waiting = self.transactions.resolve_at_startup()
+        if waiting:
+            log.warning("%d transaction(s) wait for their card to be presented", len(waiting))
+        self.metrics.open_transactions.set(len(waiting))
+        self.readers.start()
+        if self.config.metrics_listen:
+            self.metrics.serve(self.config.metrics_listen)
+        self.server.start()
+        self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        log.info("healthcardd listening", extra={"listen": self.config.listen, "port": self.port,
+                                                  "readers": self.readers.names()})  # fmt: skip
+
+    def stop(self, grace: float = 30.0) -> None:
+        """Graceful stop: NOT_SERVING, refuse new RPCs, finish the transaction in flight, close the journal."""
+        self.health.enter_graceful_shutdown()
+        self.servicer.stop()
+        done = self.server.stop(grace)
+        self.readers.stop()
+        done.wait(grace)
+        self.db.close()
+        log.info("healthcardd stopped")
+
+    def wait(self) -> None:
+        """Block until the server terminates."""
+        self.server.wait_for_termination()

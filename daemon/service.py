@@ -1,0 +1,455 @@
+# ruff: noqa: N802  (method names are fixed by the proto)
+"""The ``healthcard.v1.HealthCardService`` servicer: validation, reader jobs, journal, audit, errors, metrics.
+
+Every RPC: bind a request id to the logs; validate (INVALID_ARGUMENT naming the field); run the card work as
+a job on the reader's worker; append an audit row for reads of personal data, writes, issuance, loads and
+debits; map failures to a status code plus reason metadata (:mod:`daemon.errors`); record latency and outcome.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import grpc
+
+from apdu.errors import DataError
+from daemon._gen.healthcard.v1 import card_data_pb2 as cd
+from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
+from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
+from daemon.audit import AuditTrail
+from daemon.auth import client_identity
+from daemon.backend import ReaderBackend
+from daemon.config import TokenConfig
+from daemon.convert import (
+    SECTION_NAMES,
+    STATE_OF,
+    audit_message,
+    card_data_message,
+    card_data_sections,
+    group_message,
+    timestamp,
+    transaction_message,
+)
+from daemon.errors import classify
+from daemon.events import EventBus
+from daemon.journal import Entry, Journal, Kind
+from daemon.logs import bind_request_id, new_request_id
+from daemon.metrics import Metrics
+from daemon.readers import ReaderManager
+from daemon.transactions import Request, Transactions
+from daemon.validation import (
+    check_amount,
+    check_business_date,
+    check_page,
+    check_reader,
+    check_request_id,
+    check_text,
+)
+
+__all__ = ["HealthCardServicer"]
+
+T = TypeVar("T")
+log = logging.getLogger("healthcardd.service")
+_PERSONAL = {"holder", "photo", "validity", "addresses", "contacts", "occupation_marriage", "documents",
+             "clinical_flags", "special_info", "allergies", "immunisations", "inpatient_records",
+             "outpatient_records"}  # fmt: skip
+
+
+class _AuditNote:
+    """What one RPC tells the audit trail (filled in while the RPC runs)."""
+
+    def __init__(self, operation: str, reader: str, operator_id: str) -> None:
+        self.operation = operation
+        self.reader = reader
+        self.operator_id = operator_id
+        self.card_number = ""
+        self.enabled = True
+
+
+class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
+    """The gRPC service of healthcardd."""
+
+    def __init__(
+        self,
+        *,
+        readers: ReaderManager,
+        journal: Journal,
+        audit: AuditTrail,
+        events: EventBus,
+        metrics: Metrics,
+        tokens: Sequence[TokenConfig] = (),
+    ) -> None:
+        self._readers = readers
+        self._journal = journal
+        self._tx = Transactions(journal)
+        self._audit = audit
+        self._events = events
+        self._metrics = metrics
+        self._tokens = tuple(tokens)
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """End the WatchCards streams (shutdown)."""
+        self._stopping.set()
+        self._events.close()
+
+    # --- the common envelope -------------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        context: grpc.ServicerContext,
+        work: Callable[[_AuditNote], T],
+        *,
+        request_id: str = "",
+        reader: str = "",
+        operator_id: str = "",
+        audit: bool = True,
+    ) -> T:
+        note = _AuditNote(method, reader, operator_id)
+        note.enabled = audit
+        started = time.perf_counter()
+        code = "OK"
+        outcome = "OK"
+        with bind_request_id(request_id or new_request_id()):
+            try:
+                return work(note)
+            except Exception as exc:
+                failure = classify(exc)
+                code, outcome = failure.code.name, failure.reason_name
+                if failure.code in {grpc.StatusCode.INTERNAL, grpc.StatusCode.DATA_LOSS}:
+                    log.exception("%s failed: %s", method, failure.reason_name)
+                else:
+                    log.info("%s failed: %s", method, failure.reason_name, extra={"reader": reader})
+                if reader:
+                    self._metrics.reader_errors.labels(reader=reader, reason=failure.reason_name).inc()
+                context.set_trailing_metadata(failure.trailing_metadata())
+                context.abort(failure.code, failure.message)
+                raise  # unreachable: abort raises
+            finally:
+                elapsed = time.perf_counter() - started
+                self._metrics.rpc_latency.labels(method=method).observe(elapsed)
+                self._metrics.rpc_total.labels(method=method, code=code).inc()
+                if note.enabled:
+                    self._audit.record(
+                        client=client_identity(context, self._tokens),
+                        operation=note.operation,
+                        outcome=outcome,
+                        reader=note.reader,
+                        card_number=note.card_number,
+                        operator_id=note.operator_id,
+                        request_id=request_id,
+                    )
+                log.info(
+                    "%s %s", method, outcome,
+                    extra={"reader": reader, "card_number": note.card_number, "ms": round(elapsed * 1000, 2)},
+                )  # fmt: skip
+
+    def _run(self, reader: str, fn: Callable[[ReaderBackend], T]) -> T:
+        worker = self._readers.worker(reader)
+        self._metrics.queue_depth.labels(reader=reader).set(worker.queue_depth)
+        return self._readers.run(reader, fn)
+
+    # --- readers -------------------------------------------------------------------------------------------
+
+    def ListReaders(self, request: pb.ListReadersRequest, context: grpc.ServicerContext) -> pb.ListReadersResponse:
+        def work(_: _AuditNote) -> pb.ListReadersResponse:
+            out = pb.ListReadersResponse()
+            sams: list[str] = []
+            for status in self._readers.statuses():
+                out.readers.add(
+                    name=status.name,
+                    card_present=status.card_present,
+                    atr=status.atr,
+                    role=pb.READER_ROLE_CARD,
+                    sam_reader=status.sam_reader,
+                    state=pb.READER_STATE_READY if status.available else pb.READER_STATE_ABSENT,
+                )
+                if status.sam_reader and status.sam_reader not in sams:
+                    sams.append(status.sam_reader)
+            for sam in sams:
+                out.readers.add(name=sam, role=pb.READER_ROLE_SAM, state=pb.READER_STATE_READY, card_present=True)
+            return out
+
+        return self._call("ListReaders", context, work, audit=False)
+
+    def WatchCards(
+        self, request: pb.WatchCardsRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.WatchCardsResponse]:
+        if request.reader:
+            self._call("WatchCards", context, lambda _: self._readers.worker(request.reader), audit=False)
+        if request.after_event_id < 0:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "after_event_id: must not be negative")
+
+        def active() -> bool:
+            return bool(context.is_active()) and not self._stopping.is_set()
+
+        for event in self._events.subscribe(after_id=request.after_event_id, reader=request.reader, active=active):
+            yield pb.WatchCardsResponse(
+                event_id=event.event_id,
+                reader=event.reader,
+                kind=pb.CARD_EVENT_KIND_INSERTED if event.inserted else pb.CARD_EVENT_KIND_REMOVED,
+                atr=event.atr,
+                event_time=timestamp(event.when),
+            )
+
+    # --- card data -----------------------------------------------------------------------------------------
+
+    def ReadCard(self, request: pb.ReadCardRequest, context: grpc.ServicerContext) -> pb.ReadCardResponse:
+        def work(note: _AuditNote) -> pb.ReadCardResponse:
+            check_reader(request.reader)
+            check_text(request.operator_id, "operator_id")
+            check_request_id(request.request_id, required=False)
+            names = _sections(request.sections)
+            note.operation = "ReadCard:" + (",".join(sorted(names)) if names else "all")
+            note.enabled = names is None or bool(set(names) & _PERSONAL)
+
+            def job(backend: ReaderBackend) -> pb.ReadCardResponse:
+                with backend.session() as card:
+                    note.card_number = card.card_number
+                    self._tx.resolve_card(card)
+                    doc = dict(card.read(names))
+                doc.setdefault("card_number", note.card_number)
+                return pb.ReadCardResponse(card=card_data_message(doc))
+
+            return self._run(request.reader, job)
+
+        return self._call(
+            "ReadCard", context, work, request_id=request.request_id, reader=request.reader,
+            operator_id=request.operator_id,
+        )  # fmt: skip
+
+    def WriteCard(self, request: pb.WriteCardRequest, context: grpc.ServicerContext) -> pb.WriteCardResponse:
+        def work(note: _AuditNote) -> pb.WriteCardResponse:
+            check_reader(request.reader)
+            check_text(request.operator_id, "operator_id")
+            check_request_id(request.request_id, required=False)
+            names = _sections(request.sections)
+            if not names:
+                raise _invalid("sections", "sections: name at least one section to write")
+            if "photo" in names or "purse" in names:
+                raise _invalid("sections", "sections: photo and purse cannot be written with WriteCard")
+            note.operation = "WriteCard:" + ",".join(sorted(names))
+            data = card_data_sections(request.card, sorted(names))
+
+            def job(backend: ReaderBackend) -> pb.WriteCardResponse:
+                with backend.session() as card:
+                    note.card_number = card.card_number
+                    written = card.write(data)
+                inverse = {v: k for k, v in SECTION_NAMES.items()}
+                return pb.WriteCardResponse(
+                    card_number=note.card_number,
+                    sections=[inverse[w] for w in written if w in inverse],  # type: ignore[misc]
+                )
+
+            return self._run(request.reader, job)
+
+        return self._call(
+            "WriteCard", context, work, request_id=request.request_id, reader=request.reader,
+            operator_id=request.operator_id,
+        )  # fmt: skip
+
+    def IssueCard(self, request: pb.IssueCardRequest, context: grpc.ServicerContext) -> pb.IssueCardResponse:
+        def work(note: _AuditNote) -> pb.IssueCardResponse:
+            check_reader(request.reader)
+            check_text(request.operator_id, "operator_id")
+            check_request_id(request.request_id, required=False)
+            if not request.card_number:
+                raise _invalid("card_number", "card_number: required")
+            check_text(request.card_number, "card_number", limit=32)
+            if not request.holder.name:
+                raise _invalid("holder.name", "holder.name: required")
+            note.card_number = request.card_number
+            holder = {k: v for k, v in (
+                ("name", request.holder.name), ("gender", request.holder.gender),
+                ("ethnicity", request.holder.ethnicity), ("birth_date", request.holder.birth_date),
+                ("id_number", request.holder.id_number),
+            ) if v}  # fmt: skip
+
+            def job(backend: ReaderBackend) -> pb.IssueCardResponse:
+                with backend.session() as card:
+                    return pb.IssueCardResponse(card_number=card.issue(request.card_number, holder))
+
+            return self._run(request.reader, job)
+
+        return self._call(
+            "IssueCard", context, work, request_id=request.request_id, reader=request.reader,
+            operator_id=request.operator_id,
+        )  # fmt: skip
+
+    def AddRecord(self, request: pb.AddRecordRequest, context: grpc.ServicerContext) -> pb.AddRecordResponse:
+        def work(note: _AuditNote) -> pb.AddRecordResponse:
+            check_reader(request.reader)
+            check_text(request.operator_id, "operator_id")
+            check_request_id(request.request_id, required=False)
+            if request.kind not in (cd.VISIT_KIND_INPATIENT, cd.VISIT_KIND_OUTPATIENT):
+                raise _invalid("kind", "kind: VISIT_KIND_INPATIENT or VISIT_KIND_OUTPATIENT")
+            if not request.items:
+                raise _invalid("items", "items: at least one item")
+            for value in request.items.values():
+                check_text(value, "items", limit=256)
+            kind = "inpatient" if request.kind == cd.VISIT_KIND_INPATIENT else "outpatient"
+            note.operation = f"AddRecord:{kind}"
+            items = dict(request.items)
+
+            def job(backend: ReaderBackend) -> pb.AddRecordResponse:
+                with backend.session() as card:
+                    note.card_number = card.card_number
+                    slot = card.add_record(kind, items)
+                return pb.AddRecordResponse(card_number=note.card_number, slot=slot)
+
+            return self._run(request.reader, job)
+
+        return self._call(
+            "AddRecord", context, work, request_id=request.request_id, reader=request.reader,
+            operator_id=request.operator_id,
+        )  # fmt: skip
+
+    # --- purse ---------------------------------------------------------------------------------------------
+
+    def GetBalance(self, request: pb.GetBalanceRequest, context: grpc.ServicerContext) -> pb.GetBalanceResponse:
+        def work(note: _AuditNote) -> pb.GetBalanceResponse:
+            check_reader(request.reader)
+            check_text(request.operator_id, "operator_id")
+            check_request_id(request.request_id, required=False)
+
+            def job(backend: ReaderBackend) -> pb.GetBalanceResponse:
+                with backend.session() as card:
+                    note.card_number = card.card_number
+                    self._tx.resolve_card(card)
+                    return pb.GetBalanceResponse(card_number=card.card_number, balance_fen=card.balance())
+
+            return self._run(request.reader, job)
+
+        return self._call(
+            "GetBalance", context, work, request_id=request.request_id, reader=request.reader,
+            operator_id=request.operator_id, audit=False,
+        )  # fmt: skip
+
+    def _purse(
+        self, kind: Kind, request: pb.DebitRequest | pb.LoadRequest, context: grpc.ServicerContext
+    ) -> tuple[Entry, bool]:
+        def work(note: _AuditNote) -> tuple[Entry, bool]:
+            check_reader(request.reader)
+            check_request_id(request.request_id)
+            check_amount(request.amount_fen)
+            for name in ("merchant_id", "order_id", "operator_id"):
+                check_text(getattr(request, name), name)
+            tx = Request(
+                kind=kind, reader=request.reader, amount_fen=request.amount_fen, request_id=request.request_id,
+                merchant_id=request.merchant_id, order_id=request.order_id, operator_id=request.operator_id,
+                client=client_identity(context, self._tokens),
+            )  # fmt: skip
+            try:
+                entry, replayed = self._run(request.reader, lambda backend: self._tx.execute(backend, tx))
+            finally:
+                found = self._journal.by_request_id(request.request_id)
+                if found is not None and found.reader == request.reader:
+                    note.card_number = found.card_number
+            if replayed:
+                note.operation += ":replayed"
+            return entry, replayed
+
+        return self._call(
+            "Debit" if kind is Kind.DEBIT else "Load", context, work, request_id=request.request_id,
+            reader=request.reader, operator_id=request.operator_id,
+        )  # fmt: skip
+
+    def Debit(self, request: pb.DebitRequest, context: grpc.ServicerContext) -> pb.DebitResponse:
+        entry, replayed = self._purse(Kind.DEBIT, request, context)
+        return pb.DebitResponse(**_purse_fields(entry), replayed=replayed)
+
+    def Load(self, request: pb.LoadRequest, context: grpc.ServicerContext) -> pb.LoadResponse:
+        entry, replayed = self._purse(Kind.LOAD, request, context)
+        return pb.LoadResponse(**_purse_fields(entry), replayed=replayed)
+
+    # --- journal and audit ---------------------------------------------------------------------------------
+
+    def ListTransactions(
+        self, request: pb.ListTransactionsRequest, context: grpc.ServicerContext
+    ) -> pb.ListTransactionsResponse:
+        def work(_: _AuditNote) -> pb.ListTransactionsResponse:
+            limit, cursor = check_page(request.page_size, request.page_token)
+            check_text(request.card_number, "card_number", limit=32)
+            state = None
+            if request.state != pb.TRANSACTION_STATE_UNSPECIFIED:
+                if request.state not in STATE_OF:
+                    raise _invalid("state", "state: unknown value")
+                state = STATE_OF[request.state]
+            entries, next_seq = self._journal.list_entries(
+                limit=limit, before_seq=cursor, card_number=request.card_number, state=state,
+                start=request.start_time.ToDatetime(_UTC) if request.HasField("start_time") else None,
+                end=request.end_time.ToDatetime(_UTC) if request.HasField("end_time") else None,
+            )  # fmt: skip
+            return pb.ListTransactionsResponse(
+                transactions=[transaction_message(e) for e in entries],
+                next_page_token=str(next_seq) if next_seq is not None else "",
+            )
+
+        return self._call("ListTransactions", context, work, audit=False)
+
+    def GetReconciliationReport(
+        self, request: pb.GetReconciliationReportRequest, context: grpc.ServicerContext
+    ) -> pb.GetReconciliationReportResponse:
+        def work(_: _AuditNote) -> pb.GetReconciliationReportResponse:
+            day = check_business_date(request.business_date)
+            check_text(request.terminal_id, "terminal_id", limit=32)
+            groups, open_count = self._journal.reconciliation(day, terminal_id=request.terminal_id)
+            return pb.GetReconciliationReportResponse(
+                groups=[group_message(g) for g in groups], open_count=open_count
+            )
+
+        return self._call("GetReconciliationReport", context, work, audit=False)
+
+    def ListAuditEvents(
+        self, request: pb.ListAuditEventsRequest, context: grpc.ServicerContext
+    ) -> pb.ListAuditEventsResponse:
+        def work(_: _AuditNote) -> pb.ListAuditEventsResponse:
+            limit, cursor = check_page(request.page_size, request.page_token)
+            events, next_id = self._audit.list_events(
+                limit=limit, before_id=cursor,
+                start=request.start_time.ToDatetime(_UTC) if request.HasField("start_time") else None,
+                end=request.end_time.ToDatetime(_UTC) if request.HasField("end_time") else None,
+            )  # fmt: skip
+            return pb.ListAuditEventsResponse(
+                events=[audit_message(e) for e in events],
+                next_page_token=str(next_id) if next_id is not None else "",
+            )
+
+        return self._call("ListAuditEvents", context, work, audit=False)
+
+
+_UTC = _dt.UTC
+
+
+def _invalid(field: str, message: str) -> Exception:
+    return DataError(message, field=field)
+
+
+def _sections(values: Sequence[int]) -> list[str] | None:
+    if not values:
+        return None
+    names = []
+    for value in values:
+        if value not in SECTION_NAMES:
+            raise _invalid("sections", f"sections: unknown section {value}")
+        names.append(SECTION_NAMES[value])
+    return names
+
+
+def _purse_fields(entry: Entry) -> dict[str, Any]:
+    return {
+        "transaction_id": entry.transaction_id,
+        "card_number": entry.card_number,
+        "balance_fen": entry.balance_after_fen or 0,
+        "card_counter": entry.card_counter or 0,
+        "terminal_id": entry.terminal_id,
+        "terminal_serial": entry.terminal_serial or 0,
+        "tac": entry.tac,
+        "transaction_time": timestamp(entry.transaction_time),
+    }

@@ -1,0 +1,229 @@
+"""Loads and debits through the journal, and recovery of interrupted ones (issue #6; pboc-purse.md §2.6).
+
+Everything here runs on the reader's worker thread, so a transaction and the recovery of that card's earlier
+transactions never interleave with other APDUs to the reader.
+
+* :meth:`Transactions.execute` — intent → (card) prepared → (card) debited → confirmed, or voided when the card
+  was provably not changed. A repeated request id returns the first result without touching the card.
+* :meth:`Transactions.resolve_card` — for the card now in the reader: ``intent`` → voided; ``prepared`` →
+  GET TRANSACTION PROVE (``CardOps.recover``) → confirmed with the TAC, or voided; ``debited`` → confirmed.
+* :meth:`Transactions.resolve_at_startup` — what needs no card: ``intent`` → voided, ``debited`` → confirmed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import grpc
+
+from apdu.errors import ReaderError
+from daemon import faults
+from daemon.backend import CardOps, Completed, Prepared, ReaderBackend
+from daemon.errors import DaemonError, TransactionPendingError, classify
+from daemon.journal import Entry, Journal, Kind, State
+
+__all__ = ["Request", "Transactions", "VoidedError"]
+
+log = logging.getLogger("healthcardd.transactions")
+
+
+class VoidedError(DaemonError):
+    """The request's transaction was voided; the same failure is returned for every repeat."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+    def __init__(self, reason_text: str, reason: int) -> None:
+        super().__init__(reason_text)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Request:
+    """A validated load or debit request."""
+
+    kind: Kind
+    reader: str
+    amount_fen: int
+    request_id: str
+    merchant_id: str = ""
+    order_id: str = ""
+    operator_id: str = ""
+    client: str = ""
+
+
+class _Hooks:
+    """Journal writes (and fault-injection points) around the APDU that changes the card."""
+
+    def __init__(self, journal: Journal, entry: Entry) -> None:
+        self._journal = journal
+        self._entry = entry
+        self.prepared_seen = False
+
+    def prepared(self, prepared: Prepared) -> None:
+        self._journal.mark_prepared(
+            self._entry.transaction_id,
+            card_number=prepared.card_number,
+            balance_before_fen=prepared.balance_before_fen,
+            card_counter=prepared.card_counter,
+            terminal_id=prepared.terminal_id,
+            terminal_serial=prepared.terminal_serial,
+            when=prepared.when,
+        )
+        self.prepared_seen = True
+        faults.hit(self._entry.kind.value, "after_prepared")
+
+    def completed(self, completed: Completed) -> None:
+        faults.hit(self._entry.kind.value, "before_debited_record")
+        self._journal.mark_debited(
+            self._entry.transaction_id,
+            balance_after_fen=completed.balance_fen,
+            card_counter=completed.card_counter,
+            terminal_id=completed.terminal_id,
+            terminal_serial=completed.terminal_serial,
+            tac=completed.tac,
+            mac2=completed.mac2,
+            when=completed.when,
+        )
+        faults.hit(self._entry.kind.value, "after_debited")
+
+
+def _prepared_of(entry: Entry) -> Prepared:
+    assert entry.transaction_time is not None
+    return Prepared(
+        card_number=entry.card_number,
+        amount_fen=entry.amount_fen,
+        balance_before_fen=entry.balance_before_fen or 0,
+        card_counter=entry.card_counter or 0,
+        terminal_id=entry.terminal_id,
+        terminal_serial=entry.terminal_serial or 0,
+        when=entry.transaction_time,
+    )
+
+
+class Transactions:
+    """Journaled purse transactions for the reader workers."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    def _replay(self, entry: Entry) -> tuple[Entry, bool]:
+        if entry.state is State.CONFIRMED:
+            return entry, True
+        if entry.state is State.VOIDED:
+            from daemon._gen.healthcard.v1 import errors_pb2  # noqa: PLC0415 - generated enum lookup
+
+            name, _, message = entry.void_reason.partition(": ")
+            try:
+                reason = errors_pb2.ErrorReason.Value(f"ERROR_REASON_{name}")
+            except ValueError:
+                reason, message = errors_pb2.ERROR_REASON_INTERNAL, entry.void_reason
+            raise VoidedError(message or entry.void_reason, reason)
+        raise TransactionPendingError(
+            f"transaction {entry.transaction_id} of request {entry.request_id!r} is not resolved yet; "
+            "present the card again"
+        )
+
+    def execute(self, backend: ReaderBackend, request: Request) -> tuple[Entry, bool]:
+        """Run one load/debit on the worker; returns ``(final entry, replayed)``."""
+        entry, created = self.journal.begin(
+            request_id=request.request_id,
+            kind=request.kind,
+            reader=request.reader,
+            amount_fen=request.amount_fen,
+            merchant_id=request.merchant_id,
+            order_id=request.order_id,
+            operator_id=request.operator_id,
+            client=request.client,
+        )
+        if not created:
+            if entry.is_open:
+                self._try_resolve(backend, entry)
+                entry = self.journal.get(entry.transaction_id) or entry
+            return self._replay(entry)
+        faults.hit(request.kind.value, "after_intent")
+        hooks = _Hooks(self.journal, entry)
+        try:
+            with backend.session() as card:
+                self.resolve_card(card)
+                if request.kind is Kind.DEBIT:
+                    card.debit(request.amount_fen, hooks)
+                else:
+                    card.load(request.amount_fen, hooks)
+        except BaseException as exc:
+            self._after_failure(backend, entry, hooks, exc)
+            raise
+        confirmed = self.journal.confirm(entry.transaction_id)
+        faults.hit(request.kind.value, "after_confirmed")
+        return confirmed, False
+
+    def _after_failure(self, backend: ReaderBackend, entry: Entry, hooks: _Hooks, exc: BaseException) -> None:
+        current = self.journal.get(entry.transaction_id)
+        if current is None or not current.is_open:
+            return
+        failure = classify(exc)
+        if current.state is State.INTENT:
+            self.journal.void(entry.transaction_id, f"{failure.reason_name}: {failure.message}")
+        elif current.state is State.PREPARED:
+            # The card may or may not have executed DEBIT/CREDIT: ask it (GET TRANSACTION PROVE) if it is there.
+            self._try_resolve(backend, current, failure_text=f"{failure.reason_name}: {failure.message}")
+        else:  # debited: the card changed and answered with its TAC; only the reply was lost
+            self.journal.confirm(entry.transaction_id)
+
+    def _try_resolve(self, backend: ReaderBackend, entry: Entry, failure_text: str = "") -> None:
+        if entry.state is State.INTENT:
+            self.journal.void(entry.transaction_id, failure_text or "INTERNAL: interrupted before the card")
+            return
+        if entry.state is State.DEBITED:
+            self.journal.confirm(entry.transaction_id)
+            return
+        try:
+            with backend.session() as card:
+                if card.card_number == entry.card_number:
+                    self._resolve_prepared(card, entry, failure_text)
+        except ReaderError:
+            log.info("open transaction waits for its card", extra={"transaction_id": entry.transaction_id})
+
+    def _resolve_prepared(self, card: CardOps, entry: Entry, failure_text: str = "") -> None:
+        result = card.recover(entry.kind, _prepared_of(entry))
+        if result is None:
+            self.journal.void(entry.transaction_id, failure_text or "CARD_REMOVED: the card was not changed")
+            log.info("open transaction voided: card not changed", extra={"transaction_id": entry.transaction_id})
+            return
+        self.journal.mark_debited(
+            entry.transaction_id,
+            balance_after_fen=result.balance_fen,
+            card_counter=result.card_counter,
+            terminal_id=result.terminal_id or entry.terminal_id,
+            terminal_serial=result.terminal_serial or (entry.terminal_serial or 0),
+            tac=result.tac,
+            mac2=result.mac2,
+        )
+        self.journal.confirm(entry.transaction_id)
+        log.info("open transaction confirmed from the card", extra={"transaction_id": entry.transaction_id})
+
+    def resolve_card(self, card: CardOps) -> int:
+        """Resolve every open entry of the card in the reader; returns how many were resolved."""
+        entries = self.journal.open_entries(card_number=card.card_number)  # intents have no card number yet
+        for entry in entries:
+            if entry.state is State.PREPARED:
+                self._resolve_prepared(card, entry)
+            else:
+                self._try_resolve_without_card(entry)
+        return len(entries)
+
+    def _try_resolve_without_card(self, entry: Entry) -> None:
+        if entry.state is State.INTENT:
+            self.journal.void(entry.transaction_id, "INTERNAL: interrupted before the card was touched")
+        elif entry.state is State.DEBITED:
+            self.journal.confirm(entry.transaction_id)
+
+    def resolve_at_startup(self) -> list[Entry]:
+        """Resolve what needs no card; returns the entries still waiting for their card (``prepared``)."""
+        waiting = []
+        for entry in self.journal.open_entries():
+            if entry.state is State.PREPARED:
+                waiting.append(entry)
+            else:
+                self._try_resolve_without_card(entry)
+        return waiting

@@ -1,0 +1,85 @@
+"""Request validation: every bad field is refused with INVALID_ARGUMENT naming the field (issue #6).
+
+Limits: text fields ≤ 64 characters (request id, merchant, order, operator); reader names ≤ 128; amounts are
+int64 fen in 1 .. 2**31-1 (the PBOC purse amount field is 4 bytes, pboc-purse.md §2.2); page sizes 0..1000.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+
+from apdu.errors import DataError
+
+__all__ = [
+    "MAX_AMOUNT_FEN",
+    "check_amount",
+    "check_business_date",
+    "check_page",
+    "check_reader",
+    "check_request_id",
+    "check_text",
+]
+
+MAX_AMOUNT_FEN = 2**31 - 1
+MAX_TEXT = 64
+MAX_READER = 128
+MAX_PAGE = 1000
+_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
+
+
+def check_text(value: str, field: str, *, limit: int = MAX_TEXT) -> str:
+    """An optional free-text reference of at most ``limit`` characters, without control characters."""
+    if len(value) > limit:
+        raise DataError(f"{field}: {len(value)} characters, at most {limit} allowed", field=field)
+    if any(ord(c) < 0x20 for c in value):
+        raise DataError(f"{field}: control characters are not allowed", field=field)
+    return value
+
+
+def check_request_id(value: str, *, required: bool = True) -> str:
+    """The client's idempotency key: 1..64 printable ASCII characters without spaces."""
+    if not value:
+        if required:
+            raise DataError("request_id: required (the client's idempotency key)", field="request_id")
+        return value
+    if not _REQUEST_ID.match(value):
+        raise DataError("request_id: 1..64 printable ASCII characters without spaces", field="request_id")
+    return value
+
+
+def check_reader(value: str) -> str:
+    """A reader name is required (unknown names are refused by the reader manager)."""
+    if not value:
+        raise DataError("reader: required", field="reader")
+    return check_text(value, "reader", limit=MAX_READER)
+
+
+def check_amount(value: int) -> int:
+    """A positive amount in fen that fits the card's 4-byte amount field."""
+    if value <= 0:
+        raise DataError(f"amount_fen: must be positive (got {value})", field="amount_fen")
+    if value > MAX_AMOUNT_FEN:
+        raise DataError(f"amount_fen: at most {MAX_AMOUNT_FEN} fen", field="amount_fen")
+    return value
+
+
+def check_page(page_size: int, page_token: str) -> tuple[int, int | None]:
+    """``(limit, cursor)`` from a page size (0 = 100) and a page token (empty = first page)."""
+    if page_size < 0 or page_size > MAX_PAGE:
+        raise DataError(f"page_size: 0..{MAX_PAGE}", field="page_size")
+    if page_token and not page_token.isdigit():
+        raise DataError("page_token: not a token returned by this daemon", field="page_token")
+    return page_size or 100, (int(page_token) if page_token else None)
+
+
+def check_business_date(value: str) -> str:
+    """A business day as ``YYYY-MM-DD``."""
+    try:
+        return _dt.date.fromisoformat(value).isoformat() if len(value) == 10 else _raise()
+    except ValueError:
+        raise DataError("business_date: required as YYYY-MM-DD", field="business_date") from None
+
+
+def _raise() -> str:
+    raise ValueError
