@@ -145,10 +145,12 @@ class SamClient:
         """INIT_SAM_FOR_PURCHASE: the SAM's next terminal serial and MAC1 for DEBIT FOR PURCHASE.
 
         ``factors`` are given card-specific first (application serial, then issuer ID); the profile decides
-        their order in the APDU. ``key_version`` and ``algorithm`` are copied from the card's INITIALIZE FOR
+        their order in the APDU. No factors (Lc ``14``) asks the SAM to use its purchase key undiversified.
+        ``key_version`` and ``algorithm`` are copied from the card's INITIALIZE FOR
         PURCHASE answer. ``amount`` is in fen.
         """
         p1, p2 = self.profile.purchase_p1p2
+        ordered = self.profile.order_factors(list(factors))
         command = psam.init_sam_for_purchase(
             icc_random=icc_random,
             card_counter=card_counter,
@@ -157,10 +159,12 @@ class SamClient:
             when=when,
             key_version=key_version,
             algorithm=algorithm,
-            factors=self.profile.order_factors(list(factors)),
+            factors=ordered or [bytes(8)],
             p1=p1,
             p2=p2,
         )
+        if not ordered:  # zero levels (Lc 14): the purchase key is used undiversified
+            command = Command(command.cla, command.ins, command.p1, command.p2, command.data[:-8], command.le)
         data = self._send(command)
         if len(data) != 8:
             raise DataError(f"INIT_SAM_FOR_PURCHASE answered {len(data)} bytes, 8 expected", field="response")
