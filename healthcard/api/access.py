@@ -115,6 +115,11 @@ class CardAccess:
         """The security state of the current DF (0 = nothing authenticated)."""
         return self._state
 
+    def at_mf(self) -> None:
+        """The card was just powered on or reset: the MF is the current DF (ISO/IEC 7816-4 §7.1.1)."""
+        self._path = ("MF",)
+        self._state = 0
+
     def forget(self) -> None:
         """Forget the selection and security state (after a reset, an error, or another user of the card)."""
         self._path = ()

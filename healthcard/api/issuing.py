@@ -119,7 +119,7 @@ def issue_card(
         personalise(session.card_channel, session.profile, person, issuer, keys or DemoKeySource(),
                     atr=access.atr, issue_date=issue_date)  # fmt: skip
         session.card_transport.reset()
-        access.forget()
+        access.at_mf()
         mismatches: tuple[str, ...] = ()
         if verify:
             mismatches = compare_with_person(session.read(), person)

@@ -142,6 +142,8 @@ class CardSession:
                 stack.enter_context(t.exclusive())
             atr = self.card_transport.atr
             self._access = CardAccess(self.card_channel, self.profile, atr, self._sam)
+            if isinstance(self.card_transport, InProcessTransport):
+                self._access.at_mf()  # connect() powered the card on: the MF is current
             self._purse = purse.PurseContext(self._access)
         except BaseException:
             stack.close()
