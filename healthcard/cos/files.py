@@ -52,7 +52,27 @@ def fci(df: DF) -> bytes:
     return bytes((0x6F, len(body))) + body
 
 
-def _target(card: VirtualCard, p1: int, data: bytes) -> Node | None:
+def _target(card: VirtualCard, p1: int, data: bytes) -> tuple[Node | None, DF]:
+    """The node to select and the DF that holds it when it is an EF."""
+    if p1 == 0x08:
+        if not data or len(data) % 2:
+            raise SwError(s.WRONG_LENGTH)
+        holder: DF = card.state.mf
+        node: Node | None = holder
+        for i in range(0, len(data), 2):
+            fid = int.from_bytes(data[i : i + 2], "big")
+            if i == 0 and fid == MF_FID:
+                continue
+            if isinstance(node, DF):
+                holder = node
+                node = node.children.get(fid)
+            else:
+                node = None
+        return node, holder
+    return _relative(card, p1, data), card.df
+
+
+def _relative(card: VirtualCard, p1: int, data: bytes) -> Node | None:
     if p1 == 0x00:
         if not data:
             return card.state.mf
@@ -70,16 +90,6 @@ def _target(card: VirtualCard, p1: int, data: bytes) -> Node | None:
         if not 1 <= len(data) <= 16:
             raise SwError(s.WRONG_LENGTH)
         return card.state.mf.find_name(data)
-    if p1 == 0x08:
-        if not data or len(data) % 2:
-            raise SwError(s.WRONG_LENGTH)
-        node: Node | None = card.state.mf
-        for i in range(0, len(data), 2):
-            fid = int.from_bytes(data[i : i + 2], "big")
-            if i == 0 and fid == MF_FID:
-                continue
-            node = node.children.get(fid) if isinstance(node, DF) else None
-        return node
     raise SwError(s.P1P2)
 
 
@@ -91,10 +101,12 @@ def select(card: VirtualCard, apdu: bytes) -> bytes:
     if p2 not in (0x00, 0x04, 0x0C):
         raise SwError(s.P1P2)
     data, _ = split(apdu)
-    node = _target(card, apdu[2], data)
+    node, holder = _target(card, apdu[2], data)
     if node is None:
         raise SwError(s.FILE_NOT_FOUND)
     if not isinstance(node, DF):
+        if holder is not card.df:
+            card.select_df(holder)
         card.ef = node
         return s.OK
     card.select_df(node)

@@ -104,10 +104,10 @@ def initialize(card: VirtualCard, apdu: bytes) -> bytes:
     kind = apdu[2]
     if kind not in (_LOAD, _PURCHASE, _UNLOAD):
         raise SwError(s.P1P2)
-    purse = _purse(card, apdu[3])
     data, _ = split(apdu)
     if len(data) != 11:
         raise SwError(s.WRONG_LENGTH)
+    purse = _purse(card, apdu[3])
     index, amount, terminal = data[0], u32(data, 1), data[5:11]
     key_type = {_LOAD: KEY_LOAD, _PURCHASE: KEY_PURCHASE, _UNLOAD: KEY_UNLOAD}[kind]
     key = card.key_file().find(key_type, index)
