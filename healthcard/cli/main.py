@@ -20,6 +20,8 @@ _SUBCOMMAND_MODULES: tuple[str, ...] = (
     "healthcard.cli.demo_cmd",
     "healthcard.cli.sam_cmd",
     "healthcard.cli.sim_cmd",
+    "healthcard.cli.card_cmds",
+    "healthcard.cli.trace_cmd",
 )
 
 
