@@ -1,0 +1,85 @@
+"""Shared parts of the card commands: reader/SAM options, the persisted demo card and SAM, table output.
+
+Without ``--reader`` the commands use the in-process demo card and virtual SAM, kept as image files in the
+user state directory (``$XDG_STATE_HOME/healthcard`` or ``~/.local/state/healthcard``; ``--card`` / ``--sam``
+choose other files), so a load followed by a balance in a second command shows the new balance. Human output
+aligns Chinese text by display width (``unicodedata.east_asian_width``: wide and full-width characters take two
+columns); ``--json`` prints stable JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from apdu.trace import Tracer
+from healthcard.api import CardSession, open_pcsc_session, open_virtual_session
+
+__all__ = ["add_session_options", "display_width", "emit_json", "open_session", "pad", "state_dir", "table"]
+
+#: Set by ``healthcard trace``: every session opened by a command gets this tracer.
+TRACER: Tracer | None = None
+
+
+def state_dir() -> Path:
+    """``$XDG_STATE_HOME/healthcard`` or ``~/.local/state/healthcard``."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "healthcard"
+
+
+def add_session_options(parser: argparse.ArgumentParser) -> None:
+    """``--reader``, ``--sam-reader``, ``--card``, ``--sam``, ``--sam-pin``, ``--json``."""
+    parser.add_argument("--reader", help="PC/SC reader of the card (default: the in-process demo card)")
+    parser.add_argument("--sam-reader", help="PC/SC reader of the SAM (with --reader)")
+    parser.add_argument("--card", type=Path, help="virtual card image (default: the demo card in the state dir)")
+    parser.add_argument("--sam", type=Path, help="virtual SAM image (default: the demo SAM in the state dir)")
+    parser.add_argument("--sam-pin", default=None, help="SAM PIN (default for the virtual SAM: 123456)")
+    parser.add_argument("--json", action="store_true", help="print stable JSON instead of tables")
+
+
+def open_session(args: argparse.Namespace) -> CardSession:
+    """The session the options ask for."""
+    if args.reader:
+        return open_pcsc_session(args.reader, args.sam_reader, tracer=TRACER, sam_pin=args.sam_pin,
+                                 purse_pin=getattr(args, "pin", None))  # fmt: skip
+    card = args.card or state_dir() / "demo-card.json"
+    sam = args.sam or state_dir() / "demo-sam.json"
+    Path(card).parent.mkdir(parents=True, exist_ok=True)
+    return open_virtual_session(card, sam, tracer=TRACER, sam_pin=args.sam_pin or "123456",
+                                purse_pin=getattr(args, "pin", None) or "123456")  # fmt: skip
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: 2 for wide (W) and full-width (F) characters, else 1."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def pad(text: str, width: int) -> str:
+    """``text`` left-justified to ``width`` display columns."""
+    return text + " " * max(0, width - display_width(text))
+
+
+def table(rows: Sequence[Sequence[str]], header: Sequence[str] | None = None) -> str:
+    """A plain-text table whose columns line up also with Chinese text."""
+    body = [list(map(str, r)) for r in rows]
+    all_rows = ([list(header)] if header else []) + body
+    if not all_rows:
+        return ""
+    widths = [max(display_width(r[i]) for r in all_rows if i < len(r)) for i in range(max(map(len, all_rows)))]
+    lines = []
+    for n, row in enumerate(all_rows):
+        lines.append("  ".join(pad(cell, widths[i]) for i, cell in enumerate(row)).rstrip())
+        if header and n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def emit_json(doc: Any) -> None:
+    """Stable JSON on stdout (UTF-8, sorted nothing: key order is part of the format)."""
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")

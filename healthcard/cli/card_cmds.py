@@ -1,0 +1,233 @@
+"""Card commands for testers and counter staff: readers, read, write, issue, balance, load, debit.
+
+Each works on a PC/SC reader (``--reader``, SAM in ``--sam-reader``) or, by default, on the in-process demo
+card and virtual SAM persisted in the state directory (see :mod:`healthcard.cli._card_common`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from apdu.errors import DataError
+from apdu.pcsc import list_readers
+from healthcard.api import CardData, Section, open_virtual_session
+from healthcard.api.issuing import issue_batch, issue_card, load_batch
+from healthcard.cli._card_common import add_session_options, emit_json, open_session, state_dir, table
+from healthcard.codecs import TlvFile, element
+from healthcard.issuance import card_no_for, load_issuer
+from healthcard.person import load_person
+from healthcard.virtual import blank_card, demo_issuer, save_card
+
+__all__ = ["register"]
+
+
+def _money(fen: int) -> str:
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, dict) and "code" in value:
+        return f"{value['code']} {value['meaning']}"
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    return str(value)
+
+
+def _section_rows(section: Section, value: Any) -> list[list[str]]:
+    if isinstance(value, TlvFile):
+        rows = []
+        for spec in value.FIELDS:
+            v = getattr(value, spec.attr)
+            if v is not None:
+                el = element(spec.item)
+                rows.append([el.pinyin, el.chinese, _value_text(spec.to_json(v))])
+        return rows
+    if section is Section.PHOTO:
+        return [["ZHAOPIAN", "照片", f"{len(value)} 字节" if value else "无"]]
+    if section is Section.ALLERGIES:
+        return [[str(n), a.substance, a.reaction] for n, a in enumerate(value, 1)]
+    if section is Section.IMMUNISATIONS:
+        return [[str(n), i.name, "" if i.date is None else i.date.isoformat()] for n, i in enumerate(value, 1)]
+    if section in (Section.INPATIENT, Section.OUTPATIENT):
+        return [[str(r.slot), "有效" if r.valid else "空闲", f"{len(r.items)} 项"] for r in value]
+    if section is Section.PURSE:
+        rows = [["余额", _money(value.balance_fen) + " 元"]]
+        if value.application is not None:
+            rows.append(["应用序列号", value.application.app_serial.hex().upper()])
+            rows.append(["有效期", value.application.expiry_date.isoformat()])
+        return rows
+    return []
+
+
+def print_card_data(data: CardData) -> None:
+    """Human output: one titled table per section."""
+    print(f"卡号 KH: {data.card_number}")
+    for section in data.sections:
+        print(f"\n{section.chinese} ({section.value})")
+        rows = _section_rows(section, data.get(section))
+        print(table(rows) if rows else "  (空)")
+
+
+# --- handlers -------------------------------------------------------------------------------------------------
+
+
+def _readers(args: argparse.Namespace) -> int:
+    names = list_readers()
+    if args.json:
+        emit_json({"readers": names})
+    else:
+        print(table([[n] for n in names], ["reader"]) if names else "no PC/SC reader (without --reader the "
+                                                                    "commands use the in-process demo card)")
+    return 0
+
+
+def _read(args: argparse.Namespace) -> int:
+    sections = {Section.parse(s) for part in args.section or () for s in part.split(",")} or None
+    with open_session(args) as s:
+        data = s.read(sections)
+        if not data.card_number:
+            data = CardData(card_number=s.card_number).merged(data)
+        if args.photo is not None and data.photo:
+            Path(args.photo).write_bytes(data.photo)
+    if args.json:
+        emit_json(data.to_json())
+    else:
+        print_card_data(data)
+    return 0
+
+
+def _write(args: argparse.Namespace) -> int:
+    doc = json.loads(Path(args.file).read_text(encoding="utf-8"))
+    if not isinstance(doc, dict):
+        raise DataError(f"{args.file}: a JSON object of sections is expected", field="file")
+    doc.pop("card_number", None)
+    doc.pop("purse", None)
+    data = CardData.from_json(doc)
+    with open_session(args) as s:
+        previous = s.read(set(data.sections) & {x for x in Section if x.tlv_type is not None})
+        written = s.write(data, previous)
+    names = [w.value for w in written]
+    if args.json:
+        emit_json({"written": names})
+    else:
+        print("written: " + (", ".join(names) or "nothing"))
+    return 0
+
+
+def _issue(args: argparse.Namespace) -> int:
+    issuer = load_issuer(args.issuer) if args.issuer else demo_issuer()
+    if args.batch:
+        report = issue_batch(load_batch(args.batch), issuer, out_dir=args.out_dir, progress=not args.json)
+        if args.json:
+            emit_json(report.to_json())
+        else:
+            rows = [[r.card_number, "OK" if r.ok else "FAILED", str(r.apdus), r.error or ", ".join(r.mismatches)]
+                    for r in report.results]  # fmt: skip
+            print(table(rows, ["card_number", "result", "APDUs", "detail"]))
+            print(f"\nissued {report.issued}, failed {report.failed}")
+        return 0 if report.failed == 0 else 1
+    if not args.person:
+        raise DataError("give --person PERSON.json or --batch FILE", field="person")
+    person = load_person(args.person)
+    card = blank_card(card_no_for(person))
+    with open_virtual_session(card=card, sam_image=args.sam or state_dir() / "demo-sam.json") as s:
+        result = issue_card(s, person, issuer)
+    target = args.out or (Path(args.out_dir) / f"{person.card_number}.json" if args.out_dir else
+                          state_dir() / "demo-card.json")  # fmt: skip
+    if result.ok:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        save_card(card, target)
+    doc = {**result.to_json(), "image": str(target) if result.ok else ""}
+    if args.json:
+        emit_json(doc)
+    else:
+        print(table([[k, str(v)] for k, v in doc.items()]))
+    return 0 if result.ok else 1
+
+
+def _balance(args: argparse.Namespace) -> int:
+    with open_session(args) as s:
+        fen = s.balance()
+        number = s.card_number
+    if args.json:
+        emit_json({"card_number": number, "balance_fen": fen})
+    else:
+        print(table([["卡号", number], ["余额", _money(fen) + " 元"]]))
+    return 0
+
+
+def _print_result(doc: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(doc)
+        return
+    labels = {"balance_fen": "余额(分)", "card_counter": "脱机交易序号", "online_counter": "联机交易序号",
+              "terminal_id": "终端机编号", "terminal_serial": "终端交易序号", "tac": "TAC", "mac2": "MAC2",
+              "when": "交易时间"}  # fmt: skip
+    print(table([[labels.get(k, k), str(v)] for k, v in doc.items()]))
+
+
+def _load(args: argparse.Namespace) -> int:
+    with open_session(args) as s:
+        result = s.load(args.amount, pin=args.pin)
+    _print_result(result.to_json(), args.json)
+    return 0
+
+
+def _debit(args: argparse.Namespace) -> int:
+    with open_session(args) as s:
+        result = s.debit(args.amount)
+    _print_result(result.to_json(), args.json)
+    return 0
+
+
+def _amount(text: str) -> int:
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError("the amount is a positive whole number of fen (分)")
+    return int(text)
+
+
+def register(subparsers: Any) -> None:
+    """Add the card commands."""
+    p = subparsers.add_parser("readers", help="list PC/SC readers")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_readers)
+
+    p = subparsers.add_parser("read", help="read the card (all sections, or --section ...)")
+    add_session_options(p)
+    p.add_argument("--section", action="append", metavar="NAME",
+                   help="section(s) to read, comma-separated or repeated: " + ", ".join(s.value for s in Section))
+    p.add_argument("--photo", metavar="FILE", help="also save the photo to FILE")  # fmt: skip
+    p.set_defaults(handler=_read)
+
+    p = subparsers.add_parser("write", help="write sections from a JSON file (the shape 'read --json' prints)")
+    add_session_options(p)
+    p.add_argument("--file", required=True, metavar="DATA.json")
+    p.set_defaults(handler=_write)
+
+    p = subparsers.add_parser("issue", help="personalise a blank virtual card from a person record (or a batch)")
+    p.add_argument("--person", metavar="PERSON.json")
+    p.add_argument("--batch", metavar="FILE", help="CSV or JSON list of persons")
+    p.add_argument("--issuer", metavar="ISSUER.json", help="issuer configuration (default: the demo issuer)")
+    p.add_argument("--out", type=Path, help="card image to write (default: the demo card in the state dir)")
+    p.add_argument("--out-dir", type=Path, help="directory for the card images (<KH>.json)")
+    p.add_argument("--sam", type=Path, help="virtual SAM image used for the read-back")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_issue)
+
+    p = subparsers.add_parser("balance", help="purse balance")
+    add_session_options(p)
+    p.set_defaults(handler=_balance)
+
+    p = subparsers.add_parser("load", help="load (top up) the purse")
+    add_session_options(p)
+    p.add_argument("--amount", type=_amount, required=True, metavar="FEN")
+    p.add_argument("--pin", default=None, help="cardholder purse PIN (demo: 123456)")
+    p.set_defaults(handler=_load)
+
+    p = subparsers.add_parser("debit", help="purchase with the PSAM: prints balance, counter, serial and TAC")
+    add_session_options(p)
+    p.add_argument("--amount", type=_amount, required=True, metavar="FEN")
+    p.set_defaults(handler=_debit)
