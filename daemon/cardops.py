@@ -166,6 +166,20 @@ def _completed(r: Any) -> Completed:
     )  # fmt: skip
 
 
+_PERSONS = {"virtual-1": "li-na.json"}  # distinct holders (and card numbers) per simulated reader
+
+
+def _demo_person(reader: str) -> dict[str, Any]:
+    """``person=`` for the demo card of a simulated reader (examples/persons), or the default demo person."""
+    file = _PERSONS.get(reader)
+    path = Path(__file__).resolve().parents[1] / "examples" / "persons" / file if file else None
+    if path is None or not path.is_file():
+        return {}
+    from healthcard.person import load_person  # noqa: PLC0415
+
+    return {"person": load_person(path)}
+
+
 class SimulatedReader:
     """A virtual reader holding a persisted demo card, with the virtual SAM (``--simulate``)."""
 
@@ -176,7 +190,7 @@ class SimulatedReader:
         self._name = name
         cards = state_dir / "cards"
         cards.mkdir(parents=True, exist_ok=True)
-        self._card = virtual_card(cards / f"{name}.json")
+        self._card = virtual_card(cards / f"{name}.json", **_demo_person(name))
         self._sam = virtual_sam(cards / f"{name}-sam.json")
         self.card_transport = InProcessTransport(self._card, name=f"{name}:card")
         self.sam_transport = InProcessTransport(self._sam, name=f"{name}:sam")

@@ -13,6 +13,7 @@ transactions never interleave with other APDUs to the reader.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 
 import grpc
@@ -106,6 +107,8 @@ class Transactions:
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
+        self._in_flight: set[str] = set()  # transaction ids being executed by some reader worker right now
+        self._lock = threading.Lock()
 
     def _replay(self, entry: Entry) -> tuple[Entry, bool]:
         if entry.state is State.CONFIRMED:
@@ -143,17 +146,23 @@ class Transactions:
             return self._replay(entry)
         faults.hit(request.kind.value, "after_intent")
         hooks = _Hooks(self.journal, entry)
+        with self._lock:
+            self._in_flight.add(entry.transaction_id)
         try:
-            with backend.session() as card:
-                self.resolve_card(card)
-                if request.kind is Kind.DEBIT:
-                    card.debit(request.amount_fen, hooks)
-                else:
-                    card.load(request.amount_fen, hooks)
-        except BaseException as exc:
-            self._after_failure(backend, entry, hooks, exc)
-            raise
-        confirmed = self.journal.confirm(entry.transaction_id)
+            try:
+                with backend.session() as card:
+                    self.resolve_card(card)
+                    if request.kind is Kind.DEBIT:
+                        card.debit(request.amount_fen, hooks)
+                    else:
+                        card.load(request.amount_fen, hooks)
+            except BaseException as exc:
+                self._after_failure(backend, entry, hooks, exc)
+                raise
+            confirmed = self.journal.confirm(entry.transaction_id)
+        finally:
+            with self._lock:
+                self._in_flight.discard(entry.transaction_id)
         faults.hit(request.kind.value, "after_confirmed")
         return confirmed, False
 
@@ -204,7 +213,11 @@ class Transactions:
 
     def resolve_card(self, card: CardOps) -> int:
         """Resolve every open entry of the card in the reader; returns how many were resolved."""
-        entries = self.journal.open_entries(card_number=card.card_number)  # intents have no card number yet
+        with self._lock:
+            busy = set(self._in_flight)
+        entries = [  # intents have no card number yet; entries being executed by a worker are not open
+            e for e in self.journal.open_entries(card_number=card.card_number) if e.transaction_id not in busy
+        ]
         for entry in entries:
             if entry.state is State.PREPARED:
                 self._resolve_prepared(card, entry)
