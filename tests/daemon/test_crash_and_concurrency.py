@@ -89,7 +89,7 @@ def test_sigkill_at_every_step_loses_and_doubles_nothing(tmp_path: Path, kind: s
         call = stub.Debit if kind == "debit" else stub.Load
         with pytest.raises(grpc.RpcError) as info:
             call(request, timeout=20)
-        assert info.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
         assert proc.wait(10) == -9
     with _daemon(state) as (_, stub):
         (entry,) = _settled(stub)
