@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 from collections.abc import Mapping
 from typing import Any
@@ -68,10 +69,22 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, Mapping):
-        return {k: _jsonable(v) for k, v in value.items() if v is not None}
+        if "code" in value and set(value) <= {"code", "meaning"}:
+            return value["code"]  # a code-table value with its meaning: the proto carries the code
+        return {k: _bytes_field(k, _jsonable(v)) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return value
+
+
+def _bytes_field(name: str, value: Any) -> Any:
+    # proto3 JSON wants base64 for bytes fields; the card API gives hex.
+    if name in _BYTES_FIELDS and isinstance(value, str):
+        return base64.b64encode(bytes.fromhex(value)).decode()
+    return value
+
+
+_BYTES_FIELDS = {"issuer_certificate"}
 
 
 def card_data_message(doc: Mapping[str, Any]) -> cd.CardData:
