@@ -1,10 +1,12 @@
 """A self-service registration kiosk talking to healthcardd (the README's main command runs it).
 
-Waits for a card (WatchCards), shows the holder (name, ID number masked), debits the registration fee with an
-idempotency key, and prints a receipt (balance, terminal id, terminal serial, TAC). A repeated run with the same
-``--order`` is answered from the daemon's journal without debiting again.
+Lists the readers, waits for a card (WatchCards), shows the holder (name, ID number masked) and the balance, tops
+the purse up when asked or when it is short (Load), debits the registration fee with an idempotency key (Debit),
+retries the same request as a kiosk that lost the answer would (the daemon answers from its journal without touching
+the card), prints a receipt (balance, terminal id, terminal serial, TAC) and the card's journal entries.
 
-    python examples/kiosk_client.py [--target 127.0.0.1:50051] [--reader virtual-0] [--fee 500] [--order ID]
+    python examples/kiosk_client.py [--target 127.0.0.1:50051] [--reader virtual-0] [--fee 500] [--topup 0]
+                                    [--order ID]
 """
 
 from __future__ import annotations
@@ -44,54 +46,108 @@ def wait_for_card(stub: pb_grpc.HealthCardServiceStub, reader: str, timeout: flo
             return
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one registration payment."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--target", default="127.0.0.1:50051")
-    p.add_argument("--reader", default="virtual-0")
-    p.add_argument("--fee", type=int, default=500, help="registration fee in fen (default 500 = ¥5.00)")
-    p.add_argument("--order", default="", help="order id (also the idempotency key); default: a new one")
-    p.add_argument("--operator", default="kiosk-01")
-    args = p.parse_args(argv)
-    order = args.order or "REG-" + uuid.uuid4().hex[:12].upper()
-    with grpc.insecure_channel(args.target) as channel:
-        stub = pb_grpc.HealthCardServiceStub(channel)
-        try:
-            wait_for_card(stub, args.reader, timeout=60)
-            card = stub.ReadCard(
-                pb.ReadCardRequest(reader=args.reader, sections=[cd.CARD_SECTION_HOLDER], operator_id=args.operator)
-            ).card
-            print(f"持卡人 Holder: {card.holder.name}   身份证 ID: {mask_id(card.holder.id_number)}")
-            print(f"挂号费 Registration fee: {yuan(args.fee)} — paying from the card purse ...")
-            reply = stub.Debit(
-                pb.DebitRequest(reader=args.reader, amount_fen=args.fee, request_id=order, order_id=order,
-                                merchant_id="OUTPATIENT-REG", operator_id=args.operator)
-            )
-        except grpc.RpcError as exc:
-            err: Any = exc
-            reason = dict(err.trailing_metadata() or ()).get("healthcard-error-reason", "")
-            print(f"支付失败 Payment failed: {err.details()} [{reason or err.code().name}]", file=sys.stderr)
-            return 1
+def step(number: int, chinese: str, english: str) -> None:
+    """Print a numbered step of the kiosk flow."""
+    print(f"\n[{number}] {chinese} / {english}")
+
+
+def print_receipt(order: str, fee: int, reply: Any) -> None:
+    """The receipt a kiosk prints after a successful (or replayed) payment."""
     when = reply.transaction_time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC")
     lines = [
         "挂号收据  REGISTRATION RECEIPT",
         f"Order        {order}",
         f"Card         {reply.card_number[:6]}…{reply.card_number[-4:]}",
-        f"Paid         {yuan(args.fee)}",
+        f"Paid         {yuan(fee)}",
         f"Balance      {yuan(reply.balance_fen)}",
         f"Terminal     {reply.terminal_id}",
         f"Serial       {reply.terminal_serial}",
         f"TAC          {reply.tac}",
         f"Time         {when}",
     ]
-    if reply.replayed:
-        lines.append("(already paid — receipt reprinted from the journal)")
     print("+" + "-" * WIDTH + "+")
     for line in lines:
         pad = WIDTH - 1 - len(line) - sum(1 for c in line if ord(c) > 0x2E80)  # CJK characters are double width
         print("| " + line + " " * max(0, pad) + "|")
     print("+" + "-" * WIDTH + "+")
-    return 0
+    if reply.replayed:
+        print("(already paid — receipt reprinted from the journal)")
+
+
+def run(stub: pb_grpc.HealthCardServiceStub, args: argparse.Namespace, order: str) -> int:
+    """The kiosk flow: readers, card, holder, balance, optional top-up, payment, retry, receipt, journal."""
+    step(1, "连接设备服务", "Readers known to healthcardd")
+    for reader in stub.ListReaders(pb.ListReadersRequest()).readers:
+        state = "card present" if reader.card_present else "empty"
+        print(f"    {reader.name:<20} {pb.ReaderRole.Name(reader.role):<18} {state}")
+
+    step(2, "等待插卡", "Wait for a card")
+    wait_for_card(stub, args.reader, timeout=60)
+    print("    card inserted")
+
+    step(3, "读取持卡人信息", "Read the holder (the read is written to the audit trail)")
+    card = stub.ReadCard(
+        pb.ReadCardRequest(reader=args.reader, sections=[cd.CARD_SECTION_HOLDER], operator_id=args.operator)
+    ).card
+    print(f"    持卡人 Holder: {card.holder.name}   身份证 ID: {mask_id(card.holder.id_number)}")
+
+    step(4, "查询余额", "Purse balance")
+    balance = stub.GetBalance(pb.GetBalanceRequest(reader=args.reader, operator_id=args.operator)).balance_fen
+    print(f"    余额 Balance: {yuan(balance)}   挂号费 Fee: {yuan(args.fee)}")
+
+    number = 5
+    if args.topup > 0 or balance < args.fee:
+        amount = max(args.topup, args.fee - balance)
+        step(number, "自助充值", f"Top up {yuan(amount)} (cash accepted by the kiosk; load MAC2 from the SAM)")
+        loaded = stub.Load(
+            pb.LoadRequest(reader=args.reader, amount_fen=amount, request_id=order + "-LOAD", order_id=order,
+                           merchant_id="KIOSK-TOPUP", operator_id=args.operator)
+        )
+        print(f"    充值后余额 Balance after top-up: {yuan(loaded.balance_fen)}   TAC {loaded.tac}")
+        number += 1
+
+    step(number, "支付挂号费", f"Pay the registration fee (request id {order})")
+    debit = pb.DebitRequest(reader=args.reader, amount_fen=args.fee, request_id=order, order_id=order,
+                            merchant_id="OUTPATIENT-REG", operator_id=args.operator)
+    reply = stub.Debit(debit)
+    print(f"    扣款成功 Debited {yuan(args.fee)}; balance {yuan(reply.balance_fen)}; TAC {reply.tac}")
+
+    step(number + 1, "网络重试", "The kiosk lost the answer and retries with the same request id")
+    again = stub.Debit(debit)
+    status = "replayed from the journal, card not touched" if again.replayed else "DEBITED AGAIN (bug!)"
+    print(f"    {status}; balance still {yuan(again.balance_fen)}")
+
+    step(number + 2, "打印收据", "Receipt")
+    print_receipt(order, args.fee, again)
+
+    step(number + 3, "交易流水", "This card's journal (what the settlement host receives)")
+    entries = stub.ListTransactions(pb.ListTransactionsRequest(card_number=reply.card_number, page_size=5))
+    for entry in entries.transactions:
+        kind = pb.TransactionKind.Name(entry.kind).removeprefix("TRANSACTION_KIND_")
+        state = pb.TransactionState.Name(entry.state).removeprefix("TRANSACTION_STATE_")
+        print(f"    {entry.request_id:<22} {kind:<6} {yuan(entry.amount_fen):>9} {state:<10} TAC {entry.tac}")
+    return 0 if again.replayed and again.tac == reply.tac else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one registration payment."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--target", default="127.0.0.1:50051")
+    p.add_argument("--reader", default="virtual-0")
+    p.add_argument("--fee", type=int, default=500, help="registration fee in fen (default 500 = ¥5.00)")
+    p.add_argument("--topup", type=int, default=0, help="top up this many fen first (default: only if short)")
+    p.add_argument("--order", default="", help="order id (also the idempotency key); default: a new one")
+    p.add_argument("--operator", default="kiosk-01")
+    args = p.parse_args(argv)
+    order = args.order or "REG-" + uuid.uuid4().hex[:12].upper()
+    with grpc.insecure_channel(args.target) as channel:
+        try:
+            return run(pb_grpc.HealthCardServiceStub(channel), args, order)
+        except grpc.RpcError as exc:
+            err: Any = exc
+            reason = dict(err.trailing_metadata() or ()).get("healthcard-error-reason", "")
+            print(f"失败 Failed: {err.details()} [{reason or err.code().name}]", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

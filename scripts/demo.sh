@@ -45,5 +45,5 @@ with grpc.insecure_channel(target) as ch:
 print(f"healthcardd is SERVING on {target}")
 PYEOF
 
-"$PY" examples/kiosk_client.py --target "$LISTEN" --reader virtual-0 --fee 500
+"$PY" examples/kiosk_client.py --target "$LISTEN" --reader virtual-0 --fee 500 --topup 2000
 echo "daemon log: $LOG"

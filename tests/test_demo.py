@@ -1,0 +1,37 @@
+"""The README's main command (scripts/demo.sh) runs the kiosk flow end to end on the embedded default."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_demo_script_runs_the_kiosk_flow(tmp_path: Path) -> None:
+    env = dict(os.environ, HEALTHCARDD_LISTEN=f"127.0.0.1:{_free_port()}", HEALTHCARDD_STATE=str(tmp_path))
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    done = subprocess.run(
+        ["bash", "scripts/demo.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    for number in range(1, 10):
+        assert f"[{number}] " in out
+    assert "持卡人 Holder: 张伟" in out
+    assert "replayed from the journal, card not touched" in out
+    balances = [int(y) * 100 + int(f) for y, f in re.findall(r"Balance after top-up: ¥(\d+)\.(\d\d)", out)]
+    after_debit = [int(y) * 100 + int(f) for y, f in re.findall(r"Debited ¥5\.00; balance ¥(\d+)\.(\d\d)", out)]
+    assert balances and after_debit and after_debit[0] == balances[0] - 500
+    assert re.search(r"DEBIT\s+¥5\.00 CONFIRMED\s+TAC [0-9A-F]{8}", out)
