@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from apdu import iso
 from apdu.channel import Channel
@@ -116,11 +116,12 @@ class CardSession:
         self._sam: SamPort | None
         if sam is None:
             self._sam = None
-        elif isinstance(sam, Transport):
-            self.sam_transport = sam
-            self._sam = SessionSam(SamClient(Channel(sam, tracer=self.tracer)), pin=sam_pin)
+        elif hasattr(sam, "health_auth_cryptogram"):  # a SamPort (isinstance(Transport) would read the ATR)
+            self._sam = cast("SamPort", sam)
         else:
-            self._sam = sam
+            transport = sam
+            self.sam_transport = transport
+            self._sam = SessionSam(SamClient(Channel(transport, tracer=self.tracer)), pin=sam_pin)
         self.purse_pin = purse_pin
         self._on_close = on_close
         self._disconnect = disconnect
