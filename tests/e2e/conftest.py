@@ -26,11 +26,16 @@ While inside the block, ``vpcd.handles[slot]`` is the running :class:`apdu.vpcd.
 pull the card in a removal test with ``vpcd.handles[0].stop()``).
 
 pcscd: the session fixture ``pcscd`` makes sure a pcscd with the vpcd reader is serving (TCP 35963/35964
-listening). If none is, it starts ``pcscd -f`` itself and stops it at the end of the last test session using it
-(a shared lock on ``/tmp/healthcard-pcscd.lock`` counts users; ``/tmp/healthcard-pcscd.pid`` records a pcscd
-started by the tests; a pcscd started by anything else is never stopped — scripts/test.sh follows the same
-protocol). If pcscd, the vpcd driver or pyscard is missing the tests FAIL with the reason; they are skipped only
-when ``HEALTHCARD_SKIP_PCSC=1``.
+listening). If none is, it starts ``pcscd -f`` itself and the last test session using it stops it. Protocol
+(shared with scripts/test.sh): every user holds a *shared* flock on ``/tmp/healthcard-pcscd.lock`` for as long
+as it needs pcscd; the check-and-start step runs under an exclusive flock on ``/tmp/healthcard-pcscd.start.lock``;
+the pid of a pcscd started this way is kept in ``/tmp/healthcard-pcscd.pid``; a user leaving stops that pcscd only
+if it can take the users lock exclusively without waiting (nobody else is using it). A pcscd started by anything
+else (the system, a person) is never stopped. Nobody ever *waits* for the users lock exclusively, so a child
+process inheriting a shared lock cannot deadlock a run.
+
+If pcscd, the vpcd driver or pyscard is missing the tests FAIL with the reason; they are skipped only when
+``HEALTHCARD_SKIP_PCSC=1``.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from apdu.card import SimulatedCard
 from apdu.vpcd import DEFAULT_PORT, VpcdCardServer, VpcdServerHandle, reader_name
 
 PCSCD_LOCK = Path("/tmp/healthcard-pcscd.lock")
+PCSCD_START_LOCK = Path("/tmp/healthcard-pcscd.start.lock")
 PCSCD_PIDFILE = Path("/tmp/healthcard-pcscd.pid")
 PCSCD_LOG = Path("/tmp/healthcard-pcscd.log")
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
@@ -88,10 +94,17 @@ def vpcd_listening(slots: tuple[int, ...] = SLOTS) -> bool:
 
 
 def _pid_is_pcscd(pid: int) -> bool:
+    """True while ``pid`` is a live pcscd (a zombie waiting to be reaped does not count)."""
     try:
-        return Path(f"/proc/{pid}/comm").read_text(encoding="ascii").strip() == "pcscd"
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
     except OSError:
         return False
+    name = stat[stat.index("(") + 1 : stat.rindex(")")]
+    state = stat[stat.rindex(")") + 2 :].split(" ", 1)[0]
+    return name == "pcscd" and state not in ("Z", "X")
+
+
+_started: list[subprocess.Popen[bytes]] = []
 
 
 def _start_pcscd() -> None:
@@ -102,6 +115,7 @@ def _start_pcscd() -> None:
         pytest.fail(f"the vpcd reader driver {VPCD_DRIVER} is missing: apt-get install vsmartcard-vpcd")
     with PCSCD_LOG.open("ab") as log:
         proc = subprocess.Popen([pcscd, "-f"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    _started.append(proc)
     PCSCD_PIDFILE.write_text(str(proc.pid), encoding="ascii")
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -122,6 +136,8 @@ def _stop_test_pcscd() -> None:
     if _pid_is_pcscd(pid):
         os.kill(pid, signal.SIGTERM)
         for _ in range(100):
+            for proc in _started:
+                proc.poll()  # reap our own child so it does not linger as a zombie
             if not _pid_is_pcscd(pid):
                 break
             time.sleep(0.05)
@@ -137,23 +153,22 @@ def pcscd() -> Iterator[None]:
         import smartcard.scard  # noqa: F401, PLC0415 - only to fail early with a clear message
     except ImportError:
         pytest.fail("pyscard is not installed: run scripts/setup.sh (pip install -e '.[pcsc]')")
-    lock: IO[bytes] = PCSCD_LOCK.open("ab")
+    users: IO[bytes] = PCSCD_LOCK.open("ab")
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
+        fcntl.flock(users, fcntl.LOCK_SH)  # only blocks while a leaving run is stopping its pcscd
+        with PCSCD_START_LOCK.open("ab") as start:
+            fcntl.flock(start, fcntl.LOCK_EX)
             if not vpcd_listening():
                 _start_pcscd()
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_SH)  # downgrade: we are one user among possibly several
         yield
     finally:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the last user stops a pcscd started by tests
+            fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the last user stops a pcscd started by tests
         except BlockingIOError:
             pass
         else:
             _stop_test_pcscd()
-        lock.close()
+        users.close()
 
 
 # --- serving a card ---------------------------------------------------------------------------------------
