@@ -33,7 +33,6 @@ stamp=.venv/.healthcard-install-stamp
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -c 'import apdu, smartcard, pytest' 2>/dev/null; then
   echo "setup: installing the project into .venv (extras dev, pcsc, daemon)"
-  .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e '.[dev,pcsc,daemon]'
   echo "$want" > "$stamp"
 fi
