@@ -2,8 +2,9 @@
 
 P1 bit 8 set: SFI in P1 bits 1-5 and the offset in P2 (``00 B0 95 00 1E`` reads EF15 of the purse ADF; the EF
 becomes current); otherwise a 15-bit offset of the current EF. Le ``00`` reads up to 256 bytes (to the end of
-the file); a larger explicit Le than the bytes left gives ``6Cxx``. Reads check the file's read right, writes
-its write right and secure-messaging requirement; a write commits atomically.
+the file); a larger explicit Le than the bytes left gives ``6Cxx``. Reads check the file's read right and its
+read secure-messaging requirement (CLA ``04``: data ‖ response MAC, pboc-purse.md §7.1), writes its write right
+and secure-messaging requirement; a write commits atomically.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 from apdu.card import SwError
 from healthcard.cos import status as s
 from healthcard.cos.body import split
-from healthcard.cos.sm import unwrap_write
+from healthcard.cos.sm import MAX_SM_READ, mac_response, unwrap_write
 from healthcard.fs.journal import WriteBinary
 from healthcard.fs.nodes import EF, TransparentEF
 
@@ -40,7 +41,7 @@ def target_ef(card: VirtualCard, sfi: int) -> EF:
 
 
 def read_binary(card: VirtualCard, apdu: bytes) -> bytes:
-    """``00 B0 P1 P2 Le`` — the hot path: no objects, no exceptions on success."""
+    """``00 B0 P1 P2 Le`` — the hot path: no objects, no exceptions on success. CLA ``04``: see :func:`_read_other`."""
     p1 = apdu[2]
     ef: EF | None
     if p1 & 0x80:
@@ -56,13 +57,9 @@ def read_binary(card: VirtualCard, apdu: bytes) -> bytes:
     right = ef.read
     if not (right & 0x0F) <= card.security <= (right >> 4):
         raise SwError(s.SECURITY)
-    if len(apdu) == 5:
-        le = apdu[4] or 256
-    else:
-        data, ne = split(apdu)
-        if data or apdu[0] & 0x04:
-            raise SwError(s.WRONG_LENGTH if data else s.SM_NOT_SUPPORTED)
-        le = ne or 256
+    if len(apdu) != 5 or apdu[0] or ef.read_sm:
+        return _read_other(card, apdu, ef, offset)
+    le = apdu[4] or 256
     size = ef.size
     if offset >= size:
         raise SwError(s.OFFSET_OUTSIDE)
@@ -72,6 +69,39 @@ def read_binary(card: VirtualCard, apdu: bytes) -> bytes:
             raise SwError(0x6C00 | (size - offset))
         end = size
     return ef.data[offset:end] + _OK
+
+
+def _slice(ef: TransparentEF, offset: int, le: int, most: int) -> bytes:
+    """``le`` bytes from ``offset`` (256 = up to ``most`` bytes to the end); 6B00, 6700 or 6Cxx otherwise."""
+    size = ef.size
+    if offset >= size:
+        raise SwError(s.OFFSET_OUTSIDE)
+    if le == 256:
+        return ef.data[offset : min(size, offset + most)]
+    if le > most:
+        raise SwError(s.WRONG_LENGTH)
+    if offset + le > size:
+        raise SwError(0x6C00 | (size - offset))
+    return ef.data[offset : offset + le]
+
+
+def _read_other(card: VirtualCard, apdu: bytes, ef: TransparentEF, offset: int) -> bytes:
+    """Every READ BINARY form but the plain case 2: no Le, CLA ``04`` with a response MAC (pboc-purse.md §7.1).
+
+    A file whose reads need SM (``read_sm``) answers a plain read with 6987. With CLA ``04``, Le counts the data
+    bytes (the 4-byte MAC comes on top); Le ``00`` reads at most :data:`~healthcard.cos.sm.MAX_SM_READ` bytes.
+    """
+    cla = apdu[0]
+    if cla & 0x80:
+        raise SwError(s.CLA_NOT_SUPPORTED)
+    data, ne = split(apdu)
+    if not cla & 0x04:
+        if data:
+            raise SwError(s.WRONG_LENGTH)
+        if ef.read_sm:
+            raise SwError(s.SM_MISSING)
+        return _slice(ef, offset, ne or 256, 256) + _OK
+    return mac_response(card, apdu, _slice(ef, offset, ne or 256, MAX_SM_READ)) + _OK
 
 
 def update_binary(card: VirtualCard, apdu: bytes) -> bytes:

@@ -6,12 +6,21 @@ CREATE FILE data by type byte (protection bits ``80``/``C0`` OR-ed into EF types
 * ``3F`` key file: ``3F ‖ space(2) ‖ DF SFI ‖ add-key right ‖ algorithm ‖ scheme`` (``FF`` = 3DES / FMCOS);
 * ``28`` binary: ``28 ‖ size(2) ‖ read ‖ write ‖ FF FF``;
 * ``2A``/``2C``/``2E`` record: ``type ‖ count ‖ length ‖ read ‖ write ‖ FF FF``;
+* in binary and record files the first ``FF`` is read as the *read protection* byte (project extension,
+  docs/virtual-card.md): ``FF`` plain reads, ``80`` reads only with CLA ``04`` and a response MAC (pboc-purse.md
+  §7.1);
 * ``2F`` purse: ``2F 02 08 ‖ use right ‖ 00 FF ‖ detail SFI`` (FID ``0001`` ED, ``0002`` EP).
 
 WRITE KEY ``80 D4 P1 KID``: P1 ``01`` adds (add-key right of the key file), otherwise P1 is the type of the key
 to replace (its change right). Layouts by type: ``39`` use ‖ change ‖ follow-up state ‖ error counter ‖ key;
 ``3A`` use ‖ ``EF`` ‖ follow-up state ‖ error counter ‖ PIN; ``36``-``38`` use ‖ change ‖ ``FF`` ‖ error counter
 ‖ key; ``30``-``32``, ``34``, ``3C``-``3F`` use ‖ change ‖ version ‖ algorithm ‖ key.
+
+WRITE KEY in ciphertext ``84 D4 P1 KID Lc E(Ld ‖ key data) ‖ MAC`` (pboc-purse.md §7.1 "FMCOS ciphertext + MAC
+keys", §8.4): the same key data, line-encrypted (ECB, ``80`` padding) under the current DF's master key 39/00, then
+MAC'd with it (IV = the last challenge ‖ ``00``..; MAC over ``84 D4 P1 KID Lc'`` ‖ ciphertext). A type byte with
+the two high bits set (``39`` → ``F9``, and P1 = ``F9`` to replace) writes a *protected* key: such keys can be
+added or replaced only this way, a plain ``80 D4`` gets 6987. Wrong MAC or cryptogram: 6988.
 """
 
 from __future__ import annotations
@@ -21,9 +30,11 @@ from typing import TYPE_CHECKING
 from apdu.card import SwError
 from healthcard.cos import status as s
 from healthcard.cos.body import split, u16
+from healthcard.cos.sm import algorithm_of
 from healthcard.fs.journal import EraseDF, PutKey, PutKeyFile, PutNode
-from healthcard.fs.keys import Key, KeyFile, Scheme
+from healthcard.fs.keys import KEY_EXTERNAL_AUTH, Key, KeyFile, Scheme
 from healthcard.fs.nodes import DF, EF, MF_FID, EFType, PurseEF, RecordEF, SmRequirement, TransparentEF
+from sam.crypto import CryptoError, sm_decrypt_data, verify_sm_command
 
 if TYPE_CHECKING:
     from healthcard.cos.card import VirtualCard
@@ -31,6 +42,8 @@ if TYPE_CHECKING:
 __all__ = ["create_file", "erase_df", "parse_key", "write_key"]
 
 _NEVER = 0xEF
+_READ_MAC = 0x80  # read-protection byte of CREATE FILE: reads need CLA 04 + response MAC
+_PROTECTED = 0xC0  # high bits of a WRITE KEY type byte: ciphertext + MAC only (pboc-purse.md §7.1)
 _COUNTED = (0x36, 0x37, 0x38, 0x39, 0x3A)
 _PLAIN = (0x30, 0x31, 0x32, 0x34, 0x3C, 0x3D, 0x3E, 0x3F)
 
@@ -58,18 +71,20 @@ def _ef(fid: int, data: bytes) -> EF:
     kind, sm = data[0] & 0x3F, SmRequirement(data[0] & 0xC0)
     if len(data) != 7:
         raise SwError(s.WRONG_LENGTH)
+    read_sm = SmRequirement.MAC if data[5] == _READ_MAC else SmRequirement.NONE
     if kind == EFType.TRANSPARENT:
         size = u16(data, 1)
         if not size:
             raise SwError(s.DATA_INVALID)
-        return TransparentEF(fid, data[3], data[4], sm, size=size)
+        return TransparentEF(fid, data[3], data[4], sm, read_sm, size=size)
     if kind in (EFType.LINEAR_FIXED, EFType.LINEAR_VARIABLE, EFType.CYCLIC):
         count, length = data[1], data[2]
         if not count or not length:
             raise SwError(s.DATA_INVALID)
         structure = EFType(kind)
         records = [bytes(length)] * count if structure is EFType.LINEAR_FIXED else []
-        return RecordEF(fid, data[3], data[4], sm, structure=structure, count=count, length=length, records=records)
+        return RecordEF(fid, data[3], data[4], sm, read_sm, structure=structure, count=count, length=length,
+                        records=records)  # fmt: skip
     if kind == EFType.PURSE and data[1:3] == b"\x02\x08":
         return PurseEF(fid, data[3], _NEVER, detail_sfi=data[6] & 0x1F)
     raise SwError(s.DATA_INVALID)
@@ -118,11 +133,15 @@ def _all_dfs(df: DF) -> list[DF]:
 
 
 def parse_key(p1: int, kid: int, data: bytes, df_algorithm: int) -> Key:
-    """The key described by a WRITE KEY data field (raises ``SwError`` 6700 / 6A80)."""
+    """The key described by a WRITE KEY data field (raises ``SwError`` 6700 / 6A80).
+
+    A type byte with both high bits set (``F9``) gives a ``protected`` key of the plain type (``39``).
+    """
     if len(data) < 7:
         raise SwError(s.WRONG_LENGTH)
-    t, use, change = data[0], data[1], data[2]
-    if p1 not in (0x01, t):
+    t, use, change = data[0] & 0x3F, data[1], data[2]
+    protected = data[0] & _PROTECTED == _PROTECTED
+    if data[0] & _PROTECTED not in (0, _PROTECTED) or p1 not in (0x01, data[0]):
         raise SwError(s.DATA_INVALID)
     value = data[5:]
     if t == 0x3A:
@@ -134,22 +153,42 @@ def parse_key(p1: int, kid: int, data: bytes, df_algorithm: int) -> Key:
         counter = data[4]
         follow = data[3] & 0x0F if t in (0x39, 0x3A) else None
         tries = (counter >> 4, min(counter & 0x0F, counter >> 4))
-        return Key(t, kid, use, change, value, follow, 0, df_algorithm, tries[0], tries[1])
+        return Key(t, kid, use, change, value, follow, 0, df_algorithm, tries[0], tries[1], protected)
     if t in _PLAIN:
-        return Key(t, kid, use, change, value, None, data[3], data[4])
+        return Key(t, kid, use, change, value, None, data[3], data[4], protected=protected)
     raise SwError(s.DATA_INVALID)
 
 
+def _ciphertext_key_data(card: VirtualCard, kf: KeyFile, apdu: bytes) -> bytes:
+    """Verify the MAC of ``84 D4`` and decrypt its key data with the DF master key 39/00 (pboc-purse.md §7.1)."""
+    master = kf.find(KEY_EXTERNAL_AUTH, 0x00)
+    if master is None:
+        raise SwError(s.KEY_NOT_FOUND)
+    card.need(master.use_right)
+    challenge = card.take_challenge()
+    alg = algorithm_of(kf.algorithm)
+    try:
+        body = verify_sm_command(alg, master.value, apdu, challenge)
+        return sm_decrypt_data(alg, master.value, body)
+    except CryptoError as exc:
+        raise SwError(s.SM_WRONG) from exc
+
+
 def write_key(card: VirtualCard, apdu: bytes) -> bytes:
-    """``80 D4 P1 KID Lc data``: add (P1 = 01) or replace (P1 = key type) a key of the current DF."""
-    _proprietary(apdu)
-    p1, kid = apdu[2], apdu[3]
+    """``80 D4 P1 KID Lc data`` (plain) or ``84 D4 P1 KID Lc E(data) ‖ MAC``: add (P1 = 01) or replace (P1 = key
+    type) a key of the current DF."""
+    cla, p1, kid = apdu[0], apdu[2], apdu[3]
+    if cla not in (0x80, 0x84):
+        raise SwError(s.CLA_NOT_SUPPORTED)
     kf = card.df.key_file
     if kf is None:
         raise SwError(s.FILE_NOT_FOUND)
-    data, _ = split(apdu)
+    ciphered = cla == 0x84
+    data = _ciphertext_key_data(card, kf, apdu) if ciphered else split(apdu)[0]
     key = parse_key(p1, kid, data, kf.algorithm)
     existing = kf.find(key.key_type, kid)
+    if not ciphered and (key.protected or (existing is not None and existing.protected and p1 != 0x01)):
+        raise SwError(s.SM_MISSING)
     if p1 == 0x01:
         card.need(kf.add_right)
         if existing is not None:

@@ -14,7 +14,7 @@ from apdu.card import SwError
 from healthcard.cos import status as s
 from healthcard.cos.binary import target_ef
 from healthcard.cos.body import split
-from healthcard.cos.sm import unwrap_write
+from healthcard.cos.sm import MAX_SM_READ, mac_response, unwrap_write
 from healthcard.fs.journal import SetRecords
 from healthcard.fs.nodes import EFType, RecordEF
 
@@ -51,15 +51,22 @@ def _store(card: VirtualCard, ef: RecordEF, records: list[bytes], label: str) ->
 
 
 def read_record(card: VirtualCard, apdu: bytes) -> bytes:
-    """``00 B2 P1 P2 Le``: P2 low bits ``100`` = record P1, ``000`` = first record whose identifier is P1."""
+    """``00 B2 P1 P2 Le``: P2 low bits ``100`` = record P1, ``000`` = first record whose identifier is P1.
+
+    CLA ``04`` answers ``record ‖ MAC`` (pboc-purse.md §7.1 response MAC, :func:`healthcard.cos.sm.mac_response`);
+    a file whose reads need SM answers a plain read with 6987.
+    """
     if apdu[0] & 0xF0:
         raise SwError(s.CLA_NOT_SUPPORTED)
     p1, p2 = apdu[2], apdu[3]
     ef = _record_ef(card, p2)
     card.need(ef.read)
+    sm = apdu[0] & 0x04
     data, le = split(apdu)
-    if data:
+    if data and not (sm and len(data) == 4):
         raise SwError(s.WRONG_LENGTH)
+    if ef.read_sm and not sm:
+        raise SwError(s.SM_MISSING)
     mode = p2 & 0x07
     if mode == 0x04:
         if p1 == 0:
@@ -73,6 +80,10 @@ def read_record(card: VirtualCard, apdu: bytes) -> bytes:
         raise SwError(s.P1P2)
     if le is not None and le != 256 and le != len(record):
         raise SwError(0x6C00 | len(record))
+    if sm:
+        if len(record) > MAX_SM_READ:
+            raise SwError(s.WRONG_LENGTH)
+        return mac_response(card, apdu, record) + s.OK
     return record + s.OK
 
 

@@ -10,6 +10,7 @@ state (pboc-purse.md §8.3).
 from __future__ import annotations
 
 import hmac
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
@@ -155,8 +156,7 @@ def _valid_pin(pin: bytes) -> bool:
 def _new_pin(card: VirtualCard, key: Key, pin: bytes, label: str) -> bytes:
     if not _valid_pin(pin):
         raise SwError(s.DATA_INVALID)
-    new = Key(key.key_type, key.key_id, key.use_right, key.change_right, pin, key.follow_state, key.version,
-              key.algorithm, key.max_tries, key.max_tries)  # fmt: skip
+    new = replace(key, value=pin, tries_left=key.max_tries)
     card.commit([PutKey(card.df_path, new)], label)
     return s.OK
 

@@ -8,6 +8,11 @@
 
 A file created with protection bits refuses plain writes (6987); a wrong MAC or cryptogram gives 6988. The
 challenge is consumed by every verification, right or wrong.
+
+Reads with CLA ``04`` (FMCOS scheme only; pboc-purse.md §7.1 "Response MAC"): the answer is
+``data ‖ MAC ‖ SW`` with the MAC over the returned data, IV = the last challenge right-padded with ``00``, same key as
+for commands. The command may carry its own MAC (``04 B0 P1 P2 04 MAC [Le]``, MAC over ``04 B0 P1 P2 04``), which
+is checked with the same challenge. The health-card scheme defines no response MAC: 6882 there.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from sam.crypto import (
     CryptoError,
     health_session_key,
     health_sm_unwrap,
+    mac,
     sm_decrypt_data,
     verify_mac,
     verify_sm_command,
@@ -32,7 +38,9 @@ from sam.crypto import (
 if TYPE_CHECKING:
     from healthcard.cos.card import VirtualCard
 
-__all__ = ["algorithm_of", "sm_key", "unwrap_write", "verify_command_mac"]
+__all__ = ["MAX_SM_READ", "algorithm_of", "mac_response", "sm_key", "unwrap_write", "verify_command_mac"]
+
+MAX_SM_READ = 252  # data bytes of a MAC'd read: data ‖ MAC(4) fits a short response (256 bytes)
 
 
 def algorithm_of(code: int) -> Algorithm:
@@ -86,5 +94,24 @@ def unwrap_write(card: VirtualCard, apdu: bytes, requirement: SmRequirement) -> 
         alg = algorithm_of(kf.algorithm)
         body = verify_sm_command(alg, key.value, apdu, challenge)
         return sm_decrypt_data(alg, key.value, body)
+    except CryptoError as exc:
+        raise SwError(s.SM_WRONG) from exc
+
+
+def mac_response(card: VirtualCard, apdu: bytes, data: bytes) -> bytes:
+    """``data ‖ MAC`` for a CLA-04 read; checks the command's own MAC when it has one (see the module docstring)."""
+    kf = card.key_file()
+    if kf.scheme is not Scheme.FMCOS:
+        raise SwError(s.SM_NOT_SUPPORTED)
+    body, _ = split(apdu)
+    if body and len(body) != 4:
+        raise SwError(s.WRONG_LENGTH)
+    key = sm_key(card, kf)
+    challenge = card.take_challenge()
+    alg = algorithm_of(kf.algorithm)
+    try:
+        if body:
+            verify_sm_command(alg, key.value, apdu, challenge)
+        return data + mac(alg, key.value, data, challenge)
     except CryptoError as exc:
         raise SwError(s.SM_WRONG) from exc

@@ -10,7 +10,7 @@ when some operations were already applied.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from healthcard.fs.keys import Key, KeyFile
 from healthcard.fs.nodes import DF, LastTransaction, LifeCycle, Node, PurseEF, RecordEF, TransparentEF
@@ -125,10 +125,7 @@ class SetKeyTries:
         kf = resolve_df(mf, self.path).key_file
         assert kf is not None
         key = kf.keys[(self.key_type, self.key_id)]
-        kf.keys[(self.key_type, self.key_id)] = Key(
-            key.key_type, key.key_id, key.use_right, key.change_right, key.value, key.follow_state,
-            key.version, key.algorithm, key.max_tries, self.tries_left,
-        )  # fmt: skip
+        kf.keys[(self.key_type, self.key_id)] = replace(key, tries_left=self.tries_left)
 
 
 @dataclass(frozen=True, slots=True)

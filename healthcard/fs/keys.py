@@ -3,6 +3,8 @@
 A key is identified by its type and identifier (``(0x39, 0x00)`` = external authentication / DF master key,
 ``(0x3A, 0x00)`` the PIN, ``(0x3E, 0x01)`` the purchase key ...). The error counter byte of WRITE KEY is read
 as ``max tries`` (high nibble) and ``tries left`` (low nibble): ``33`` = 3 of 3 (pboc-purse.md §8.4 [INF]).
+A key written with the two high bits of its type byte set (``39`` → ``F9``) is ``protected``: it may only be
+added or replaced with WRITE KEY in ciphertext + MAC, ``84 D4`` (pboc-purse.md §7.1); it keeps its plain type.
 Key values never appear in ``repr``.
 """
 
@@ -58,6 +60,7 @@ class Key:
     algorithm: int = 0
     max_tries: int = 0
     tries_left: int = 0
+    protected: bool = False
 
     @property
     def counted(self) -> bool:

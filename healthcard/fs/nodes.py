@@ -4,7 +4,9 @@ EF structures: transparent (binary), linear fixed, linear variable (records addr
 identifier = first byte), cyclic (record 1 is the newest, health-card.md §2.5), and the PBOC purse (ED ``0001``
 / EP ``0002``) with balance, online/offline counters, overdraft limit and the SFI of its cyclic detail file
 (pboc-purse.md §2, §11). Every EF carries a read and a write right (pboc-purse.md §8.3) and a secure-messaging
-requirement for writes (the type byte's protection bits: ``80`` MAC, ``C0`` MAC + encryption, §8.2).
+requirement for writes (the type byte's protection bits: ``80`` MAC, ``C0`` MAC + encryption, §8.2) and one
+for reads (``read_sm``: ``MAC`` = reads only with CLA ``04`` and a response MAC, §7.1; project extension, see
+docs/virtual-card.md "Secure messaging on reads").
 
 Nodes are plain mutable objects; they are changed only by :mod:`healthcard.fs.journal` operations so that
 every change is journaled and atomic.
@@ -46,7 +48,7 @@ class EFType(enum.IntEnum):
 
 
 class SmRequirement(enum.IntEnum):
-    """Secure messaging required to write a file (type-byte protection bits, pboc-purse.md §8.2)."""
+    """Secure messaging required to access a file (type-byte protection bits for writes, pboc-purse.md §8.2)."""
 
     NONE = 0x00
     MAC = 0x80
@@ -80,6 +82,7 @@ class EF:
     read: int
     write: int
     sm: SmRequirement = SmRequirement.NONE
+    read_sm: SmRequirement = SmRequirement.NONE
 
     @property
     def sfi(self) -> int | None:

@@ -69,6 +69,20 @@ def _i(data: Mapping[str, Any], name: str, high: int) -> int:
     return value
 
 
+def _flag(data: Mapping[str, Any], name: str) -> bool:
+    value = data.get(name, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{name}: true or false expected")
+    return value
+
+
+def _sm(data: Mapping[str, Any], name: str) -> SmRequirement:
+    try:
+        return SmRequirement[str(data.get(name, "none")).upper()]
+    except KeyError:
+        raise ValueError(f"{name}: none, mac or enc_mac expected") from None
+
+
 def key_to_json(key: Key) -> dict[str, Any]:
     """A key as JSON (the value in hex: images are test artefacts holding demo keys)."""
     out: dict[str, Any] = {
@@ -78,6 +92,8 @@ def key_to_json(key: Key) -> dict[str, Any]:
     }  # fmt: skip
     if key.follow_state is not None:
         out["follow_state"] = f"{key.follow_state:X}"
+    if key.protected:
+        out["protected"] = True
     return out
 
 
@@ -88,7 +104,7 @@ def key_from_json(data: Mapping[str, Any]) -> Key:
         key_type=_x(data, "type"), key_id=_x(data, "id"), use_right=_x(data, "use"), change_right=_x(data, "change"),
         value=_b(data, "value"), follow_state=None if follow is None else _x(data, "follow_state", 0xF),
         version=_i(data, "version", 0xFF), algorithm=_x(data, "algorithm"), max_tries=_i(data, "max_tries", 15),
-        tries_left=_i(data, "tries_left", 15),
+        tries_left=_i(data, "tries_left", 15), protected=_flag(data, "protected"),
     )  # fmt: skip
 
 
@@ -137,6 +153,8 @@ def node_to_json(node: Node) -> dict[str, Any]:
         "fid": f"{node.fid:04X}", "read": f"{node.read:02X}", "write": f"{node.write:02X}",
         "sm": node.sm.name.lower(),
     }  # fmt: skip
+    if node.read_sm is not SmRequirement.NONE:
+        base["read_sm"] = node.read_sm.name.lower()
     if isinstance(node, TransparentEF):
         return {"kind": "transparent", **base, "size": node.size, "data": _h(node.data)}
     if isinstance(node, RecordEF):
@@ -166,22 +184,23 @@ def node_from_json(data: Mapping[str, Any]) -> Node:
         for child in data["children"]:
             df.add(node_from_json(child))
         return df
-    read, write, sm = _x(data, "read"), _x(data, "write"), SmRequirement[str(data["sm"]).upper()]
+    read, write, sm, read_sm = _x(data, "read"), _x(data, "write"), _sm(data, "sm"), _sm(data, "read_sm")
     ef: EF
     if kind == "transparent":
         size = _i(data, "size", 0xFFFF)
-        ef = TransparentEF(fid, read, write, sm, size=size, data=_b(data, "data", size))
+        ef = TransparentEF(fid, read, write, sm, read_sm, size=size, data=_b(data, "data", size))
     elif kind in ("linear_fixed", "linear_variable", "cyclic"):
         count, length = _i(data, "count", 0xFF), _i(data, "length", 0xFF)
         records = [bytes.fromhex(str(r)) for r in data["records"]]
         if len(records) > count or any(len(r) > length for r in records):
             raise ValueError(f"records of {fid:04X}: more or longer than the file allows")
-        ef = RecordEF(fid, read, write, sm, structure=EFType[str(kind).upper()], count=count, length=length,
-                      records=records)  # fmt: skip
+        ef = RecordEF(fid, read, write, sm, read_sm, structure=EFType[str(kind).upper()], count=count,
+                      length=length, records=records)  # fmt: skip
     elif kind == "purse":
         ef = PurseEF(
-            fid, read, write, sm, detail_sfi=_x(data, "detail_sfi", 0x1F), balance=_i(data, "balance", 0xFFFFFFFF),
-            online_counter=_i(data, "online_counter", 0xFFFF), offline_counter=_i(data, "offline_counter", 0xFFFF),
+            fid, read, write, sm, read_sm, detail_sfi=_x(data, "detail_sfi", 0x1F),
+            balance=_i(data, "balance", 0xFFFFFFFF), online_counter=_i(data, "online_counter", 0xFFFF),
+            offline_counter=_i(data, "offline_counter", 0xFFFF),
             overdraft_limit=_i(data, "overdraft_limit", 0xFFFFFF), last=_last_from_json(data.get("last")),
         )  # fmt: skip
     else:
