@@ -58,7 +58,7 @@ class AuditTrail:
         """Append one event and return its id."""
         event_time = (when or _dt.datetime.now(_dt.UTC)).astimezone(_dt.UTC).isoformat(timespec="microseconds")
         values = (event_time, client, operator_id, reader, card_number, operation, outcome, request_id)
-        with self._db.transaction() as conn:
+        with self._db.transaction(durable=False) as conn:  # fsynced with the next durable commit (database.py)
             cursor = conn.execute(
                 "INSERT INTO audit (event_time, client, operator_id, reader, card_number, operation, outcome,"
                 " request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -1,33 +1,36 @@
 """The daemon's only use of the high-level card API (``healthcard.api``, docs/architecture.md).
 
 * :class:`SimulatedReader` — ``--simulate``: an in-process virtual card (a demo card with a balance) and the
-  virtual SAM, each persisted as an image file in the state directory, so the purse survives daemon restarts
-  (the card saves on every persistent change, before it answers — a SIGKILL never loses a debit the card made).
+  virtual SAM, persisted in the state directory by :mod:`daemon.simstore` (every card commit is logged before
+  the card answers — a SIGKILL never loses a debit the card made). The card session stays open while the card
+  stays in the reader. ``virtual-blank`` is a simulated card dispenser for ``IssueCard``.
 * :class:`PcscReader` — a PC/SC card reader and the reader holding its SAM (``apdu.pcsc`` via
   ``open_pcsc_session``; pyscard imported lazily). A new PC/SC context is opened for every poll and session,
-  so a restarted pcscd is picked up without restarting the daemon (pcsc-vpcd.md §7.1).
+  so a restarted pcscd is picked up without restarting the daemon (pcsc-vpcd.md §7.1), and no PC/SC
+  transaction is held between jobs (Windows resets a card idle in a transaction for 5 s, §7.3).
 * :class:`ApiCardOps` — :class:`daemon.backend.CardOps` over a ``CardSession``.
 
-Loads: the card API reports a load only when it is done, so the journal's ``prepared`` step records the balance
-read just before, and recovery decides from the balance (before + amount = loaded) — sound because the daemon
-resolves a card's open entries before any other operation on that card.
+Loads: the SAM's load authoriser is wrapped so that the journal's ``prepared`` step (balance and online counter
+from INITIALIZE FOR LOAD) is recorded right before CREDIT FOR LOAD; recovery asks the card for that load's TAC
+with GET TRANSACTION PROVE type 02 (pboc-purse.md §2.6) and checks the balance.
 """
-
 from __future__ import annotations
 
-import datetime as _dt
-import threading
-from collections.abc import Collection, Iterator, Mapping
+import logging
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from apdu.errors import LibraryError, ReaderError
+from apdu.errors import HealthCardError, LibraryError, ReaderError
 from daemon.backend import Completed, Prepared, TxHooks
-from daemon.errors import NotSupportedError
+from daemon.errors import CardNotBlankError
 from daemon.journal import Kind
 
-__all__ = ["ApiCardOps", "PcscReader", "SimulatedReader", "simulated_readers"]
+__all__ = ["BLANK_READER", "ApiCardOps", "PcscReader", "SimulatedReader", "simulated_readers"]
+
+BLANK_READER = "virtual-blank"
+log = logging.getLogger("healthcardd.readers")
 
 # CardData / Section names of healthcard.api -> healthcard.v1.CardData field names.
 _RENAME = {"clinical": "clinical_flags", "special": "special_info"}
@@ -73,10 +76,15 @@ def _card_data_json(data: Any) -> dict[str, Any]:
 
 
 class ApiCardOps:
-    """:class:`daemon.backend.CardOps` over a ``healthcard.api.CardSession``."""
+    """:class:`daemon.backend.CardOps` over a ``healthcard.api.CardSession``.
 
-    def __init__(self, session: Any) -> None:
+    ``feeder`` (simulated card dispenser only): called by :meth:`issue` with the chip number for the person; it
+    puts a new blank card into the reader and returns the session on it.
+    """
+
+    def __init__(self, session: Any, feeder: Callable[[bytes], Any] | None = None) -> None:
         self._s = session
+        self._feeder = feeder
 
     @property
     def card_number(self) -> str:
@@ -109,10 +117,27 @@ class ApiCardOps:
         return _completed(session.debit(amount_fen, journal=_Journal()))
 
     def load(self, amount_fen: int, hooks: TxHooks) -> Completed:
-        when = _dt.datetime.now().astimezone()
-        before = self.balance()
-        hooks.prepared(Prepared(self.card_number, amount_fen, before, 0, "", 0, when))
-        result = self._s.load(amount_fen, when=when)
+        """A load whose ``prepared`` step is recorded right before CREDIT FOR LOAD (pboc-purse.md §2.2).
+
+        The SAM's load authoriser is wrapped: it sees the INITIALIZE FOR LOAD answer (online counter, balance)
+        after MAC1 is checked and before CREDIT FOR LOAD is sent, which is where the card may start to change.
+        """
+        from healthcard.api.session import SamLoadAuthoriser  # noqa: PLC0415
+
+        session = self._s
+        authorise = SamLoadAuthoriser(session.sam)
+        number = self.card_number
+
+        def authoriser(request: Any) -> bytes:
+            mac2 = bytes(authorise(request))
+            prepared = Prepared(
+                number, request.amount_fen, request.balance_before_fen, request.online_counter,
+                request.terminal_id.hex().upper(), 0, request.when,
+            )  # fmt: skip
+            hooks.prepared(prepared)
+            return mac2
+
+        result = session.load(amount_fen, authoriser=authoriser)
         done = Completed(
             balance_fen=int(result.balance_fen), card_counter=int(result.online_counter),
             terminal_id=str(result.terminal_id), terminal_serial=0, tac=str(result.tac), when=result.when,
@@ -122,12 +147,7 @@ class ApiCardOps:
 
     def recover(self, kind: Kind, prepared: Prepared) -> Completed | None:
         if kind is Kind.LOAD:
-            balance = self.balance()
-            if balance == prepared.balance_before_fen:
-                return None
-            if balance == prepared.balance_before_fen + prepared.amount_fen:
-                return Completed(balance, 0, prepared.terminal_id, 0, "", prepared.when)
-            raise LibraryError("load recovery: the balance matches neither before nor after the load")
+            return self._recover_load(prepared)
         from healthcard.api.purse import PreparedDebit  # noqa: PLC0415
 
         result = self._s.recover_purchase(
@@ -139,6 +159,36 @@ class ApiCardOps:
         )  # fmt: skip
         return None if result is None else _completed(result)
 
+    def _recover_load(self, prepared: Prepared) -> Completed | None:
+        """GET TRANSACTION PROVE type 02 (EP load) with the online counter after the load (pboc-purse.md §2.6).
+
+        The TAC comes from the card when it still holds that load as its last transaction; the balance must
+        agree (before + amount). 9406 with the balance unchanged means the card never loaded. Entries from before
+        the online counter was journaled (counter 0 and no terminal) are settled by the balance alone.
+        """
+        from apdu import pboc  # noqa: PLC0415
+        from apdu.pboc import TransactionType  # noqa: PLC0415
+        from apdu.records import TransactionProveResponse  # noqa: PLC0415
+        from healthcard.api.purse import SW_NO_TRANSACTION, PurseContext  # noqa: PLC0415
+
+        balance = self.balance()
+        loaded = prepared.balance_before_fen + prepared.amount_fen
+        tac = mac = ""
+        if prepared.terminal_id:
+            PurseContext(self._s.access).select()
+            command = pboc.get_transaction_prove(TransactionType.EP_LOAD, (prepared.card_counter + 1) & 0xFFFF)
+            answer = self._s.access.send(command, accept=(0x9000, SW_NO_TRANSACTION))
+            if answer.sw == 0x9000:
+                prove = TransactionProveResponse.parse(answer.data)
+                tac, mac = prove.tac.hex().upper(), prove.mac.hex().upper()
+        if tac and balance != loaded:
+            raise LibraryError("load recovery: the card proves the load but the balance does not match")
+        if not tac and balance == prepared.balance_before_fen:
+            return None
+        if balance != loaded:
+            raise LibraryError("load recovery: the balance matches neither before nor after the load")
+        return Completed(balance, prepared.card_counter, prepared.terminal_id, 0, tac, prepared.when, mac)
+
     def write(self, sections: Mapping[str, Mapping[str, Any]]) -> list[str]:
         from healthcard.api import CardData  # noqa: PLC0415
 
@@ -148,7 +198,32 @@ class ApiCardOps:
         return [inverse.get(s.value, s.value) for s in written]
 
     def issue(self, card_number: str, holder: Mapping[str, Any]) -> str:
-        raise NotSupportedError("IssueCard is not available through the daemon yet; use `healthcard issue`")
+        """Personalise the blank card with the demo issuer and demo key set, then read it back (healthcard.api).
+
+        The daemon issues with the project's demo issuer configuration (``healthcard.virtual.demo_issuer``)
+        and demo keys; a card that already has a card number is refused.
+        """
+        from healthcard.api.issuing import issue_card  # noqa: PLC0415
+        from healthcard.issuance import card_no_for  # noqa: PLC0415
+        from healthcard.person import Person  # noqa: PLC0415
+        from healthcard.virtual import demo_issuer  # noqa: PLC0415
+
+        person = Person.from_json({"holder": {**holder, "id_number": card_number}})
+        if self._feeder is not None:
+            self._s = self._feeder(card_no_for(person))
+        elif self._has_card_number():
+            raise CardNotBlankError("the card in the reader is already issued: insert a blank card")
+        result = issue_card(self._s, person, demo_issuer())
+        if not result.ok:
+            what = result.error or "read-back differs in " + ", ".join(result.mismatches)
+            raise LibraryError(f"issuance failed: {what}")
+        return str(result.card_number)
+
+    def _has_card_number(self) -> bool:
+        try:
+            return bool(self._s.card_number)
+        except HealthCardError:
+            return False
 
     def add_record(self, kind: str, items: Mapping[int, str]) -> int:
         from healthcard.codecs.fixed import InpatientRecord, OutpatientRecord  # noqa: PLC0415
@@ -181,22 +256,35 @@ def _demo_person(reader: str) -> dict[str, Any]:
 
 
 class SimulatedReader:
-    """A virtual reader holding a persisted demo card, with the virtual SAM (``--simulate``)."""
+    """A virtual reader holding a persisted card, with the virtual SAM (``--simulate``).
 
-    def __init__(self, name: str, state_dir: Path, *, sam_pin: str | None = None) -> None:
+    The card session stays open between jobs while the card stays in the reader (like a terminal that keeps
+    the card powered): it is closed when the card is removed or replaced, after any failed job, and at close.
+    Everything but :meth:`remove_card` / :meth:`insert_card` runs on the reader's worker thread.
+
+    ``blank=True`` makes a simulated card dispenser: it starts with a blank card, and every ``IssueCard`` feeds
+    a new blank card (chip number derived from the person) which stays in the reader once issued.
+    """
+
+    def __init__(self, name: str, state_dir: Path, *, sam_pin: str | None = None, blank: bool = False) -> None:
         from apdu.inprocess import InProcessTransport  # noqa: PLC0415
-        from healthcard.api.virtual import virtual_card, virtual_sam  # noqa: PLC0415
+        from daemon.simstore import open_logged_card, open_sam  # noqa: PLC0415
 
         self._name = name
         cards = state_dir / "cards"
         cards.mkdir(parents=True, exist_ok=True)
-        self._card = virtual_card(cards / f"{name}.json", **_demo_person(name))
-        self._sam = virtual_sam(cards / f"{name}-sam.json")
+        self._image = cards / f"{name}.json"
+        self._blank = blank
+        self._card, self._state = open_logged_card(self._image, lambda: _new_card(name, blank))
+        self._sam = open_sam(cards / f"{name}-sam.json")
         self.card_transport = InProcessTransport(self._card, name=f"{name}:card")
         self.sam_transport = InProcessTransport(self._sam, name=f"{name}:sam")
         self._sam_pin = sam_pin
         self._apdus = 0
-        self._lock = threading.Lock()
+        self._generation = 0  # bumped by every removal/insertion: an open session is for one generation
+        self._session: Any = None
+        self._session_generation = -1
+        self._counted = 0
 
     @property
     def name(self) -> str:
@@ -212,40 +300,95 @@ class SimulatedReader:
 
     def poll(self) -> tuple[bool, bytes]:
         card = self.card_transport.card
+        if card is None or self._generation != self._session_generation:
+            self._drop_session()
         return (card is not None, bytes(card.atr) if card is not None else b"")
 
     def remove_card(self) -> None:
-        """Pull the card (tests and demos)."""
+        """Pull the card (tests and demos; any thread)."""
+        self._generation += 1
         self.card_transport.remove()
 
     def insert_card(self) -> None:
-        """Put the card back."""
+        """Put the card back (tests and demos; any thread)."""
+        self._generation += 1
         self.card_transport.insert(self._card)
 
-    @contextmanager
-    def session(self) -> Iterator[ApiCardOps]:
+    def _open_session(self) -> Any:
         from healthcard.api import CardSession  # noqa: PLC0415
         from healthcard.api.session import DEMO_PURSE_PIN, DEMO_SAM_PIN  # noqa: PLC0415
 
-        if self.card_transport.card is None:
-            raise ReaderError(f"no card in reader {self._name!r}", reader=self._name, removed=True)
+        generation = self._generation
         session = CardSession(
             self.card_transport, self.sam_transport, sam_pin=self._sam_pin or DEMO_SAM_PIN,
             purse_pin=DEMO_PURSE_PIN,
         )  # fmt: skip
-        with session:
+        session.__enter__()
+        self._session, self._session_generation, self._counted = session, generation, 0
+        return session
+
+    def _count(self) -> None:
+        if self._session is not None:
+            total = sum(self._session.counts.values())
+            self._apdus += total - self._counted
+            self._counted = total
+
+    def _drop_session(self) -> None:
+        session, self._session = self._session, None
+        self._session_generation = -1
+        if session is not None:
+            total = sum(session.counts.values())
+            self._apdus += total - self._counted
             try:
-                yield ApiCardOps(session)
-            finally:
-                self._apdus += sum(session.counts.values())
+                session.close()
+            except Exception:  # the card is gone; nothing left to release
+                log.debug("closing a stale card session failed", extra={"reader": self._name})
+
+    def _feed_blank(self, card_no: bytes) -> Any:
+        """Dispense a new blank card with chip number ``card_no`` into the reader; returns a session on it."""
+        from daemon.simstore import open_logged_card  # noqa: PLC0415
+        from healthcard.virtual import blank_card  # noqa: PLC0415
+
+        self._drop_session()
+        self._state.close(compact=False)
+        self._image.unlink(missing_ok=True)
+        self._card, self._state = open_logged_card(self._image, lambda: blank_card(card_no))
+        self._generation += 1
+        self.card_transport.insert(self._card)
+        return self._open_session()
+
+    @contextmanager
+    def session(self) -> Iterator[ApiCardOps]:
+        if self.card_transport.card is None:
+            self._drop_session()
+            raise ReaderError(f"no card in reader {self._name!r}", reader=self._name, removed=True)
+        if self._session is None or self._session_generation != self._generation:
+            self._drop_session()
+            self._open_session()
+        try:
+            yield ApiCardOps(self._session, self._feed_blank if self._blank else None)
+        except BaseException:
+            self._drop_session()
+            raise
+        self._count()
 
     def close(self) -> None:
-        """Nothing to release (the images are saved on every change)."""
+        """Close the session and fold the card's commit log into its image."""
+        self._drop_session()
+        self._state.close()
+
+
+def _new_card(reader: str, blank: bool) -> Any:
+    from healthcard.virtual import blank_card, new_demo_card  # noqa: PLC0415
+
+    if blank:
+        return blank_card(bytes.fromhex("B1A4C00000000001"))
+    return new_demo_card(**_demo_person(reader))
 
 
 def simulated_readers(names: Collection[str], state_dir: Path, *, sam_pin: str | None = None) -> list[SimulatedReader]:
-    """The ``--simulate`` readers (``virtual-0``, ``virtual-1``), each with its own card and SAM image."""
-    return [SimulatedReader(name, state_dir, sam_pin=sam_pin) for name in names]
+    """The ``--simulate`` readers: ``virtual-0``/``virtual-1`` with demo cards, ``virtual-blank`` a dispenser."""
+    return [SimulatedReader(n, state_dir, sam_pin=sam_pin, blank=n == BLANK_READER) for n in names]
 
 
 class PcscReader:

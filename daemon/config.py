@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
-SIMULATED_READERS = ("virtual-0", "virtual-1")
+SIMULATED_READERS = ("virtual-0", "virtual-1", "virtual-blank")
 
 
 class ConfigError(DataError):

@@ -1,7 +1,14 @@
 """The daemon's embedded SQLite database: the transaction journal and the audit trail in one file.
 
-WAL mode with ``synchronous=FULL``: every committed state change of a money transaction is on disk before the
-daemon goes on to talk to the card (SQLite documentation, "Write-Ahead Logging" and "PRAGMA synchronous").
+WAL mode (SQLite documentation, "Write-Ahead Logging" and "PRAGMA synchronous"). Two kinds of commit:
+
+* ``durable=True`` — ``synchronous=FULL``: the WAL is fsynced before the commit returns, so the row survives a
+  power cut. The journal uses it for the rows that protect money: ``prepared`` (before the APDU that changes the
+  card), ``debited`` (the card's TAC, before the reply) and voiding a ``prepared`` entry.
+* ``durable=False`` — ``synchronous=NORMAL``: written to the WAL (survives a crash or SIGKILL of the daemon) and
+  fsynced by the next durable commit or checkpoint. The WAL is sequential, so a durable commit also makes every
+  earlier commit durable: the ``intent`` row is on disk no later than the ``prepared`` row that follows it.
+
 One connection shared by the daemon's threads behind a lock (SQLite connections are not safe to use from two
 threads at once).
 """
@@ -77,7 +84,8 @@ class Database:
         self._lock = threading.RLock()
         with self._lock:
             self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._sync = "NORMAL"
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.executescript(_SCHEMA)
             self._conn.execute(
@@ -85,9 +93,16 @@ class Database:
             )
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """An immediate (write-locked) transaction, committed on success and rolled back on error."""
+    def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """An immediate (write-locked) transaction, committed on success and rolled back on error.
+
+        ``durable``: fsync the WAL at commit (``synchronous=FULL``); otherwise ``NORMAL`` (module docstring).
+        """
         with self._lock:
+            wanted = "FULL" if durable else "NORMAL"
+            if wanted != self._sync:  # may only change outside a transaction
+                self._conn.execute(f"PRAGMA synchronous={wanted}")
+                self._sync = wanted
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -100,6 +115,10 @@ class Database:
         """Run a read-only query and return every row."""
         with self._lock:
             return list(self._conn.execute(sql, params))
+
+    def synchronous(self) -> int:
+        """The ``PRAGMA synchronous`` level in effect now (1 NORMAL, 2 FULL)."""
+        return int(self.query("PRAGMA synchronous")[0][0])
 
     def journal_mode(self) -> str:
         """The journal mode in effect (``"wal"``)."""

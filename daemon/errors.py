@@ -30,6 +30,7 @@ from daemon.journal import RequestIdConflictError
 __all__ = [
     "DETAILS_KEY",
     "REASON_KEY",
+    "CardNotBlankError",
     "DaemonError",
     "Failure",
     "NotSupportedError",
@@ -80,6 +81,13 @@ class NotSupportedError(DaemonError):
 
     code = grpc.StatusCode.UNIMPLEMENTED
     reason = R.ERROR_REASON_NOT_SUPPORTED
+
+
+class CardNotBlankError(DaemonError):
+    """IssueCard found a card that is already personalised (it has a card number)."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    reason = R.ERROR_REASON_CARD_ERROR
 
 
 class TransactionPendingError(DaemonError):

@@ -179,7 +179,9 @@ class Journal:
         if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen <= 0:
             raise DataError("amount_fen must be a positive integer (fen)", field="amount_fen")
         now = _now()
-        with self._db.transaction() as conn:
+        # Not fsynced on its own: until the ``prepared`` row (durable, and fsyncing this one with it) the card is
+        # unchanged, so an intent lost in a power cut loses nothing; a SIGKILL does not lose it (database.py).
+        with self._db.transaction(durable=False) as conn:
             row = conn.execute("SELECT * FROM transactions WHERE request_id = ?", (request_id,)).fetchone()
             if row is not None:
                 existing = Entry.from_row(row)
@@ -217,11 +219,16 @@ class Journal:
         return entry, True
 
     def _update(self, transaction_id: str, new_state: State, **values: object) -> Entry:
-        with self._db.transaction() as conn:
+        # Durable (fsynced): prepared and debited protect money; a void records what the card said, which it may
+        # not be able to say again (failure paths only). Confirming a debited entry needs no fsync of its own: if
+        # lost, start-up re-derives it (debited -> confirmed), and the next durable commit carries it.
+        durable = new_state is not State.CONFIRMED
+        with self._db.transaction(durable=durable) as conn:
             row = conn.execute("SELECT * FROM transactions WHERE transaction_id = ?", (transaction_id,)).fetchone()
             if row is None:
                 raise DataError(f"no journal entry {transaction_id!r}", field="transaction_id")
             current = State(row["state"])
+
             if new_state != current and new_state not in _ALLOWED[current]:
                 raise TransitionError(
                     f"journal entry {transaction_id}: {current.value} -> {new_state.value} is not allowed",

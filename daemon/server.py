@@ -17,6 +17,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from apdu.errors import CardError
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
 from daemon.audit import AuditTrail
@@ -102,7 +103,11 @@ class Daemon:
 
     def _on_insert(self, backend: ReaderBackend) -> None:
         with backend.session() as card:
-            if self.journal.open_entries(card_number=card.card_number):
+            try:
+                number = card.card_number
+            except CardError:  # a blank card (no DDF1): it has no journal entries
+                return
+            if self.journal.open_entries(card_number=number):
                 resolved = self.transactions.resolve_card(card)
                 log.info("resolved %d open transaction(s) on insertion", resolved, extra={"reader": backend.name})
         self.metrics.open_transactions.set(len(self.journal.open_entries()))

@@ -347,10 +347,12 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
             )  # fmt: skip
             try:
                 entry, replayed = self._run(request.reader, lambda backend: self._tx.execute(backend, tx))
-            finally:
+            except Exception:
                 found = self._journal.by_request_id(request.request_id)
                 if found is not None and found.reader == request.reader:
                     note.card_number = found.card_number
+                raise
+            note.card_number = entry.card_number
             if replayed:
                 note.operation += ":replayed"
             return entry, replayed

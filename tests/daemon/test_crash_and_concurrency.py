@@ -98,8 +98,7 @@ def test_sigkill_at_every_step_loses_and_doubles_nothing(tmp_path: Path, kind: s
         if entry.state == pb.TRANSACTION_STATE_CONFIRMED:
             assert balance == before + sign * amount
             assert entry.balance_after_fen == balance
-            if kind == "debit":
-                assert len(entry.tac) == 8
+            assert len(entry.tac) == 8  # loads too: GET TRANSACTION PROVE type 02 (pboc-purse.md §2.6)
         else:
             assert entry.state == pb.TRANSACTION_STATE_VOIDED
             assert balance == before, entry.void_reason

@@ -36,9 +36,11 @@ def test_health_is_serving(channel: grpc.Channel) -> None:
 def test_list_readers(stub: pb_grpc.HealthCardServiceStub) -> None:
     readers = stub.ListReaders(pb.ListReadersRequest()).readers
     cards = [r for r in readers if r.role == pb.READER_ROLE_CARD]
-    assert [r.name for r in cards] == ["virtual-0", "virtual-1"]
+    assert [r.name for r in cards] == ["virtual-0", "virtual-1", "virtual-blank"]
     assert all(r.card_present and r.atr and r.state == pb.READER_STATE_READY for r in cards)
-    assert {r.name for r in readers if r.role == pb.READER_ROLE_SAM} == {"virtual-0-sam", "virtual-1-sam"}
+    assert {r.name for r in readers if r.role == pb.READER_ROLE_SAM} == {
+        "virtual-0-sam", "virtual-1-sam", "virtual-blank-sam",
+    }  # fmt: skip
 
 
 def test_read_card_typed_sections(stub: pb_grpc.HealthCardServiceStub) -> None:
