@@ -264,6 +264,12 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
             check_text(request.card_number, "card_number", limit=32)
             if not request.holder.name:
                 raise _invalid("holder.name", "holder.name: required")
+            if request.holder.id_number and request.holder.id_number != request.card_number:
+                raise _invalid(
+                    "card_number", "card_number: must equal holder.id_number (KH is the ID number, health-card.md §3.1)"
+                )
+            for name in ("name", "gender", "ethnicity", "birth_date", "id_number"):
+                check_text(getattr(request.holder, name), f"holder.{name}", limit=64)
             note.card_number = request.card_number
             holder = {k: v for k, v in (
                 ("name", request.holder.name), ("gender", request.holder.gender),
