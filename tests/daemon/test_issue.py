@@ -26,7 +26,7 @@ def _details(exc: Any) -> errors_pb2.ErrorDetails:
 
 
 def _issue(stub: pb_grpc.HealthCardServiceStub, holder: cd.Holder) -> pb.IssueCardResponse:
-    return stub.IssueCard(  # type: ignore[no-any-return]
+    return stub.IssueCard(
         pb.IssueCardRequest(reader="virtual-blank", holder=holder, card_number=holder.id_number, operator_id="op-7"),
         timeout=60,
     )
