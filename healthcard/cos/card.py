@@ -37,9 +37,15 @@ Handler = Callable[["VirtualCard", bytes], bytes]
 Rng = Callable[[int], bytes]
 
 _CLASSES = frozenset((0x00, 0x04, 0x80, 0x84))
-# Commands still answered in an application that is blocked temporarily (pboc-purse.md §10).
-_ALLOWED_WHEN_BLOCKED = frozenset((0xA4, 0x84, 0x82, 0x18))
 _LOCK_NONE, _LOCK_TEMP, _LOCK_PERM, _LOCK_CARD = 0, 1, 2, 3
+# Commands still answered by lock level (pboc-purse.md §10): a temporarily blocked application takes SELECT, GET
+# CHALLENGE, EXTERNAL AUTHENTICATE and APPLICATION UNBLOCK; a permanently blocked one only SELECT (to leave it);
+# a blocked card nothing. The others get 6A81 (9303 when permanently blocked).
+_ALLOWED_WHEN_LOCKED: dict[int, frozenset[int]] = {
+    _LOCK_TEMP: frozenset((0xA4, 0x84, 0x82, 0x18)),
+    _LOCK_PERM: frozenset((0xA4,)),
+    _LOCK_CARD: frozenset(),
+}
 
 
 class VirtualCard:
@@ -117,7 +123,7 @@ class VirtualCard:
                 return b"\x6d\x00"
             if self.pending is not None and ins not in (0x52, 0x54):
                 self.pending = None
-            if self.lock and (self.lock == _LOCK_CARD or ins not in _ALLOWED_WHEN_BLOCKED):
+            if self.lock and ins not in _ALLOWED_WHEN_LOCKED[self.lock]:
                 return s.sw_bytes(s.APP_PERMANENTLY_LOCKED if self.lock == _LOCK_PERM else s.APP_LOCKED)
             out = handler(self, bytes(apdu))
             if self.state.tear is not None:

@@ -68,9 +68,11 @@ def erase_df(card: VirtualCard, apdu: bytes) -> bytes:
 
 
 def _ef(fid: int, data: bytes) -> EF:
-    kind, sm = data[0] & 0x3F, SmRequirement(data[0] & 0xC0)
     if len(data) != 7:
         raise SwError(s.WRONG_LENGTH)
+    if data[0] & 0xC0 == 0x40:  # protection bits are 00, 80 or C0 (pboc-purse.md §8.2)
+        raise SwError(s.DATA_INVALID)
+    kind, sm = data[0] & 0x3F, SmRequirement(data[0] & 0xC0)
     read_sm = SmRequirement.MAC if data[5] == _READ_MAC else SmRequirement.NONE
     if kind == EFType.TRANSPARENT:
         size = u16(data, 1)

@@ -154,3 +154,9 @@ def test_health_scheme_has_no_response_mac() -> None:
 def test_proprietary_class_read_binary_is_6e00(apdu: str) -> None:
     card = _protected_files_card()
     assert x(card, apdu) == b"\x6e\x00"
+
+
+def test_create_file_rejects_protection_bits_40() -> None:
+    card = _protected_files_card()
+    assert x(card, "80E0001807 68 0010 F0 F0 FF FF") == b"\x6a\x80"
+    assert 0x0018 not in card.state.mf.children
