@@ -151,7 +151,9 @@ def new_demo_card(
 ) -> VirtualCard:
     """A demo card personalised through its own APDUs (or left blank), with ``balance_fen`` loaded.
 
-    ``card_no`` defaults to the demo derivation from the person's card number (SHA-256(KH)[:8]).
+    ``card_no`` defaults to the demo derivation from the person's card number (SHA-256(KH)[:8]). ``issue_date``
+    (default: today) dates the issuance (EF05 FKSJ, EF08 expiry, EF15 start/expiry) and the initial load's
+    detail record (at 00:00:00 that day), so cards made on different days differ unless it is given.
     """
     who = person or demo_person()
     prof = profile or demo_card_profile()
@@ -164,7 +166,8 @@ def new_demo_card(
                 issue_date=issue_date)  # fmt: skip
     card.power_on()
     if balance_fen and prof.purse is not None:
-        load_purse(card, balance_fen, keys=source)
+        when = None if issue_date is None else _dt.datetime.combine(issue_date, _dt.time())
+        load_purse(card, balance_fen, keys=source, when=when)
         card.power_on()
     return card
 

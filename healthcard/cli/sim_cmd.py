@@ -1,8 +1,9 @@
 """``healthcard sim``: make, show and serve virtual card images (docs/virtual-card.md).
 
-* ``healthcard sim new --out CARD.json [--person PERSON.json | --blank] [--balance FEN] [--force]`` — a card
-  personalised through its own APDUs (built-in demo person unless ``--person``); ``--blank`` leaves an
-  unpersonalised card (MF + transport key) for issuance tests.
+* ``healthcard sim new --out CARD.json [--person PERSON.json | --blank] [--balance FEN] [--issue-date YYYY-MM-DD]
+  [--force]`` — a card personalised through its own APDUs (built-in demo person unless ``--person``); ``--blank``
+  leaves an unpersonalised card (MF + transport key) for issuance tests. ``--issue-date`` (default today) dates
+  the issuance data and the initial load.
 * ``healthcard sim show CARD.json`` — the file tree with rights, and the data decoded with the codecs.
 * ``healthcard sim serve --card CARD.json [--host 127.0.0.1] [--port 35963]`` — serve the card into pcscd
   through vpcd (slot 0 = TCP 35963, reader "Virtual PCD 00 00"; pcsc-vpcd.md) until Ctrl-C; the image is saved
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import sys
 import threading
 from collections.abc import Callable
@@ -70,6 +72,8 @@ def register(subparsers: Any) -> None:
     who.add_argument("--blank", action="store_true", help="leave the card unpersonalised")
     new.add_argument("--balance", type=int, default=DEFAULT_BALANCE_FEN,
                      help=f"purse balance to load, in fen (default {DEFAULT_BALANCE_FEN})")  # fmt: skip
+    new.add_argument("--issue-date", type=_date, metavar="YYYY-MM-DD",
+                     help="issue date written to the card and used for the initial load (default: today)")  # fmt: skip
     new.add_argument("--force", action="store_true", help="overwrite an existing image")
     new.set_defaults(handler=_new)
 
@@ -84,6 +88,14 @@ def register(subparsers: Any) -> None:
     serve.set_defaults(handler=_serve)
 
 
+def _date(text: str) -> _dt.date:
+    """``YYYY-MM-DD`` for ``--issue-date`` (argparse reports the error)."""
+    try:
+        return _dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+
+
 def _new(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.exists() and not args.force:
@@ -91,7 +103,7 @@ def _new(args: argparse.Namespace) -> int:
     if args.balance < 0:
         raise DataError("--balance must be a non-negative number of fen", field="balance")
     person = load_person(args.person) if args.person else None
-    card = new_demo_card(person, balance_fen=args.balance, blank=args.blank)
+    card = new_demo_card(person, balance_fen=args.balance, blank=args.blank, issue_date=args.issue_date)
     save_card(card, out)
     kind = "blank card" if args.blank else f"card, balance {args.balance} fen"
     print(f"wrote {out}: {kind}, ATR {card.atr.hex().upper()}")
@@ -116,7 +128,8 @@ def _decoded(path: tuple[int, ...], ef: EF) -> list[str]:
 
 def _ef_line(ef: EF) -> str:
     rights = f"read {describe_right(ef.read)}, write {describe_right(ef.write)}"
-    sm = "" if not ef.sm else f", SM {ef.sm.name.lower()}"
+    sm = ("" if not ef.sm else f", SM {ef.sm.name.lower()}") + ("" if not ef.read_sm else
+                                                                 f", read SM {ef.read_sm.name.lower()}")
     if isinstance(ef, TransparentEF):
         used = len(ef.data.rstrip(b"\x00"))
         return f"EF {ef.fid:04X} binary {ef.size} B ({used} used); {rights}{sm}"
@@ -137,6 +150,7 @@ def render_tree(df: DF, path: tuple[int, ...] = (), indent: str = "") -> list[st
         kf = df.key_file
         keys = ", ".join(
             f"{k.key_type:02X}/{k.key_id:02X}" + (f" tries {k.tries_left}/{k.max_tries}" if k.counted else "")
+            + (" protected" if k.protected else "")
             for k in kf.keys.values()
         )
         lines.append(f"{inner}key file: algorithm {kf.algorithm:02X}, scheme {kf.scheme.name.lower()}; {keys}")
