@@ -3,7 +3,7 @@
 * ``healthcard sam new --out SAM.json [--keys FILE] [--terminal-id HEX] [--pin DIGITS] [--force]``
 * ``healthcard sam info --sam SAM.json [--json]`` (never prints keys or the PIN)
 * ``healthcard sam serve --sam SAM.json [--host 127.0.0.1] [--port 35964]``: serves the SAM into pcscd through
-  vpcd (slot 1 = TCP 35964, reader "Virtual PCD 00 01"; pcsc-vpcd.md) until Ctrl-C; the image is saved after
+  vpcd (slot 1 = TCP 35964, reader "Virtual PCD 00 01"; pcsc-vpcd.md) until Ctrl-C or SIGTERM; the image is saved after
   every change of the PIN counter or the terminal serial.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,7 @@ def _serve(args: argparse.Namespace) -> int:
     slot = args.port - 35963
     print(f"serving {args.sam} on vpcd {args.host}:{args.port} (reader 'Virtual PCD 00 {slot:02d}'); Ctrl-C stops",
           file=sys.stderr)
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: server.stop())  # stop as cleanly as on Ctrl-C
     try:
         server.serve_forever()
     except KeyboardInterrupt:
