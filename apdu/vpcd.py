@@ -25,7 +25,11 @@ Rules applied here:
   single ``sendall`` of length ‖ body. Debian's vpcd 3.3 writes the length and the APDU in two ``send`` calls;
   without an immediate ACK from this side its Nagle algorithm holds the body for the ~40 ms delayed-ACK timer
   (vpcd-latency.md: 44 ms → 0.16 ms per APDU);
-* if vpcd goes away (pcscd restarted), the server powers the card off and connects again until stopped.
+* if vpcd goes away (pcscd restarted), the server powers the card off and connects again until stopped;
+* a card that answers nothing (an empty response: it lost power in the middle of the command, e.g. a torn
+  virtual card) is treated as pulled out: the connection is reset without an answer (vpcd reports a
+  communication error and ejects it) and the server stays away for ``removal_time`` (1 s, longer than pcscd's
+  ~0.4 s presence poll, §4) so pcscd sees the reader empty; when the card comes back pcscd powers it on again.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import struct
 import threading
 from collections.abc import Callable
 from types import TracebackType
@@ -58,6 +63,10 @@ class _DisconnectedError(Exception):
     """The vpcd side closed the connection."""
 
 
+class _PowerLostError(Exception):
+    """The card answered an APDU with nothing: it lost power (see the module docstring)."""
+
+
 class VpcdCardServer:
     """The card side of a vpcd connection.
 
@@ -72,6 +81,8 @@ class VpcdCardServer:
         from it are logged and do not stop the server.
     retry_delay:
         Seconds between connection attempts while vpcd is not reachable.
+    removal_time:
+        Seconds the card stays out of the reader after it lost power in the middle of a command.
     """
 
     def __init__(
@@ -82,12 +93,14 @@ class VpcdCardServer:
         *,
         on_change: Callable[[SimulatedCard], None] | None = None,
         retry_delay: float = 0.2,
+        removal_time: float = 1.0,
     ) -> None:
         self.card = card
         self.host = host
         self.port = port
         self.on_change = on_change
         self.retry_delay = retry_delay
+        self.removal_time = removal_time
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
         self._sock_lock = threading.Lock()
@@ -115,8 +128,14 @@ class VpcdCardServer:
                     break
                 self._sock = sock
             self.connections += 1
+            delay = self.retry_delay
             try:
                 self._serve_connection(sock)
+            except _PowerLostError:
+                _log.info("card lost power during a command: out of the reader for %.1f s", self.removal_time)
+                with contextlib.suppress(OSError):  # reset, not a graceful close: vpcd sees a transmit error
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                delay = self.removal_time
             except (_DisconnectedError, OSError) as exc:
                 if not self._stop.is_set():
                     _log.info("vpcd connection %s:%d lost (%s); reconnecting", self.host, self.port, exc)
@@ -127,7 +146,7 @@ class VpcdCardServer:
                 self.atr_served.clear()
                 self.card.power_off()  # the card has been "pulled" from the reader
             if not self._stop.is_set():
-                self._stop.wait(self.retry_delay)
+                self._stop.wait(delay)
 
     def serve_in_thread(self, *, name: str | None = None) -> VpcdServerHandle:
         """Run :meth:`serve_forever` in a daemon thread; stop it with the returned handle."""
@@ -185,6 +204,8 @@ class VpcdCardServer:
             except Exception:  # a simulated card must never raise; answer "no precise diagnosis"
                 _log.exception("simulated card raised on an APDU; answering 6F00")
                 answer = b"\x6f\x00"
+            if not answer:
+                raise _PowerLostError
             send(len(answer).to_bytes(2, "big") + answer)
             self.apdu_count += 1
             if self.on_change is not None:
