@@ -66,6 +66,7 @@ class VirtualCard:
         self.rng = rng
         self._table: dict[int, Handler] = table()
         self._powered = False
+        self._torn = False
         self.on_commit: Callable[[], None] | None = None
         self.df: DF = state.mf
         self.df_path: tuple[int, ...] = ()
@@ -88,6 +89,15 @@ class VirtualCard:
         """False after :meth:`power_off` or a tear, until :meth:`power_on`."""
         return self._powered
 
+    @property
+    def torn(self) -> bool:
+        """True after a tear (power lost inside a command) until :meth:`power_on`; the card answers nothing.
+
+        Over vpcd the empty answer makes :class:`apdu.vpcd.VpcdCardServer` pull the card out of the reader until
+        pcscd powers it on again, as a real card losing power would look (docs/virtual-card.md).
+        """
+        return self._torn
+
     def power_on(self) -> None:
         """Cold start: recover an interrupted commit, clear the volatile state, select the MF."""
         tear, self.state.tear = self.state.tear, None
@@ -98,6 +108,7 @@ class VirtualCard:
             self.state.tear = tear
         self._reset_volatile()
         self._powered = True
+        self._torn = False
 
     def power_off(self) -> None:
         """Power removed: volatile state is lost, files and purse survive."""
@@ -134,6 +145,7 @@ class VirtualCard:
         except Torn as torn:
             log.debug("card torn at %s", torn.point)
             self._powered = False
+            self._torn = True
             self._reset_volatile()
             return b""
         except Exception:
