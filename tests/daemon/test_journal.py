@@ -204,3 +204,27 @@ def test_audit_trail_appends_and_pages(db: Database) -> None:
     long_id = audit.record(client="x" * 500, operation="ReadCard", outcome="OK")
     assert len(audit.list_events(limit=1)[0][0].client) == 128
     assert long_id > ids[-1]
+
+
+def test_only_the_rows_that_protect_money_are_fsynced(db: Database) -> None:
+    """prepared, debited and voided commit with synchronous=FULL (2); intent, confirmed and audit with NORMAL (1)."""
+    journal, audit = Journal(db), AuditTrail(db)
+    levels: list[tuple[str, int]] = []
+    entry, _ = journal.begin(request_id="sync-1", kind=Kind.DEBIT, reader="virtual-0", amount_fen=5)
+    levels.append(("intent", db.synchronous()))
+    journal.mark_prepared(
+        entry.transaction_id, card_number="C1", balance_before_fen=100, card_counter=1, terminal_id="112233445566",
+        terminal_serial=1, when=WHEN,
+    )  # fmt: skip
+    levels.append(("prepared", db.synchronous()))
+    journal.mark_debited(entry.transaction_id, balance_after_fen=95, card_counter=1, terminal_id="112233445566",
+                         terminal_serial=1, tac="A1B2C3D4")  # fmt: skip
+    levels.append(("debited", db.synchronous()))
+    journal.confirm(entry.transaction_id)
+    levels.append(("confirmed", db.synchronous()))
+    audit.record(client="peer:test", operation="Debit", outcome="OK")
+    levels.append(("audit", db.synchronous()))
+    other, _ = journal.begin(request_id="sync-2", kind=Kind.DEBIT, reader="virtual-0", amount_fen=5)
+    journal.void(other.transaction_id, "INSUFFICIENT_BALANCE: no")
+    levels.append(("voided", db.synchronous()))
+    assert levels == [("intent", 1), ("prepared", 2), ("debited", 2), ("confirmed", 1), ("audit", 1), ("voided", 2)]
