@@ -43,10 +43,10 @@ start_pcscd() {
   echo "test: starting $pcscd -f (log: $LOG)"
   $SUDO "$pcscd" -f >>"$LOG" 2>&1 8>&- 9>&- &
   for i in $(seq 1 150); do
-    vpcd_listening && break
+    pid="$(tr -dc '0-9' </run/pcscd/pcscd.pid 2>/dev/null || true)"
+    vpcd_listening && is_pcscd "$pid" && break
     sleep 0.1
   done
-  pid="$(cat /run/pcscd/pcscd.pid 2>/dev/null || true)"
   if ! vpcd_listening || ! is_pcscd "$pid"; then
     echo "test: pcscd did not bring up the vpcd reader (ports 35963/35964); see $LOG" >&2
     return 1
