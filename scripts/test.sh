@@ -43,7 +43,7 @@ start_pcscd() {
   echo "test: starting $pcscd -f (log: $LOG)"
   $SUDO "$pcscd" -f >>"$LOG" 2>&1 8>&- 9>&- &
   for i in $(seq 1 150); do
-    pid="$(tr -dc '0-9' </run/pcscd/pcscd.pid 2>/dev/null || true)"
+    pid="$(tr -dc '0-9' 2>/dev/null </run/pcscd/pcscd.pid || true)"
     vpcd_listening && is_pcscd "$pid" && break
     sleep 0.1
   done
