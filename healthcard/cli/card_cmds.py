@@ -144,7 +144,7 @@ def _issue(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(doc)
     else:
-        print(table([[k, str(v)] for k, v in doc.items()]))
+        print(table([[k, str(v)] for k, v in doc.items() if v not in ("", [], None)]))
     return 0 if result.ok else 1
 
 
