@@ -3,12 +3,12 @@
 #
 # Idempotent: installs only what is missing; re-installs the Python package only when pyproject.toml changed.
 #   system: pcscd, vsmartcard-vpcd (the virtual reader driver), and what pyscard needs to build from source
-#           (libpcsclite-dev, swig, gcc), python3-venv.          (docs/pcsc.md; pcsc-vpcd.md §3.3)
+#           (libpcsclite-dev, swig, gcc, python3-dev), python3-venv.          (docs/pcsc.md; pcsc-vpcd.md §3.3)
 #   venv:   .venv with  pip install -e '.[dev,pcsc,daemon]'
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig gcc python3-venv)
+PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig gcc python3-dev python3-venv)
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
