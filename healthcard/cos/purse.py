@@ -168,13 +168,7 @@ def credit_for_load(card: VirtualCard, apdu: bytes) -> bytes:
         raise SwError(s.P1P2)
     data, _ = split(apdu)
     p, purse = _take(card, _LOAD)
-    if len(data) != 11:
-        raise SwError(s.WRONG_LENGTH)
-    date_time, mac2 = data[:7], data[7:11]
-    expected = load_mac2(p.alg, p.session_key, p.amount, p.tx_type, p.terminal_id, date_time)
-    if not hmac.compare_digest(expected, mac2):
-        raise SwError(s.MAC_ERROR)
-    card.point("load:mac2-verified")
+    date_time, mac2 = _verified_host_mac2(card, p, data, "load:mac2-verified")
     balance = purse.balance + p.amount
     tac_key = _tac_key(card)
     tac = load_tac(algorithm_of(tac_key.algorithm), tac_key.value, balance, p.counter, p.amount, p.tx_type,
@@ -210,15 +204,22 @@ def _debit_purchase(card: VirtualCard, data: bytes) -> bytes:
     return tac + mac2 + s.OK
 
 
-def _debit_unload(card: VirtualCard, data: bytes) -> bytes:
-    p, purse = _take(card, _UNLOAD)
+def _verified_host_mac2(card: VirtualCard, p: Pending, data: bytes, point: str) -> tuple[bytes, bytes]:
+    """Check the host's MAC2 over ``amount ‖ type ‖ TermID ‖ date ‖ time`` (pboc-purse.md §3.3, §2.7) and
+    return ``(date_time, mac2)``; 6700 on a wrong length, 9302 on a wrong MAC."""
     if len(data) != 11:
         raise SwError(s.WRONG_LENGTH)
     date_time, mac2 = data[:7], data[7:11]
     expected = load_mac2(p.alg, p.session_key, p.amount, p.tx_type, p.terminal_id, date_time)
     if not hmac.compare_digest(expected, mac2):
         raise SwError(s.MAC_ERROR)
-    card.point("unload:mac2-verified")
+    card.point(point)
+    return date_time, mac2
+
+
+def _debit_unload(card: VirtualCard, data: bytes) -> bytes:
+    p, purse = _take(card, _UNLOAD)
+    date_time, mac2 = _verified_host_mac2(card, p, data, "unload:mac2-verified")
     balance = purse.balance - p.amount
     answer = mac(p.alg, p.session_key, balance.to_bytes(4, "big") + p.counter.to_bytes(2, "big")
                  + p.amount.to_bytes(4, "big") + bytes((p.tx_type,)) + p.terminal_id + date_time)  # fmt: skip
