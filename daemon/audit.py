@@ -9,11 +9,12 @@ data beyond the card number.
 from __future__ import annotations
 
 import datetime as _dt
+import sqlite3
 from dataclasses import dataclass
 
 from daemon.database import Database
 
-__all__ = ["AuditEvent", "AuditTrail"]
+__all__ = ["AuditEvent", "AuditRecord", "AuditTrail"]
 
 _MAX_TEXT = 128
 
@@ -37,6 +38,35 @@ class AuditEvent:
     request_id: str
 
 
+@dataclass(frozen=True)
+class AuditRecord:
+    """One audit row to append (the event id and, by default, the time are assigned when it is written).
+
+    :meth:`insert` writes it inside a transaction the caller holds: the journal appends the audit row of a
+    load or debit in the same durable commit as the TAC (daemon/journal.py ``Journal.complete``).
+    """
+
+    client: str
+    operation: str
+    outcome: str
+    reader: str = ""
+    card_number: str = ""
+    operator_id: str = ""
+    request_id: str = ""
+
+    def insert(self, conn: sqlite3.Connection, when: _dt.datetime | None = None) -> int:
+        """Append this row with ``conn`` (inside the caller's transaction); returns the event id."""
+        event_time = (when or _dt.datetime.now(_dt.UTC)).astimezone(_dt.UTC).isoformat(timespec="microseconds")
+        values = (event_time, self.client, self.operator_id, self.reader, self.card_number, self.operation,
+                  self.outcome, self.request_id)  # fmt: skip
+        cursor = conn.execute(
+            "INSERT INTO audit (event_time, client, operator_id, reader, card_number, operation, outcome,"
+            " request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            tuple(_bounded(v) for v in values),
+        )
+        return int(cursor.lastrowid or 0)
+
+
 class AuditTrail:
     """The ``audit`` table of a :class:`~daemon.database.Database` (append-only)."""
 
@@ -55,16 +85,10 @@ class AuditTrail:
         request_id: str = "",
         when: _dt.datetime | None = None,
     ) -> int:
-        """Append one event and return its id."""
-        event_time = (when or _dt.datetime.now(_dt.UTC)).astimezone(_dt.UTC).isoformat(timespec="microseconds")
-        values = (event_time, client, operator_id, reader, card_number, operation, outcome, request_id)
+        """Append one event in a commit of its own and return its id."""
+        record = AuditRecord(client, operation, outcome, reader, card_number, operator_id, request_id)
         with self._db.transaction(durable=False) as conn:  # fsynced with the next durable commit (database.py)
-            cursor = conn.execute(
-                "INSERT INTO audit (event_time, client, operator_id, reader, card_number, operation, outcome,"
-                " request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                tuple(_bounded(v) for v in values),
-            )
-            return int(cursor.lastrowid or 0)
+            return record.insert(conn, when)
 
     def list_events(
         self,

@@ -55,6 +55,8 @@ CREATE TABLE IF NOT EXISTS transactions (
 );
 CREATE INDEX IF NOT EXISTS transactions_open ON transactions (state) WHERE state IN ('intent', 'prepared', 'debited');
 CREATE INDEX IF NOT EXISTS transactions_card ON transactions (card_number);
+CREATE INDEX IF NOT EXISTS transactions_open_card ON transactions (card_number, seq)
+    WHERE state IN ('intent', 'prepared', 'debited');
 CREATE INDEX IF NOT EXISTS transactions_day ON transactions (business_date, terminal_id);
 CREATE INDEX IF NOT EXISTS transactions_seq ON transactions (seq);
 CREATE TABLE IF NOT EXISTS audit (

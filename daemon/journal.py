@@ -23,6 +23,7 @@ from dataclasses import dataclass, fields
 from sqlite3 import Row
 
 from apdu.errors import DataError
+from daemon.audit import AuditRecord
 from daemon.database import Database
 
 __all__ = [
@@ -62,6 +63,10 @@ _ALLOWED: dict[State, frozenset[State]] = {
     State.DEBITED: frozenset({State.CONFIRMED}),
     State.CONFIRMED: frozenset(),
     State.VOIDED: frozenset(),
+}
+# The states an entry may be in before moving to a state (staying in the same state is allowed too).
+_SOURCES: dict[State, frozenset[State]] = {
+    new: frozenset({old for old, allowed in _ALLOWED.items() if new in allowed} | {new}) for new in State
 }
 
 
@@ -179,69 +184,86 @@ class Journal:
         if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen <= 0:
             raise DataError("amount_fen must be a positive integer (fen)", field="amount_fen")
         now = _now()
+        entry = Entry(
+            transaction_id=uuid.uuid4().hex,
+            request_id=request_id,
+            kind=kind,
+            state=State.INTENT,
+            reader=reader,
+            amount_fen=amount_fen,
+            business_date=_local_date(now),
+            merchant_id=merchant_id,
+            order_id=order_id,
+            operator_id=operator_id,
+            client=client,
+            created_at=now,
+            updated_at=now,
+        )
         # Not fsynced on its own: until the ``prepared`` row (durable, and fsyncing this one with it) the card is
         # unchanged, so an intent lost in a power cut loses nothing; a SIGKILL does not lose it (database.py).
+        # One statement: the UNIQUE request_id makes a repeated request insert nothing (then it is read back).
         with self._db.transaction(durable=False) as conn:
-            row = conn.execute("SELECT * FROM transactions WHERE request_id = ?", (request_id,)).fetchone()
-            if row is not None:
-                existing = Entry.from_row(row)
-                if (existing.kind, existing.reader, existing.amount_fen) != (kind, reader, amount_fen):
-                    raise RequestIdConflictError(
-                        f"request_id {request_id!r} was already used for a {existing.kind.value} of "
-                        f"{existing.amount_fen} fen on {existing.reader!r}"
-                    )
-                return existing, False
-            seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM transactions").fetchone()[0]
-            entry = Entry(
-                transaction_id=uuid.uuid4().hex,
-                request_id=request_id,
-                kind=kind,
-                state=State.INTENT,
-                reader=reader,
-                amount_fen=amount_fen,
-                business_date=_local_date(now),
-                merchant_id=merchant_id,
-                order_id=order_id,
-                operator_id=operator_id,
-                client=client,
-                created_at=now,
-                updated_at=now,
-            )
-            conn.execute(
+            inserted = conn.execute(
                 "INSERT INTO transactions (transaction_id, request_id, kind, state, reader, amount_fen, business_date,"
                 " merchant_id, order_id, operator_id, client, created_at, updated_at, seq)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " (SELECT COALESCE(MAX(seq), 0) + 1 FROM transactions)) ON CONFLICT (request_id) DO NOTHING",
                 (
                     entry.transaction_id, request_id, kind.value, State.INTENT.value, reader, amount_fen,
-                    entry.business_date, merchant_id, order_id, operator_id, client, _iso(now), _iso(now), seq,
+                    entry.business_date, merchant_id, order_id, operator_id, client, _iso(now), _iso(now),
                 ),
-            )  # fmt: skip
-        return entry, True
+            ).rowcount  # fmt: skip
+            if inserted:
+                return entry, True
+            row = conn.execute("SELECT * FROM transactions WHERE request_id = ?", (request_id,)).fetchone()
+        existing = Entry.from_row(row)
+        if (existing.kind, existing.reader, existing.amount_fen) != (kind, reader, amount_fen):
+            raise RequestIdConflictError(
+                f"request_id {request_id!r} was already used for a {existing.kind.value} of "
+                f"{existing.amount_fen} fen on {existing.reader!r}"
+            )
+        return existing, False
 
-    def _update(self, transaction_id: str, new_state: State, **values: object) -> Entry:
-        # Durable (fsynced): prepared and debited protect money; a void records what the card said, which it may
-        # not be able to say again (failure paths only). Confirming a debited entry needs no fsync of its own: if
-        # lost, start-up re-derives it (debited -> confirmed), and the next durable commit carries it.
-        durable = new_state is not State.CONFIRMED
+    def _update(
+        self,
+        transaction_id: str,
+        new_state: State,
+        values: dict[str, object],
+        *,
+        after: frozenset[State] | None = None,
+        audit: AuditRecord | None = None,
+    ) -> Entry:
+        """Move an entry to ``new_state`` (from a state in ``after``: by default those :data:`_ALLOWED` to).
+
+        One ``UPDATE ... WHERE state IN (...) RETURNING *``: the transition check and the new row in one
+        statement. ``audit`` is appended in the same commit.
+        """
+        # Durable (fsynced): prepared and debited/completed protect money; a void records what the card said,
+        # which it may not be able to say again (failure paths only). Confirming a debited entry needs no fsync of
+        # its own: if lost, start-up re-derives it (debited -> confirmed), and the next durable commit carries it.
+        durable = new_state is not State.CONFIRMED or "tac" in values
+        sources = after if after is not None else _SOURCES[new_state]
+        values = {**values, "state": new_state.value}
+        values["updated_at"] = _iso(_now())
+        names = sorted(values)
+        sql = (
+            f"UPDATE transactions SET {', '.join(f'{n} = ?' for n in names)}"  # noqa: S608 - column names are ours
+            f" WHERE transaction_id = ? AND state IN ({', '.join('?' * len(sources))}) RETURNING *"
+        )
         with self._db.transaction(durable=durable) as conn:
-            row = conn.execute("SELECT * FROM transactions WHERE transaction_id = ?", (transaction_id,)).fetchone()
+            row = conn.execute(sql, (*(values[n] for n in names), transaction_id, *sorted(sources))).fetchone()
             if row is None:
-                raise DataError(f"no journal entry {transaction_id!r}", field="transaction_id")
-            current = State(row["state"])
-
-            if new_state != current and new_state not in _ALLOWED[current]:
+                current = conn.execute(
+                    "SELECT state FROM transactions WHERE transaction_id = ?", (transaction_id,)
+                ).fetchone()
+                if current is None:
+                    raise DataError(f"no journal entry {transaction_id!r}", field="transaction_id")
                 raise TransitionError(
-                    f"journal entry {transaction_id}: {current.value} -> {new_state.value} is not allowed",
+                    f"journal entry {transaction_id}: {current['state']} -> {new_state.value} is not allowed",
                     field="state",
                 )
-            values["state"] = new_state.value
-            values["updated_at"] = _iso(_now())
-            names = sorted(values)
-            conn.execute(
-                f"UPDATE transactions SET {', '.join(f'{n} = ?' for n in names)} WHERE transaction_id = ?",  # noqa: S608 - column names are ours
-                (*(values[n] for n in names), transaction_id),
-            )
-            row = conn.execute("SELECT * FROM transactions WHERE transaction_id = ?", (transaction_id,)).fetchone()
+            if audit is not None:
+                audit.insert(conn)
         return Entry.from_row(row)
 
     def mark_prepared(
@@ -259,13 +281,15 @@ class Journal:
         return self._update(
             transaction_id,
             State.PREPARED,
-            card_number=card_number,
-            balance_before_fen=balance_before_fen,
-            card_counter=card_counter,
-            terminal_id=terminal_id,
-            terminal_serial=terminal_serial,
-            transaction_time=_iso(when),
-            business_date=_local_date(when),
+            {
+                "card_number": card_number,
+                "balance_before_fen": balance_before_fen,
+                "card_counter": card_counter,
+                "terminal_id": terminal_id,
+                "terminal_serial": terminal_serial,
+                "transaction_time": _iso(when),
+                "business_date": _local_date(when),
+            },
         )
 
     def mark_debited(
@@ -292,15 +316,48 @@ class Journal:
         if when is not None:
             values["transaction_time"] = _iso(when)
             values["business_date"] = _local_date(when)
-        return self._update(transaction_id, State.DEBITED, **values)
+        return self._update(transaction_id, State.DEBITED, values)
+
+    def complete(
+        self,
+        transaction_id: str,
+        *,
+        balance_after_fen: int,
+        card_counter: int,
+        terminal_id: str,
+        terminal_serial: int,
+        tac: str,
+        mac2: str = "",
+        when: _dt.datetime | None = None,
+        audit: AuditRecord | None = None,
+    ) -> Entry:
+        """The card answered with its TAC: record it and confirm, with the operation's audit row, in one commit.
+
+        ``prepared`` (or ``debited``) → ``confirmed`` with the TAC, durable (fsynced) before it returns — what
+        :meth:`mark_debited` followed by :meth:`confirm` record, in one durable commit instead of two commits.
+        """
+        values: dict[str, object] = {
+            "balance_after_fen": balance_after_fen,
+            "card_counter": card_counter,
+            "terminal_id": terminal_id,
+            "terminal_serial": terminal_serial,
+            "tac": tac,
+            "mac2": mac2,
+        }
+        if when is not None:
+            values["transaction_time"] = _iso(when)
+            values["business_date"] = _local_date(when)
+        return self._update(
+            transaction_id, State.CONFIRMED, values, after=frozenset({State.PREPARED, State.DEBITED}), audit=audit
+        )
 
     def confirm(self, transaction_id: str) -> Entry:
         """Final: the card was changed (the entry must be ``debited``)."""
-        return self._update(transaction_id, State.CONFIRMED)
+        return self._update(transaction_id, State.CONFIRMED, {})
 
     def void(self, transaction_id: str, reason: str) -> Entry:
         """Final: the card was not changed (the entry must be ``intent`` or ``prepared``)."""
-        return self._update(transaction_id, State.VOIDED, void_reason=reason)
+        return self._update(transaction_id, State.VOIDED, {"void_reason": reason})
 
     # --- reading -------------------------------------------------------------------------------------------
 

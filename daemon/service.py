@@ -349,7 +349,7 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
             tx = Request(
                 kind=kind, reader=request.reader, amount_fen=request.amount_fen, request_id=request.request_id,
                 merchant_id=request.merchant_id, order_id=request.order_id, operator_id=request.operator_id,
-                client=client_identity(context, self._tokens),
+                client=client_identity(context, self._tokens), audit_operation=note.operation,
             )  # fmt: skip
             try:
                 entry, replayed = self._run(request.reader, lambda backend: self._tx.execute(backend, tx))
@@ -361,6 +361,8 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
             note.card_number = entry.card_number
             if replayed:
                 note.operation += ":replayed"
+            else:
+                note.enabled = False  # the audit row was written with the TAC, in the same commit (journal.py)
             return entry, replayed
 
         return self._call(

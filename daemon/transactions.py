@@ -3,8 +3,9 @@
 Everything here runs on the reader's worker thread, so a transaction and the recovery of that card's earlier
 transactions never interleave with other APDUs to the reader.
 
-* :meth:`Transactions.execute` — intent → (card) prepared → (card) debited → confirmed, or voided when the card
-  was provably not changed. A repeated request id returns the first result without touching the card.
+* :meth:`Transactions.execute` — intent → (card) prepared → (card) confirmed with the TAC and the audit row in
+  one durable commit (``Journal.complete``), or voided when the card was provably not changed. A repeated
+  request id returns the first result without touching the card.
 * :meth:`Transactions.resolve_card` — for the card now in the reader: ``intent`` → voided; ``prepared`` →
   GET TRANSACTION PROVE (``CardOps.recover``) → confirmed with the TAC, or voided; ``debited`` → confirmed.
 * :meth:`Transactions.resolve_at_startup` — what needs no card: ``intent`` → voided, ``debited`` → confirmed.
@@ -20,6 +21,7 @@ import grpc
 
 from apdu.errors import ReaderError
 from daemon import faults
+from daemon.audit import AuditRecord
 from daemon.backend import CardOps, Completed, Prepared, ReaderBackend
 from daemon.errors import DaemonError, TransactionPendingError, classify
 from daemon.journal import Entry, Journal, Kind, State
@@ -51,15 +53,19 @@ class Request:
     order_id: str = ""
     operator_id: str = ""
     client: str = ""
+    audit_operation: str = ""  # when set, the audit row of a success is written with the TAC (same commit)
 
 
 class _Hooks:
     """Journal writes (and fault-injection points) around the APDU that changes the card."""
 
-    def __init__(self, journal: Journal, entry: Entry) -> None:
+    def __init__(self, journal: Journal, entry: Entry, request: Request) -> None:
         self._journal = journal
         self._entry = entry
+        self._request = request
         self.prepared_seen = False
+        self.card_number = ""
+        self.final: Entry | None = None
 
     def prepared(self, prepared: Prepared) -> None:
         self._journal.mark_prepared(
@@ -72,11 +78,19 @@ class _Hooks:
             when=prepared.when,
         )
         self.prepared_seen = True
+        self.card_number = prepared.card_number
         faults.hit(self._entry.kind.value, "after_prepared")
 
     def completed(self, completed: Completed) -> None:
         faults.hit(self._entry.kind.value, "before_debited_record")
-        self._journal.mark_debited(
+        request = self._request
+        audit = None
+        if request.audit_operation:
+            audit = AuditRecord(
+                client=request.client, operation=request.audit_operation, outcome="OK", reader=request.reader,
+                card_number=self.card_number, operator_id=request.operator_id, request_id=request.request_id,
+            )  # fmt: skip
+        self.final = self._journal.complete(
             self._entry.transaction_id,
             balance_after_fen=completed.balance_fen,
             card_counter=completed.card_counter,
@@ -85,6 +99,7 @@ class _Hooks:
             tac=completed.tac,
             mac2=completed.mac2,
             when=completed.when,
+            audit=audit,
         )
         faults.hit(self._entry.kind.value, "after_debited")
 
@@ -128,7 +143,11 @@ class Transactions:
         )
 
     def execute(self, backend: ReaderBackend, request: Request) -> tuple[Entry, bool]:
-        """Run one load/debit on the worker; returns ``(final entry, replayed)``."""
+        """Run one load/debit on the worker; returns ``(final entry, replayed)``.
+
+        A new request that succeeds has its audit row written with the TAC when ``request.audit_operation`` is
+        set (the caller must not append another); replays and failures are audited by the caller.
+        """
         entry, created = self.journal.begin(
             request_id=request.request_id,
             kind=request.kind,
@@ -145,7 +164,7 @@ class Transactions:
                 entry = self.journal.get(entry.transaction_id) or entry
             return self._replay(entry)
         faults.hit(request.kind.value, "after_intent")
-        hooks = _Hooks(self.journal, entry)
+        hooks = _Hooks(self.journal, entry, request)
         with self._lock:
             self._in_flight.add(entry.transaction_id)
         try:
@@ -159,7 +178,7 @@ class Transactions:
             except BaseException as exc:
                 self._after_failure(backend, entry, hooks, exc)
                 raise
-            confirmed = self.journal.confirm(entry.transaction_id)
+            confirmed = hooks.final if hooks.final is not None else self.journal.confirm(entry.transaction_id)
         finally:
             with self._lock:
                 self._in_flight.discard(entry.transaction_id)

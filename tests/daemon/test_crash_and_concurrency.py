@@ -106,6 +106,14 @@ def test_sigkill_at_every_step_loses_and_doubles_nothing(tmp_path: Path, kind: s
             assert entry.state == pb.TRANSACTION_STATE_CONFIRMED  # the card changed: never voided
         if step in {"after_intent"}:
             assert entry.state == pb.TRANSACTION_STATE_VOIDED
+        # the audit row of a load/debit is committed with its TAC: present exactly when the TAC was recorded
+        audited = [
+            (e.operation, e.outcome)
+            for e in stub.ListAuditEvents(pb.ListAuditEventsRequest()).events
+            if e.request_id == request.request_id
+        ]
+        method = "Debit" if kind == "debit" else "Load"
+        assert audited == ([(method, "OK")] if step in {"after_debited", "after_confirmed"} else [])
         # the client retries with the same request id: the card is not touched again
         try:
             reply = (stub.Debit if kind == "debit" else stub.Load)(request, timeout=20)

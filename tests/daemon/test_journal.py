@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apdu.errors import DataError
-from daemon.audit import AuditTrail
+from daemon.audit import AuditRecord, AuditTrail
 from daemon.database import Database
 from daemon.journal import Journal, Kind, RequestIdConflictError, State, TransitionError
 
@@ -228,3 +228,54 @@ def test_only_the_rows_that_protect_money_are_fsynced(db: Database) -> None:
     journal.void(other.transaction_id, "INSUFFICIENT_BALANCE: no")
     levels.append(("voided", db.synchronous()))
     assert levels == [("intent", 1), ("prepared", 2), ("debited", 2), ("confirmed", 1), ("audit", 1), ("voided", 2)]
+
+
+def test_complete_records_the_tac_confirms_and_audits_in_one_durable_commit(db: Database) -> None:
+    """prepared -> confirmed with the TAC and the operation's audit row, committed together with an fsync."""
+    journal, audit = Journal(db), AuditTrail(db)
+    entry, _ = journal.begin(request_id="c1", kind=Kind.LOAD, reader="virtual-0", amount_fen=700)
+    journal.mark_prepared(
+        entry.transaction_id, card_number="C9", balance_before_fen=100, card_counter=4, terminal_id="112233445566",
+        terminal_serial=0, when=WHEN,
+    )  # fmt: skip
+    done = journal.complete(
+        entry.transaction_id, balance_after_fen=800, card_counter=4, terminal_id="112233445566", terminal_serial=0,
+        tac="0A0B0C0D", audit=AuditRecord("token:kiosk", "Load", "OK", "virtual-0", "C9", "op-1", "c1"),
+    )  # fmt: skip
+    assert db.synchronous() == 2  # FULL: durable before the reply
+    assert (done.state, done.tac, done.balance_after_fen, done.card_number) == (State.CONFIRMED, "0A0B0C0D", 800, "C9")
+    assert journal.get(entry.transaction_id) == done and journal.open_entries() == []
+    (event,), _ = audit.list_events()
+    assert (event.operation, event.outcome, event.card_number, event.request_id) == ("Load", "OK", "C9", "c1")
+    assert (event.client, event.operator_id, event.reader) == ("token:kiosk", "op-1", "virtual-0")
+
+
+def test_complete_is_refused_without_a_prepared_entry_and_writes_no_audit_row(db: Database) -> None:
+    journal, audit = Journal(db), AuditTrail(db)
+    entry, _ = journal.begin(request_id="c2", kind=Kind.DEBIT, reader="virtual-0", amount_fen=1)
+    with pytest.raises(TransitionError, match="intent -> confirmed"):  # the card was never prepared
+        journal.complete(entry.transaction_id, balance_after_fen=0, card_counter=0, terminal_id="", terminal_serial=0,
+                         tac="00000000", audit=AuditRecord("peer:x", "Debit", "OK"))  # fmt: skip
+    with pytest.raises(DataError, match="no journal entry"):
+        journal.complete("nope", balance_after_fen=0, card_counter=0, terminal_id="", terminal_serial=0, tac="")
+    assert journal.get(entry.transaction_id) == entry  # unchanged (the failed UPDATE was rolled back)
+    assert audit.list_events() == ([], None)
+
+
+def test_open_entries_of_a_card_use_the_partial_index(db: Database) -> None:
+    """The check made before every card operation must not scan the card's whole history."""
+    plan = db.query(
+        "EXPLAIN QUERY PLAN SELECT * FROM transactions WHERE state IN ('intent', 'prepared', 'debited')"
+        " AND card_number = ? ORDER BY seq",
+        ("C1",),
+    )
+    assert [row["detail"] for row in plan] == ["SEARCH transactions USING INDEX transactions_open_card (card_number=?)"]
+    journal = Journal(db)
+    for i in range(3):
+        _debit(journal, f"h{i}")
+    entry, _ = journal.begin(request_id="open", kind=Kind.DEBIT, reader="virtual-0", amount_fen=1)
+    journal.mark_prepared(
+        entry.transaction_id, card_number="C1", balance_before_fen=1, card_counter=1, terminal_id="AA",
+        terminal_serial=1, when=WHEN,
+    )  # fmt: skip
+    assert [e.request_id for e in journal.open_entries(card_number="C1")] == ["open"]
