@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from apdu.errors import HealthCardError, LibraryError, ReaderError
+from apdu.inprocess import InProcessTransport
 from daemon.backend import Completed, Prepared, TxHooks
 from daemon.errors import CardNotBlankError
 from daemon.journal import Kind
@@ -267,7 +268,6 @@ class SimulatedReader:
     """
 
     def __init__(self, name: str, state_dir: Path, *, sam_pin: str | None = None, blank: bool = False) -> None:
-        from apdu.inprocess import InProcessTransport  # noqa: PLC0415
         from daemon.simstore import open_logged_card, open_sam  # noqa: PLC0415
 
         self._name = name
@@ -277,8 +277,8 @@ class SimulatedReader:
         self._blank = blank
         self._card, self._state = open_logged_card(self._image, lambda: _new_card(name, blank))
         self._sam = open_sam(cards / f"{name}-sam.json")
-        self.card_transport = InProcessTransport(self._card, name=f"{name}:card")
-        self.sam_transport = InProcessTransport(self._sam, name=f"{name}:sam")
+        self.card_transport = _ReaderLockedTransport(self._card, name=f"{name}:card")
+        self.sam_transport = _ReaderLockedTransport(self._sam, name=f"{name}:sam")
         self._sam_pin = sam_pin
         self._apdus = 0
         self._generation = 0  # bumped by every removal/insertion: an open session is for one generation
@@ -376,6 +376,19 @@ class SimulatedReader:
         """Close the session and fold the card's commit log into its image."""
         self._drop_session()
         self._state.close()
+
+
+class _ReaderLockedTransport(InProcessTransport):
+    """An in-process transport whose exclusivity is the reader's I/O lock (daemon/readers.py), not a thread's.
+
+    The kept card session spans jobs that run on different threads (an idle reader runs a job on the RPC's own
+    thread), so the session must not hold a lock owned by the thread that opened it (``InProcessTransport``'s
+    ``RLock``): every job already runs alone on the reader.
+    """
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        yield
 
 
 def _new_card(reader: str, blank: bool) -> Any:

@@ -1,0 +1,175 @@
+"""Reader workers: one job at a time per reader (inline when idle, queued when busy), READER BUSY, shutdown."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from daemon.errors import ReaderBusyError, ShuttingDownError
+from daemon.events import EventBus
+from daemon.logs import bind_request_id, current_request_id
+from daemon.readers import ReaderWorker
+
+
+class FakeBackend:
+    """Counts how many parties talk to the reader at once (polls included): must never exceed 1."""
+
+    name = "fake-0"
+    sam_reader = ""
+    apdu_count = 0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.active = 0
+        self.max_active = 0
+        self.polls = 0
+        self.closed_at: float | None = None
+
+    @contextmanager
+    def using(self) -> Iterator[None]:
+        with self._lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            time.sleep(0.0005)
+            yield
+        finally:
+            with self._lock:
+                self.active -= 1
+
+    def poll(self) -> tuple[bool, bytes]:
+        with self.using():
+            self.polls += 1
+        return True, b"\x3b\x00"
+
+    def session(self) -> Any:
+        return self.using()
+
+    def close(self) -> None:
+        self.closed_at = time.monotonic()
+
+
+@pytest.fixture
+def worker() -> Iterator[tuple[ReaderWorker, FakeBackend]]:
+    backend = FakeBackend()
+    w = ReaderWorker(backend, EventBus(), poll_interval=0.01)
+    w.start()
+    yield w, backend
+    w.stop(5)
+
+
+def _on(backend: Any) -> str:
+    with backend.session():
+        return threading.current_thread().name
+
+
+def test_an_idle_reader_runs_the_job_on_the_callers_thread() -> None:
+    backend = FakeBackend()
+    w = ReaderWorker(backend, EventBus(), poll_interval=60)
+    w.start()
+    try:
+        deadline = time.monotonic() + 5
+        while backend.polls == 0 and time.monotonic() < deadline:  # the start-up poll
+            time.sleep(0.01)
+        time.sleep(0.01)
+        assert w.submit(_on, queue_timeout=1) == threading.current_thread().name  # no hand-off
+        assert w.submit(_on, queue_timeout=1) == threading.current_thread().name
+    finally:
+        w.stop(5)
+
+
+def test_a_busy_reader_queues_to_its_worker_and_times_out_with_reader_busy(
+    worker: tuple[ReaderWorker, FakeBackend],
+) -> None:
+    w, backend = worker
+    release, started = threading.Event(), threading.Event()
+
+    def hold(b: Any) -> None:
+        with b.session():
+            started.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=w.submit, args=(hold,), kwargs={"queue_timeout": 5})
+    holder.start()
+    assert started.wait(5)
+    with pytest.raises(ReaderBusyError, match="busy"):
+        w.submit(_on, queue_timeout=0.1)
+    names: list[str] = []
+    waiter = threading.Thread(target=lambda: names.append(w.submit(_on, queue_timeout=5)))
+    waiter.start()
+    time.sleep(0.05)
+    release.set()
+    holder.join(5)
+    waiter.join(5)
+    assert names == [f"reader:{backend.name}"]  # queued: run by the worker thread
+    assert backend.max_active == 1
+
+
+def test_many_clients_never_overlap_on_one_reader(worker: tuple[ReaderWorker, FakeBackend]) -> None:
+    w, backend = worker
+    done: list[str] = []
+
+    def client() -> None:
+        for _ in range(20):
+            done.append(w.submit(_on, queue_timeout=10))
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(done) == 160
+    assert backend.max_active == 1  # jobs and presence polls never interleave
+    assert backend.polls >= 1
+    assert any(name.startswith("reader:") for name in done)  # contention: jobs went through the queue
+
+
+def test_a_queued_job_keeps_the_rpcs_request_id(worker: tuple[ReaderWorker, FakeBackend]) -> None:
+    w, _ = worker
+    release, started = threading.Event(), threading.Event()
+
+    def hold(b: Any) -> None:
+        started.set()
+        release.wait(5)
+
+    holder = threading.Thread(target=w.submit, args=(hold,), kwargs={"queue_timeout": 5})
+    holder.start()
+    assert started.wait(5)
+    seen: list[tuple[str, str]] = []
+
+    def rpc() -> None:
+        with bind_request_id("req-42"):
+            seen.append(w.submit(lambda _b: (threading.current_thread().name, current_request_id()), queue_timeout=5))
+
+    t = threading.Thread(target=rpc)
+    t.start()
+    time.sleep(0.05)
+    release.set()
+    t.join(5)
+    holder.join(5)
+    assert seen == [("reader:fake-0", "req-42")]
+
+
+def test_stop_finishes_the_inline_job_in_flight_then_refuses(worker: tuple[ReaderWorker, FakeBackend]) -> None:
+    w, backend = worker
+    started = threading.Event()
+    ended: list[float] = []
+
+    def slow(b: Any) -> None:
+        started.set()
+        time.sleep(0.2)
+        ended.append(time.monotonic())
+
+    t = threading.Thread(target=w.submit, args=(slow,), kwargs={"queue_timeout": 5})
+    t.start()
+    assert started.wait(5)
+    w.stop(5)
+    t.join(5)
+    assert ended and backend.closed_at is not None and backend.closed_at >= ended[0]
+    with pytest.raises(ShuttingDownError):
+        w.submit(_on, queue_timeout=1)
