@@ -8,7 +8,9 @@ prepared one exists; ``None`` means the card never debited, so nothing was lost 
 
 Load (pboc-purse.md §2.1-§2.2, §3.3): VERIFY PIN (the load key's use right needs it, docs/profiles.md) →
 INITIALIZE FOR LOAD (balance, online counter, random, MAC1) → a :class:`LoadAuthoriser` checks MAC1 and returns
-MAC2 (at the issuer host or HSM in production; the demo key set in tests) → CREDIT FOR LOAD → TAC.
+MAC2 (at the issuer host or HSM in production; the demo key set in tests) → ``journal.prepared()`` → CREDIT FOR
+LOAD → TAC → ``journal.loaded()``. ``recover_load`` mirrors ``recover_purchase``: GET TRANSACTION PROVE type 02
+with the online counter after the prepared load.
 
 Amounts are integer fen.
 """
@@ -43,12 +45,15 @@ __all__ = [
     "DebitJournal",
     "DemoLoadAuthoriser",
     "LoadAuthoriser",
+    "LoadJournal",
     "LoadRequest",
     "LoadResult",
     "PreparedDebit",
+    "PreparedLoad",
     "PurchaseResult",
     "debit",
     "load",
+    "recover_load",
     "recover_purchase",
 ]
 
@@ -125,6 +130,35 @@ class DebitJournal(Protocol):
 
     def debited(self, result: PurchaseResult) -> None:
         """Called right after the card's answer was checked by the PSAM (MAC2)."""
+        ...
+
+
+@dataclass(frozen=True)
+class PreparedLoad:
+    """A load between MAC2 and CREDIT FOR LOAD: what a journal must keep to recover it (pboc-purse.md §2.2, §2.6).
+
+    ``online_counter`` is the card's online counter from INITIALIZE FOR LOAD (the load uses it; the card counts
+    it up when it credits); ``terminal_id`` is hex.
+    """
+
+    card_number: str
+    amount_fen: int
+    balance_before_fen: int
+    online_counter: int
+    terminal_id: str
+    when: _dt.datetime
+
+
+@runtime_checkable
+class LoadJournal(Protocol):
+    """Where a terminal records loads durably, like :class:`DebitJournal` for purchases."""
+
+    def prepared(self, prepared: PreparedLoad) -> None:
+        """Called after the authoriser returned MAC2 and before CREDIT FOR LOAD is sent; must be durable."""
+        ...
+
+    def loaded(self, result: LoadResult) -> None:
+        """Called right after the card answered CREDIT FOR LOAD with its TAC."""
         ...
 
 
@@ -318,9 +352,14 @@ def load(
     authoriser: LoadAuthoriser | Callable[[LoadRequest], bytes],
     pin: str,
     terminal_id: bytes,
+    journal: LoadJournal | None = None,
     when: _dt.datetime | None = None,
 ) -> LoadResult:
-    """One EP load (module docstring). ``pin`` is the cardholder's purse PIN (digits)."""
+    """One EP load (module docstring). ``pin`` is the cardholder's purse PIN (digits).
+
+    ``journal.prepared`` is called once MAC2 is known, right before CREDIT FOR LOAD (the only APDU of a load that
+    changes the card); ``journal.loaded`` right after the card's answer.
+    """
     amount = _amount(amount_fen)
     stamp = _now(when)
     access = ctx.access
@@ -336,9 +375,35 @@ def load(
         icc_random=init.icc_random, mac1=init.mac1, terminal_id=terminal_id, when=stamp,
     )  # fmt: skip
     mac2 = authoriser(request)
+    if journal is not None:
+        journal.prepared(
+            PreparedLoad(card_number, amount, init.balance, init.online_counter, terminal_id.hex().upper(), stamp)
+        )
     answer = CreditForLoadResponse.parse(access.send(pboc.credit_for_load(stamp, mac2)).data)
-    return LoadResult(init.balance + amount, init.online_counter, terminal_id.hex().upper(), answer.tac.hex().upper(),
-                      stamp)  # fmt: skip
+    result = LoadResult(init.balance + amount, init.online_counter, terminal_id.hex().upper(),
+                        answer.tac.hex().upper(), stamp)  # fmt: skip
+    if journal is not None:
+        journal.loaded(result)
+    return result
+
+
+def recover_load(ctx: PurseContext, prepared: PreparedLoad) -> LoadResult | None:
+    """Did the card execute the prepared load? GET TRANSACTION PROVE type 02 with the online counter after it.
+
+    Returns the :class:`LoadResult` (TAC from the card; balance = balance before + amount) or ``None`` when the
+    card answers 9406 (no such load: it never credited, so the load may be tried again). Like purchases, the card
+    proves only its last transaction of that type: recover before the next load on that card.
+    """
+    ctx.select()
+    command = pboc.get_transaction_prove(TransactionType.EP_LOAD, (prepared.online_counter + 1) & 0xFFFF)
+    r = ctx.access.send(command, accept=(0x9000, SW_NO_TRANSACTION))
+    if r.sw == SW_NO_TRANSACTION:
+        return None
+    prove = TransactionProveResponse.parse(r.data)
+    return LoadResult(
+        balance_fen=prepared.balance_before_fen + prepared.amount_fen, online_counter=prepared.online_counter,
+        terminal_id=prepared.terminal_id, tac=prove.tac.hex().upper(), when=prepared.when,
+    )  # fmt: skip
 
 
 __all__ += ["PurseContext", "read_balance"]

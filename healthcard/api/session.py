@@ -341,11 +341,15 @@ class CardSession:
         amount_fen: int,
         *,
         authoriser: purse.LoadAuthoriser | Callable[[purse.LoadRequest], bytes] | None = None,
-        journal: object | None = None,
+        journal: purse.LoadJournal | None = None,
         when: _dt.datetime | None = None,
         pin: str | None = None,
     ) -> purse.LoadResult:
-        """A load (top-up); MAC2 from ``authoriser`` (default: the session SAM's load key, ``80 7C``)."""
+        """A load (top-up); MAC2 from ``authoriser`` (default: the session SAM's load key, ``80 7C``).
+
+        The journal sees it right before CREDIT FOR LOAD (``prepared``) and right after (``loaded``); a load whose
+        answer was lost is settled with :meth:`recover_load`.
+        """
         sam = self._need_sam()
         if authoriser is None:
             if not isinstance(sam, SessionSam):
@@ -354,16 +358,16 @@ class CardSession:
         the_pin = pin or self.purse_pin
         if the_pin is None:
             raise DataError("a load needs the cardholder's purse PIN", field="PIN")
-        result = purse.load(self._purse_ctx(), self._number_or_blank(), amount_fen, authoriser=authoriser,
-                            pin=the_pin, terminal_id=sam.terminal_id(), when=when)  # fmt: skip
-        recorder = getattr(journal, "loaded", None)
-        if callable(recorder):
-            recorder(result)
-        return result
+        return purse.load(self._purse_ctx(), self._number_or_blank(), amount_fen, authoriser=authoriser,
+                          pin=the_pin, terminal_id=sam.terminal_id(), journal=journal, when=when)  # fmt: skip
 
     def recover_purchase(self, prepared: purse.PreparedDebit) -> purse.PurchaseResult | None:
         """GET TRANSACTION PROVE for a prepared debit: its result, or ``None`` if the card never debited."""
         return purse.recover_purchase(self._purse_ctx(), prepared)
+
+    def recover_load(self, prepared: purse.PreparedLoad) -> purse.LoadResult | None:
+        """GET TRANSACTION PROVE (type 02) for a prepared load: its result, or ``None`` if the card never loaded."""
+        return purse.recover_load(self._purse_ctx(), prepared)
 
     def _number_or_blank(self) -> str:
         try:
