@@ -13,9 +13,11 @@ from healthcard.api.purse import (
     DebitJournal,
     DemoLoadAuthoriser,
     LoadAuthoriser,
+    LoadJournal,
     LoadRequest,
     LoadResult,
     PreparedDebit,
+    PreparedLoad,
     PurchaseResult,
 )
 from healthcard.api.samport import SamPort
@@ -29,9 +31,11 @@ __all__ = [
     "DebitJournal",
     "DemoLoadAuthoriser",
     "LoadAuthoriser",
+    "LoadJournal",
     "LoadRequest",
     "LoadResult",
     "PreparedDebit",
+    "PreparedLoad",
     "PurchaseResult",
     "PurseInfo",
     "SamLoadAuthoriser",
