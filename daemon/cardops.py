@@ -10,9 +10,9 @@
   transaction is held between jobs (Windows resets a card idle in a transaction for 5 s, §7.3).
 * :class:`ApiCardOps` — :class:`daemon.backend.CardOps` over a ``CardSession``.
 
-Loads: the SAM's load authoriser is wrapped so that the journal's ``prepared`` step (balance and online counter
-from INITIALIZE FOR LOAD) is recorded right before CREDIT FOR LOAD; recovery asks the card for that load's TAC
-with GET TRANSACTION PROVE type 02 (pboc-purse.md §2.6) and checks the balance.
+Loads go through the card API's ``LoadJournal`` hook: the journal's ``prepared`` step (balance and online counter
+from INITIALIZE FOR LOAD) is recorded right before CREDIT FOR LOAD; recovery is ``CardSession.recover_load``
+(GET TRANSACTION PROVE type 02, pboc-purse.md §2.6), checked against the balance.
 """
 from __future__ import annotations
 
@@ -118,33 +118,21 @@ class ApiCardOps:
         return _completed(session.debit(amount_fen, journal=_Journal()))
 
     def load(self, amount_fen: int, hooks: TxHooks) -> Completed:
-        """A load whose ``prepared`` step is recorded right before CREDIT FOR LOAD (pboc-purse.md §2.2).
+        """A load journaled through the card API's ``LoadJournal`` (pboc-purse.md §2.2).
 
-        The SAM's load authoriser is wrapped: it sees the INITIALIZE FOR LOAD answer (online counter, balance)
-        after MAC1 is checked and before CREDIT FOR LOAD is sent, which is where the card may start to change.
+        ``prepared`` (balance and online counter from INITIALIZE FOR LOAD, MAC2 known) is recorded right before
+        CREDIT FOR LOAD, the only APDU that changes the card; ``completed`` right after its TAC.
         """
-        from healthcard.api.session import SamLoadAuthoriser  # noqa: PLC0415
 
-        session = self._s
-        authorise = SamLoadAuthoriser(session.sam)
-        number = self.card_number
+        class _Journal:
+            def prepared(self, p: Any) -> None:
+                before, counter = p.balance_before_fen, p.online_counter
+                hooks.prepared(Prepared(p.card_number, p.amount_fen, before, counter, p.terminal_id, 0, p.when))
 
-        def authoriser(request: Any) -> bytes:
-            mac2 = bytes(authorise(request))
-            prepared = Prepared(
-                number, request.amount_fen, request.balance_before_fen, request.online_counter,
-                request.terminal_id.hex().upper(), 0, request.when,
-            )  # fmt: skip
-            hooks.prepared(prepared)
-            return mac2
+            def loaded(self, r: Any) -> None:
+                hooks.completed(_load_completed(r))
 
-        result = session.load(amount_fen, authoriser=authoriser)
-        done = Completed(
-            balance_fen=int(result.balance_fen), card_counter=int(result.online_counter),
-            terminal_id=str(result.terminal_id), terminal_serial=0, tac=str(result.tac), when=result.when,
-        )  # fmt: skip
-        hooks.completed(done)
-        return done
+        return _load_completed(self._s.load(amount_fen, journal=_Journal()))
 
     def recover(self, kind: Kind, prepared: Prepared) -> Completed | None:
         if kind is Kind.LOAD:
@@ -161,34 +149,33 @@ class ApiCardOps:
         return None if result is None else _completed(result)
 
     def _recover_load(self, prepared: Prepared) -> Completed | None:
-        """GET TRANSACTION PROVE type 02 (EP load) with the online counter after the load (pboc-purse.md §2.6).
+        """``CardSession.recover_load`` (GET TRANSACTION PROVE type 02, pboc-purse.md §2.6), checked by the balance.
 
         The TAC comes from the card when it still holds that load as its last transaction; the balance must
         agree (before + amount). 9406 with the balance unchanged means the card never loaded. Entries from before
         the online counter was journaled (counter 0 and no terminal) are settled by the balance alone.
         """
-        from apdu import pboc  # noqa: PLC0415
-        from apdu.pboc import TransactionType  # noqa: PLC0415
-        from apdu.records import TransactionProveResponse  # noqa: PLC0415
-        from healthcard.api.purse import SW_NO_TRANSACTION, PurseContext  # noqa: PLC0415
+        from healthcard.api.purse import PreparedLoad  # noqa: PLC0415
 
         balance = self.balance()
         loaded = prepared.balance_before_fen + prepared.amount_fen
-        tac = mac = ""
+        tac = ""
         if prepared.terminal_id:
-            PurseContext(self._s.access).select()
-            command = pboc.get_transaction_prove(TransactionType.EP_LOAD, (prepared.card_counter + 1) & 0xFFFF)
-            answer = self._s.access.send(command, accept=(0x9000, SW_NO_TRANSACTION))
-            if answer.sw == 0x9000:
-                prove = TransactionProveResponse.parse(answer.data)
-                tac, mac = prove.tac.hex().upper(), prove.mac.hex().upper()
+            result = self._s.recover_load(
+                PreparedLoad(
+                    card_number=prepared.card_number, amount_fen=prepared.amount_fen,
+                    balance_before_fen=prepared.balance_before_fen, online_counter=prepared.card_counter,
+                    terminal_id=prepared.terminal_id, when=prepared.when,
+                )
+            )  # fmt: skip
+            tac = result.tac if result is not None else ""
         if tac and balance != loaded:
             raise LibraryError("load recovery: the card proves the load but the balance does not match")
         if not tac and balance == prepared.balance_before_fen:
             return None
         if balance != loaded:
             raise LibraryError("load recovery: the balance matches neither before nor after the load")
-        return Completed(balance, prepared.card_counter, prepared.terminal_id, 0, tac, prepared.when, mac)
+        return Completed(balance, prepared.card_counter, prepared.terminal_id, 0, tac, prepared.when)
 
     def write(self, sections: Mapping[str, Mapping[str, Any]]) -> list[str]:
         from healthcard.api import CardData  # noqa: PLC0415
@@ -233,6 +220,13 @@ class ApiCardOps:
         slot = int(self._s.next_visit_slot(inpatient))
         cls = InpatientRecord if inpatient else OutpatientRecord
         return int(self._s.add_visit(cls(slot=slot, valid=True, items=dict(items))))
+
+
+def _load_completed(r: Any) -> Completed:
+    return Completed(
+        balance_fen=int(r.balance_fen), card_counter=int(r.online_counter), terminal_id=str(r.terminal_id),
+        terminal_serial=0, tac=str(r.tac), when=r.when,
+    )  # fmt: skip
 
 
 def _completed(r: Any) -> Completed:
