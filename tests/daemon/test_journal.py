@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -279,3 +280,34 @@ def test_open_entries_of_a_card_use_the_partial_index(db: Database) -> None:
         terminal_serial=1, when=WHEN,
     )  # fmt: skip
     assert [e.request_id for e in journal.open_entries(card_number="C1")] == ["open"]
+
+
+def test_a_new_database_has_small_pages_and_no_redundant_index(tmp_path: Path) -> None:
+    """1 KiB pages and one index less: fewer bytes per journal commit to write and fsync (database.py)."""
+    db = Database(tmp_path / "new.db")
+    assert db.query("PRAGMA page_size")[0][0] == 1024
+    names = {row[0] for row in db.query("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "transactions_open" not in names and "transactions_open_card" in names
+    db.close()
+
+
+def test_an_older_database_keeps_its_entries_and_loses_the_old_index(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA page_size=4096")
+    conn.execute("CREATE TABLE earlier (x)")  # the file now exists with 4 KiB pages
+    conn.commit()
+    conn.close()
+    db = Database(path)
+    db._conn.execute(  # recreate the index of the earlier schema
+        "CREATE INDEX transactions_open ON transactions (state) WHERE state IN ('intent', 'prepared', 'debited')"
+    )
+    _debit(Journal(db), "kept")
+    entry, _ = Journal(db).begin(request_id="open", kind=Kind.DEBIT, reader="virtual-0", amount_fen=1)
+    db.close()
+    again = Database(path)
+    assert again.query("PRAGMA page_size")[0][0] == 4096  # an existing database keeps its page size
+    assert not again.query("SELECT name FROM sqlite_master WHERE name = 'transactions_open'")
+    journal = Journal(again)
+    assert journal.by_request_id("kept") is not None
+    assert [e.transaction_id for e in journal.open_entries()] == [entry.transaction_id]
