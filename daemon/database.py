@@ -93,6 +93,10 @@ class Database:
             # disk of docs/performance.md). An existing database keeps its page size.
             self._conn.execute("PRAGMA page_size=1024")
             self._conn.execute("PRAGMA journal_mode=WAL")
+            # Checkpoint (copy the WAL into the database file, with an fsync of it) every 4 MB of WAL as with the
+            # default 1000 pages of 4 KiB: with 1 KiB pages the default would checkpoint four times as often, in
+            # the request path of whichever commit crosses the limit.
+            self._conn.execute("PRAGMA wal_autocheckpoint=4000")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._sync = "NORMAL"
             self._conn.execute("PRAGMA foreign_keys=ON")

@@ -286,6 +286,7 @@ def test_a_new_database_has_small_pages_and_no_redundant_index(tmp_path: Path) -
     """1 KiB pages and one index less: fewer bytes per journal commit to write and fsync (database.py)."""
     db = Database(tmp_path / "new.db")
     assert db.query("PRAGMA page_size")[0][0] == 1024
+    assert db.query("PRAGMA wal_autocheckpoint")[0][0] == 4000  # 4 MB of WAL, as with 4 KiB pages
     names = {row[0] for row in db.query("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "transactions_open" not in names and "transactions_open_card" in names
     db.close()
