@@ -8,11 +8,17 @@ time from the daemon's own overhead; the fsync cost of the state directory's dis
 health check shows the floor of any RPC.
 
     .venv/bin/python benchmarks/daemon.py [--n 200]
+    .venv/bin/python benchmarks/daemon.py --profile [--n 1000] [--state-parent /dev/shm]
+
+``--profile`` shows where a Debit's and a ReadCard's time goes inside the daemon: the daemon runs with the
+functions of each stage wrapped in a timer (about 1 µs per call), and the table gives each stage's median and
+calls per RPC; "outside the servicer" is the client's median minus the servicer's (gRPC both ways, the client).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import sqlite3
@@ -135,10 +141,106 @@ def through_daemon(state: str, n: int, *, throughput: bool) -> dict[str, Any]:
     return out
 
 
+# Runs healthcardd with the stage functions wrapped in timers; writes {stage: [seconds, ...]} as JSON at exit.
+_PROFILED_DAEMON = """
+import atexit, functools, importlib, json, os, sys, time
+times = {}
+for spec in os.environ["HCD_PROFILE_STAGES"].split(","):
+    module, qualname = spec.split(":")
+    owner = importlib.import_module(module)
+    *path, name = qualname.split(".")
+    for part in path:
+        owner = getattr(owner, part)
+    fn = getattr(owner, name)
+    def timed(*a, _fn=fn, _key=qualname, **k):
+        t = time.perf_counter()
+        try:
+            return _fn(*a, **k)
+        finally:
+            times.setdefault(_key, []).append(time.perf_counter() - t)
+    setattr(owner, name, functools.wraps(fn)(timed))
+atexit.register(lambda: open(os.environ["HCD_PROFILE_OUT"], "w").write(json.dumps(times)))
+from daemon.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+_STAGES = {
+    "debit": [
+        ("daemon.service:HealthCardServicer.Debit", "servicer (validation, job, audit, metrics, response)"),
+        ("daemon.readers:ReaderWorker.submit", "  reader job (inline when idle)"),
+        ("daemon.journal:Journal.begin", "    journal: intent (NORMAL commit)"),
+        ("daemon.transactions:Transactions.resolve_card", "    open-entry check of the card"),
+        ("healthcard.api.purse:debit", "    card API debit (card + SAM APDUs, hooks below)"),
+        ("daemon.journal:Journal.mark_prepared", "      journal: prepared (FULL commit)"),
+        ("daemon.journal:Journal.complete", "      journal: TAC + confirmed + audit (FULL commit)"),
+        ("sam.virtual.sam:VirtualSam._persist", "      simulated SAM saved"),
+        ("daemon.simstore:LoggedCardState._append", "      simulated card commit logged"),
+    ],
+    "read": [
+        ("daemon.service:HealthCardServicer.ReadCard", "servicer (validation, job, audit, metrics, response)"),
+        ("daemon.readers:ReaderWorker.submit", "  reader job (inline when idle)"),
+        ("daemon.transactions:Transactions.resolve_card", "    open-entry check of the card"),
+        ("daemon.cardops:ApiCardOps.read", "    card API read (holder)"),
+        ("daemon.audit:AuditTrail.record", "  audit row (NORMAL commit)"),
+    ],
+}
+
+
+def profile(n: int, parent: str | None) -> None:
+    """Stage medians of Debit and ReadCard inside a ``healthcardd --simulate`` (module docstring)."""
+    for op, stages in _STAGES.items():
+        state = tempfile.mkdtemp(prefix="hcd-prof-", dir=parent)
+        out = Path(state) / "profile.json"
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        env = {**os.environ, "HCD_PROFILE_OUT": str(out), "HCD_PROFILE_STAGES": ",".join(s for s, _ in stages)}
+        proc = subprocess.Popen([sys.executable, "-c", _PROFILED_DAEMON, "--simulate", "--listen",
+                                 f"127.0.0.1:{port}", "--state-dir", state, "--log-level", "WARNING"],
+                                cwd=Path(__file__).resolve().parents[1], env=env,
+                                stderr=subprocess.DEVNULL)  # fmt: skip
+        client: list[float] = []
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+                health = health_pb2_grpc.HealthStub(ch)
+                while True:
+                    try:
+                        if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                            break
+                    except grpc.RpcError:
+                        time.sleep(0.1)
+                stub = pb_grpc.HealthCardServiceStub(ch)
+                for i in range(n):
+                    t = time.perf_counter()
+                    if op == "debit":
+                        stub.Debit(pb.DebitRequest(reader="virtual-0", amount_fen=1, request_id=f"p{i}"))
+                    else:
+                        stub.ReadCard(pb.ReadCardRequest(reader="virtual-0", sections=[cd.CARD_SECTION_HOLDER]))
+                    client.append(time.perf_counter() - t)
+        finally:
+            proc.terminate()
+            proc.wait(20)
+        times = json.loads(out.read_text())
+        servicer = pct(times[stages[0][0].split(":")[1]], 0.5)
+        print(f"\n{'Debit 1 fen' if op == 'debit' else 'ReadCard (holder)'}, n={n}, state in {parent or 'tmp'}: "
+              f"client p50 {pct(client, 0.5):.3f} ms")  # fmt: skip
+        print("| stage | p50 ms | calls per RPC |\n|---|---|---|")
+        print(f"| outside the servicer (gRPC both ways, client) | {pct(client, 0.5) - servicer:.3f} | 1 |")
+        for spec, label in stages:
+            values = times.get(spec.split(":")[1], [])
+            if values:
+                print(f"| {label} | {pct(values, 0.5):.3f} | {len(values) / n:.2f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200)
-    n = ap.parse_args().n
+    ap.add_argument("--profile", action="store_true", help="stage medians inside the daemon instead")
+    ap.add_argument("--state-parent", help="--profile: directory for the state (e.g. /dev/shm)")
+    args = ap.parse_args()
+    n = args.n
+    if args.profile:
+        profile(n, args.state_parent)
+        return
     disk = tempfile.mkdtemp(prefix="hcd-bench-")
     runs = {"disk": through_daemon(disk, n, throughput=True)}
     shm = "/dev/shm" if Path("/dev/shm").is_dir() else ""
