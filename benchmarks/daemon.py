@@ -9,6 +9,10 @@ health check shows the floor of any RPC.
 
     .venv/bin/python benchmarks/daemon.py [--n 200]
     .venv/bin/python benchmarks/daemon.py --profile [--n 1000] [--state-parent /dev/shm]
+    .venv/bin/python benchmarks/daemon.py --compare /path/to/other/checkout [--n 600] [--state-parent /dev/shm]
+
+``--compare`` runs this checkout's daemon and another checkout's side by side and drives them alternately,
+request by request, so both see the same machine state (for before/after figures on a machine whose speed drifts).
 
 ``--profile`` shows where a Debit's and a ReadCard's time goes inside the daemon: the daemon runs with the
 functions of each stage wrapped in a timer (about 1 µs per call), and the table gives each stage's median and
@@ -231,13 +235,65 @@ def profile(n: int, parent: str | None) -> None:
                 print(f"| {label} | {pct(values, 0.5):.3f} | {len(values) / n:.2f} |")
 
 
+def compare(other: str, n: int, parent: str | None) -> None:
+    """Paired A/B: this checkout's daemon and ``other``'s, alternately per request (module docstring)."""
+    trees = {"this": str(Path(__file__).resolve().parents[1]), "other": str(Path(other).resolve())}
+    procs, stubs, healths = [], {}, {}
+    try:
+        for name, tree in trees.items():
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            state = tempfile.mkdtemp(prefix="hcd-cmp-", dir=parent)
+            procs.append(subprocess.Popen([sys.executable, "-m", "daemon.main", "--simulate", "--listen",
+                                           f"127.0.0.1:{port}", "--state-dir", state, "--log-level", "WARNING"],
+                                          cwd=tree, stderr=subprocess.DEVNULL))  # fmt: skip
+            channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+            healths[name], stubs[name] = health_pb2_grpc.HealthStub(channel), pb_grpc.HealthCardServiceStub(channel)
+        for health in healths.values():
+            while True:
+                try:
+                    if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                        break
+                except grpc.RpcError:
+                    time.sleep(0.1)
+        res: dict[tuple[str, str], list[float]] = {(t, op): [] for t in trees for op in ("health", "read", "debit")}
+        for i in range(n + 30):
+            for name in trees:
+                t0 = time.perf_counter()
+                healths[name].Check(health_pb2.HealthCheckRequest())
+                t1 = time.perf_counter()
+                stubs[name].ReadCard(pb.ReadCardRequest(reader="virtual-0", sections=[cd.CARD_SECTION_HOLDER]))
+                t2 = time.perf_counter()
+                stubs[name].Debit(pb.DebitRequest(reader="virtual-0", amount_fen=1, request_id=f"c{i}"))
+                t3 = time.perf_counter()
+                if i >= 30:  # warm-up
+                    res[(name, "health")].append(t1 - t0)
+                    res[(name, "read")].append(t2 - t1)
+                    res[(name, "debit")].append(t3 - t2)
+        print(f"n={n} each, alternately; state in {parent or 'tmp'}; p50 / p99 ms")
+        print("| checkout | health Check | ReadCard (holder) | Debit 1 fen |\n|---|---|---|---|")
+        for name, tree in trees.items():
+            cells = " | ".join(f"{pct(res[(name, op)], 0.5):.2f} / {pct(res[(name, op)], 0.99):.2f}"
+                               for op in ("health", "read", "debit"))  # fmt: skip
+            print(f"| {name} ({tree}) | {cells} |")
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(20)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--profile", action="store_true", help="stage medians inside the daemon instead")
-    ap.add_argument("--state-parent", help="--profile: directory for the state (e.g. /dev/shm)")
+    ap.add_argument("--compare", metavar="CHECKOUT", help="paired A/B against another checkout's daemon")
+    ap.add_argument("--state-parent", help="--profile/--compare: directory for the state (e.g. /dev/shm)")
     args = ap.parse_args()
     n = args.n
+    if args.compare:
+        compare(args.compare, n, args.state_parent)
+        return
     if args.profile:
         profile(n, args.state_parent)
         return
