@@ -46,6 +46,16 @@ def _session_key(alg: Algorithm, key: bytes, block: bytes) -> bytes:
     return encrypt_ecb(alg, key, block)
 
 
+def _transaction_fields(amount: int, tx_type: int, terminal_id: bytes, date_time: bytes) -> bytes:
+    """``amount(4) ‖ type(1) ‖ TermID(6) ‖ date(4) ‖ time(3)``: purchase MAC1 and load MAC2 (§3.3, §3.4)."""
+    return (
+        _u(amount, 4, "amount")
+        + _u(tx_type, 1, "tx_type")
+        + _fixed(terminal_id, 6, "terminal_id")
+        + _fixed(date_time, 7, "date_time")
+    )
+
+
 def purchase_session_key(
     alg: Algorithm, purchase_key: bytes, icc_random: bytes, offline_counter: int, terminal_serial: int
 ) -> bytes:
@@ -76,13 +86,7 @@ def purchase_mac1(
     alg: Algorithm, session_key: bytes, amount: int, tx_type: int, terminal_id: bytes, date_time: bytes
 ) -> bytes:
     """MAC1 over ``amount(4) ‖ type(1) ‖ TermID(6) ‖ date(4) ‖ time(3)`` (§3.4)."""
-    data = (
-        _u(amount, 4, "amount")
-        + _u(tx_type, 1, "tx_type")
-        + _fixed(terminal_id, 6, "terminal_id")
-        + _fixed(date_time, 7, "date_time")
-    )
-    return mac(alg, session_key, data)
+    return mac(alg, session_key, _transaction_fields(amount, tx_type, terminal_id, date_time))
 
 
 def purchase_mac2(alg: Algorithm, session_key: bytes, amount: int) -> bytes:
@@ -127,13 +131,7 @@ def load_mac2(
     alg: Algorithm, session_key: bytes, amount: int, tx_type: int, terminal_id: bytes, date_time: bytes
 ) -> bytes:
     """Load MAC2 over ``amount(4) ‖ type(1) ‖ TermID(6) ‖ date(4) ‖ time(3)`` (§3.3)."""
-    data = (
-        _u(amount, 4, "amount")
-        + _u(tx_type, 1, "tx_type")
-        + _fixed(terminal_id, 6, "terminal_id")
-        + _fixed(date_time, 7, "date_time")
-    )
-    return mac(alg, session_key, data)
+    return mac(alg, session_key, _transaction_fields(amount, tx_type, terminal_id, date_time))
 
 
 def load_tac(
