@@ -4,8 +4,11 @@ Both paths use the same in-process virtual card and SAM (``--simulate``); the da
 loopback, so its figures include gRPC, validation, the SQLite journal and the audit row. A Debit makes two
 durable (fsynced) journal commits — ``prepared`` before the card is changed, ``debited`` with the TAC before the
 reply — so the run is repeated with the state directory on tmpfs (fsync free) to separate the storage's fsync
-time from the daemon's own overhead; the fsync cost of the state directory's disk is measured too. A gRPC
-health check shows the floor of any RPC.
+time from the daemon's own overhead; the state directory's disk is measured too (a durable SQLite commit and,
+as its flush floor, one 4 KiB ``O_DSYNC`` overwrite). A gRPC health check shows the floor of any RPC. The
+library is timed twice: back to back (its best case; "added" is computed against it) and paced, idle 1 ms
+before each call like a daemon's CPU between requests (a CPU that idles runs the same Python code slower, so
+"added vs paced" compares like with like).
 
     .venv/bin/python benchmarks/daemon.py [--n 200]
     .venv/bin/python benchmarks/daemon.py --profile [--n 1000] [--state-parent /dev/shm]
