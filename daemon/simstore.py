@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import weakref
 from collections.abc import Sequence
 from dataclasses import fields
 from operator import attrgetter
@@ -212,6 +213,7 @@ class _SamImageFile:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._fd = -1
+        self._close_fd: weakref.finalize[[int], _SamImageFile] | None = None  # closes the descriptor with this object
         self._serial_at = -1  # byte offset of the serial digits; -1: every save is a full save
         self._saved_fields: tuple[Any, ...] | None = None
 
@@ -230,9 +232,10 @@ class _SamImageFile:
             end += 1
         data = data[:start] + data[start:end].ljust(_SERIAL_WIDTH) + data[end:] + b"\n"
         write_atomically(self._path, data)
-        if self._fd >= 0:
-            os.close(self._fd)
+        if self._close_fd is not None:
+            self._close_fd()
         self._fd = os.open(self._path, os.O_WRONLY)  # the new file: the patches go to the inode just written
+        self._close_fd = weakref.finalize(self, os.close, self._fd)
         one_page = start // _PAGE == (start + _SERIAL_WIDTH - 1) // _PAGE
         self._serial_at = start if one_page else -1
         self._saved_fields = _OTHER_FIELDS(image)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -270,3 +273,24 @@ def test_sigkill_loses_no_reported_change_of_card_or_sam(tmp_path: Path, where: 
     assert sam.image.terminal_serial == expected["serial"] > 0
     with CardSession(InProcessTransport(card), InProcessTransport(sam), sam_pin="123456") as s:
         assert s.debit(1).terminal_serial == expected["serial"] + 1  # a serial is never used twice
+
+
+def _fds_on(path: Path) -> int:
+    """How many of this process's descriptors refer to ``path`` (Linux /proc)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the descriptor listdir itself used is gone
+            count += os.readlink(f"/proc/self/fd/{fd}") == str(path)
+    return count
+
+
+def test_the_sam_file_keeps_one_descriptor_and_closes_it_with_the_object(tmp_path: Path) -> None:
+    path = tmp_path / "sam.json"
+    image, target = _SAM_TEMPLATE.copy(), _SamImageFile(path)
+    for tries in (2, 1, 3):  # three full saves, each to a new file: the old descriptors are closed
+        image.pin_tries_left = tries
+        target.save(image)
+    assert _fds_on(path) == 1
+    del target
+    gc.collect()
+    assert _fds_on(path) == 0
