@@ -276,11 +276,11 @@ def test_sigkill_loses_no_reported_change_of_card_or_sam(tmp_path: Path, where: 
 
 
 def _fds_on(path: Path) -> int:
-    """How many of this process's descriptors refer to ``path`` (Linux /proc)."""
+    """How many of this process's descriptors refer to ``path``, or to a file since replaced there (Linux /proc)."""
     count = 0
     for fd in os.listdir("/proc/self/fd"):
         with contextlib.suppress(OSError):  # the descriptor listdir itself used is gone
-            count += os.readlink(f"/proc/self/fd/{fd}") == str(path)
+            count += os.readlink(f"/proc/self/fd/{fd}") in (str(path), f"{path} (deleted)")
     return count
 
 
