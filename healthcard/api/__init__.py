@@ -19,6 +19,7 @@ from healthcard.api.purse import (
     PreparedDebit,
     PreparedLoad,
     PurchaseResult,
+    PurseRecord,
 )
 from healthcard.api.samport import SamPort
 from healthcard.api.sections import HEALTH_SECTIONS, CardData, PurseInfo, Section
@@ -38,6 +39,7 @@ __all__ = [
     "PreparedLoad",
     "PurchaseResult",
     "PurseInfo",
+    "PurseRecord",
     "SamLoadAuthoriser",
     "SamPort",
     "Section",

@@ -4,13 +4,18 @@ Purchase (pboc-purse.md §4): INITIALIZE FOR PURCHASE → PSAM ``80 70`` (termin
 ``journal.prepared()`` → DEBIT FOR PURCHASE (TAC ‖ MAC2) → PSAM ``80 72`` verifies MAC2 → ``journal.debited()``.
 The journal entry written *before* the DEBIT is what makes a lost answer recoverable: ``recover_purchase``
 asks the card with GET TRANSACTION PROVE (pboc-purse.md §2.6) whether the transaction with the counter after the
-prepared one exists; ``None`` means the card never debited, so nothing was lost and nothing is taken twice.
+prepared one exists. The card keeps the proof of its *last* transaction only and proves by counter alone, so
+9406 ("required MAC not available") does not by itself mean "never debited" (the card may have been used since),
+nor 9000 "debited" (another terminal's purchase may have taken the counter). The card's detail records
+(pboc-purse.md §11, cyclic EF by SFI, newest first; :func:`purse_records`) decide: a record with the prepared
+counter, amount, terminal and date/time is that purchase (recovered without TAC/MAC2 if the proof is gone);
+``None`` means the card never debited, so nothing was lost and nothing is taken twice.
 
 Load (pboc-purse.md §2.1-§2.2, §3.3): VERIFY PIN (the load key's use right needs it, docs/profiles.md) →
 INITIALIZE FOR LOAD (balance, online counter, random, MAC1) → a :class:`LoadAuthoriser` checks MAC1 and returns
 MAC2 (at the issuer host or HSM in production; the demo key set in tests) → ``journal.prepared()`` → CREDIT FOR
 LOAD → TAC → ``journal.loaded()``. ``recover_load`` mirrors ``recover_purchase``: GET TRANSACTION PROVE type 02
-with the online counter after the prepared load.
+with the online counter after the prepared load, then the detail records.
 
 Amounts are integer fen.
 """
@@ -35,9 +40,10 @@ from apdu.records import (
 )
 from apdu.status import describe
 from healthcard.api.access import CardAccess
-from healthcard.api.reading import read_balance, read_binary
-from healthcard.codecs import PurseApplicationData
+from healthcard.api.reading import read_balance, read_binary, read_records
+from healthcard.codecs import PurseApplicationData, PurseDetail
 from healthcard.issuance.keysource import DEMO_KEYS_PATH
+from healthcard.profiles.model import EFKind, EFSpec
 from sam.crypto import Algorithm, diversify, load_mac1, load_mac2, load_session_key
 
 __all__ = [
@@ -51,8 +57,10 @@ __all__ = [
     "PreparedDebit",
     "PreparedLoad",
     "PurchaseResult",
+    "PurseRecord",
     "debit",
     "load",
+    "purse_records",
     "recover_load",
     "recover_purchase",
 ]
@@ -116,6 +124,42 @@ class LoadResult:
             "online_counter": self.online_counter,
             "terminal_id": self.terminal_id,
             "tac": self.tac,
+            "when": self.when.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class PurseRecord:
+    """One detail record of the EP (pboc-purse.md §11, 23 bytes): counter(2) ‖ overdraft limit(3) ‖ amount(4) ‖
+    transaction type(1) ‖ terminal ID(6) ‖ date(4) ‖ time(3).
+
+    ``counter`` is the card counter the transaction used (offline for purchases, online for loads, as before the
+    card counted it up); ``transaction_type`` is the identifier of pboc-purse.md §1 (``06`` EP purchase, ``02`` EP
+    load); ``terminal_id`` is hex like :attr:`PurchaseResult.terminal_id`; ``when`` the date and time the terminal
+    sent with DEBIT FOR PURCHASE / CREDIT FOR LOAD.
+    """
+
+    counter: int
+    overdraft_limit_fen: int
+    amount_fen: int
+    transaction_type: int
+    terminal_id: str
+    when: _dt.datetime
+
+    @classmethod
+    def from_detail(cls, detail: PurseDetail) -> PurseRecord:
+        """From the codec's record (:class:`healthcard.codecs.PurseDetail`)."""
+        return cls(detail.counter, detail.overdraft_limit, detail.amount, detail.transaction_type,
+                   detail.terminal_id.hex().upper(), detail.when)  # fmt: skip
+
+    def to_json(self) -> dict[str, object]:
+        """Stable JSON (ISO datetime)."""
+        return {
+            "counter": self.counter,
+            "overdraft_limit_fen": self.overdraft_limit_fen,
+            "amount_fen": self.amount_fen,
+            "transaction_type": self.transaction_type,
+            "terminal_id": self.terminal_id,
             "when": self.when.isoformat(),
         }
 
@@ -324,23 +368,113 @@ def debit(
     return result
 
 
-def recover_purchase(ctx: PurseContext, prepared: PreparedDebit) -> PurchaseResult | None:
-    """Did the card execute the prepared purchase? GET TRANSACTION PROVE with the counter after it.
+def _detail_ef(ctx: PurseContext) -> EFSpec | None:
+    """The EP's cyclic detail EF of the profile (the EP's ``detail_sfi``, pboc-purse.md §11), if it has one."""
+    purse = ctx.access.profile.purse
+    if purse is None:
+        raise LibraryError("the card profile has no purse")
+    children = purse.adf.efs
+    sfis = {c.detail_sfi for c in children if c.kind is EFKind.PURSE and c.detail_sfi is not None}
+    return next((c for c in children if c.kind is EFKind.CYCLIC and c.sfi in sfis), None)
 
-    Returns the :class:`PurchaseResult` (TAC and MAC from the card; balance = balance before − amount) or
-    ``None`` when the card answers 9406 (no such transaction: it was never debited).
+
+def _raw_records(ctx: PurseContext) -> list[bytes] | None:
+    ef = _detail_ef(ctx)
+    if ef is None:
+        return None
+    ctx.select()
+    return read_records(ctx.access, ctx.access.profile.purse.adf.name, ef.name)  # type: ignore[union-attr]
+
+
+def purse_records(ctx: PurseContext) -> tuple[PurseRecord, ...]:
+    """The EP detail records, newest first (pboc-purse.md §11): READ RECORD by SFI, record 1.. until 6A83.
+
+    Empty records (all ``00`` or ``FF``) are left out; a record that is not 23 bytes or whose date/time is not BCD
+    raises :class:`~apdu.errors.DataError`. A profile without a detail file gives ``()``.
+    """
+    out: list[PurseRecord] = []
+    for raw in _raw_records(ctx) or ():
+        detail = PurseDetail.from_bytes(raw)
+        if detail is not None:
+            out.append(PurseRecord.from_detail(detail))
+    return tuple(out)
+
+
+_OFFLINE_TYPES = frozenset({0x04, 0x05, 0x06, 0x09})  # cash withdrawal, purchases, CAPP (pboc-purse.md §1)
+_ONLINE_TYPES = frozenset({0x01, 0x02, 0x03, 0x07})  # loads, unload, overdraft-limit update (pboc-purse.md §1)
+
+
+def _executed(
+    ctx: PurseContext, *, proved: bool, tx_type: int, counter: int, amount_fen: int, terminal_id: str,
+    when: _dt.datetime,
+) -> bool:
+    """Did the card execute the prepared transaction? ``proved``: GET TRANSACTION PROVE answered 9000.
+
+    The proof is asked by type and counter only (pboc-purse.md §2.6), so it proves *a* transaction with that
+    counter, maybe another terminal's after the prepared one never reached the card; and 9406 only says the card no
+    longer has the proof (it keeps its last transaction's). The detail records (pboc-purse.md §11) decide: the card
+    writes one per transaction with the counter it used, so a record of the same counter family (offline:
+    purchases; online: loads) with ``counter`` whose type, amount, terminal and date/time are the prepared ones →
+    executed; any other record with ``counter`` → another transaction used it, the prepared one never ran. No record
+    with ``counter`` but a later one of the family: the cyclic file has dropped it → :class:`LibraryError` (the
+    entry stays open). No record from ``counter`` on, or no detail file in the profile → the proof decides.
+    Records that do not parse cannot be the prepared transaction's (it wrote a valid date/time) and are skipped.
+    """
+    raws = _raw_records(ctx)
+    if raws is None:
+        return proved
+    family = _OFFLINE_TYPES if tx_type in _OFFLINE_TYPES else _ONLINE_TYPES
+    later = False
+    for raw in raws:
+        try:
+            detail = PurseDetail.from_bytes(raw)
+        except DataError:
+            continue
+        if detail is None or detail.transaction_type not in family:
+            continue
+        if detail.counter == counter:
+            return (detail.transaction_type, detail.amount, detail.terminal_id.hex().upper(), detail.when) == (
+                tx_type, amount_fen, terminal_id.upper(), when.replace(microsecond=0),
+            )  # fmt: skip
+        later = later or detail.counter > counter
+    if later:
+        raise LibraryError(
+            f"recovery: the card no longer proves the transaction with counter {counter} and its detail record "
+            "has been overwritten; it cannot be decided from the card"
+        )
+    return proved
+
+
+def recover_purchase(ctx: PurseContext, prepared: PreparedDebit) -> PurchaseResult | None:
+    """Did the card execute the prepared purchase? GET TRANSACTION PROVE with the counter after it (§2.6).
+
+    Returns the :class:`PurchaseResult` (balance = balance before − amount) or ``None`` when the card never
+    debited. The proof alone does not decide (:func:`_executed`): the card keeps the MAC ‖ TAC of its last
+    transaction only, so 9406 may follow a later transaction on that card (another terminal, a load), and 9000
+    may prove another terminal's purchase that took the same counter. The detail records (pboc-purse.md §11)
+    decide; a purchase found there while the proof is gone is returned with ``tac=""`` and ``mac2=""``: the card
+    debited, but its proof is no longer available. Raises
+    :class:`~apdu.errors.LibraryError` when neither the proof nor the record is left to decide. Recover before
+    retrying the same amount at the same terminal within the same second (the record could not tell them apart).
     """
     access = ctx.access
     ctx.select()
     command = pboc.get_transaction_prove(TransactionType.EP_PURCHASE, (prepared.offline_counter + 1) & 0xFFFF)
     r = access.send(command, accept=(0x9000, SW_NO_TRANSACTION))
-    if r.sw == SW_NO_TRANSACTION:
+    proved = r.sw != SW_NO_TRANSACTION
+    if not _executed(
+        ctx, proved=proved, tx_type=TransactionType.EP_PURCHASE, counter=prepared.offline_counter,
+        amount_fen=prepared.amount_fen, terminal_id=prepared.terminal_id, when=prepared.when,
+    ):  # fmt: skip
         return None
-    prove = TransactionProveResponse.parse(r.data)
+    tac = mac2 = ""
+    if proved:
+        prove = TransactionProveResponse.parse(r.data)
+        tac, mac2 = prove.tac.hex().upper(), prove.mac.hex().upper()
     return PurchaseResult(
         balance_fen=prepared.balance_before_fen - prepared.amount_fen, card_counter=prepared.offline_counter,
-        terminal_id=prepared.terminal_id, terminal_serial=prepared.terminal_serial, tac=prove.tac.hex().upper(),
-        mac2=prove.mac.hex().upper(), when=prepared.when,
+        terminal_id=prepared.terminal_id, terminal_serial=prepared.terminal_serial, tac=tac, mac2=mac2,
+        when=prepared.when,
     )  # fmt: skip
 
 
@@ -390,19 +524,24 @@ def load(
 def recover_load(ctx: PurseContext, prepared: PreparedLoad) -> LoadResult | None:
     """Did the card execute the prepared load? GET TRANSACTION PROVE type 02 with the online counter after it.
 
-    Returns the :class:`LoadResult` (TAC from the card; balance = balance before + amount) or ``None`` when the
-    card answers 9406 (no such load: it never credited, so the load may be tried again). Like purchases, the card
-    proves only its last transaction of that type: recover before the next load on that card.
+    Returns the :class:`LoadResult` (balance = balance before + amount) or ``None`` when the card never credited
+    (the load may be tried again). As for purchases (:func:`recover_purchase`), the detail records (pboc-purse.md
+    §11) decide whether the proof (or its absence, 9406) is the prepared load's; a load found there while the proof
+    is gone is returned with ``tac=""``. Raises :class:`~apdu.errors.LibraryError` when neither is left.
     """
     ctx.select()
     command = pboc.get_transaction_prove(TransactionType.EP_LOAD, (prepared.online_counter + 1) & 0xFFFF)
     r = ctx.access.send(command, accept=(0x9000, SW_NO_TRANSACTION))
-    if r.sw == SW_NO_TRANSACTION:
+    proved = r.sw != SW_NO_TRANSACTION
+    if not _executed(
+        ctx, proved=proved, tx_type=TransactionType.EP_LOAD, counter=prepared.online_counter,
+        amount_fen=prepared.amount_fen, terminal_id=prepared.terminal_id, when=prepared.when,
+    ):  # fmt: skip
         return None
-    prove = TransactionProveResponse.parse(r.data)
+    tac = TransactionProveResponse.parse(r.data).tac.hex().upper() if proved else ""
     return LoadResult(
         balance_fen=prepared.balance_before_fen + prepared.amount_fen, online_counter=prepared.online_counter,
-        terminal_id=prepared.terminal_id, tac=prove.tac.hex().upper(), when=prepared.when,
+        terminal_id=prepared.terminal_id, tac=tac, when=prepared.when,
     )  # fmt: skip
 
 

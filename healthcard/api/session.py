@@ -361,12 +361,21 @@ class CardSession:
         return purse.load(self._purse_ctx(), self._number_or_blank(), amount_fen, authoriser=authoriser,
                           pin=the_pin, terminal_id=sam.terminal_id(), journal=journal, when=when)  # fmt: skip
 
+    def purse_records(self) -> tuple[purse.PurseRecord, ...]:
+        """The EP detail records, newest first (pboc-purse.md §11; READ RECORD by SFI until 6A83)."""
+        return purse.purse_records(self._purse_ctx())
+
     def recover_purchase(self, prepared: purse.PreparedDebit) -> purse.PurchaseResult | None:
-        """GET TRANSACTION PROVE for a prepared debit: its result, or ``None`` if the card never debited."""
+        """GET TRANSACTION PROVE for a prepared debit, then the detail records (pboc-purse.md §2.6, §11).
+
+        Its result (``tac``/``mac2`` empty when the card no longer holds the proof), or ``None`` if the card never
+        debited.
+        """
         return purse.recover_purchase(self._purse_ctx(), prepared)
 
     def recover_load(self, prepared: purse.PreparedLoad) -> purse.LoadResult | None:
-        """GET TRANSACTION PROVE (type 02) for a prepared load: its result, or ``None`` if the card never loaded."""
+        """GET TRANSACTION PROVE (type 02), then the detail records, for a prepared load: its result (``tac`` empty
+        when the proof is gone), or ``None`` if the card never loaded."""
         return purse.recover_load(self._purse_ctx(), prepared)
 
     def _number_or_blank(self) -> str:
