@@ -152,7 +152,9 @@ class ApiCardOps:
         """``CardSession.recover_load`` (GET TRANSACTION PROVE type 02, pboc-purse.md §2.6), checked by the balance.
 
         The TAC comes from the card when it still holds that load as its last transaction; the balance must
-        agree (before + amount). 9406 with the balance unchanged means the card never loaded. Entries from before
+        agree (before + amount). A load the card no longer proves but lists in its detail records (pboc-purse.md
+        §11; ``tac`` empty) is confirmed whatever the balance now is: the card was used since. 9406 with the
+        balance unchanged means the card never loaded. Entries from before
         the online counter was journaled (counter 0 and no terminal) are settled by the balance alone.
         """
         from healthcard.api.purse import PreparedLoad  # noqa: PLC0415
@@ -168,6 +170,8 @@ class ApiCardOps:
                     terminal_id=prepared.terminal_id, when=prepared.when,
                 )
             )  # fmt: skip
+            if result is not None and not result.tac:  # found in the detail records: the card was used since
+                return Completed(loaded, prepared.card_counter, prepared.terminal_id, 0, "", prepared.when)
             tac = result.tac if result is not None else ""
         if tac and balance != loaded:
             raise LibraryError("load recovery: the card proves the load but the balance does not match")
