@@ -404,6 +404,15 @@ _OFFLINE_TYPES = frozenset({0x04, 0x05, 0x06, 0x09})  # cash withdrawal, purchas
 _ONLINE_TYPES = frozenset({0x01, 0x02, 0x03, 0x07})  # loads, unload, overdraft-limit update (pboc-purse.md §1)
 
 
+def _wall_clocks(when: _dt.datetime) -> set[_dt.datetime]:
+    """The card's date/time (BCD, no zone) that DEBIT/CREDIT may have carried for ``when``: its own wall clock and,
+    for an aware ``when`` (a journal may give it back in UTC), the local one the terminal stamps naive times with."""
+    out = {when.replace(tzinfo=None, microsecond=0)}
+    if when.tzinfo is not None:
+        out.add(when.astimezone().replace(tzinfo=None, microsecond=0))
+    return out
+
+
 def _executed(
     ctx: PurseContext, *, proved: bool, tx_type: int, counter: int, amount_fen: int, terminal_id: str,
     when: _dt.datetime,
@@ -433,9 +442,9 @@ def _executed(
         if detail is None or detail.transaction_type not in family:
             continue
         if detail.counter == counter:
-            return (detail.transaction_type, detail.amount, detail.terminal_id.hex().upper(), detail.when) == (
-                tx_type, amount_fen, terminal_id.upper(), when.replace(microsecond=0),
-            )  # fmt: skip
+            return (detail.transaction_type, detail.amount, detail.terminal_id.hex().upper()) == (
+                tx_type, amount_fen, terminal_id.upper(),
+            ) and detail.when in _wall_clocks(when)  # fmt: skip
         later = later or detail.counter > counter
     if later:
         raise LibraryError(

@@ -1,0 +1,115 @@
+"""Issue #6: a card pulled mid-transaction and used at another terminal before it comes back.
+
+The card then proves only that other transaction (pboc-purse.md §2.6: GET TRANSACTION PROVE answers 9406 for ours),
+so the open entry must be settled from the card's detail records (pboc-purse.md §11): confirmed without TAC when
+the card executed it, voided when it did not; the journal's balances agree with the card.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import grpc
+import pytest
+
+from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
+from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
+from daemon.server import Daemon
+from healthcard.api import open_virtual_session
+from sam.virtual import VirtualSam
+from sam.virtual.image import new_sam_image
+
+READER = "virtual-1"
+ELSEWHERE = bytes.fromhex("000000000777")
+
+
+def _pull_at(backend: Any, point: str) -> None:
+    """Tear the card's power at ``point`` and pull it out of the reader (the daemon cannot ask it)."""
+
+    def hook(name: str) -> bool:
+        if name != point:
+            return False
+        backend.remove_card()
+        return True
+
+    backend._card.tear = hook
+
+
+def _use_elsewhere(backend: Any, *, debit: int = 0, load: int = 0) -> None:
+    """The holder uses the (pulled) card at another terminal: its proof becomes that transaction's."""
+    card = backend._card
+    card.tear = None
+    card.power_on()
+    sam = VirtualSam(new_sam_image(terminal_id=ELSEWHERE))
+    with open_virtual_session(card=card, sam=sam) as s:
+        if debit:
+            s.debit(debit, when=dt.datetime.now() + dt.timedelta(minutes=1))
+        if load:
+            s.load(load, when=dt.datetime.now() + dt.timedelta(minutes=1))
+
+
+def _entry(stub: pb_grpc.HealthCardServiceStub, request_id: str) -> Any:
+    (entry,) = [t for t in stub.ListTransactions(pb.ListTransactionsRequest()).transactions
+                if t.request_id == request_id]  # fmt: skip
+    return entry
+
+
+def _settled(stub: pb_grpc.HealthCardServiceStub, request_id: str) -> Any:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        entry = _entry(stub, request_id)
+        if entry.state in (pb.TRANSACTION_STATE_CONFIRMED, pb.TRANSACTION_STATE_VOIDED):
+            return entry
+        time.sleep(0.05)
+    raise AssertionError(f"{request_id} still open")
+
+
+def _balance(stub: pb_grpc.HealthCardServiceStub) -> int:
+    return int(stub.GetBalance(pb.GetBalanceRequest(reader=READER)).balance_fen)
+
+
+@pytest.mark.parametrize(("point", "debited"), [("purchase:commit", True), ("purchase:mac1-verified", False)])
+def test_debit_pulled_then_paid_elsewhere_settles_from_the_records(
+    daemon: Daemon, stub: pb_grpc.HealthCardServiceStub, point: str, debited: bool
+) -> None:
+    backend: Any = daemon.readers.worker(READER).backend  # SimulatedReader
+    start = _balance(stub)
+    _pull_at(backend, point)
+    with pytest.raises(grpc.RpcError):
+        stub.Debit(pb.DebitRequest(reader=READER, amount_fen=700, request_id="torn"))
+    assert _entry(stub, "torn").state == pb.TRANSACTION_STATE_PREPARED  # the card left before it could be asked
+    _use_elsewhere(backend, debit=300)
+    backend.insert_card()
+    after = stub.Debit(pb.DebitRequest(reader=READER, amount_fen=5, request_id="next"))  # resolves "torn" first
+    entry = _settled(stub, "torn")
+    if debited:
+        assert entry.state == pb.TRANSACTION_STATE_CONFIRMED
+        assert (entry.balance_before_fen, entry.balance_after_fen, entry.tac) == (start, start - 700, "")
+        assert after.balance_fen == start - 700 - 300 - 5 == _balance(stub)
+    else:
+        assert entry.state == pb.TRANSACTION_STATE_VOIDED
+        assert after.balance_fen == start - 300 - 5 == _balance(stub)
+    day = dt.datetime.now().astimezone().date().isoformat()
+    report = stub.GetReconciliationReport(pb.GetReconciliationReportRequest(business_date=day))
+    assert report.open_count == 0
+    (group,) = report.groups
+    assert sorted(t.tac == "" for t in group.transactions) == ([False, True] if debited else [False])
+    assert group.total_fen == (705 if debited else 5)
+
+
+def test_load_pulled_then_loaded_elsewhere_is_confirmed(daemon: Daemon, stub: pb_grpc.HealthCardServiceStub) -> None:
+    backend: Any = daemon.readers.worker(READER).backend  # SimulatedReader
+    start = _balance(stub)
+    _pull_at(backend, "load:commit")
+    with pytest.raises(grpc.RpcError):
+        stub.Load(pb.LoadRequest(reader=READER, amount_fen=2_000, request_id="torn-load"))
+    _use_elsewhere(backend, load=500)
+    backend.insert_card()
+    assert _balance(stub) == start + 2_000 + 500
+    stub.Debit(pb.DebitRequest(reader=READER, amount_fen=5, request_id="next"))  # resolves "torn-load" first
+    entry = _settled(stub, "torn-load")
+    assert entry.state == pb.TRANSACTION_STATE_CONFIRMED
+    assert (entry.balance_after_fen, entry.tac) == (start + 2_000, "")
+    assert _balance(stub) == start + 2_000 + 500 - 5
