@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from daemon._gen.healthcard.v1 import card_data_pb2 as cd
@@ -20,6 +23,7 @@ __all__ = [
     "audit_message",
     "card_data_message",
     "card_data_sections",
+    "fill_card_data",
     "group_message",
     "timestamp",
     "transaction_message",
@@ -64,6 +68,9 @@ def timestamp(when: _dt.datetime | None) -> Timestamp | None:
 
 
 def _jsonable(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool:  # the common leaves first (none of the kinds below)
+        return value
     if isinstance(value, _dt.date):
         return value.isoformat()
     if isinstance(value, bytes):
@@ -89,10 +96,22 @@ _BYTES_FIELDS = {"issuer_certificate"}
 
 def card_data_message(doc: Mapping[str, Any]) -> cd.CardData:
     """``CardData`` from the JSON form of :meth:`daemon.backend.CardOps.read` (photo as bytes)."""
+    message = cd.CardData()
+    fill_card_data(message, doc)
+    return message
+
+
+def fill_card_data(message: cd.CardData, doc: Mapping[str, Any]) -> None:
+    """Fill an empty ``message`` (e.g. ``ReadCardResponse.card``, no copy) like :func:`card_data_message`.
+
+    The sections go through :func:`_parse_json`, which sets the plain fields directly and leaves anything else
+    to ``json_format.ParseDict`` (ignoring unknown fields), with the same result.
+    """
     doc = dict(doc)
     photo = doc.pop("photo", None)
     visits = doc.pop("visit_records", None) or []
-    message = json_format.ParseDict(_jsonable(doc), cd.CardData(), ignore_unknown_fields=True)
+    _parse_json(_jsonable(doc), message)
+    message.SetInParent()  # present even when empty
     if isinstance(photo, bytes | bytearray):
         message.photo = bytes(photo)
     for visit in visits:
@@ -100,7 +119,91 @@ def card_data_message(doc: Mapping[str, Any]) -> cd.CardData:
         record = message.visit_records.add(kind=kind, slot=int(visit.get("slot", 0)), valid=bool(visit.get("valid")))
         for item, value in (visit.get("items") or {}).items():
             record.items[int(item)] = value.hex() if isinstance(value, bytes) else str(value)
-    return message
+
+
+class _NotPlainError(Exception):
+    """The JSON needs ``json_format.ParseDict`` (a value or field kind :func:`_set_plain` does not handle)."""
+
+
+_FIELDS: dict[str, dict[str, FieldDescriptor]] = {}  # message full name -> JSON key -> field
+_EXTENSION_KEY = re.compile(r"\[[a-zA-Z0-9\._]*\]$")  # ParseDict's extension keys ("[pkg.ext]"): left to it
+_INT_TYPES = {FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT32,
+              FieldDescriptor.CPPTYPE_UINT64}  # fmt: skip
+
+
+def _parse_json(js: dict[str, Any], message: Message) -> None:
+    """``json_format.ParseDict(js, message, ignore_unknown_fields=True)`` for an empty ``message``, faster.
+
+    Plain JSON (strings, bools, ints, base64 bytes, nested objects, lists of objects: what the card API's
+    sections give) is set field by field, with ParseDict's rules: a key names a field by its JSON name first,
+    then its proto name; unknown keys are skipped; a bytes field takes base64 (``urlsafe_b64decode`` with padding
+    added). Anything else (a null, a string for a number, enums, maps, well-known types, oneofs, extensions), and
+    any value the message refuses, makes the whole message go through ParseDict instead, so its result and its
+    errors (``ParseError``) stay exactly ParseDict's.
+    """
+    try:
+        _set_plain(js, message)
+    except Exception:  # not plain, or refused by the message: ParseDict decides (and raises its own error)
+        message.Clear()
+        json_format.ParseDict(js, message, ignore_unknown_fields=True)
+
+
+def _fields(descriptor: Any) -> dict[str, FieldDescriptor]:
+    fields = _FIELDS.get(descriptor.full_name)
+    if fields is None:
+        fields = {f.name: f for f in descriptor.fields}
+        fields.update({f.json_name: f for f in descriptor.fields})  # ParseDict tries the JSON name first
+        _FIELDS[descriptor.full_name] = fields
+    return fields
+
+
+def _set_plain(js: Mapping[str, Any], message: Message) -> None:
+    fields = _fields(message.DESCRIPTOR)
+    for name, value in js.items():
+        field = fields.get(name)
+        if field is None:
+            if _EXTENSION_KEY.match(name):
+                raise _NotPlainError(name)
+            continue  # unknown key: ignored
+        if value is None or field.containing_oneof is not None:
+            raise _NotPlainError(name)
+        if field.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
+            kind: Any = field.message_type
+            if kind.full_name.startswith("google.protobuf.") or kind.GetOptions().map_entry:
+                raise _NotPlainError(name)  # a well-known type or a map
+            if field.is_repeated:
+                if not isinstance(value, list | tuple):
+                    raise _NotPlainError(name)
+                message.ClearField(field.name)
+                repeated = getattr(message, field.name)
+                for item in value:
+                    if not isinstance(item, dict):
+                        raise _NotPlainError(name)
+                    _set_plain(item, repeated.add())
+            else:
+                if not isinstance(value, dict):
+                    raise _NotPlainError(name)
+                sub = getattr(message, field.name)
+                sub.SetInParent()
+                _set_plain(value, sub)
+        elif field.is_repeated:
+            raise _NotPlainError(name)
+        else:
+            setattr(message, field.name, _plain_scalar(field, value))
+
+
+def _plain_scalar(field: FieldDescriptor, value: Any) -> Any:
+    kind = field.cpp_type
+    if kind == FieldDescriptor.CPPTYPE_STRING and type(value) is str:
+        if field.type != FieldDescriptor.TYPE_BYTES:
+            return value  # the message refuses unpaired surrogates (UnicodeEncodeError): ParseDict then
+        encoded = value.encode("utf-8")
+        return base64.urlsafe_b64decode(encoded + b"=" * (4 - len(encoded) % 4))  # as ParseDict
+    if kind == FieldDescriptor.CPPTYPE_BOOL and type(value) is bool:
+        return value
+    if kind in _INT_TYPES and type(value) is int:
+        return value
+    raise _NotPlainError(field.name)
 
 
 def card_data_sections(message: cd.CardData, sections: list[str]) -> dict[str, Any]:

@@ -29,8 +29,8 @@ from daemon.convert import (
     SECTION_NAMES,
     STATE_OF,
     audit_message,
-    card_data_message,
     card_data_sections,
+    fill_card_data,
     group_message,
     timestamp,
     transaction_message,
@@ -215,7 +215,9 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
                     self._tx.resolve_card(card)
                     doc = dict(card.read(names))
                 doc.setdefault("card_number", note.card_number)
-                return pb.ReadCardResponse(card=card_data_message(doc))
+                response = pb.ReadCardResponse()
+                fill_card_data(response.card, doc)  # in place: ReadCardResponse(card=...) would copy it
+                return response
 
             return self._run(request.reader, job)
 

@@ -1,0 +1,167 @@
+"""daemon.convert: ReadCard's CardData is exactly what ``json_format.ParseDict`` made of the card's JSON.
+
+``fill_card_data`` sets plain fields directly and hands anything else to ParseDict; these tests compare it with the
+ParseDict pipeline it replaced (same message, or the same exception and message), on real card reads and on
+generated documents with the awkward cases: JSON names, unknown and extension keys, nulls, wrong types, code-table
+values, bytes, dates, unpaired surrogates, out-of-range integers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf import json_format
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from daemon._gen.healthcard.v1 import card_data_pb2 as cd
+from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
+from daemon.cardops import SimulatedReader
+from daemon.convert import _jsonable, card_data_message, fill_card_data
+
+
+def _reference(doc: dict[str, Any]) -> cd.CardData:
+    """The conversion before the fast path (daemon/convert.py at 27191cd)."""
+    doc = dict(doc)
+    photo = doc.pop("photo", None)
+    visits = doc.pop("visit_records", None) or []
+    message = json_format.ParseDict(_jsonable(doc), cd.CardData(), ignore_unknown_fields=True)
+    if isinstance(photo, bytes | bytearray):
+        message.photo = bytes(photo)
+    for visit in visits:
+        kind = cd.VISIT_KIND_INPATIENT if visit.get("kind") == "inpatient" else cd.VISIT_KIND_OUTPATIENT
+        record = message.visit_records.add(kind=kind, slot=int(visit.get("slot", 0)), valid=bool(visit.get("valid")))
+        for item, value in (visit.get("items") or {}).items():
+            record.items[int(item)] = value.hex() if isinstance(value, bytes) else str(value)
+    return message
+
+
+def _outcome(convert: Any, doc: dict[str, Any]) -> tuple[str, Any]:
+    try:
+        return "ok", convert(doc)
+    except Exception as exc:  # the comparison includes the error
+        return type(exc).__name__, str(exc)
+
+
+def test_a_full_card_read_converts_as_parse_dict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reader = SimulatedReader("virtual-0", tmp_path)
+    try:
+        with reader.session() as card:
+            doc = dict(card.read(None))
+    finally:
+        reader.close()
+    assert {"holder", "issuer", "purse", "photo", "visit_records"} <= set(doc)
+    expected = _reference(doc)
+    parsed: list[object] = []
+    monkeypatch.setattr(json_format, "ParseDict", lambda *a, **k: parsed.append(a))
+    message = card_data_message(doc)
+    assert not parsed  # the card's JSON is plain: set field by field
+    assert message == expected
+    assert message.holder.name and message.issuer.issuer_name and message.purse.balance_fen > 0
+    assert message.holder.gender == doc["holder"]["gender"]["code"]  # a code-table value carries its code
+
+
+def test_issuer_certificate_bytes_from_hex() -> None:
+    doc = {"issuer": {"issuer_certificate": "00ff10", "issue_date": dt.date(2024, 5, 6)}}
+    message = card_data_message(doc)
+    assert message.issuer.issuer_certificate == bytes.fromhex("00ff10") and message.issuer.issue_date == "2024-05-06"
+    assert message == _reference(doc)
+
+
+def test_fill_in_place_equals_the_copied_message() -> None:
+    doc = {"card_number": "110105198506150030", "holder": {"name": "张伟", "gender": {"code": "1", "meaning": "男"}}}
+    response = pb.ReadCardResponse()
+    fill_card_data(response.card, doc)
+    assert response == pb.ReadCardResponse(card=card_data_message(doc))
+    empty = pb.ReadCardResponse()
+    fill_card_data(empty.card, {})
+    assert empty.HasField("card") and empty == pb.ReadCardResponse(card=cd.CardData())
+
+
+_SCALARS = st.one_of(
+    st.text(max_size=6),
+    st.sampled_from(["\ud800", "a\udc00", "", "MTIz", "not base64!", "0A0B", "12", "true"]),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([0, 1, 2**31, 2**63, -1]),
+    st.booleans(),
+    st.none(),
+    st.binary(max_size=4),
+    st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2030, 1, 1)),
+    st.floats(allow_nan=False, width=32),
+    st.fixed_dictionaries({"code": st.sampled_from(["1", "01"]), "meaning": st.just("男")}),
+)
+
+
+def _keys(descriptor: Any) -> list[str]:
+    names = {f.name for f in descriptor.fields} | {f.json_name for f in descriptor.fields}
+    return [*sorted(names), "unknown", "[ext.name]"]
+
+
+def _object(descriptor: Any) -> st.SearchStrategy[dict[str, Any]]:
+    """JSON objects for ``descriptor``: its field names and JSON names (and others) with values of any kind."""
+    fields = {**{f.name: f for f in descriptor.fields}, **{f.json_name: f for f in descriptor.fields}}
+
+    def value(key: str) -> st.SearchStrategy[Any]:
+        field = fields.get(key)
+        if field is None or field.message_type is None:
+            return st.one_of(_SCALARS, st.lists(_SCALARS, max_size=2))
+        sub = _object(field.message_type) if field.message_type.fields else st.just({})
+        return st.one_of(_SCALARS, sub, st.lists(st.one_of(sub, _SCALARS), max_size=2))
+
+    pairs = st.sampled_from(_keys(descriptor)).flatmap(lambda key: st.tuples(st.just(key), value(key)))
+    return st.lists(pairs, max_size=5).map(dict)
+
+
+_SAMPLES: list[Any] = [
+    "x", "", "张伟", "\ud800", "a\udc00", "MTIz", "0A0B", "not base64!", "12", "true", 0, 1, -1, 2**31, 2**63, 2**70,
+    True, False, None, b"\x01", dt.date(2024, 5, 6), 1.0, 1.5, {"code": "1", "meaning": "男"}, {}, {"name": "x"},
+    [], ["x"], [{}], [None], [{"substance": "x"}], ("x",),
+]  # fmt: skip
+
+
+def test_every_field_with_every_kind_of_value_converts_as_parse_dict() -> None:
+    """Exhaustive: each CardData key (proto and JSON name), and each key of its sections, with each sample value."""
+    top = cd.CardData.DESCRIPTOR
+    docs: list[dict[str, Any]] = []
+    for key in _keys(top):
+        docs += [{key: value} for value in _SAMPLES]
+        field = {**{f.name: f for f in top.fields}, **{f.json_name: f for f in top.fields}}.get(key)
+        if field is not None and field.message_type is not None:
+            for sub in _keys(field.message_type):
+                docs += [{key: {sub: value}} for value in _SAMPLES]
+                docs += [{key: [{sub: value}]} for value in _SAMPLES]
+    for doc in docs:
+        doc.pop("visit_records", None)
+        doc.pop("visitRecords", None)
+        assert _outcome(card_data_message, doc) == _outcome(_reference, doc), doc
+
+
+@settings(max_examples=100, deadline=None)
+@given(_object(cd.CardData.DESCRIPTOR))
+def test_generated_documents_convert_as_parse_dict(doc: dict[str, Any]) -> None:
+    doc.pop("visit_records", None)  # built by hand in both (not through ParseDict)
+    doc.pop("visitRecords", None)
+    assert _outcome(card_data_message, doc) == _outcome(_reference, doc)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "card_number": st.text(max_size=20),
+            "holder": st.fixed_dictionaries({}, optional={k: st.text(max_size=8) for k in ("name", "gender")}),
+            "issuer": st.fixed_dictionaries(
+                {}, optional={"issuer_certificate": st.binary(max_size=8), "issue_date": st.dates()}
+            ),
+            "clinical_flags": st.fixed_dictionaries({}, optional={"asthma": st.booleans(), "abo": st.text(max_size=2)}),
+            "purse": st.fixed_dictionaries({}, optional={"balance_fen": st.integers(0, 2**31)}),
+            "allergies": st.lists(st.fixed_dictionaries({"substance": st.text(max_size=4)}), max_size=2),
+        },
+    )
+)
+def test_card_shaped_documents_convert_as_parse_dict(doc: dict[str, Any]) -> None:
+    assert _outcome(card_data_message, doc) == _outcome(_reference, doc)
