@@ -145,15 +145,16 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
                         operator_id=note.operator_id,
                         request_id=request_id,
                     )
-                log.info(
-                    "%s %s", method, outcome,
-                    extra={"reader": reader, "card_number": note.card_number, "ms": round(elapsed * 1000, 2)},
-                )  # fmt: skip
+                if log.isEnabledFor(logging.INFO):  # the extra dict is built only when the line is logged
+                    log.info(
+                        "%s %s", method, outcome,
+                        extra={"reader": reader, "card_number": note.card_number, "ms": round(elapsed * 1000, 2)},
+                    )  # fmt: skip
 
     def _run(self, reader: str, fn: Callable[[ReaderBackend], T]) -> T:
         worker = self._readers.worker(reader)
         self._metrics.queue_depth.labels(reader=reader).set(worker.queue_depth)
-        return self._readers.run(reader, fn)
+        return worker.submit(fn, queue_timeout=self._readers.queue_timeout)  # = ReaderManager.run, one look-up
 
     # --- readers -------------------------------------------------------------------------------------------
 
