@@ -92,30 +92,18 @@ class ApiCardOps:
         return str(self._s.card_number)
 
     def read(self, sections: Collection[str] | None) -> Mapping[str, Any]:
-        from healthcard.api import Section  # noqa: PLC0415 - the card API is imported lazily
-
-        wanted = None if sections is None else [Section.parse(_SECTION_OF.get(s, s)) for s in sections]
+        wanted = None if sections is None else [_section(s) for s in sections]
         return _card_data_json(self._s.read(wanted))
 
     def balance(self) -> int:
         return int(self._s.balance())
 
     def debit(self, amount_fen: int, hooks: TxHooks) -> Completed:
-        session = self._s
-
-        class _Journal:
-            def prepared(self, p: Any) -> None:
-                hooks.prepared(
-                    Prepared(
-                        p.card_number, p.amount_fen, p.balance_before_fen, p.offline_counter, p.terminal_id,
-                        p.terminal_serial, p.when,
-                    )
-                )
-
-            def debited(self, r: Any) -> None:
-                hooks.completed(_completed(r))
-
-        return _completed(session.debit(amount_fen, journal=_Journal()))
+        journal = _DebitJournal(hooks)
+        result = self._s.debit(amount_fen, journal=journal)
+        if journal.completed is not None and journal.result is result:
+            return journal.completed
+        return _completed(result)
 
     def load(self, amount_fen: int, hooks: TxHooks) -> Completed:
         """A load journaled through the card API's ``LoadJournal`` (pboc-purse.md §2.2).
@@ -123,16 +111,11 @@ class ApiCardOps:
         ``prepared`` (balance and online counter from INITIALIZE FOR LOAD, MAC2 known) is recorded right before
         CREDIT FOR LOAD, the only APDU that changes the card; ``completed`` right after its TAC.
         """
-
-        class _Journal:
-            def prepared(self, p: Any) -> None:
-                before, counter = p.balance_before_fen, p.online_counter
-                hooks.prepared(Prepared(p.card_number, p.amount_fen, before, counter, p.terminal_id, 0, p.when))
-
-            def loaded(self, r: Any) -> None:
-                hooks.completed(_load_completed(r))
-
-        return _load_completed(self._s.load(amount_fen, journal=_Journal()))
+        journal = _LoadJournal(hooks)
+        result = self._s.load(amount_fen, journal=journal)
+        if journal.completed is not None and journal.result is result:
+            return journal.completed
+        return _load_completed(result)
 
     def recover(self, kind: Kind, prepared: Prepared) -> Completed | None:
         if kind is Kind.LOAD:
@@ -224,6 +207,67 @@ class ApiCardOps:
         slot = int(self._s.next_visit_slot(inpatient))
         cls = InpatientRecord if inpatient else OutpatientRecord
         return int(self._s.add_visit(cls(slot=slot, valid=True, items=dict(items))))
+
+
+_SECTIONS: dict[str, Any] = {}  # CardData field / section name -> healthcard.api Section
+
+
+def _section(name: str) -> Any:
+    """``Section.parse`` of a section name (``clinical_flags`` etc. renamed), remembered per name."""
+    section = _SECTIONS.get(name)
+    if section is None:
+        from healthcard.api import Section  # noqa: PLC0415 - the card API is imported lazily
+
+        section = _SECTIONS[name] = Section.parse(_SECTION_OF.get(name, name))
+    return section
+
+
+class _DebitJournal:
+    """The card API's ``DebitJournal`` for one debit: hands the steps to the daemon's journal hooks.
+
+    ``result`` / ``completed``: the card API's result seen by ``debited`` and its :class:`Completed`, which the
+    debit returns as well (built once).
+    """
+
+    __slots__ = ("_hooks", "completed", "result")
+
+    def __init__(self, hooks: TxHooks) -> None:
+        self._hooks = hooks
+        self.result: Any = None
+        self.completed: Completed | None = None
+
+    def prepared(self, p: Any) -> None:
+        self._hooks.prepared(
+            Prepared(
+                p.card_number, p.amount_fen, p.balance_before_fen, p.offline_counter, p.terminal_id,
+                p.terminal_serial, p.when,
+            )
+        )
+
+    def debited(self, r: Any) -> None:
+        completed = _completed(r)
+        self._hooks.completed(completed)
+        self.result, self.completed = r, completed
+
+
+class _LoadJournal:
+    """The card API's ``LoadJournal`` for one load (see :class:`_DebitJournal`)."""
+
+    __slots__ = ("_hooks", "completed", "result")
+
+    def __init__(self, hooks: TxHooks) -> None:
+        self._hooks = hooks
+        self.result: Any = None
+        self.completed: Completed | None = None
+
+    def prepared(self, p: Any) -> None:
+        before, counter = p.balance_before_fen, p.online_counter
+        self._hooks.prepared(Prepared(p.card_number, p.amount_fen, before, counter, p.terminal_id, 0, p.when))
+
+    def loaded(self, r: Any) -> None:
+        completed = _load_completed(r)
+        self._hooks.completed(completed)
+        self.result, self.completed = r, completed
 
 
 def _load_completed(r: Any) -> Completed:

@@ -6,10 +6,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from apdu.errors import HealthCardError
+from daemon.backend import Completed, Prepared
+from daemon.cardops import SimulatedReader
 from daemon.errors import ReaderBusyError, ShuttingDownError
 from daemon.events import EventBus
 from daemon.logs import bind_request_id, current_request_id
@@ -173,3 +177,48 @@ def test_stop_finishes_the_inline_job_in_flight_then_refuses(worker: tuple[Reade
     assert ended and backend.closed_at is not None and backend.closed_at >= ended[0]
     with pytest.raises(ShuttingDownError):
         w.submit(_on, queue_timeout=1)
+
+
+class _RecordingHooks:
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, Any]] = []
+
+    def prepared(self, prepared: Prepared) -> None:
+        self.steps.append(("prepared", prepared))
+
+    def completed(self, completed: Completed) -> None:
+        self.steps.append(("completed", completed))
+
+
+def test_simulated_debit_and_load_hand_the_hooks_what_they_return(tmp_path: Path) -> None:
+    reader = SimulatedReader("virtual-0", tmp_path)
+    try:
+        with reader.session() as card:
+            before = card.balance()
+            debit_hooks, load_hooks = _RecordingHooks(), _RecordingHooks()
+            debited = card.debit(250, debit_hooks)
+            loaded = card.load(1000, load_hooks)
+            after = card.balance()
+    finally:
+        reader.close()
+    assert [s for s, _ in debit_hooks.steps] == ["prepared", "completed"]
+    prepared, completed = debit_hooks.steps[0][1], debit_hooks.steps[1][1]
+    assert (prepared.amount_fen, prepared.balance_before_fen) == (250, before)
+    assert completed == debited and debited.balance_fen == before - 250 and len(debited.tac) == 8
+    assert [s for s, _ in load_hooks.steps] == ["prepared", "completed"]
+    assert load_hooks.steps[0][1].balance_before_fen == before - 250 and load_hooks.steps[0][1].terminal_serial == 0
+    assert load_hooks.steps[1][1] == loaded and loaded.balance_fen == after == before - 250 + 1000
+
+
+def test_simulated_read_names_sections_by_cardata_field(tmp_path: Path) -> None:
+    reader = SimulatedReader("virtual-0", tmp_path)
+    try:
+        with reader.session() as card:
+            holder = card.read(["holder"])
+            renamed = card.read(["clinical_flags", "special_info", "holder"])  # api names: clinical, special
+            with pytest.raises(HealthCardError):
+                card.read(["no-such-section"])
+    finally:
+        reader.close()
+    assert set(holder) == {"card_number", "holder"} and holder["holder"]["name"]
+    assert {"clinical_flags", "special_info", "holder"} <= set(renamed)
