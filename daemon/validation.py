@@ -26,13 +26,14 @@ MAX_TEXT = 64
 MAX_READER = 128
 MAX_PAGE = 1000
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
+_CONTROL = re.compile(r"[\x00-\x1f]")  # one search instead of a Python loop over the characters
 
 
 def check_text(value: str, field: str, *, limit: int = MAX_TEXT) -> str:
     """An optional free-text reference of at most ``limit`` characters, without control characters."""
     if len(value) > limit:
         raise DataError(f"{field}: {len(value)} characters, at most {limit} allowed", field=field)
-    if any(ord(c) < 0x20 for c in value):
+    if _CONTROL.search(value):
         raise DataError(f"{field}: control characters are not allowed", field=field)
     return value
 

@@ -8,13 +8,17 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from apdu.errors import DataError
 from daemon._gen.healthcard.v1 import card_data_pb2 as cd
 from daemon._gen.healthcard.v1 import errors_pb2
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
 from daemon.errors import DETAILS_KEY, REASON_KEY
 from daemon.server import Daemon
+from daemon.validation import check_text
 
 
 def _error(call: object) -> tuple[grpc.StatusCode, str, errors_pb2.ErrorDetails]:
@@ -193,3 +197,22 @@ def test_write_card_and_add_record(stub: pb_grpc.HealthCardServiceStub) -> None:
     assert _error(lambda: stub.WriteCard(pb.WriteCardRequest(reader="virtual-0")))[2].field == "sections"
     assert _error(lambda: stub.AddRecord(pb.AddRecordRequest(reader="virtual-0")))[2].field == "kind"
     assert _error(lambda: stub.IssueCard(pb.IssueCardRequest(reader="virtual-0")))[2].field == "card_number"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=70))
+def test_check_text_refuses_exactly_control_characters_and_long_text(value: str) -> None:
+    bad = len(value) > 64 or any(ord(c) < 0x20 for c in value)
+    try:
+        assert check_text(value, "order_id") == value
+        assert not bad
+    except DataError as exc:
+        assert bad and exc.field == "order_id"
+
+
+def test_control_characters_in_a_debit_are_invalid_argument(stub: pb_grpc.HealthCardServiceStub) -> None:
+    code, _, details = _error(
+        lambda: stub.Debit(pb.DebitRequest(reader="virtual-0", amount_fen=5, request_id="c", order_id="a\x1fb"))
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and details.field == "order_id" and "control" in details.message
+    assert stub.Debit(pb.DebitRequest(reader="virtual-0", amount_fen=5, request_id="c", order_id="a\x7fb")).tac
