@@ -25,6 +25,7 @@ __all__ = [
     "card_data_sections",
     "fill_card_data",
     "group_message",
+    "set_timestamp",
     "timestamp",
     "transaction_message",
 ]
@@ -63,8 +64,23 @@ def timestamp(when: _dt.datetime | None) -> Timestamp | None:
     if when is None:
         return None
     ts = Timestamp()
-    ts.FromDatetime(when.astimezone(_dt.UTC))
+    set_timestamp(ts, when)
     return ts
+
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+_SECOND = _dt.timedelta(seconds=1)
+
+
+def set_timestamp(ts: Timestamp, when: _dt.datetime) -> None:
+    """Set ``ts`` (e.g. a response's field, in place) to ``when``; a naive ``when`` is local time.
+
+    ``Timestamp.FromDatetime`` of the UTC time, computed with datetime arithmetic (whole seconds rounded down,
+    as ``calendar.timegm(utctimetuple())``; nanos from the microseconds) instead of a struct_time round trip.
+    """
+    utc = when.astimezone(_dt.UTC)
+    ts.seconds = (utc - _EPOCH) // _SECOND
+    ts.nanos = utc.microsecond * 1000
 
 
 def _jsonable(value: Any) -> Any:

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import grpc
 
@@ -32,6 +32,7 @@ from daemon.convert import (
     card_data_sections,
     fill_card_data,
     group_message,
+    set_timestamp,
     timestamp,
     transaction_message,
 )
@@ -375,11 +376,11 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
 
     def Debit(self, request: pb.DebitRequest, context: grpc.ServicerContext) -> pb.DebitResponse:
         entry, replayed = self._purse(Kind.DEBIT, request, context)
-        return pb.DebitResponse(**_purse_fields(entry), replayed=replayed)
+        return _purse_response(pb.DebitResponse, entry, replayed)
 
     def Load(self, request: pb.LoadRequest, context: grpc.ServicerContext) -> pb.LoadResponse:
         entry, replayed = self._purse(Kind.LOAD, request, context)
-        return pb.LoadResponse(**_purse_fields(entry), replayed=replayed)
+        return _purse_response(pb.LoadResponse, entry, replayed)
 
     # --- journal and audit ---------------------------------------------------------------------------------
 
@@ -455,14 +456,16 @@ def _sections(values: Sequence[int]) -> list[str] | None:
     return names
 
 
-def _purse_fields(entry: Entry) -> dict[str, Any]:
-    return {
-        "transaction_id": entry.transaction_id,
-        "card_number": entry.card_number,
-        "balance_fen": entry.balance_after_fen or 0,
-        "card_counter": entry.card_counter or 0,
-        "terminal_id": entry.terminal_id,
-        "terminal_serial": entry.terminal_serial or 0,
-        "tac": entry.tac,
-        "transaction_time": timestamp(entry.transaction_time),
-    }
+R = TypeVar("R", pb.DebitResponse, pb.LoadResponse)
+
+
+def _purse_response(cls: type[R], entry: Entry, replayed: bool) -> R:
+    """The Debit/Load response for a journal entry (the transaction time set in place, not copied in)."""
+    response = cls(
+        transaction_id=entry.transaction_id, card_number=entry.card_number, balance_fen=entry.balance_after_fen or 0,
+        card_counter=entry.card_counter or 0, terminal_id=entry.terminal_id,
+        terminal_serial=entry.terminal_serial or 0, tac=entry.tac, replayed=replayed,
+    )  # fmt: skip
+    if entry.transaction_time is not None:
+        set_timestamp(response.transaction_time, entry.transaction_time)
+    return response

@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daemon._gen.healthcard.v1 import card_data_pb2 as cd
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon.cardops import SimulatedReader
-from daemon.convert import _jsonable, card_data_message, fill_card_data
+from daemon.convert import _jsonable, card_data_message, fill_card_data, timestamp
 
 
 def _reference(doc: dict[str, Any]) -> cd.CardData:
@@ -165,3 +166,31 @@ def test_generated_documents_convert_as_parse_dict(doc: dict[str, Any]) -> None:
 )
 def test_card_shaped_documents_convert_as_parse_dict(doc: dict[str, Any]) -> None:
     assert _outcome(card_data_message, doc) == _outcome(_reference, doc)
+
+
+def _from_datetime(when: dt.datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(when.astimezone(dt.UTC))
+    return ts
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.datetimes(
+        min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30),
+        timezones=st.one_of(st.none(), st.builds(dt.timezone, st.timedeltas(-dt.timedelta(hours=23),
+                                                                            dt.timedelta(hours=23)))),
+    )
+)  # fmt: skip
+def test_timestamps_are_from_datetime_of_the_utc_time(when: dt.datetime) -> None:
+    assert timestamp(when) == _from_datetime(when)
+
+
+def test_timestamp_edges() -> None:
+    for when in (dt.datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC), dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
+                 dt.datetime(2026, 11, 23, 20, 3, 49, 123456, tzinfo=dt.timezone(dt.timedelta(hours=8)))):  # fmt: skip
+        assert timestamp(when) == _from_datetime(when)
+    assert timestamp(None) is None
+    assert timestamp(dt.datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=dt.UTC)) == Timestamp(
+        seconds=-1, nanos=500_000_000
+    )

@@ -7,6 +7,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -216,3 +217,20 @@ def test_control_characters_in_a_debit_are_invalid_argument(stub: pb_grpc.Health
     )
     assert code == grpc.StatusCode.INVALID_ARGUMENT and details.field == "order_id" and "control" in details.message
     assert stub.Debit(pb.DebitRequest(reader="virtual-0", amount_fen=5, request_id="c", order_id="a\x7fb")).tac
+
+
+def test_debit_and_load_responses_carry_the_journal_entry(daemon: Daemon, stub: pb_grpc.HealthCardServiceStub) -> None:
+    for reply, request_id in (
+        (stub.Debit(pb.DebitRequest(reader="virtual-0", amount_fen=7, request_id="resp-d")), "resp-d"),
+        (stub.Load(pb.LoadRequest(reader="virtual-0", amount_fen=9, request_id="resp-l")), "resp-l"),
+    ):
+        entry = daemon.journal.by_request_id(request_id)
+        assert entry is not None and entry.transaction_time is not None
+        expected = Timestamp()
+        expected.FromDatetime(entry.transaction_time.astimezone(dt.UTC))
+        assert reply.transaction_time == expected and reply.transaction_time.seconds > 0
+        assert (reply.transaction_id, reply.card_number, reply.balance_fen, reply.card_counter, reply.terminal_id,
+                reply.terminal_serial, reply.tac, reply.replayed) == (
+            entry.transaction_id, entry.card_number, entry.balance_after_fen, entry.card_counter, entry.terminal_id,
+            entry.terminal_serial or 0, entry.tac, False,
+        )  # fmt: skip
