@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from apdu.errors import HealthCardError, LibraryError, ReaderError
@@ -399,25 +400,46 @@ class SimulatedReader:
         self.card_transport.insert(self._card)
         return self._open_session()
 
-    @contextmanager
-    def session(self) -> Iterator[ApiCardOps]:
+    def session(self) -> AbstractContextManager[ApiCardOps]:
+        """The kept card session for one job: dropped when the job fails, its APDUs counted when it succeeds."""
+        return _KeptSession(self)
+
+    def _begin_job(self) -> ApiCardOps:
         if self.card_transport.card is None:
             self._drop_session()
             raise ReaderError(f"no card in reader {self._name!r}", reader=self._name, removed=True)
         if self._session is None or self._session_generation != self._generation:
             self._drop_session()
             self._open_session()
-        try:
-            yield ApiCardOps(self._session, self._feed_blank if self._blank else None)
-        except BaseException:
+        return ApiCardOps(self._session, self._feed_blank if self._blank else None)
+
+    def _end_job(self, failed: bool) -> None:
+        if failed:
             self._drop_session()
-            raise
-        self._count()
+        else:
+            self._count()
 
     def close(self) -> None:
         """Close the session and fold the card's commit log into its image."""
         self._drop_session()
         self._state.close()
+
+
+class _KeptSession:
+    """``SimulatedReader.session()``: a plain context manager (a ``@contextmanager`` generator costs more per job)."""
+
+    __slots__ = ("_reader",)
+
+    def __init__(self, reader: SimulatedReader) -> None:
+        self._reader = reader
+
+    def __enter__(self) -> ApiCardOps:
+        return self._reader._begin_job()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._reader._end_job(failed=kind is not None)
 
 
 class _ReaderLockedTransport(InProcessTransport):

@@ -222,3 +222,27 @@ def test_simulated_read_names_sections_by_cardata_field(tmp_path: Path) -> None:
         reader.close()
     assert set(holder) == {"card_number", "holder"} and holder["holder"]["name"]
     assert {"clinical_flags", "special_info", "holder"} <= set(renamed)
+
+
+def test_simulated_session_is_kept_across_jobs_and_dropped_after_a_failure(tmp_path: Path) -> None:
+    reader = SimulatedReader("virtual-0", tmp_path)
+    try:
+        with reader.session() as first:
+            number = first.card_number
+        counted = reader.apdu_count
+        assert counted > 0
+        with reader.session() as second:
+            assert second.balance() >= 0
+        assert second._s is first._s and reader.apdu_count > counted  # same card session, APDUs counted
+        with pytest.raises(RuntimeError), reader.session():
+            raise RuntimeError("job failed")
+        with reader.session() as third:
+            assert third._s is not first._s and third.card_number == number  # a new session after the failure
+        reader.remove_card()
+        with pytest.raises(HealthCardError, match="no card"), reader.session():
+            pass
+        reader.insert_card()
+        with reader.session() as fourth:
+            assert fourth._s is not third._s and fourth.card_number == number
+    finally:
+        reader.close()
