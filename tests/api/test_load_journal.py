@@ -11,32 +11,13 @@ import datetime as dt
 from collections.abc import Callable
 
 from apdu.errors import HealthCardError
-from healthcard.api import CardSession, LoadJournal, LoadResult, PreparedLoad, open_virtual_session
+from healthcard.api import CardSession, LoadJournal, open_virtual_session
 from healthcard.cos.card import VirtualCard
 from sam.virtual import VirtualSam
+from tests.api.memory_journals import MemoryLoadJournal
 
 WHEN = dt.datetime(2025, 3, 1, 10, 30, 0)
 START = 10_000
-
-
-class MemoryLoadJournal:
-    """A LoadJournal in memory; notes how many card APDUs the session had sent at each call."""
-
-    def __init__(self, session: CardSession | None = None) -> None:
-        self.session = session
-        self.prepared_entry: PreparedLoad | None = None
-        self.result: LoadResult | None = None
-        self.card_apdus: list[int] = []
-
-    def prepared(self, prepared: PreparedLoad) -> None:
-        self.prepared_entry = prepared
-        if self.session is not None:
-            self.card_apdus.append(self.session.counts["card"])
-
-    def loaded(self, result: LoadResult) -> None:
-        self.result = result
-        if self.session is not None:
-            self.card_apdus.append(self.session.counts["card"])
 
 
 def _tear_after(n: int) -> Callable[[str], bool]:

@@ -12,33 +12,18 @@ from healthcard.api import (
     CardSession,
     DemoLoadAuthoriser,
     LoadRequest,
-    PreparedDebit,
-    PurchaseResult,
     open_virtual_session,
 )
 from healthcard.cos.card import VirtualCard
 from sam.virtual import VirtualSam
+from tests.api.memory_journals import MemoryDebitJournal
 
 WHEN = dt.datetime(2025, 3, 1, 10, 30, 0)
 
 
-class MemoryJournal:
-    """A DebitJournal that keeps entries in memory (the daemon's is SQLite)."""
-
-    def __init__(self) -> None:
-        self.prepared_entry: PreparedDebit | None = None
-        self.result: PurchaseResult | None = None
-
-    def prepared(self, prepared: PreparedDebit) -> None:
-        self.prepared_entry = prepared
-
-    def debited(self, result: PurchaseResult) -> None:
-        self.result = result
-
-
 def test_balance_debit_load(session: CardSession) -> None:
     assert session.balance() == 10_000
-    journal = MemoryJournal()
+    journal = MemoryDebitJournal()
     result = session.debit(1_234, journal=journal, when=WHEN)
     assert result.balance_fen == 8_766 == session.balance()
     assert result.card_counter == 0 and result.terminal_id == "000000000001" and result.terminal_serial >= 1
@@ -104,7 +89,7 @@ def test_debit_torn_at_every_point_is_recovered_exactly_once(new_card: Callable[
     while True:
         point += 1
         card, sam = new_card(), VirtualSam()
-        journal = MemoryJournal()
+        journal = MemoryDebitJournal()
         with open_virtual_session(card=card, sam=sam) as s:
             s.read({})  # settle the session (nothing read)
             card.tear = _tear_after(point)
@@ -140,7 +125,7 @@ def test_debit_torn_at_every_point_is_recovered_exactly_once(new_card: Callable[
 
 
 def test_recover_after_a_later_transaction_is_not_confused(session: CardSession) -> None:
-    journal = MemoryJournal()
+    journal = MemoryDebitJournal()
     session.debit(100, journal=journal, when=WHEN)
     assert journal.prepared_entry is not None
     recovered = session.recover_purchase(journal.prepared_entry)

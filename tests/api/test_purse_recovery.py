@@ -25,39 +25,12 @@ from healthcard.api import (
 from healthcard.cos.card import VirtualCard
 from sam.virtual import VirtualSam
 from sam.virtual.image import new_sam_image
+from tests.api.memory_journals import MemoryDebitJournal, MemoryLoadJournal
 
 WHEN = dt.datetime(2025, 3, 1, 10, 30, 0)
 LATER = dt.datetime(2025, 3, 1, 11, 0, 5)
 START = 10_000
 OTHER_TERMINAL = bytes.fromhex("000000000777")
-
-
-class DebitMemory:
-    """A DebitJournal in memory."""
-
-    def __init__(self) -> None:
-        self.prepared_entry: PreparedDebit | None = None
-        self.result: PurchaseResult | None = None
-
-    def prepared(self, prepared: PreparedDebit) -> None:
-        self.prepared_entry = prepared
-
-    def debited(self, result: PurchaseResult) -> None:
-        self.result = result
-
-
-class LoadMemory:
-    """A LoadJournal in memory."""
-
-    def __init__(self) -> None:
-        self.prepared_entry: PreparedLoad | None = None
-        self.result: LoadResult | None = None
-
-    def prepared(self, prepared: PreparedLoad) -> None:
-        self.prepared_entry = prepared
-
-    def loaded(self, result: LoadResult) -> None:
-        self.result = result
 
 
 def _tear_at(name: str) -> Callable[[str], bool]:
@@ -66,7 +39,7 @@ def _tear_at(name: str) -> Callable[[str], bool]:
 
 def _torn_debit(card: VirtualCard, sam: VirtualSam, amount: int, point: str) -> PreparedDebit:
     """A debit whose power is cut at ``point``; the card is powered on again. Returns the prepared entry."""
-    journal = DebitMemory()
+    journal = MemoryDebitJournal()
     with open_virtual_session(card=card, sam=sam) as s:
         card.tear = _tear_at(point)
         with pytest.raises(HealthCardError):
@@ -132,7 +105,7 @@ def test_debit_whose_record_was_overwritten_cannot_be_decided(new_card: Callable
 
 
 def _torn_load(card: VirtualCard, sam: VirtualSam, amount: int, point: str) -> PreparedLoad:
-    journal = LoadMemory()
+    journal = MemoryLoadJournal()
     with open_virtual_session(card=card, sam=sam) as s:
         card.tear = _tear_at(point)
         with pytest.raises(HealthCardError):
