@@ -120,13 +120,20 @@ def card_data_message(doc: Mapping[str, Any]) -> cd.CardData:
 def fill_card_data(message: cd.CardData, doc: Mapping[str, Any]) -> None:
     """Fill an empty ``message`` (e.g. ``ReadCardResponse.card``, no copy) like :func:`card_data_message`.
 
-    The sections go through :func:`_parse_json`, which sets the plain fields directly and leaves anything else
-    to ``json_format.ParseDict`` (ignoring unknown fields), with the same result.
+    The sections are the JSON form of the card API's data (:func:`_jsonable`: dates ISO, bytes hex, code-table
+    values by code) read by ``json_format.ParseDict`` ignoring unknown fields; :func:`_set_plain` does both in one
+    walk for plain documents, and anything else goes through the two steps themselves, with the same result.
     """
     doc = dict(doc)
     photo = doc.pop("photo", None)
     visits = doc.pop("visit_records", None) or []
-    _parse_json(_jsonable(doc), message)
+    try:
+        if _is_code(doc):
+            raise _NotPlainError("document")
+        _set_plain(doc, message, _plan(message.DESCRIPTOR))
+    except Exception:  # not plain, or refused by the message: the two steps decide (and raise their own error)
+        message.Clear()
+        json_format.ParseDict(_jsonable(doc), message, ignore_unknown_fields=True)
     message.SetInParent()  # present even when empty
     if isinstance(photo, bytes | bytearray):
         message.photo = bytes(photo)
@@ -138,88 +145,106 @@ def fill_card_data(message: cd.CardData, doc: Mapping[str, Any]) -> None:
 
 
 class _NotPlainError(Exception):
-    """The JSON needs ``json_format.ParseDict`` (a value or field kind :func:`_set_plain` does not handle)."""
+    """The document needs ``json_format.ParseDict`` (a value or field kind :func:`_set_plain` does not handle)."""
 
 
-_FIELDS: dict[str, dict[str, FieldDescriptor]] = {}  # message full name -> JSON key -> field
-_EXTENSION_KEY = re.compile(r"\[[a-zA-Z0-9\._]*\]$")  # ParseDict's extension keys ("[pkg.ext]"): left to it
+# How _set_plain treats a field: a scalar it sets, a message (or list of messages) it fills, or ParseDict's.
+_STR, _BYTES, _BOOL, _INT, _MESSAGE, _MESSAGES, _OTHER = range(7)
 _INT_TYPES = {FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT32,
               FieldDescriptor.CPPTYPE_UINT64}  # fmt: skip
+_Plan = dict[str, tuple[str, int, Any]]  # JSON key -> (field name, treatment, plan of the field's message type)
+_PLANS: dict[str, _Plan] = {}
+_EXTENSION_KEY = re.compile(r"\[[a-zA-Z0-9\._]*\]$")  # ParseDict's extension keys ("[pkg.ext]"): left to it
 
 
-def _parse_json(js: dict[str, Any], message: Message) -> None:
-    """``json_format.ParseDict(js, message, ignore_unknown_fields=True)`` for an empty ``message``, faster.
-
-    Plain JSON (strings, bools, ints, base64 bytes, nested objects, lists of objects: what the card API's
-    sections give) is set field by field, with ParseDict's rules: a key names a field by its JSON name first,
-    then its proto name; unknown keys are skipped; a bytes field takes base64 (``urlsafe_b64decode`` with padding
-    added). Anything else (a null, a string for a number, enums, maps, well-known types, oneofs, extensions), and
-    any value the message refuses, makes the whole message go through ParseDict instead, so its result and its
-    errors (``ParseError``) stay exactly ParseDict's.
-    """
-    try:
-        _set_plain(js, message)
-    except Exception:  # not plain, or refused by the message: ParseDict decides (and raises its own error)
-        message.Clear()
-        json_format.ParseDict(js, message, ignore_unknown_fields=True)
-
-
-def _fields(descriptor: Any) -> dict[str, FieldDescriptor]:
-    fields = _FIELDS.get(descriptor.full_name)
-    if fields is None:
-        fields = {f.name: f for f in descriptor.fields}
-        fields.update({f.json_name: f for f in descriptor.fields})  # ParseDict tries the JSON name first
-        _FIELDS[descriptor.full_name] = fields
-    return fields
-
-
-def _set_plain(js: Mapping[str, Any], message: Message) -> None:
-    fields = _fields(message.DESCRIPTOR)
-    for name, value in js.items():
-        field = fields.get(name)
-        if field is None:
-            if _EXTENSION_KEY.match(name):
-                raise _NotPlainError(name)
-            continue  # unknown key: ignored
-        if value is None or field.containing_oneof is not None:
-            raise _NotPlainError(name)
-        if field.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
-            kind: Any = field.message_type
-            if kind.full_name.startswith("google.protobuf.") or kind.GetOptions().map_entry:
-                raise _NotPlainError(name)  # a well-known type or a map
-            if field.is_repeated:
-                if not isinstance(value, list | tuple):
-                    raise _NotPlainError(name)
-                message.ClearField(field.name)
-                repeated = getattr(message, field.name)
-                for item in value:
-                    if not isinstance(item, dict):
-                        raise _NotPlainError(name)
-                    _set_plain(item, repeated.add())
-            else:
-                if not isinstance(value, dict):
-                    raise _NotPlainError(name)
-                sub = getattr(message, field.name)
-                sub.SetInParent()
-                _set_plain(value, sub)
+def _plan(descriptor: Any) -> _Plan:
+    """The treatment of each key of a JSON object for ``descriptor`` (JSON names first, as ParseDict looks them up)."""
+    plan = _PLANS.get(descriptor.full_name)
+    if plan is not None:
+        return plan
+    plan = _PLANS[descriptor.full_name] = {}
+    for field in descriptor.fields:
+        sub: Any = field.message_type
+        if field.containing_oneof is not None:
+            kind = _OTHER
+        elif sub is not None:
+            special = sub.full_name.startswith("google.protobuf.") or sub.GetOptions().map_entry  # WKT or map
+            kind = _OTHER if special else _MESSAGES if field.is_repeated else _MESSAGE
         elif field.is_repeated:
-            raise _NotPlainError(name)
+            kind = _OTHER
+        elif field.cpp_type == FieldDescriptor.CPPTYPE_STRING:
+            kind = _BYTES if field.type == FieldDescriptor.TYPE_BYTES else _STR
+        elif field.cpp_type == FieldDescriptor.CPPTYPE_BOOL:
+            kind = _BOOL
         else:
-            setattr(message, field.name, _plain_scalar(field, value))
+            kind = _INT if field.cpp_type in _INT_TYPES else _OTHER
+        plan.setdefault(field.name, (field.name, kind, sub))
+    for field in descriptor.fields:
+        plan[field.json_name] = plan[field.name]
+    for name, (_, kind, sub) in list(plan.items()):
+        if kind in (_MESSAGE, _MESSAGES):
+            plan[name] = (plan[name][0], kind, _plan(sub))
+    return plan
 
 
-def _plain_scalar(field: FieldDescriptor, value: Any) -> Any:
-    kind = field.cpp_type
-    if kind == FieldDescriptor.CPPTYPE_STRING and type(value) is str:
-        if field.type != FieldDescriptor.TYPE_BYTES:
-            return value  # the message refuses unpaired surrogates (UnicodeEncodeError): ParseDict then
+def _is_code(value: Mapping[Any, Any]) -> bool:
+    return "code" in value and set(value) <= {"code", "meaning"}
+
+
+def _set_plain(doc: Mapping[Any, Any], message: Message, plan: _Plan) -> None:
+    """``ParseDict(_jsonable(doc), message, ignore_unknown_fields=True)`` for plain documents, in one walk.
+
+    A ``None`` value is dropped, a mapping is a message (a code-table mapping is its code), a list of mappings a
+    repeated message; a leaf is converted as :func:`_jsonable` and :func:`_bytes_field` do and then set when it is
+    a str for a string field, base64 text for a bytes field, a bool for a bool field or an int for an integer
+    field. Unknown keys are converted (as _jsonable would, errors included) and skipped. Anything else raises.
+    """
+    for key, raw in doc.items():
+        if raw is None:
+            continue
+        entry = plan.get(key)
+        if entry is None:
+            if _EXTENSION_KEY.match(key):
+                raise _NotPlainError(key)
+            _bytes_field(key, _jsonable(raw))  # converted and dropped (its conversion errors are the same)
+            continue
+        name, kind, sub = entry
+        kind_of_raw = type(raw)
+        if kind_of_raw is str and kind == _STR and key not in _BYTES_FIELDS:
+            setattr(message, name, raw)  # the common case, as below; unpaired surrogates are refused: ParseDict then
+        elif kind_of_raw is dict or isinstance(raw, Mapping):
+            if _is_code(raw):
+                _set_scalar(message, name, kind, _bytes_field(key, raw["code"]))
+            elif kind == _MESSAGE:
+                child = getattr(message, name)
+                child.SetInParent()
+                _set_plain(raw, child, sub)
+            else:
+                raise _NotPlainError(key)
+        elif kind_of_raw is list or kind_of_raw is tuple:
+            if kind != _MESSAGES:
+                raise _NotPlainError(key)
+            message.ClearField(name)
+            repeated = getattr(message, name)
+            for item in raw:
+                if not isinstance(item, Mapping) or _is_code(item):
+                    raise _NotPlainError(key)
+                _set_plain(item, repeated.add(), sub)
+        else:
+            _set_scalar(message, name, kind, _bytes_field(key, _jsonable(raw)))
+
+
+def _set_scalar(message: Message, name: str, kind: int, value: Any) -> None:
+    value_kind = type(value)
+    if kind == _STR and value_kind is str:
+        setattr(message, name, value)  # the message refuses unpaired surrogates (UnicodeEncodeError): ParseDict then
+    elif kind == _BYTES and value_kind is str:
         encoded = value.encode("utf-8")
-        return base64.urlsafe_b64decode(encoded + b"=" * (4 - len(encoded) % 4))  # as ParseDict
-    if kind == FieldDescriptor.CPPTYPE_BOOL and type(value) is bool:
-        return value
-    if kind in _INT_TYPES and type(value) is int:
-        return value
-    raise _NotPlainError(field.name)
+        setattr(message, name, base64.urlsafe_b64decode(encoded + b"=" * (4 - len(encoded) % 4)))  # as ParseDict
+    elif (kind == _BOOL and value_kind is bool) or (kind == _INT and value_kind is int):
+        setattr(message, name, value)
+    else:
+        raise _NotPlainError(name)
 
 
 def card_data_sections(message: cd.CardData, sections: list[str]) -> dict[str, Any]:
