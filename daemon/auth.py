@@ -41,6 +41,8 @@ def token_name(tokens: Sequence[TokenConfig], presented: str | None) -> str | No
 
 def client_identity(context: grpc.ServicerContext, tokens: Sequence[TokenConfig]) -> str:
     """``token:<name>`` or ``peer:<address>`` for the audit trail."""
+    if not tokens:  # no token can match: the metadata is not read
+        return f"peer:{context.peer()}"
     name = token_name(tokens, _bearer(context.invocation_metadata()))
     return f"token:{name}" if name is not None else f"peer:{context.peer()}"
 
