@@ -137,8 +137,9 @@ class ApiCardOps:
 
         The TAC comes from the card when it still holds that load as its last transaction; the balance must
         agree (before + amount). A load the card no longer proves but lists in its detail records (pboc-purse.md
-        §11; ``tac`` empty) is confirmed whatever the balance now is: the card was used since. 9406 with the
-        balance unchanged means the card never loaded. Entries from before
+        §11; ``tac`` empty) is confirmed whatever the balance now is: the card was used since. ``None`` from a
+        card with detail records means they decided it never ran (whatever the balance now is); without detail
+        records, 9406 with the balance unchanged means the card never loaded. Entries from before
         the online counter was journaled (counter 0 and no terminal) are settled by the balance alone.
         """
         from healthcard.api.purse import PreparedLoad  # noqa: PLC0415
@@ -156,6 +157,8 @@ class ApiCardOps:
             )  # fmt: skip
             if result is not None and not result.tac:  # found in the detail records: the card was used since
                 return Completed(loaded, prepared.card_counter, prepared.terminal_id, 0, "", prepared.when)
+            if result is None and self._s.purse_records():  # the detail records decided: it never ran
+                return None
             tac = result.tac if result is not None else ""
         if tac and balance != loaded:
             raise LibraryError("load recovery: the card proves the load but the balance does not match")

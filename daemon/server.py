@@ -70,7 +70,7 @@ class Daemon:
         self.readers = ReaderManager(workers, queue_timeout=config.queue_timeout_s)
         self.servicer = HealthCardServicer(
             readers=self.readers, journal=self.journal, audit=self.audit, events=self.events,
-            metrics=self.metrics, tokens=config.tokens,
+            metrics=self.metrics, tokens=config.tokens, transactions=self.transactions,
         )  # fmt: skip
         interceptors: list[grpc.ServerInterceptor[Any, Any]] = (
             [TokenAuthInterceptor(config.tokens)] if config.tokens else []

@@ -84,10 +84,11 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
         events: EventBus,
         metrics: Metrics,
         tokens: Sequence[TokenConfig] = (),
+        transactions: Transactions | None = None,
     ) -> None:
         self._readers = readers
         self._journal = journal
-        self._tx = Transactions(journal)
+        self._tx = transactions if transactions is not None else Transactions(journal)
         self._audit = audit
         self._events = events
         self._metrics = metrics

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from apdu.errors import ReaderError
+from apdu.errors import LibraryError, ReaderError
 from daemon import faults
 from daemon.audit import AuditRecord
 from daemon.backend import CardOps, Completed, Prepared, ReaderBackend
@@ -123,6 +123,9 @@ class Transactions:
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
         self._in_flight: set[str] = set()  # transaction ids being executed by some reader worker right now
+        # prepared entries the card could not decide (its proof and detail record are gone): left open for the
+        # reconciliation, not asked again in this run, and no obstacle to other operations on the card
+        self.undecidable: set[str] = set()
         self._lock = threading.Lock()
 
     def _replay(self, entry: Entry) -> tuple[Entry, bool]:
@@ -211,6 +214,8 @@ class Transactions:
                     self._resolve_prepared(card, entry, failure_text)
         except ReaderError:
             log.info("open transaction waits for its card", extra={"transaction_id": entry.transaction_id})
+        except LibraryError as exc:
+            self._undecidable(entry, exc)
 
     def _resolve_prepared(self, card: CardOps, entry: Entry, failure_text: str = "") -> None:
         result = card.recover(entry.kind, _prepared_of(entry))
@@ -234,15 +239,32 @@ class Transactions:
         """Resolve every open entry of the card in the reader; returns how many were resolved."""
         with self._lock:
             busy = set(self._in_flight)
+        with self._lock:
+            busy = busy | self.undecidable
         entries = [  # intents have no card number yet; entries being executed by a worker are not open
             e for e in self.journal.open_entries(card_number=card.card_number) if e.transaction_id not in busy
         ]
+        resolved = 0
         for entry in entries:
             if entry.state is State.PREPARED:
-                self._resolve_prepared(card, entry)
+                try:
+                    self._resolve_prepared(card, entry)
+                except LibraryError as exc:
+                    self._undecidable(entry, exc)
+                    continue
             else:
                 self._try_resolve_without_card(entry)
-        return len(entries)
+            resolved += 1
+        return resolved
+
+    def _undecidable(self, entry: Entry, exc: LibraryError) -> None:
+        """The card can no longer say whether ``entry`` ran (``recover_*`` raised): leave it open, once."""
+        with self._lock:
+            self.undecidable.add(entry.transaction_id)
+        log.warning(
+            "open transaction cannot be decided from the card; left open for the reconciliation: %s", exc,
+            extra={"transaction_id": entry.transaction_id},
+        )  # fmt: skip
 
     def _try_resolve_without_card(self, entry: Entry) -> None:
         if entry.state is State.INTENT:

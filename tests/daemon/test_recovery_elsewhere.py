@@ -37,17 +37,18 @@ def _pull_at(backend: Any, point: str) -> None:
     backend._card.tear = hook
 
 
-def _use_elsewhere(backend: Any, *, debit: int = 0, load: int = 0) -> None:
-    """The holder uses the (pulled) card at another terminal: its proof becomes that transaction's."""
+def _use_elsewhere(backend: Any, *, debit: int = 0, load: int = 0, times: int = 1) -> None:
+    """The holder uses the (pulled) card at another terminal ``times`` times: its proof becomes that transaction's."""
     card = backend._card
     card.tear = None
     card.power_on()
     sam = VirtualSam(new_sam_image(terminal_id=ELSEWHERE))
     with open_virtual_session(card=card, sam=sam) as s:
-        if debit:
-            s.debit(debit, when=dt.datetime.now() + dt.timedelta(minutes=1))
-        if load:
-            s.load(load, when=dt.datetime.now() + dt.timedelta(minutes=1))
+        for i in range(times):
+            if debit:
+                s.debit(debit, when=dt.datetime.now() + dt.timedelta(minutes=1 + i))
+            if load:
+                s.load(load, when=dt.datetime.now() + dt.timedelta(minutes=1 + i))
 
 
 def _entry(stub: pb_grpc.HealthCardServiceStub, request_id: str) -> Any:
@@ -113,3 +114,49 @@ def test_load_pulled_then_loaded_elsewhere_is_confirmed(daemon: Daemon, stub: pb
     assert entry.state == pb.TRANSACTION_STATE_CONFIRMED
     assert (entry.balance_after_fen, entry.tac) == (start + 2_000, "")
     assert _balance(stub) == start + 2_000 + 500 - 5
+
+
+def test_load_that_never_reached_the_card_then_a_debit_elsewhere_is_voided(
+    daemon: Daemon, stub: pb_grpc.HealthCardServiceStub
+) -> None:
+    """The balance then matches neither before nor after the load; the detail records decide (it never ran)."""
+    backend: Any = daemon.readers.worker(READER).backend  # SimulatedReader
+    start = _balance(stub)
+    _pull_at(backend, "load:mac2-verified")  # before the card's commit: the card never credited
+    with pytest.raises(grpc.RpcError):
+        stub.Load(pb.LoadRequest(reader=READER, amount_fen=2_000, request_id="never-loaded"))
+    _use_elsewhere(backend, debit=300)
+    backend.insert_card()
+    assert _balance(stub) == start - 300  # GetBalance resolves the entry first: it must not fail on it
+    entry = _settled(stub, "never-loaded")
+    assert entry.state == pb.TRANSACTION_STATE_VOIDED
+    assert stub.Debit(pb.DebitRequest(reader=READER, amount_fen=5, request_id="next")).balance_fen == start - 305
+
+
+def test_an_entry_the_card_can_no_longer_decide_stays_open_and_the_card_still_works(
+    daemon: Daemon, stub: pb_grpc.HealthCardServiceStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debit pulled at the card's commit, then more purchases elsewhere than the detail file holds (10)."""
+    backend: Any = daemon.readers.worker(READER).backend  # SimulatedReader
+    start = _balance(stub)
+    _pull_at(backend, "purchase:commit")
+    with pytest.raises(grpc.RpcError):
+        stub.Debit(pb.DebitRequest(reader=READER, amount_fen=700, request_id="lost"))
+    _use_elsewhere(backend, debit=10, times=11)  # the cyclic file no longer has the record of "lost"
+    backend.insert_card()
+    asked: list[str] = []
+    original = daemon.transactions._resolve_prepared
+
+    def spy(card: Any, entry: Any, failure_text: str = "") -> None:
+        asked.append(entry.request_id)
+        original(card, entry, failure_text)
+
+    monkeypatch.setattr(daemon.transactions, "_resolve_prepared", spy)
+    first = stub.Debit(pb.DebitRequest(reader=READER, amount_fen=5, request_id="after-1"))
+    second = stub.Debit(pb.DebitRequest(reader=READER, amount_fen=5, request_id="after-2"))
+    assert first.balance_fen == start - 700 - 110 - 5
+    assert second.balance_fen == start - 700 - 110 - 10 == _balance(stub)
+    assert asked.count("lost") == 1  # asked once, then left alone in this run
+    assert _entry(stub, "lost").state == pb.TRANSACTION_STATE_PREPARED
+    day = dt.datetime.now().astimezone().date().isoformat()
+    assert stub.GetReconciliationReport(pb.GetReconciliationReportRequest(business_date=day)).open_count == 1
