@@ -226,11 +226,11 @@ def _section(name: str) -> Any:
     return section
 
 
-class _DebitJournal:
-    """The card API's ``DebitJournal`` for one debit: hands the steps to the daemon's journal hooks.
+class _JournalAdapter:
+    """Hands a card API journal's steps (``DebitJournal`` / ``LoadJournal``) to the daemon's journal hooks.
 
-    ``result`` / ``completed``: the card API's result seen by ``debited`` and its :class:`Completed`, which the
-    debit returns as well (built once).
+    ``result`` / ``completed``: the card API's result seen by the last step and its :class:`Completed`, which the
+    debit or load returns as well (built once).
     """
 
     __slots__ = ("_hooks", "completed", "result")
@@ -239,6 +239,16 @@ class _DebitJournal:
         self._hooks = hooks
         self.result: Any = None
         self.completed: Completed | None = None
+
+    def _done(self, result: Any, completed: Completed) -> None:
+        self._hooks.completed(completed)
+        self.result, self.completed = result, completed
+
+
+class _DebitJournal(_JournalAdapter):
+    """The card API's ``DebitJournal`` for one debit."""
+
+    __slots__ = ()
 
     def prepared(self, p: Any) -> None:
         self._hooks.prepared(
@@ -249,29 +259,20 @@ class _DebitJournal:
         )
 
     def debited(self, r: Any) -> None:
-        completed = _completed(r)
-        self._hooks.completed(completed)
-        self.result, self.completed = r, completed
+        self._done(r, _completed(r))
 
 
-class _LoadJournal:
-    """The card API's ``LoadJournal`` for one load (see :class:`_DebitJournal`)."""
+class _LoadJournal(_JournalAdapter):
+    """The card API's ``LoadJournal`` for one load (no terminal serial: a load has none)."""
 
-    __slots__ = ("_hooks", "completed", "result")
-
-    def __init__(self, hooks: TxHooks) -> None:
-        self._hooks = hooks
-        self.result: Any = None
-        self.completed: Completed | None = None
+    __slots__ = ()
 
     def prepared(self, p: Any) -> None:
         before, counter = p.balance_before_fen, p.online_counter
         self._hooks.prepared(Prepared(p.card_number, p.amount_fen, before, counter, p.terminal_id, 0, p.when))
 
     def loaded(self, r: Any) -> None:
-        completed = _load_completed(r)
-        self._hooks.completed(completed)
-        self.result, self.completed = r, completed
+        self._done(r, _load_completed(r))
 
 
 def _load_completed(r: Any) -> Completed:

@@ -20,6 +20,7 @@ from daemon.journal import Entry, Kind, ReconciliationGroup, State
 
 __all__ = [
     "SECTION_NAMES",
+    "add_photo_and_visits",
     "audit_message",
     "card_data_message",
     "card_data_sections",
@@ -135,6 +136,11 @@ def fill_card_data(message: cd.CardData, doc: Mapping[str, Any]) -> None:
         message.Clear()
         json_format.ParseDict(_jsonable(doc), message, ignore_unknown_fields=True)
     message.SetInParent()  # present even when empty
+    add_photo_and_visits(message, photo, visits)
+
+
+def add_photo_and_visits(message: cd.CardData, photo: Any, visits: Any) -> None:
+    """The two parts of the card data that do not go through JSON: the photo as bytes, the visit records."""
     if isinstance(photo, bytes | bytearray):
         message.photo = bytes(photo)
     for visit in visits:

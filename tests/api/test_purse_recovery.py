@@ -37,15 +37,20 @@ def _tear_at(name: str) -> Callable[[str], bool]:
     return lambda point: point == name
 
 
-def _torn_debit(card: VirtualCard, sam: VirtualSam, amount: int, point: str) -> PreparedDebit:
-    """A debit whose power is cut at ``point``; the card is powered on again. Returns the prepared entry."""
-    journal = MemoryDebitJournal()
+def _torn(card: VirtualCard, sam: VirtualSam, point: str, operation: Callable[[CardSession], object]) -> None:
+    """Run ``operation`` with the power cut at ``point``, then power the card on again."""
     with open_virtual_session(card=card, sam=sam) as s:
         card.tear = _tear_at(point)
         with pytest.raises(HealthCardError):
-            s.debit(amount, journal=journal, when=WHEN)
+            operation(s)
         card.tear = None
     card.power_on()
+
+
+def _torn_debit(card: VirtualCard, sam: VirtualSam, amount: int, point: str) -> PreparedDebit:
+    """A debit whose power is cut at ``point``; the card is powered on again. Returns the prepared entry."""
+    journal = MemoryDebitJournal()
+    _torn(card, sam, point, lambda s: s.debit(amount, journal=journal, when=WHEN))
     assert journal.prepared_entry is not None and journal.result is None
     return journal.prepared_entry
 
@@ -105,13 +110,9 @@ def test_debit_whose_record_was_overwritten_cannot_be_decided(new_card: Callable
 
 
 def _torn_load(card: VirtualCard, sam: VirtualSam, amount: int, point: str) -> PreparedLoad:
+    """A load whose power is cut at ``point``; the card is powered on again. Returns the prepared entry."""
     journal = MemoryLoadJournal()
-    with open_virtual_session(card=card, sam=sam) as s:
-        card.tear = _tear_at(point)
-        with pytest.raises(HealthCardError):
-            s.load(amount, journal=journal, when=WHEN)
-        card.tear = None
-    card.power_on()
+    _torn(card, sam, point, lambda s: s.load(amount, journal=journal, when=WHEN))
     assert journal.prepared_entry is not None and journal.result is None
     return journal.prepared_entry
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from daemon._gen.healthcard.v1 import card_data_pb2 as cd
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon.cardops import SimulatedReader
-from daemon.convert import _jsonable, card_data_message, fill_card_data, timestamp
+from daemon.convert import _jsonable, add_photo_and_visits, card_data_message, fill_card_data, timestamp
 
 
 def _reference(doc: dict[str, Any]) -> cd.CardData:
@@ -30,13 +30,7 @@ def _reference(doc: dict[str, Any]) -> cd.CardData:
     photo = doc.pop("photo", None)
     visits = doc.pop("visit_records", None) or []
     message = json_format.ParseDict(_jsonable(doc), cd.CardData(), ignore_unknown_fields=True)
-    if isinstance(photo, bytes | bytearray):
-        message.photo = bytes(photo)
-    for visit in visits:
-        kind = cd.VISIT_KIND_INPATIENT if visit.get("kind") == "inpatient" else cd.VISIT_KIND_OUTPATIENT
-        record = message.visit_records.add(kind=kind, slot=int(visit.get("slot", 0)), valid=bool(visit.get("valid")))
-        for item, value in (visit.get("items") or {}).items():
-            record.items[int(item)] = value.hex() if isinstance(value, bytes) else str(value)
+    add_photo_and_visits(message, photo, visits)  # not the subject: the JSON part above is the oracle
     return message
 
 
