@@ -281,6 +281,7 @@ def transaction_message(entry: Entry) -> pb.Transaction:
         create_time=timestamp(entry.created_at),
         update_time=timestamp(entry.updated_at),
         void_reason=entry.void_reason,
+        settlement_note=entry.settlement_note,
     )
 
 

@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS transactions (
     operator_id        TEXT NOT NULL DEFAULT '',
     client             TEXT NOT NULL DEFAULT '',
     void_reason        TEXT NOT NULL DEFAULT '',
+    settlement_note    TEXT NOT NULL DEFAULT '',
     created_at         TEXT NOT NULL,
     updated_at         TEXT NOT NULL,
     seq                INTEGER NOT NULL
@@ -101,6 +102,9 @@ class Database:
             self._sync = "NORMAL"
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.executescript(_SCHEMA)
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(transactions)")}
+            if "settlement_note" not in columns:  # a database from before SettleTransaction
+                self._conn.execute("ALTER TABLE transactions ADD COLUMN settlement_note TEXT NOT NULL DEFAULT ''")
             self._conn.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )

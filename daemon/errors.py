@@ -36,6 +36,8 @@ __all__ = [
     "NotSupportedError",
     "ReaderBusyError",
     "ShuttingDownError",
+    "TransactionNotFoundError",
+    "TransactionNotSettleableError",
     "TransactionPendingError",
     "UnknownReaderError",
     "classify",
@@ -95,6 +97,22 @@ class TransactionPendingError(DaemonError):
 
     code = grpc.StatusCode.FAILED_PRECONDITION
     reason = R.ERROR_REASON_TRANSACTION_PENDING
+
+
+class TransactionNotFoundError(DaemonError):
+    """No journal entry has the transaction id of the request."""
+
+    code = grpc.StatusCode.NOT_FOUND
+    reason = R.ERROR_REASON_TRANSACTION_NOT_FOUND
+    field = "transaction_id"
+
+
+class TransactionNotSettleableError(DaemonError):
+    """SettleTransaction on an entry that is final, not prepared, or that its card has just decided."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    reason = R.ERROR_REASON_TRANSACTION_NOT_SETTLEABLE
+    field = "transaction_id"
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,7 @@ class Entry:
     operator_id: str = ""
     client: str = ""
     void_reason: str = ""
+    settlement_note: str = ""
     created_at: _dt.datetime | None = None
     updated_at: _dt.datetime | None = None
 
@@ -354,6 +355,25 @@ class Journal:
     def confirm(self, transaction_id: str) -> Entry:
         """Final: the card was changed (the entry must be ``debited``)."""
         return self._update(transaction_id, State.CONFIRMED, {})
+
+    def settle(self, entry: Entry, outcome: State, *, tac: str, note: str, audit: AuditRecord) -> Entry:
+        """An operator's decision on a ``prepared`` entry its card can no longer decide (durable, audited).
+
+        ``CONFIRMED``: the card changed (balance after = before ∓ amount; ``tac`` from the issuer's records, may be
+        empty); ``VOIDED``: it did not. ``note`` (who and why) is kept in ``settlement_note``.
+        """
+        if outcome is State.CONFIRMED:
+            sign = -1 if entry.kind is Kind.DEBIT else 1
+            values: dict[str, object] = {
+                "balance_after_fen": (entry.balance_before_fen or 0) + sign * entry.amount_fen,
+                "tac": tac,
+                "settlement_note": note,
+            }
+        elif outcome is State.VOIDED:
+            values = {"void_reason": "SETTLED: " + note, "settlement_note": note}
+        else:
+            raise TransitionError(f"an entry is settled as confirmed or voided, not {outcome.value}", field="outcome")
+        return self._update(entry.transaction_id, outcome, values, after=frozenset({State.PREPARED}), audit=audit)
 
     def void(self, transaction_id: str, reason: str) -> Entry:
         """Final: the card was not changed (the entry must be ``intent`` or ``prepared``)."""

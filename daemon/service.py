@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -21,7 +22,7 @@ from apdu.errors import DataError
 from daemon._gen.healthcard.v1 import card_data_pb2 as cd
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
-from daemon.audit import AuditTrail
+from daemon.audit import AuditRecord, AuditTrail
 from daemon.auth import client_identity
 from daemon.backend import ReaderBackend
 from daemon.config import TokenConfig
@@ -36,9 +37,9 @@ from daemon.convert import (
     timestamp,
     transaction_message,
 )
-from daemon.errors import classify
+from daemon.errors import TransactionNotFoundError, TransactionNotSettleableError, classify
 from daemon.events import EventBus
-from daemon.journal import Entry, Journal, Kind
+from daemon.journal import Entry, Journal, Kind, State
 from daemon.logs import bind_request_id, new_request_id
 from daemon.metrics import Metrics
 from daemon.readers import ReaderManager
@@ -421,6 +422,48 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
 
         return self._call("GetReconciliationReport", context, work, audit=False)
 
+    def SettleTransaction(
+        self, request: pb.SettleTransactionRequest, context: grpc.ServicerContext
+    ) -> pb.SettleTransactionResponse:
+        def work(note: _AuditNote) -> pb.SettleTransactionResponse:
+            if not _TRANSACTION_ID.fullmatch(request.transaction_id):
+                raise _invalid("transaction_id", "transaction_id: 32 hexadecimal digits (from ListTransactions)")
+            outcome = _SETTLED_AS.get(request.outcome)
+            if outcome is None:
+                raise _invalid("outcome", "outcome: TRANSACTION_STATE_CONFIRMED or TRANSACTION_STATE_VOIDED")
+            if request.tac and (outcome is not State.CONFIRMED or not _TAC.fullmatch(request.tac)):
+                raise _invalid("tac", "tac: 8 hexadecimal digits, and only with TRANSACTION_STATE_CONFIRMED")
+            for name in ("operator_id", "reason"):
+                if not check_text(getattr(request, name), name):
+                    raise _invalid(name, f"{name}: required")
+            entry = self._journal.get(request.transaction_id)
+            if entry is None:
+                raise TransactionNotFoundError(f"no journal entry {request.transaction_id!r}")
+            note.operation = f"SettleTransaction:{outcome.value}"
+            note.reader, note.card_number = entry.reader, entry.card_number
+            audit = AuditRecord(
+                client=client_identity(context, self._tokens), operation=note.operation, outcome="OK",
+                reader=entry.reader, card_number=entry.card_number, operator_id=request.operator_id,
+                request_id=entry.request_id,
+            )  # fmt: skip
+            settle_note = f"operator {request.operator_id}: {request.reason}"
+            tac = request.tac.upper()
+            if entry.reader in self._readers.names():
+                settled = self._run(
+                    entry.reader,
+                    lambda backend: self._tx.settle(backend, entry, outcome, tac=tac, note=settle_note, audit=audit),
+                )
+            else:  # the reader is no longer configured: there is no card to ask
+                if entry.state is not State.PREPARED:
+                    raise TransactionNotSettleableError(
+                        f"transaction {entry.transaction_id} is {entry.state.value}; only a prepared entry is settled"
+                    )
+                settled = self._journal.settle(entry, outcome, tac=tac, note=settle_note, audit=audit)
+            note.enabled = False  # the audit row was written with the settlement, in the same commit
+            return pb.SettleTransactionResponse(transaction=transaction_message(settled))
+
+        return self._call("SettleTransaction", context, work, operator_id=request.operator_id)
+
     def ListAuditEvents(
         self, request: pb.ListAuditEventsRequest, context: grpc.ServicerContext
     ) -> pb.ListAuditEventsResponse:
@@ -440,6 +483,11 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
 
 
 _UTC = _dt.UTC
+
+
+_TRANSACTION_ID = re.compile(r"[0-9a-f]{32}")
+_TAC = re.compile(r"[0-9A-Fa-f]{8}")
+_SETTLED_AS = {pb.TRANSACTION_STATE_CONFIRMED: State.CONFIRMED, pb.TRANSACTION_STATE_VOIDED: State.VOIDED}
 
 
 def _invalid(field: str, message: str) -> Exception:

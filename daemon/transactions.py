@@ -23,7 +23,7 @@ from apdu.errors import LibraryError, ReaderError
 from daemon import faults
 from daemon.audit import AuditRecord
 from daemon.backend import CardOps, Completed, Prepared, ReaderBackend
-from daemon.errors import DaemonError, TransactionPendingError, classify
+from daemon.errors import DaemonError, TransactionNotSettleableError, TransactionPendingError, classify
 from daemon.journal import Entry, Journal, Kind, State
 
 __all__ = ["Request", "Transactions", "VoidedError"]
@@ -256,6 +256,31 @@ class Transactions:
                 self._try_resolve_without_card(entry)
             resolved += 1
         return resolved
+
+    def settle(
+        self, backend: ReaderBackend, entry: Entry, outcome: State, *, tac: str, note: str, audit: AuditRecord
+    ) -> Entry:
+        """An operator settles a ``prepared`` entry (``Journal.settle``), on the entry's reader worker.
+
+        The card is asked first when it is in the reader (GET TRANSACTION PROVE and the detail records); if it
+        decides, that decision stands and :class:`TransactionNotSettleableError` says so.
+        """
+        if entry.state is not State.PREPARED:
+            raise TransactionNotSettleableError(
+                f"transaction {entry.transaction_id} is {entry.state.value}; only a prepared entry is settled"
+            )
+        self._try_resolve(backend, entry)
+        current = self.journal.get(entry.transaction_id) or entry
+        if not current.is_open:
+            raise TransactionNotSettleableError(
+                f"transaction {entry.transaction_id}: its card decided it just now ({current.state.value})"
+            )
+        settled = self.journal.settle(current, outcome, tac=tac, note=note, audit=audit)
+        with self._lock:
+            self.undecidable.discard(entry.transaction_id)
+        log.warning("transaction settled by an operator: %s", outcome.value,
+                    extra={"transaction_id": entry.transaction_id, "operator_id": audit.operator_id})  # fmt: skip
+        return settled
 
     def _undecidable(self, entry: Entry, exc: LibraryError) -> None:
         """The card can no longer say whether ``entry`` ran (``recover_*`` raised): leave it open, once."""

@@ -16,6 +16,7 @@ import pytest
 
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
+from daemon.errors import REASON_KEY
 from daemon.server import Daemon
 from healthcard.api import open_virtual_session
 from sam.virtual import VirtualSam
@@ -160,3 +161,90 @@ def test_an_entry_the_card_can_no_longer_decide_stays_open_and_the_card_still_wo
     assert _entry(stub, "lost").state == pb.TRANSACTION_STATE_PREPARED
     day = dt.datetime.now().astimezone().date().isoformat()
     assert stub.GetReconciliationReport(pb.GetReconciliationReportRequest(business_date=day)).open_count == 1
+
+
+def _refused(call: Any) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as info:
+        call()
+    err: Any = info.value
+    return err.code(), dict(err.trailing_metadata() or ())[REASON_KEY]
+
+
+def test_an_operator_settles_an_entry_the_card_can_no_longer_decide(
+    daemon: Daemon, stub: pb_grpc.HealthCardServiceStub
+) -> None:
+    backend: Any = daemon.readers.worker(READER).backend  # SimulatedReader
+    start = _balance(stub)
+    _pull_at(backend, "purchase:commit")
+    with pytest.raises(grpc.RpcError):
+        stub.Debit(pb.DebitRequest(reader=READER, amount_fen=700, request_id="lost"))
+    _use_elsewhere(backend, debit=10, times=11)
+    backend.insert_card()
+    stub.Debit(pb.DebitRequest(reader=READER, amount_fen=5, request_id="after"))  # the card cannot decide "lost"
+    lost = _entry(stub, "lost")
+    assert lost.state == pb.TRANSACTION_STATE_PREPARED
+
+    def settle(**fields: Any) -> pb.SettleTransactionResponse:
+        values = {"transaction_id": lost.transaction_id, "outcome": pb.TRANSACTION_STATE_CONFIRMED,
+                  "operator_id": "fin-01", "reason": "issuer record 2026-11-23"} | fields  # fmt: skip
+        return stub.SettleTransaction(pb.SettleTransactionRequest(**values))
+
+    invalid = (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
+    assert _refused(lambda: settle(operator_id="")) == invalid
+    assert _refused(lambda: settle(reason="")) == invalid
+    assert _refused(lambda: settle(outcome=pb.TRANSACTION_STATE_DEBITED)) == invalid
+    assert _refused(lambda: settle(outcome=pb.TRANSACTION_STATE_VOIDED, tac="0A0B0C0D")) == invalid
+    assert _refused(lambda: settle(tac="XYZ")) == invalid
+    assert _refused(lambda: settle(transaction_id="not-an-id")) == invalid
+    assert _refused(lambda: settle(transaction_id="0" * 32)) == (grpc.StatusCode.NOT_FOUND, "TRANSACTION_NOT_FOUND")
+    assert _entry(stub, "lost").state == pb.TRANSACTION_STATE_PREPARED  # refused requests changed nothing
+
+    settled = settle(tac="0a0b0c0d").transaction
+    assert (settled.state, settled.balance_after_fen, settled.tac) == (
+        pb.TRANSACTION_STATE_CONFIRMED, start - 700, "0A0B0C0D"
+    )
+    assert settled.settlement_note == "operator fin-01: issuer record 2026-11-23"
+    assert _refused(settle) == (grpc.StatusCode.FAILED_PRECONDITION, "TRANSACTION_NOT_SETTLEABLE")
+    day = dt.datetime.now().astimezone().date().isoformat()
+    report = stub.GetReconciliationReport(pb.GetReconciliationReportRequest(business_date=day))
+    assert report.open_count == 0
+    assert sum(g.total_fen for g in report.groups) == 705
+    events = [e for e in stub.ListAuditEvents(pb.ListAuditEventsRequest()).events
+              if e.operation.startswith("SettleTransaction")]  # fmt: skip
+    (done,) = [e for e in events if e.outcome == "OK"]  # the settlement, with the operator and the card
+    assert (done.operation, done.operator_id, done.card_number) == ("SettleTransaction:confirmed", "fin-01",
+                                                                    lost.card_number)  # fmt: skip
+    refusals = sorted(e.outcome for e in events if e.outcome != "OK")  # refused attempts are audited too
+    assert refusals == ["INVALID_ARGUMENT"] * 6 + ["TRANSACTION_NOT_FOUND", "TRANSACTION_NOT_SETTLEABLE"]
+
+
+def test_settling_asks_the_card_first_and_a_card_absent_entry_can_be_voided(
+    daemon: Daemon, stub: pb_grpc.HealthCardServiceStub
+) -> None:
+    backend: Any = daemon.readers.worker(READER).backend  # SimulatedReader
+    start = _balance(stub)
+    _pull_at(backend, "purchase:commit")  # the card debited, then left with its answer
+    with pytest.raises(grpc.RpcError):
+        stub.Debit(pb.DebitRequest(reader=READER, amount_fen=700, request_id="decided"))
+    decided = _entry(stub, "decided")
+    backend._card.tear = None
+    backend._card.power_on()
+    backend.insert_card()
+    refused = _refused(lambda: stub.SettleTransaction(pb.SettleTransactionRequest(
+        transaction_id=decided.transaction_id, outcome=pb.TRANSACTION_STATE_VOIDED, operator_id="fin-01",
+        reason="customer says no",
+    )))  # fmt: skip
+    assert refused == (grpc.StatusCode.FAILED_PRECONDITION, "TRANSACTION_NOT_SETTLEABLE")
+    entry = _settled(stub, "decided")  # the card's decision stands, with its TAC
+    assert (entry.state, entry.balance_after_fen, len(entry.tac)) == (pb.TRANSACTION_STATE_CONFIRMED, start - 700, 8)
+
+    _pull_at(backend, "purchase:mac1-verified")  # never reached the card's commit; the card stays out
+    with pytest.raises(grpc.RpcError):
+        stub.Debit(pb.DebitRequest(reader=READER, amount_fen=300, request_id="absent"))
+    absent = _entry(stub, "absent")
+    voided = stub.SettleTransaction(pb.SettleTransactionRequest(
+        transaction_id=absent.transaction_id, outcome=pb.TRANSACTION_STATE_VOIDED, operator_id="fin-01",
+        reason="card destroyed; issuer shows no debit",
+    )).transaction  # fmt: skip
+    assert voided.state == pb.TRANSACTION_STATE_VOIDED
+    assert voided.void_reason == "SETTLED: operator fin-01: card destroyed; issuer shows no debit"

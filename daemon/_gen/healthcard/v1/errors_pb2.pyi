@@ -69,6 +69,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """An unexpected internal error."""
     ERROR_REASON_TRANSACTION_PENDING: _ErrorReason.ValueType  # 18
     """A previous transaction on this card is still unresolved; insert the card again or retry later."""
+    ERROR_REASON_TRANSACTION_NOT_FOUND: _ErrorReason.ValueType  # 19
+    """No journal entry has this transaction id."""
+    ERROR_REASON_TRANSACTION_NOT_SETTLEABLE: _ErrorReason.ValueType  # 20
+    """The journal entry cannot be settled: it is final, or not prepared, or its card decided it just now."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Why an RPC failed. Clients switch on this, never on the human message."""
@@ -111,6 +115,10 @@ ERROR_REASON_INTERNAL: ErrorReason.ValueType  # 17
 """An unexpected internal error."""
 ERROR_REASON_TRANSACTION_PENDING: ErrorReason.ValueType  # 18
 """A previous transaction on this card is still unresolved; insert the card again or retry later."""
+ERROR_REASON_TRANSACTION_NOT_FOUND: ErrorReason.ValueType  # 19
+"""No journal entry has this transaction id."""
+ERROR_REASON_TRANSACTION_NOT_SETTLEABLE: ErrorReason.ValueType  # 20
+"""The journal entry cannot be settled: it is final, or not prepared, or its card decided it just now."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
 
 @_typing.final

@@ -862,6 +862,7 @@ class Transaction(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     VOID_REASON_FIELD_NUMBER: _builtins.int
+    SETTLEMENT_NOTE_FIELD_NUMBER: _builtins.int
     transaction_id: _builtins.str
     """Journal id."""
     request_id: _builtins.str
@@ -896,6 +897,8 @@ class Transaction(_message.Message):
     """Operator id."""
     void_reason: _builtins.str
     """Why an entry was voided (reason name), empty otherwise."""
+    settlement_note: _builtins.str
+    """Set when an operator settled the entry (SettleTransaction): who and why."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When the entry was created."""
@@ -926,10 +929,11 @@ class Transaction(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         void_reason: _builtins.str = ...,
+        settlement_note: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "balance_after_fen", b"balance_after_fen", "balance_before_fen", b"balance_before_fen", "card_counter", b"card_counter", "card_number", b"card_number", "create_time", b"create_time", "kind", b"kind", "merchant_id", b"merchant_id", "operator_id", b"operator_id", "order_id", b"order_id", "reader", b"reader", "request_id", b"request_id", "state", b"state", "tac", b"tac", "terminal_id", b"terminal_id", "terminal_serial", b"terminal_serial", "transaction_id", b"transaction_id", "update_time", b"update_time", "void_reason", b"void_reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "balance_after_fen", b"balance_after_fen", "balance_before_fen", b"balance_before_fen", "card_counter", b"card_counter", "card_number", b"card_number", "create_time", b"create_time", "kind", b"kind", "merchant_id", b"merchant_id", "operator_id", b"operator_id", "order_id", b"order_id", "reader", b"reader", "request_id", b"request_id", "settlement_note", b"settlement_note", "state", b"state", "tac", b"tac", "terminal_id", b"terminal_id", "terminal_serial", b"terminal_serial", "transaction_id", b"transaction_id", "update_time", b"update_time", "void_reason", b"void_reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1106,6 +1110,68 @@ class GetReconciliationReportResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetReconciliationReportResponse: _TypeAlias = GetReconciliationReportResponse  # noqa: Y015
+
+@_typing.final
+class SettleTransactionRequest(_message.Message):
+    """Request of SettleTransaction."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSACTION_ID_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    TAC_FIELD_NUMBER: _builtins.int
+    OPERATOR_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    transaction_id: _builtins.str
+    """The journal entry (required; 32 hex digits, from ListTransactions)."""
+    outcome: Global___TransactionState.ValueType
+    """TRANSACTION_STATE_CONFIRMED (the card was debited or loaded) or TRANSACTION_STATE_VOIDED (it was not)."""
+    tac: _builtins.str
+    """The TAC from the issuer's records when known (8 hex digits, CONFIRMED only); may be empty."""
+    operator_id: _builtins.str
+    """Who decides (required, at most 64 characters)."""
+    reason: _builtins.str
+    """Why, e.g. the issuer's record that shows it (required, at most 64 characters)."""
+    def __init__(
+        self,
+        *,
+        transaction_id: _builtins.str = ...,
+        outcome: Global___TransactionState.ValueType = ...,
+        tac: _builtins.str = ...,
+        operator_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["operator_id", b"operator_id", "outcome", b"outcome", "reason", b"reason", "tac", b"tac", "transaction_id", b"transaction_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SettleTransactionRequest: _TypeAlias = SettleTransactionRequest  # noqa: Y015
+
+@_typing.final
+class SettleTransactionResponse(_message.Message):
+    """Response of SettleTransaction."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSACTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def transaction(self) -> Global___Transaction:
+        """The entry as settled."""
+
+    def __init__(
+        self,
+        *,
+        transaction: Global___Transaction | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["transaction", b"transaction"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["transaction", b"transaction"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SettleTransactionResponse: _TypeAlias = SettleTransactionResponse  # noqa: Y015
 
 @_typing.final
 class ListAuditEventsRequest(_message.Message):

@@ -95,6 +95,11 @@ class HealthCardServiceStub:
                 request_serializer=healthcard_dot_v1_dot_healthcard__service__pb2.ListAuditEventsRequest.SerializeToString,
                 response_deserializer=healthcard_dot_v1_dot_healthcard__service__pb2.ListAuditEventsResponse.FromString,
                 _registered_method=True)
+        self.SettleTransaction = channel.unary_unary(
+                '/healthcard.v1.HealthCardService/SettleTransaction',
+                request_serializer=healthcard_dot_v1_dot_healthcard__service__pb2.SettleTransactionRequest.SerializeToString,
+                response_deserializer=healthcard_dot_v1_dot_healthcard__service__pb2.SettleTransactionResponse.FromString,
+                _registered_method=True)
 
 
 class HealthCardServiceServicer:
@@ -185,6 +190,14 @@ class HealthCardServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SettleTransaction(self, request, context):
+        """Settles a prepared entry that its card can no longer decide (an operator's decision, audited). The card is
+        asked first when it is in the reader; an entry it decides is not settled by hand.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_HealthCardServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -247,6 +260,11 @@ def add_HealthCardServiceServicer_to_server(servicer, server):
                     servicer.ListAuditEvents,
                     request_deserializer=healthcard_dot_v1_dot_healthcard__service__pb2.ListAuditEventsRequest.FromString,
                     response_serializer=healthcard_dot_v1_dot_healthcard__service__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'SettleTransaction': grpc.unary_unary_rpc_method_handler(
+                    servicer.SettleTransaction,
+                    request_deserializer=healthcard_dot_v1_dot_healthcard__service__pb2.SettleTransactionRequest.FromString,
+                    response_serializer=healthcard_dot_v1_dot_healthcard__service__pb2.SettleTransactionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -574,6 +592,33 @@ class HealthCardService:
             '/healthcard.v1.HealthCardService/ListAuditEvents',
             healthcard_dot_v1_dot_healthcard__service__pb2.ListAuditEventsRequest.SerializeToString,
             healthcard_dot_v1_dot_healthcard__service__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SettleTransaction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/healthcard.v1.HealthCardService/SettleTransaction',
+            healthcard_dot_v1_dot_healthcard__service__pb2.SettleTransactionRequest.SerializeToString,
+            healthcard_dot_v1_dot_healthcard__service__pb2.SettleTransactionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -62,6 +62,10 @@ class HealthCardServiceStub:
     """End-of-day reconciliation: count and sum per terminal, day and kind, with every TAC."""
     ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_healthcard_service_pb2.ListAuditEventsRequest, _healthcard_service_pb2.ListAuditEventsResponse]
     """Lists audit-trail events (newest first)."""
+    SettleTransaction: _grpc.UnaryUnaryMultiCallable[_healthcard_service_pb2.SettleTransactionRequest, _healthcard_service_pb2.SettleTransactionResponse]
+    """Settles a prepared entry that its card can no longer decide (an operator's decision, audited). The card is
+    asked first when it is in the reader; an entry it decides is not settled by hand.
+    """
 
 @_typing.type_check_only
 class HealthCardServiceAsyncStub(HealthCardServiceStub):
@@ -92,6 +96,10 @@ class HealthCardServiceAsyncStub(HealthCardServiceStub):
     """End-of-day reconciliation: count and sum per terminal, day and kind, with every TAC."""
     ListAuditEvents: _aio.UnaryUnaryMultiCallable[_healthcard_service_pb2.ListAuditEventsRequest, _healthcard_service_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
     """Lists audit-trail events (newest first)."""
+    SettleTransaction: _aio.UnaryUnaryMultiCallable[_healthcard_service_pb2.SettleTransactionRequest, _healthcard_service_pb2.SettleTransactionResponse]  # type: ignore[assignment]
+    """Settles a prepared entry that its card can no longer decide (an operator's decision, audited). The card is
+    asked first when it is in the reader; an entry it decides is not settled by hand.
+    """
 
 class HealthCardServiceServicer(metaclass=_abc_1.ABCMeta):
     """The card, purse, journal and audit operations of one daemon."""
@@ -191,5 +199,15 @@ class HealthCardServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_healthcard_service_pb2.ListAuditEventsResponse, _abc.Awaitable[_healthcard_service_pb2.ListAuditEventsResponse]]:
         """Lists audit-trail events (newest first)."""
+
+    @_abc_1.abstractmethod
+    def SettleTransaction(
+        self,
+        request: _healthcard_service_pb2.SettleTransactionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_healthcard_service_pb2.SettleTransactionResponse, _abc.Awaitable[_healthcard_service_pb2.SettleTransactionResponse]]:
+        """Settles a prepared entry that its card can no longer decide (an operator's decision, audited). The card is
+        asked first when it is in the reader; an entry it decides is not settled by hand.
+        """
 
 def add_HealthCardServiceServicer_to_server(servicer: HealthCardServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
