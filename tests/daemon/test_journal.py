@@ -312,3 +312,31 @@ def test_an_older_database_keeps_its_entries_and_loses_the_old_index(tmp_path: P
     journal = Journal(again)
     assert journal.by_request_id("kept") is not None
     assert [e.transaction_id for e in journal.open_entries()] == [entry.transaction_id]
+
+
+def test_a_database_from_before_settlement_gains_the_column_and_keeps_its_entries(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = Database(path)
+    _debit(Journal(db), "kept")
+    db.close()
+    conn = sqlite3.connect(path)  # the schema as it was before SettleTransaction
+    conn.execute("ALTER TABLE transactions DROP COLUMN settlement_note")
+    conn.commit()
+    conn.close()
+    again = Database(path)
+    journal = Journal(again)
+    kept = journal.by_request_id("kept")
+    assert kept is not None and kept.state is State.CONFIRMED and kept.settlement_note == ""
+    entry, _ = journal.begin(request_id="open", kind=Kind.DEBIT, reader="virtual-0", amount_fen=300)
+    prepared = journal.mark_prepared(
+        entry.transaction_id, card_number="C", balance_before_fen=1_000, card_counter=4, terminal_id="T",
+        terminal_serial=9, when=WHEN,
+    )  # fmt: skip
+    audit = AuditRecord(client="peer:test", operation="SettleTransaction:confirmed", outcome="OK", operator_id="op")
+    settled = journal.settle(prepared, State.CONFIRMED, tac="", note="operator op: issuer record", audit=audit)
+    assert (settled.state, settled.balance_after_fen, settled.settlement_note) == (
+        State.CONFIRMED, 700, "operator op: issuer record"
+    )
+    with pytest.raises(TransitionError):  # final now
+        journal.settle(settled, State.VOIDED, tac="", note="again", audit=audit)
+    again.close()
