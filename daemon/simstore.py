@@ -194,7 +194,10 @@ def open_logged_card(image: Path, new_card: Any = None) -> tuple[VirtualCard, Lo
 _SERIAL_KEY = b'"terminal_serial":'
 _SERIAL_WIDTH = 10  # digits of 0xFFFFFFFF: the field is left-aligned and padded with spaces to this width
 _PAGE = 4096
-#: SamImage fields other than the terminal serial: a change to any of them rewrites the whole image.
+#: SamImage fields other than the terminal serial: a change to any of them rewrites the whole image. They are
+#: compared by value against the tuple kept at the last full save; all are immutable (bytes, int, str, bool)
+#: except ``keys``, which no SAM command changes (sam/virtual: keys are only looked up). A command that changed
+#: the KeyStore in place would have to replace it instead, or this comparison would miss the change.
 _OTHER_FIELDS = attrgetter(*(f.name for f in fields(SamImage) if f.name != "terminal_serial"))
 
 
