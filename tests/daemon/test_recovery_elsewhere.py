@@ -134,17 +134,22 @@ def test_load_that_never_reached_the_card_then_a_debit_elsewhere_is_voided(
     assert stub.Debit(pb.DebitRequest(reader=READER, amount_fen=5, request_id="next")).balance_fen == start - 305
 
 
-def test_an_entry_the_card_can_no_longer_decide_stays_open_and_the_card_still_works(
-    daemon: Daemon, stub: pb_grpc.HealthCardServiceStub, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Debit pulled at the card's commit, then more purchases elsewhere than the detail file holds (10)."""
-    backend: Any = daemon.readers.worker(READER).backend  # SimulatedReader
-    start = _balance(stub)
+def _lose_the_record(stub: pb_grpc.HealthCardServiceStub, backend: Any) -> None:
+    """Debit "lost" (700 fen) pulled at the card's commit, then 11 purchases of 10 fen elsewhere: more than the
+    cyclic detail file holds (10), so the card can no longer decide "lost". The card is back in the reader."""
     _pull_at(backend, "purchase:commit")
     with pytest.raises(grpc.RpcError):
         stub.Debit(pb.DebitRequest(reader=READER, amount_fen=700, request_id="lost"))
-    _use_elsewhere(backend, debit=10, times=11)  # the cyclic file no longer has the record of "lost"
+    _use_elsewhere(backend, debit=10, times=11)
     backend.insert_card()
+
+
+def test_an_entry_the_card_can_no_longer_decide_stays_open_and_the_card_still_works(
+    daemon: Daemon, stub: pb_grpc.HealthCardServiceStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend: Any = daemon.readers.worker(READER).backend  # SimulatedReader
+    start = _balance(stub)
+    _lose_the_record(stub, backend)
     asked: list[str] = []
     original = daemon.transactions._resolve_prepared
 
@@ -175,11 +180,7 @@ def test_an_operator_settles_an_entry_the_card_can_no_longer_decide(
 ) -> None:
     backend: Any = daemon.readers.worker(READER).backend  # SimulatedReader
     start = _balance(stub)
-    _pull_at(backend, "purchase:commit")
-    with pytest.raises(grpc.RpcError):
-        stub.Debit(pb.DebitRequest(reader=READER, amount_fen=700, request_id="lost"))
-    _use_elsewhere(backend, debit=10, times=11)
-    backend.insert_card()
+    _lose_the_record(stub, backend)
     stub.Debit(pb.DebitRequest(reader=READER, amount_fen=5, request_id="after"))  # the card cannot decide "lost"
     lost = _entry(stub, "lost")
     assert lost.state == pb.TRANSACTION_STATE_PREPARED
