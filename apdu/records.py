@@ -176,8 +176,8 @@ class DebitForPurchaseResponse:
 
 
 @dataclass(frozen=True, slots=True)
-class CreditForLoadResponse:
-    """CREDIT FOR LOAD answer: TAC(4) (pboc-purse.md §2.2)."""
+class _TacResponse:
+    """An answer that is the 4-byte TAC alone."""
 
     LENGTH: ClassVar[int] = 4
     tac: bytes
@@ -193,20 +193,13 @@ class CreditForLoadResponse:
 
 
 @dataclass(frozen=True, slots=True)
-class UpdateOverdraftLimitResponse:
+class CreditForLoadResponse(_TacResponse):
+    """CREDIT FOR LOAD answer: TAC(4) (pboc-purse.md §2.2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateOverdraftLimitResponse(_TacResponse):
     """UPDATE OVERDRAW LIMIT answer: TAC(4) (pboc-purse.md §2.8)."""
-
-    LENGTH: ClassVar[int] = 4
-    tac: bytes
-
-    @classmethod
-    def parse(cls, data: bytes) -> Self:
-        """The 4-byte TAC."""
-        return cls(_need(cls.__name__, data, cls.LENGTH))
-
-    def encode(self) -> bytes:
-        """The 4 response bytes."""
-        return check_bytes("tac", self.tac, 4)
 
 
 @dataclass(frozen=True, slots=True)
