@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import grpc
 
@@ -206,9 +206,7 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
 
     def ReadCard(self, request: pb.ReadCardRequest, context: grpc.ServicerContext) -> pb.ReadCardResponse:
         def work(note: _AuditNote) -> pb.ReadCardResponse:
-            check_reader(request.reader)
-            check_text(request.operator_id, "operator_id")
-            check_request_id(request.request_id, required=False)
+            _check_card_request(request)
             names = _sections(request.sections)
             note.operation = "ReadCard:" + (",".join(sorted(names)) if names else "all")
             note.enabled = names is None or bool(set(names) & _PERSONAL)
@@ -232,9 +230,7 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
 
     def WriteCard(self, request: pb.WriteCardRequest, context: grpc.ServicerContext) -> pb.WriteCardResponse:
         def work(note: _AuditNote) -> pb.WriteCardResponse:
-            check_reader(request.reader)
-            check_text(request.operator_id, "operator_id")
-            check_request_id(request.request_id, required=False)
+            _check_card_request(request)
             names = _sections(request.sections)
             if not names:
                 raise _invalid("sections", "sections: name at least one section to write")
@@ -262,9 +258,7 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
 
     def IssueCard(self, request: pb.IssueCardRequest, context: grpc.ServicerContext) -> pb.IssueCardResponse:
         def work(note: _AuditNote) -> pb.IssueCardResponse:
-            check_reader(request.reader)
-            check_text(request.operator_id, "operator_id")
-            check_request_id(request.request_id, required=False)
+            _check_card_request(request)
             if not request.card_number:
                 raise _invalid("card_number", "card_number: required")
             check_text(request.card_number, "card_number", limit=32)
@@ -296,9 +290,7 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
 
     def AddRecord(self, request: pb.AddRecordRequest, context: grpc.ServicerContext) -> pb.AddRecordResponse:
         def work(note: _AuditNote) -> pb.AddRecordResponse:
-            check_reader(request.reader)
-            check_text(request.operator_id, "operator_id")
-            check_request_id(request.request_id, required=False)
+            _check_card_request(request)
             if request.kind not in (cd.VISIT_KIND_INPATIENT, cd.VISIT_KIND_OUTPATIENT):
                 raise _invalid("kind", "kind: VISIT_KIND_INPATIENT or VISIT_KIND_OUTPATIENT")
             if not request.items:
@@ -326,9 +318,7 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
 
     def GetBalance(self, request: pb.GetBalanceRequest, context: grpc.ServicerContext) -> pb.GetBalanceResponse:
         def work(note: _AuditNote) -> pb.GetBalanceResponse:
-            check_reader(request.reader)
-            check_text(request.operator_id, "operator_id")
-            check_request_id(request.request_id, required=False)
+            _check_card_request(request)
 
             def job(backend: ReaderBackend) -> pb.GetBalanceResponse:
                 with backend.session() as card:
@@ -488,6 +478,19 @@ _UTC = _dt.UTC
 _TRANSACTION_ID = re.compile(r"[0-9a-f]{32}")
 _TAC = re.compile(r"[0-9A-Fa-f]{8}")
 _SETTLED_AS = {pb.TRANSACTION_STATE_CONFIRMED: State.CONFIRMED, pb.TRANSACTION_STATE_VOIDED: State.VOIDED}
+
+
+class _CardRequest(Protocol):
+    reader: str
+    operator_id: str
+    request_id: str
+
+
+def _check_card_request(request: _CardRequest) -> None:
+    """The fields every card RPC but Debit/Load carries: reader, optional operator id and request id."""
+    check_reader(request.reader)
+    check_text(request.operator_id, "operator_id")
+    check_request_id(request.request_id, required=False)
 
 
 def _invalid(field: str, message: str) -> Exception:
