@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from apdu.errors import DataError
 from apdu.vpcd import VpcdCardServer
+from healthcard.cli._serve import serve_until_signalled
 from sam.crypto.sm2 import sm2_load_private_key
 from sam.keystore import load_keystore
 from sam.virtual import SamImage, VirtualSam, load_sam_image, new_sam_image, save_sam_image
@@ -117,11 +117,8 @@ def _serve(args: argparse.Namespace) -> int:
     slot = args.port - 35963
     print(f"serving {args.sam} on vpcd {args.host}:{args.port} (reader 'Virtual PCD 00 {slot:02d}'); Ctrl-C stops",
           file=sys.stderr)
-    signal.signal(signal.SIGTERM, lambda _signum, _frame: server.stop())  # stop as cleanly as on Ctrl-C
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        server.stop()
+        serve_until_signalled(server)
     finally:
         sam.save()
     print(f"stopped after {server.apdu_count} APDUs; image saved to {args.sam}", file=sys.stderr)

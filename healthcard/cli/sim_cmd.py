@@ -22,6 +22,7 @@ from typing import Any
 
 from apdu.errors import DataError
 from apdu.vpcd import VpcdCardServer
+from healthcard.cli._serve import serve_until_signalled
 from healthcard.codecs import (
     Addresses,
     Allergy,
@@ -184,9 +185,6 @@ def _serve(args: argparse.Namespace) -> int:
     card.on_commit = persist
     server = VpcdCardServer(card, args.host, args.port)
     print(f"serving {path} on vpcd {args.host}:{args.port} (Ctrl-C to stop)", file=sys.stderr)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        server.stop()
+    serve_until_signalled(server)
     persist()
     return 0
