@@ -50,3 +50,31 @@ def test_generated_modules_import_under_daemon_namespace() -> None:
     assert hasattr(healthcard_service_pb2_grpc, "HealthCardServiceStub")
     request = healthcard_service_pb2.DebitRequest(reader="virtual-0", amount_fen=500, request_id="r1")
     assert healthcard_service_pb2.DebitRequest.FromString(request.SerializeToString()) == request
+
+
+def _declared_lower_bound(requirement_prefix: str) -> str:
+    """The ``>=`` bound pyproject.toml declares for a requirement starting with ``requirement_prefix``."""
+    import tomllib  # noqa: PLC0415
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    requirements = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        requirements += extra
+    for requirement in requirements:
+        name, _, spec = requirement.partition(">=")
+        if name == requirement_prefix:
+            return str(spec.split(",")[0])
+    raise AssertionError(f"{requirement_prefix} has no >= bound in pyproject.toml")
+
+
+def test_declared_runtime_bounds_match_the_generated_code() -> None:
+    """Installing the oldest versions pyproject.toml allows must load daemon/_gen (issue #14, packaging)."""
+    pb2 = (ROOT / "daemon" / "_gen" / "healthcard" / "v1" / "healthcard_service_pb2.py").read_text(encoding="utf-8")
+    grpc_module = (ROOT / "daemon" / "_gen" / "healthcard" / "v1" / "healthcard_service_pb2_grpc.py").read_text(
+        encoding="utf-8"
+    )
+    protobuf_version = pb2.split("# Protobuf Python Version: ", 1)[1].split("\n", 1)[0].strip()
+    grpc_version = grpc_module.split("GRPC_GENERATED_VERSION = '", 1)[1].split("'", 1)[0]
+    assert _declared_lower_bound("protobuf") == protobuf_version
+    assert _declared_lower_bound("grpcio") == grpc_version
+    assert _declared_lower_bound("grpcio-tools") == grpc_version
