@@ -4,6 +4,8 @@ Design (anchors.md §2, "Simulator = INS→handler table + SwError + file tree")
 looks the INS byte up in a dispatch table (one module per command group) and calls ``handler(card, apdu)`` on
 the raw bytes; handlers raise :class:`apdu.card.SwError` for error words and return ``data ‖ 90 00`` on success.
 ``execute`` never raises: malformed input gets 6700 / 6A86 / 6D00 / 6E00 ..., an unexpected exception 6F00.
+Secure-messaging commands (CLA bit ``04``) in extended-length form answer 6700: the MAC input carries
+``Lc'`` in one byte (pboc-purse.md §7.1), so such a command cannot be protected.
 
 Volatile state (cleared by power-on and reset, pcsc-vpcd.md §4): current DF and EF, the security-state
 register of the current DF (pboc-purse.md §8.3), the last challenge, a pending purse transaction. Persistent
@@ -132,6 +134,8 @@ class VirtualCard:
                 return b"\x6e\x00"
             if handler is None:
                 return b"\x6d\x00"
+            if apdu[0] & 0x04 and len(apdu) > 5 and apdu[4] == 0:
+                return s.sw_bytes(s.WRONG_LENGTH)  # secure messaging is short-APDU only: Lc' is one byte (§7.1)
             if self.pending is not None and ins not in (0x52, 0x54):
                 self.pending = None
             if self.lock and ins not in _ALLOWED_WHEN_LOCKED[self.lock]:

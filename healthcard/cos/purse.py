@@ -12,6 +12,11 @@
   be recovered.
 * GET BALANCE ``80 5C 00 P2 04``.
 
+The overdraft limit (INITIALIZE FOR PURCHASE answer, detail records) is already part of the balance: PBOC's
+UPDATE OVERDRAW LIMIT moves the balance by the change of the limit (docs/decisions.md D8), so a purchase needs
+``amount <= balance`` and the balance never goes below 0 (9401 otherwise). Every balance this COS produces fits
+the 4-byte unsigned field and loads from an image.
+
 The unload answer MAC (session key over new balance ‖ online counter ‖ amount ‖ type ‖ terminal ‖ date ‖ time)
 is this project's choice: pboc-purse.md §2.7 only says it uses the session key [INF].
 """
@@ -118,7 +123,7 @@ def initialize(card: VirtualCard, apdu: bytes) -> bytes:
     alg, rnd, bal = algorithm_of(key.algorithm), card.rng(4), purse.balance
     head = bal.to_bytes(4, "big")
     if kind == _PURCHASE:
-        if amount > bal + purse.overdraft_limit:
+        if amount > bal:
             raise SwError(s.INSUFFICIENT_FUNDS)
         if purse.offline_counter >= 0xFFFF:
             raise SwError(s.COUNTER_MAX)
@@ -189,7 +194,7 @@ def _debit_purchase(card: VirtualCard, data: bytes) -> bytes:
     expected = purchase_mac1(p.alg, sk, p.amount, p.tx_type, p.terminal_id, date_time)
     if not hmac.compare_digest(expected, mac1):
         raise SwError(s.MAC_ERROR)
-    if p.amount > purse.balance + purse.overdraft_limit:
+    if p.amount > purse.balance:
         raise SwError(s.INSUFFICIENT_FUNDS)
     card.point("purchase:mac1-verified")
     mac2 = purchase_mac2(p.alg, sk, p.amount)

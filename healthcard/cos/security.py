@@ -164,7 +164,9 @@ def _new_pin(card: VirtualCard, key: Key, pin: bytes, label: str) -> bytes:
 def change_or_reload_pin(card: VirtualCard, apdu: bytes) -> bytes:
     """``80 5E 01 KID old ‖ FF ‖ new`` (change) and ``80 5E 00 KID new ‖ MAC`` (reload), pboc-purse.md §9.
 
-    The reload MAC is the DES MAC (IV 0) of the new PIN under ``L ⊕ R`` of the PIN-reload key 38/00.
+    The reload MAC is the DES MAC (IV 0) of the new PIN under ``L ⊕ R`` of the PIN-reload key 38/00. A wrong
+    reload MAC costs the reload key one try (``63Cx``; ``6983`` once it has none left), as a wrong cryptogram
+    costs an authentication key one: without the count the 4-byte MAC could be searched for (issue #11 item 8).
     """
     if apdu[0] & 0xF0 != 0x80:
         raise SwError(s.CLA_NOT_SUPPORTED)
@@ -190,16 +192,20 @@ def change_or_reload_pin(card: VirtualCard, apdu: bytes) -> bytes:
         try:
             alg = algorithm_of(reload_key.algorithm)
             expected = mac(alg, tac_session_key(alg, reload_key.value), new)
-        except CryptoError as exc:
-            raise SwError(s.SM_WRONG) from exc
+        except CryptoError:
+            expected = b""
         if not hmac.compare_digest(expected, tag):
-            raise SwError(s.SM_WRONG)
+            raise _failure(card, reload_key, "reload-pin")
+        _success(card, reload_key, "reload-pin")
         return _new_pin(card, key, new, "reload-pin")
     raise SwError(s.P1P2)
 
 
 def pin_unblock(card: VirtualCard, apdu: bytes) -> bytes:
-    """``84 24 KID 00 Lc E(Ld ‖ PIN) ‖ MAC`` with the PIN-unblock key 37/00: restores the PIN's tries."""
+    """``84 24 KID 00 Lc E(Ld ‖ PIN) ‖ MAC`` with the PIN-unblock key 37/00: restores the PIN's tries.
+
+    A wrong MAC or cryptogram costs the unblock key one try (``63Cx``, then ``6983``), as for PIN RELOAD.
+    """
     if apdu[0] != 0x84:
         raise SwError(s.CLA_NOT_SUPPORTED)
     kf = card.key_file()
@@ -212,8 +218,9 @@ def pin_unblock(card: VirtualCard, apdu: bytes) -> bytes:
     try:
         body = verify_sm_command(alg, unblock.value, apdu, challenge)
         given = sm_decrypt_data(alg, unblock.value, body)
-    except CryptoError as exc:
-        raise SwError(s.SM_WRONG) from exc
+    except CryptoError:
+        raise _failure(card, unblock, "pin-unblock") from None
+    _success(card, unblock, "pin-unblock")
     if not hmac.compare_digest(given, pin.value):
         raise SwError(s.DATA_INVALID)
     card.commit([SetKeyTries(card.df_path, pin.key_type, pin.key_id, pin.max_tries)], "pin-unblock")

@@ -51,6 +51,8 @@ def health_auth_cryptogram(card_key: bytes, challenge: bytes, terminal_data: byt
 def _mac_input(header: bytes, cipher: bytes) -> bytes:
     if len(header) != 4:
         raise CryptoError(f"header: CLA INS P1 P2 is 4 bytes, not {len(header)}")
+    if len(cipher) + MAC_BYTES > 255:
+        raise CryptoError("data: too long for a short secure-messaging command (Lc' is one byte)")
     return header + bytes((len(cipher) + MAC_BYTES,)) + cipher
 
 

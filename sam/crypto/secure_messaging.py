@@ -27,6 +27,8 @@ __all__ = [
 ]
 
 def _mac_input(cla: int, ins: int, p1: int, p2: int, data: bytes) -> bytes:
+    if len(data) + MAC_BYTES > 255:
+        raise CryptoError("data: too long for a short secure-messaging command (Lc' is one byte)")
     return bytes((cla, ins, p1, p2, len(data) + MAC_BYTES)) + data
 
 

@@ -55,9 +55,9 @@ def test_pin_unblock_errors_leave_the_pin_blocked() -> None:
     key = KEYS.card_key("pin_unblock", factor, None)
     plain = sm_encrypt_and_mac_command(TDES, key, key, Command(0x80, 0x24, 0x00, 0x00, PIN), bytes(4)).encode()
     assert card.execute(plain) == b"\x69\x84"  # no challenge
-    assert _unblock(card, key, PIN, corrupt=True) == b"\x69\x88"
+    assert _unblock(card, key, PIN, corrupt=True) == b"\x63\xc2"  # a wrong MAC costs the unblock key a try
     assert _unblock(card, key, NEW_PIN) == b"\x6a\x80"  # the cryptogram must carry the current PIN
-    assert _unblock(card, KEYS.card_key("pin_reload", factor, None), PIN) == b"\x69\x88"  # wrong key
+    assert _unblock(card, KEYS.card_key("pin_reload", factor, None), PIN) == b"\x63\xc2"  # wrong key
     assert card.execute(b"\x80" + plain[1:]) == b"\x6e\x00"
     challenge = x(card, "0084000004")[:-2]
     other_pin = sm_encrypt_and_mac_command(TDES, key, key, Command(0x80, 0x24, 0x05, 0x00, PIN), challenge).encode()
@@ -94,8 +94,8 @@ def test_pin_reload_errors() -> None:
     card, factor = _locked_card()
     reload_key = KEYS.card_key("pin_reload", factor, None)
     tag = _reload_mac(reload_key, NEW_PIN)
-    assert x(card, "805E000007", NEW_PIN + bytes((tag[0] ^ 1,)) + tag[1:]) == b"\x69\x88"
-    assert x(card, "805E000007", NEW_PIN + mac(TDES, reload_key, NEW_PIN)) == b"\x69\x88"  # not the folded key
+    assert x(card, "805E000007", NEW_PIN + bytes((tag[0] ^ 1,)) + tag[1:]) == b"\x63\xc2"  # counted
+    assert x(card, "805E000007", NEW_PIN + mac(TDES, reload_key, NEW_PIN)) == b"\x63\xc1"  # not the folded key
     bad_pin = bytes.fromhex("12AB56")
     assert x(card, "805E000007", bad_pin + _reload_mac(reload_key, bad_pin)) == b"\x6a\x80"  # not BCD
     assert x(card, "805E000005", b"\x12" + tag) == b"\x67\x00"
