@@ -84,8 +84,9 @@ class CardOps(Protocol):
         """GET TRANSACTION PROVE for a prepared transaction: the result, or ``None`` if the card was not changed."""
         ...
 
-    def write(self, sections: Mapping[str, Mapping[str, Any]]) -> list[str]:
-        """Write sections given as JSON (``healthcard.v1.CardData`` names); returns the sections written."""
+    def write(self, sections: Mapping[str, Mapping[str, Any]], clear: Collection[str] = ()) -> list[str]:
+        """Merge the fields given as JSON (``healthcard.v1.CardData`` names) into the card and erase the ``clear``
+        fields (``"validity.phone1"``); fields neither given nor cleared keep their value. Returns the sections."""
         ...
 
     def issue(self, card_number: str, holder: Mapping[str, Any]) -> str:

@@ -168,11 +168,14 @@ class ApiCardOps:
             raise LibraryError("load recovery: the balance matches neither before nor after the load")
         return Completed(balance, prepared.card_counter, prepared.terminal_id, 0, tac, prepared.when)
 
-    def write(self, sections: Mapping[str, Mapping[str, Any]]) -> list[str]:
-        from healthcard.api import CardData  # noqa: PLC0415
-
+    def write(self, sections: Mapping[str, Mapping[str, Any]], clear: Collection[str] = ()) -> list[str]:
+        """Merge the given fields into the card (``CardSession.update``); ``clear``: ``"section.field"`` names."""
         doc = {_SECTION_OF.get(k, k): v for k, v in sections.items()}
-        written = self._s.write(CardData.from_json({"card_number": self.card_number, **doc}))
+        cleared = []
+        for name in clear:
+            section, dot, rest = name.partition(".")
+            cleared.append(_SECTION_OF.get(section, section) + dot + rest)
+        written = self._s.update({**doc, "clear": cleared})
         inverse = {v: k for k, v in _SECTION_OF.items()}
         return [inverse.get(s.value, s.value) for s in written]
 

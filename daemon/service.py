@@ -238,11 +238,18 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
                 raise _invalid("sections", "sections: photo and purse cannot be written with WriteCard")
             note.operation = "WriteCard:" + ",".join(sorted(names))
             data = card_data_sections(request.card, sorted(names))
+            clear = list(request.clear_fields)
+            if len(clear) > 64:
+                raise _invalid("clear_fields", "clear_fields: at most 64 names")
+            for name in clear:
+                check_text(name, "clear_fields", limit=64)
+                if name.partition(".")[0] not in names:
+                    raise _invalid("clear_fields", f"clear_fields: {name!r} is not a field of a listed section")
 
             def job(backend: ReaderBackend) -> pb.WriteCardResponse:
                 with backend.session() as card:
                     note.card_number = card.card_number
-                    written = card.write(data)
+                    written = card.write(data, clear)
                 inverse = {v: k for k, v in SECTION_NAMES.items()}
                 return pb.WriteCardResponse(
                     card_number=note.card_number,

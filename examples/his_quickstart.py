@@ -42,9 +42,7 @@ def main() -> dict[str, object]:
         out["json"] = json.dumps(everything.to_json(), ensure_ascii=False)[:80]
 
         # 2. Write: change a phone number, append an allergy, record an in-patient stay and sign it
-        validity = everything.validity
-        assert validity is not None
-        s.write_section(Section.VALIDITY, validity.replace(phone2="010-88886666"), validity)
+        s.update({"validity": {"phone2": "010-88886666"}})  # only phone2 changes: the other fields are kept
         s.append_allergy(Allergy("花生", "呼吸困难"))
         slot = s.add_visit(InpatientRecord(1, items={64: "北京协和医院", 66: "20250301"}))
         s.sign_visit(True, slot)

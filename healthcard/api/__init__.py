@@ -22,13 +22,14 @@ from healthcard.api.purse import (
     PurseRecord,
 )
 from healthcard.api.samport import SamPort
-from healthcard.api.sections import HEALTH_SECTIONS, CardData, PurseInfo, Section
+from healthcard.api.sections import HEALTH_SECTIONS, CardData, CardUpdate, PurseInfo, Section
 from healthcard.api.session import CardSession, SamLoadAuthoriser, open_pcsc_session, open_virtual_session
 
 __all__ = [
     "HEALTH_SECTIONS",
     "CardData",
     "CardSession",
+    "CardUpdate",
     "DebitJournal",
     "DemoLoadAuthoriser",
     "LoadAuthoriser",

@@ -9,7 +9,9 @@ the DLL's value forms (§9: ``an`` items are raw GBK bytes, ``cn`` and ``b`` ite
 (index ``FF``), 113 photo data error).
 
 Read functions return ``(code, values)``: a dict by field code (or bytes / a list, as noted); write functions
-take the field codes as keyword arguments and return the code. ``HANDLE hDev`` is the object itself.
+take the field codes as keyword arguments and return the code. ``iW_`` functions of the record files change only
+the fields given: a field not passed keeps what the card holds, a field passed as ``""`` / ``b""`` is erased
+(issue #11 item 4). ``HANDLE hDev`` is the object itself.
 The mapping table is in docs/dll-mapping.md.
 """
 
@@ -30,7 +32,7 @@ from apdu.errors import (
 from healthcard.api import reading, writing
 from healthcard.api.sections import Section
 from healthcard.api.session import CardSession
-from healthcard.codecs import Allergy, Immunisation, InpatientRecord, OutpatientRecord, TlvFile, by_pinyin
+from healthcard.codecs import Allergy, Immunisation, InpatientRecord, OutpatientRecord, by_pinyin
 from healthcard.codecs.encoding import Encoding, decode_an, decode_cn, encode_cn
 from healthcard.codecs.fixed import INDEX_VALID
 from healthcard.codecs.tlv import decode_tlv
@@ -169,13 +171,17 @@ class HealthCardDll:
             raise DataError(f"iW_{name}Info has no parameter {unknown[0]}", field=unknown[0])
         kind = section.tlv_type
         assert kind is not None
-        records = [(by_pinyin(c).item, stored_value(c, values.get(c, b""))) for c in codes]
-        typed: dict[str, Any] = {}
-        for spec in kind.FIELDS:
-            raw = dict(records).get(spec.item, b"")
-            typed[spec.attr] = spec.decode(raw) if raw else None
-        value: TlvFile = kind(**typed)
-        writing.write_tlv(self.s.access, section, value)
+        by_item = {spec.item: spec for spec in kind.FIELDS}
+        changes: dict[str, Any] = {}
+        clear: list[str] = []
+        for code, value in values.items():  # a parameter not given keeps the card's value; "" / b"" erases it
+            spec = by_item[by_pinyin(code).item]
+            raw = stored_value(code, value)
+            if raw:
+                changes[spec.attr] = spec.decode(raw)
+            else:
+                clear.append(spec.attr)
+        writing.update_tlv(self.s.access, section, changes, clear)
 
     def read_info(self, name: str) -> tuple[int, dict[str, bytes | str]]:
         """Generic ``iR_<name>Info`` (``name`` like ``DDF1EF06``)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Self
 
@@ -41,6 +41,7 @@ from healthcard.codecs import (
 __all__ = [
     "HEALTH_SECTIONS",
     "CardData",
+    "CardUpdate",
     "PurseInfo",
     "Section",
     "photo_format",
@@ -258,3 +259,92 @@ def _section_json(section: Section, value: Any) -> Any:
     if isinstance(value, tuple):
         return [item.to_json() for item in value]
     return value.to_json()
+
+
+@dataclass(frozen=True)
+class CardUpdate:
+    """A partial write (issue #11 item 4): the fields given are merged into what the card holds.
+
+    ``fields``: per TLV section, the typed values of the fields to set (attribute -> value); every other field of
+    the section keeps what the card holds. ``clear``: per TLV section, the fields to erase (written as an empty
+    TLV): clearing is always explicit. ``data``: the other sections, written as before — the photo replaces the
+    photo, allergies and immunisations are appended, visit records go into their slots.
+    """
+
+    fields: Mapping[Section, Mapping[str, Any]]
+    clear: Mapping[Section, frozenset[str]]
+    data: CardData = CardData()
+
+    @property
+    def sections(self) -> tuple[Section, ...]:
+        """The sections this update touches, in card order."""
+        touched = set(self.fields) | set(self.clear) | set(self.data.sections)
+        return tuple(s for s in Section if s in touched)
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> CardUpdate:
+        """Parse a ``read --json``-shaped document whose TLV sections may be partial, plus an optional ``clear``
+        list of ``"section.field"`` names (``["validity.phone1", "holder.ethnicity"]``).
+
+        Unknown sections or fields, a field both given and cleared, or a bad value raise :class:`DataError`
+        before anything is written.
+        """
+        rest = dict(doc)
+        clear_names = rest.pop("clear", None) or ()
+        if isinstance(clear_names, str) or not isinstance(clear_names, Iterable):
+            raise DataError('clear: a list of "section.field" names is expected', field="clear")
+        fields: dict[Section, Mapping[str, Any]] = {}
+        for section, kind in _TLV.items():
+            part = rest.pop(section.value, None)
+            if part is None:
+                continue
+            if not isinstance(part, Mapping):
+                raise DataError(f"{section.value}: an object of fields is expected", field=section.value)
+            fields[section] = kind.fields_from_json(part)
+        return cls.of(fields, parse_clear(clear_names), CardData.from_json(rest))
+
+    @classmethod
+    def from_card_data(cls, data: CardData, clear: Collection[str] = ()) -> CardUpdate:
+        """The update that sets every field ``data`` holds (``None`` fields are kept, not erased) and clears the
+        ``"section.field"`` names in ``clear``."""
+        fields: dict[Section, Mapping[str, Any]] = {}
+        for section in _TLV:
+            value = data.get(section)
+            if value is not None:
+                fields[section] = {a: getattr(value, a) for a in value.attributes() if getattr(value, a) is not None}
+        others = {s.value: data.get(s) for s in data.sections if s not in _TLV}
+        return cls.of(fields, parse_clear(clear), CardData(**others))
+
+    @classmethod
+    def of(
+        cls, fields: Mapping[Section, Mapping[str, Any]], clear: Mapping[Section, frozenset[str]], data: CardData
+    ) -> CardUpdate:
+        """Checked construction: the cleared fields exist and are not also given."""
+        for section, names in clear.items():
+            kind = section.tlv_type
+            assert kind is not None
+            known = set(kind.attributes())
+            for name in sorted(names):
+                label = f"{section.value}.{name}"
+                if name not in known:
+                    raise DataError(f"clear: {section.value} has no field {name}", field=label)
+                if name in fields.get(section, {}):
+                    raise DataError(f"{label} is both given and cleared", field=label)
+        if data.purse is not None:
+            raise DataError("the purse cannot be written as data: use load/debit", field="purse")
+        return cls(dict(fields), dict(clear), data)
+
+
+def parse_clear(names: Iterable[Any]) -> dict[Section, frozenset[str]]:
+    """``["validity.phone1", ...]`` by section; only fields of TLV sections can be cleared."""
+    out: dict[Section, set[str]] = {}
+    for raw in names:
+        text = str(raw)
+        section_name, dot, field_name = text.partition(".")
+        if not dot or not field_name:
+            raise DataError(f'clear: {text!r} is not a "section.field" name', field="clear")
+        section = Section.parse(section_name)
+        if section.tlv_type is None:
+            raise DataError(f"clear: only fields of record sections can be cleared, not {section.value}", field=text)
+        out.setdefault(section, set()).add(field_name)
+    return {s: frozenset(n) for s, n in out.items()}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -30,7 +30,7 @@ from healthcard.api import lifecycle, purse, reading, writing
 from healthcard.api.access import CardAccess
 from healthcard.api.sam_adapter import SessionSam
 from healthcard.api.samport import SamPort
-from healthcard.api.sections import CardData, Section
+from healthcard.api.sections import CardData, CardUpdate, Section
 from healthcard.api.virtual import virtual_card, virtual_sam
 from healthcard.codecs import Allergy, Immunisation, InpatientRecord, OutpatientRecord, TlvFile, VisitRecord
 from healthcard.codecs.fields import FieldSpec, Kind
@@ -243,7 +243,11 @@ class CardSession:
     # --- writing -----------------------------------------------------------------------------------------------
 
     def write_section(self, section: Section, value: Any, previous: Any = None) -> None:
-        """Write one section: a TLV file object, photo bytes, or (for cyclic/DF03 sections) see the methods."""
+        """Write one section with ``value`` as its whole new content (a TLV section is replaced: its ``None``
+        fields are erased); photo bytes; allergies/immunisations are appended; visit records go into their slots.
+
+        To change some fields and keep the others, use :meth:`update` (or :meth:`write`).
+        """
         a = self.access
         if section.tlv_type is not None:
             writing.write_tlv(a, section, value, previous if isinstance(previous, TlvFile) else None)
@@ -263,20 +267,36 @@ class CardSession:
         if section is Section.ISSUER:
             self._card_number = None
 
-    def write(self, data: CardData, previous: CardData | None = None) -> tuple[Section, ...]:
-        """Write every section present in ``data`` (card order); ``previous`` skips unchanged TLV records.
+    def update(self, change: CardUpdate | Mapping[str, Any], previous: CardData | None = None) -> tuple[Section, ...]:
+        """A partial write: the given fields are merged into what the card holds; clearing is explicit.
 
-        Allergies/immunisations in ``data`` are listed newest first (as read) and appended oldest first.
+        ``change`` is a :class:`CardUpdate` or its JSON form (the shape ``read --json`` prints, TLV sections may
+        be partial, plus ``"clear": ["validity.phone1", ...]``). Each TLV section is read (or taken from
+        ``previous`` when the caller has just read it), merged and validated, and only the records that change
+        are written; other sections are written as :meth:`write_section` does. Returns the sections touched.
         """
-        written = []
-        for section in data.sections:
-            if section is Section.PURSE:
-                raise DataError("the purse cannot be written as data: use load/debit", field="purse")
-            before = previous.get(section) if previous is not None else None
-            self.write_section(section, data.get(section), before)
-            written.append(section)
-        return tuple(written)
+        update = change if isinstance(change, CardUpdate) else CardUpdate.from_json(change)
+        for section in update.sections:
+            if section.tlv_type is not None:
+                before = previous.get(section) if previous is not None else None
+                writing.update_tlv(self.access, section, update.fields.get(section, {}),
+                                   update.clear.get(section, frozenset()), before)  # fmt: skip
+                if section is Section.ISSUER:
+                    self._card_number = None
+            else:
+                self.write_section(section, update.data.get(section))
+        return update.sections
 
+    def write(
+        self, data: CardData, previous: CardData | None = None, *, clear: Collection[str] = ()
+    ) -> tuple[Section, ...]:
+        """Write every section present in ``data`` (card order), merged into what the card holds.
+
+        In TLV sections the fields that are ``None`` keep the card's value; name fields to erase in ``clear``
+        (``"validity.phone1"``). ``previous`` (a fresh read) saves reading the sections again. Allergies /
+        immunisations in ``data`` are listed newest first (as read) and appended oldest first.
+        """
+        return self.update(CardUpdate.from_card_data(data, clear), previous)
     def append_allergy(self, allergy: Allergy) -> None:
         """Add an allergy (DF02/EF07, cyclic)."""
         writing.append_allergy(self.access, allergy)

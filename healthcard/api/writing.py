@@ -1,6 +1,8 @@
 """Writing the card with the authentication and secure messaging the profile requires (SAM-derived keys).
 
 * TLV record files (health-card.md §4, §6.2): the DF's update key, then one UPDATE RECORD per item, by SFI;
+  a partial write (:func:`update_tlv`) merges the given fields into what the card holds and writes only the
+  records that change;
   files created with the SM bits are written as ``04 DC rec SFI<<3|04 | E(L ‖ TLV) ‖ MAC`` with the DF's STK
   (the SAM encrypts and MACs after a fresh GET CHALLENGE); ``previous`` skips records that did not change.
 * Photo (§2.4, §6.3): UK_DDF1, then plain UPDATE BINARY of ``length(2) ‖ image`` in 255-byte chunks.
@@ -14,13 +16,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 from apdu import iso
 from apdu.command import Command
 from apdu.errors import DataError, LibraryError
 from healthcard.api.access import CardAccess
-from healthcard.api.reading import read_binary, read_index
+from healthcard.api.reading import read_binary, read_index, read_tlv
 from healthcard.api.sections import Section
 from healthcard.codecs import Allergy, Immunisation, InpatientRecord, OutpatientRecord, TlvFile, VisitRecord
 from healthcard.codecs.fixed import INDEX_FREE, INDEX_VALID
@@ -37,6 +40,7 @@ __all__ = [
     "erase_visit",
     "mark_visit_valid",
     "sign_visit",
+    "update_tlv",
     "verify_visit_signature",
     "write_photo",
     "write_tlv",
@@ -96,6 +100,26 @@ def write_tlv(access: CardAccess, section: Section, value: TlvFile, previous: Tl
     if section is Section.ISSUER and getattr(value, "city_code", None):
         access.city_code = value.city_code  # type: ignore[attr-defined]
     return len(changed)
+
+
+def update_tlv(
+    access: CardAccess,
+    section: Section,
+    changes: Mapping[str, Any],
+    clear: Collection[str] = (),
+    current: TlvFile | None = None,
+) -> TlvFile:
+    """Merge ``changes`` (attribute -> typed value) into what the card holds, erase ``clear``, write what changed.
+
+    The read-modify-write of a partial write (issue #11 item 4), used by :meth:`CardSession.update`, the CLI's
+    ``write --file``, the daemon's WriteCard and the DLL's ``iW_`` functions alike: a field that is neither given
+    nor cleared keeps its value. ``current`` is what the card holds when the caller has just read it (else it is
+    read here). The merged value is validated before the first APDU: bad input changes nothing. Returns it.
+    """
+    before = current if current is not None else read_tlv(access, section)
+    after = before.merged(changes, clear)
+    write_tlv(access, section, after, before)
+    return after
 
 
 def _update_binary(access: CardAccess, ef: EFSpec, data: bytes, offset: int = 0) -> None:

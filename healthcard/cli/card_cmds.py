@@ -13,7 +13,7 @@ from typing import Any
 
 from apdu.errors import DataError
 from apdu.pcsc import list_readers
-from healthcard.api import CardData, Section, open_virtual_session
+from healthcard.api import CardData, CardUpdate, Section, open_virtual_session
 from healthcard.api.issuing import issue_batch, issue_card, load_batch
 from healthcard.cli._card_common import add_session_options, emit_json, open_session, state_dir, table
 from healthcard.codecs import TlvFile, element
@@ -105,10 +105,10 @@ def _write(args: argparse.Namespace) -> int:
         raise DataError(f"{args.file}: a JSON object of sections is expected", field="file")
     doc.pop("card_number", None)
     doc.pop("purse", None)
-    data = CardData.from_json(doc)
+    update = CardUpdate.from_json(doc)  # partial sections merge into the card; "clear" erases fields
     with open_session(args) as s:
-        previous = s.read(set(data.sections) & {x for x in Section if x.tlv_type is not None})
-        written = s.write(data, previous)
+        previous = s.read({x for x in update.sections if x.tlv_type is not None})
+        written = s.update(update, previous)
     names = [w.value for w in written]
     if args.json:
         emit_json({"written": names})
@@ -202,7 +202,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--photo", metavar="FILE", help="also save the photo to FILE")  # fmt: skip
     p.set_defaults(handler=_read)
 
-    p = subparsers.add_parser("write", help="write sections from a JSON file (the shape 'read --json' prints)")
+    p = subparsers.add_parser(
+        "write",
+        help="write fields from a JSON file (the shape 'read --json' prints); fields not given keep their value, "
+        '"clear": ["validity.phone1", ...] erases fields',
+    )
     add_session_options(p)
     p.add_argument("--file", required=True, metavar="DATA.json")
     p.set_defaults(handler=_write)

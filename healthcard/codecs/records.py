@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -91,16 +91,42 @@ class TlvFile:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self:
         """Build from :meth:`to_json` output; unknown keys raise :class:`DataError`."""
+        return cls(**cls.fields_from_json(data))
+
+    @classmethod
+    def fields_from_json(cls, data: Mapping[str, Any]) -> dict[str, Value | None]:
+        """The typed values of some fields given in :meth:`to_json` form (a partial document: what is not given
+        is not in the result); each value is checked alone, unknown keys raise :class:`DataError`."""
         specs = {spec.attr: spec for spec in cls.FIELDS}
         unknown = sorted(set(data) - set(specs))
         if unknown:
             raise DataError(f"{cls.FILE}: unknown field(s) {', '.join(unknown)}", field=unknown[0])
-        values = {k: None if v is None else specs[k].from_json(v) for k, v in data.items()}
-        return cls(**values)
+        return {k: None if v is None else specs[k].from_json(v) for k, v in data.items()}
+
+    @classmethod
+    def attributes(cls) -> tuple[str, ...]:
+        """The attribute names, in record order."""
+        return tuple(spec.attr for spec in cls.FIELDS)
 
     def replace(self, **changes: Any) -> Self:
         """A copy with some attributes changed (validated again)."""
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+    def merged(self, changes: Mapping[str, Any], clear: Collection[str] = ()) -> Self:
+        """This value with ``changes`` (attribute -> typed value) applied and the ``clear`` attributes erased.
+
+        A partial write is this merge of what the card holds with what was given (issue #11 item 4): fields that
+        are neither changed nor cleared keep their value. The result is validated as a whole (a required field
+        cleared, or a birth date that no longer matches the ID number, raises :class:`DataError`).
+        """
+        known = set(self.attributes())
+        for name in (*changes, *clear):
+            if name not in known:
+                raise DataError(f"{self.FILE}: unknown field {name}", field=name)
+        both = sorted(set(changes) & set(clear))
+        if both:
+            raise DataError(f"{self.FILE}: {both[0]} is both given and cleared", field=both[0])
+        return self.replace(**{**changes, **dict.fromkeys(clear)})
 
 
 def _f(attr: str, item: int, kind: Kind, *, pad: bool = False) -> FieldSpec:

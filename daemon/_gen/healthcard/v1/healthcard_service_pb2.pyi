@@ -369,7 +369,11 @@ Global___ReadCardResponse: _TypeAlias = ReadCardResponse  # noqa: Y015
 
 @_typing.final
 class WriteCardRequest(_message.Message):
-    """Request of WriteCard."""
+    """Request of WriteCard. A partial write: in the listed record sections (issuer ... special_info) only the fields
+    set in card are written and merged into what the card holds; every other field keeps its value. A proto3
+    field left at its default ("" or false) counts as not given: to erase a field (or to turn a flag off) name it
+    in clear_fields. Allergies and immunisations listed are appended; visit records go into their slots.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -378,6 +382,7 @@ class WriteCardRequest(_message.Message):
     SECTIONS_FIELD_NUMBER: _builtins.int
     OPERATOR_ID_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CLEAR_FIELDS_FIELD_NUMBER: _builtins.int
     reader: _builtins.str
     """Reader name."""
     operator_id: _builtins.str
@@ -386,11 +391,17 @@ class WriteCardRequest(_message.Message):
     """Client request id."""
     @_builtins.property
     def card(self) -> _card_data_pb2.CardData:
-        """The data to write; only the listed sections are written."""
+        """The data to write; only the listed sections are written, and in them only the fields that are set."""
 
     @_builtins.property
     def sections(self) -> _containers.RepeatedScalarFieldContainer[_card_data_pb2.CardSection.ValueType]:
         """Sections of card to write (at least one)."""
+
+    @_builtins.property
+    def clear_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Fields to erase, as "section.field" with the CardData names ("validity.phone2",
+        "clinical_flags.asthma"); each names a field of a listed record section that is not also set in card.
+        """
 
     def __init__(
         self,
@@ -400,10 +411,11 @@ class WriteCardRequest(_message.Message):
         sections: _abc.Iterable[_card_data_pb2.CardSection.ValueType] | None = ...,
         operator_id: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        clear_fields: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["card", b"card"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "operator_id", b"operator_id", "reader", b"reader", "request_id", b"request_id", "sections", b"sections"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "clear_fields", b"clear_fields", "operator_id", b"operator_id", "reader", b"reader", "request_id", b"request_id", "sections", b"sections"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
