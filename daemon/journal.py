@@ -19,15 +19,19 @@ from __future__ import annotations
 import datetime as _dt
 import enum
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from sqlite3 import Row
 
 from apdu.errors import DataError
 from daemon.audit import AuditRecord
 from daemon.database import Database
+from daemon.paging import Keyset, Page, PageTokenError, fetch_page
 
 __all__ = [
+    "LIST_KEYSET",
     "OPEN_STATES",
+    "REPORT_KEYSET",
     "Entry",
     "Journal",
     "Kind",
@@ -138,13 +142,53 @@ class Entry:
 
     @classmethod
     def from_row(cls, row: Row) -> Entry:
-        """Build from a ``transactions`` row."""
-        values = {f.name: row[f.name] for f in fields(cls)}
-        values["kind"] = Kind(values["kind"])
-        values["state"] = State(values["state"])
-        for name in ("transaction_time", "created_at", "updated_at"):
-            values[name] = _parse(values[name])
-        return cls(**values)
+        """Build from a ``transactions`` row (``SELECT *``, ``RETURNING *`` or :data:`_COLUMNS`).
+
+        The field names are listed once (:data:`_FIELDS`), not looked up with ``dataclasses.fields`` per row,
+        and the enums come from dicts: a report converts up to 100,000 rows.
+        """
+        values = [row[name] for name in _FIELDS]
+        values[_KIND_AT] = _KINDS[values[_KIND_AT]]
+        values[_STATE_AT] = _STATES[values[_STATE_AT]]
+        for at in _TIMES_AT:
+            values[at] = _parse(values[at])
+        return cls(*values)
+
+
+_FIELDS = tuple(f.name for f in fields(Entry))
+_KIND_AT, _STATE_AT = _FIELDS.index("kind"), _FIELDS.index("state")
+_TIMES_AT = tuple(_FIELDS.index(name) for name in ("transaction_time", "created_at", "updated_at"))
+_KINDS = {kind.value: kind for kind in Kind}
+_STATES = {state.value: state for state in State}
+_COLUMNS = ", ".join(_FIELDS)
+
+#: ListTransactions: newest first (``created_at`` is set once, at the insert; ``seq`` breaks ties).
+LIST_KEYSET = Keyset(("created_at", "seq"), (str, int))
+#: The reconciliation report's entries: terminal, kind, terminal serial (``seq`` breaks ties), ascending.
+REPORT_KEYSET = Keyset(("terminal_id", "kind", "terminal_serial", "seq"), (str, str, int, int), descending=False)
+_TERMINAL_REPORT_KEYSET = Keyset(("kind", "terminal_serial", "seq"), (str, int, int), descending=False)
+
+# The index each listing uses (database.py); named so that a missing index is an error, never a full scan.
+_STATE_INDEX = {
+    State.CONFIRMED: "transactions_confirmed",
+    State.VOIDED: "transactions_voided",
+    **{state: "transactions_open_card" for state in OPEN_STATES},
+}
+_OPEN_SQL = "state IN ('intent', 'prepared', 'debited')"  # the partial index's own condition, word for word
+
+
+def _list_key(row: Row) -> tuple[str, int]:
+    return row["created_at"], row["seq"]
+
+
+def _report_key(row: Row) -> tuple[str, str, int, int]:
+    return (row["terminal_id"], *_terminal_report_key(row))
+
+
+def _terminal_report_key(row: Row) -> tuple[str, int, int]:
+    if row["terminal_serial"] is None:  # mark_prepared always sets it; a confirmed entry went through prepared
+        raise DataError(f"journal entry {row['transaction_id']} is confirmed without a terminal serial")
+    return row["kind"], row["terminal_serial"], row["seq"]
 
 
 @dataclass(frozen=True)
@@ -411,64 +455,163 @@ class Journal:
         self,
         *,
         limit: int = 100,
-        before_seq: int | None = None,
+        page_token: str = "",
         card_number: str = "",
         state: State | None = None,
         start: _dt.datetime | None = None,
         end: _dt.datetime | None = None,
-    ) -> tuple[list[Entry], int | None]:
-        """Entries newest first; returns ``(entries, next_before_seq)`` (``None`` on the last page)."""
-        sql = "SELECT * FROM transactions WHERE 1 = 1"
+    ) -> tuple[list[Entry], str]:
+        """Entries newest first; returns ``(entries, next_page_token)`` (``""`` on the last page).
+
+        Keyset paging (:data:`LIST_KEYSET`) on the index of the most selective filter: the card's, else the
+        state's, else the creation time's. A bad ``page_token`` raises :class:`~daemon.paging.PageTokenError`.
+        """
+        where: list[str] = []
         params: list[object] = []
-        if before_seq is not None:
-            sql += " AND seq < ?"
-            params.append(before_seq)
         if card_number:
-            sql += " AND card_number = ?"
+            index = "transactions_card_created"
+            where.append("card_number = ?")
             params.append(card_number)
+        elif state is not None:
+            index = _STATE_INDEX[state]
+        else:
+            index = "transactions_created"
         if state is not None:
-            sql += " AND state = ?"
-            params.append(state.value)
+            # a literal the partial index's WHERE implies (a bound parameter would not let SQLite use it)
+            where.append(_OPEN_SQL if state in OPEN_STATES else f"state = '{state.value}'")
+            if state in OPEN_STATES:
+                where.append(f"state = '{state.value}'")
         if start is not None:
-            sql += " AND created_at >= ?"
+            where.append("created_at >= ?")
             params.append(_iso(start))
         if end is not None:
-            sql += " AND created_at < ?"
-            params.append(_iso(end))
-        rows = self._db.query(sql + " ORDER BY seq DESC LIMIT ?", (*params, limit + 1))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return [Entry.from_row(r) for r in rows], (int(rows[-1]["seq"]) if more and rows else None)
+            if not page_token:
+                where.append("created_at < ?")
+                params.append(_iso(end))
+            elif str(LIST_KEYSET.decode(page_token)[0]) >= _iso(end):
+                raise PageTokenError()  # every row of an earlier page of this window was created before its end
+            # else the cursor is the tighter upper bound: SQLite seeks on one upper bound only, and with both it
+            # would walk from the end of the window down to the cursor on every page
+        page = self._page(
+            f"SELECT {_COLUMNS}, seq FROM transactions INDEXED BY {index}",  # noqa: S608 - names are ours
+            LIST_KEYSET, _list_key,
+            where, params, limit, page_token,
+        )  # fmt: skip
+        return [Entry.from_row(row) for row in page.rows], page.next_token
+
+    def _page(
+        self,
+        select: str,
+        keyset: Keyset,
+        key_of: Callable[[Row], Sequence[object]],
+        where: Sequence[str],
+        params: Sequence[object],
+        limit: int,
+        token: str,
+    ) -> Page[Row]:
+        return fetch_page(
+            self._db.query, select=select, keyset=keyset, key_of=key_of, where=where, params=params, limit=limit,
+            token=token,
+        )  # fmt: skip
+
+    def reconciliation_totals(
+        self, business_date: str, *, terminal_id: str = ""
+    ) -> tuple[list[ReconciliationGroup], int]:
+        """Count and sum of a business day's confirmed entries per terminal and kind, and the count of open ones.
+
+        Computed in SQL over the covering index ``transactions_report``; the groups carry no entries (page them
+        with :meth:`reconciliation_entries`). Both figures come from one read snapshot.
+        """
+        sql = (
+            "SELECT terminal_id, kind, COUNT(*), SUM(amount_fen) FROM transactions INDEXED BY transactions_report"
+            " WHERE business_date = ? AND state = 'confirmed'"
+        )
+        params: list[object] = [business_date]
+        if terminal_id:
+            sql += " AND terminal_id = ?"
+            params.append(terminal_id)
+        open_sql = (
+            "SELECT COUNT(*) FROM transactions INDEXED BY transactions_open_card"
+            " WHERE state IN ('intent', 'prepared', 'debited') AND business_date = ?"
+        )
+        with self._db.reading() as conn:
+            conn.execute("BEGIN")
+            rows = conn.execute(sql + " GROUP BY terminal_id, kind ORDER BY terminal_id, kind", params).fetchall()
+            open_count = int(conn.execute(open_sql, (business_date,)).fetchone()[0])
+            conn.execute("COMMIT")
+        groups = [
+            ReconciliationGroup(
+                terminal_id=row[0],
+                business_date=business_date,
+                kind=_KINDS[row[1]],
+                count=int(row[2]),
+                total_fen=int(row[3]),
+                entries=(),
+            )
+            for row in rows
+        ]
+        return groups, open_count
+
+    def reconciliation_entries(
+        self, business_date: str, *, terminal_id: str = "", limit: int = 1000, page_token: str = ""
+    ) -> tuple[list[Entry], str]:
+        """One page of a business day's confirmed entries in report order (terminal, kind, terminal serial).
+
+        Returns ``(entries, next_page_token)``; keyset paging (:data:`REPORT_KEYSET`) on ``transactions_report``.
+        """
+        where = ["business_date = ?", "state = 'confirmed'"]
+        params: list[object] = [business_date]
+        keyset = REPORT_KEYSET
+        key_of: Callable[[Row], Sequence[object]] = _report_key
+        if terminal_id:  # the terminal is fixed: keyed without it, or SQLite would sort the rest of the day's rows
+            where.append("terminal_id = ?")
+            params.append(terminal_id)
+            keyset, key_of = _TERMINAL_REPORT_KEYSET, _terminal_report_key
+        page = self._page(
+            f"SELECT {_COLUMNS}, seq FROM transactions INDEXED BY transactions_report",  # noqa: S608 - constant
+            keyset, key_of,
+            where, params, limit, page_token,
+        )  # fmt: skip
+        return [Entry.from_row(row) for row in page.rows], page.next_token
+
+    def reconciliation_size(self, business_date: str, *, terminal_id: str = "") -> int:
+        """How many confirmed entries :meth:`reconciliation` would return (counted on the index alone)."""
+        sql = (
+            "SELECT COUNT(*) FROM transactions INDEXED BY transactions_report"
+            " WHERE business_date = ? AND state = 'confirmed'"
+        )
+        params: list[object] = [business_date]
+        if terminal_id:
+            sql += " AND terminal_id = ?"
+            params.append(terminal_id)
+        return int(self._db.query(sql, tuple(params))[0][0])
 
     def reconciliation(self, business_date: str, *, terminal_id: str = "") -> tuple[list[ReconciliationGroup], int]:
         """Confirmed entries of a business day grouped by terminal and kind, and the count of open entries.
 
         Each group carries its count, its sum in fen and every entry (with terminal serial and TAC) in
-        terminal-serial order, which is what a settlement host needs to check the TACs.
+        terminal-serial order, which is what a settlement host needs to check the TACs. Holds the whole day in
+        memory: for large days use :meth:`reconciliation_totals` and :meth:`reconciliation_entries`.
         """
-        sql = "SELECT * FROM transactions WHERE business_date = ? AND state = 'confirmed'"
-        params: list[object] = [business_date]
-        if terminal_id:
-            sql += " AND terminal_id = ?"
-            params.append(terminal_id)
-        rows = self._db.query(sql + " ORDER BY terminal_id, kind, terminal_serial, seq", tuple(params))
-        groups: dict[tuple[str, Kind], list[Entry]] = {}
-        for row in rows:
-            entry = Entry.from_row(row)
-            groups.setdefault((entry.terminal_id, entry.kind), []).append(entry)
+        totals, open_count = self.reconciliation_totals(business_date, terminal_id=terminal_id)
+        entries: dict[tuple[str, Kind], list[Entry]] = {}
+        token = ""
+        while True:
+            page, token = self.reconciliation_entries(business_date, terminal_id=terminal_id, page_token=token)
+            for entry in page:
+                entries.setdefault((entry.terminal_id, entry.kind), []).append(entry)
+            if not token:
+                break
         result = [
             ReconciliationGroup(
-                terminal_id=tid,
+                terminal_id=group.terminal_id,
                 business_date=business_date,
-                kind=kind,
-                count=len(entries),
-                total_fen=sum(e.amount_fen for e in entries),
-                entries=tuple(entries),
+                kind=group.kind,
+                count=len(kept),
+                total_fen=sum(e.amount_fen for e in kept),
+                entries=tuple(kept),
             )
-            for (tid, kind), entries in groups.items()
+            for group in totals
+            for kept in [entries.get((group.terminal_id, group.kind), [])]
         ]
-        open_sql = (
-            "SELECT COUNT(*) FROM transactions WHERE business_date = ? AND state IN ('intent', 'prepared', 'debited')"
-        )
-        open_count = int(self._db.query(open_sql, (business_date,))[0][0])
         return result, open_count

@@ -48,12 +48,16 @@ from daemon.validation import (
     check_amount,
     check_business_date,
     check_page,
+    check_page_size,
     check_reader,
     check_request_id,
     check_text,
 )
 
-__all__ = ["HealthCardServicer"]
+__all__ = ["UNPAGED_REPORT_MAX", "HealthCardServicer"]
+
+#: Entries a GetReconciliationReport without page_size may return: about 2 MB, half gRPC's default 4 MiB limit.
+UNPAGED_REPORT_MAX = 10_000
 
 T = TypeVar("T")
 log = logging.getLogger("healthcardd.service")
@@ -387,21 +391,21 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
         self, request: pb.ListTransactionsRequest, context: grpc.ServicerContext
     ) -> pb.ListTransactionsResponse:
         def work(_: _AuditNote) -> pb.ListTransactionsResponse:
-            limit, cursor = check_page(request.page_size, request.page_token)
+            limit = check_page_size(request.page_size)
             check_text(request.card_number, "card_number", limit=32)
             state = None
             if request.state != pb.TRANSACTION_STATE_UNSPECIFIED:
                 if request.state not in STATE_OF:
                     raise _invalid("state", "state: unknown value")
                 state = STATE_OF[request.state]
-            entries, next_seq = self._journal.list_entries(
-                limit=limit, before_seq=cursor, card_number=request.card_number, state=state,
+            entries, next_token = self._journal.list_entries(
+                limit=limit, page_token=request.page_token, card_number=request.card_number, state=state,
                 start=request.start_time.ToDatetime(_UTC) if request.HasField("start_time") else None,
                 end=request.end_time.ToDatetime(_UTC) if request.HasField("end_time") else None,
             )  # fmt: skip
             return pb.ListTransactionsResponse(
                 transactions=[transaction_message(e) for e in entries],
-                next_page_token=str(next_seq) if next_seq is not None else "",
+                next_page_token=next_token,
             )
 
         return self._call("ListTransactions", context, work, audit=False)
@@ -412,10 +416,31 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
         def work(_: _AuditNote) -> pb.GetReconciliationReportResponse:
             day = check_business_date(request.business_date)
             check_text(request.terminal_id, "terminal_id", limit=32)
-            groups, open_count = self._journal.reconciliation(day, terminal_id=request.terminal_id)
-            return pb.GetReconciliationReportResponse(
-                groups=[group_message(g) for g in groups], open_count=open_count
+            terminal = request.terminal_id
+            if request.page_size == 0:  # the whole report in one message, as before paging existed
+                if request.page_token:
+                    raise _invalid("page_token", "page_token: only with page_size > 0")
+                size = self._journal.reconciliation_size(day, terminal_id=terminal)
+                if size > UNPAGED_REPORT_MAX:
+                    raise _invalid(
+                        "page_size",
+                        f"page_size: the report has {size} entries, more than {UNPAGED_REPORT_MAX} in one response;"
+                        " ask for pages (page_size 1..1000)",
+                    )
+                groups, open_count = self._journal.reconciliation(day, terminal_id=terminal)
+                return pb.GetReconciliationReportResponse(
+                    groups=[group_message(g) for g in groups], open_count=open_count
+                )
+            limit = check_page_size(request.page_size)
+            response = pb.GetReconciliationReportResponse()
+            if not request.page_token:
+                totals, response.open_count = self._journal.reconciliation_totals(day, terminal_id=terminal)
+                response.groups.extend(group_message(g) for g in totals)
+            entries, response.next_page_token = self._journal.reconciliation_entries(
+                day, terminal_id=terminal, limit=limit, page_token=request.page_token
             )
+            response.transactions.extend(transaction_message(e) for e in entries)
+            return response
 
         return self._call("GetReconciliationReport", context, work, audit=False)
 

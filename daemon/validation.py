@@ -16,6 +16,7 @@ __all__ = [
     "check_amount",
     "check_business_date",
     "check_page",
+    "check_page_size",
     "check_reader",
     "check_request_id",
     "check_text",
@@ -65,13 +66,19 @@ def check_amount(value: int) -> int:
     return value
 
 
-def check_page(page_size: int, page_token: str) -> tuple[int, int | None]:
-    """``(limit, cursor)`` from a page size (0 = 100) and a page token (empty = first page)."""
+def check_page_size(page_size: int, *, default: int = 100) -> int:
+    """A page size in 0..1000 (0 = ``default``); the token is checked by :mod:`daemon.paging` when decoded."""
     if page_size < 0 or page_size > MAX_PAGE:
         raise DataError(f"page_size: 0..{MAX_PAGE}", field="page_size")
+    return page_size or default
+
+
+def check_page(page_size: int, page_token: str) -> tuple[int, int | None]:
+    """``(limit, cursor)`` from a page size (0 = 100) and a page token (empty = first page)."""
+    limit = check_page_size(page_size)
     if page_token and not page_token.isdigit():
         raise DataError("page_token: not a token returned by this daemon", field="page_token")
-    return page_size or 100, (int(page_token) if page_token else None)
+    return limit, (int(page_token) if page_token else None)
 
 
 def check_business_date(value: str) -> str:

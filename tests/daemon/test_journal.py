@@ -137,10 +137,10 @@ def test_list_entries_pages_newest_first(db: Database) -> None:
     for i in range(5):
         _debit(journal, f"r{i}", serial=i + 1)
     page1, token = journal.list_entries(limit=2)
-    page2, token2 = journal.list_entries(limit=2, before_seq=token)
-    page3, token3 = journal.list_entries(limit=2, before_seq=token2)
+    page2, token2 = journal.list_entries(limit=2, page_token=token)
+    page3, token3 = journal.list_entries(limit=2, page_token=token2)
     assert [e.request_id for e in page1 + page2 + page3] == ["r4", "r3", "r2", "r1", "r0"]
-    assert token3 is None
+    assert token3 == ""
     only_open, _ = journal.list_entries(state=State.INTENT)
     assert only_open == []
 
@@ -286,7 +286,8 @@ def test_a_new_database_has_small_pages_and_no_redundant_index(tmp_path: Path) -
     """1 KiB pages and one index less: fewer bytes per journal commit to write and fsync (database.py)."""
     db = Database(tmp_path / "new.db")
     assert db.query("PRAGMA page_size")[0][0] == 1024
-    assert db.query("PRAGMA wal_autocheckpoint")[0][0] == 4000  # 4 MB of WAL, as with 4 KiB pages
+    # a setting of the writer's connection (readers have their own and never write)
+    assert db._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 4000  # 4 MB of WAL, as with 4 KiB pages
     names = {row[0] for row in db.query("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "transactions_open" not in names and "transactions_open_card" in names
     db.close()

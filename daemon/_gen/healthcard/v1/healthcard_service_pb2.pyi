@@ -1033,19 +1033,29 @@ class GetReconciliationReportRequest(_message.Message):
 
     BUSINESS_DATE_FIELD_NUMBER: _builtins.int
     TERMINAL_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     business_date: _builtins.str
     """Business day as YYYY-MM-DD in the daemon's local time zone (required)."""
     terminal_id: _builtins.str
     """Only this terminal id; empty = all."""
+    page_size: _builtins.int
+    """Entries per page, at most 1000. 0 = the whole report in one response (groups with their transactions),
+    refused with INVALID_ARGUMENT (field page_size) when the day has more than 10000 entries.
+    """
+    page_token: _builtins.str
+    """next_page_token of the previous page (page_size > 0)."""
     def __init__(
         self,
         *,
         business_date: _builtins.str = ...,
         terminal_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_date", b"business_date", "terminal_id", b"terminal_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_date", b"business_date", "page_size", b"page_size", "page_token", b"page_token", "terminal_id", b"terminal_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1075,7 +1085,7 @@ class ReconciliationGroup(_message.Message):
     """Sum of their amounts in fen."""
     @_builtins.property
     def transactions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Transaction]:
-        """The transactions, with terminal serial and TAC, in terminal-serial order."""
+        """The transactions, with terminal serial and TAC, in terminal-serial order (page_size = 0 only)."""
 
     def __init__(
         self,
@@ -1103,21 +1113,33 @@ class GetReconciliationReportResponse(_message.Message):
 
     GROUPS_FIELD_NUMBER: _builtins.int
     OPEN_COUNT_FIELD_NUMBER: _builtins.int
+    TRANSACTIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     open_count: _builtins.int
-    """Entries of the day that are not yet resolved (should be empty at end of day)."""
+    """Entries of the day that are not yet resolved (should be empty at end of day; first page only)."""
+    next_page_token: _builtins.str
+    """Token of the next page; empty on the last page (and with page_size = 0)."""
     @_builtins.property
     def groups(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReconciliationGroup]:
-        """One group per terminal and kind."""
+        """One group per terminal and kind, with the day's count and sum (with page_size > 0: on the first page only,
+        read in the same snapshot as open_count, and without transactions).
+        """
+
+    @_builtins.property
+    def transactions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Transaction]:
+        """With page_size > 0: this page's confirmed transactions in report order (terminal, kind, terminal serial)."""
 
     def __init__(
         self,
         *,
         groups: _abc.Iterable[Global___ReconciliationGroup] | None = ...,
         open_count: _builtins.int = ...,
+        transactions: _abc.Iterable[Global___Transaction] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["groups", b"groups", "open_count", b"open_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["groups", b"groups", "next_page_token", b"next_page_token", "open_count", b"open_count", "transactions", b"transactions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -177,7 +177,7 @@ class HealthCardServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetReconciliationReport(self, request, context):
-        """End-of-day reconciliation: count and sum per terminal, day and kind, with every TAC.
+        """End-of-day reconciliation: count and sum per terminal, day and kind, with every TAC (paged with page_size).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -59,7 +59,7 @@ class HealthCardServiceStub:
     ListTransactions: _grpc.UnaryUnaryMultiCallable[_healthcard_service_pb2.ListTransactionsRequest, _healthcard_service_pb2.ListTransactionsResponse]
     """Lists journal entries (newest first)."""
     GetReconciliationReport: _grpc.UnaryUnaryMultiCallable[_healthcard_service_pb2.GetReconciliationReportRequest, _healthcard_service_pb2.GetReconciliationReportResponse]
-    """End-of-day reconciliation: count and sum per terminal, day and kind, with every TAC."""
+    """End-of-day reconciliation: count and sum per terminal, day and kind, with every TAC (paged with page_size)."""
     ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_healthcard_service_pb2.ListAuditEventsRequest, _healthcard_service_pb2.ListAuditEventsResponse]
     """Lists audit-trail events (newest first)."""
     SettleTransaction: _grpc.UnaryUnaryMultiCallable[_healthcard_service_pb2.SettleTransactionRequest, _healthcard_service_pb2.SettleTransactionResponse]
@@ -93,7 +93,7 @@ class HealthCardServiceAsyncStub(HealthCardServiceStub):
     ListTransactions: _aio.UnaryUnaryMultiCallable[_healthcard_service_pb2.ListTransactionsRequest, _healthcard_service_pb2.ListTransactionsResponse]  # type: ignore[assignment]
     """Lists journal entries (newest first)."""
     GetReconciliationReport: _aio.UnaryUnaryMultiCallable[_healthcard_service_pb2.GetReconciliationReportRequest, _healthcard_service_pb2.GetReconciliationReportResponse]  # type: ignore[assignment]
-    """End-of-day reconciliation: count and sum per terminal, day and kind, with every TAC."""
+    """End-of-day reconciliation: count and sum per terminal, day and kind, with every TAC (paged with page_size)."""
     ListAuditEvents: _aio.UnaryUnaryMultiCallable[_healthcard_service_pb2.ListAuditEventsRequest, _healthcard_service_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
     """Lists audit-trail events (newest first)."""
     SettleTransaction: _aio.UnaryUnaryMultiCallable[_healthcard_service_pb2.SettleTransactionRequest, _healthcard_service_pb2.SettleTransactionResponse]  # type: ignore[assignment]
@@ -190,7 +190,7 @@ class HealthCardServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _healthcard_service_pb2.GetReconciliationReportRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_healthcard_service_pb2.GetReconciliationReportResponse, _abc.Awaitable[_healthcard_service_pb2.GetReconciliationReportResponse]]:
-        """End-of-day reconciliation: count and sum per terminal, day and kind, with every TAC."""
+        """End-of-day reconciliation: count and sum per terminal, day and kind, with every TAC (paged with page_size)."""
 
     @_abc_1.abstractmethod
     def ListAuditEvents(
