@@ -1,7 +1,9 @@
 """healthcardd configuration: a TOML file (``--config``) plus command-line overrides.
 
-Security rules (issue #6): the daemon listens on 127.0.0.1 by default; listening on any other address requires
-TLS (certificate and key) **and** at least one bearer token, otherwise the daemon refuses to start. Secrets
+Security rules (issue #6, issue #11 item 10): the daemon listens on 127.0.0.1 by default; listening on any other
+address requires TLS (certificate and key) **and** at least one bearer token, otherwise the daemon refuses to
+start — for the gRPC listener and for ``metrics_listen`` alike. Every token names its roles
+(:mod:`daemon.roles`); a token without roles or with an unknown role is refused at start-up. Secrets
 (tokens, the SAM PIN) may be given inline or, better, through environment variables named in the file; they
 are never logged and never appear in ``repr()``.
 
@@ -79,10 +81,11 @@ class Secret:
 
 @dataclass(frozen=True)
 class TokenConfig:
-    """A bearer token and the client name the audit trail records for it."""
+    """A bearer token, the client name the audit trail records for it, and its roles (:mod:`daemon.roles`)."""
 
     name: str
     token: Secret
+    roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,18 +137,10 @@ class Config:
         host, port = split_host_port(self.listen)
         if not 0 <= port <= 65535:
             raise ConfigError(f"listen: port {port} out of range", field="listen")
-        if not is_loopback(host):
-            missing = []
-            if self.tls is None:
-                missing.append("a [tls] section with cert_file and key_file")
-            if not self.tokens:
-                missing.append("at least one [[tokens]] entry")
-            if missing:
-                raise ConfigError(
-                    f"refusing to listen on {self.listen}: a non-loopback address needs " + " and ".join(missing)
-                    + " (or listen on 127.0.0.1)",
-                    field="listen",
-                )  # fmt: skip
+        self._check_exposure(self.listen, host, "listen")
+        if self.metrics_listen:
+            metrics_host, _ = split_host_port(self.metrics_listen)
+            self._check_exposure(self.metrics_listen, metrics_host, "metrics_listen")
         if self.tls is not None:
             for path in (self.tls.cert_file, self.tls.key_file, self.tls.client_ca_file):
                 if path is not None and not path.is_file():
@@ -155,15 +150,44 @@ class Config:
             raise ConfigError("tokens: names must be unique", field="tokens")
         if any(len(t.token.reveal()) < 16 for t in self.tokens):
             raise ConfigError("tokens: every token needs at least 16 characters", field="tokens")
+        from daemon.roles import KNOWN_ROLES  # noqa: PLC0415 - daemon.roles imports the generated gRPC code
+
+        for t in self.tokens:
+            if not t.roles:
+                raise ConfigError(
+                    f"tokens: token {t.name!r} needs roles = [...] (any of {', '.join(sorted(KNOWN_ROLES))})",
+                    field="tokens",
+                )
+            unknown = sorted(set(t.roles) - KNOWN_ROLES)
+            if unknown:
+                raise ConfigError(
+                    f"tokens: token {t.name!r} has unknown role(s) {', '.join(unknown)}"
+                    f" (known: {', '.join(sorted(KNOWN_ROLES))})",
+                    field="tokens",
+                )
         if not self.simulate and not self.readers:
             raise ConfigError("no [[readers]] configured (or run with --simulate)", field="readers")
-        if self.metrics_listen:
-            split_host_port(self.metrics_listen)
         if self.log_format not in {"json", "text"}:
             raise ConfigError("log_format must be 'json' or 'text'", field="log_format")
         if self.queue_timeout_s <= 0:
             raise ConfigError("queue_timeout_s must be positive", field="queue_timeout_s")
         return self
+
+    def _check_exposure(self, address: str, host: str, name: str) -> None:
+        """A non-loopback ``address`` needs TLS and at least one token (ConfigError naming what is missing)."""
+        if is_loopback(host):
+            return
+        missing = []
+        if self.tls is None:
+            missing.append("a [tls] section with cert_file and key_file")
+        if not self.tokens:
+            missing.append("at least one [[tokens]] entry")
+        if missing:
+            raise ConfigError(
+                f"refusing to listen on {address} ({name}): a non-loopback address needs " + " and ".join(missing)
+                + " (or listen on 127.0.0.1)",
+                field=name,
+            )  # fmt: skip
 
     def with_overrides(self, **changes: Any) -> Config:
         """A copy with command-line overrides applied (``None`` values are ignored)."""
@@ -225,7 +249,10 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
         secret = _secret(item, "token", env, f"tokens[{i}]")
         if secret is None or "name" not in item:
             raise ConfigError(f"tokens[{i}]: needs name and token (or token_env)", field="tokens")
-        tokens.append(TokenConfig(name=str(item["name"]), token=secret))
+        roles = item.get("roles", [])
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise ConfigError(f"tokens[{i}]: roles must be a list of role names", field="tokens")
+        tokens.append(TokenConfig(name=str(item["name"]), token=secret, roles=tuple(roles)))
     tls = None
     if "tls" in doc:
         t = doc["tls"]

@@ -29,6 +29,7 @@ from daemon.events import EventBus
 from daemon.journal import Journal
 from daemon.metrics import Metrics
 from daemon.readers import ReaderManager, ReaderWorker
+from daemon.roles import HEALTHCARD_POLICY, METRICS_SCRAPE
 from daemon.service import HealthCardServicer
 from daemon.transactions import Transactions
 
@@ -57,9 +58,9 @@ class Daemon:
         self.journal = Journal(self.db)
         self.audit = AuditTrail(self.db)
         self.events = EventBus()
-        self.metrics = Metrics()
         self.transactions = Transactions(self.journal)
         backends = list(backends) if backends is not None else make_backends(config)
+        self.metrics = Metrics(readers=[b.name for b in backends])
         workers = {
             b.name: ReaderWorker(
                 b, self.events, poll_interval=config.poll_interval_s, on_insert=self._on_insert,
@@ -73,7 +74,9 @@ class Daemon:
             metrics=self.metrics, tokens=config.tokens, transactions=self.transactions,
         )  # fmt: skip
         interceptors: list[grpc.ServerInterceptor[Any, Any]] = (
-            [TokenAuthInterceptor(config.tokens)] if config.tokens else []
+            [TokenAuthInterceptor(config.tokens, HEALTHCARD_POLICY, on_refused=self._audit_refusal)]
+            if config.tokens
+            else []
         )
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="rpc"),
@@ -88,6 +91,7 @@ class Daemon:
             self.server,
         )
         self.port = self._bind()
+        self.metrics_port = 0
 
     def _bind(self) -> int:
         address = self.config.listen
@@ -100,6 +104,11 @@ class Daemon:
             )
             return int(self.server.add_secure_port(address, credentials))
         return int(self.server.add_insecure_port(address))
+
+    def _audit_refusal(self, method: str, client: str, reason: str) -> None:
+        """An audit row for an RPC refused by the token check (who tried what)."""
+        operation = "Refused:" + method.rpartition("/")[2]
+        self.audit.record(client=client, operation=operation, outcome=reason)
 
     def _on_insert(self, backend: ReaderBackend) -> None:
         with backend.session() as card:
@@ -120,7 +129,10 @@ class Daemon:
         self.metrics.open_transactions.set(len(waiting))
         self.readers.start()
         if self.config.metrics_listen:
-            self.metrics.serve(self.config.metrics_listen)
+            self.metrics_port = self.metrics.serve(
+                self.config.metrics_listen, tls=self.config.tls, tokens=self.config.tokens,
+                allowed_roles=HEALTHCARD_POLICY[METRICS_SCRAPE],
+            )  # fmt: skip
         self.server.start()
         self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
@@ -133,6 +145,7 @@ class Daemon:
         self.servicer.stop()
         done = self.server.stop(grace)
         self.readers.stop()
+        self.metrics.close()
         done.wait(grace)
         self.db.close()
         log.info("healthcardd stopped")

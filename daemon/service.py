@@ -134,7 +134,8 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
                 else:
                     log.info("%s failed: %s", method, failure.reason_name, extra={"reader": reader})
                 if reader:
-                    self._metrics.reader_errors.labels(reader=reader, reason=failure.reason_name).inc()
+                    label = self._metrics.reader_label(reader)
+                    self._metrics.reader_errors.labels(reader=label, reason=failure.reason_name).inc()
                 context.set_trailing_metadata(failure.trailing_metadata())
                 context.abort(failure.code, failure.message)
                 raise  # unreachable: abort raises

@@ -20,6 +20,7 @@ from typing import Any
 
 from apdu.trace import Tracer
 from healthcard.api import CardSession, open_pcsc_session, open_virtual_session
+from healthcard.cli.pins import SAM_PIN, add_pin_options
 
 __all__ = ["add_session_options", "display_width", "emit_json", "open_session", "pad", "state_dir", "table"]
 
@@ -34,12 +35,12 @@ def state_dir() -> Path:
 
 
 def add_session_options(parser: argparse.ArgumentParser) -> None:
-    """``--reader``, ``--sam-reader``, ``--card``, ``--sam``, ``--sam-pin``, ``--json``."""
+    """``--reader``, ``--sam-reader``, ``--card``, ``--sam``, the SAM PIN options (:mod:`.pins`), ``--json``."""
     parser.add_argument("--reader", help="PC/SC reader of the card (default: the in-process demo card)")
     parser.add_argument("--sam-reader", help="PC/SC reader of the SAM (with --reader)")
     parser.add_argument("--card", type=Path, help="virtual card image (default: the demo card in the state dir)")
     parser.add_argument("--sam", type=Path, help="virtual SAM image (default: the demo SAM in the state dir)")
-    parser.add_argument("--sam-pin", default=None, help="SAM PIN (default for the virtual SAM: 123456)")
+    add_pin_options(parser, SAM_PIN, default="123456 for the virtual SAM")
     parser.add_argument("--json", action="store_true", help="print stable JSON instead of tables")
 
 

@@ -16,6 +16,7 @@ from apdu.pcsc import list_readers
 from healthcard.api import CardData, CardUpdate, Section, open_virtual_session
 from healthcard.api.issuing import issue_batch, issue_card, load_batch
 from healthcard.cli._card_common import add_session_options, emit_json, open_session, state_dir, table
+from healthcard.cli.pins import PURSE_PIN, add_pin_options
 from healthcard.codecs import TlvFile, element
 from healthcard.issuance import card_no_for, load_issuer
 from healthcard.person import load_person
@@ -228,7 +229,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("load", help="load (top up) the purse")
     add_session_options(p)
     p.add_argument("--amount", type=_amount, required=True, metavar="FEN")
-    p.add_argument("--pin", default=None, help="cardholder purse PIN (demo: 123456)")
+    add_pin_options(p, PURSE_PIN, default="123456 for the demo card")
     p.set_defaults(handler=_load)
 
     p = subparsers.add_parser("debit", help="purchase with the PSAM: prints balance, counter, serial and TAC")

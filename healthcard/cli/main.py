@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from apdu.errors import HealthCardError
+from healthcard.cli.pins import resolve_pins
 
 __all__ = ["build_parser", "main"]
 
@@ -53,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        resolve_pins(args)
         result: int = args.handler(args)
     except HealthCardError as exc:
         print(f"healthcard: error: {exc}", file=sys.stderr)

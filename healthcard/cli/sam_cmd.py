@@ -18,6 +18,7 @@ from typing import Any
 from apdu.errors import DataError
 from apdu.vpcd import VpcdCardServer
 from healthcard.cli._serve import serve_until_signalled
+from healthcard.cli.pins import PinOption, add_pin_options
 from sam.crypto.sm2 import sm2_load_private_key
 from sam.keystore import load_keystore
 from sam.virtual import SamImage, VirtualSam, load_sam_image, new_sam_image, save_sam_image
@@ -25,6 +26,10 @@ from sam.virtual import SamImage, VirtualSam, load_sam_image, new_sam_image, sav
 __all__ = ["register"]
 
 DEFAULT_SAM_PORT = 35964
+
+
+#: The PIN given to a new virtual SAM image (``sam new``): also from a file, a prompt or $HEALTHCARD_SAM_PIN.
+NEW_SAM_PIN = PinOption("--pin", "pin", "HEALTHCARD_SAM_PIN", "new SAM's PIN (even number of digits)")
 
 
 def _hex_arg(text: str) -> bytes:
@@ -45,7 +50,7 @@ def register(subparsers: Any) -> None:
     new.add_argument("--out", required=True, type=Path, help="image file to write")
     new.add_argument("--keys", type=Path, help="key-store JSON (schema of sam/data/demo-keys.json)")
     new.add_argument("--terminal-id", type=_hex_arg, help="6-byte terminal ID in hex (default: from the keys)")
-    new.add_argument("--pin", help="SAM PIN, even number of digits (default: from the keys, else 123456)")
+    add_pin_options(new, NEW_SAM_PIN, default="from the keys, else 123456")
     new.add_argument("--force", action="store_true", help="overwrite an existing image")
     new.set_defaults(handler=_new)
 

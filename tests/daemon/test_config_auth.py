@@ -41,7 +41,8 @@ def test_toml_config_secrets_from_environment(tmp_path: Path) -> None:
     path = tmp_path / "d.toml"
     path.write_text(
         'listen = "127.0.0.1:6000"\nsimulate = true\n[sam]\npin_env = "PIN_VAR"\n'
-        '[[tokens]]\nname = "kiosk"\ntoken_env = "TOK"\n[[readers]]\nname = "R0"\nsam_reader = "S0"\n',
+        '[[tokens]]\nname = "kiosk"\ntoken_env = "TOK"\nroles = ["kiosk"]\n'
+        '[[readers]]\nname = "R0"\nsam_reader = "S0"\n',
         encoding="utf-8",
     )
     config = load_config(path, env={"PIN_VAR": "123456", "TOK": TOKEN}).validate()
@@ -66,7 +67,7 @@ def test_cli_refuses_unsafe_listen_with_exit_code_2() -> None:
 @pytest.fixture
 def secured(tmp_path: Path) -> Iterator[Daemon]:
     config = Config(listen="127.0.0.1:0", state_dir=tmp_path, simulate=True,
-                    tokens=(TokenConfig("kiosk-1", Secret(TOKEN)),)).validate()  # fmt: skip
+                    tokens=(TokenConfig("kiosk-1", Secret(TOKEN), roles=("kiosk", "auditor")),)).validate()  # fmt: skip
     d = Daemon(config)
     d.start()
     yield d

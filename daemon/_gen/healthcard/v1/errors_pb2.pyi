@@ -73,6 +73,16 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """No journal entry has this transaction id."""
     ERROR_REASON_TRANSACTION_NOT_SETTLEABLE: _ErrorReason.ValueType  # 20
     """The journal entry cannot be settled: it is final, or not prepared, or its card decided it just now."""
+    ERROR_REASON_PERMISSION_DENIED: _ErrorReason.ValueType  # 21
+    """The bearer token is valid but none of its roles may call this RPC (docs/security.md, roles)."""
+    ERROR_REASON_STORAGE_FULL: _ErrorReason.ValueType  # 22
+    """The journal's disk is full: nothing was recorded and no card was changed; free space and retry."""
+    ERROR_REASON_RESOURCE_EXHAUSTED: _ErrorReason.ValueType  # 23
+    """A limit of the daemon was reached (e.g. concurrent WatchCards streams); retry later."""
+    ERROR_REASON_SAM_UNUSABLE: _ErrorReason.ValueType  # 24
+    """The reader's SAM refused the configured SAM PIN once; the daemon no longer uses that SAM (its PIN tries
+    are kept) until the configuration changes and the daemon is restarted.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Why an RPC failed. Clients switch on this, never on the human message."""
@@ -119,6 +129,16 @@ ERROR_REASON_TRANSACTION_NOT_FOUND: ErrorReason.ValueType  # 19
 """No journal entry has this transaction id."""
 ERROR_REASON_TRANSACTION_NOT_SETTLEABLE: ErrorReason.ValueType  # 20
 """The journal entry cannot be settled: it is final, or not prepared, or its card decided it just now."""
+ERROR_REASON_PERMISSION_DENIED: ErrorReason.ValueType  # 21
+"""The bearer token is valid but none of its roles may call this RPC (docs/security.md, roles)."""
+ERROR_REASON_STORAGE_FULL: ErrorReason.ValueType  # 22
+"""The journal's disk is full: nothing was recorded and no card was changed; free space and retry."""
+ERROR_REASON_RESOURCE_EXHAUSTED: ErrorReason.ValueType  # 23
+"""A limit of the daemon was reached (e.g. concurrent WatchCards streams); retry later."""
+ERROR_REASON_SAM_UNUSABLE: ErrorReason.ValueType  # 24
+"""The reader's SAM refused the configured SAM PIN once; the daemon no longer uses that SAM (its PIN tries
+are kept) until the configuration changes and the daemon is restarted.
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
 
 @_typing.final

@@ -62,6 +62,10 @@ class _ReaderStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ReaderSta
     """The reader is present and working."""
     READER_STATE_ABSENT: _ReaderState.ValueType  # 2
     """The reader is configured but not present (unplugged, or PC/SC service down)."""
+    READER_STATE_SAM_UNUSABLE: _ReaderState.ValueType  # 3
+    """The reader's SAM refused the configured SAM PIN: the daemon does not use it (no further PIN tries) until
+    the configuration changes and the daemon is restarted.
+    """
 
 class ReaderState(_ReaderState, metaclass=_ReaderStateEnumTypeWrapper):
     """The state of a reader as the daemon sees it."""
@@ -72,6 +76,10 @@ READER_STATE_READY: ReaderState.ValueType  # 1
 """The reader is present and working."""
 READER_STATE_ABSENT: ReaderState.ValueType  # 2
 """The reader is configured but not present (unplugged, or PC/SC service down)."""
+READER_STATE_SAM_UNUSABLE: ReaderState.ValueType  # 3
+"""The reader's SAM refused the configured SAM PIN: the daemon does not use it (no further PIN tries) until
+the configuration changes and the daemon is restarted.
+"""
 Global___ReaderState: _TypeAlias = ReaderState  # noqa: Y015
 
 class _CardEventKind:
