@@ -35,6 +35,7 @@ __all__ = [
     "Layer",
     "LibraryError",
     "MacError",
+    "MissingInputError",
     "ParameterError",
     "PinBlockedError",
     "PinError",
@@ -81,6 +82,18 @@ class LibraryError(HealthCardError):
     layer = Layer.LIBRARY
 
 
+class MissingInputError(LibraryError):
+    """The operation needs something the caller did not give the session; ``needs`` names it.
+
+    ``"sam"`` (no SAM reader / SAM object) or ``"sam_pin"`` (the SAM PIN for PIN-gated SAM operations), so a
+    front end can name its own option for it (the ``healthcard`` command says which flag to add).
+    """
+
+    def __init__(self, message: str, *, needs: str) -> None:
+        super().__init__(message)
+        self.needs = needs
+
+
 class ApduFormatError(LibraryError, ValueError):
     """A command or response APDU could not be built or parsed; ``field`` names the offending field."""
 
@@ -104,10 +117,13 @@ class ReaderError(HealthCardError):
 
     layer = Layer.READER
 
-    def __init__(self, message: str, *, reader: str = "", removed: bool = False) -> None:
+    def __init__(self, message: str, *, reader: str = "", removed: bool = False, no_card: bool = False) -> None:
         super().__init__(message)
         self.reader = reader
-        self.removed = removed
+        #: The card went away (during an operation, or there was none when one started).
+        self.removed = removed or no_card
+        #: There was no card in the reader when the operation started (nothing was sent to a card).
+        self.no_card = no_card
 
 
 class CardError(HealthCardError):

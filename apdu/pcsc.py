@@ -106,6 +106,15 @@ def list_readers() -> list[str]:
         scard.SCardReleaseContext(context)
 
 
+def _readers_there() -> str:
+    """``readers here: 'A', 'B'`` (or why there is no list) for an error about a reader that is not there."""
+    try:
+        names = list_readers()
+    except ReaderError as exc:
+        return exc.message
+    return "readers here: " + ", ".join(repr(n) for n in names) if names else "no PC/SC reader is connected"
+
+
 class CardResetError(ReaderError):
     """The card was reset by another process during an exclusive operation (``SCARD_W_RESET_CARD``).
 
@@ -229,7 +238,16 @@ class PcscTransport:
             )
             if hr != scard.SCARD_S_SUCCESS:
                 if _is(hr, "SCARD_E_UNKNOWN_READER", "SCARD_E_READER_UNAVAILABLE"):
-                    raise self._error("connect (reader not present)", hr, removed=False)
+                    self._drop_context()
+                    raise ReaderError(
+                        f"there is no reader {self._reader!r} ({pcsc_error_name(hr)}); {_readers_there()}",
+                        reader=self._reader,
+                    )
+                if _is(hr, "SCARD_E_NO_SMARTCARD", "SCARD_W_REMOVED_CARD"):
+                    raise ReaderError(
+                        f"no card in reader {self._reader!r} ({pcsc_error_name(hr)})", reader=self._reader,
+                        no_card=True,
+                    )  # fmt: skip
                 raise self._error("connect", hr)
             self._card = card
             self._set_protocol(protocol)

@@ -215,7 +215,8 @@ def describe(sw: int) -> StatusInfo:
         if n == 0:
             english, chinese = "Verification failed, 0 tries left (blocked)", "校验失败，还剩 0 次机会（已锁定）"
             return StatusInfo(sw, english, chinese, _C.PIN_BLOCKED)
-        return StatusInfo(sw, f"Verification failed, {n} tries left", f"校验失败，还剩 {n} 次机会", _C.PIN)
+        tries = "1 try" if n == 1 else f"{n} tries"
+        return StatusInfo(sw, f"Verification failed, {tries} left", f"校验失败，还剩 {n} 次机会", _C.PIN)
     group = _GROUPS.get(sw1)
     if group is not None:
         return StatusInfo(sw, *group)

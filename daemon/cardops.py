@@ -414,7 +414,7 @@ class SimulatedReader:
     def _begin_job(self) -> ApiCardOps:
         if self.card_transport.card is None:
             self._drop_session()
-            raise ReaderError(f"no card in reader {self._name!r}", reader=self._name, removed=True)
+            raise ReaderError(f"no card in reader {self._name!r}", reader=self._name, no_card=True)
         if self._session is None or self._session_generation != self._generation:
             self._drop_session()
             self._open_session()

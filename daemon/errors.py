@@ -175,7 +175,7 @@ def classify(exc: BaseException) -> Failure:
         return Failure(code, reason, exc.message, "data", exc.field)
     if isinstance(exc, ReaderError):
         text = exc.message.lower()
-        if exc.removed and "no card" in text:
+        if exc.no_card or (exc.removed and "no card" in text):
             return Failure(grpc.StatusCode.FAILED_PRECONDITION, R.ERROR_REASON_NO_CARD, exc.message, "reader")
         if exc.removed:
             return Failure(grpc.StatusCode.ABORTED, R.ERROR_REASON_CARD_REMOVED, exc.message, "reader")

@@ -1,7 +1,7 @@
 """``healthcardd``: the local gRPC device daemon (``healthcardd --simulate`` works on any machine).
 
-Exit codes: 0 after a graceful stop (SIGTERM/SIGINT), 2 for a configuration that is invalid or unsafe (the
-message says what to change).
+Exit codes: 0 after a graceful stop (SIGTERM/SIGINT) or a configuration that ``--check-config`` accepts, 2 for a
+configuration that is invalid or unsafe (the message says what to change).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import FrameType
 
@@ -21,9 +22,21 @@ from daemon.logs import configure_logging
 __all__ = ["main"]
 
 
+def _version() -> str:
+    try:
+        return version("healthcard")
+    except PackageNotFoundError:  # run from a tree that is not installed
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="healthcardd", description="Health-card device daemon (gRPC).")
-    p.add_argument("--config", type=Path, help="TOML configuration file")
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    p.add_argument("--config", type=Path, help="TOML configuration file (sample: examples/deploy/healthcardd.toml)")
+    p.add_argument(
+        "--check-config", action="store_true",
+        help="validate the configuration (with the other options applied), print a summary and exit",
+    )  # fmt: skip
     p.add_argument(
         "--simulate", action="store_true", default=None,
         help="in-process virtual readers virtual-0 and virtual-1 with demo cards and the virtual SAM",
@@ -51,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"healthcardd: {exc.message}", file=sys.stderr)
         return 2
+    if args.check_config:
+        readers = "simulated" if config.simulate else ", ".join(f"{r.name!r}" for r in config.readers)
+        print(f"healthcardd: configuration OK: listen {config.listen}, state {config.state_dir}, readers {readers}")
+        return 0
     configure_logging(fmt=config.log_format, level=config.log_level)
     from daemon.server import Daemon  # noqa: PLC0415 - grpc and the card API only once the config is valid
 

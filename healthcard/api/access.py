@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from apdu import iso
 from apdu.channel import Channel
 from apdu.command import Command
-from apdu.errors import DataError, Layer, LibraryError
+from apdu.errors import DataError, Layer, LibraryError, MissingInputError
 from apdu.response import Response
 from apdu.status import check
 from healthcard.api.samport import SamPort
@@ -204,7 +204,7 @@ class CardAccess:
 
     def _require_sam(self) -> SamPort:
         if self.sam is None:
-            raise LibraryError("this operation needs a SAM, and the session has none")
+            raise MissingInputError("this operation needs a SAM, and the session has none", needs="sam")
         return self.sam
 
     def factors(self, df: DFSpec, key: KeySpec) -> tuple[bytes, bytes | None]:

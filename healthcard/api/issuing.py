@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from apdu.errors import DataError, HealthCardError
+from apdu.trace import Tracer
 from healthcard.api.sections import CardData, Section
 from healthcard.api.session import CardSession, open_virtual_session
 from healthcard.issuance import DemoKeySource, IssuerConfig, KeySource, card_no_for, personalise
@@ -26,12 +27,15 @@ from healthcard.person import Person
 from healthcard.virtual import blank_card, save_card
 
 __all__ = [
+    "BatchInput",
     "BatchReport",
+    "BatchRowError",
     "IssueResult",
     "compare_with_person",
     "issue_batch",
     "issue_card",
     "load_batch",
+    "read_batch",
 ]
 
 
@@ -156,16 +160,80 @@ def _row_to_person(row: Mapping[str, str]) -> Person:
     return Person.from_json(doc)
 
 
-def load_batch(path: str | Path) -> list[Person]:
-    """Persons from a JSON list (person records) or a CSV file with a header row (UTF-8, BOM allowed)."""
+@dataclass(frozen=True)
+class BatchRowError:
+    """A batch row that is not a valid person record: where it is (``line 4`` of a CSV, ``item 3`` of a JSON
+    list, both counted from 1), the data element or column at fault, and why."""
+
+    where: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}" + (f" (field {self.field})" if self.field else "")
+
+
+@dataclass(frozen=True)
+class BatchInput:
+    """A batch file read row by row: the valid persons and the rows that are not."""
+
+    persons: tuple[Person, ...]
+    errors: tuple[BatchRowError, ...]
+
+
+def read_batch(path: str | Path) -> BatchInput:
+    """Every row of a JSON list (person records) or a CSV file with a header row (UTF-8, BOM allowed).
+
+    A bad row does not stop the reading: it is reported in :attr:`BatchInput.errors` with its position and field,
+    so a caller can name every bad row at once, or issue the valid ones and report the rest. A file that is not
+    a batch at all (not a JSON list) raises :class:`DataError`.
+    """
     p = Path(path)
     text = p.read_text(encoding="utf-8-sig")
+    persons: list[Person] = []
+    errors: list[BatchRowError] = []
+    rows: Iterable[tuple[str, Callable[[], Person]]]
     if p.suffix.lower() == ".json":
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})", field="batch") from exc
         if not isinstance(data, list):
             raise DataError(f"{p}: a JSON list of person records is expected", field="batch")
-        return [Person.from_json(item) for item in data]
-    return [_row_to_person(row) for row in csv.DictReader(text.splitlines())]
+        rows = ((f"item {n}", _json_item(item)) for n, item in enumerate(data, 1))
+    else:
+        reader = csv.DictReader(text.splitlines())
+        rows = ((f"line {reader.line_num}", _csv_row(row)) for row in reader)
+    for where, make in rows:
+        try:
+            persons.append(make())
+        except DataError as exc:
+            errors.append(BatchRowError(where, exc.field, exc.message))
+        except ValueError as exc:  # a value the codecs could not parse (a date, a number)
+            errors.append(BatchRowError(where, "", str(exc)))
+    return BatchInput(tuple(persons), tuple(errors))
+
+
+def _json_item(item: Any) -> Callable[[], Person]:
+    def make() -> Person:
+        if not isinstance(item, dict):
+            raise DataError("a person record (JSON object) is expected", field="")
+        return Person.from_json(item)
+
+    return make
+
+
+def _csv_row(row: Mapping[str, str]) -> Callable[[], Person]:
+    return lambda: _row_to_person(row)
+
+
+def load_batch(path: str | Path) -> list[Person]:
+    """Persons from a batch file (:func:`read_batch`); the first bad row raises :class:`DataError` naming it."""
+    batch = read_batch(path)
+    if batch.errors:
+        first = batch.errors[0]
+        raise DataError(f"{Path(path)} {first}", field=first.field)
+    return list(batch.persons)
 
 
 # --- progress -------------------------------------------------------------------------------------------------
@@ -202,8 +270,14 @@ def issue_batch(
     stream: TextIO | None = None,
     on_result: Callable[[IssueResult], None] | None = None,
     sam_image: str | Path | None = None,
+    overwrite: bool = False,
+    tracer: Tracer | None = None,
 ) -> BatchReport:
-    """Issue one virtual blank card per person (saved as ``out_dir/<KH>.json`` when ``out_dir`` is given)."""
+    """Issue one virtual blank card per person (saved as ``out_dir/<KH>.json`` when ``out_dir`` is given).
+
+    An image already in ``out_dir`` (an earlier run, or the same card number twice in the batch) is not
+    overwritten unless ``overwrite``: that person's result fails with an error saying so, and no card is made.
+    """
     items = list(persons)
     report = BatchReport()
     target = Path(out_dir) if out_dir is not None else None
@@ -211,7 +285,14 @@ def issue_batch(
         target.mkdir(parents=True, exist_ok=True)
     for person in _progress(items, progress, stream or sys.stderr):
         card = blank_card(card_no_for(person))
-        with open_virtual_session(card=card, sam_image=sam_image) as s:
+        if target is not None and not overwrite and (target / f"{person.card_number}.json").exists():
+            result = IssueResult(person.card_number, card_no_for(person).hex().upper(), False,
+                                 error=f"{target / f'{person.card_number}.json'} exists (use --force to overwrite)")
+            report.results.append(result)
+            if on_result is not None:
+                on_result(result)
+            continue
+        with open_virtual_session(card=card, sam_image=sam_image, tracer=tracer) as s:
             result = issue_card(s, person, issuer, keys=keys, issue_date=issue_date)
         if target is not None and result.ok:
             image = target / f"{person.card_number}.json"

@@ -13,7 +13,7 @@ to the purse application, whose FMCOS form is known.
 from __future__ import annotations
 
 from apdu.command import Command
-from apdu.errors import LibraryError
+from apdu.errors import LibraryError, MissingInputError
 from healthcard.api.purse import PurseContext
 
 __all__ = ["SW_BLOCKED_TEMPORARILY", "block_application", "block_card", "unblock_application"]
@@ -24,7 +24,7 @@ SW_BLOCKED_TEMPORARILY = 0x6283
 def _send_with_mac(ctx: PurseContext, ins: int, p2: int) -> None:
     sam = ctx.access.sam
     if sam is None:
-        raise LibraryError("life-cycle commands need a SAM for their MAC, and the session has none")
+        raise MissingInputError("life-cycle commands need a SAM for their MAC, and the session has none", needs="sam")
     factor = ctx.factor()
     challenge = ctx.access.challenge(4)
     ctx.access.send(sam.line_protection_mac(Command(0x80, ins, 0x00, p2), challenge, (factor,)))

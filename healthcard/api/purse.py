@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from apdu import iso, pboc
-from apdu.errors import DataError, LibraryError, MacError
+from apdu.errors import DataError, LibraryError, MacError, MissingInputError
 from apdu.pboc import TransactionType
 from apdu.records import (
     CreditForLoadResponse,
@@ -318,7 +318,7 @@ class PurseContext:
         if self._terminal_id is None:
             sam = self.access.sam
             if sam is None:
-                raise LibraryError("a purchase needs a PSAM, and the session has none")
+                raise MissingInputError("a purchase needs a PSAM, and the session has none", needs="sam")
             self._terminal_id = sam.terminal_id()
         return self._terminal_id
 
@@ -337,7 +337,7 @@ def debit(
     access = ctx.access
     sam = access.sam
     if sam is None:
-        raise LibraryError("a purchase needs a PSAM, and the session has none")
+        raise MissingInputError("a purchase needs a PSAM, and the session has none", needs="sam")
     factor = ctx.factor()
     terminal = ctx.terminal_id()
     ctx.select()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 
 from apdu.command import Command
-from apdu.errors import LibraryError
+from apdu.errors import MissingInputError
 from healthcard.api.samport import PurchaseMac1
 from sam.client import SamClient
 
@@ -40,7 +40,9 @@ class SessionSam:
         if self._pin_ok:
             return
         if self._pin is None:
-            raise LibraryError("this SAM operation needs the SAM PIN, and none was given to the session")
+            raise MissingInputError(
+                "this SAM operation needs the SAM PIN, and none was given to the session", needs="sam_pin"
+            )
         self.client.select_health_df()
         self.client.verify_pin(self._pin)
         self._pin_ok = True

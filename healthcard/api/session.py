@@ -21,7 +21,7 @@ from typing import Any, Self, cast
 
 from apdu import iso
 from apdu.channel import Channel
-from apdu.errors import DataError, LibraryError
+from apdu.errors import DataError, LibraryError, MissingInputError
 from apdu.inprocess import InProcessTransport
 from apdu.pcsc import PcscTransport
 from apdu.trace import TraceEvent, Tracer
@@ -428,7 +428,7 @@ class CardSession:
 
     def _need_sam(self) -> SamPort:
         if self._sam is None:
-            raise LibraryError("this operation needs a SAM, and the session has none")
+            raise MissingInputError("this operation needs a SAM, and the session has none", needs="sam")
         return self._sam
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from apdu import iso
 from apdu.command import Command
-from apdu.errors import DataError, LibraryError
+from apdu.errors import DataError, MissingInputError
 from healthcard.api.access import CardAccess
 from healthcard.api.reading import read_binary, read_index, read_tlv
 from healthcard.api.sections import Section
@@ -255,7 +255,7 @@ def sign_visit(access: CardAccess, inpatient: bool, slot: int, pin: str | None =
     """Sign the record in ``slot`` with the SAM (SM3 + SM2) and store signature ‖ SAM certificate; returns r‖s."""
     sam = access.sam
     if sam is None:
-        raise LibraryError("signing needs a SAM, and the session has none")
+        raise MissingInputError("signing needs a SAM, and the session has none", needs="sam")
     name, _ = _names(inpatient, slot)
     layout = (InpatientRecord if inpatient else OutpatientRecord).LAYOUT
     ef = _open_for_write(access, "DF03", name, "UK_DF03_1")

@@ -18,11 +18,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from apdu.errors import DataError
 from apdu.trace import Tracer
 from healthcard.api import CardSession, open_pcsc_session, open_virtual_session
 from healthcard.cli.pins import SAM_PIN, add_pin_options
 
-__all__ = ["add_session_options", "display_width", "emit_json", "open_session", "pad", "state_dir", "table"]
+__all__ = [
+    "add_session_options",
+    "display_width",
+    "emit_json",
+    "existing_image",
+    "missing_pcsc_options",
+    "open_session",
+    "pad",
+    "require_pcsc_options",
+    "state_dir",
+    "table",
+]
 
 #: Set by ``healthcard trace``: every session opened by a command gets this tracer.
 TRACER: Tracer | None = None
@@ -44,13 +56,48 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print stable JSON instead of tables")
 
 
+def missing_pcsc_options(args: argparse.Namespace, *, purse_pin: bool = False) -> list[str]:
+    """With ``--reader``: the options a SAM-backed operation needs that the command line lacks, each explained."""
+    if not getattr(args, "reader", None):
+        return []
+    missing = []
+    if not getattr(args, "sam_reader", None):
+        missing.append("--sam-reader SAM_READER (the PC/SC reader holding the SAM; 'healthcard readers' lists them)")
+    if not getattr(args, "sam_pin", None):
+        missing.append("the SAM's PIN: --sam-pin-prompt (or --sam-pin-file FILE, $HEALTHCARD_SAM_PIN)")
+    if purse_pin and not getattr(args, "pin", None):
+        missing.append("the cardholder's purse PIN: --pin-prompt (or --pin-file FILE, $HEALTHCARD_PIN)")
+    return missing
+
+
+def require_pcsc_options(args: argparse.Namespace, *, purse_pin: bool = False) -> None:
+    """Raise one :class:`DataError` naming everything :func:`missing_pcsc_options` finds (before any APDU)."""
+    missing = missing_pcsc_options(args, purse_pin=purse_pin)
+    if missing:
+        raise DataError("this command on a PC/SC card also needs: " + "; ".join(missing), field="options")
+
+
+def existing_image(path: Path | None, option: str, make: str) -> Path | None:
+    """``path`` when it is None or an existing file; a :class:`DataError` saying how to make it otherwise.
+
+    A typo in ``--card`` / ``--sam`` must not create a fresh demo card or SAM at the mistyped path.
+    """
+    if path is None or path.is_file():
+        return path
+    raise DataError(f"{option} {path}: no such image (make one with: {make} --out {path})", field=option)
+
+
 def open_session(args: argparse.Namespace) -> CardSession:
-    """The session the options ask for."""
+    """The session the options ask for.
+
+    Without ``--reader``: the demo card and SAM in the state directory (made on first use), or the images
+    ``--card`` / ``--sam`` name, which must exist.
+    """
     if args.reader:
         return open_pcsc_session(args.reader, args.sam_reader, tracer=TRACER, sam_pin=args.sam_pin,
                                  purse_pin=getattr(args, "pin", None))  # fmt: skip
-    card = args.card or state_dir() / "demo-card.json"
-    sam = args.sam or state_dir() / "demo-sam.json"
+    card = existing_image(args.card, "--card", "healthcard sim new") or state_dir() / "demo-card.json"
+    sam = existing_image(args.sam, "--sam", "healthcard sam new") or state_dir() / "demo-sam.json"
     Path(card).parent.mkdir(parents=True, exist_ok=True)
     return open_virtual_session(card, sam, tracer=TRACER, sam_pin=args.sam_pin or "123456",
                                 purse_pin=getattr(args, "pin", None) or "123456")  # fmt: skip

@@ -8,14 +8,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from apdu.errors import DataError
 from apdu.pcsc import list_readers
 from healthcard.api import CardData, CardUpdate, Section, open_virtual_session
-from healthcard.api.issuing import issue_batch, issue_card, load_batch
-from healthcard.cli._card_common import add_session_options, emit_json, open_session, state_dir, table
+from healthcard.api.issuing import issue_batch, issue_card, read_batch
+from healthcard.cli import _card_common
+from healthcard.cli._card_common import (
+    add_session_options,
+    emit_json,
+    existing_image,
+    open_session,
+    require_pcsc_options,
+    state_dir,
+    table,
+)
 from healthcard.cli.pins import PURSE_PIN, add_pin_options
 from healthcard.codecs import TlvFile, element
 from healthcard.issuance import card_no_for, load_issuer
@@ -118,26 +128,48 @@ def _write(args: argparse.Namespace) -> int:
     return 0
 
 
-def _issue(args: argparse.Namespace) -> int:
+def _issue_batch(args: argparse.Namespace) -> int:
+    """``issue --batch``: every bad row named (position and field); valid rows issued with ``--skip-invalid``."""
     issuer = load_issuer(args.issuer) if args.issuer else demo_issuer()
+    batch = read_batch(args.batch)
+    for error in batch.errors:
+        print(f"healthcard: {args.batch} {error}", file=sys.stderr)
+    if batch.errors and not args.skip_invalid:
+        raise DataError(
+            f"{args.batch}: {len(batch.errors)} invalid row(s), nothing issued; fix them, or add --skip-invalid "
+            f"to issue the {len(batch.persons)} valid row(s) and report the rest", field="batch",
+        )  # fmt: skip
+    sam = existing_image(args.sam, "--sam", "healthcard sam new")
+    report = issue_batch(batch.persons, issuer, out_dir=args.out_dir, progress=not args.json, sam_image=sam,
+                         overwrite=args.force, tracer=_card_common.TRACER)  # fmt: skip
+    invalid = [{"row": e.where, "field": e.field, "error": e.message} for e in batch.errors]
+    if args.json:
+        emit_json({**report.to_json(), "invalid_rows": invalid})
+    else:
+        rows = [[r.card_number, "OK" if r.ok else "FAILED", str(r.apdus), r.error or ", ".join(r.mismatches)]
+                for r in report.results]  # fmt: skip
+        rows += [[e.where, "INVALID", "0", f"{e.field}: {e.message}" if e.field else e.message] for e in batch.errors]
+        print(table(rows, ["card_number", "result", "APDUs", "detail"]))
+        print(f"\nissued {report.issued}, failed {report.failed}, invalid rows {len(batch.errors)}")
+    return 0 if report.failed == 0 and not batch.errors else 1
+
+
+def _issue(args: argparse.Namespace) -> int:
     if args.batch:
-        report = issue_batch(load_batch(args.batch), issuer, out_dir=args.out_dir, progress=not args.json)
-        if args.json:
-            emit_json(report.to_json())
-        else:
-            rows = [[r.card_number, "OK" if r.ok else "FAILED", str(r.apdus), r.error or ", ".join(r.mismatches)]
-                    for r in report.results]  # fmt: skip
-            print(table(rows, ["card_number", "result", "APDUs", "detail"]))
-            print(f"\nissued {report.issued}, failed {report.failed}")
-        return 0 if report.failed == 0 else 1
+        return _issue_batch(args)
     if not args.person:
         raise DataError("give --person PERSON.json or --batch FILE", field="person")
+    issuer = load_issuer(args.issuer) if args.issuer else demo_issuer()
     person = load_person(args.person)
-    card = blank_card(card_no_for(person))
-    with open_virtual_session(card=card, sam_image=args.sam or state_dir() / "demo-sam.json") as s:
-        result = issue_card(s, person, issuer)
     target = args.out or (Path(args.out_dir) / f"{person.card_number}.json" if args.out_dir else
                           state_dir() / "demo-card.json")  # fmt: skip
+    if Path(target).exists() and not args.force:
+        raise DataError(f"{target} exists: the card image is not overwritten (use --force to replace it)",
+                        field="out")  # fmt: skip
+    sam = existing_image(args.sam, "--sam", "healthcard sam new") or state_dir() / "demo-sam.json"
+    card = blank_card(card_no_for(person))
+    with open_virtual_session(card=card, sam_image=sam, tracer=_card_common.TRACER) as s:
+        result = issue_card(s, person, issuer)
     if result.ok:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         save_card(card, target)
@@ -171,6 +203,7 @@ def _print_result(doc: dict[str, Any], as_json: bool) -> None:
 
 
 def _load(args: argparse.Namespace) -> int:
+    require_pcsc_options(args, purse_pin=True)  # the purse PIN and the SAM's: all missing ones named at once
     with open_session(args) as s:
         result = s.load(args.amount, pin=args.pin)
     _print_result(result.to_json(), args.json)
@@ -216,9 +249,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--person", metavar="PERSON.json")
     p.add_argument("--batch", metavar="FILE", help="CSV or JSON list of persons")
     p.add_argument("--issuer", metavar="ISSUER.json", help="issuer configuration (default: the demo issuer)")
-    p.add_argument("--out", type=Path, help="card image to write (default: the demo card in the state dir)")
+    p.add_argument("--out", type=Path,
+                   help="card image to write (default: the demo card in the state dir); never overwritten "
+                        "without --force")
     p.add_argument("--out-dir", type=Path, help="directory for the card images (<KH>.json)")
     p.add_argument("--sam", type=Path, help="virtual SAM image used for the read-back")
+    p.add_argument("--force", action="store_true", help="replace card images that exist already")
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="--batch: issue the valid rows and report the invalid ones (default: issue nothing)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_issue)
 
