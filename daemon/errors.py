@@ -36,9 +36,9 @@ __all__ = [
     "NotSupportedError",
     "ReaderBusyError",
     "ShuttingDownError",
+    "TransactionInDoubtError",
     "TransactionNotFoundError",
     "TransactionNotSettleableError",
-    "TransactionPendingError",
     "UnknownReaderError",
     "classify",
 ]
@@ -54,6 +54,8 @@ class DaemonError(HealthCardError):
     code = grpc.StatusCode.FAILED_PRECONDITION
     reason: int = R.ERROR_REASON_INTERNAL
     field = ""
+    message_zh = ""
+    metadata: tuple[tuple[str, str], ...] = ()
 
 
 class UnknownReaderError(DaemonError):
@@ -92,11 +94,29 @@ class CardNotBlankError(DaemonError):
     reason = R.ERROR_REASON_CARD_ERROR
 
 
-class TransactionPendingError(DaemonError):
-    """An earlier transaction of this card is unresolved; the card must be presented again first."""
+class TransactionInDoubtError(DaemonError):
+    """A Debit/Load the card may have executed, whose outcome the daemon could not learn within the call.
 
-    code = grpc.StatusCode.FAILED_PRECONDITION
-    reason = R.ERROR_REASON_TRANSACTION_PENDING
+    Never a failure: the journal entry stays ``prepared`` and a retry with the same request id asks the card
+    (errors.proto, ``ERROR_REASON_TRANSACTION_IN_DOUBT``; docs/daemon.md "Errors"). ``cause`` is the reason name
+    of what went wrong (``READER_UNAVAILABLE``, ``CARD_REMOVED``, ``WRONG_MAC``, ``INTERNAL`` ...).
+    """
+
+    code = grpc.StatusCode.UNKNOWN
+    reason = R.ERROR_REASON_TRANSACTION_IN_DOUBT
+
+    def __init__(self, *, kind: str, transaction_id: str, request_id: str, cause: str, detail: str) -> None:
+        verb = "debited" if kind == "debit" else "loaded"
+        super().__init__(
+            f"{kind} {transaction_id} is in doubt: the card may have been {verb} ({cause}: {detail}); retry with "
+            f"the same request_id {request_id!r} and the same card in the reader for the final answer"
+        )
+        self.transaction_id = transaction_id
+        self.message_zh = (
+            f"交易结果待确认：卡片可能已{'扣款' if kind == 'debit' else '圈存'}。请插入同一张卡，"
+            "用相同的 request_id 重试以取得最终结果，请勿另行收费。"
+        )
+        self.metadata = (("transaction_id", transaction_id), ("request_id", request_id), ("cause", cause))
 
 
 class TransactionNotFoundError(DaemonError):
@@ -165,10 +185,13 @@ def _card_reason(exc: CardError) -> int:
 def classify(exc: BaseException) -> Failure:
     """The :class:`Failure` for an exception raised while serving a request."""
     if isinstance(exc, DaemonError):
-        return Failure(exc.code, exc.reason, exc.message, field=exc.field)
+        return Failure(
+            exc.code, exc.reason, exc.message, field=exc.field, message_zh=exc.message_zh, metadata=exc.metadata
+        )
     if isinstance(exc, RequestIdConflictError):
         return Failure(
-            grpc.StatusCode.ALREADY_EXISTS, R.ERROR_REASON_REQUEST_ID_CONFLICT, exc.message, "data", "request_id"
+            grpc.StatusCode.ALREADY_EXISTS, R.ERROR_REASON_REQUEST_ID_CONFLICT, exc.message, "data", "request_id",
+            metadata=(("mismatch", exc.mismatch),),
         )
     if isinstance(exc, DataError):
         code, reason = grpc.StatusCode.INVALID_ARGUMENT, R.ERROR_REASON_INVALID_ARGUMENT

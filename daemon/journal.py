@@ -9,8 +9,9 @@ States (issue #6; pboc-purse.md §2.6 for the recovery read):
 * ``confirmed`` — final: the card was changed and the TAC is recorded.
 * ``voided``    — final: the card was not changed.
 
-``begin()`` is idempotent by ``request_id``: a repeated request returns the existing entry (and never touches
-the card again); the same ``request_id`` for a different kind, reader or amount is a conflict.
+``begin()`` is idempotent by ``request_id``: a repeated request returns the existing entry (and never changes
+the card again); the same ``request_id`` for a different kind, reader or amount is a conflict naming what
+differs (the card is compared by :mod:`daemon.transactions`, which reads it).
 :meth:`Journal.open_entries` lists what start-up and the next insertion of a card must resolve.
 """
 
@@ -75,10 +76,11 @@ _SOURCES: dict[State, frozenset[State]] = {
 
 
 class RequestIdConflictError(DataError):
-    """The request id was used before for a different operation."""
+    """The request id was used before for another request; ``mismatch`` names what differs (e.g. ``amount_fen``)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, mismatch: str) -> None:
         super().__init__(message, field="request_id")
+        self.mismatch = mismatch
 
 
 class TransitionError(DataError):
@@ -262,10 +264,16 @@ class Journal:
                 return entry, True
             row = conn.execute("SELECT * FROM transactions WHERE request_id = ?", (request_id,)).fetchone()
         existing = Entry.from_row(row)
-        if (existing.kind, existing.reader, existing.amount_fen) != (kind, reader, amount_fen):
+        mismatch = [name for name, first, now in (
+            ("kind", existing.kind, kind), ("reader", existing.reader, reader),
+            ("amount_fen", existing.amount_fen, amount_fen),
+        ) if first != now]  # fmt: skip
+        if mismatch:
             raise RequestIdConflictError(
                 f"request_id {request_id!r} was already used for a {existing.kind.value} of "
-                f"{existing.amount_fen} fen on {existing.reader!r}"
+                f"{existing.amount_fen} fen on {existing.reader!r}: {', '.join(mismatch)} differ; nothing was done, "
+                "use a new request_id",
+                mismatch=",".join(mismatch),
             )
         return existing, False
 
@@ -396,9 +404,9 @@ class Journal:
             transaction_id, State.CONFIRMED, values, after=frozenset({State.PREPARED, State.DEBITED}), audit=audit
         )
 
-    def confirm(self, transaction_id: str) -> Entry:
-        """Final: the card was changed (the entry must be ``debited``)."""
-        return self._update(transaction_id, State.CONFIRMED, {})
+    def confirm(self, transaction_id: str, *, audit: AuditRecord | None = None) -> Entry:
+        """Final: the card was changed (the entry must be ``debited``); ``audit`` is appended in the same commit."""
+        return self._update(transaction_id, State.CONFIRMED, {}, audit=audit)
 
     def settle(self, entry: Entry, outcome: State, *, tac: str, note: str, audit: AuditRecord) -> Entry:
         """An operator's decision on a ``prepared`` entry its card can no longer decide (durable, audited).

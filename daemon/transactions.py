@@ -23,8 +23,8 @@ from apdu.errors import LibraryError, ReaderError
 from daemon import faults
 from daemon.audit import AuditRecord
 from daemon.backend import CardOps, Completed, Prepared, ReaderBackend
-from daemon.errors import DaemonError, TransactionNotSettleableError, TransactionPendingError, classify
-from daemon.journal import Entry, Journal, Kind, State
+from daemon.errors import DaemonError, TransactionInDoubtError, TransactionNotSettleableError, classify
+from daemon.journal import Entry, Journal, Kind, RequestIdConflictError, State
 
 __all__ = ["Request", "Transactions", "VoidedError"]
 
@@ -128,28 +128,78 @@ class Transactions:
         self.undecidable: set[str] = set()
         self._lock = threading.Lock()
 
-    def _replay(self, entry: Entry) -> tuple[Entry, bool]:
+    def _replay(self, backend: ReaderBackend, entry: Entry) -> tuple[Entry, bool]:
+        """The answer to a repeated request id: its final result, its stored failure, or in doubt.
+
+        An open entry is first resolved on the card when that card is in the reader (a retry after an in-doubt
+        answer). A final entry is bound to its card: another card in the reader is a conflict
+        (``mismatch=card_number``) and that card is not touched; with no card in the reader the stored answer
+        is given (it names its card).
+        """
+        if entry.is_open:
+            try:
+                self._try_resolve(backend, entry)
+            except Exception as exc:  # the card or the SAM failed while being asked: still in doubt
+                raise self._in_doubt(entry, exc) from exc
+            entry = self.journal.get(entry.transaction_id) or entry
+            if entry.is_open:
+                raise self._in_doubt(entry, None)
+        if entry.card_number:
+            self._check_card(backend, entry)
         if entry.state is State.CONFIRMED:
             return entry, True
-        if entry.state is State.VOIDED:
-            from daemon._gen.healthcard.v1 import errors_pb2  # noqa: PLC0415 - generated enum lookup
+        from daemon._gen.healthcard.v1 import errors_pb2  # noqa: PLC0415 - generated enum lookup
 
-            name, _, message = entry.void_reason.partition(": ")
-            try:
-                reason = errors_pb2.ErrorReason.Value(f"ERROR_REASON_{name}")
-            except ValueError:
-                reason, message = errors_pb2.ERROR_REASON_INTERNAL, entry.void_reason
-            raise VoidedError(message or entry.void_reason, reason)
-        raise TransactionPendingError(
-            f"transaction {entry.transaction_id} of request {entry.request_id!r} is not resolved yet; "
-            "present the card again"
-        )
+        name, _, message = entry.void_reason.partition(": ")
+        try:
+            reason = errors_pb2.ErrorReason.Value(f"ERROR_REASON_{name}")
+        except ValueError:
+            reason, message = errors_pb2.ERROR_REASON_INTERNAL, entry.void_reason
+        raise VoidedError(message or entry.void_reason, reason)
+
+    def _check_card(self, backend: ReaderBackend, entry: Entry) -> None:
+        """Refuse a repeat of ``entry``'s request id while another card is in the reader (issue #11, item 3)."""
+        try:
+            with backend.session() as card:
+                number = card.card_number
+        except ReaderError as exc:
+            if exc.removed:
+                return  # no card in the reader: the stored answer names its card
+            if entry.state is State.VOIDED:
+                return  # a failure answer is true for any card: none was changed
+            raise self._in_doubt(entry, exc) from exc
+        except Exception as exc:
+            if entry.state is State.VOIDED:
+                return
+            raise self._in_doubt(entry, exc) from exc
+        if number != entry.card_number:
+            raise RequestIdConflictError(
+                f"request_id {entry.request_id!r} belongs to a {entry.kind.value} of another card; the card in "
+                f"reader {entry.reader!r} was not touched: use a new request_id for it",
+                mismatch="card_number",
+            )
+
+    def _in_doubt(self, entry: Entry, exc: BaseException | None) -> TransactionInDoubtError:
+        if exc is None:
+            cause, detail = "CARD_NOT_IN_READER", "its card is not in the reader or cannot decide it yet"
+        else:
+            failure = classify(exc)
+            cause, detail = failure.reason_name, failure.message
+        log.warning("transaction in doubt: %s", cause, extra={"transaction_id": entry.transaction_id})
+        return TransactionInDoubtError(
+            kind=entry.kind.value, transaction_id=entry.transaction_id, request_id=entry.request_id, cause=cause,
+            detail=detail,
+        )  # fmt: skip
 
     def execute(self, backend: ReaderBackend, request: Request) -> tuple[Entry, bool]:
-        """Run one load/debit on the worker; returns ``(final entry, replayed)``.
+        """Run one load/debit on the worker; returns ``(final entry, replayed)`` (issue #11, item 2).
 
-        A new request that succeeds has its audit row written with the TAC when ``request.audit_operation`` is
-        set (the caller must not append another); replays and failures are audited by the caller.
+        Never a plain failure once the card may have changed: a failure after ``prepared`` is resolved on the
+        card within the call (GET TRANSACTION PROVE, detail records) — confirmed: the result is returned;
+        voided: the failure — or raises :class:`TransactionInDoubtError`. A failure answer means the card was
+        not changed. A new request that succeeds has its audit row written with the TAC when
+        ``request.audit_operation`` is set (the caller must not append another); replays and failures are
+        audited by the caller.
         """
         entry, created = self.journal.begin(
             request_id=request.request_id,
@@ -162,10 +212,7 @@ class Transactions:
             client=request.client,
         )
         if not created:
-            if entry.is_open:
-                self._try_resolve(backend, entry)
-                entry = self.journal.get(entry.transaction_id) or entry
-            return self._replay(entry)
+            return self._replay(backend, entry)
         faults.hit(request.kind.value, "after_intent")
         hooks = _Hooks(self.journal, entry, request)
         with self._lock:
@@ -178,46 +225,76 @@ class Transactions:
                         card.debit(request.amount_fen, hooks)
                     else:
                         card.load(request.amount_fen, hooks)
-            except BaseException as exc:
-                self._after_failure(backend, entry, hooks, exc)
-                raise
-            confirmed = hooks.final if hooks.final is not None else self.journal.confirm(entry.transaction_id)
+                confirmed = hooks.final if hooks.final is not None else self.journal.confirm(entry.transaction_id)
+            except Exception as exc:
+                confirmed = self._after_failure(backend, entry, hooks, exc, request)
         finally:
             with self._lock:
                 self._in_flight.discard(entry.transaction_id)
         faults.hit(request.kind.value, "after_confirmed")
         return confirmed, False
 
-    def _after_failure(self, backend: ReaderBackend, entry: Entry, hooks: _Hooks, exc: BaseException) -> None:
-        current = self.journal.get(entry.transaction_id)
-        if current is None or not current.is_open:
-            return
+    def _after_failure(
+        self, backend: ReaderBackend, entry: Entry, hooks: _Hooks, exc: Exception, request: Request
+    ) -> Entry:
+        """The final entry of a transaction that raised ``exc``; raises ``exc`` (card unchanged) or in doubt."""
         failure = classify(exc)
-        if current.state is State.INTENT:
-            self.journal.void(entry.transaction_id, f"{failure.reason_name}: {failure.message}")
-        elif current.state is State.PREPARED:
-            # The card may or may not have executed DEBIT/CREDIT: ask it (GET TRANSACTION PROVE) if it is there.
-            self._try_resolve(backend, current, failure_text=f"{failure.reason_name}: {failure.message}")
-        else:  # debited: the card changed and answered with its TAC; only the reply was lost
-            self.journal.confirm(entry.transaction_id)
+        text = f"{failure.reason_name}: {failure.message}"
+        if not hooks.prepared_seen:  # DEBIT/CREDIT was never sent (it follows the durable prepared row)
+            try:
+                self.journal.void(entry.transaction_id, text)
+            except Exception:  # left as an intent: voided at the next start-up or presentation of the card
+                log.exception("voiding an untouched transaction failed", extra={"transaction_id": entry.transaction_id})
+            raise exc
+        try:
+            current = self.journal.get(entry.transaction_id)
+            if current is not None and current.state is State.DEBITED:  # the card answered; the reply was lost
+                current = self.journal.confirm(entry.transaction_id, audit=self._recovered_audit(request, current))
+            elif current is not None and current.state is State.PREPARED:
+                # The card may or may not have executed DEBIT/CREDIT: ask it (GET TRANSACTION PROVE) if it is there.
+                self._try_resolve(backend, current, failure_text=text, audit=self._recovered_audit(request, current))
+                current = self.journal.get(entry.transaction_id)
+        except Exception as inner:  # the reader, card, SAM or journal failed while asking: in doubt
+            raise self._in_doubt(entry, exc) from inner
+        if current is not None and current.state is State.CONFIRMED:
+            log.warning("transaction recovered within the call after %s", failure.reason_name,
+                        extra={"transaction_id": entry.transaction_id})  # fmt: skip
+            return current
+        if current is not None and current.state is State.VOIDED:
+            raise exc  # the card proved it was not changed
+        raise self._in_doubt(current or entry, exc) from exc
 
-    def _try_resolve(self, backend: ReaderBackend, entry: Entry, failure_text: str = "") -> None:
+    @staticmethod
+    def _recovered_audit(request: Request, entry: Entry) -> AuditRecord | None:
+        if not request.audit_operation:
+            return None
+        return AuditRecord(
+            client=request.client, operation=request.audit_operation + ":recovered", outcome="OK",
+            reader=request.reader, card_number=entry.card_number, operator_id=request.operator_id,
+            request_id=request.request_id,
+        )  # fmt: skip
+
+    def _try_resolve(
+        self, backend: ReaderBackend, entry: Entry, failure_text: str = "", audit: AuditRecord | None = None
+    ) -> None:
         if entry.state is State.INTENT:
             self.journal.void(entry.transaction_id, failure_text or "INTERNAL: interrupted before the card")
             return
         if entry.state is State.DEBITED:
-            self.journal.confirm(entry.transaction_id)
+            self.journal.confirm(entry.transaction_id, audit=audit)
             return
         try:
             with backend.session() as card:
                 if card.card_number == entry.card_number:
-                    self._resolve_prepared(card, entry, failure_text)
+                    self._resolve_prepared(card, entry, failure_text, audit)
         except ReaderError:
             log.info("open transaction waits for its card", extra={"transaction_id": entry.transaction_id})
         except LibraryError as exc:
             self._undecidable(entry, exc)
 
-    def _resolve_prepared(self, card: CardOps, entry: Entry, failure_text: str = "") -> None:
+    def _resolve_prepared(
+        self, card: CardOps, entry: Entry, failure_text: str = "", audit: AuditRecord | None = None
+    ) -> None:
         result = card.recover(entry.kind, _prepared_of(entry))
         if result is None:
             self.journal.void(entry.transaction_id, failure_text or "CARD_REMOVED: the card was not changed")
@@ -232,7 +309,7 @@ class Transactions:
             tac=result.tac,
             mac2=result.mac2,
         )
-        self.journal.confirm(entry.transaction_id)
+        self.journal.confirm(entry.transaction_id, audit=audit)
         log.info("open transaction confirmed from the card", extra={"transaction_id": entry.transaction_id})
 
     def resolve_card(self, card: CardOps) -> int:

@@ -58,7 +58,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ERROR_REASON_CARD_ERROR: _ErrorReason.ValueType  # 12
     """The card answered with another error status word."""
     ERROR_REASON_REQUEST_ID_CONFLICT: _ErrorReason.ValueType  # 13
-    """The request_id was already used for a different operation or amount."""
+    """The request_id was already used for another request: another kind of operation, reader, amount, card or
+    content. ErrorDetails.metadata["mismatch"] names what differs (e.g. "card_number", "amount_fen"). Nothing
+    was done for this request; use a new request_id. Status ALREADY_EXISTS.
+    """
     ERROR_REASON_NOT_SUPPORTED: _ErrorReason.ValueType  # 14
     """The operation is not available in this daemon build or configuration."""
     ERROR_REASON_UNAUTHENTICATED: _ErrorReason.ValueType  # 15
@@ -68,7 +71,7 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ERROR_REASON_INTERNAL: _ErrorReason.ValueType  # 17
     """An unexpected internal error."""
     ERROR_REASON_TRANSACTION_PENDING: _ErrorReason.ValueType  # 18
-    """A previous transaction on this card is still unresolved; insert the card again or retry later."""
+    """No longer sent (a repeated request_id whose transaction is unresolved is ERROR_REASON_TRANSACTION_IN_DOUBT)."""
     ERROR_REASON_TRANSACTION_NOT_FOUND: _ErrorReason.ValueType  # 19
     """No journal entry has this transaction id."""
     ERROR_REASON_TRANSACTION_NOT_SETTLEABLE: _ErrorReason.ValueType  # 20
@@ -82,6 +85,15 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ERROR_REASON_SAM_UNUSABLE: _ErrorReason.ValueType  # 24
     """The reader's SAM refused the configured SAM PIN once; the daemon no longer uses that SAM (its PIN tries
     are kept) until the configuration changes and the daemon is restarted.
+    """
+    ERROR_REASON_TRANSACTION_IN_DOUBT: _ErrorReason.ValueType  # 25
+    """Debit/Load only, status UNKNOWN: the card may have executed the transaction (DEBIT FOR PURCHASE / CREDIT FOR
+    LOAD was sent) and the daemon could not learn the outcome within the call (reader error or card pulled
+    after the command, SAM or journal failure after the card answered). This is not a failure: do not report
+    the payment as failed and do not take it another way. Retry with the same request_id (with the same card
+    in the reader): the daemon asks the card (GET TRANSACTION PROVE and its detail records) and answers the
+    final result or the failure. ErrorDetails.metadata: "transaction_id", "request_id", "cause" (the reason
+    name of what went wrong, e.g. READER_UNAVAILABLE).
     """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
@@ -114,7 +126,10 @@ ERROR_REASON_SAM_ERROR: ErrorReason.ValueType  # 11
 ERROR_REASON_CARD_ERROR: ErrorReason.ValueType  # 12
 """The card answered with another error status word."""
 ERROR_REASON_REQUEST_ID_CONFLICT: ErrorReason.ValueType  # 13
-"""The request_id was already used for a different operation or amount."""
+"""The request_id was already used for another request: another kind of operation, reader, amount, card or
+content. ErrorDetails.metadata["mismatch"] names what differs (e.g. "card_number", "amount_fen"). Nothing
+was done for this request; use a new request_id. Status ALREADY_EXISTS.
+"""
 ERROR_REASON_NOT_SUPPORTED: ErrorReason.ValueType  # 14
 """The operation is not available in this daemon build or configuration."""
 ERROR_REASON_UNAUTHENTICATED: ErrorReason.ValueType  # 15
@@ -124,7 +139,7 @@ ERROR_REASON_SHUTTING_DOWN: ErrorReason.ValueType  # 16
 ERROR_REASON_INTERNAL: ErrorReason.ValueType  # 17
 """An unexpected internal error."""
 ERROR_REASON_TRANSACTION_PENDING: ErrorReason.ValueType  # 18
-"""A previous transaction on this card is still unresolved; insert the card again or retry later."""
+"""No longer sent (a repeated request_id whose transaction is unresolved is ERROR_REASON_TRANSACTION_IN_DOUBT)."""
 ERROR_REASON_TRANSACTION_NOT_FOUND: ErrorReason.ValueType  # 19
 """No journal entry has this transaction id."""
 ERROR_REASON_TRANSACTION_NOT_SETTLEABLE: ErrorReason.ValueType  # 20
@@ -138,6 +153,15 @@ ERROR_REASON_RESOURCE_EXHAUSTED: ErrorReason.ValueType  # 23
 ERROR_REASON_SAM_UNUSABLE: ErrorReason.ValueType  # 24
 """The reader's SAM refused the configured SAM PIN once; the daemon no longer uses that SAM (its PIN tries
 are kept) until the configuration changes and the daemon is restarted.
+"""
+ERROR_REASON_TRANSACTION_IN_DOUBT: ErrorReason.ValueType  # 25
+"""Debit/Load only, status UNKNOWN: the card may have executed the transaction (DEBIT FOR PURCHASE / CREDIT FOR
+LOAD was sent) and the daemon could not learn the outcome within the call (reader error or card pulled
+after the command, SAM or journal failure after the card answered). This is not a failure: do not report
+the payment as failed and do not take it another way. Retry with the same request_id (with the same card
+in the reader): the daemon asks the card (GET TRANSACTION PROVE and its detail records) and answers the
+final result or the failure. ErrorDetails.metadata: "transaction_id", "request_id", "cause" (the reason
+name of what went wrong, e.g. READER_UNAVAILABLE).
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
 
