@@ -4,10 +4,16 @@
 // Python: the .proto files are loaded at run time with @grpc/proto-loader, the calls go through @grpc/grpc-js.
 //
 //   node debit.js [--target 127.0.0.1:50051] [--reader virtual-0] [--amount 100] [--request-id ID] [--json]
+//                 [--deadline-ms 30000] [--retries 10]
 //
 // Money is integer fen. int64 fields arrive as decimal strings (longs: String) and are computed with BigInt,
 // never with JavaScript numbers (doubles). Errors print the gRPC status and the daemon's machine-readable
 // reason (trailing metadata "healthcard-error-reason"); the exit code is 2 for a failed call.
+//
+// A Debit whose outcome is unknown is never reported as failed: reason TRANSACTION_IN_DOUBT (the card may have
+// been charged), or no reason at all (deadline exceeded, connection lost: the answer did not come from the
+// daemon). The client retries with the same request_id, which never charges twice, until the final answer;
+// without one after --retries it prints "in doubt" and exits with 3 (docs/daemon.md, "Errors").
 "use strict";
 
 const path = require("path");
@@ -18,7 +24,10 @@ const protoLoader = require("@grpc/proto-loader");
 const PROTOS = path.resolve(__dirname, "..", "..", "protos");
 
 function parseArgs(argv) {
-  const args = { target: "127.0.0.1:50051", reader: "virtual-0", amount: "100", requestId: "", json: false };
+  const args = {
+    target: "127.0.0.1:50051", reader: "virtual-0", amount: "100", requestId: "", json: false,
+    deadlineMs: 30000, retries: 10,
+  };
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i];
     const value = () => {
@@ -30,6 +39,8 @@ function parseArgs(argv) {
     else if (name === "--amount") args.amount = value();
     else if (name === "--request-id") args.requestId = value();
     else if (name === "--json") args.json = true;
+    else if (name === "--deadline-ms") args.deadlineMs = Number(value());
+    else if (name === "--retries") args.retries = Number(value());
     else throw new Error(`unknown option ${name}`);
   }
   if (!/^-?\d+$/.test(args.amount)) throw new Error("--amount: an integer number of fen");
@@ -49,10 +60,46 @@ function loadService() {
   return grpc.loadPackageDefinition(definition).healthcard.v1.HealthCardService;
 }
 
-function call(client, method, request) {
+function call(client, method, request, deadlineMs = 30000) {
   return new Promise((resolve, reject) => {
-    client[method](request, { deadline: Date.now() + 30000 }, (error, reply) => (error ? reject(error) : resolve(reply)));
+    client[method](request, { deadline: Date.now() + deadlineMs }, (error, reply) => (error ? reject(error) : resolve(reply)));
   });
+}
+
+function reasonOf(error) {
+  return error.metadata ? error.metadata.get("healthcard-error-reason")[0] || "" : "";
+}
+
+// True when a Debit/Load error does not say the card was left unchanged: the daemon's TRANSACTION_IN_DOUBT, or
+// an error without the daemon's reason (deadline, connection lost), after which the request may have run.
+function inDoubt(error) {
+  const reason = reasonOf(error);
+  return reason === "TRANSACTION_IN_DOUBT" || reason === "";
+}
+
+class PaymentInDoubt extends Error {
+  constructor(requestId, last) {
+    super(`payment ${requestId} is in doubt: the card may have been charged; retry with the same request_id`);
+    this.requestId = requestId;
+    this.last = last;
+  }
+}
+
+// Debit/Load until a final answer: the reply, or the failure (the card was not changed). While in doubt, retry
+// with the same request (same request_id): the daemon answers from its journal or asks the card.
+async function settle(client, method, request, args, log) {
+  let last = null;
+  for (let attempt = 0; attempt <= args.retries; attempt++) {
+    try {
+      return await call(client, method, request, args.deadlineMs);
+    } catch (error) {
+      if (!inDoubt(error)) throw error;
+      last = error;
+      log(`pending (${grpc.status[error.code] || error.code}): retrying ${request.request_id} (${attempt + 1}/${args.retries})`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+  throw new PaymentInDoubt(request.request_id, last);
 }
 
 function yuan(fen) {
@@ -76,8 +123,9 @@ async function main() {
       order_id: args.requestId,
       operator_id: "node-client",
     };
-    const paid = await call(client, "Debit", request);
-    const again = await call(client, "Debit", request); // the retry of a client that lost the answer
+    const log = (line) => (args.json ? console.error(line) : console.log(line));
+    const paid = await settle(client, "Debit", request, args, log);
+    const again = await settle(client, "Debit", request, args, log); // the retry of a client that lost the answer
     const result = {
       card_number: paid.card_number,
       balance_before_fen: before.balance_fen,
@@ -101,7 +149,16 @@ async function main() {
     }
     return result.retry_same_tac && again.replayed && result.balance_consistent ? 0 : 1;
   } catch (error) {
-    const reason = error.metadata ? error.metadata.get("healthcard-error-reason")[0] || "" : "";
+    if (error instanceof PaymentInDoubt) {
+      const code = error.last ? grpc.status[error.last.code] || String(error.last.code) : "";
+      if (args.json) {
+        console.log(JSON.stringify({ in_doubt: { request_id: error.requestId, code, message: error.message } }));
+      } else {
+        console.error(`in doubt: ${error.message}; do not charge again [${code}]`);
+      }
+      return 3;
+    }
+    const reason = reasonOf(error);
     const code = grpc.status[error.code] || String(error.code);
     if (args.json) {
       console.log(JSON.stringify({ error: { code, reason, message: error.details || String(error) } }));

@@ -156,14 +156,19 @@ class HealthCardServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Load(self, request, context):
-        """Loads (tops up) the purse.
+        """Loads (tops up) the purse. Answers the result, a failure (the card was not changed), or
+        ERROR_REASON_TRANSACTION_IN_DOUBT (status UNKNOWN: the card may have been loaded; retry with the same
+        request_id and the same card for the final answer). A repeated request_id must name the same reader and
+        amount, and the card in the reader must be the first request's, else ERROR_REASON_REQUEST_ID_CONFLICT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Debit(self, request, context):
-        """Debits (purchase from) the purse.
+        """Debits (purchase from) the purse. Answers as Load does: a failure always means the card was not charged;
+        ERROR_REASON_TRANSACTION_IN_DOUBT means it may have been (never report it as failed; retry with the same
+        request_id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -53,9 +53,16 @@ class HealthCardServiceStub:
     GetBalance: _grpc.UnaryUnaryMultiCallable[_healthcard_service_pb2.GetBalanceRequest, _healthcard_service_pb2.GetBalanceResponse]
     """Reads the purse balance."""
     Load: _grpc.UnaryUnaryMultiCallable[_healthcard_service_pb2.LoadRequest, _healthcard_service_pb2.LoadResponse]
-    """Loads (tops up) the purse."""
+    """Loads (tops up) the purse. Answers the result, a failure (the card was not changed), or
+    ERROR_REASON_TRANSACTION_IN_DOUBT (status UNKNOWN: the card may have been loaded; retry with the same
+    request_id and the same card for the final answer). A repeated request_id must name the same reader and
+    amount, and the card in the reader must be the first request's, else ERROR_REASON_REQUEST_ID_CONFLICT.
+    """
     Debit: _grpc.UnaryUnaryMultiCallable[_healthcard_service_pb2.DebitRequest, _healthcard_service_pb2.DebitResponse]
-    """Debits (purchase from) the purse."""
+    """Debits (purchase from) the purse. Answers as Load does: a failure always means the card was not charged;
+    ERROR_REASON_TRANSACTION_IN_DOUBT means it may have been (never report it as failed; retry with the same
+    request_id).
+    """
     ListTransactions: _grpc.UnaryUnaryMultiCallable[_healthcard_service_pb2.ListTransactionsRequest, _healthcard_service_pb2.ListTransactionsResponse]
     """Lists journal entries (newest first)."""
     GetReconciliationReport: _grpc.UnaryUnaryMultiCallable[_healthcard_service_pb2.GetReconciliationReportRequest, _healthcard_service_pb2.GetReconciliationReportResponse]
@@ -87,9 +94,16 @@ class HealthCardServiceAsyncStub(HealthCardServiceStub):
     GetBalance: _aio.UnaryUnaryMultiCallable[_healthcard_service_pb2.GetBalanceRequest, _healthcard_service_pb2.GetBalanceResponse]  # type: ignore[assignment]
     """Reads the purse balance."""
     Load: _aio.UnaryUnaryMultiCallable[_healthcard_service_pb2.LoadRequest, _healthcard_service_pb2.LoadResponse]  # type: ignore[assignment]
-    """Loads (tops up) the purse."""
+    """Loads (tops up) the purse. Answers the result, a failure (the card was not changed), or
+    ERROR_REASON_TRANSACTION_IN_DOUBT (status UNKNOWN: the card may have been loaded; retry with the same
+    request_id and the same card for the final answer). A repeated request_id must name the same reader and
+    amount, and the card in the reader must be the first request's, else ERROR_REASON_REQUEST_ID_CONFLICT.
+    """
     Debit: _aio.UnaryUnaryMultiCallable[_healthcard_service_pb2.DebitRequest, _healthcard_service_pb2.DebitResponse]  # type: ignore[assignment]
-    """Debits (purchase from) the purse."""
+    """Debits (purchase from) the purse. Answers as Load does: a failure always means the card was not charged;
+    ERROR_REASON_TRANSACTION_IN_DOUBT means it may have been (never report it as failed; retry with the same
+    request_id).
+    """
     ListTransactions: _aio.UnaryUnaryMultiCallable[_healthcard_service_pb2.ListTransactionsRequest, _healthcard_service_pb2.ListTransactionsResponse]  # type: ignore[assignment]
     """Lists journal entries (newest first)."""
     GetReconciliationReport: _aio.UnaryUnaryMultiCallable[_healthcard_service_pb2.GetReconciliationReportRequest, _healthcard_service_pb2.GetReconciliationReportResponse]  # type: ignore[assignment]
@@ -166,7 +180,11 @@ class HealthCardServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _healthcard_service_pb2.LoadRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_healthcard_service_pb2.LoadResponse, _abc.Awaitable[_healthcard_service_pb2.LoadResponse]]:
-        """Loads (tops up) the purse."""
+        """Loads (tops up) the purse. Answers the result, a failure (the card was not changed), or
+        ERROR_REASON_TRANSACTION_IN_DOUBT (status UNKNOWN: the card may have been loaded; retry with the same
+        request_id and the same card for the final answer). A repeated request_id must name the same reader and
+        amount, and the card in the reader must be the first request's, else ERROR_REASON_REQUEST_ID_CONFLICT.
+        """
 
     @_abc_1.abstractmethod
     def Debit(
@@ -174,7 +192,10 @@ class HealthCardServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _healthcard_service_pb2.DebitRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_healthcard_service_pb2.DebitResponse, _abc.Awaitable[_healthcard_service_pb2.DebitResponse]]:
-        """Debits (purchase from) the purse."""
+        """Debits (purchase from) the purse. Answers as Load does: a failure always means the card was not charged;
+        ERROR_REASON_TRANSACTION_IN_DOUBT means it may have been (never report it as failed; retry with the same
+        request_id).
+        """
 
     @_abc_1.abstractmethod
     def ListTransactions(
