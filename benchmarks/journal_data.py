@@ -3,8 +3,9 @@
 One ``INSERT ... SELECT`` over a recursive counter in one transaction (no Python per row): a million rows take
 seconds, not minutes. The rows look like the daemon's own (same columns, formats and states): ``per_day``
 entries a day, evenly spaced (the first ``rows / per_day`` days before ``end``, the last one step before it);
-every 10th a load, every 100th (offset 7) voided, one in 100,000 (offset 3) left ``prepared``, the rest
-confirmed; ``cards`` card numbers and ``terminals`` terminal ids in turn. Nothing here is used by the daemon.
+every 10th a load, every 100th (offset 7) voided, the third left ``prepared`` (open entries are few whatever
+the size of the journal), the rest confirmed; ``cards`` card numbers and ``terminals`` terminal ids in turn.
+Nothing here is used by the daemon.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ INSERT INTO transactions (transaction_id, request_id, kind, state, reader, card_
     business_date, created_at, updated_at, seq)
 SELECT printf('%032x', i), 'synthetic-' || i,
     CASE WHEN i % 10 = 0 THEN 'load' ELSE 'debit' END,
-    CASE WHEN i % 100 = 7 THEN 'voided' WHEN i % 100000 = 3 THEN 'prepared' ELSE 'confirmed' END,
+    CASE WHEN i % 100 = 7 THEN 'voided' WHEN i = 3 THEN 'prepared' ELSE 'confirmed' END,
     'virtual-0', printf('C%09d', i % :cards), 1 + i % 500, 1000000, 1000000 - 1 - i % 500, i % 65536,
     printf('T%011d', i % :terminals), i / :terminals,
-    CASE WHEN i % 100 = 7 OR i % 100000 = 3 THEN '' ELSE printf('%08X', i) END,
+    CASE WHEN i % 100 = 7 OR i = 3 THEN '' ELSE printf('%08X', i) END,
     strftime('%Y-%m-%dT%H:%M:%S', CAST(at AS INTEGER), 'unixepoch')
         || printf('.%06d+00:00', CAST((at - CAST(at AS INTEGER)) * 1000000 AS INTEGER)),
     date(CAST(at AS INTEGER), 'unixepoch'),

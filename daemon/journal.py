@@ -143,18 +143,18 @@ class Entry:
         return self.state in OPEN_STATES
 
     @classmethod
-    def from_row(cls, row: Row) -> Entry:
-        """Build from a ``transactions`` row (``SELECT *``, ``RETURNING *`` or :data:`_COLUMNS`).
+    def from_row(cls, row: Sequence[object]) -> Entry:
+        """Build from a ``transactions`` row selected as :data:`_COLUMNS` (the fields in their order).
 
-        The field names are listed once (:data:`_FIELDS`), not looked up with ``dataclasses.fields`` per row,
-        and the enums come from dicts: a report converts up to 100,000 rows.
+        By position, not by name (a ``sqlite3.Row`` looks names up one by one), with the enums from dicts and the
+        field list computed once instead of ``dataclasses.fields`` per row: a report converts 100,000 rows.
         """
-        values = [row[name] for name in _FIELDS]
-        values[_KIND_AT] = _KINDS[values[_KIND_AT]]
-        values[_STATE_AT] = _STATES[values[_STATE_AT]]
+        values = list(row[:_COUNT])
+        values[_KIND_AT] = _KINDS[values[_KIND_AT]]  # type: ignore[index]
+        values[_STATE_AT] = _STATES[values[_STATE_AT]]  # type: ignore[index]
         for at in _TIMES_AT:
-            values[at] = _parse(values[at])
-        return cls(*values)
+            values[at] = _parse(values[at])  # type: ignore[arg-type]
+        return cls(*values)  # type: ignore[arg-type]
 
 
 _FIELDS = tuple(f.name for f in fields(Entry))
@@ -162,6 +162,8 @@ _KIND_AT, _STATE_AT = _FIELDS.index("kind"), _FIELDS.index("state")
 _TIMES_AT = tuple(_FIELDS.index(name) for name in ("transaction_time", "created_at", "updated_at"))
 _KINDS = {kind.value: kind for kind in Kind}
 _STATES = {state.value: state for state in State}
+_COUNT = len(_FIELDS)
+#: The columns of an :class:`Entry`, in its field order (what :meth:`Entry.from_row` reads).
 _COLUMNS = ", ".join(_FIELDS)
 
 #: ListTransactions: newest first (``created_at`` is set once, at the insert; ``seq`` breaks ties).
@@ -169,6 +171,9 @@ LIST_KEYSET = Keyset(("created_at", "seq"), (str, int))
 #: The reconciliation report's entries: terminal, kind, terminal serial (``seq`` breaks ties), ascending.
 REPORT_KEYSET = Keyset(("terminal_id", "kind", "terminal_serial", "seq"), (str, str, int, int), descending=False)
 _TERMINAL_REPORT_KEYSET = Keyset(("kind", "terminal_serial", "seq"), (str, int, int), descending=False)
+
+_BY_REQUEST_ID = f"SELECT {_COLUMNS} FROM transactions WHERE request_id = ?"  # noqa: S608 - a constant
+_BY_TRANSACTION_ID = f"SELECT {_COLUMNS} FROM transactions WHERE transaction_id = ?"  # noqa: S608 - a constant
 
 # The index each listing uses (database.py); named so that a missing index is an error, never a full scan.
 _STATE_INDEX = {
@@ -262,7 +267,7 @@ class Journal:
             ).rowcount  # fmt: skip
             if inserted:
                 return entry, True
-            row = conn.execute("SELECT * FROM transactions WHERE request_id = ?", (request_id,)).fetchone()
+            row = conn.execute(_BY_REQUEST_ID, (request_id,)).fetchone()
         existing = Entry.from_row(row)
         mismatch = [name for name, first, now in (
             ("kind", existing.kind, kind), ("reader", existing.reader, reader),
@@ -288,7 +293,7 @@ class Journal:
     ) -> Entry:
         """Move an entry to ``new_state`` (from a state in ``after``: by default those :data:`_ALLOWED` to).
 
-        One ``UPDATE ... WHERE state IN (...) RETURNING *``: the transition check and the new row in one
+        One ``UPDATE ... WHERE state IN (...) RETURNING <the entry>``: the transition check and the new row in one
         statement. ``audit`` is appended in the same commit.
         """
         # Durable (fsynced): prepared and debited/completed protect money; a void records what the card said,
@@ -301,7 +306,7 @@ class Journal:
         names = sorted(values)
         sql = (
             f"UPDATE transactions SET {', '.join(f'{n} = ?' for n in names)}"  # noqa: S608 - column names are ours
-            f" WHERE transaction_id = ? AND state IN ({', '.join('?' * len(sources))}) RETURNING *"
+            f" WHERE transaction_id = ? AND state IN ({', '.join('?' * len(sources))}) RETURNING {_COLUMNS}"
         )
         with self._db.transaction(durable=durable) as conn:
             row = conn.execute(sql, (*(values[n] for n in names), transaction_id, *sorted(sources))).fetchone()
@@ -435,19 +440,19 @@ class Journal:
 
     def get(self, transaction_id: str) -> Entry | None:
         """The entry with this id, or ``None``."""
-        rows = self._db.query("SELECT * FROM transactions WHERE transaction_id = ?", (transaction_id,))
+        rows = self._db.query(_BY_TRANSACTION_ID, (transaction_id,))
         return Entry.from_row(rows[0]) if rows else None
 
     def by_request_id(self, request_id: str) -> Entry | None:
         """The entry of this request id, or ``None``."""
-        rows = self._db.query("SELECT * FROM transactions WHERE request_id = ?", (request_id,))
+        rows = self._db.query(_BY_REQUEST_ID, (request_id,))
         return Entry.from_row(rows[0]) if rows else None
 
     def open_entries(self, *, reader: str | None = None, card_number: str | None = None) -> list[Entry]:
         """Entries not yet confirmed or voided, oldest first; optionally of one reader or card."""
         # the partial index of open entries (database.py): a few rows, whatever the size of the journal
         sql = (
-            "SELECT * FROM transactions INDEXED BY transactions_open_card"
+            f"SELECT {_COLUMNS} FROM transactions INDEXED BY transactions_open_card"  # noqa: S608 - a constant
             " WHERE state IN ('intent', 'prepared', 'debited')"
         )
         params: list[object] = []
