@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from concurrent import futures
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from apdu.errors import CardError
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
@@ -26,6 +23,7 @@ from daemon.backend import ReaderBackend
 from daemon.config import Config
 from daemon.database import Database
 from daemon.events import EventBus
+from daemon.grpcserver import bind, enable_health_and_reflection, new_server, set_serving
 from daemon.journal import Journal
 from daemon.metrics import Metrics
 from daemon.readers import ReaderManager, ReaderWorker
@@ -78,32 +76,11 @@ class Daemon:
             if config.tokens
             else []
         )
-        self.server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="rpc"),
-            interceptors=interceptors,
-            options=[("grpc.max_receive_message_length", 1 << 20), ("grpc.so_reuseport", 0)],
-        )
+        self.server = new_server(config.workers, interceptors)
         pb_grpc.add_HealthCardServiceServicer_to_server(self.servicer, self.server)
-        self.health = health.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-            self.server,
-        )
-        self.port = self._bind()
+        self.health = enable_health_and_reflection(self.server, (SERVICE_NAME,))
+        self.port = bind(self.server, config.listen, config.tls)
         self.metrics_port = 0
-
-    def _bind(self) -> int:
-        address = self.config.listen
-        if self.config.tls is not None:
-            tls = self.config.tls
-            credentials = grpc.ssl_server_credentials(
-                [(tls.key_file.read_bytes(), tls.cert_file.read_bytes())],
-                root_certificates=tls.client_ca_file.read_bytes() if tls.client_ca_file else None,
-                require_client_auth=tls.client_ca_file is not None,
-            )
-            return int(self.server.add_secure_port(address, credentials))
-        return int(self.server.add_insecure_port(address))
 
     def _audit_refusal(self, method: str, client: str, reason: str) -> None:
         """An audit row for an RPC refused by the token check (who tried what)."""
@@ -134,8 +111,7 @@ class Daemon:
                 allowed_roles=HEALTHCARD_POLICY[METRICS_SCRAPE],
             )  # fmt: skip
         self.server.start()
-        self.health.set("", health_pb2.HealthCheckResponse.SERVING)
-        self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        set_serving(self.health, (SERVICE_NAME,))
         log.info("healthcardd listening", extra={"listen": self.config.listen, "port": self.port,
                                                   "readers": self.readers.names()})  # fmt: skip
 

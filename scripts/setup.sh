@@ -3,12 +3,13 @@
 #
 # Idempotent: installs only what is missing; re-installs the Python package only when pyproject.toml changed.
 #   system: pcscd, vsmartcard-vpcd (the virtual reader driver), and what pyscard needs to build from source
-#           (libpcsclite-dev, swig, gcc, python3-dev), python3-venv.          (docs/pcsc.md; pcsc-vpcd.md §3.3)
-#   venv:   .venv with  pip install -e '.[dev,pcsc,daemon]'
+#           (libpcsclite-dev, swig, gcc, python3-dev), python3-venv;          (docs/pcsc.md; pcsc-vpcd.md §3.3)
+#           postgresql (the host's tests run on a throwaway cluster, scripts/pg_throwaway.sh; docs/host.md).
+#   venv:   .venv with  pip install -e '.[dev,pcsc,daemon,host]'
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig gcc python3-dev python3-venv)
+PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig gcc python3-dev python3-venv postgresql)
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
@@ -31,9 +32,9 @@ fi
 
 stamp=.venv/.healthcard-install-stamp
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -c 'import apdu, smartcard, pytest' 2>/dev/null; then
-  echo "setup: installing the project into .venv (extras dev, pcsc, daemon)"
-  .venv/bin/python -m pip install -q -e '.[dev,pcsc,daemon]'
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -c 'import apdu, smartcard, pytest, psycopg' 2>/dev/null; then
+  echo "setup: installing the project into .venv (extras dev, pcsc, daemon, host)"
+  .venv/bin/python -m pip install -q -e '.[dev,pcsc,daemon,host]'
   echo "$want" > "$stamp"
 fi
 echo "setup: ok"

@@ -8,6 +8,11 @@
 # /tmp/healthcard-pcscd.start.lock; a pcscd started this way has its pid in /tmp/healthcard-pcscd.pid; a user
 # leaving stops it only if it gets the users lock exclusively without waiting (no one else uses it).
 #
+# PostgreSQL (issue #12): a throwaway cluster (scripts/pg_throwaway.sh: initdb in a temp dir as a non-root user,
+# a free port) serves the host's tests on PostgreSQL for this run; its DSN is exported as HEALTHCARD_TEST_PG_DSN
+# and it is stopped and removed at exit, even on failure. If it cannot start, the run fails (unless
+# HEALTHCARD_SKIP_PG=1, which also makes the host's PostgreSQL tests skip).
+#
 # Extra arguments go to pytest (e.g. `bash scripts/test.sh -k channel`). Exit status is non-zero if any step
 # fails; pytest finding no tests (exit 5) is a failure.
 set -uo pipefail
@@ -78,7 +83,9 @@ fi
 flock -u 8
 exec 8>&-
 
+PGDIR=""
 cleanup() {
+  if [ -n "$PGDIR" ]; then bash scripts/pg_throwaway.sh stop "$PGDIR" 9>&- || true; fi
   if flock -x -n 9; then stop_test_pcscd; fi
   flock -u 9
 }
@@ -95,6 +102,16 @@ step() {
 }
 
 if [ $pcscd_ok -ne 1 ]; then status=1; fi
+if [ "${HEALTHCARD_SKIP_PG:-}" != "1" ]; then
+  PGDIR="$(mktemp -d /tmp/healthcard-pg.XXXXXX)"
+  if dsn="$(bash scripts/pg_throwaway.sh start "$PGDIR" 9>&-)"; then
+    export HEALTHCARD_TEST_PG_DSN="$dsn"
+    echo "test: throwaway PostgreSQL at $dsn"
+  else
+    echo "test: the throwaway PostgreSQL cluster did not start (set HEALTHCARD_SKIP_PG=1 to skip its tests)" >&2
+    status=1
+  fi
+fi
 step "$BIN/ruff" check .
 step "$BIN/mypy"
 if [ -d protos ] && find protos -name "*.proto" -print -quit | grep -q .; then

@@ -95,6 +95,14 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     final result or the failure. ErrorDetails.metadata: "transaction_id", "request_id", "cause" (the reason
     name of what went wrong, e.g. READER_UNAVAILABLE).
     """
+    ERROR_REASON_CARD_NOT_REGISTERED: _ErrorReason.ValueType  # 30
+    """healthcard-host: no card with this number is registered."""
+    ERROR_REASON_CARD_STATUS_CONFLICT: _ErrorReason.ValueType  # 31
+    """healthcard-host: the card's status does not allow the change (e.g. 解挂 of a card that is not LOST)."""
+    ERROR_REASON_CARD_ALREADY_REGISTERED: _ErrorReason.ValueType  # 32
+    """healthcard-host: the card is registered already with other facts (institution, factor or balance)."""
+    ERROR_REASON_CARD_LISTED: _ErrorReason.ValueType  # 33
+    """The card is on the host's blacklist (挂失, replaced or cancelled): no debit or load."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Why an RPC failed. Clients switch on this, never on the human message."""
@@ -163,6 +171,14 @@ in the reader): the daemon asks the card (GET TRANSACTION PROVE and its detail r
 final result or the failure. ErrorDetails.metadata: "transaction_id", "request_id", "cause" (the reason
 name of what went wrong, e.g. READER_UNAVAILABLE).
 """
+ERROR_REASON_CARD_NOT_REGISTERED: ErrorReason.ValueType  # 30
+"""healthcard-host: no card with this number is registered."""
+ERROR_REASON_CARD_STATUS_CONFLICT: ErrorReason.ValueType  # 31
+"""healthcard-host: the card's status does not allow the change (e.g. 解挂 of a card that is not LOST)."""
+ERROR_REASON_CARD_ALREADY_REGISTERED: ErrorReason.ValueType  # 32
+"""healthcard-host: the card is registered already with other facts (institution, factor or balance)."""
+ERROR_REASON_CARD_LISTED: ErrorReason.ValueType  # 33
+"""The card is on the host's blacklist (挂失, replaced or cancelled): no debit or load."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
 
 @_typing.final

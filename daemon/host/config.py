@@ -1,0 +1,134 @@
+"""healthcard-host configuration: a TOML file (``--config``) plus command-line overrides.
+
+The same security rules as healthcardd (:mod:`daemon.config`): loopback by default; any other address needs TLS
+**and** at least one bearer token. The database URL may hold a password, so it can come from an environment
+variable (``database_env``) and is never logged.
+
+Example (docs/host.md has the full reference)::
+
+    listen = "127.0.0.1:50061"
+    database_env = "HEALTHCARD_HOST_DATABASE"   # postgresql://host@db.example:5432/healthcard
+    metrics_listen = "127.0.0.1:9465"
+
+    [[tokens]]
+    name = "kiosk-3"
+    token_env = "HOST_TOKEN_KIOSK3"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from daemon.config import (
+    ConfigError,
+    Secret,
+    TlsConfig,
+    TokenConfig,
+    _secret,
+    is_loopback,
+    split_host_port,
+)
+
+__all__ = ["DEFAULT_HOST_LISTEN", "HostConfig", "load_host_config"]
+
+DEFAULT_HOST_LISTEN = "127.0.0.1:50061"
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """The whole host configuration."""
+
+    listen: str = DEFAULT_HOST_LISTEN
+    state_dir: Path = Path("var/healthcard-host")
+    database: Secret | None = field(default=None, repr=False)  # None: SQLite in state_dir
+    metrics_listen: str = ""
+    tokens: tuple[TokenConfig, ...] = ()
+    tls: TlsConfig | None = None
+    log_format: str = "json"
+    log_level: str = "INFO"
+    workers: int = 16
+
+    @property
+    def database_url(self) -> str:
+        """The ledger's URL: the configured one, else the SQLite file ``state_dir/host.db``."""
+        return self.database.reveal() if self.database is not None else str(self.state_dir / "host.db")
+
+    def validate(self) -> HostConfig:
+        """The security and consistency rules; :class:`ConfigError` says what to change."""
+        host, port = split_host_port(self.listen)
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"listen: port {port} out of range", field="listen")
+        if not is_loopback(host) and (self.tls is None or not self.tokens):
+            raise ConfigError(
+                f"refusing to listen on {self.listen}: a non-loopback address needs a [tls] section and at least"
+                " one [[tokens]] entry (or listen on 127.0.0.1)",
+                field="listen",
+            )
+        if self.tls is not None:
+            for path in (self.tls.cert_file, self.tls.key_file, self.tls.client_ca_file):
+                if path is not None and not path.is_file():
+                    raise ConfigError(f"tls: file {str(path)!r} does not exist", field="tls")
+        names = [t.name for t in self.tokens]
+        if len(set(names)) != len(names):
+            raise ConfigError("tokens: names must be unique", field="tokens")
+        if any(len(t.token.reveal()) < 16 for t in self.tokens):
+            raise ConfigError("tokens: every token needs at least 16 characters", field="tokens")
+        if self.metrics_listen:
+            split_host_port(self.metrics_listen)
+        if self.log_format not in {"json", "text"}:
+            raise ConfigError("log_format must be 'json' or 'text'", field="log_format")
+        return self
+
+    def with_overrides(self, **changes: Any) -> HostConfig:
+        """A copy with command-line overrides applied (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def load_host_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None) -> HostConfig:
+    """Read a TOML configuration file (``None``: defaults) — not yet validated."""
+    env = os.environ if env is None else env
+    doc: dict[str, Any] = {}
+    base = Path.cwd()
+    if path is not None:
+        path = Path(path)
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config {str(path)!r}: {exc}", field="config") from exc
+        base = path.parent
+    known = {"listen", "state_dir", "database", "database_env", "metrics_listen", "tokens", "tls", "log_format",
+             "log_level", "workers"}  # fmt: skip
+    unknown = sorted(set(doc) - known)
+    if unknown:
+        raise ConfigError(f"unknown configuration keys: {', '.join(unknown)}", field=unknown[0])
+    tokens = []
+    for i, item in enumerate(doc.get("tokens", [])):
+        secret = _secret(item, "token", env, f"tokens[{i}]")
+        if secret is None or "name" not in item:
+            raise ConfigError(f"tokens[{i}]: needs name and token (or token_env)", field="tokens")
+        tokens.append(TokenConfig(name=str(item["name"]), token=secret))
+    tls = None
+    if "tls" in doc:
+        t = doc["tls"]
+        if "cert_file" not in t or "key_file" not in t:
+            raise ConfigError("tls: needs cert_file and key_file", field="tls")
+        tls = TlsConfig(
+            cert_file=base / t["cert_file"], key_file=base / t["key_file"],
+            client_ca_file=(base / t["client_ca_file"]) if "client_ca_file" in t else None,
+        )  # fmt: skip
+    return HostConfig(
+        listen=str(doc.get("listen", DEFAULT_HOST_LISTEN)),
+        state_dir=base / str(doc["state_dir"]) if "state_dir" in doc else HostConfig.state_dir,
+        database=_secret(doc, "database", env, "database"),
+        metrics_listen=str(doc.get("metrics_listen", "")),
+        tokens=tuple(tokens),
+        tls=tls,
+        log_format=str(doc.get("log_format", "json")),
+        log_level=str(doc.get("log_level", "INFO")),
+        workers=int(doc.get("workers", HostConfig.workers)),
+    )

@@ -1,0 +1,36 @@
+"""Prometheus metrics of the host (its own registry, like :class:`daemon.metrics.Metrics`)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from daemon.config import split_host_port
+
+__all__ = ["HostMetrics"]
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class HostMetrics:
+    """RPC latency and outcomes, the blacklist version and the number of daemons following it."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.rpc_latency = Histogram(
+            "healthcard_host_rpc_latency_seconds", "RPC latency by method", ["method"],
+            registry=self.registry, buckets=_LATENCY_BUCKETS,
+        )  # fmt: skip
+        self.rpc_total = Counter(
+            "healthcard_host_rpcs", "RPCs by method and status code", ["method", "code"], registry=self.registry
+        )
+        self.blacklist_version = Gauge(
+            "healthcard_host_blacklist_version", "Newest blacklist version", registry=self.registry
+        )
+        self.watchers = Gauge(
+            "healthcard_host_blacklist_watchers", "Open WatchBlacklist streams", registry=self.registry
+        )
+
+    def serve(self, address: str) -> None:
+        """Start the HTTP exporter on ``HOST:PORT`` (a daemon thread)."""
+        host, port = split_host_port(address)
+        start_http_server(port, addr=host, registry=self.registry)

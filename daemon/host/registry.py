@@ -1,0 +1,284 @@
+"""The card registry, the card status machine and the blacklist (issue #12; host-clearing.md §4).
+
+Status machine (docs/host.md)::
+
+    ISSUED --挂失 ReportLost--> LOST --解挂 ReportFound--> ISSUED
+    LOST --补卡 (replacement)--> REPLACED        (final, listed for good)
+    ISSUED | LOST --注销 (cancellation)--> CANCELLED   (final, listed for good)
+
+A card is *listed* (daemons refuse it) in every status but ISSUED. Each change writes, in one transaction, the
+card's new status, a ``card_events`` row (operator, reason, client, time) and, when being listed changes, a
+``blacklist`` row whose version the daemons follow. The host stores only a masked ID number (``masked_id``):
+a value that looks like a whole ID number is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import re
+from dataclasses import dataclass
+
+from apdu.errors import DataError
+from daemon.host.db import Cursor, LedgerDb, Row
+from daemon.host.errors import CardAlreadyRegisteredError, CardNotRegisteredError, CardStatusConflictError
+
+__all__ = [
+    "BlacklistChange",
+    "CardRecord",
+    "CardStatus",
+    "Registry",
+    "StatusChange",
+    "now_iso",
+]
+
+
+class CardStatus(enum.StrEnum):
+    """Where a card stands."""
+
+    ISSUED = "ISSUED"
+    LOST = "LOST"
+    REPLACED = "REPLACED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def listed(self) -> bool:
+        """Daemons refuse the card in this status."""
+        return self is not CardStatus.ISSUED
+
+
+#: The allowed transitions (module docstring).
+TRANSITIONS: dict[CardStatus, frozenset[CardStatus]] = {
+    CardStatus.ISSUED: frozenset({CardStatus.LOST, CardStatus.CANCELLED}),
+    CardStatus.LOST: frozenset({CardStatus.ISSUED, CardStatus.REPLACED, CardStatus.CANCELLED}),
+    CardStatus.REPLACED: frozenset(),
+    CardStatus.CANCELLED: frozenset(),
+}
+
+_CARD_NUMBER = re.compile(r"^[0-9A-Za-z]{1,32}$")
+_FACTOR = re.compile(r"^[0-9A-F]{16}$")
+_LONG_DIGITS = re.compile(r"[0-9]{12,}")
+_MAX_TEXT = 256
+
+
+def now_iso() -> str:
+    """The current UTC time as the ledger stores it."""
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class CardRecord:
+    """One registry row."""
+
+    card_number: str
+    masked_id: str
+    institution: str
+    purse_factor: str
+    status: CardStatus
+    replaced_by: str
+    opening_balance_fen: int
+    shadow_balance_fen: int
+    registered_at: str
+    registered_by: str
+
+    @classmethod
+    def from_row(cls, row: Row) -> CardRecord:
+        """From a ``cards`` row."""
+        return cls(
+            card_number=row["card_number"], masked_id=row["masked_id"], institution=row["institution"],
+            purse_factor=row["purse_factor"], status=CardStatus(row["status"]), replaced_by=row["replaced_by"],
+            opening_balance_fen=int(row["opening_balance_fen"]), shadow_balance_fen=int(row["shadow_balance_fen"]),
+            registered_at=row["registered_at"], registered_by=row["registered_by"],
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """One ``card_events`` row."""
+
+    card_number: str
+    from_status: CardStatus
+    to_status: CardStatus
+    operator_id: str
+    reason: str
+    client: str
+    changed_at: str
+
+
+@dataclass(frozen=True)
+class BlacklistChange:
+    """One ``blacklist`` row."""
+
+    version: int
+    card_number: str
+    listed: bool
+    status: CardStatus
+    changed_at: str
+
+
+def check_card_number(card_number: str) -> str:
+    """A KH of 1-32 letters and digits, else :class:`DataError`."""
+    if not _CARD_NUMBER.match(card_number or ""):
+        raise DataError("card_number: 1-32 letters or digits", field="card_number")
+    return card_number
+
+
+def _text(value: str, name: str, *, required: bool = True) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        raise DataError(f"{name} is required", field=name)
+    if len(value) > _MAX_TEXT:
+        raise DataError(f"{name}: at most {_MAX_TEXT} characters", field=name)
+    return value
+
+
+def check_masked_id(masked_id: str) -> str:
+    """A masked ID number: must hide digits with ``*`` and may not show 12 or more digits in a row."""
+    masked_id = _text(masked_id, "masked_id")
+    if "*" not in masked_id or _LONG_DIGITS.search(masked_id):
+        raise DataError("masked_id: give the ID number masked (e.g. 110105********0030), never in full",
+                        field="masked_id")  # fmt: skip
+    return masked_id
+
+
+class Registry:
+    """Cards, their status changes and the blacklist, in the ledger database."""
+
+    def __init__(self, db: LedgerDb) -> None:
+        self.db = db
+
+    # --- reading ------------------------------------------------------------------------------------------
+
+    def get(self, card_number: str) -> CardRecord:
+        """The card, or :class:`CardNotRegisteredError`."""
+        rows = self.db.query("SELECT * FROM cards WHERE card_number = ?", (check_card_number(card_number),))
+        if not rows:
+            raise CardNotRegisteredError(f"card {card_number} is not registered at the host")
+        return CardRecord.from_row(rows[0])
+
+    def find(self, card_number: str) -> CardRecord | None:
+        """The card, or ``None``."""
+        rows = self.db.query("SELECT * FROM cards WHERE card_number = ?", (card_number,))
+        return CardRecord.from_row(rows[0]) if rows else None
+
+    def history(self, card_number: str) -> list[StatusChange]:
+        """Every status change of the card, oldest first."""
+        rows = self.db.query(
+            "SELECT * FROM card_events WHERE card_number = ? ORDER BY event_id", (check_card_number(card_number),)
+        )
+        return [
+            StatusChange(r["card_number"], CardStatus(r["from_status"]), CardStatus(r["to_status"]),
+                         r["operator_id"], r["reason"], r["client"], r["changed_at"])
+            for r in rows
+        ]
+
+    def blacklist_since(self, version: int, limit: int = 500) -> list[BlacklistChange]:
+        """Blacklist changes with a version above ``version``, oldest first (keyset paging by version)."""
+        rows = self.db.query(
+            "SELECT * FROM blacklist WHERE version > ? ORDER BY version LIMIT ?", (int(version), int(limit))
+        )
+        return [
+            BlacklistChange(int(r["version"]), r["card_number"], bool(r["listed"]), CardStatus(r["status"]),
+                            r["changed_at"])
+            for r in rows
+        ]
+
+    def blacklist_version(self) -> int:
+        """The newest blacklist version (0 for an empty list)."""
+        rows = self.db.query("SELECT MAX(version) AS v FROM blacklist")
+        return int(rows[0]["v"] or 0)
+
+    # --- changing -----------------------------------------------------------------------------------------
+
+    def register(
+        self, *, card_number: str, masked_id: str, institution: str, purse_factor: str, opening_balance_fen: int,
+        operator_id: str, client: str,
+    ) -> tuple[CardRecord, bool]:  # fmt: skip
+        """Record an issued card; ``(record, created)``. The same card with the same facts is not an error."""
+        check_card_number(card_number)
+        masked_id = check_masked_id(masked_id)
+        institution = _text(institution, "institution")
+        operator_id = _text(operator_id, "operator_id")
+        factor = (purse_factor or "").upper()
+        if not _FACTOR.match(factor):
+            raise DataError("purse_factor: 16 hex digits (EF15 bytes 12..19)", field="purse_factor")
+        if isinstance(opening_balance_fen, bool) or opening_balance_fen < 0:
+            raise DataError("opening_balance_fen must be >= 0", field="opening_balance_fen")
+        at = now_iso()
+        with self.db.transaction() as cur:
+            existing = cur.execute("SELECT * FROM cards WHERE card_number = ?{for_update}", (card_number,))
+            if existing:
+                record = CardRecord.from_row(existing[0])
+                same = (record.masked_id, record.institution, record.purse_factor, record.opening_balance_fen) == (
+                    masked_id, institution, factor, opening_balance_fen)  # fmt: skip
+                if not same:
+                    raise CardAlreadyRegisteredError(f"card {card_number} is registered with other facts")
+                return record, False
+            cur.execute(
+                "INSERT INTO cards (card_number, masked_id, institution, purse_factor, status, opening_balance_fen,"
+                " shadow_balance_fen, registered_at, registered_by) VALUES (?, ?, ?, ?, 'ISSUED', ?, ?, ?, ?)"
+                " ON CONFLICT (card_number) DO NOTHING",
+                (card_number, masked_id, institution, factor, opening_balance_fen, opening_balance_fen, at,
+                 operator_id),
+            )  # fmt: skip
+            if cur.rowcount() == 0:  # registered by a concurrent call between the SELECT and the INSERT
+                raise CardAlreadyRegisteredError(f"card {card_number} was registered concurrently; retry")
+            cur.execute(
+                "INSERT INTO card_events (card_number, from_status, to_status, operator_id, reason, client,"
+                " changed_at) VALUES (?, 'ISSUED', 'ISSUED', ?, 'registered', ?, ?)",
+                (card_number, operator_id, client, at),
+            )
+            row = cur.execute("SELECT * FROM cards WHERE card_number = ?", (card_number,))
+        return CardRecord.from_row(row[0]), True
+
+    def change_status(
+        self, card_number: str, to: CardStatus, *, operator_id: str, reason: str, client: str,
+        expect: frozenset[CardStatus] | None = None, replaced_by: str = "", cur: Cursor | None = None,
+    ) -> tuple[CardRecord, int]:  # fmt: skip
+        """Move the card to ``to`` (recording who, why, when); ``(record, blacklist version)``.
+
+        ``expect``: the statuses the card must be in (default: any that may go to ``to``). The blacklist version
+        is that of this change, or the current one when being listed did not change. ``cur``: run inside the
+        caller's transaction (which must have been opened with ``lists=True``).
+        """
+        check_card_number(card_number)
+        operator_id = _text(operator_id, "operator_id")
+        reason = _text(reason, "reason")
+        if cur is None:
+            with self.db.transaction(lists=True) as own:
+                return self._change(own, card_number, to, operator_id, reason, client, expect, replaced_by)
+        return self._change(cur, card_number, to, operator_id, reason, client, expect, replaced_by)
+
+    def _change(
+        self, cur: Cursor, card_number: str, to: CardStatus, operator_id: str, reason: str, client: str,
+        expect: frozenset[CardStatus] | None, replaced_by: str,
+    ) -> tuple[CardRecord, int]:  # fmt: skip
+        rows = cur.execute("SELECT * FROM cards WHERE card_number = ?{for_update}", (card_number,))
+        if not rows:
+            raise CardNotRegisteredError(f"card {card_number} is not registered at the host")
+        record = CardRecord.from_row(rows[0])
+        allowed = expect if expect is not None else frozenset(s for s, nxt in TRANSITIONS.items() if to in nxt)
+        if record.status not in allowed or to not in TRANSITIONS[record.status]:
+            raise CardStatusConflictError(
+                f"card {card_number} is {record.status.value}: it cannot become {to.value}"
+            )
+        at = now_iso()
+        cur.execute(
+            "UPDATE cards SET status = ?, replaced_by = ? WHERE card_number = ?",
+            (to.value, replaced_by or record.replaced_by, card_number),
+        )
+        cur.execute(
+            "INSERT INTO card_events (card_number, from_status, to_status, operator_id, reason, client, changed_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (card_number, record.status.value, to.value, operator_id, reason, client, at),
+        )
+        if record.status.listed != to.listed:
+            version = cur.execute(
+                "INSERT INTO blacklist (card_number, listed, status, changed_at) VALUES (?, ?, ?, ?)"
+                " RETURNING version",
+                (card_number, int(to.listed), to.value, at),
+            )[0]["version"]
+        else:
+            version = cur.execute("SELECT MAX(version) AS v FROM blacklist")[0]["v"] or 0
+        row = cur.execute("SELECT * FROM cards WHERE card_number = ?", (card_number,))
+        return CardRecord.from_row(row[0]), int(version)

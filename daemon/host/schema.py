@@ -1,0 +1,61 @@
+"""The host ledger's tables (portable SQL; ``{id}`` is the dialect's auto-numbered key, :mod:`daemon.host.db`).
+
+* ``cards`` — the registry: one row per issued card, its status and (filled by uploads) its shadow balance.
+* ``card_events`` — every status change with operator, reason, client and time (kept; hospitals keep these
+  records for at least a year, so the host never deletes them).
+* ``blacklist`` — the list's change log; ``version`` orders the changes a daemon follows (WatchBlacklist).
+
+Times are ISO-8601 UTC text with microseconds (sortable, identical in both engines); money is BIGINT fen.
+"""
+
+from __future__ import annotations
+
+from daemon.host.db import LedgerDb
+
+__all__ = ["SCHEMA_VERSION", "create_schema"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS host_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cards (
+    card_number         TEXT PRIMARY KEY,
+    masked_id           TEXT NOT NULL,
+    institution         TEXT NOT NULL,
+    purse_factor        TEXT NOT NULL,
+    status              TEXT NOT NULL CHECK (status IN ('ISSUED', 'LOST', 'REPLACED', 'CANCELLED')),
+    replaced_by         TEXT NOT NULL DEFAULT '',
+    opening_balance_fen BIGINT NOT NULL CHECK (opening_balance_fen >= 0),
+    shadow_balance_fen  BIGINT NOT NULL,
+    registered_at       TEXT NOT NULL,
+    registered_by       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS card_events (
+    event_id    {id},
+    card_number TEXT NOT NULL,
+    from_status TEXT NOT NULL,
+    to_status   TEXT NOT NULL,
+    operator_id TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    client      TEXT NOT NULL,
+    changed_at  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS card_events_card ON card_events (card_number, event_id);
+CREATE TABLE IF NOT EXISTS blacklist (
+    version     {id},
+    card_number TEXT NOT NULL,
+    listed      INTEGER NOT NULL CHECK (listed IN (0, 1)),
+    status      TEXT NOT NULL,
+    changed_at  TEXT NOT NULL
+)
+"""
+
+
+def create_schema(db: LedgerDb) -> None:
+    """Create the tables that do not exist yet and record the schema version."""
+    db.executescript(db.dialect.schema(_SCHEMA))
+    with db.transaction() as cur:
+        cur.execute(
+            "INSERT INTO host_meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING",
+            (str(SCHEMA_VERSION),),
+        )

@@ -1,0 +1,72 @@
+"""Assemble healthcard-host: the ledger database, the registry, the gRPC server (health + reflection), metrics.
+
+:class:`Host` is what ``healthcard-host`` runs and what the tests start in-process on a free loopback port. It
+shares the daemon's server plumbing (:mod:`daemon.grpcserver`: TLS, health, reflection, error mapping) and its
+bearer-token check (:class:`daemon.auth.TokenAuthInterceptor`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import grpc
+
+from daemon._gen.healthcard.host.v1 import host_service_pb2 as pb
+from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as pb_grpc
+from daemon.auth import TokenAuthInterceptor
+from daemon.grpcserver import bind, enable_health_and_reflection, new_server, set_serving
+from daemon.host.config import HostConfig
+from daemon.host.db import LedgerDb, open_ledger
+from daemon.host.metrics import HostMetrics
+from daemon.host.registry import Registry
+from daemon.host.schema import create_schema
+from daemon.host.service import HostServicer
+
+__all__ = ["HOST_SERVICE_NAME", "Host"]
+
+HOST_SERVICE_NAME = pb.DESCRIPTOR.services_by_name["HostService"].full_name
+log = logging.getLogger("healthcard-host")
+
+
+class Host:
+    """One running healthcard-host."""
+
+    def __init__(self, config: HostConfig, *, db: LedgerDb | None = None, poll_interval_s: float = 1.0) -> None:
+        self.config = config
+        self.db = db if db is not None else open_ledger(config.database_url)
+        create_schema(self.db)
+        self.registry = Registry(self.db)
+        self.metrics = HostMetrics()
+        self.metrics.blacklist_version.set(self.registry.blacklist_version())
+        self.servicer = HostServicer(
+            registry=self.registry, metrics=self.metrics, tokens=config.tokens, poll_interval_s=poll_interval_s
+        )
+        interceptors: list[grpc.ServerInterceptor[Any, Any]] = (
+            [TokenAuthInterceptor(config.tokens)] if config.tokens else []
+        )
+        self.server = new_server(config.workers, interceptors)
+        pb_grpc.add_HostServiceServicer_to_server(self.servicer, self.server)
+        self.health = enable_health_and_reflection(self.server, (HOST_SERVICE_NAME,))
+        self.port = bind(self.server, config.listen, config.tls)
+
+    def start(self) -> None:
+        """Start metrics and the gRPC server; health SERVING."""
+        if self.config.metrics_listen:
+            self.metrics.serve(self.config.metrics_listen)
+        self.server.start()
+        set_serving(self.health, (HOST_SERVICE_NAME,))
+        log.info("healthcard-host listening", extra={"listen": self.config.listen, "port": self.port,
+                                                     "database": self.db.dialect.name})  # fmt: skip
+
+    def stop(self, grace: float = 10.0) -> None:
+        """NOT_SERVING, end the streams, finish the RPCs in flight, close the database."""
+        self.health.enter_graceful_shutdown()
+        self.servicer.stop()
+        self.server.stop(grace).wait(grace)
+        self.db.close()
+        log.info("healthcard-host stopped")
+
+    def wait(self) -> None:
+        """Block until the server terminates."""
+        self.server.wait_for_termination()

@@ -1,0 +1,216 @@
+# ruff: noqa: N802  (method names are fixed by the proto)
+"""The HostService servicer: registry, status changes and the blacklist stream (issue #12; docs/host.md).
+
+Every RPC runs in one envelope (:meth:`HostServicer._call`): a request id bound to its log lines, the latency
+and outcome in the metrics, and a failure mapped by :func:`daemon.errors.classify` to the gRPC status with the
+project's trailing metadata (:func:`daemon.grpcserver.abort`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from apdu.errors import DataError
+from daemon._gen.healthcard.host.v1 import host_service_pb2 as pb
+from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as pb_grpc
+from daemon.auth import client_identity
+from daemon.config import TokenConfig
+from daemon.errors import classify
+from daemon.grpcserver import abort
+from daemon.host.metrics import HostMetrics
+from daemon.host.registry import BlacklistChange, CardRecord, CardStatus, Registry, StatusChange
+from daemon.logs import bind_request_id, new_request_id
+
+__all__ = ["HostServicer", "ListNotifier"]
+
+log = logging.getLogger("healthcard-host")
+T = TypeVar("T")
+
+
+def timestamp(iso: str) -> Timestamp:
+    """A protobuf Timestamp from the ledger's ISO text."""
+    ts = Timestamp()
+    if iso:
+        ts.FromDatetime(_dt.datetime.fromisoformat(iso))
+    return ts
+
+
+def card_status(status: CardStatus) -> pb.CardStatus.ValueType:
+    """The proto enum value of a status."""
+    return pb.CardStatus.Value(f"CARD_STATUS_{status.value}")
+
+
+def card_message(record: CardRecord) -> pb.Card:
+    """The ``Card`` message of a registry row."""
+    return pb.Card(
+        card_number=record.card_number, masked_id=record.masked_id, institution=record.institution,
+        status=card_status(record.status), replaced_by=record.replaced_by, purse_factor=record.purse_factor,
+        opening_balance_fen=record.opening_balance_fen, registered_at=timestamp(record.registered_at),
+        listed=record.status.listed,
+    )  # fmt: skip
+
+
+def _change_message(change: StatusChange) -> pb.CardStatusChange:
+    return pb.CardStatusChange(
+        from_status=card_status(change.from_status), to_status=card_status(change.to_status),
+        operator_id=change.operator_id, reason=change.reason, changed_at=timestamp(change.changed_at),
+        client=change.client,
+    )  # fmt: skip
+
+
+def _list_message(change: BlacklistChange) -> pb.WatchBlacklistResponse:
+    return pb.WatchBlacklistResponse(
+        version=change.version, card_number=change.card_number, listed=change.listed,
+        status=card_status(change.status), changed_at=timestamp(change.changed_at),
+    )  # fmt: skip
+
+
+class ListNotifier:
+    """Wakes the WatchBlacklist streams when this host changed the list (others are seen by polling)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._generation = 0
+        self.closed = False
+
+    def notify(self) -> None:
+        """A change was committed."""
+        with self._cond:
+            self._generation += 1
+            self._cond.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> int:
+        """Wait until a change after generation ``seen`` (or the timeout, or close); the generation now."""
+        with self._cond:
+            if self._generation == seen and not self.closed:
+                self._cond.wait(timeout)
+            return self._generation
+
+    @property
+    def generation(self) -> int:
+        """Changes notified so far."""
+        with self._cond:
+            return self._generation
+
+    def close(self) -> None:
+        """End every stream (shutdown)."""
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+
+class HostServicer(pb_grpc.HostServiceServicer):
+    """HostService over a :class:`Registry`."""
+
+    def __init__(
+        self, *, registry: Registry, metrics: HostMetrics, tokens: Sequence[TokenConfig] = (),
+        poll_interval_s: float = 1.0,
+    ) -> None:  # fmt: skip
+        self._registry = registry
+        self._metrics = metrics
+        self._tokens = tuple(tokens)
+        self._poll = poll_interval_s
+        self.lists = ListNotifier()
+
+    def stop(self) -> None:
+        """End the WatchBlacklist streams."""
+        self.lists.close()
+
+    def _call(self, method: str, context: grpc.ServicerContext, work: Callable[[str], T]) -> T:
+        started = time.perf_counter()
+        code = "OK"
+        with bind_request_id(new_request_id()):
+            try:
+                return work(client_identity(context, self._tokens))
+            except Exception as exc:
+                failure = classify(exc)
+                code = failure.code.name
+                if failure.code is grpc.StatusCode.INTERNAL:
+                    log.exception("%s failed: %s", method, failure.reason_name)
+                else:
+                    log.info("%s failed: %s", method, failure.reason_name)
+                abort(context, failure)
+            finally:
+                self._metrics.rpc_latency.labels(method=method).observe(time.perf_counter() - started)
+                self._metrics.rpc_total.labels(method=method, code=code).inc()
+
+    # --- registry -----------------------------------------------------------------------------------------
+
+    def RegisterCard(self, request: pb.RegisterCardRequest, context: grpc.ServicerContext) -> pb.RegisterCardResponse:
+        def work(client: str) -> pb.RegisterCardResponse:
+            record, created = self._registry.register(
+                card_number=request.card_number, masked_id=request.masked_id, institution=request.institution,
+                purse_factor=request.purse_factor, opening_balance_fen=request.opening_balance_fen,
+                operator_id=request.operator_id, client=client,
+            )  # fmt: skip
+            if created:
+                log.info("card registered", extra={"card_number": record.card_number})
+            return pb.RegisterCardResponse(card=card_message(record), created=created)
+
+        return self._call("RegisterCard", context, work)
+
+    def GetCard(self, request: pb.GetCardRequest, context: grpc.ServicerContext) -> pb.GetCardResponse:
+        def work(_client: str) -> pb.GetCardResponse:
+            record = self._registry.get(request.card_number)
+            history = [_change_message(c) for c in self._registry.history(request.card_number)]
+            return pb.GetCardResponse(card=card_message(record), history=history)
+
+        return self._call("GetCard", context, work)
+
+    def _status_change(
+        self, method: str, context: grpc.ServicerContext, card_number: str, to: CardStatus,
+        operator_id: str, reason: str,
+    ) -> tuple[CardRecord, int]:  # fmt: skip
+        def work(client: str) -> tuple[CardRecord, int]:
+            record, version = self._registry.change_status(
+                card_number, to, operator_id=operator_id, reason=reason, client=client
+            )
+            self.lists.notify()
+            self._metrics.blacklist_version.set(version)
+            log.info("card status changed", extra={"card_number": card_number, "status": to.value,
+                                                   "blacklist_version": version})  # fmt: skip
+            return record, version
+
+        return self._call(method, context, work)
+
+    def ReportLost(self, request: pb.ReportLostRequest, context: grpc.ServicerContext) -> pb.ReportLostResponse:
+        record, version = self._status_change(
+            "ReportLost", context, request.card_number, CardStatus.LOST, request.operator_id, request.reason
+        )
+        return pb.ReportLostResponse(card=card_message(record), blacklist_version=version)
+
+    def ReportFound(self, request: pb.ReportFoundRequest, context: grpc.ServicerContext) -> pb.ReportFoundResponse:
+        record, version = self._status_change(
+            "ReportFound", context, request.card_number, CardStatus.ISSUED, request.operator_id, request.reason
+        )
+        return pb.ReportFoundResponse(card=card_message(record), blacklist_version=version)
+
+    # --- the blacklist stream -----------------------------------------------------------------------------
+
+    def WatchBlacklist(
+        self, request: pb.WatchBlacklistRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.WatchBlacklistResponse]:
+        """Every change after ``since_version``, then each new one (woken by this host, or polled)."""
+        if request.since_version < 0:
+            abort(context, classify(DataError("since_version must be >= 0", field="since_version")))
+        version = int(request.since_version)
+        self._metrics.watchers.inc()
+        try:
+            while context.is_active() and not self.lists.closed:
+                seen = self.lists.generation
+                changes = self._registry.blacklist_since(version)
+                for change in changes:
+                    yield _list_message(change)
+                    version = change.version
+                if not changes:
+                    self.lists.wait(seen, self._poll)
+        finally:
+            self._metrics.watchers.dec()

@@ -1,0 +1,180 @@
+"""HostService over gRPC on both ledger backends: registry RPCs, errors, the blacklist stream, health."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from daemon._gen.healthcard.host.v1 import host_service_pb2 as pb
+from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as pb_grpc
+from daemon._gen.healthcard.v1 import errors_pb2
+from daemon.config import ConfigError, Secret, TokenConfig
+from daemon.errors import DETAILS_KEY, REASON_KEY
+from daemon.host.config import HostConfig, load_host_config
+from daemon.host.main import main
+from daemon.host.server import Host
+
+CARD = "110105198506150030"
+
+
+def _register(stub: pb_grpc.HostServiceStub, number: str = CARD) -> pb.RegisterCardResponse:
+    reply: pb.RegisterCardResponse = stub.RegisterCard(
+        pb.RegisterCardRequest(
+            card_number=number, masked_id="110105********0030", institution="H001", purse_factor="3CB6BF9E00C2C9EA",
+            opening_balance_fen=10000, operator_id="issuer-1",
+        )
+    )  # fmt: skip
+    return reply
+
+
+def _reason(error: grpc.RpcError) -> tuple[str, errors_pb2.ErrorDetails]:
+    err: Any = error
+    meta: dict[str, Any] = {key: value for key, value in err.trailing_metadata() or ()}
+    return str(meta[REASON_KEY]), errors_pb2.ErrorDetails.FromString(meta[DETAILS_KEY])
+
+
+def test_register_get_and_history(stub: pb_grpc.HostServiceStub) -> None:
+    first = _register(stub)
+    assert first.created and first.card.status == pb.CARD_STATUS_ISSUED and not first.card.listed
+    assert not _register(stub).created
+    stub.ReportLost(pb.ReportLostRequest(card_number=CARD, operator_id="counter-2", reason="holder phoned"))
+    got = stub.GetCard(pb.GetCardRequest(card_number=CARD))
+    assert got.card.status == pb.CARD_STATUS_LOST and got.card.listed
+    assert [(h.to_status, h.operator_id, h.reason) for h in got.history] == [
+        (pb.CARD_STATUS_ISSUED, "issuer-1", "registered"), (pb.CARD_STATUS_LOST, "counter-2", "holder phoned")
+    ]
+    assert got.history[1].client.startswith("peer:") and got.history[1].changed_at.seconds > 0
+
+
+def test_failures_carry_reason_and_details(stub: pb_grpc.HostServiceStub) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        stub.GetCard(pb.GetCardRequest(card_number="UNKNOWN1"))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    assert _reason(info.value)[0] == "CARD_NOT_REGISTERED"
+    _register(stub)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.ReportFound(pb.ReportFoundRequest(card_number=CARD, operator_id="op", reason="r"))
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert _reason(info.value)[0] == "CARD_STATUS_CONFLICT"
+    with pytest.raises(grpc.RpcError) as info:
+        stub.ReportLost(pb.ReportLostRequest(card_number=CARD, operator_id="op", reason=""))
+    name, details = _reason(info.value)
+    assert (name, details.field, info.value.code()) == ("INVALID_ARGUMENT", "reason", grpc.StatusCode.INVALID_ARGUMENT)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.RegisterCard(pb.RegisterCardRequest(
+            card_number="C9", masked_id="110105198506150030", institution="H", purse_factor="00" * 8, operator_id="o"
+        ))  # fmt: skip
+    assert _reason(info.value)[1].field == "masked_id"
+
+
+def test_blacklist_stream_delivers_a_loss_within_seconds_and_resumes(stub: pb_grpc.HostServiceStub) -> None:
+    _register(stub)
+    _register(stub, "C2")
+    got: queue.Queue[pb.WatchBlacklistResponse] = queue.Queue()
+    stream: Any = stub.WatchBlacklist(pb.WatchBlacklistRequest(since_version=0))
+
+    def pump() -> None:
+        try:
+            for item in stream:
+                got.put(item)
+        except grpc.RpcError:
+            pass
+
+    threading.Thread(target=pump, daemon=True).start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    stub.ReportLost(pb.ReportLostRequest(card_number=CARD, operator_id="op", reason="lost"))
+    first = got.get(timeout=5)
+    assert time.monotonic() - started < 2.0
+    assert (first.version, first.card_number, first.listed, first.status) == (1, CARD, True, pb.CARD_STATUS_LOST)
+    stub.ReportLost(pb.ReportLostRequest(card_number="C2", operator_id="op", reason="lost"))
+    stub.ReportFound(pb.ReportFoundRequest(card_number=CARD, operator_id="op", reason="found"))
+    assert [(i.version, i.card_number, i.listed) for i in (got.get(timeout=5), got.get(timeout=5))] == [
+        (2, "C2", True), (3, CARD, False)
+    ]
+    stream.cancel()
+    resumed: Any = stub.WatchBlacklist(pb.WatchBlacklistRequest(since_version=1), timeout=10)
+    assert [next(resumed).version, next(resumed).version] == [2, 3]
+    resumed.cancel()
+
+
+def test_health_serving(host: Host) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{host.port}") as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="healthcard.host.v1.HostService")
+        )
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_tokens_are_required_when_configured(tmp_path: Path) -> None:
+    token = "t" * 20
+    config = HostConfig(listen="127.0.0.1:0", state_dir=tmp_path, tokens=(TokenConfig("desk", Secret(token)),))
+    host = Host(config)
+    host.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{host.port}") as channel:
+            stub = pb_grpc.HostServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as info:
+                stub.GetCard(pb.GetCardRequest(card_number="X"))
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            _ = stub.RegisterCard(
+                pb.RegisterCardRequest(card_number="X1", masked_id="1*1", institution="H", purse_factor="00" * 8,
+                                       operator_id="o"),
+                metadata=(("authorization", f"Bearer {token}"),),
+            )  # fmt: skip
+            reply = stub.GetCard(pb.GetCardRequest(card_number="X1"), metadata=(("authorization", f"Bearer {token}"),))
+            assert reply.history[0].client == "token:desk"
+    finally:
+        host.stop(grace=1)
+
+
+def test_config_rules(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        HostConfig(listen="0.0.0.0:50061").validate()
+    conf = tmp_path / "host.toml"
+    conf.write_text('listen = "127.0.0.1:0"\ndatabase_env = "HOST_DB"\n', encoding="utf-8")
+    loaded = load_host_config(conf, env={"HOST_DB": "postgresql://u:secret@db/x"})
+    assert loaded.database_url == "postgresql://u:secret@db/x" and "secret" not in repr(loaded)
+    assert HostConfig(state_dir=tmp_path).database_url == str(tmp_path / "host.db")
+    conf.write_text('bogus = 1\n', encoding="utf-8")
+    assert main(["--config", str(conf)], environ={}) == 2
+    assert main(["--listen", "0.0.0.0:1"], environ={}) == 2
+    assert main(["--database-env", "MISSING"], environ={}) == 2
+
+
+def test_console_script_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
+    import re  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    exe = Path(sys.executable).parent / "healthcard-host"
+    proc = subprocess.Popen(
+        [str(exe), "--listen", "127.0.0.1:0", "--state-dir", str(tmp_path), "--log-format", "text"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        port = 0
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not port:
+            line = proc.stderr.readline()
+            found = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+            port = int(found.group(1)) if found else 0
+        assert port
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            assert not _register(pb_grpc.HostServiceStub(channel)).card.listed
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        assert (tmp_path / "host.db").is_file()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
