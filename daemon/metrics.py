@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 
 from daemon.config import TlsConfig, TokenConfig, split_host_port
 
-__all__ = ["UNKNOWN_READER_LABEL", "Metrics"]
+__all__ = ["UNKNOWN_READER_LABEL", "Exporter", "Metrics"]
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 UNKNOWN_READER_LABEL = "unknown"
@@ -34,35 +34,12 @@ _StartResponse = Callable[..., Any]
 _App = Callable[[dict[str, Any], _StartResponse], Iterable[bytes]]
 
 
-class Metrics:
-    """The daemon's counters and histograms."""
+class Exporter:
+    """A Prometheus registry and its HTTP(S) exporter (module docstring); shared by healthcardd and the host."""
 
-    def __init__(self, readers: Collection[str] = ()) -> None:
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self._readers = frozenset(readers)
         self._server: WSGIServer | None = None
-        self.rpc_latency = Histogram(
-            "healthcardd_rpc_latency_seconds", "RPC latency by method", ["method"],
-            registry=self.registry, buckets=_LATENCY_BUCKETS,
-        )  # fmt: skip
-        self.rpc_total = Counter(
-            "healthcardd_rpcs", "RPCs by method and status code", ["method", "code"], registry=self.registry
-        )
-        self.apdus = Counter("healthcardd_apdus", "APDUs sent, by reader", ["reader"], registry=self.registry)
-        self.reader_errors = Counter(
-            "healthcardd_reader_errors", "Failed operations by reader and reason", ["reader", "reason"],
-            registry=self.registry,
-        )  # fmt: skip
-        self.queue_depth = Gauge(
-            "healthcardd_reader_queue_depth", "Requests waiting per reader", ["reader"], registry=self.registry
-        )
-        self.open_transactions = Gauge(
-            "healthcardd_open_transactions", "Journal entries not yet confirmed or voided", registry=self.registry
-        )
-
-    def reader_label(self, reader: str) -> str:
-        """``reader`` when it is a configured reader, else ``"unknown"`` (labels never come from clients)."""
-        return reader if reader in self._readers else UNKNOWN_READER_LABEL
 
     def serve(
         self,
@@ -101,6 +78,36 @@ class Metrics:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+class Metrics(Exporter):
+    """The daemon's counters and histograms."""
+
+    def __init__(self, readers: Collection[str] = ()) -> None:
+        super().__init__()
+        self._readers = frozenset(readers)
+        self.rpc_latency = Histogram(
+            "healthcardd_rpc_latency_seconds", "RPC latency by method", ["method"],
+            registry=self.registry, buckets=_LATENCY_BUCKETS,
+        )  # fmt: skip
+        self.rpc_total = Counter(
+            "healthcardd_rpcs", "RPCs by method and status code", ["method", "code"], registry=self.registry
+        )
+        self.apdus = Counter("healthcardd_apdus", "APDUs sent, by reader", ["reader"], registry=self.registry)
+        self.reader_errors = Counter(
+            "healthcardd_reader_errors", "Failed operations by reader and reason", ["reader", "reason"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.queue_depth = Gauge(
+            "healthcardd_reader_queue_depth", "Requests waiting per reader", ["reader"], registry=self.registry
+        )
+        self.open_transactions = Gauge(
+            "healthcardd_open_transactions", "Journal entries not yet confirmed or voided", registry=self.registry
+        )
+
+    def reader_label(self, reader: str) -> str:
+        """``reader`` when it is a configured reader, else ``"unknown"`` (labels never come from clients)."""
+        return reader if reader in self._readers else UNKNOWN_READER_LABEL
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):

@@ -13,6 +13,7 @@ Example (docs/host.md has the full reference)::
     [[tokens]]
     name = "kiosk-3"
     token_env = "HOST_TOKEN_KIOSK3"
+    roles = ["daemon"]          # daemon.host.roles
 """
 
 from __future__ import annotations
@@ -78,8 +79,20 @@ class HostConfig:
             raise ConfigError("tokens: names must be unique", field="tokens")
         if any(len(t.token.reveal()) < 16 for t in self.tokens):
             raise ConfigError("tokens: every token needs at least 16 characters", field="tokens")
+        from daemon.host.roles import HOST_KNOWN_ROLES  # noqa: PLC0415 - imports the generated gRPC code
+
+        known = ", ".join(sorted(HOST_KNOWN_ROLES))
+        for t in self.tokens:
+            if not t.roles or set(t.roles) - HOST_KNOWN_ROLES:
+                raise ConfigError(f"tokens: token {t.name!r} needs roles = [...] from {known}", field="tokens")
         if self.metrics_listen:
-            split_host_port(self.metrics_listen)
+            metrics_host, _ = split_host_port(self.metrics_listen)
+            if not is_loopback(metrics_host) and (self.tls is None or not self.tokens):
+                raise ConfigError(
+                    f"refusing to serve metrics on {self.metrics_listen}: a non-loopback address needs [tls] and"
+                    " [[tokens]]",
+                    field="metrics_listen",
+                )
         if self.log_format not in {"json", "text"}:
             raise ConfigError("log_format must be 'json' or 'text'", field="log_format")
         return self
@@ -111,7 +124,10 @@ def load_host_config(path: str | Path | None = None, *, env: Mapping[str, str] |
         secret = _secret(item, "token", env, f"tokens[{i}]")
         if secret is None or "name" not in item:
             raise ConfigError(f"tokens[{i}]: needs name and token (or token_env)", field="tokens")
-        tokens.append(TokenConfig(name=str(item["name"]), token=secret))
+        roles = item.get("roles", [])
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise ConfigError(f"tokens[{i}]: roles must be a list of role names", field="tokens")
+        tokens.append(TokenConfig(name=str(item["name"]), token=secret, roles=tuple(roles)))
     tls = None
     if "tls" in doc:
         t = doc["tls"]

@@ -1,21 +1,22 @@
-"""Prometheus metrics of the host (its own registry, like :class:`daemon.metrics.Metrics`)."""
+"""Prometheus metrics of the host: its own registry, served by the daemon's exporter (:class:`daemon.metrics.Exporter`:
+HTTPS with ``[tls]``, bearer token with the ``monitor`` role when tokens are configured)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
 
-from daemon.config import split_host_port
+from daemon.metrics import Exporter
 
 __all__ = ["HostMetrics"]
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 
-class HostMetrics:
+class HostMetrics(Exporter):
     """RPC latency and outcomes, the blacklist version and the number of daemons following it."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        super().__init__()
         self.rpc_latency = Histogram(
             "healthcard_host_rpc_latency_seconds", "RPC latency by method", ["method"],
             registry=self.registry, buckets=_LATENCY_BUCKETS,
@@ -29,8 +30,3 @@ class HostMetrics:
         self.watchers = Gauge(
             "healthcard_host_blacklist_watchers", "Open WatchBlacklist streams", registry=self.registry
         )
-
-    def serve(self, address: str) -> None:
-        """Start the HTTP exporter on ``HOST:PORT`` (a daemon thread)."""
-        host, port = split_host_port(address)
-        start_http_server(port, addr=host, registry=self.registry)

@@ -20,8 +20,10 @@ from daemon.host.config import HostConfig
 from daemon.host.db import LedgerDb, open_ledger
 from daemon.host.metrics import HostMetrics
 from daemon.host.registry import Registry
+from daemon.host.roles import HOST_POLICY
 from daemon.host.schema import create_schema
 from daemon.host.service import HostServicer
+from daemon.roles import METRICS_SCRAPE
 
 __all__ = ["HOST_SERVICE_NAME", "Host"]
 
@@ -43,17 +45,21 @@ class Host:
             registry=self.registry, metrics=self.metrics, tokens=config.tokens, poll_interval_s=poll_interval_s
         )
         interceptors: list[grpc.ServerInterceptor[Any, Any]] = (
-            [TokenAuthInterceptor(config.tokens)] if config.tokens else []
+            [TokenAuthInterceptor(config.tokens, HOST_POLICY)] if config.tokens else []
         )
         self.server = new_server(config.workers, interceptors)
         pb_grpc.add_HostServiceServicer_to_server(self.servicer, self.server)
         self.health = enable_health_and_reflection(self.server, (HOST_SERVICE_NAME,))
         self.port = bind(self.server, config.listen, config.tls)
+        self.metrics_port = 0
 
     def start(self) -> None:
         """Start metrics and the gRPC server; health SERVING."""
         if self.config.metrics_listen:
-            self.metrics.serve(self.config.metrics_listen)
+            self.metrics_port = self.metrics.serve(
+                self.config.metrics_listen, tls=self.config.tls, tokens=self.config.tokens,
+                allowed_roles=HOST_POLICY[METRICS_SCRAPE],
+            )  # fmt: skip
         self.server.start()
         set_serving(self.health, (HOST_SERVICE_NAME,))
         log.info("healthcard-host listening", extra={"listen": self.config.listen, "port": self.port,
@@ -64,6 +70,7 @@ class Host:
         self.health.enter_graceful_shutdown()
         self.servicer.stop()
         self.server.stop(grace).wait(grace)
+        self.metrics.close()
         self.db.close()
         log.info("healthcard-host stopped")
 

@@ -115,7 +115,9 @@ def test_health_serving(host: Host) -> None:
 
 def test_tokens_are_required_when_configured(tmp_path: Path) -> None:
     token = "t" * 20
-    config = HostConfig(listen="127.0.0.1:0", state_dir=tmp_path, tokens=(TokenConfig("desk", Secret(token)),))
+    counter = "c" * 20
+    tokens = (TokenConfig("desk", Secret(token), roles=("daemon",)), TokenConfig("ctr", Secret(counter), ("counter",)))
+    config = HostConfig(listen="127.0.0.1:0", state_dir=tmp_path, tokens=tokens).validate()
     host = Host(config)
     host.start()
     try:
@@ -131,6 +133,14 @@ def test_tokens_are_required_when_configured(tmp_path: Path) -> None:
             )  # fmt: skip
             reply = stub.GetCard(pb.GetCardRequest(card_number="X1"), metadata=(("authorization", f"Bearer {token}"),))
             assert reply.history[0].client == "token:desk"
+            lost = pb.ReportLostRequest(card_number="X1", operator_id="o", reason="r")
+            with pytest.raises(grpc.RpcError) as info:  # a daemon's token may not report a card lost
+                stub.ReportLost(lost, metadata=(("authorization", f"Bearer {token}"),))
+            assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert stub.GetCard(pb.GetCardRequest(card_number="X1"), metadata=(("authorization", f"Bearer {token}"),)
+                                ).card.status == pb.CARD_STATUS_ISSUED
+            reply_lost = stub.ReportLost(lost, metadata=(("authorization", f"Bearer {counter}"),))
+            assert reply_lost.card.listed
     finally:
         host.stop(grace=1)
 
@@ -138,6 +148,8 @@ def test_tokens_are_required_when_configured(tmp_path: Path) -> None:
 def test_config_rules(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         HostConfig(listen="0.0.0.0:50061").validate()
+    with pytest.raises(ConfigError, match="roles"):
+        HostConfig(tokens=(TokenConfig("x", Secret("y" * 20), roles=("cashier",)),)).validate()
     conf = tmp_path / "host.toml"
     conf.write_text('listen = "127.0.0.1:0"\ndatabase_env = "HOST_DB"\n', encoding="utf-8")
     loaded = load_host_config(conf, env={"HOST_DB": "postgresql://u:secret@db/x"})
