@@ -65,7 +65,10 @@ def _card_data_json(data: Any) -> dict[str, Any]:
     visits = []
     for kind in ("inpatient", "outpatient"):
         for record in getattr(data, kind, None) or ():
-            visits.append({"kind": kind, "slot": record.slot, "valid": record.valid, "items": dict(record.items)})
+            visit = {"kind": kind, "slot": record.slot, "valid": record.valid, "items": dict(record.items)}
+            if record.signature is not None:
+                visit["signature"] = record.signature
+            visits.append(visit)
     if visits:
         out["visit_records"] = visits
     if data.purse is not None:
@@ -317,10 +320,14 @@ class SimulatedReader:
     a new blank card (chip number derived from the person) which stays in the reader once issued.
     """
 
-    def __init__(self, name: str, state_dir: Path, *, sam_pin: str | None = None, blank: bool = False) -> None:
+    def __init__(
+        self, name: str, state_dir: Path, *, sam_pin: str | None = None, blank: bool = False,
+        trusted_signers: Any = None,
+    ) -> None:
         from daemon.simstore import open_logged_card, open_sam  # noqa: PLC0415
 
         self._name = name
+        self._trusted_signers = trusted_signers  # a healthcard.api TrustList (or None)
         cards = state_dir / "cards"
         cards.mkdir(parents=True, exist_ok=True)
         self._image = cards / f"{name}.json"
@@ -371,7 +378,7 @@ class SimulatedReader:
         generation = self._generation
         session = CardSession(
             self.card_transport, self.sam_transport, sam_pin=self._sam_pin or DEMO_SAM_PIN,
-            purse_pin=DEMO_PURSE_PIN,
+            purse_pin=DEMO_PURSE_PIN, trusted_signers=self._trusted_signers,
         )  # fmt: skip
         session.__enter__()
         self._session, self._session_generation, self._counted = session, generation, 0
@@ -470,18 +477,22 @@ def _new_card(reader: str, blank: bool) -> Any:
     return new_demo_card(**_demo_person(reader))
 
 
-def simulated_readers(names: Collection[str], state_dir: Path, *, sam_pin: str | None = None) -> list[SimulatedReader]:
+def simulated_readers(
+    names: Collection[str], state_dir: Path, *, sam_pin: str | None = None, trusted_signers: Any = None
+) -> list[SimulatedReader]:
     """The ``--simulate`` readers: ``virtual-0``/``virtual-1`` with demo cards, ``virtual-blank`` a dispenser."""
-    return [SimulatedReader(n, state_dir, sam_pin=sam_pin, blank=n == BLANK_READER) for n in names]
+    return [SimulatedReader(n, state_dir, sam_pin=sam_pin, blank=n == BLANK_READER, trusted_signers=trusted_signers)
+            for n in names]  # fmt: skip
 
 
 class PcscReader:
     """A PC/SC reader and its SAM reader, through ``healthcard.api.open_pcsc_session``."""
 
-    def __init__(self, name: str, sam_reader: str, *, sam_pin: str | None = None) -> None:
+    def __init__(self, name: str, sam_reader: str, *, sam_pin: str | None = None, trusted_signers: Any = None) -> None:
         self._name = name
         self._sam_reader = sam_reader
         self._sam_pin = sam_pin
+        self._trusted_signers = trusted_signers
         self._apdus = 0
 
     @property
@@ -515,7 +526,8 @@ class PcscReader:
     def session(self) -> Iterator[ApiCardOps]:
         from healthcard.api import open_pcsc_session  # noqa: PLC0415
 
-        session = open_pcsc_session(self._name, self._sam_reader or None, sam_pin=self._sam_pin)
+        session = open_pcsc_session(self._name, self._sam_reader or None, sam_pin=self._sam_pin,
+                                    trusted_signers=self._trusted_signers)  # fmt: skip
         with session:
             try:
                 yield ApiCardOps(session)

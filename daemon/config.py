@@ -19,6 +19,9 @@ Example (docs/daemon.md has the full reference)::
     [[readers]]
     name = "ACS ACR1281 1S Dual Reader PICC 00 00"
     sam_reader = "ACS ACR1281 1S Dual Reader SAM 00 00"
+
+    [trusted_signers]                 # SAM public keys of other institutions (DF03 record signatures)
+    "市第一人民医院" = "04…"            # x‖y (128 hex digits), optionally with the 04 prefix
 """
 
 from __future__ import annotations
@@ -29,9 +32,12 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apdu.errors import DataError
+
+if TYPE_CHECKING:
+    from healthcard.api.signatures import TrustList
 
 __all__ = [
     "DEFAULT_LISTEN",
@@ -122,6 +128,9 @@ class Config:
     log_format: str = "json"
     log_level: str = "INFO"
     workers: int = 16
+    #: ``[trusted_signers]``: name -> SM2 public key (hex) of other institutions' SAMs whose DF03 record
+    #: signatures read as VALID (the reader's own SAM is always trusted).
+    trusted_signers: tuple[tuple[str, str], ...] = ()
 
     @property
     def journal_path(self) -> Path:
@@ -171,6 +180,7 @@ class Config:
             raise ConfigError("log_format must be 'json' or 'text'", field="log_format")
         if self.queue_timeout_s <= 0:
             raise ConfigError("queue_timeout_s must be positive", field="queue_timeout_s")
+        self.trust_list()
         return self
 
     def _check_exposure(self, address: str, host: str, name: str) -> None:
@@ -188,6 +198,15 @@ class Config:
                 + " (or listen on 127.0.0.1)",
                 field=name,
             )  # fmt: skip
+
+    def trust_list(self) -> TrustList:
+        """``trusted_signers`` as the card API's trust list; a bad key is a :class:`ConfigError` naming it."""
+        from healthcard.api.signatures import TrustList  # noqa: PLC0415 - the card API is imported lazily
+
+        try:
+            return TrustList(dict(self.trusted_signers))
+        except DataError as exc:
+            raise ConfigError(f"trusted_signers: {exc}", field="trusted_signers") from exc
 
     def with_overrides(self, **changes: Any) -> Config:
         """A copy with command-line overrides applied (``None`` values are ignored)."""
@@ -239,7 +258,7 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
         base = path.parent
     known = {
         "listen", "state_dir", "metrics_listen", "simulate", "readers", "tokens", "tls", "sam",
-        "queue_timeout_s", "poll_interval_s", "log_format", "log_level", "workers",
+        "queue_timeout_s", "poll_interval_s", "log_format", "log_level", "workers", "trusted_signers",
     }  # fmt: skip
     unknown = sorted(set(doc) - known)
     if unknown:
@@ -283,4 +302,11 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
         log_format=str(doc.get("log_format", "json")),
         log_level=str(doc.get("log_level", "INFO")),
         workers=int(doc.get("workers", Config.workers)),
+        trusted_signers=_trusted_signers(doc.get("trusted_signers", {})),
     )
+
+
+def _trusted_signers(table: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(table, Mapping) or not all(isinstance(v, str) for v in table.values()):
+        raise ConfigError('trusted_signers: a table of name = "hex SM2 public key"', field="trusted_signers")
+    return tuple((str(name), key) for name, key in table.items())

@@ -50,6 +50,8 @@ SECTION_NAMES: dict[int, str] = {
     cd.CARD_SECTION_PURSE: "purse",
 }
 _KIND = {Kind.DEBIT: pb.TRANSACTION_KIND_DEBIT, Kind.LOAD: pb.TRANSACTION_KIND_LOAD}
+_SIGNATURE = {"unsigned": cd.SIGNATURE_STATUS_UNSIGNED, "valid": cd.SIGNATURE_STATUS_VALID,
+              "untrusted": cd.SIGNATURE_STATUS_UNTRUSTED, "invalid": cd.SIGNATURE_STATUS_INVALID}  # fmt: skip
 _STATE = {
     State.INTENT: pb.TRANSACTION_STATE_INTENT,
     State.PREPARED: pb.TRANSACTION_STATE_PREPARED,
@@ -146,6 +148,11 @@ def add_photo_and_visits(message: cd.CardData, photo: Any, visits: Any) -> None:
     for visit in visits:
         kind = cd.VISIT_KIND_INPATIENT if visit.get("kind") == "inpatient" else cd.VISIT_KIND_OUTPATIENT
         record = message.visit_records.add(kind=kind, slot=int(visit.get("slot", 0)), valid=bool(visit.get("valid")))
+        signature = visit.get("signature")
+        if signature is not None:  # a healthcard.codecs.signature.RecordSignature
+            record.signature_status = _SIGNATURE[signature.status.value]
+            record.signer = signature.signer
+            record.signer_key = signature.signer_key.hex().upper()
         for item, value in (visit.get("items") or {}).items():
             record.items[int(item)] = value.hex() if isinstance(value, bytes) else str(value)
 

@@ -42,9 +42,10 @@ def make_backends(config: Config) -> list[ReaderBackend]:
     from daemon.cardops import PcscReader, simulated_readers  # noqa: PLC0415 - imports the card API
 
     pin = config.sam_pin.reveal() if config.sam_pin is not None else None
+    trust = config.trust_list()
     if config.simulate:
-        return list(simulated_readers(config.reader_names(), config.state_dir, sam_pin=pin))
-    return [PcscReader(r.name, r.sam_reader, sam_pin=pin) for r in config.readers]
+        return list(simulated_readers(config.reader_names(), config.state_dir, sam_pin=pin, trusted_signers=trust))
+    return [PcscReader(r.name, r.sam_reader, sam_pin=pin, trusted_signers=trust) for r in config.readers]
 
 
 class Daemon:

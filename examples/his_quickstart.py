@@ -44,8 +44,7 @@ def main() -> dict[str, object]:
         # 2. Write: change a phone number, append an allergy, record an in-patient stay and sign it
         s.update({"validity": {"phone2": "010-88886666"}})  # only phone2 changes: the other fields are kept
         s.append_allergy(Allergy("花生", "呼吸困难"))
-        slot = s.add_visit(InpatientRecord(1, items={64: "北京协和医院", 66: "20250301"}))
-        s.sign_visit(True, slot)
+        slot = s.add_visit(InpatientRecord(1, items={64: "北京协和医院", 66: "20250301"}))  # signed by the SAM
         out["signed"] = s.verify_visit(s.read_visit(True, slot))
 
         # 3. Purse: balance, debit with a journal, recovery, load

@@ -24,6 +24,8 @@ from healthcard.api.purse import (
 from healthcard.api.samport import SamPort
 from healthcard.api.sections import HEALTH_SECTIONS, CardData, CardUpdate, PurseInfo, Section
 from healthcard.api.session import CardSession, SamLoadAuthoriser, open_pcsc_session, open_virtual_session
+from healthcard.api.signatures import TrustList
+from healthcard.codecs.signature import RecordSignature, SignatureStatus
 
 __all__ = [
     "HEALTH_SECTIONS",
@@ -41,9 +43,12 @@ __all__ = [
     "PurchaseResult",
     "PurseInfo",
     "PurseRecord",
+    "RecordSignature",
     "SamLoadAuthoriser",
     "SamPort",
     "Section",
+    "SignatureStatus",
+    "TrustList",
     "open_pcsc_session",
     "open_virtual_session",
 ]

@@ -8,6 +8,10 @@ the DLL's value forms (§9: ``an`` items are raw GBK bytes, ``cn`` and ``b`` ite
 108 write record failed, 109 write binary failed, 110/111 DF03 index write/erase failed, 112 record not valid
 (index ``FF``), 113 photo data error).
 
+DF03 records are signed like every record the card API writes: ``iW_DF03EF05Info(n)`` / ``iW_DF03EF06Info(n)``
+sign slot n's data area with the SAM (SM2) before marking it valid, and ``iW_DF03EEInfo`` / ``EDInfo`` into a
+valid slot sign it again (issue #11 item 5).
+
 Read functions return ``(code, values)``: a dict by field code (or bytes / a list, as noted); write functions
 take the field codes as keyword arguments and return the code. ``iW_`` functions of the record files change only
 the fields given: a field not passed keeps what the card holds, a field passed as ``""`` / ``b""`` is erased
@@ -380,8 +384,13 @@ class HealthCardDll:
         if not 1 <= n <= (3 if inpatient else 5):
             return IRV.PARAM
         a = self.s.access
-        if valid:
-            return self._run(IRV.WRITE_INDEX, lambda: writing.mark_visit_valid(a, inpatient, n), None)[0]
+        if valid:  # the record is complete: sign it (SM2 by the SAM), then mark it valid
+
+            def sign_and_mark() -> None:
+                writing.sign_visit(a, inpatient, n)
+                writing.mark_visit_valid(a, inpatient, n)
+
+            return self._run(IRV.WRITE_INDEX, sign_and_mark, None)[0]
         return self._run(IRV.ERASE_INDEX, lambda: writing.erase_visit(a, inpatient, n), None)[0]
 
     def _area(self, inpatient: bool, rec: int, pos: int, length: int, style: int, data: bytes | str | None) -> Any:
@@ -415,6 +424,8 @@ class HealthCardDll:
         raw = raw.ljust(length, b"\xff" if style == STYLE_CN else b"\x00")
         a.ensure("DF03", ef.write, "UK_DF03_1")
         writing._update_binary(a, ef, raw, offset=pos)
+        if reading.read_index(a, inpatient)[rec - 1] == INDEX_VALID:  # a signed record changed: sign it again
+            writing.sign_visit(a, inpatient, rec)
         return None
 
     def _area_call(self, inpatient: bool, rec: int, pos: int, length: int, style: int, data: Any, default: int) -> Any:

@@ -26,14 +26,16 @@ from apdu.inprocess import InProcessTransport
 from apdu.pcsc import PcscTransport
 from apdu.trace import TraceEvent, Tracer
 from apdu.transport import Transport
-from healthcard.api import lifecycle, purse, reading, writing
+from healthcard.api import lifecycle, purse, reading, signatures, writing
 from healthcard.api.access import CardAccess
 from healthcard.api.sam_adapter import SessionSam
 from healthcard.api.samport import SamPort
 from healthcard.api.sections import CardData, CardUpdate, Section
+from healthcard.api.signatures import TrustList
 from healthcard.api.virtual import virtual_card, virtual_sam
 from healthcard.codecs import Allergy, Immunisation, InpatientRecord, OutpatientRecord, TlvFile, VisitRecord
 from healthcard.codecs.fields import FieldSpec, Kind
+from healthcard.codecs.signature import RecordSignature
 from healthcard.profiles.card import CardProfile, demo_card_profile
 from sam.client import SamClient
 
@@ -92,6 +94,9 @@ class CardSession:
         The cardholder's purse PIN for loads (can also be given per call).
     tracer:
         Receives every exchange with secrets redacted.
+    trusted_signers:
+        SAM public keys whose signatures on DF03 records read as ``VALID`` (name -> key, or a
+        :class:`~healthcard.api.signatures.TrustList`); the session's own SAM key is trusted as well.
     """
 
     def __init__(
@@ -105,8 +110,11 @@ class CardSession:
         tracer: Tracer | None = None,
         on_close: Callable[[], None] | None = None,
         disconnect: bool = True,
+        trusted_signers: TrustList | Mapping[str, bytes | str] | None = None,
     ) -> None:
         self.profile = profile or demo_card_profile()
+        self._trusted = trusted_signers if isinstance(trusted_signers, TrustList) else TrustList(trusted_signers)
+        self._trust: TrustList | None = None
         self._counter = _Counter()
         self.tracer = tracer if tracer is not None else Tracer()
         self.tracer.add(self._counter)
@@ -221,8 +229,14 @@ class CardSession:
     # --- reading -----------------------------------------------------------------------------------------------
 
     def read(self, sections: Collection[Section] | None = None) -> CardData:
-        """Read ``sections`` (everything the SAM may read when ``None``) as typed data."""
+        """Read ``sections`` (everything the SAM may read when ``None``) as typed data.
+
+        Valid visit records carry their signature status and signer (``record.signature``), checked against
+        :attr:`trust_list`.
+        """
         data = reading.read_sections(self.access, sections)
+        if any(r.valid for r in (*(data.inpatient or ()), *(data.outpatient or ()))):  # else no SAM key is read
+            data = signatures.check_card_data(data, self.trust_list)
         if data.card_number:
             self._card_number = data.card_number
         elif self._card_number:
@@ -334,6 +348,20 @@ class CardSession:
         """Sign the record in ``slot`` with the SAM (SM3 + SM2); returns the 64-byte signature."""
         return writing.sign_visit(self.access, inpatient, slot, sam_pin)
 
+    @property
+    def trust_list(self) -> TrustList:
+        """The signers whose DF03 signatures read as ``VALID``: ``trusted_signers`` plus this session's SAM key."""
+        if self._trust is None:
+            trust = self._trusted
+            if self._sam is not None:
+                trust = trust.with_key(signatures.OWN_SAM, self._sam.sm2_public_key())
+            self._trust = trust
+        return self._trust
+
+    def check_visit(self, record: VisitRecord) -> RecordSignature:
+        """The signature status and signer of a record (``VALID`` only for a key of :attr:`trust_list`)."""
+        return signatures.check_visit(record, self.trust_list)
+
     def verify_visit(self, record: VisitRecord) -> bool:
         """Verify a record's stored signature with this session's SAM public key."""
         sam = self._need_sam()
@@ -442,6 +470,7 @@ def open_virtual_session(
     sam_pin: str = DEMO_SAM_PIN,
     purse_pin: str = DEMO_PURSE_PIN,
     profile: CardProfile | None = None,
+    trusted_signers: TrustList | Mapping[str, bytes | str] | None = None,
 ) -> CardSession:
     """A session on the in-process virtual card and virtual SAM (demo ones unless images or objects are given).
 
@@ -454,7 +483,7 @@ def open_virtual_session(
     return CardSession(
         InProcessTransport(the_card, name="inprocess:card"),
         InProcessTransport(the_sam, name="inprocess:sam"),
-        profile=profile, sam_pin=sam_pin, purse_pin=purse_pin, tracer=tracer,
+        profile=profile, sam_pin=sam_pin, purse_pin=purse_pin, tracer=tracer, trusted_signers=trusted_signers,
     )  # fmt: skip
 
 
@@ -466,8 +495,10 @@ def open_pcsc_session(
     sam_pin: str | None = None,
     purse_pin: str | None = None,
     profile: CardProfile | None = None,
+    trusted_signers: TrustList | Mapping[str, bytes | str] | None = None,
 ) -> CardSession:
     """A session on the card in PC/SC ``reader`` with the SAM in ``sam_reader`` (needs pyscard)."""
     card = PcscTransport(reader)
     sam = PcscTransport(sam_reader) if sam_reader else None
-    return CardSession(card, sam, profile=profile, sam_pin=sam_pin, purse_pin=purse_pin, tracer=tracer)
+    return CardSession(card, sam, profile=profile, sam_pin=sam_pin, purse_pin=purse_pin, tracer=tracer,
+                       trusted_signers=trusted_signers)  # fmt: skip

@@ -10,8 +10,9 @@
 * DF03 visit records (§2.6, §4, docs/decisions.md D4): UK_DF03_1, UPDATE BINARY of the HIS data area of
   EE0n/ED0n, then ``84 D2 n 04`` (valid); erase with UK_DF03_2 and ``84 0C n 04`` (free). The slot rule picks
   the first free slot, else the oldest record (admission date, then discharge date; out-patient: visit date).
-* Signing (§3.6, §7.2 [INF]): SM3 over the record's data area, SM2 signature by the SAM (after its PIN),
-  written with the SAM certificate into the two trailing items; :func:`verify_visit_signature` checks it.
+* Signing (§3.6, §7.2 [INF]): every valid record :func:`write_visit` writes is signed — SM3 over the record's
+  data area, SM2 signature by the SAM (after its PIN), written with the signer's public key into the two
+  trailing items (docs/decisions.md D9); :mod:`healthcard.api.signatures` checks it against a trust list.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from healthcard.api.reading import read_binary, read_index, read_tlv
 from healthcard.api.sections import Section
 from healthcard.codecs import Allergy, Immunisation, InpatientRecord, OutpatientRecord, TlvFile, VisitRecord
 from healthcard.codecs.fixed import INDEX_FREE, INDEX_VALID
+from healthcard.codecs.signature import encode_signer_block
 from healthcard.profiles.model import EFSpec, SmMode, right
 from sam.crypto import sm2_load_public_key, sm2_verify, sm2_z, sm3
 
@@ -240,6 +242,7 @@ def write_visit(access: CardAccess, record: VisitRecord, *, choose: bool = True)
     placed = type(record)(slot, record.valid, dict(record.items))
     write_visit_area(access, placed)
     if placed.valid:
+        _sign_area(access, inpatient, slot, placed.to_bytes()[: placed.LAYOUT.data_size])
         mark_visit_valid(access, inpatient, slot)
     else:
         erase_visit(access, inpatient, slot)
@@ -252,20 +255,35 @@ def visit_digest(data_area: bytes, public_key: bytes) -> bytes:
 
 
 def sign_visit(access: CardAccess, inpatient: bool, slot: int, pin: str | None = None) -> bytes:
-    """Sign the record in ``slot`` with the SAM (SM3 + SM2) and store signature ‖ SAM certificate; returns r‖s."""
-    sam = access.sam
-    if sam is None:
-        raise MissingInputError("signing needs a SAM, and the session has none", needs="sam")
+    """Sign the record in ``slot`` with the SAM (SM3 + SM2) as it is on the card; returns r‖s.
+
+    :func:`write_visit` already signs every valid record it writes; this re-signs a record written otherwise.
+    """
     name, _ = _names(inpatient, slot)
     layout = (InpatientRecord if inpatient else OutpatientRecord).LAYOUT
     ef = _open_for_write(access, "DF03", name, "UK_DF03_1")
     data = read_binary(access, ef, layout.data_size)
-    if pin is not None:
-        sam.verify_pin(pin)
-    signature = sam.sm2_sign_digest(visit_digest(data, sam.sm2_public_key()))
-    certificate = sam.certificate().ljust(190, b"\x00")[:190]
-    access.select_ef(ef.fid)
-    _update_binary(access, ef, signature + certificate, offset=layout.data_size)
+    if pin is not None and access.sam is not None:
+        access.sam.verify_pin(pin)
+    return _sign_area(access, inpatient, slot, data)
+
+
+def _sign_area(access: CardAccess, inpatient: bool, slot: int, data: bytes) -> bytes:
+    """SM2-sign ``data`` (the slot's HIS data area) with the SAM and store signature ‖ signer item after it.
+
+    The signer item names the SAM's public key (:func:`healthcard.codecs.signature.encode_signer_block`, the
+    SAM certificate format being unknown, docs/decisions.md D9), so verifiers elsewhere can tell an untrusted
+    signer from a changed record.
+    """
+    sam = access.sam
+    if sam is None:
+        raise MissingInputError("signing a visit record needs a SAM, and the session has none", needs="sam")
+    name, _ = _names(inpatient, slot)
+    layout = (InpatientRecord if inpatient else OutpatientRecord).LAYOUT
+    ef = _open_for_write(access, "DF03", name, "UK_DF03_1")
+    public_key = sam.sm2_public_key()
+    signature = sam.sm2_sign_digest(visit_digest(data, public_key))
+    _update_binary(access, ef, signature + encode_signer_block(public_key), offset=layout.data_size)
     return signature
 
 

@@ -63,7 +63,8 @@ def _section_rows(section: Section, value: Any) -> list[list[str]]:
     if section is Section.IMMUNISATIONS:
         return [[str(n), i.name, "" if i.date is None else i.date.isoformat()] for n, i in enumerate(value, 1)]
     if section in (Section.INPATIENT, Section.OUTPATIENT):
-        return [[str(r.slot), "有效" if r.valid else "空闲", f"{len(r.items)} 项"] for r in value]
+        return [[str(r.slot), "有效" if r.valid else "空闲", f"{len(r.items)} 项", _signature_text(r.signature)]
+                for r in value]  # fmt: skip
     if section is Section.PURSE:
         rows = [["余额", _money(value.balance_fen) + " 元"]]
         if value.application is not None:
@@ -71,6 +72,16 @@ def _section_rows(section: Section, value: Any) -> list[list[str]]:
             rows.append(["有效期", value.application.expiry_date.isoformat()])
         return rows
     return []
+
+
+_SIGNATURE_TEXT = {"valid": "签名有效", "untrusted": "签名者不受信任", "invalid": "签名无效", "unsigned": "未签名"}
+
+
+def _signature_text(signature: Any) -> str:
+    if signature is None:
+        return ""
+    text = f"{_SIGNATURE_TEXT[signature.status.value]} ({signature.status.value})"
+    return f"{text} {signature.signer}" if signature.signer else text
 
 
 def print_card_data(data: CardData) -> None:

@@ -20,6 +20,7 @@ import construct as cs
 from apdu.errors import DataError
 from healthcard.codecs.df03 import ED_LAYOUT, EE_LAYOUT, AreaLayout
 from healthcard.codecs.encoding import decode_an, decode_date, encode_an, encode_date, parse_date
+from healthcard.codecs.signature import RecordSignature
 
 __all__ = [
     "ALLERGY_RECORD",
@@ -135,6 +136,8 @@ class VisitRecord:
     slot: int
     valid: bool = True
     items: Mapping[int, str | bytes] = field(default_factory=dict)
+    #: What checking the stored signature found (set by the card API when it reads a valid slot; not compared).
+    signature: RecordSignature | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.slot <= self.SLOTS:
@@ -158,13 +161,16 @@ class VisitRecord:
         return cls(slot, index_byte == INDEX_VALID, cls.LAYOUT.decode(data))
 
     def to_json(self) -> dict[str, Any]:
-        """``{"slot", "valid", "items": {"item_064": text/digits/hex}}``."""
+        """``{"slot", "valid", "items": {"item_064": text/digits/hex}}``, and ``"signature"`` when checked."""
         items = {f"item_{k:03d}": v.hex().upper() if isinstance(v, bytes) else v for k, v in sorted(self.items.items())}
-        return {"slot": self.slot, "valid": self.valid, "items": items}
+        out: dict[str, Any] = {"slot": self.slot, "valid": self.valid, "items": items}
+        if self.signature is not None:
+            out["signature"] = self.signature.to_json()
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self:
-        """Inverse of :meth:`to_json`."""
+        """Inverse of :meth:`to_json` (a ``"signature"`` is what a read found, not data: it is ignored)."""
         items: dict[int, str | bytes] = {}
         for key, value in dict(data.get("items", {})).items():
             item = int(str(key).removeprefix("item_"))

@@ -123,6 +123,38 @@ VISIT_KIND_OUTPATIENT: VisitKind.ValueType  # 2
 """Out-patient record (门诊信息, ED01..ED05)."""
 Global___VisitKind: _TypeAlias = VisitKind  # noqa: Y015
 
+class _SignatureStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SignatureStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SignatureStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SIGNATURE_STATUS_UNSPECIFIED: _SignatureStatus.ValueType  # 0
+    """Not checked (a free slot)."""
+    SIGNATURE_STATUS_UNSIGNED: _SignatureStatus.ValueType  # 1
+    """No signature stored (a record written before records were signed)."""
+    SIGNATURE_STATUS_VALID: _SignatureStatus.ValueType  # 2
+    """Verified with a trusted SAM key (trusted_signers, or the daemon's own SAM); signer names it."""
+    SIGNATURE_STATUS_UNTRUSTED: _SignatureStatus.ValueType  # 3
+    """Verified only with a key that is not trusted, or the record names no key and no trusted key verifies it."""
+    SIGNATURE_STATUS_INVALID: _SignatureStatus.ValueType  # 4
+    """Does not verify with the key the record names: the record or its signature was changed."""
+
+class SignatureStatus(_SignatureStatus, metaclass=_SignatureStatusEnumTypeWrapper):
+    """What checking a DF03 record's SM2 signature against the daemon's trust list found (docs/security.md)."""
+
+SIGNATURE_STATUS_UNSPECIFIED: SignatureStatus.ValueType  # 0
+"""Not checked (a free slot)."""
+SIGNATURE_STATUS_UNSIGNED: SignatureStatus.ValueType  # 1
+"""No signature stored (a record written before records were signed)."""
+SIGNATURE_STATUS_VALID: SignatureStatus.ValueType  # 2
+"""Verified with a trusted SAM key (trusted_signers, or the daemon's own SAM); signer names it."""
+SIGNATURE_STATUS_UNTRUSTED: SignatureStatus.ValueType  # 3
+"""Verified only with a key that is not trusted, or the record names no key and no trusted key verifies it."""
+SIGNATURE_STATUS_INVALID: SignatureStatus.ValueType  # 4
+"""Does not verify with the key the record names: the record or its signature was changed."""
+Global___SignatureStatus: _TypeAlias = SignatureStatus  # noqa: Y015
+
 @_typing.final
 class IssuerData(_message.Message):
     """DDF1/EF05 发卡机构基本数据 (health-card.md §3.1)."""
@@ -595,12 +627,21 @@ class VisitRecord(_message.Message):
     SLOT_FIELD_NUMBER: _builtins.int
     VALID_FIELD_NUMBER: _builtins.int
     ITEMS_FIELD_NUMBER: _builtins.int
+    SIGNATURE_STATUS_FIELD_NUMBER: _builtins.int
+    SIGNER_FIELD_NUMBER: _builtins.int
+    SIGNER_KEY_FIELD_NUMBER: _builtins.int
     kind: Global___VisitKind.ValueType
     """In-patient or out-patient."""
     slot: _builtins.int
     """Slot number (1..3 in-patient, 1..5 out-patient)."""
     valid: _builtins.bool
     """The DF03 index record says the slot holds a valid record."""
+    signature_status: Global___SignatureStatus.ValueType
+    """The record's signature, checked by ReadCard (valid slots only)."""
+    signer: _builtins.str
+    """The trust-list name of the signer (trusted_signers key, or "own SAM"); empty unless VALID."""
+    signer_key: _builtins.str
+    """The signer's SM2 public key x‖y as upper-case hex (empty when the record names none and none verified it)."""
     @_builtins.property
     def items(self) -> _containers.ScalarMap[_builtins.int, _builtins.str]:
         """Item number -> value (an/cn items as text, b items as lower-case hex), as in health-card.md §3.6."""
@@ -612,10 +653,13 @@ class VisitRecord(_message.Message):
         slot: _builtins.int = ...,
         valid: _builtins.bool = ...,
         items: _abc.Mapping[_builtins.int, _builtins.str] | None = ...,
+        signature_status: Global___SignatureStatus.ValueType = ...,
+        signer: _builtins.str = ...,
+        signer_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "kind", b"kind", "slot", b"slot", "valid", b"valid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "kind", b"kind", "signature_status", b"signature_status", "signer", b"signer", "signer_key", b"signer_key", "slot", b"slot", "valid", b"valid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

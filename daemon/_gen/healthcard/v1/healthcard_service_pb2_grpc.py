@@ -142,7 +142,8 @@ class HealthCardServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AddRecord(self, request, context):
-        """Adds an in-patient or out-patient record (signed by the SAM).
+        """Adds an in-patient or out-patient record, signed (SM2) by the reader's SAM; ReadCard reports each record's
+        signature status and signer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -49,7 +49,9 @@ class HealthCardServiceStub:
     IssueCard: _grpc.UnaryUnaryMultiCallable[_healthcard_service_pb2.IssueCardRequest, _healthcard_service_pb2.IssueCardResponse]
     """Personalises a blank card for a holder."""
     AddRecord: _grpc.UnaryUnaryMultiCallable[_healthcard_service_pb2.AddRecordRequest, _healthcard_service_pb2.AddRecordResponse]
-    """Adds an in-patient or out-patient record (signed by the SAM)."""
+    """Adds an in-patient or out-patient record, signed (SM2) by the reader's SAM; ReadCard reports each record's
+    signature status and signer.
+    """
     GetBalance: _grpc.UnaryUnaryMultiCallable[_healthcard_service_pb2.GetBalanceRequest, _healthcard_service_pb2.GetBalanceResponse]
     """Reads the purse balance."""
     Load: _grpc.UnaryUnaryMultiCallable[_healthcard_service_pb2.LoadRequest, _healthcard_service_pb2.LoadResponse]
@@ -90,7 +92,9 @@ class HealthCardServiceAsyncStub(HealthCardServiceStub):
     IssueCard: _aio.UnaryUnaryMultiCallable[_healthcard_service_pb2.IssueCardRequest, _healthcard_service_pb2.IssueCardResponse]  # type: ignore[assignment]
     """Personalises a blank card for a holder."""
     AddRecord: _aio.UnaryUnaryMultiCallable[_healthcard_service_pb2.AddRecordRequest, _healthcard_service_pb2.AddRecordResponse]  # type: ignore[assignment]
-    """Adds an in-patient or out-patient record (signed by the SAM)."""
+    """Adds an in-patient or out-patient record, signed (SM2) by the reader's SAM; ReadCard reports each record's
+    signature status and signer.
+    """
     GetBalance: _aio.UnaryUnaryMultiCallable[_healthcard_service_pb2.GetBalanceRequest, _healthcard_service_pb2.GetBalanceResponse]  # type: ignore[assignment]
     """Reads the purse balance."""
     Load: _aio.UnaryUnaryMultiCallable[_healthcard_service_pb2.LoadRequest, _healthcard_service_pb2.LoadResponse]  # type: ignore[assignment]
@@ -164,7 +168,9 @@ class HealthCardServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _healthcard_service_pb2.AddRecordRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_healthcard_service_pb2.AddRecordResponse, _abc.Awaitable[_healthcard_service_pb2.AddRecordResponse]]:
-        """Adds an in-patient or out-patient record (signed by the SAM)."""
+        """Adds an in-patient or out-patient record, signed (SM2) by the reader's SAM; ReadCard reports each record's
+        signature status and signer.
+        """
 
     @_abc_1.abstractmethod
     def GetBalance(

@@ -1,0 +1,261 @@
+"""Issue #11 item 5: DF03 visit records are signed on every write path and verified against a trust list.
+
+Attacks: AddRecord over gRPC wrote unsigned records although its proto says signed; a record signed by one
+institution's SAM did not verify at another's. Here: every path (card API, CLI, daemon AddRecord, DLL) signs;
+a record signed by SAM A reads VALID (signer named) at a session / daemon with SAM B that trusts A, UNTRUSTED when
+A is not in the list; a changed data byte reads INVALID; a record signed by an attacker's own SAM reads UNTRUSTED,
+and naming a trusted key in it only makes it INVALID — never VALID; an old record without signature reads
+UNSIGNED.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from apdu.errors import DataError
+from daemon._gen.healthcard.v1 import card_data_pb2 as cd
+from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
+from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
+from daemon.config import Config, ConfigError, load_config
+from daemon.server import Daemon
+from healthcard.api import (
+    CardSession,
+    RecordSignature,
+    Section,
+    SignatureStatus,
+    TrustList,
+    open_virtual_session,
+    writing,
+)
+from healthcard.api.dllcompat import IRV, STYLE_AN, HealthCardDll
+from healthcard.cli.main import main
+from healthcard.codecs import InpatientRecord, OutpatientRecord
+from healthcard.codecs.signature import encode_signer_block
+from healthcard.cos.card import VirtualCard
+from healthcard.image import dumps, loads
+from healthcard.virtual import new_demo_card
+from sam.crypto import sm2_load_private_key, sm2_sign_digest
+from sam.virtual import VirtualSam
+from sam.virtual.image import load_sam_image
+
+VISIT = {64: "北京协和医院", 66: "20250301"}
+
+
+@pytest.fixture(scope="module")
+def demo_image() -> str:
+    return dumps(new_demo_card().state)
+
+
+def _sam_key(sam: VirtualSam) -> bytes:
+    return sm2_load_private_key(sam.image.sm2_private_key).public_key().to_bytes()
+
+
+def _first_visit(s: CardSession) -> InpatientRecord:
+    records = s.read({Section.INPATIENT}).inpatient
+    assert records is not None and records[0].valid
+    return records[0]
+
+
+def _write_signature_items(s: CardSession, items: bytes) -> None:
+    """Write the 254 bytes after EE01's data area as a writer holding the DF03 update key could."""
+    ef = s.access.df("DF03").ef("EE01")
+    s.access.ensure("DF03", ef.write, "UK_DF03_1")
+    writing._update_binary(s.access, ef, items, offset=InpatientRecord.LAYOUT.data_size)
+
+
+def _status(s: CardSession) -> RecordSignature:
+    signature = _first_visit(s).signature
+    assert signature is not None
+    return signature
+
+
+# --- the card API: cross-institution trust ----------------------------------------------------------------------
+
+
+def test_record_signed_by_sam_a_verifies_at_sam_b_only_when_trusted(demo_image: str) -> None:
+    card = VirtualCard(loads(demo_image))
+    sam_a, sam_b = VirtualSam(), VirtualSam()
+    key_a = _sam_key(sam_a)
+    with open_virtual_session(card=card, sam=sam_a) as s:
+        assert s.add_visit(InpatientRecord(1, items=VISIT)) == 1  # no explicit sign: add_visit signs
+        assert _status(s) == RecordSignature(SignatureStatus.VALID, "own SAM", key_a)
+    with open_virtual_session(card=card, sam=sam_b, trusted_signers={"市第一人民医院": key_a.hex()}) as s:
+        assert _status(s) == RecordSignature(SignatureStatus.VALID, "市第一人民医院", key_a)
+        assert s.read_all().to_json()["inpatient"][0]["signature"]["status"] == "valid"
+    with open_virtual_session(card=card, sam=sam_b) as s:
+        assert _status(s) == RecordSignature(SignatureStatus.UNTRUSTED, "", key_a)
+
+
+def test_a_changed_data_byte_reads_invalid(session_pair: tuple[VirtualCard, VirtualSam, bytes]) -> None:
+    card, sam_a, key_a = session_pair
+    with open_virtual_session(card=card, sam=sam_a) as s:
+        record = _first_visit(s)
+        changed = InpatientRecord(1, True, {**record.items, 64: "伪造医院"})
+        writing.write_visit_area(s.access, changed)  # the data area only: a writer that does not re-sign
+        assert _status(s).status is SignatureStatus.INVALID
+    with open_virtual_session(card=card, sam=VirtualSam(), trusted_signers={"A": key_a}) as s:
+        assert _status(s) == RecordSignature(SignatureStatus.INVALID, "", key_a)
+
+
+def test_a_record_signed_by_an_untrusted_key_is_never_valid(
+    session_pair: tuple[VirtualCard, VirtualSam, bytes],
+) -> None:
+    card, sam_a, key_a = session_pair
+    rogue = sm2_load_private_key(bytes(31) + b"\x07")
+    rogue_key = rogue.public_key().to_bytes()
+    with open_virtual_session(card=card, sam=sam_a) as s:
+        record = _first_visit(s)
+        data = record.to_bytes()[: record.LAYOUT.data_size]
+        signature = sm2_sign_digest(rogue, writing.visit_digest(data, rogue_key))
+        for named in (rogue_key, key_a):  # the rogue key named honestly, then a trusted key claimed
+            _write_signature_items(s, signature + encode_signer_block(named))
+            status = _status(s)
+            assert status.status is (SignatureStatus.UNTRUSTED if named == rogue_key else SignatureStatus.INVALID)
+            assert status.signer == "" and status.signer_key == named
+        # an attacker's signature without a named signer: no trusted key verifies it
+        _write_signature_items(s, signature + b"\xff" * 190)
+        assert _status(s) == RecordSignature(SignatureStatus.UNTRUSTED)
+
+
+def test_an_old_unsigned_record_reads_unsigned_and_an_old_signed_one_still_verifies(demo_image: str) -> None:
+    card, sam = VirtualCard(loads(demo_image)), VirtualSam()
+    with open_virtual_session(card=card, sam=sam) as s:
+        writing.write_visit_area(s.access, InpatientRecord(1, items=VISIT))  # as records were written before
+        writing.mark_visit_valid(s.access, True, 1)
+        assert _status(s) == RecordSignature(SignatureStatus.UNSIGNED)
+        # signed the old way: signature ‖ SAM certificate (names no key) -> verified by trying the trusted keys
+        assert s.sam is not None
+        data = _first_visit(s).to_bytes()[: InpatientRecord.LAYOUT.data_size]
+        signature = s.sam.sm2_sign_digest(writing.visit_digest(data, s.sam.sm2_public_key()))
+        _write_signature_items(s, signature + s.sam.certificate())
+        assert _status(s) == RecordSignature(SignatureStatus.VALID, "own SAM", s.sam.sm2_public_key())
+
+
+@pytest.fixture
+def session_pair(demo_image: str) -> tuple[VirtualCard, VirtualSam, bytes]:
+    """A card with an in-patient record signed by SAM A in slot 1, SAM A and its key."""
+    card, sam_a = VirtualCard(loads(demo_image)), VirtualSam()
+    with open_virtual_session(card=card, sam=sam_a) as s:
+        s.add_visit(InpatientRecord(1, items=VISIT))
+    return card, sam_a, _sam_key(sam_a)
+
+
+def test_trust_list_refuses_what_is_not_a_key() -> None:
+    good = sm2_load_private_key(bytes(31) + b"\x05").public_key().to_bytes()
+    assert [name for name, _ in TrustList({"A": good, "A again": good.hex()})] == ["A"]
+    for bad in ("zz", bytes(64).hex(), good.hex()[:-2]):  # not hex, not a curve point, too short
+        with pytest.raises(DataError, match="'B'"):
+            TrustList({"A": good, "B": bad})
+    with pytest.raises(ConfigError, match="trusted_signers"):
+        Config(simulate=True, trusted_signers=(("A", "00" * 64),)).validate()
+
+
+# --- the DLL and the CLI sign too ------------------------------------------------------------------------------
+
+
+def test_dll_writes_are_signed(demo_image: str) -> None:
+    with open_virtual_session(card=VirtualCard(loads(demo_image))) as s:
+        dll = HealthCardDll(s)
+        slot = dll.iReader_GetLastEEIndex()
+        assert dll.iW_DF03EEInfo(slot, "北京协和医院", 0, 70, STYLE_AN) == IRV.OK
+        assert dll.iW_DF03EF05Info(slot) == IRV.OK  # marking the record valid signs it
+        assert _status(s).status is SignatureStatus.VALID
+        assert dll.iW_DF03EEInfo(slot, "同仁医院", 0, 70, STYLE_AN) == IRV.OK  # a valid record changed: re-signed
+        assert _first_visit(s).items[64] == "同仁医院"
+        assert _status(s).status is SignatureStatus.VALID
+
+
+def test_cli_write_file_signs_visit_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    doc = {"outpatient": [OutpatientRecord(2, items={213: "社区卫生服务中心", 215: "20250301093000"}).to_json()]}
+    (tmp_path / "visit.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    assert main(["write", "--file", str(tmp_path / "visit.json")]) == 0
+    capsys.readouterr()
+    assert main(["read", "--section", "outpatient", "--json"]) == 0
+    slot = json.loads(capsys.readouterr().out)["outpatient"][1]
+    assert slot["valid"] and slot["signature"]["status"] == "valid" and slot["signature"]["signer"] == "own SAM"
+
+
+# --- the daemon: AddRecord signs, ReadCard reports, trusted_signers across institutions ---------------------------
+
+
+class _Daemons:
+    """Starts and stops the simulated daemon on one state directory (a card moves between its readers' images)."""
+
+    def __init__(self, state: Path) -> None:
+        self.state = state
+        self.daemon: Daemon | None = None
+        self.channel: grpc.Channel | None = None
+
+    def start(self, trusted: tuple[tuple[str, str], ...] = ()) -> pb_grpc.HealthCardServiceStub:
+        self.stop()
+        config = Config(listen="127.0.0.1:0", state_dir=self.state, simulate=True, poll_interval_s=0.05,
+                        queue_timeout_s=5.0, trusted_signers=trusted).validate()  # fmt: skip
+        self.daemon = Daemon(config)
+        self.daemon.start()
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.daemon.port}")
+        grpc.channel_ready_future(self.channel).result(timeout=10)
+        return pb_grpc.HealthCardServiceStub(self.channel)
+
+    def stop(self) -> None:
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+        if self.daemon is not None:
+            self.daemon.stop(grace=5)  # folds each card's commit log into its image
+            self.daemon = None
+
+
+@pytest.fixture
+def daemons(tmp_path: Path) -> Iterator[_Daemons]:
+    d = _Daemons(tmp_path / "state")
+    yield d
+    d.stop()
+
+
+def _visit(stub: pb_grpc.HealthCardServiceStub, reader: str) -> cd.VisitRecord:
+    card = stub.ReadCard(pb.ReadCardRequest(reader=reader, sections=[cd.CARD_SECTION_INPATIENT_RECORDS])).card
+    valid = [v for v in card.visit_records if v.valid]
+    assert len(valid) == 1
+    return valid[0]
+
+
+def test_add_record_over_grpc_is_signed_and_verifies_across_institutions(daemons: _Daemons) -> None:
+    stub = daemons.start()
+    reply = stub.AddRecord(pb.AddRecordRequest(reader="virtual-0", kind=cd.VISIT_KIND_INPATIENT, items=VISIT))
+    record = _visit(stub, "virtual-0")
+    assert record.slot == reply.slot and record.items[211] != "00" * 64
+    assert record.signature_status == cd.SIGNATURE_STATUS_VALID and record.signer == "own SAM"
+    cards = daemons.state / "cards"
+    sam_a = load_sam_image(cards / "virtual-0-sam.json")
+    key_a = sm2_load_private_key(sam_a.sm2_private_key).public_key().to_bytes().hex().upper()
+    assert record.signer_key == key_a
+    # the card goes to another institution: reader virtual-1 with its own SAM B
+    daemons.stop()
+    for old in cards.glob("virtual-1.json*"):
+        old.unlink()
+    shutil.copy(cards / "virtual-0.json", cards / "virtual-1.json")
+    stub = daemons.start((("市第一人民医院", key_a),))
+    record = _visit(stub, "virtual-1")
+    assert (record.signature_status, record.signer, record.signer_key) == (
+        cd.SIGNATURE_STATUS_VALID, "市第一人民医院", key_a)  # fmt: skip
+    stub = daemons.start()
+    record = _visit(stub, "virtual-1")
+    assert (record.signature_status, record.signer, record.signer_key) == (cd.SIGNATURE_STATUS_UNTRUSTED, "", key_a)
+
+
+def test_config_file_trusted_signers(tmp_path: Path) -> None:
+    key = sm2_load_private_key(bytes(31) + b"\x05").public_key().to_bytes().hex()
+    (tmp_path / "d.toml").write_text(f'simulate = true\n[trusted_signers]\n"医院A" = "04{key}"\n', encoding="utf-8")
+    config = load_config(tmp_path / "d.toml").validate()
+    assert [name for name, _ in config.trust_list()] == ["医院A"]
+    (tmp_path / "d.toml").write_text('simulate = true\n[trusted_signers]\n"医院A" = "04"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="医院A"):
+        load_config(tmp_path / "d.toml").validate()
