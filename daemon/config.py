@@ -44,6 +44,7 @@ __all__ = [
     "SIMULATED_READERS",
     "Config",
     "ConfigError",
+    "HostLinkConfig",
     "ReaderConfig",
     "Secret",
     "TlsConfig",
@@ -112,6 +113,24 @@ class ReaderConfig:
 
 
 @dataclass(frozen=True)
+class HostLinkConfig:
+    """The hospital host this daemon follows and reports to (``[host]``; docs/host.md, the daemon's side).
+
+    ``address``: the host's HOST:PORT. ``ca_file``: the CA that signed the host's certificate (TLS; required for
+    a non-loopback host). ``token``: the bearer token the host gave this daemon (role ``daemon``). ``node_id``:
+    this daemon's name at the host (default: the machine's host name). ``institution``: recorded with the cards
+    this daemon issues. ``retry_s``: the pause before reconnecting after the host was unreachable.
+    """
+
+    address: str
+    ca_file: Path | None = None
+    token: Secret | None = field(default=None, repr=False)
+    node_id: str = ""
+    institution: str = ""
+    retry_s: float = 1.0
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole daemon configuration."""
 
@@ -131,6 +150,7 @@ class Config:
     #: ``[trusted_signers]``: name -> SM2 public key (hex) of other institutions' SAMs whose DF03 record
     #: signatures read as VALID (the reader's own SAM is always trusted).
     trusted_signers: tuple[tuple[str, str], ...] = ()
+    host: HostLinkConfig | None = None
 
     @property
     def journal_path(self) -> Path:
@@ -181,6 +201,8 @@ class Config:
         if self.queue_timeout_s <= 0:
             raise ConfigError("queue_timeout_s must be positive", field="queue_timeout_s")
         self.trust_list()
+        if self.host is not None:
+            _check_host_link(self.host)
         return self
 
     def _check_exposure(self, address: str, host: str, name: str) -> None:
@@ -211,6 +233,19 @@ class Config:
     def with_overrides(self, **changes: Any) -> Config:
         """A copy with command-line overrides applied (``None`` values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _check_host_link(link: HostLinkConfig) -> None:
+    """A reachable, safe ``[host]``: HOST:PORT, TLS for anything but loopback, a CA file that exists."""
+    host, _ = split_host_port(link.address)
+    if not is_loopback(host) and link.ca_file is None:
+        raise ConfigError(
+            f"host: {link.address} is not loopback: give ca_file (the host must be reached over TLS)", field="host"
+        )
+    if link.ca_file is not None and not link.ca_file.is_file():
+        raise ConfigError(f"host: ca_file {str(link.ca_file)!r} does not exist", field="host")
+    if link.retry_s <= 0:
+        raise ConfigError("host: retry_s must be positive", field="host")
 
 
 def split_host_port(address: str) -> tuple[str, int]:
@@ -258,7 +293,7 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
         base = path.parent
     known = {
         "listen", "state_dir", "metrics_listen", "simulate", "readers", "tokens", "tls", "sam",
-        "queue_timeout_s", "poll_interval_s", "log_format", "log_level", "workers", "trusted_signers",
+        "queue_timeout_s", "poll_interval_s", "log_format", "log_level", "workers", "trusted_signers", "host",
     }  # fmt: skip
     unknown = sorted(set(doc) - known)
     if unknown:
@@ -288,6 +323,16 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     readers = tuple(
         ReaderConfig(name=str(r["name"]), sam_reader=str(r.get("sam_reader", ""))) for r in doc.get("readers", [])
     )
+    host_link = None
+    if "host" in doc:
+        h = doc["host"]
+        if "address" not in h:
+            raise ConfigError("host: needs address (HOST:PORT of healthcard-host)", field="host")
+        host_link = HostLinkConfig(
+            address=str(h["address"]), ca_file=(base / h["ca_file"]) if "ca_file" in h else None,
+            token=_secret(h, "token", env, "host"), node_id=str(h.get("node_id", "")),
+            institution=str(h.get("institution", "")), retry_s=float(h.get("retry_s", 1.0)),
+        )  # fmt: skip
     return Config(
         listen=str(doc.get("listen", DEFAULT_LISTEN)),
         state_dir=base / str(doc["state_dir"]) if "state_dir" in doc else Config.state_dir,
@@ -303,6 +348,7 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
         log_level=str(doc.get("log_level", "INFO")),
         workers=int(doc.get("workers", Config.workers)),
         trusted_signers=_trusted_signers(doc.get("trusted_signers", {})),
+        host=host_link,
     )
 
 

@@ -20,10 +20,12 @@ from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
 from daemon.audit import AuditTrail
 from daemon.auth import TokenAuthInterceptor
 from daemon.backend import ReaderBackend
+from daemon.blacklist import GuardedBackend, LocalBlacklist
 from daemon.config import Config
 from daemon.database import Database
 from daemon.events import EventBus
 from daemon.grpcserver import bind, enable_health_and_reflection, new_server, set_serving
+from daemon.hostlink import HostLink
 from daemon.journal import Journal
 from daemon.metrics import Metrics
 from daemon.readers import ReaderManager, ReaderWorker
@@ -60,6 +62,12 @@ class Daemon:
         self.transactions = Transactions(self.journal)
         backends = list(backends) if backends is not None else make_backends(config)
         self.metrics = Metrics(readers=[b.name for b in backends])
+        self.blacklist: LocalBlacklist | None = None
+        self.hostlink: HostLink | None = None
+        if config.host is not None:  # follow the host's blacklist; refuse listed cards (docs/host.md)
+            self.blacklist = LocalBlacklist(self.db)
+            backends = [GuardedBackend(b, self.blacklist) for b in backends]
+            self.hostlink = HostLink(config.host, self.blacklist, self.metrics)
         workers = {
             b.name: ReaderWorker(
                 b, self.events, poll_interval=config.poll_interval_s, on_insert=self._on_insert,
@@ -106,6 +114,8 @@ class Daemon:
             log.warning("%d transaction(s) wait for their card to be presented", len(waiting))
         self.metrics.open_transactions.set(len(waiting))
         self.readers.start()
+        if self.hostlink is not None:
+            self.hostlink.start()
         if self.config.metrics_listen:
             self.metrics_port = self.metrics.serve(
                 self.config.metrics_listen, tls=self.config.tls, tokens=self.config.tokens,
@@ -122,6 +132,8 @@ class Daemon:
         self.servicer.stop()
         done = self.server.stop(grace)
         self.readers.stop()
+        if self.hostlink is not None:
+            self.hostlink.stop()
         self.metrics.close()
         done.wait(grace)
         self.db.close()

@@ -1,0 +1,151 @@
+"""healthcardd following healthcard-host: the blacklist stream, the local copy, refusing listed cards."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from daemon._gen.healthcard.host.v1 import host_service_pb2 as hpb
+from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as hpb_grpc
+from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
+from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
+from daemon.blacklist import CardListedError, ListChange, LocalBlacklist
+from daemon.config import Config, ConfigError, HostLinkConfig
+from daemon.database import Database
+from daemon.host.server import Host
+from daemon.server import Daemon
+
+
+def _wait(predicate: Callable[[], bool], timeout: float = 10.0) -> float:
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            raise AssertionError("timed out")
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+@pytest.fixture
+def kiosk(tmp_path: Path) -> Iterator[Callable[[str, int], Daemon]]:
+    """Start simulated daemons linked to a host port; all are stopped at the end."""
+    started: list[Daemon] = []
+
+    def make(name: str, host_port: int) -> Daemon:
+        link = HostLinkConfig(address=f"127.0.0.1:{host_port}", node_id=name, institution="H001", retry_s=0.2)
+        config = Config(listen="127.0.0.1:0", state_dir=tmp_path / name, simulate=True, poll_interval_s=0.05,
+                        host=link).validate()  # fmt: skip
+        d = Daemon(config)
+        d.start()
+        started.append(d)
+        return d
+
+    yield make
+    for d in started:
+        d.stop(grace=2)
+
+
+def _debit(d: Daemon, request_id: str, amount: int = 100) -> pb.DebitResponse:
+    with grpc.insecure_channel(f"127.0.0.1:{d.port}") as ch:
+        reply: pb.DebitResponse = pb_grpc.HealthCardServiceStub(ch).Debit(
+            pb.DebitRequest(reader="virtual-0", amount_fen=amount, request_id=request_id)
+        )
+        return reply
+
+
+def _balance(d: Daemon) -> pb.GetBalanceResponse:
+    with grpc.insecure_channel(f"127.0.0.1:{d.port}") as ch:
+        reply: pb.GetBalanceResponse = pb_grpc.HealthCardServiceStub(ch).GetBalance(
+            pb.GetBalanceRequest(reader="virtual-0")
+        )
+        return reply
+
+
+def test_a_card_reported_lost_is_refused_at_another_kiosk_within_seconds_and_offline(
+    host: Host, stub: hpb_grpc.HostServiceStub, kiosk: Callable[[str, int], Daemon]
+) -> None:
+    a, b = kiosk("kiosk-a", host.port), kiosk("kiosk-b", host.port)
+    assert a.hostlink is not None and b.hostlink is not None
+    _wait(a.hostlink.connected.is_set)
+    _wait(b.hostlink.connected.is_set)
+    card = _balance(b).card_number
+    stub.RegisterCard(hpb.RegisterCardRequest(
+        card_number=card, masked_id="110105********0030", institution="H001", purse_factor="00" * 8,
+        opening_balance_fen=10000, operator_id="issuer",
+    ))  # fmt: skip
+    assert _debit(b, "before-loss").balance_fen == 9900
+
+    stub.ReportLost(hpb.ReportLostRequest(card_number=card, operator_id="counter-1", reason="holder phoned"))
+    assert b.blacklist is not None
+    took = _wait(lambda: b.blacklist is not None and b.blacklist.status(card) == "LOST")
+    assert took < 3.0
+    with pytest.raises(grpc.RpcError) as info:
+        _debit(b, "after-loss")
+    err: Any = info.value
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    trailers = dict(err.trailing_metadata())
+    assert trailers["healthcard-error-reason"] == "CARD_LISTED"
+    assert _balance(b).balance_fen == 9900  # the card was not touched
+    entry = b.journal.by_request_id("after-loss")
+    assert entry is not None and entry.state.value == "voided" and entry.void_reason.startswith("CARD_LISTED")
+
+    # the host goes away; kiosk B restarts: its copy still refuses the card
+    host.stop(grace=1)
+    b.stop(grace=2)
+    again = Daemon(b.config)
+    again.start()
+    try:
+        assert again.blacklist is not None and again.blacklist.status(card) == "LOST"
+        with pytest.raises(grpc.RpcError) as info:
+            _debit(again, "offline-after-loss")
+        assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert _balance(again).balance_fen == 9900
+    finally:
+        again.stop(grace=2)
+
+
+def test_found_again_lifts_the_refusal(host: Host, stub: hpb_grpc.HostServiceStub,
+                                       kiosk: Callable[[str, int], Daemon]) -> None:  # fmt: skip
+    d = kiosk("kiosk-c", host.port)
+    card = _balance(d).card_number
+    stub.RegisterCard(hpb.RegisterCardRequest(
+        card_number=card, masked_id="110105********0030", institution="H001", purse_factor="00" * 8,
+        opening_balance_fen=10000, operator_id="issuer",
+    ))  # fmt: skip
+    stub.ReportLost(hpb.ReportLostRequest(card_number=card, operator_id="c", reason="lost"))
+    _wait(lambda: d.blacklist is not None and d.blacklist.status(card) is not None)
+    stub.ReportFound(hpb.ReportFoundRequest(card_number=card, operator_id="c", reason="found, ID checked"))
+    _wait(lambda: d.blacklist is not None and d.blacklist.status(card) is None)
+    assert _debit(d, "after-found").balance_fen == 9900
+
+
+def test_local_blacklist_persists_skips_old_versions_and_says_why(tmp_path: Path) -> None:
+    db = Database(tmp_path / "d.db")
+    bl = LocalBlacklist(db)
+    assert bl.version == 0
+    bl.apply([ListChange(1, "C1", True, "LOST", "t"), ListChange(2, "C2", True, "CANCELLED", "t")])
+    bl.apply([ListChange(2, "C2", False, "ISSUED", "t")])  # an old version again: ignored
+    with pytest.raises(CardListedError) as info:
+        bl.check("C1")
+    assert "挂失" in info.value.message and info.value.field == "card_number"
+    bl.apply([ListChange(3, "C1", False, "ISSUED", "t")])
+    db.close()
+    reopened = LocalBlacklist(Database(tmp_path / "d.db"))
+    assert reopened.version == 3 and reopened.listed() == {"C2": "CANCELLED"}
+    reopened.check("C1")
+
+
+def test_host_link_config_rules(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="ca_file"):
+        Config(simulate=True, host=HostLinkConfig(address="10.0.0.5:50061")).validate()
+    conf = tmp_path / "d.toml"
+    conf.write_text('simulate = true\n[host]\naddress = "127.0.0.1:50061"\ntoken_env = "T"\nnode_id = "k1"\n',
+                    encoding="utf-8")  # fmt: skip
+    from daemon.config import load_config  # noqa: PLC0415
+
+    loaded = load_config(conf, env={"T": "s" * 20}).validate()
+    assert loaded.host is not None and loaded.host.node_id == "k1" and "sss" not in repr(loaded.host)
