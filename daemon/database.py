@@ -97,6 +97,18 @@ CREATE TABLE IF NOT EXISTS audit (
     request_id  TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_time ON audit (event_time);
+-- IssueCard / WriteCard / AddRecord by request id (daemon/idempotency.py); created at start-up in older databases.
+CREATE TABLE IF NOT EXISTS requests (
+    request_id  TEXT PRIMARY KEY,
+    operation   TEXT NOT NULL,
+    reader      TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('started', 'done')),
+    card_number TEXT NOT NULL DEFAULT '',
+    response    BLOB,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
 """
 
 

@@ -216,6 +216,11 @@ class Journal:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @property
+    def database(self) -> Database:
+        """The database holding the journal (and the audit trail and request table)."""
+        return self._db
+
     # --- writing -------------------------------------------------------------------------------------------
 
     def begin(
@@ -255,19 +260,27 @@ class Journal:
         # unchanged, so an intent lost in a power cut loses nothing; a SIGKILL does not lose it (database.py).
         # One statement: the UNIQUE request_id makes a repeated request insert nothing (then it is read back).
         with self._db.transaction(durable=False) as conn:
+            # ... unless a card write (daemon/idempotency.py) has the request id: one namespace for every RPC
             inserted = conn.execute(
                 "INSERT INTO transactions (transaction_id, request_id, kind, state, reader, amount_fen, business_date,"
                 " merchant_id, order_id, operator_id, client, created_at, updated_at, seq)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                " (SELECT COALESCE(MAX(seq), 0) + 1 FROM transactions)) ON CONFLICT (request_id) DO NOTHING",
+                " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM transactions)"
+                " WHERE NOT EXISTS (SELECT 1 FROM requests WHERE request_id = ?) ON CONFLICT (request_id) DO NOTHING",
                 (
                     entry.transaction_id, request_id, kind.value, State.INTENT.value, reader, amount_fen,
                     entry.business_date, merchant_id, order_id, operator_id, client, _iso(now), _iso(now),
+                    request_id,
                 ),
             ).rowcount  # fmt: skip
             if inserted:
                 return entry, True
             row = conn.execute(_BY_REQUEST_ID, (request_id,)).fetchone()
+        if row is None:
+            raise RequestIdConflictError(
+                f"request_id {request_id!r} was already used for a card write: kind differs; nothing was done, "
+                "use a new request_id",
+                mismatch="kind",
+            )
         existing = Entry.from_row(row)
         mismatch = [name for name, first, now in (
             ("kind", existing.kind, kind), ("reader", existing.reader, reader),

@@ -13,18 +13,18 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Protocol, TypeVar
 
 import grpc
 
-from apdu.errors import DataError
+from apdu.errors import DataError, HealthCardError
 from daemon._gen.healthcard.v1 import card_data_pb2 as cd
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
 from daemon.audit import AuditRecord, AuditTrail
 from daemon.auth import client_identity
-from daemon.backend import ReaderBackend
+from daemon.backend import CardOps, ReaderBackend
 from daemon.config import TokenConfig
 from daemon.convert import (
     SECTION_NAMES,
@@ -39,6 +39,7 @@ from daemon.convert import (
 )
 from daemon.errors import TransactionNotFoundError, TransactionNotSettleableError, classify
 from daemon.events import EventBus
+from daemon.idempotency import RequestStore, card_in_reader, fingerprint
 from daemon.journal import Entry, Journal, Kind, State
 from daemon.logs import bind_request_id, new_request_id
 from daemon.metrics import Metrics
@@ -90,10 +91,12 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
         metrics: Metrics,
         tokens: Sequence[TokenConfig] = (),
         transactions: Transactions | None = None,
+        requests: RequestStore | None = None,
     ) -> None:
         self._readers = readers
         self._journal = journal
         self._tx = transactions if transactions is not None else Transactions(journal)
+        self._requests = requests if requests is not None else RequestStore(journal.database)
         self._audit = audit
         self._events = events
         self._metrics = metrics
@@ -163,6 +166,47 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
         worker = self._readers.worker(reader)
         self._metrics.queue_depth.labels(reader=reader).set(worker.queue_depth)
         return worker.submit(fn, queue_timeout=self._readers.queue_timeout)  # = ReaderManager.run, one look-up
+
+    def _once(
+        self,
+        request: _WriteRequest,
+        note: _AuditNote,
+        cls: type[W],
+        job: Callable[[ReaderBackend, bool], W],
+        *,
+        bound_to_card: bool = True,
+    ) -> W:
+        """Run ``job`` on the request's reader at most once per request id (issue #11 item 3; idempotency.py).
+
+        ``job(backend, retried)``: ``retried`` is True when an earlier attempt with this request id may have
+        changed the card (its row is still ``started``), so the job looks for that attempt's effect first. A
+        repeat of a done request answers the stored response (``replayed``), after checking that the card in the
+        reader is the one it was done to when ``bound_to_card``.
+        """
+        if not request.request_id:
+            return self._run(request.reader, lambda backend: job(backend, False))
+        operation = note.operation.partition(":")[0]
+        digest = fingerprint(request)
+
+        def guarded(backend: ReaderBackend) -> W:
+            stored = self._requests.begin(
+                request_id=request.request_id, operation=operation, reader=request.reader, fingerprint=digest
+            )
+            if stored is not None and stored.done:
+                if bound_to_card:
+                    self._requests.check_card(backend, stored)
+                note.operation += ":replayed"
+                note.card_number = stored.card_number
+                response = cls.FromString(stored.response)
+                response.replayed = True
+                return response
+            response = job(backend, stored is not None)
+            self._requests.finish(
+                request.request_id, card_number=response.card_number, response=response.SerializeToString()
+            )
+            return response
+
+        return self._run(request.reader, guarded)
 
     # --- readers -------------------------------------------------------------------------------------------
 
@@ -251,8 +295,8 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
                 if name.partition(".")[0] not in names:
                     raise _invalid("clear_fields", f"clear_fields: {name!r} is not a field of a listed section")
 
-            def job(backend: ReaderBackend) -> pb.WriteCardResponse:
-                with backend.session() as card:
+            def job(backend: ReaderBackend, _retried: bool) -> pb.WriteCardResponse:
+                with backend.session() as card:  # a retried merge writes the same values: nothing more changes
                     note.card_number = card.card_number
                     written = card.write(data, clear)
                 inverse = {v: k for k, v in SECTION_NAMES.items()}
@@ -261,7 +305,7 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
                     sections=[inverse[w] for w in written if w in inverse],  # type: ignore[misc]
                 )
 
-            return self._run(request.reader, job)
+            return self._once(request, note, pb.WriteCardResponse, job)
 
         return self._call(
             "WriteCard", context, work, request_id=request.request_id, reader=request.reader,
@@ -289,11 +333,13 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
                 ("id_number", request.holder.id_number),
             ) if v}  # fmt: skip
 
-            def job(backend: ReaderBackend) -> pb.IssueCardResponse:
+            def job(backend: ReaderBackend, retried: bool) -> pb.IssueCardResponse:
+                if retried and _issued_already(backend, request.card_number):  # an earlier attempt issued it
+                    return pb.IssueCardResponse(card_number=request.card_number)
                 with backend.session() as card:
                     return pb.IssueCardResponse(card_number=card.issue(request.card_number, holder))
 
-            return self._run(request.reader, job)
+            return self._once(request, note, pb.IssueCardResponse, job, bound_to_card=False)
 
         return self._call(
             "IssueCard", context, work, request_id=request.request_id, reader=request.reader,
@@ -313,13 +359,15 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
             note.operation = f"AddRecord:{kind}"
             items = dict(request.items)
 
-            def job(backend: ReaderBackend) -> pb.AddRecordResponse:
+            def job(backend: ReaderBackend, retried: bool) -> pb.AddRecordResponse:
                 with backend.session() as card:
                     note.card_number = card.card_number
-                    slot = card.add_record(kind, items)
+                    slot = _record_written(card, kind, items) if retried else None  # by an earlier attempt
+                    if slot is None:
+                        slot = card.add_record(kind, items)
                 return pb.AddRecordResponse(card_number=note.card_number, slot=slot)
 
-            return self._run(request.reader, job)
+            return self._once(request, note, pb.AddRecordResponse, job)
 
         return self._call(
             "AddRecord", context, work, request_id=request.request_id, reader=request.reader,
@@ -524,6 +572,28 @@ def _check_card_request(request: _CardRequest) -> None:
     check_reader(request.reader)
     check_text(request.operator_id, "operator_id")
     check_request_id(request.request_id, required=False)
+
+
+W = TypeVar("W", pb.WriteCardResponse, pb.IssueCardResponse, pb.AddRecordResponse)
+_WriteRequest = pb.WriteCardRequest | pb.IssueCardRequest | pb.AddRecordRequest
+
+
+def _issued_already(backend: ReaderBackend, card_number: str) -> bool:
+    """Whether the card in the reader already carries ``card_number`` (an earlier IssueCard attempt issued it)."""
+    try:
+        return card_in_reader(backend) == card_number
+    except HealthCardError:  # a blank or half-personalised card has no readable card number
+        return False
+
+
+def _record_written(card: CardOps, kind: str, items: Mapping[int, str]) -> int | None:
+    """The slot of a valid ``kind`` record on the card holding every one of ``items`` (an earlier attempt's)."""
+    section = "inpatient_records" if kind == "inpatient" else "outpatient_records"
+    for record in card.read([section]).get("visit_records", ()):
+        stored = {int(k): v for k, v in record["items"].items()}
+        if record["kind"] == kind and record["valid"] and all(stored.get(k) == v for k, v in items.items()):
+            return int(record["slot"])
+    return None
 
 
 def _invalid(field: str, message: str) -> Exception:

@@ -22,6 +22,7 @@ import argparse
 import datetime as dt
 import json
 import sys
+import uuid
 from typing import Any
 
 import grpc
@@ -56,11 +57,21 @@ def read_patient(stub: pb_grpc.HealthCardServiceStub, reader: str, operator: str
 
 
 def add_outpatient(stub: pb_grpc.HealthCardServiceStub, reader: str, operator: str, items: dict[int, str]) -> int:
-    """Write an out-patient record; returns the slot the card's rule picked."""
-    reply = stub.AddRecord(
-        pb.AddRecordRequest(reader=reader, kind=cd.VISIT_KIND_OUTPATIENT, items=items, operator_id=operator)
-    )
-    return int(reply.slot)
+    """Write an out-patient record; returns the slot the card's rule picked.
+
+    With a request id: if the answer is lost (deadline, connection), the same request is sent again and the daemon
+    answers the first write's slot (``replayed``) instead of writing a second record.
+    """
+    request = pb.AddRecordRequest(reader=reader, kind=cd.VISIT_KIND_OUTPATIENT, items=items, operator_id=operator,
+                                  request_id=f"his-{uuid.uuid4().hex}")  # fmt: skip
+    for attempt in range(3):
+        try:
+            return int(stub.AddRecord(request, timeout=30).slot)
+        except grpc.RpcError as exc:
+            err: Any = exc
+            if attempt == 2 or dict(err.trailing_metadata() or ()).get("healthcard-error-reason"):
+                raise  # the daemon's own answer is final; none means the answer was lost on the way
+    raise AssertionError("unreachable")
 
 
 def read_outpatient(stub: pb_grpc.HealthCardServiceStub, reader: str, operator: str, slot: int) -> dict[int, str]:

@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,6 @@ from apdu.errors import ReaderError
 from daemon._gen.healthcard.v1 import errors_pb2
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
-from daemon.config import Config
 from daemon.errors import DETAILS_KEY, REASON_KEY
 from daemon.server import Daemon
 from healthcard.person import load_person
@@ -38,25 +37,6 @@ READER = "virtual-0"
 ROOT = Path(__file__).resolve().parents[2]
 DEBIT_FOR_PURCHASE, CREDIT_FOR_LOAD, INITIALIZE = 0x54, 0x52, 0x50
 CREDIT_SAM_FOR_PURCHASE = 0x72  # the PSAM's MAC2 check (pboc-purse.md §4 step 4)
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    config = Config(listen="127.0.0.1:0", state_dir=tmp_path / "state", simulate=True, poll_interval_s=0.05,
-                    queue_timeout_s=10.0).validate()  # fmt: skip
-    d = Daemon(config)
-    d.start()
-    try:
-        yield d
-    finally:
-        d.stop(grace=5)
-
-
-@pytest.fixture
-def stub(daemon: Daemon) -> Iterator[pb_grpc.HealthCardServiceStub]:
-    with grpc.insecure_channel(f"127.0.0.1:{daemon.port}") as channel:
-        grpc.channel_ready_future(channel).result(timeout=10)
-        yield pb_grpc.HealthCardServiceStub(channel)
 
 
 def _backend(daemon: Daemon, reader: str = READER) -> Any:

@@ -5,7 +5,9 @@ healthcardd: the local device daemon for kiosks and hospital information systems
 
 The daemon owns the card readers and the SAM; clients in any language call this service. Money is integer
 fen (int64). Every mutating RPC carries a client-chosen request_id: a repeated request_id returns the first
-result without touching the card again. Errors: see errors.proto.
+result without changing the card again; request ids of all mutating RPCs share one namespace, and a repeat
+must be the same request (kind, reader, amount or content, card) or it is refused with
+ERROR_REASON_REQUEST_ID_CONFLICT. Errors: see errors.proto.
 """
 
 from collections import abc as _abc
@@ -396,7 +398,10 @@ class WriteCardRequest(_message.Message):
     operator_id: _builtins.str
     """Operator (staff member) for the audit trail."""
     request_id: _builtins.str
-    """Client request id."""
+    """Client request id (optional, ≤ 64 characters): a repeat of the same request answers the stored response
+    (replayed = true) and never writes the card again; the same id with another reader, content or card is
+    ERROR_REASON_REQUEST_ID_CONFLICT.
+    """
     @_builtins.property
     def card(self) -> _card_data_pb2.CardData:
         """The data to write; only the listed sections are written, and in them only the fields that are set."""
@@ -437,8 +442,11 @@ class WriteCardResponse(_message.Message):
 
     CARD_NUMBER_FIELD_NUMBER: _builtins.int
     SECTIONS_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
     card_number: _builtins.str
     """KH of the written card."""
+    replayed: _builtins.bool
+    """True when this is the stored response of an earlier request with the same request_id."""
     @_builtins.property
     def sections(self) -> _containers.RepeatedScalarFieldContainer[_card_data_pb2.CardSection.ValueType]:
         """Sections written."""
@@ -448,10 +456,11 @@ class WriteCardResponse(_message.Message):
         *,
         card_number: _builtins.str = ...,
         sections: _abc.Iterable[_card_data_pb2.CardSection.ValueType] | None = ...,
+        replayed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "sections", b"sections"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "replayed", b"replayed", "sections", b"sections"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -475,7 +484,10 @@ class IssueCardRequest(_message.Message):
     operator_id: _builtins.str
     """Operator (staff member) for the audit trail."""
     request_id: _builtins.str
-    """Client request id."""
+    """Client request id (optional, ≤ 64 characters): a repeat of the same request answers the stored response
+    (replayed = true) and never writes the card again; the same id with another reader, content or card is
+    ERROR_REASON_REQUEST_ID_CONFLICT.
+    """
     @_builtins.property
     def holder(self) -> _card_data_pb2.Holder:
         """Holder identity (name and ID number required)."""
@@ -504,16 +516,20 @@ class IssueCardResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CARD_NUMBER_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
     card_number: _builtins.str
     """KH of the issued card."""
+    replayed: _builtins.bool
+    """True when this is the stored response of an earlier request with the same request_id (no card was issued)."""
     def __init__(
         self,
         *,
         card_number: _builtins.str = ...,
+        replayed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "replayed", b"replayed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -557,7 +573,10 @@ class AddRecordRequest(_message.Message):
     operator_id: _builtins.str
     """Operator (staff member) for the audit trail."""
     request_id: _builtins.str
-    """Client request id."""
+    """Client request id (optional, ≤ 64 characters): a repeat of the same request answers the stored response
+    (replayed = true) and never writes the card again; the same id with another reader, content or card is
+    ERROR_REASON_REQUEST_ID_CONFLICT.
+    """
     @_builtins.property
     def items(self) -> _containers.ScalarMap[_builtins.int, _builtins.str]:
         """Item number -> value, as in VisitRecord.items."""
@@ -587,19 +606,23 @@ class AddRecordResponse(_message.Message):
 
     CARD_NUMBER_FIELD_NUMBER: _builtins.int
     SLOT_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
     card_number: _builtins.str
     """KH of the card."""
     slot: _builtins.int
     """The slot written."""
+    replayed: _builtins.bool
+    """True when this is the stored response of an earlier request with the same request_id (nothing was written)."""
     def __init__(
         self,
         *,
         card_number: _builtins.str = ...,
         slot: _builtins.int = ...,
+        replayed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "slot", b"slot"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "replayed", b"replayed", "slot", b"slot"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -5,7 +5,9 @@ healthcardd: the local device daemon for kiosks and hospital information systems
 
 The daemon owns the card readers and the SAM; clients in any language call this service. Money is integer
 fen (int64). Every mutating RPC carries a client-chosen request_id: a repeated request_id returns the first
-result without touching the card again. Errors: see errors.proto.
+result without changing the card again; request ids of all mutating RPCs share one namespace, and a repeat
+must be the same request (kind, reader, amount or content, card) or it is refused with
+ERROR_REASON_REQUEST_ID_CONFLICT. Errors: see errors.proto.
 """
 
 from collections import abc as _abc
