@@ -11,6 +11,14 @@ the hex text with every secret byte replaced by ``**``. Which part is secret is 
 authentication cryptograms and session-key material. Responses to GET RESPONSE inherit the response flag of the
 command whose data they fetch. So no observer, log line or ``repr`` can leak a PIN, key or session data.
 
+Personal data (issue #11 item 9) is hidden the same way unless the tracer is built with
+``show_personal_data=True`` (``healthcard trace --show-personal-data``): the data fields that carry card-file
+contents — names, ID numbers, addresses, allergies, visit records — whatever file they belong to, i.e. the
+responses of READ BINARY / READ RECORD / GET DATA / GET RESPONSE and the command data of UPDATE / WRITE BINARY,
+UPDATE / WRITE / APPEND RECORD (any class byte, so also their secure-messaging forms), and the command data of the
+health-card SAM's key diversification (``80 DE``: the card number) and MAC / encryption (``80 FA``: the APDU
+being protected, with its data). Purse commands, SELECT, status words and lengths stay visible.
+
 Timestamps come from :func:`time.perf_counter_ns` (monotonic, nanoseconds).
 
 Intermediate exchanges of a 61xx GET RESPONSE chain or a 6Cxx re-send are traced too, flagged
@@ -36,6 +44,7 @@ __all__ = [
     "TraceObserver",
     "TraceRecorder",
     "Tracer",
+    "personal_redaction",
     "redacted_command_hex",
     "redacted_response_hex",
 ]
@@ -57,15 +66,15 @@ def _join(*parts: str) -> str:
     return " ".join(p for p in parts if p)
 
 
-def redacted_command_hex(command: Command, raw: bytes | None = None) -> str:
+def redacted_command_hex(command: Command, raw: bytes | None = None, redact: Redact | None = None) -> str:
     """Hex text of ``command`` with its data field shown as ``**`` per byte when it is marked secret.
 
     Header, Lc and Le stay visible (ISO/IEC 7816-4 §5.1 layout: the data field starts after the 1-byte short
-    Lc or the 3-byte extended Lc).
+    Lc or the 3-byte extended Lc). ``redact`` replaces the command's own flags.
     """
     raw = command.encode() if raw is None else raw
     n = len(command.data)
-    if not n or not command.redact & Redact.COMMAND_DATA:
+    if not n or not (command.redact if redact is None else redact) & Redact.COMMAND_DATA:
         return _hex(raw)
     start = 7 if command.extended else 5
     return _join(_hex(raw[:start]), _hide(n), _hex(raw[start + n :]))
@@ -132,14 +141,34 @@ class TraceObserver(Protocol):
         ...
 
 
+_READS = frozenset({0xB0, 0xB1, 0xB2, 0xB3, 0xC0, 0xCA, 0xCB})  # response data = file contents
+_WRITES = frozenset({0xD0, 0xD1, 0xD2, 0xD6, 0xD7, 0xDC, 0xDD, 0xE2})  # command data = file contents
+_SAM_WITH_CARD_DATA = frozenset({0xDE, 0xFA})  # 80 DE: card number; 80 FA: the protected APDU
+
+
+def personal_redaction(command: Command) -> Redact:
+    """The data fields of ``command`` that may carry the holder's personal data (module docstring)."""
+    ins = command.ins
+    if ins in _READS:
+        return Redact.RESPONSE_DATA
+    if ins in _WRITES or (command.cla & 0x80 and ins in _SAM_WITH_CARD_DATA):
+        return Redact.COMMAND_DATA
+    return Redact.NOTHING
+
+
 class Tracer:
-    """Fans exchanges out to observers. With no observers, :attr:`enabled` is False and the channel skips it."""
+    """Fans exchanges out to observers. With no observers, :attr:`enabled` is False and the channel skips it.
 
-    __slots__ = ("_counter", "_observers")
+    ``show_personal_data``: show card-file contents in the events (default: hidden like secrets; secrets are
+    hidden always).
+    """
 
-    def __init__(self, *observers: TraceObserver) -> None:
+    __slots__ = ("_counter", "_observers", "show_personal_data")
+
+    def __init__(self, *observers: TraceObserver, show_personal_data: bool = False) -> None:
         self._observers: tuple[TraceObserver, ...] = tuple(observers)
         self._counter = itertools.count(1)
+        self.show_personal_data = show_personal_data
 
     @property
     def enabled(self) -> bool:
@@ -178,10 +207,15 @@ class Tracer:
         command's own flags apply. An observer that raises is logged and does not disturb the exchange.
         """
         flags = command.redact if redact is None else redact
+        command_flags = command.redact
+        if not self.show_personal_data:
+            personal = personal_redaction(command)
+            flags |= personal
+            command_flags |= personal
         event = TraceEvent(
             seq=next(self._counter),
             reader=reader,
-            command=redacted_command_hex(command, raw_command),
+            command=redacted_command_hex(command, raw_command, command_flags),
             response="" if raw_response is None else redacted_response_hex(raw_response, flags),
             sw=None if raw_response is None or len(raw_response) < 2 else (raw_response[-2] << 8) | raw_response[-1],
             started_ns=started_ns,

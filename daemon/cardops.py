@@ -328,8 +328,9 @@ class SimulatedReader:
 
         self._name = name
         self._trusted_signers = trusted_signers  # a healthcard.api TrustList (or None)
-        cards = state_dir / "cards"
-        cards.mkdir(parents=True, exist_ok=True)
+        from healthcard.image import private_dir  # noqa: PLC0415
+
+        cards = private_dir(state_dir / "cards")  # 0700: card images and logs hold card keys
         self._image = cards / f"{name}.json"
         self._blank = blank
         self._card, self._state = open_logged_card(self._image, lambda: _new_card(name, blank))

@@ -22,6 +22,7 @@ indexes its queries need.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import urllib.parse
@@ -29,7 +30,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["SCHEMA_VERSION", "Database"]
+from apdu.errors import HealthCardError, Layer
+
+__all__ = ["SCHEMA_VERSION", "Database", "StorageFullError", "is_storage_full"]
 
 SCHEMA_VERSION = 1
 
@@ -112,13 +115,52 @@ CREATE TABLE IF NOT EXISTS requests (
 """
 
 
+_SQLITE_FULL = 13  # SQLITE_FULL, "database or disk is full" (SQLite result codes)
+
+
+class StorageFullError(HealthCardError):
+    """The disk (or the database's size limit) is full: the commit was rolled back, nothing was recorded.
+
+    The daemon answers RESOURCE_EXHAUSTED with reason STORAGE_FULL (issue #11 item 8). A journal step that
+    cannot be recorded stops the transaction before the next APDU: ``intent`` and ``prepared`` are written before
+    the card is touched, so a full disk there leaves the card unchanged.
+    """
+
+    def __init__(self, message: str = "the journal's disk is full: nothing was recorded; free space and retry"):
+        super().__init__(message, layer=Layer.LIBRARY)
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's SQLITE_FULL ("database or disk is full")."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code == _SQLITE_FULL or (code is None and "database or disk is full" in str(exc))
+
+
+def _private_files(path: Path) -> None:
+    """The state directory 0700 and the database file 0600 before SQLite opens it, whatever the umask.
+
+    SQLite creates the ``-wal`` and ``-shm`` files with the permissions of the database file (os_unix.c,
+    ``findCreateFileMode``), so they are 0600 too; existing ones from an older daemon are fixed here.
+    """
+    from healthcard.image import open_private, private_dir  # noqa: PLC0415 - the daemon's only use of it
+
+    private_dir(path.parent)
+    os.close(open_private(path, os.O_RDWR))
+    for suffix in ("-wal", "-shm"):
+        extra = path.with_name(path.name + suffix)
+        if extra.exists():
+            extra.chmod(0o600)
+
+
 class Database:
     """An open SQLite database file (created with the schema on first use)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _private_files(Path(self.path))
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
@@ -160,10 +202,13 @@ class Database:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._conn.execute("COMMIT")
+            except BaseException as exc:
+                if self._conn.in_transaction:  # SQLite may have rolled back by itself (e.g. SQLITE_FULL)
+                    self._conn.execute("ROLLBACK")
+                if is_storage_full(exc):
+                    raise StorageFullError() from exc
                 raise
-            self._conn.execute("COMMIT")
 
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
         """Run a read-only query on a read connection (module docstring) and return every row."""

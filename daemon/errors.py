@@ -25,6 +25,7 @@ from apdu.errors import (
     SamError,
 )
 from daemon._gen.healthcard.v1 import errors_pb2
+from daemon.database import StorageFullError
 from daemon.journal import RequestIdConflictError
 
 __all__ = [
@@ -188,6 +189,8 @@ def classify(exc: BaseException) -> Failure:
         return Failure(
             exc.code, exc.reason, exc.message, field=exc.field, message_zh=exc.message_zh, metadata=exc.metadata
         )
+    if isinstance(exc, StorageFullError):
+        return Failure(grpc.StatusCode.RESOURCE_EXHAUSTED, R.ERROR_REASON_STORAGE_FULL, exc.message, "library")
     if isinstance(exc, RequestIdConflictError):
         return Failure(
             grpc.StatusCode.ALREADY_EXISTS, R.ERROR_REASON_REQUEST_ID_CONFLICT, exc.message, "data", "request_id",

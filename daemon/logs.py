@@ -2,8 +2,10 @@
 
 The request id lives in a context variable set by the service for each RPC (the client's ``request_id`` when it
 sends one, otherwise a generated one), so every line logged while serving that RPC — by the daemon or by the
-library beneath it — carries it. Only the card number identifies a card in logs; keys, PINs, tokens and
-personal data are never passed to the logger, and ``extra`` fields whose name suggests a secret are masked.
+library beneath it — carries it. Only the masked card number (``110105********0030``, :func:`apdu.redact.mask_id`:
+the card number is the citizen ID number) identifies a card in logs: ``extra`` fields ``card_number`` /
+``id_number`` are masked by the formatter whoever passes them; keys, PINs, tokens and personal data are never
+passed to the logger, and ``extra`` fields whose name suggests a secret are replaced by ``***``.
 """
 
 from __future__ import annotations
@@ -17,10 +19,20 @@ import sys
 from types import TracebackType
 from typing import TextIO
 
-__all__ = ["JsonFormatter", "bind_request_id", "configure_logging", "current_request_id", "new_request_id"]
+from apdu.redact import mask_id
+
+__all__ = [
+    "JsonFormatter",
+    "bind_request_id",
+    "configure_logging",
+    "current_request_id",
+    "mask_id",
+    "new_request_id",
+]
 
 _REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("healthcardd_request_id", default="-")
 _SECRET_WORDS = ("pin", "token", "key", "password", "secret", "authorization")
+_IDENTIFIERS = frozenset({"card_number", "id_number", "kh"})  # masked with apdu.redact.mask_id
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "request_id"}
 
 
@@ -75,7 +87,12 @@ class JsonFormatter(logging.Formatter):
             if name in _STANDARD or name.startswith("_"):
                 continue
             secret = any(word in name.lower() for word in _SECRET_WORDS)
-            doc[name] = "***" if secret else value
+            if secret:
+                doc[name] = "***"
+            elif name in _IDENTIFIERS and isinstance(value, str):
+                doc[name] = mask_id(value)
+            else:
+                doc[name] = value
         if record.exc_info and record.exc_info[0] is not None:
             doc["error_type"] = record.exc_info[0].__name__
         return json.dumps(doc, ensure_ascii=False, default=str)

@@ -1,7 +1,8 @@
 """``healthcardd``: the local gRPC device daemon (``healthcardd --simulate`` works on any machine).
 
 Exit codes: 0 after a graceful stop (SIGTERM/SIGINT) or a configuration that ``--check-config`` accepts, 2 for a
-configuration that is invalid or unsafe (the message says what to change).
+configuration that is invalid or unsafe, a port that is taken, or a state directory the daemon cannot write (the
+message says what to change; no traceback).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
@@ -17,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from daemon.config import ConfigError, load_config
+from daemon.database import StorageFullError
 from daemon.logs import configure_logging
 
 __all__ = ["main"]
@@ -75,6 +78,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         daemon = Daemon(config)
     except RuntimeError as exc:  # e.g. the port is taken
         print(f"healthcardd: cannot listen on {config.listen}: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, sqlite3.Error, StorageFullError) as exc:  # e.g. a read-only or full state directory
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(
+            f"healthcardd: cannot use the state directory {str(config.state_dir)!r}: {reason} (it must be a"
+            " directory the daemon's user can write, with free space; --state-dir or state_dir choose another)",
+            file=sys.stderr,
+        )
         return 2
     if daemon.port == 0:
         print(f"healthcardd: cannot listen on {config.listen}", file=sys.stderr)

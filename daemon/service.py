@@ -37,11 +37,12 @@ from daemon.convert import (
     timestamp,
     transaction_message,
 )
+from daemon.database import StorageFullError
 from daemon.errors import TransactionNotFoundError, TransactionNotSettleableError, classify
 from daemon.events import EventBus
 from daemon.idempotency import RequestStore, card_in_reader, fingerprint
 from daemon.journal import Entry, Journal, Kind, State
-from daemon.logs import bind_request_id, new_request_id
+from daemon.logs import bind_request_id, mask_id, new_request_id
 from daemon.metrics import Metrics
 from daemon.readers import ReaderManager
 from daemon.transactions import Request, Transactions
@@ -53,6 +54,8 @@ from daemon.validation import (
     check_reader,
     check_request_id,
     check_text,
+    check_timestamp,
+    loggable,
 )
 
 __all__ = ["UNPAGED_REPORT_MAX", "HealthCardServicer"]
@@ -126,19 +129,26 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
         started = time.perf_counter()
         code = "OK"
         outcome = "OK"
+        shown = loggable(reader)  # the request's reader name, bounded before it reaches a log line
         with bind_request_id(request_id or new_request_id()):
             try:
-                return work(note)
+                result = work(note)
+                self._audit_call(context, note, "OK", request_id)  # a disk-full audit fails the call (below)
+                return result
             except Exception as exc:
                 failure = classify(exc)
                 code, outcome = failure.code.name, failure.reason_name
                 if failure.code in {grpc.StatusCode.INTERNAL, grpc.StatusCode.DATA_LOSS}:
                     log.exception("%s failed: %s", method, failure.reason_name)
                 else:
-                    log.info("%s failed: %s", method, failure.reason_name, extra={"reader": reader})
+                    log.info("%s failed: %s", method, failure.reason_name, extra={"reader": shown})
                 if reader:
                     label = self._metrics.reader_label(reader)
                     self._metrics.reader_errors.labels(reader=label, reason=failure.reason_name).inc()
+                try:
+                    self._audit_call(context, note, outcome, request_id)
+                except StorageFullError:
+                    log.error("%s: audit row not recorded, the journal's disk is full", method)
                 context.set_trailing_metadata(failure.trailing_metadata())
                 context.abort(failure.code, failure.message)
                 raise  # unreachable: abort raises
@@ -146,21 +156,22 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
                 elapsed = time.perf_counter() - started
                 self._metrics.rpc_latency.labels(method=method).observe(elapsed)
                 self._metrics.rpc_total.labels(method=method, code=code).inc()
-                if note.enabled:
-                    self._audit.record(
-                        client=client_identity(context, self._tokens),
-                        operation=note.operation,
-                        outcome=outcome,
-                        reader=note.reader,
-                        card_number=note.card_number,
-                        operator_id=note.operator_id,
-                        request_id=request_id,
-                    )
                 if log.isEnabledFor(logging.INFO):  # the extra dict is built only when the line is logged
                     log.info(
                         "%s %s", method, outcome,
-                        extra={"reader": reader, "card_number": note.card_number, "ms": round(elapsed * 1000, 2)},
+                        extra={"reader": shown, "card_number": mask_id(note.card_number),
+                               "ms": round(elapsed * 1000, 2)},
                     )  # fmt: skip
+
+    def _audit_call(self, context: grpc.ServicerContext, note: _AuditNote, outcome: str, request_id: str) -> None:
+        """Append the RPC's audit row once (``note.enabled``); :class:`StorageFullError` when the disk is full."""
+        if not note.enabled:
+            return
+        note.enabled = False
+        self._audit.record(
+            client=client_identity(context, self._tokens), operation=note.operation, outcome=outcome,
+            reader=note.reader, card_number=note.card_number, operator_id=note.operator_id, request_id=request_id,
+        )  # fmt: skip
 
     def _run(self, reader: str, fn: Callable[[ReaderBackend], T]) -> T:
         worker = self._readers.worker(reader)
@@ -449,8 +460,8 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
                 state = STATE_OF[request.state]
             entries, next_token = self._journal.list_entries(
                 limit=limit, page_token=request.page_token, card_number=request.card_number, state=state,
-                start=request.start_time.ToDatetime(_UTC) if request.HasField("start_time") else None,
-                end=request.end_time.ToDatetime(_UTC) if request.HasField("end_time") else None,
+                start=check_timestamp(request.start_time if request.HasField("start_time") else None, "start_time"),
+                end=check_timestamp(request.end_time if request.HasField("end_time") else None, "end_time"),
             )  # fmt: skip
             return pb.ListTransactionsResponse(
                 transactions=[transaction_message(e) for e in entries],
@@ -542,8 +553,8 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
             limit, cursor = check_page(request.page_size, request.page_token)
             events, next_id = self._audit.list_events(
                 limit=limit, before_id=cursor,
-                start=request.start_time.ToDatetime(_UTC) if request.HasField("start_time") else None,
-                end=request.end_time.ToDatetime(_UTC) if request.HasField("end_time") else None,
+                start=check_timestamp(request.start_time if request.HasField("start_time") else None, "start_time"),
+                end=check_timestamp(request.end_time if request.HasField("end_time") else None, "end_time"),
             )  # fmt: skip
             return pb.ListAuditEventsResponse(
                 events=[audit_message(e) for e in events],

@@ -41,7 +41,7 @@ from healthcard.cos.card import VirtualCard
 from healthcard.fs.journal import Op, SetKeyTries, SetPurse, SetRecords, WriteBinary
 from healthcard.fs.serial import op_from_json, op_to_json
 from healthcard.fs.state import CardState
-from healthcard.image import dumps, load_image
+from healthcard.image import dumps, load_image, open_private
 from sam.virtual import VirtualSam, load_sam_image, new_sam_image
 from sam.virtual.image import SamImage
 
@@ -104,7 +104,8 @@ class LoggedCardState(CardState):
         write_atomically(self._image, dumps(self).encode("utf-8"))
         if self._log is not None:
             self._log.close()
-        self._log = open(_log_path(self._image), "wb", buffering=0)  # noqa: SIM115 - kept open for appends
+        fd = open_private(_log_path(self._image), os.O_WRONLY | os.O_TRUNC)  # 0600: the log holds card keys
+        self._log = open(fd, "wb", buffering=0)  # noqa: SIM115 - kept open for appends
         self._entries = 0
 
     def close(self, *, compact: bool = True) -> None:

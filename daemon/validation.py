@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as _dt
 import re
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from apdu.errors import DataError
 
 __all__ = [
@@ -20,6 +22,8 @@ __all__ = [
     "check_reader",
     "check_request_id",
     "check_text",
+    "check_timestamp",
+    "loggable",
 ]
 
 MAX_AMOUNT_FEN = 2**31 - 1
@@ -27,7 +31,21 @@ MAX_TEXT = 64
 MAX_READER = 128
 MAX_PAGE = 1000
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
+_PAGE_TOKEN = re.compile(r"[0-9]{1,18}")
+_MIN_SECONDS = -62_135_596_800  # 0001-01-01T00:00:00Z
+_MAX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
 _CONTROL = re.compile(r"[\x00-\x1f]")  # one search instead of a Python loop over the characters
+
+
+def loggable(value: str, *, limit: int = MAX_READER) -> str:
+    """``value`` fit for a log line: as is when short and free of control characters, else a bounded stand-in.
+
+    Every string from a request goes through this (or a ``check_*``) before it is logged (issue #11 item 7: a
+    0.9 MB reader name reached every log line of its RPC).
+    """
+    if len(value) <= limit and not _CONTROL.search(value):
+        return value
+    return f"<invalid: {len(value)} characters>"
 
 
 def check_text(value: str, field: str, *, limit: int = MAX_TEXT) -> str:
@@ -74,11 +92,28 @@ def check_page_size(page_size: int, *, default: int = 100) -> int:
 
 
 def check_page(page_size: int, page_token: str) -> tuple[int, int | None]:
-    """``(limit, cursor)`` from a page size (0 = 100) and a page token (empty = first page)."""
+    """``(limit, cursor)`` from a page size (0 = 100) and a numeric page token (empty = first page).
+
+    The token is 1..18 ASCII digits — ``str.isdigit`` also accepts "²" and other Unicode digits that ``int``
+    refuses, and 19+ digits overflow SQLite's 64-bit integers (issue #11 item 8): both were INTERNAL errors.
+    """
     limit = check_page_size(page_size)
-    if page_token and not page_token.isdigit():
+    if page_token and not _PAGE_TOKEN.fullmatch(page_token):
         raise DataError("page_token: not a token returned by this daemon", field="page_token")
     return limit, (int(page_token) if page_token else None)
+
+
+def check_timestamp(value: Timestamp | None, field: str) -> _dt.datetime | None:
+    """A ``google.protobuf.Timestamp`` filter as an aware UTC datetime (``None`` when not set).
+
+    Valid are 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999999Z with nanos in 0..999 999 999 (the
+    Timestamp's documented range); anything else is INVALID_ARGUMENT naming ``field``, not INTERNAL.
+    """
+    if value is None:
+        return None
+    if not (_MIN_SECONDS <= value.seconds <= _MAX_SECONDS and 0 <= value.nanos <= 999_999_999):
+        raise DataError(f"{field}: outside 0001-01-01 .. 9999-12-31 (or bad nanos)", field=field)
+    return value.ToDatetime(_dt.UTC)
 
 
 def check_business_date(value: str) -> str:

@@ -26,11 +26,32 @@ from healthcard.fs.nodes import DF, MF_FID
 from healthcard.fs.serial import node_from_json, node_to_json, op_from_json, op_to_json
 from healthcard.fs.state import CardState
 
-__all__ = ["FORMAT", "VERSION", "ImageError", "dumps", "load_image", "loads", "save_image", "state_from_json",
-           "state_to_json"]  # fmt: skip
+__all__ = ["FORMAT", "VERSION", "ImageError", "dumps", "load_image", "loads", "open_private", "private_dir",
+           "save_image", "state_from_json", "state_to_json"]  # fmt: skip
 
 FORMAT = "healthcard-card-image"
 VERSION = 1
+
+
+def private_dir(path: str | os.PathLike[str]) -> Path:
+    """Create ``path`` (and missing parents) and make it 0700 whatever the umask (issue #11 item 9).
+
+    For directories the project owns: the daemon's state directory and its ``cards/``, the CLI's state
+    directory. Card images, card logs and SAM images hold card keys and personal data.
+    """
+    target = Path(path)
+    target.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if os.name == "posix" and target.stat().st_mode & 0o777 != 0o700:
+        target.chmod(0o700)
+    return target
+
+
+def open_private(path: str | os.PathLike[str], flags: int) -> int:
+    """``os.open`` creating the file 0600 whatever the umask (an existing file is made 0600 too)."""
+    fd = os.open(path, flags | os.O_CREAT, 0o600)
+    if os.name == "posix":
+        os.fchmod(fd, 0o600)
+    return fd
 
 
 class ImageError(DataError):

@@ -22,6 +22,7 @@ from apdu.errors import DataError
 from apdu.trace import Tracer
 from healthcard.api import CardSession, open_pcsc_session, open_virtual_session
 from healthcard.cli.pins import SAM_PIN, add_pin_options
+from healthcard.image import private_dir
 
 __all__ = [
     "add_session_options",
@@ -41,9 +42,10 @@ TRACER: Tracer | None = None
 
 
 def state_dir() -> Path:
-    """``$XDG_STATE_HOME/healthcard`` or ``~/.local/state/healthcard``."""
+    """``$XDG_STATE_HOME/healthcard`` or ``~/.local/state/healthcard``, created 0700 (the demo images in it hold
+    card keys and personal data; issue #11 item 9)."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "healthcard"
+    return private_dir(Path(base) / "healthcard")
 
 
 def add_session_options(parser: argparse.ArgumentParser) -> None:
