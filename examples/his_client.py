@@ -4,10 +4,11 @@ out-patient record.
 1. ReadCard — holder (ID number masked on screen), phone, blood group and allergies: what a doctor's station
    shows when the patient hands over the card (every read of personal data lands in the daemon's audit trail).
 2. AddRecord — an out-patient visit (门诊信息, DF03/ED01..ED05) written into the slot the card's rule picks (first
-   free, else the oldest; health-card.md §2.6). The names of the ED items are not public (health-card.md §3.6):
-   this example uses item 213 (70 an) for the institution, 215 (7 cn) for the visit time and 217 (50 an) for the
-   department — a local convention, as every HIS vendor has one.
-3. ReadCard — the out-patient records, to check that the slot holds exactly what was written.
+   free, else the oldest; health-card.md §2.6) and signed (SM2) by the reader's SAM. The names of the ED items
+   are not public (health-card.md §3.6): this example uses item 213 (70 an) for the institution, 215 (7 cn) for
+   the visit time and 217 (50 an) for the department — a local convention, as every HIS vendor has one.
+3. ReadCard — the out-patient records, to check that the slot holds exactly what was written, and the record's
+   signature as the daemon checked it against its trust list (VALID, signer "own SAM").
 4. ListAuditEvents — the audit rows this session produced (time, client, operator, operation, outcome).
 
     python examples/his_client.py [--target 127.0.0.1:50051] [--reader virtual-0] [--operator dr-wang]
@@ -74,15 +75,19 @@ def add_outpatient(stub: pb_grpc.HealthCardServiceStub, reader: str, operator: s
     raise AssertionError("unreachable")
 
 
-def read_outpatient(stub: pb_grpc.HealthCardServiceStub, reader: str, operator: str, slot: int) -> dict[int, str]:
-    """The items of out-patient record ``slot`` as read back from the card (empty if the slot is not valid)."""
+def read_outpatient(
+    stub: pb_grpc.HealthCardServiceStub, reader: str, operator: str, slot: int
+) -> tuple[dict[int, str], dict[str, str]]:
+    """The items of out-patient record ``slot`` as read back from the card (empty if the slot is not valid) and
+    its signature as the daemon checked it (status: VALID, UNTRUSTED, INVALID or UNSIGNED; the signer's name)."""
     card = stub.ReadCard(
         pb.ReadCardRequest(reader=reader, sections=[cd.CARD_SECTION_OUTPATIENT_RECORDS], operator_id=operator)
     ).card
     for record in card.visit_records:
         if record.kind == cd.VISIT_KIND_OUTPATIENT and record.slot == slot and record.valid:
-            return dict(record.items)
-    return {}
+            status = cd.SignatureStatus.Name(record.signature_status).removeprefix("SIGNATURE_STATUS_")
+            return dict(record.items), {"status": status, "signer": record.signer}
+    return {}, {}
 
 
 def run(stub: pb_grpc.HealthCardServiceStub, args: argparse.Namespace) -> dict[str, Any]:
@@ -91,7 +96,7 @@ def run(stub: pb_grpc.HealthCardServiceStub, args: argparse.Namespace) -> dict[s
     visit_time = dt.datetime.now().strftime("%Y%m%d%H%M%S")
     written = {INSTITUTION: args.institution, VISIT_TIME: visit_time, DEPARTMENT: args.department}
     slot = add_outpatient(stub, args.reader, args.operator, written)
-    read_back = read_outpatient(stub, args.reader, args.operator, slot)
+    read_back, signature = read_outpatient(stub, args.reader, args.operator, slot)
     audit = [
         {"operation": e.operation, "outcome": e.outcome, "operator": e.operator_id, "client": e.client}
         for e in stub.ListAuditEvents(pb.ListAuditEventsRequest(page_size=3)).events
@@ -102,6 +107,7 @@ def run(stub: pb_grpc.HealthCardServiceStub, args: argparse.Namespace) -> dict[s
         "written": {str(k): v for k, v in written.items()},
         "read_back": {str(k): read_back.get(k, "") for k in written},
         "match": all(read_back.get(k) == v for k, v in written.items()),
+        "signature": signature,
         "audit": audit,
     }
 
@@ -116,6 +122,8 @@ def show(result: dict[str, Any]) -> None:
     for item, value in result["written"].items():
         print(f"    item {item}: {value}")
     print("[3] 回读 / Read back: " + ("identical" if result["match"] else f"DIFFERENT {result['read_back']}"))
+    sig = result["signature"]
+    print(f"    签名 Signature: {sig.get('status', '-')}" + (f" ({sig['signer']})" if sig.get("signer") else ""))
     print("[4] 审计记录 / Audit trail (newest first)")
     for row in result["audit"]:
         print(f"    {row['operation']:<34} {row['outcome']:<4} operator={row['operator']} client={row['client']}")

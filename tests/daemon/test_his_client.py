@@ -35,6 +35,7 @@ def test_his_client_reads_holder_and_round_trips_an_outpatient_record(tmp_path: 
     assert first["patient"]["name"] == "张伟" and first["patient"]["card_number"] == "110105198506150030"
     assert first["patient"]["abo"] == "A" and first["patient"]["allergies"] == ["青霉素（全身皮疹，瘙痒）"]
     assert first["match"] and second["match"]
+    assert first["signature"] == second["signature"] == {"status": "VALID", "signer": "own SAM"}  # signed by the SAM
     assert second["slot"] == first["slot"] + 1  # the next free slot (health-card.md §2.6)
     assert first["read_back"]["217"] == "心内科门诊" and second["read_back"]["217"] == "儿科门诊"
     on_card = {r.slot: dict(r.items) for r in card.visit_records if r.valid}
