@@ -11,7 +11,8 @@ Semantics follow OpenSC's ``sc_transmit`` / ``sc_get_response`` (``src/libopensc
 * ``6C xx`` → the same command once more with Le = xx (``6C 00`` = 256); a GET RESPONSE answered with ``6C xx``
   is re-sent the same way. A second ``6C xx`` in a row is a protocol error.
 * Each behaviour has a per-call opt-out (OpenSC's ``SC_APDU_FLAGS_NO_GET_RESP`` / ``NO_RETRY_WL``).
-* Every exchange, intermediate ones included, goes to the tracer (redacted, see :mod:`apdu.trace`).
+* Every exchange, intermediate ones included, goes to the tracer (redacted, see :mod:`apdu.trace`) and is counted
+  in :attr:`Channel.exchanges` (an integer increment: counting needs no tracer).
 
 Bounds exceeded raise :class:`~apdu.errors.LibraryError` (layer LIBRARY): a card that never stops answering
 ``61 xx`` is a protocol fault, not a status to hand back.
@@ -44,9 +45,15 @@ class Channel:
         Optional :class:`~apdu.trace.Tracer`; with ``None`` (or no observers) nothing is timed or formatted.
     max_chain:
         Maximum number of GET RESPONSE commands for one command (apdu4j uses 32).
+
+    Attributes
+    ----------
+    exchanges:
+        Transport round trips so far (GET RESPONSE and re-sends included, failed ones too: they cross the
+        interface).
     """
 
-    __slots__ = ("_max_chain", "_tracer", "_transport", "_xmit")
+    __slots__ = ("_max_chain", "_tracer", "_transport", "_xmit", "exchanges")
 
     def __init__(self, transport: Transport, *, tracer: Tracer | None = None, max_chain: int = 32) -> None:
         if max_chain < 1:
@@ -55,6 +62,7 @@ class Channel:
         self._tracer = tracer
         self._max_chain = max_chain
         self._xmit = transport.transmit
+        self.exchanges = 0
 
     @property
     def transport(self) -> Transport:
@@ -76,6 +84,7 @@ class Channel:
         In the trace, an exchange is *intermediate* when the channel acts on its status word instead of
         returning it (61xx with GET RESPONSE on, 6Cxx with the re-send on).
         """
+        self.exchanges += 1
         tracer = self._tracer
         if tracer is None or not tracer.enabled:
             out = self._xmit(raw)

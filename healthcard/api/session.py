@@ -5,14 +5,14 @@ connects, takes the reader(s) exclusively (``Transport.exclusive()``, a PC/SC tr
 releases and disconnects on exit, also after an error. Inside, the methods read, write, issue, load, debit and
 manage the life cycle (docs/architecture.md "High-level card API": the daemon codes against these names).
 
-APDU counts per interface are kept in :attr:`CardSession.counts` (the benchmarks use them); an optional
-:class:`~apdu.trace.Tracer` sees every exchange, redacted.
+APDU counts per interface are kept in :attr:`CardSession.counts` (the benchmarks and the daemon's metrics use
+them), counted by the channels themselves; an optional :class:`~apdu.trace.Tracer` sees every exchange,
+redacted (without observers nothing is timed or formatted).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -24,7 +24,7 @@ from apdu.channel import Channel
 from apdu.errors import DataError, LibraryError, MissingInputError
 from apdu.inprocess import InProcessTransport
 from apdu.pcsc import PcscTransport
-from apdu.trace import TraceEvent, Tracer
+from apdu.trace import Tracer
 from apdu.transport import Transport
 from healthcard.api import lifecycle, purse, reading, signatures, writing
 from healthcard.api.access import CardAccess
@@ -48,16 +48,6 @@ __all__ = [
 
 DEMO_SAM_PIN = "123456"
 DEMO_PURSE_PIN = "123456"
-
-
-class _Counter:
-    """Counts exchanges per reader name (GET RESPONSE and re-sends included: they cross the interface)."""
-
-    def __init__(self) -> None:
-        self.by_reader: Counter[str] = Counter()
-
-    def on_exchange(self, event: TraceEvent) -> None:
-        self.by_reader[event.reader] += 1
 
 
 class SamLoadAuthoriser:
@@ -115,12 +105,11 @@ class CardSession:
         self.profile = profile or demo_card_profile()
         self._trusted = trusted_signers if isinstance(trusted_signers, TrustList) else TrustList(trusted_signers)
         self._trust: TrustList | None = None
-        self._counter = _Counter()
         self.tracer = tracer if tracer is not None else Tracer()
-        self.tracer.add(self._counter)
         self.card_transport = card
         self.card_channel = Channel(card, tracer=self.tracer)
         self.sam_transport: Transport | None = None
+        self._sam_channel: Channel | None = None
         self._sam: SamPort | None
         if sam is None:
             self._sam = None
@@ -129,7 +118,8 @@ class CardSession:
         else:
             transport = sam
             self.sam_transport = transport
-            self._sam = SessionSam(SamClient(Channel(transport, tracer=self.tracer)), pin=sam_pin)
+            self._sam_channel = Channel(transport, tracer=self.tracer)
+            self._sam = SessionSam(SamClient(self._sam_channel), pin=sam_pin)
         self.purse_pin = purse_pin
         self._on_close = on_close
         self._disconnect = disconnect
@@ -190,10 +180,10 @@ class CardSession:
 
     @property
     def counts(self) -> dict[str, int]:
-        """APDUs exchanged so far: ``{"card": n, "sam": m}`` (GET RESPONSE and re-sends included)."""
-        card = self._counter.by_reader[self.card_transport.name]
-        total = sum(self._counter.by_reader.values())
-        return {"card": card, "sam": total - card}
+        """APDUs exchanged so far: ``{"card": n, "sam": m}`` (GET RESPONSE and re-sends included; ``m`` counts
+        the SAM given as a transport, not a :class:`~healthcard.api.samport.SamPort` that talks to its own)."""
+        sam = self._sam_channel.exchanges if self._sam_channel is not None else 0
+        return {"card": self.card_channel.exchanges, "sam": sam}
 
     @contextmanager
     def measure(self) -> Iterator[dict[str, int]]:

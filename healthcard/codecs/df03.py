@@ -5,7 +5,10 @@ form ``item@offset:length+encoding``. The tables below keep that form verbatim; 
 checked (offsets contiguous from 0, totals 1893 / 3267). Names are not public, so items are ``item_NNN``
 except the two trailing signature items (health-card.md §3.6 [INF]: 64-byte SM2 signature r‖s and the 190-byte
 SAM certificate). Fixed areas pad ``an``/``b`` with ``00`` and ``cn`` with ``F`` (health-card.md §2.2).
-The byte layout is a :mod:`construct` ``Struct`` built from the table.
+The byte layout is a :mod:`construct` ``Struct`` built from the table (:attr:`AreaLayout.struct`, built once);
+encoding and decoding use the same table directly — the fields are contiguous, so an area is the empty area with
+the given items written at their offsets, and a field is a slice — which makes a record with few or no items
+cheap (a free slot is encoded and validated on every read of all sections).
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from types import MappingProxyType
-from typing import Any
 
 import construct as cs
 
@@ -112,15 +115,20 @@ class AreaLayout:
         """The HIS data area without the signature items (1639 EE, 3013 ED)."""
         return sum(f.length for f in self.fields if not f.is_signature)
 
-    @property
+    @cached_property
     def items(self) -> Mapping[int, AreaField]:
         """Fields by item number."""
         return MappingProxyType({f.item: f for f in self.fields})
 
-    @property
+    @cached_property
     def struct(self) -> cs.Construct:
-        """A construct ``Struct`` of raw byte fields named ``item_NNN``."""
+        """A construct ``Struct`` of raw byte fields named ``item_NNN`` (the table's byte layout)."""
         return cs.Struct(*(f"item_{f.item:03d}" / cs.Bytes(f.length) for f in self.fields))
+
+    @cached_property
+    def blank(self) -> bytes:
+        """The empty area: every field padded (``00`` for an/b, ``F`` for cn)."""
+        return b"".join(_pad(f) for f in self.fields)
 
     def field(self, item: int) -> AreaField:
         """The field of ``item``; :class:`DataError` if it is not in this area."""
@@ -130,36 +138,45 @@ class AreaLayout:
             raise DataError(f"item {item} is not part of the {self.name} area", field=f"item_{item}") from None
 
     def encode(self, values: Mapping[int, str | bytes]) -> bytes:
-        """Build the whole area from item values (an → text, cn → digits, b → bytes); absent items stay empty."""
-        raw: dict[str, Any] = {}
-        for f in self.fields:
-            value = values.get(f.item)
-            key = f"item_{f.item:03d}"
-            if value is None:
-                raw[key] = (b"\xff" if f.encoding is Encoding.CN else b"\x00") * f.length
-            else:
-                raw[key] = encode_value(value, f.encoding, f.length, field=key, pad=True)
-        for item in values:
-            self.field(item)
-        out: bytes = self.struct.build(raw)
-        return out
+        """Build the whole area from item values (an → text, cn → digits, b → bytes); absent items stay empty.
+
+        Every value is checked (:class:`DataError` naming the item) before anything is built.
+        """
+        if not values:
+            return self.blank
+        out = bytearray(self.blank)
+        for item, value in values.items():
+            f = self.field(item)
+            if value is None:  # absent, as in a JSON null
+                continue
+            out[f.offset : f.offset + f.length] = encode_value(
+                value, f.encoding, f.length, field=f"item_{f.item:03d}", pad=True
+            )
+        return bytes(out)
 
     def decode(self, data: bytes) -> dict[int, str | bytes]:
         """Parse an area; items that are empty (``00``/``F`` padding only) are left out."""
         if len(data) != self.size:
             raise DataError(f"{self.name}: {len(data)} bytes, the area is {self.size}", field=self.name)
-        parsed = self.struct.parse(data)
+        blank = self.blank
         out: dict[int, str | bytes] = {}
         for f in self.fields:
-            raw = bytes(parsed[f"item_{f.item:03d}"])
+            start, end = f.offset, f.offset + f.length
+            raw = data[start:end]
+            if raw == blank[start:end]:  # padding only: decodes to "" or zero bytes, left out
+                continue
             if f.encoding is Encoding.B:
                 if any(raw):
-                    out[f.item] = raw
+                    out[f.item] = bytes(raw)
                 continue
-            value = decode_value(raw, f.encoding, field=f.name)
+            value = decode_value(bytes(raw), f.encoding, field=f.name)
             if value:
                 out[f.item] = value
         return out
+
+
+def _pad(f: AreaField) -> bytes:
+    return (b"\xff" if f.encoding is Encoding.CN else b"\x00") * f.length
 
 
 def parse_layout(name: str, spec: str, *, expected_size: int) -> AreaLayout:

@@ -240,3 +240,19 @@ def test_tracer_without_observers_is_skipped() -> None:
     t.script.append((bytes.fromhex("0084000008"), bytes.fromhex("9000")))
     Channel(t, tracer=tracer).transmit(Command(0x00, 0x84, 0, 0, le=8))
     assert len(rec) == 1 and rec.events[0].seq == 1
+
+
+def test_exchanges_are_counted_without_a_tracer() -> None:
+    """Every round trip counts (GET RESPONSE, the 6Cxx re-send and a failed one included), with no tracer."""
+    t = ScriptedTransport(
+        ("00B0000000", "6C04"), ("00B0000004", "6102"), ("00C0000002", "AABB 9000"), ("00840000 08", "9000")
+    )
+    channel = Channel(t)
+    assert channel.exchanges == 0
+    channel.transmit(Command(0x00, 0xB0, 0, 0, le=256))
+    assert channel.exchanges == 3
+    channel.transmit(Command(0x00, 0x84, 0, 0, le=8))
+    assert channel.exchanges == 4
+    with pytest.raises(AssertionError):  # the transport fails: the attempt crossed the interface
+        channel.transmit(Command(0x00, 0x84, 0, 0, le=8))
+    assert channel.exchanges == 5

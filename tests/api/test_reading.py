@@ -58,6 +58,21 @@ def test_read_all_authenticates_once_per_df(session: CardSession) -> None:
     assert card.count("00 A4") == 6  # DDF1, DF01, DF02, DF03, purse ADF: 1 each (+ MF after DF03)
 
 
+def test_counts_need_no_tracer_and_match_the_trace(card: VirtualCard) -> None:
+    """The session counts APDUs in its channels: its own tracer stays without observers (nothing formatted)."""
+    with open_virtual_session(card=card) as s:
+        assert not s.tracer.enabled
+        s.read_all()
+        counts = s.counts
+        assert not s.tracer.enabled
+    recorder = TraceRecorder()
+    with open_virtual_session(card=card, tracer=Tracer(recorder)) as s:
+        s.read_all()
+        assert s.counts == counts
+    assert counts["card"] == sum(e.reader == "inprocess:card" for e in recorder.events)
+    assert counts["sam"] == sum(e.reader == "inprocess:sam" for e in recorder.events) > 0
+
+
 def test_read_selected_sections_only(session: CardSession) -> None:
     data = session.read({Section.ISSUER, Section.ALLERGIES})
     assert data.sections == (Section.ISSUER, Section.ALLERGIES)

@@ -25,7 +25,8 @@ from healthcard.codecs import (
     PurseDetail,
     Validity,
 )
-from healthcard.codecs.df03 import parse_layout
+from healthcard.codecs.df03 import AreaLayout, parse_layout
+from healthcard.codecs.encoding import Encoding, encode_value
 
 HOLDER = Holder(
     name="张伟", gender="1", ethnicity="01", birth_date=dt.date(1985, 6, 15), id_number="110105198506150030"
@@ -114,6 +115,52 @@ def test_df03_layouts() -> None:
         parse_layout("x", "1@0:2an 2@3:1cn", expected_size=4)
     with pytest.raises(ValueError, match="expected"):
         parse_layout("x", "1@0:2an 2@2:1cn", expected_size=4)
+
+
+@st.composite
+def _area_values(draw: st.DrawFn) -> tuple[AreaLayout, dict[int, str | bytes]]:
+    layout = draw(st.sampled_from([EE_LAYOUT, ED_LAYOUT]))
+    chosen = draw(st.lists(st.sampled_from(layout.fields), max_size=12, unique_by=lambda f: f.item))
+    values: dict[int, str | bytes] = {}
+    for f in chosen:
+        if f.encoding is Encoding.AN:
+            values[f.item] = draw(st.text(alphabet="ABCxyz019 -", min_size=1, max_size=f.length).map(str.strip)
+                                  .filter(bool))  # fmt: skip
+        elif f.encoding is Encoding.CN:
+            values[f.item] = draw(st.text(alphabet="0123456789", min_size=1, max_size=2 * f.length))
+        else:
+            values[f.item] = draw(st.binary(min_size=1, max_size=f.length).filter(any))
+    return layout, values
+
+
+@given(_area_values())
+def test_df03_encoding_is_the_construct_layout_and_round_trips(case: tuple[AreaLayout, dict[int, str | bytes]]) -> None:
+    """The direct encoder writes exactly what the table's construct Struct builds; decode inverts it."""
+    layout, values = case
+    data = layout.encode(values)
+    by_struct = layout.struct.build(
+        {
+            f"item_{f.item:03d}": encode_value(values[f.item], f.encoding, f.length, field="x", pad=True)
+            if f.item in values
+            else (b"\xff" if f.encoding is Encoding.CN else b"\x00") * f.length
+            for f in layout.fields
+        }
+    )
+    assert data == by_struct
+    decoded = layout.decode(data)
+    expected = {
+        item: value.ljust(layout.field(item).length, b"\x00") if isinstance(value, bytes) else value
+        for item, value in values.items()
+    }
+    assert decoded == expected
+    assert layout.encode({}) == layout.blank and layout.decode(layout.blank) == {}
+
+
+def test_df03_bad_items_are_refused_before_anything_is_built() -> None:
+    with pytest.raises(DataError, match="item 5 is not part of the EE area"):
+        EE_LAYOUT.encode({64: "ok", 5: "x"})
+    with pytest.raises(DataError, match="item_066"):
+        EE_LAYOUT.encode({66: "123456789"})  # 4 cn bytes hold 8 digits
 
 
 def test_visit_records_round_trip() -> None:
