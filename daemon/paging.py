@@ -10,8 +10,8 @@ matches is returned exactly once, as long as the key columns never change.
 
 Nothing here knows a table: the daemon's journal and audit trail and the hospital host's ledger (SQLite or
 PostgreSQL; ``placeholder`` is ``?`` or ``%s``) describe their own columns. Page tokens are opaque to clients:
-URL-safe base64 of the JSON key, checked on the way back in (count and type of each value, length) so a forged
-or foreign token is refused as :class:`PageTokenError` (a :class:`~apdu.errors.DataError` naming
+URL-safe base64 of the JSON key in UTF-8, checked on the way back in (count and type of each value, length) so a
+forged or foreign token is refused as :class:`PageTokenError` (a :class:`~apdu.errors.DataError` naming
 ``page_token``), never turned into SQL.
 """
 
@@ -30,7 +30,7 @@ __all__ = ["MAX_TOKEN", "Keyset", "Page", "PageTokenError", "fetch_page"]
 
 R = TypeVar("R")
 Key = tuple[int | str, ...]
-MAX_TOKEN = 512  # characters of a page token; a key of a few short columns needs far fewer
+MAX_TOKEN = 1024  # characters of a page token: room for a few columns of up to 128 characters of any script
 _MAX_TEXT = 128  # characters of one text value in a key
 
 
@@ -68,8 +68,8 @@ class Keyset:
     def encode(self, key: Sequence[object]) -> str:
         """The page token of a key (as :meth:`decode` accepts it)."""
         values = self._checked(list(key))
-        text = json.dumps(values, separators=(",", ":"), ensure_ascii=True)
-        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+        text = json.dumps(values, separators=(",", ":"), ensure_ascii=False)
+        return base64.urlsafe_b64encode(text.encode("utf-8", "surrogatepass")).decode("ascii").rstrip("=")
 
     def decode(self, token: str) -> Key:
         """The key in a page token; :class:`PageTokenError` unless it is one :meth:`encode` could have made."""
@@ -77,7 +77,7 @@ class Keyset:
             raise PageTokenError(f"page_token: at most {MAX_TOKEN} characters")
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            values = json.loads(raw.decode("ascii"))
+            values = json.loads(raw.decode("utf-8", "surrogatepass"))
         except (binascii.Error, ValueError, UnicodeDecodeError):
             raise PageTokenError() from None
         if not isinstance(values, list):

@@ -24,6 +24,12 @@ def test_a_token_decodes_to_the_key_it_encodes(name: str, n: int) -> None:
     assert all(c.isalnum() or c in "-_" for c in token)  # safe in a URL or a form field as it is
 
 
+def test_the_longest_key_fits_a_token() -> None:
+    key = ("\U0001d4c1" * 128, -(2**63))  # 128 characters of 4 UTF-8 bytes each
+    assert len(KEYSET.encode(key)) <= MAX_TOKEN
+    assert KEYSET.decode(KEYSET.encode(key)) == key
+
+
 @given(st.text(max_size=MAX_TOKEN + 10))
 def test_any_other_text_is_a_page_token_error_or_a_well_typed_key(token: str) -> None:
     try:
