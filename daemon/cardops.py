@@ -95,6 +95,10 @@ class ApiCardOps:
     def card_number(self) -> str:
         return str(self._s.card_number)
 
+    def purse_factor(self) -> str:
+        """The purse diversification factor (16 hex digits) the host needs for the card's keys."""
+        return bytes(self._s.purse_factor()).hex().upper()
+
     def read(self, sections: Collection[str] | None) -> Mapping[str, Any]:
         wanted = None if sections is None else [_section(s) for s in sections]
         return _card_data_json(self._s.read(wanted))

@@ -3,6 +3,8 @@
 :class:`HostLink` runs one background thread per duty, each reconnecting on its own after the host was
 unreachable (pause ``retry_s``), so the daemon serves its readers whether the host is up or not:
 
+* the **uploader** sends the outbox (:class:`daemon.outbox.Outbox`: every confirmed journal entry and every
+  card seen for the first time) in the order written, in batches, deleting rows only once the host answered;
 * the **blacklist follower** subscribes to ``WatchBlacklist`` from the version of the local copy
   (:class:`daemon.blacklist.LocalBlacklist`) and applies each change as it arrives — a card reported lost at the
   counter is refused at this kiosk within a second or two of the report while connected, and from the local
@@ -25,9 +27,12 @@ from prometheus_client import Gauge
 
 from daemon._gen.healthcard.host.v1 import host_service_pb2 as hpb
 from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as hpb_grpc
+from daemon.backend import CardOps
 from daemon.blacklist import ListChange, LocalBlacklist
 from daemon.config import HostLinkConfig
+from daemon.journal import Entry, Journal, Kind
 from daemon.metrics import Metrics
+from daemon.outbox import Outbox, OutboxRow
 
 __all__ = ["HostLink", "host_channel"]
 
@@ -43,6 +48,40 @@ def host_channel(config: HostLinkConfig) -> grpc.Channel:
     return grpc.insecure_channel(config.address, options=options)
 
 
+_UPLOAD_BATCH = 200
+_MAX_PAUSE = 30.0
+
+
+def masked(card_number: str) -> str:
+    """The KH masked as the host keeps ID numbers (the resident health card's KH is the holder's ID number)."""
+    if len(card_number) < 11:
+        return "*" * max(len(card_number), 1)
+    return card_number[:6] + "*" * (len(card_number) - 10) + card_number[-4:]
+
+
+def card_time(when: _dt.datetime) -> str:
+    """The YYYYMMDDhhmmss the card put into its TAC: the terminal's local time of the transaction."""
+    local = when.astimezone() if when.tzinfo is not None else when
+    return local.strftime("%Y%m%d%H%M%S")
+
+
+def upload_message(entry: Entry) -> hpb.UploadedTransaction:
+    """A confirmed journal entry as the host's ``UploadedTransaction``."""
+    when = entry.transaction_time or entry.updated_at or _dt.datetime.now(_dt.UTC)
+    message = hpb.UploadedTransaction(
+        transaction_id=entry.transaction_id,
+        kind=hpb.TRANSACTION_KIND_DEBIT if entry.kind is Kind.DEBIT else hpb.TRANSACTION_KIND_LOAD,
+        card_number=entry.card_number, amount_fen=entry.amount_fen,
+        balance_before_fen=entry.balance_before_fen or 0, balance_after_fen=entry.balance_after_fen or 0,
+        card_counter=entry.card_counter or 0, terminal_id=entry.terminal_id,
+        terminal_serial=entry.terminal_serial or 0, tac=entry.tac, card_time=card_time(when),
+        business_date=entry.business_date, merchant_id=entry.merchant_id, operator_id=entry.operator_id,
+        order_id=entry.order_id,
+    )  # fmt: skip
+    message.transaction_time.FromDatetime(when.astimezone(_dt.UTC))
+    return message
+
+
 def _status_name(status: int) -> str:
     return hpb.CardStatus.Name(status).removeprefix("CARD_STATUS_")  # type: ignore[arg-type]
 
@@ -50,10 +89,15 @@ def _status_name(status: int) -> str:
 class HostLink:
     """The background duties towards the host (module docstring)."""
 
-    def __init__(self, config: HostLinkConfig, blacklist: LocalBlacklist, metrics: Metrics) -> None:
+    def __init__(
+        self, config: HostLinkConfig, blacklist: LocalBlacklist, outbox: Outbox, journal: Journal, metrics: Metrics
+    ) -> None:
         self.config = config
         self.node_id = config.node_id or socket.gethostname()
         self.blacklist = blacklist
+        self.outbox = outbox
+        self.journal = journal
+        self._wake = threading.Event()
         self._channel = host_channel(config)
         self.stub = hpb_grpc.HostServiceStub(self._channel)
         self._stop = threading.Event()
@@ -68,6 +112,13 @@ class HostLink:
             "When the blacklist stream last delivered or connected (list age = now - this)", registry=metrics.registry,
         )  # fmt: skip
         self.list_version.set(blacklist.version)
+        self.outbox_waiting = Gauge(
+            "healthcardd_host_outbox_waiting", "Outbox rows waiting for the host", registry=metrics.registry
+        )
+        self.outbox_parked = Gauge(
+            "healthcardd_host_outbox_parked", "Outbox rows the host refused as malformed", registry=metrics.registry
+        )
+        self.uploaded = threading.Event()  # the outbox was empty after a successful round (tests, demo)
         self.connected = threading.Event()  # the blacklist stream is open
 
     @property
@@ -78,19 +129,131 @@ class HostLink:
 
     def start(self) -> None:
         """Start the background threads."""
-        follower = threading.Thread(target=self._follow, name="host-blacklist", daemon=True)
-        self._threads.append(follower)
-        follower.start()
+        for target, name in ((self._follow, "host-blacklist"), (self._upload_loop, "host-upload")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def wake(self) -> None:
+        """Something was added to the outbox: send it now rather than at the next poll."""
+        self._wake.set()
 
     def stop(self) -> None:
         """Stop the threads and close the channel."""
         self._stop.set()
+        self._wake.set()
         with self._stream_lock:
             if self._stream is not None:
                 self._stream.cancel()
         for thread in self._threads:
             thread.join(timeout=5)
         self._channel.close()
+
+    # --- cards seen ---------------------------------------------------------------------------------------------
+
+    def card_seen(self, card: CardOps) -> None:
+        """On insertion: the first time this daemon sees a card, enqueue its registration for the host."""
+        number = card.card_number
+        if self.outbox.card_seen_before(number):
+            return
+        factor = card.purse_factor()  # type: ignore[attr-defined]
+        registration = {
+            "card_number": number, "masked_id": masked(number), "institution": self.config.institution or "-",
+            "purse_factor": factor, "opening_balance_fen": card.balance(), "operator_id": self.node_id,
+        }  # fmt: skip
+        if self.outbox.card_seen(number, registration):
+            self.wake()
+
+    # --- the uploader -----------------------------------------------------------------------------------------
+
+    def _upload_loop(self) -> None:
+        pause = self.config.retry_s
+        while not self._stop.is_set():
+            try:
+                sent = self.flush()
+                pause = self.config.retry_s
+                if sent:
+                    continue
+                self._wake.wait(0.5)
+                self._wake.clear()
+            except grpc.RpcError as exc:
+                log.warning("upload to the host failed: %s; retrying in %.1fs", exc.code().name, pause)
+                self._stop.wait(pause)
+                pause = min(pause * 2, _MAX_PAUSE)
+            except Exception:
+                log.exception("uploader failed")
+                self._stop.wait(pause)
+
+    def flush(self) -> int:
+        """Send what waits in the outbox (one round); the number of rows the host answered for."""
+        rows = self.outbox.pending(_UPLOAD_BATCH)
+        done = 0
+        while rows and not self._stop.is_set():
+            uploads: list[OutboxRow] = []
+            for row in rows:
+                if row.kind == "register":
+                    break
+                uploads.append(row)
+            if uploads:
+                done += self._send_uploads(uploads)
+                rows = rows[len(uploads) :]
+            elif rows:
+                self._send_registration(rows[0])
+                done += 1
+                rows = rows[1:]
+        waiting, parked = self.outbox.counts()
+        self.outbox_waiting.set(waiting)
+        self.outbox_parked.set(parked)
+        if waiting == 0:
+            self.uploaded.set()
+        else:
+            self.uploaded.clear()
+        return done
+
+    def _send_registration(self, row: OutboxRow) -> None:
+        request = hpb.RegisterCardRequest(observed=True, **row.payload)
+        try:
+            self.stub.RegisterCard(request, metadata=self.metadata, timeout=10)
+        except grpc.RpcError as exc:
+            if exc.code() is not grpc.StatusCode.INVALID_ARGUMENT:
+                raise
+            self.outbox.park(row.seq, f"RegisterCard refused: {exc.details()}")
+            log.error("the host refused a card registration; parked", extra={"card_number": row.payload.get(
+                "card_number", "")})  # fmt: skip
+            return
+        self.outbox.done([row.seq])
+
+    def _send_uploads(self, rows: list[OutboxRow]) -> int:
+        entries: list[tuple[OutboxRow, Entry]] = []
+        gone: list[int] = []
+        for row in rows:
+            entry = self.journal.get(row.key)
+            if entry is None:
+                gone.append(row.seq)  # cannot happen (journal rows are never deleted); nothing to send
+            else:
+                entries.append((row, entry))
+        self.outbox.done(gone)
+        if not entries:
+            return len(gone)
+        messages = [upload_message(e) for _, e in entries]
+        request = hpb.UploadTransactionsRequest(node_id=self.node_id, transactions=messages)
+        try:
+            reply = self.stub.UploadTransactions(request, metadata=self.metadata, timeout=30)
+        except grpc.RpcError as exc:
+            if exc.code() is not grpc.StatusCode.INVALID_ARGUMENT or len(entries) == 1:
+                if exc.code() is grpc.StatusCode.INVALID_ARGUMENT:
+                    self.outbox.park(entries[0][0].seq, f"UploadTransactions refused: {exc.details()}")
+                    log.error("the host refused an upload; parked",
+                              extra={"transaction_id": entries[0][1].transaction_id})  # fmt: skip
+                    return 1
+                raise
+            return sum(self._send_uploads([row]) for row, _ in entries)  # find the malformed one
+        for result in reply.results:
+            if result.tac_status != hpb.TAC_STATUS_VERIFIED:
+                log.warning("the host did not verify an uploaded TAC", extra={
+                    "transaction_id": result.transaction_id, "tac_status": hpb.TacStatus.Name(result.tac_status)})
+        self.outbox.done([row.seq for row, _ in entries])
+        return len(entries) + len(gone)
 
     # --- the blacklist follower -------------------------------------------------------------------------------
 

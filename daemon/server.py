@@ -28,6 +28,7 @@ from daemon.grpcserver import bind, enable_health_and_reflection, new_server, se
 from daemon.hostlink import HostLink
 from daemon.journal import Journal
 from daemon.metrics import Metrics
+from daemon.outbox import Outbox
 from daemon.readers import ReaderManager, ReaderWorker
 from daemon.roles import HEALTHCARD_POLICY, METRICS_SCRAPE
 from daemon.service import HealthCardServicer
@@ -67,7 +68,7 @@ class Daemon:
         if config.host is not None:  # follow the host's blacklist; refuse listed cards (docs/host.md)
             self.blacklist = LocalBlacklist(self.db)
             backends = [GuardedBackend(b, self.blacklist) for b in backends]
-            self.hostlink = HostLink(config.host, self.blacklist, self.metrics)
+            self.hostlink = HostLink(config.host, self.blacklist, Outbox(self.db), self.journal, self.metrics)
         workers = {
             b.name: ReaderWorker(
                 b, self.events, poll_interval=config.poll_interval_s, on_insert=self._on_insert,
@@ -102,6 +103,8 @@ class Daemon:
                 number = card.card_number
             except CardError:  # a blank card (no DDF1): it has no journal entries
                 return
+            if self.hostlink is not None:
+                self.hostlink.card_seen(card)
             if self.journal.open_entries(card_number=number):
                 resolved = self.transactions.resolve_card(card)
                 log.info("resolved %d open transaction(s) on insertion", resolved, extra={"reader": backend.name})

@@ -27,6 +27,10 @@ class HostMetrics(Exporter):
         self.blacklist_version = Gauge(
             "healthcard_host_blacklist_version", "Newest blacklist version", registry=self.registry
         )
+        self.uploads = Counter(
+            "healthcard_host_uploads", "Uploaded transactions by outcome (verified, failed, missing, unknown_card,"
+            " duplicate)", ["outcome"], registry=self.registry,
+        )  # fmt: skip
         self.watchers = Gauge(
             "healthcard_host_blacklist_watchers", "Open WatchBlacklist streams", registry=self.registry
         )

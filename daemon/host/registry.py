@@ -192,9 +192,12 @@ class Registry:
 
     def register(
         self, *, card_number: str, masked_id: str, institution: str, purse_factor: str, opening_balance_fen: int,
-        operator_id: str, client: str,
+        operator_id: str, client: str, observed: bool = False,
     ) -> tuple[CardRecord, bool]:  # fmt: skip
-        """Record an issued card; ``(record, created)``. The same card with the same facts is not an error."""
+        """Record an issued card; ``(record, created)``. The same card with the same facts is not an error.
+
+        ``observed``: a card a daemon saw rather than issued — an existing registration wins, whatever its facts.
+        """
         check_card_number(card_number)
         masked_id = check_masked_id(masked_id)
         institution = _text(institution, "institution")
@@ -209,6 +212,8 @@ class Registry:
             existing = cur.execute("SELECT * FROM cards WHERE card_number = ?{for_update}", (card_number,))
             if existing:
                 record = CardRecord.from_row(existing[0])
+                if observed:
+                    return record, False
                 same = (record.masked_id, record.institution, record.purse_factor, record.opening_balance_fen) == (
                     masked_id, institution, factor, opening_balance_fen)  # fmt: skip
                 if not same:
@@ -222,11 +227,14 @@ class Registry:
                  operator_id),
             )  # fmt: skip
             if cur.rowcount() == 0:  # registered by a concurrent call between the SELECT and the INSERT
+                if observed:
+                    return CardRecord.from_row(cur.execute("SELECT * FROM cards WHERE card_number = ?",
+                                                           (card_number,))[0]), False  # fmt: skip
                 raise CardAlreadyRegisteredError(f"card {card_number} was registered concurrently; retry")
             cur.execute(
                 "INSERT INTO card_events (card_number, from_status, to_status, operator_id, reason, client,"
-                " changed_at) VALUES (?, 'ISSUED', 'ISSUED', ?, 'registered', ?, ?)",
-                (card_number, operator_id, client, at),
+                " changed_at) VALUES (?, 'ISSUED', 'ISSUED', ?, ?, ?, ?)",
+                (card_number, operator_id, "registered (seen by a daemon)" if observed else "registered", client, at),
             )
             row = cur.execute("SELECT * FROM cards WHERE card_number = ?", (card_number,))
         return CardRecord.from_row(row[0]), True

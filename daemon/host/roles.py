@@ -48,6 +48,8 @@ HOST_POLICY: Policy = {
         "ReportLost": _roles(HostRole.COUNTER),
         "ReportFound": _roles(HostRole.COUNTER),
         "WatchBlacklist": _roles(HostRole.DAEMON),
+        "UploadTransactions": _roles(HostRole.DAEMON),
+        "GetAccount": _ALL,
     }.items()},
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": _ALL,
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": _ALL,

@@ -4,6 +4,7 @@
 * ``card_events`` — every status change with operator, reason, client and time (kept; hospitals keep these
   records for at least a year, so the host never deletes them).
 * ``blacklist`` — the list's change log; ``version`` orders the changes a daemon follows (WatchBlacklist).
+* ``ledger`` — every uploaded transaction, once per (node, journal id), with the host's TAC verdict.
 
 Times are ISO-8601 UTC text with microseconds (sortable, identical in both engines); money is BIGINT fen.
 """
@@ -47,7 +48,32 @@ CREATE TABLE IF NOT EXISTS blacklist (
     listed      INTEGER NOT NULL CHECK (listed IN (0, 1)),
     status      TEXT NOT NULL,
     changed_at  TEXT NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS ledger (
+    entry_id           {id},
+    node_id            TEXT NOT NULL,
+    transaction_id     TEXT NOT NULL,
+    kind               TEXT NOT NULL CHECK (kind IN ('debit', 'load')),
+    card_number        TEXT NOT NULL,
+    amount_fen         BIGINT NOT NULL CHECK (amount_fen > 0),
+    balance_before_fen BIGINT NOT NULL,
+    balance_after_fen  BIGINT NOT NULL,
+    card_counter       BIGINT NOT NULL,
+    terminal_id        TEXT NOT NULL,
+    terminal_serial    BIGINT NOT NULL,
+    tac                TEXT NOT NULL,
+    card_time          TEXT NOT NULL,
+    transaction_time   TEXT NOT NULL,
+    business_date      TEXT NOT NULL,
+    merchant_id        TEXT NOT NULL,
+    operator_id        TEXT NOT NULL,
+    order_id           TEXT NOT NULL,
+    tac_status         TEXT NOT NULL CHECK (tac_status IN ('VERIFIED', 'FAILED', 'MISSING', 'UNKNOWN_CARD')),
+    received_at        TEXT NOT NULL,
+    UNIQUE (node_id, transaction_id)
+);
+CREATE INDEX IF NOT EXISTS ledger_card ON ledger (card_number, entry_id);
+CREATE INDEX IF NOT EXISTS ledger_card_counter ON ledger (card_number, kind, card_counter)
 """
 
 

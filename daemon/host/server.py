@@ -16,8 +16,10 @@ from daemon._gen.healthcard.host.v1 import host_service_pb2 as pb
 from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as pb_grpc
 from daemon.auth import TokenAuthInterceptor
 from daemon.grpcserver import bind, enable_health_and_reflection, new_server, set_serving
+from daemon.host.clearing import Clearing
 from daemon.host.config import HostConfig
 from daemon.host.db import LedgerDb, open_ledger
+from daemon.host.keystore import DemoKeyStore, HostKeyStore
 from daemon.host.metrics import HostMetrics
 from daemon.host.registry import Registry
 from daemon.host.roles import HOST_POLICY
@@ -34,15 +36,21 @@ log = logging.getLogger("healthcard-host")
 class Host:
     """One running healthcard-host."""
 
-    def __init__(self, config: HostConfig, *, db: LedgerDb | None = None, poll_interval_s: float = 1.0) -> None:
+    def __init__(
+        self, config: HostConfig, *, db: LedgerDb | None = None, keys: HostKeyStore | None = None,
+        poll_interval_s: float = 1.0,
+    ) -> None:  # fmt: skip
         self.config = config
         self.db = db if db is not None else open_ledger(config.database_url)
         create_schema(self.db)
         self.registry = Registry(self.db)
+        self.keys = keys if keys is not None else DemoKeyStore.from_demo_keys()
+        self.clearing = Clearing(self.db, self.registry, self.keys)
         self.metrics = HostMetrics()
         self.metrics.blacklist_version.set(self.registry.blacklist_version())
         self.servicer = HostServicer(
-            registry=self.registry, metrics=self.metrics, tokens=config.tokens, poll_interval_s=poll_interval_s
+            registry=self.registry, clearing=self.clearing, metrics=self.metrics, tokens=config.tokens,
+            poll_interval_s=poll_interval_s,
         )
         interceptors: list[grpc.ServerInterceptor[Any, Any]] = (
             [TokenAuthInterceptor(config.tokens, HOST_POLICY)] if config.tokens else []

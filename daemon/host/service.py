@@ -25,6 +25,7 @@ from daemon.auth import client_identity
 from daemon.config import TokenConfig
 from daemon.errors import classify
 from daemon.grpcserver import abort
+from daemon.host.clearing import Clearing, LedgerRow, Upload
 from daemon.host.metrics import HostMetrics
 from daemon.host.registry import BlacklistChange, CardRecord, CardStatus, Registry, StatusChange
 from daemon.logs import bind_request_id, new_request_id
@@ -73,6 +74,37 @@ def _list_message(change: BlacklistChange) -> pb.WatchBlacklistResponse:
     )  # fmt: skip
 
 
+_KIND = {"debit": pb.TRANSACTION_KIND_DEBIT, "load": pb.TRANSACTION_KIND_LOAD}
+_KIND_NAME = {v: k for k, v in _KIND.items()}
+
+
+def _upload(t: pb.UploadedTransaction) -> Upload:
+    when = t.transaction_time.ToDatetime(_dt.UTC).isoformat(timespec="microseconds") if t.HasField(
+        "transaction_time") else ""  # fmt: skip
+    return Upload(
+        transaction_id=t.transaction_id, kind=_KIND_NAME.get(t.kind, ""), card_number=t.card_number,
+        amount_fen=t.amount_fen, balance_before_fen=t.balance_before_fen, balance_after_fen=t.balance_after_fen,
+        card_counter=t.card_counter, terminal_id=t.terminal_id.upper(), terminal_serial=t.terminal_serial,
+        tac=t.tac.upper(), card_time=t.card_time, transaction_time=when, business_date=t.business_date,
+        merchant_id=t.merchant_id, operator_id=t.operator_id, order_id=t.order_id,
+    )  # fmt: skip
+
+
+def _entry_message(e: LedgerRow) -> pb.LedgerEntry:
+    u = e.upload
+    return pb.LedgerEntry(
+        transaction=pb.UploadedTransaction(
+            transaction_id=u.transaction_id, kind=_KIND[u.kind], card_number=u.card_number, amount_fen=u.amount_fen,
+            balance_before_fen=u.balance_before_fen, balance_after_fen=u.balance_after_fen,
+            card_counter=u.card_counter, terminal_id=u.terminal_id, terminal_serial=u.terminal_serial, tac=u.tac,
+            card_time=u.card_time, transaction_time=timestamp(u.transaction_time), business_date=u.business_date,
+            merchant_id=u.merchant_id, operator_id=u.operator_id, order_id=u.order_id,
+        ),
+        node_id=e.node_id, tac_status=pb.TacStatus.Value(f"TAC_STATUS_{e.tac_status}"),
+        received_at=timestamp(e.received_at),
+    )  # fmt: skip
+
+
 class ListNotifier:
     """Wakes the WatchBlacklist streams when this host changed the list (others are seen by polling)."""
 
@@ -111,10 +143,11 @@ class HostServicer(pb_grpc.HostServiceServicer):
     """HostService over a :class:`Registry`."""
 
     def __init__(
-        self, *, registry: Registry, metrics: HostMetrics, tokens: Sequence[TokenConfig] = (),
+        self, *, registry: Registry, clearing: Clearing, metrics: HostMetrics, tokens: Sequence[TokenConfig] = (),
         poll_interval_s: float = 1.0,
     ) -> None:  # fmt: skip
         self._registry = registry
+        self._clearing = clearing
         self._metrics = metrics
         self._tokens = tuple(tokens)
         self._poll = poll_interval_s
@@ -149,7 +182,7 @@ class HostServicer(pb_grpc.HostServiceServicer):
             record, created = self._registry.register(
                 card_number=request.card_number, masked_id=request.masked_id, institution=request.institution,
                 purse_factor=request.purse_factor, opening_balance_fen=request.opening_balance_fen,
-                operator_id=request.operator_id, client=client,
+                operator_id=request.operator_id, client=client, observed=request.observed,
             )  # fmt: skip
             if created:
                 log.info("card registered", extra={"card_number": record.card_number})
@@ -192,6 +225,47 @@ class HostServicer(pb_grpc.HostServiceServicer):
             "ReportFound", context, request.card_number, CardStatus.ISSUED, request.operator_id, request.reason
         )
         return pb.ReportFoundResponse(card=card_message(record), blacklist_version=version)
+
+    # --- clearing ---------------------------------------------------------------------------------------------
+
+    def UploadTransactions(
+        self, request: pb.UploadTransactionsRequest, context: grpc.ServicerContext
+    ) -> pb.UploadTransactionsResponse:
+        def work(_client: str) -> pb.UploadTransactionsResponse:
+            uploads = [_upload(t) for t in request.transactions]
+            results = self._clearing.record(request.node_id, uploads)
+            for r in results:
+                self._metrics.uploads.labels(outcome="duplicate" if r.duplicate else r.tac_status.lower()).inc()
+            flagged = [r for r in results if not r.duplicate and r.tac_status != "VERIFIED"]
+            for r in flagged:
+                log.warning("uploaded transaction not verified", extra={"transaction_id": r.transaction_id,
+                            "node_id": request.node_id, "tac_status": r.tac_status})  # fmt: skip
+            return pb.UploadTransactionsResponse(results=[
+                pb.UploadResult(transaction_id=r.transaction_id, duplicate=r.duplicate,
+                                tac_status=pb.TacStatus.Value(f"TAC_STATUS_{r.tac_status}"))
+                for r in results
+            ])  # fmt: skip
+
+        return self._call("UploadTransactions", context, work)
+
+    def GetAccount(self, request: pb.GetAccountRequest, context: grpc.ServicerContext) -> pb.GetAccountResponse:
+        def work(_client: str) -> pb.GetAccountResponse:
+            record = self._registry.get(request.card_number)
+            size = request.page_size or 50
+            if not 0 < size <= 500:
+                raise DataError("page_size: 1-500", field="page_size")
+            page = self._clearing.entries(record.card_number, limit=size, token=request.page_token)
+            last = self._clearing.last_seen_balance(record.card_number)
+            return pb.GetAccountResponse(
+                card=card_message(record), shadow_balance_fen=record.shadow_balance_fen,
+                last_seen_balance_fen=-1 if last is None else last,
+                tac_failures=self._clearing.tac_failures(record.card_number),
+                gaps=[pb.CounterGap(kind=_KIND[g.kind], first_missing=g.first_missing, last_missing=g.last_missing)
+                      for g in self._clearing.gaps(record.card_number)],
+                entries=[_entry_message(e) for e in page.rows], next_page_token=page.next_token,
+            )  # fmt: skip
+
+        return self._call("GetAccount", context, work)
 
     # --- the blacklist stream -----------------------------------------------------------------------------
 

@@ -364,6 +364,11 @@ class CardSession:
         assert self._purse is not None
         return self._purse
 
+    def purse_factor(self) -> bytes:
+        """The purse keys' diversification factor: EF15 bytes 12..19 (public data; the host derives the card's TAC
+        and load keys from it, host-clearing.md §2)."""
+        return self._purse_ctx().factor()
+
     def balance(self) -> int:
         """The EP balance in fen."""
         return reading.read_balance(self.access)

@@ -25,39 +25,59 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%healthcard/host/v1/host_service.proto\x12\x12healthcard.host.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfe\x01\n\x04\x43\x61rd\x12\x13\n\x0b\x63\x61rd_number\x18\x01 \x01(\t\x12\x11\n\tmasked_id\x18\x02 \x01(\t\x12\x13\n\x0binstitution\x18\x03 \x01(\t\x12.\n\x06status\x18\x04 \x01(\x0e\x32\x1e.healthcard.host.v1.CardStatus\x12\x13\n\x0breplaced_by\x18\x05 \x01(\t\x12\x14\n\x0cpurse_factor\x18\x06 \x01(\t\x12\x1b\n\x13opening_balance_fen\x18\x07 \x01(\x03\x12\x31\n\rregistered_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06listed\x18\t \x01(\x08\"\xdf\x01\n\x10\x43\x61rdStatusChange\x12\x33\n\x0b\x66rom_status\x18\x01 \x01(\x0e\x32\x1e.healthcard.host.v1.CardStatus\x12\x31\n\tto_status\x18\x02 \x01(\x0e\x32\x1e.healthcard.host.v1.CardStatus\x12\x13\n\x0boperator_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12.\n\nchanged_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x63lient\x18\x06 \x01(\t\"\x9a\x01\n\x13RegisterCardRequest\x12\x13\n\x0b\x63\x61rd_number\x18\x01 \x01(\t\x12\x11\n\tmasked_id\x18\x02 \x01(\t\x12\x13\n\x0binstitution\x18\x03 \x01(\t\x12\x14\n\x0cpurse_factor\x18\x04 \x01(\t\x12\x1b\n\x13opening_balance_fen\x18\x05 \x01(\x03\x12\x13\n\x0boperator_id\x18\x06 \x01(\t\"O\n\x14RegisterCardResponse\x12&\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x18.healthcard.host.v1.Card\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"%\n\x0eGetCardRequest\x12\x13\n\x0b\x63\x61rd_number\x18\x01 \x01(\t\"p\n\x0fGetCardResponse\x12&\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x18.healthcard.host.v1.Card\x12\x35\n\x07history\x18\x02 \x03(\x0b\x32$.healthcard.host.v1.CardStatusChange\"M\n\x11ReportLostRequest\x12\x13\n\x0b\x63\x61rd_number\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"W\n\x12ReportLostResponse\x12&\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x18.healthcard.host.v1.Card\x12\x19\n\x11\x62lacklist_version\x18\x02 \x01(\x03\"N\n\x12ReportFoundRequest\x12\x13\n\x0b\x63\x61rd_number\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"X\n\x13ReportFoundResponse\x12&\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x18.healthcard.host.v1.Card\x12\x19\n\x11\x62lacklist_version\x18\x02 \x01(\x03\".\n\x15WatchBlacklistRequest\x12\x15\n\rsince_version\x18\x01 \x01(\x03\"\xae\x01\n\x16WatchBlacklistResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x13\n\x0b\x63\x61rd_number\x18\x02 \x01(\t\x12\x0e\n\x06listed\x18\x03 \x01(\x08\x12.\n\x06status\x18\x04 \x01(\x0e\x32\x1e.healthcard.host.v1.CardStatus\x12.\n\nchanged_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x8c\x01\n\nCardStatus\x12\x1b\n\x17\x43\x41RD_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43\x41RD_STATUS_ISSUED\x10\x01\x12\x14\n\x10\x43\x41RD_STATUS_LOST\x10\x02\x12\x18\n\x14\x43\x41RD_STATUS_REPLACED\x10\x03\x12\x19\n\x15\x43\x41RD_STATUS_CANCELLED\x10\x04\x32\xec\x03\n\x0bHostService\x12\x61\n\x0cRegisterCard\x12\'.healthcard.host.v1.RegisterCardRequest\x1a(.healthcard.host.v1.RegisterCardResponse\x12R\n\x07GetCard\x12\".healthcard.host.v1.GetCardRequest\x1a#.healthcard.host.v1.GetCardResponse\x12[\n\nReportLost\x12%.healthcard.host.v1.ReportLostRequest\x1a&.healthcard.host.v1.ReportLostResponse\x12^\n\x0bReportFound\x12&.healthcard.host.v1.ReportFoundRequest\x1a\'.healthcard.host.v1.ReportFoundResponse\x12i\n\x0eWatchBlacklist\x12).healthcard.host.v1.WatchBlacklistRequest\x1a*.healthcard.host.v1.WatchBlacklistResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%healthcard/host/v1/host_service.proto\x12\x12healthcard.host.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\x03\n\x13UploadedTransaction\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x31\n\x04kind\x18\x02 \x01(\x0e\x32#.healthcard.host.v1.TransactionKind\x12\x13\n\x0b\x63\x61rd_number\x18\x03 \x01(\t\x12\x12\n\namount_fen\x18\x04 \x01(\x03\x12\x1a\n\x12\x62\x61lance_before_fen\x18\x05 \x01(\x03\x12\x19\n\x11\x62\x61lance_after_fen\x18\x06 \x01(\x03\x12\x14\n\x0c\x63\x61rd_counter\x18\x07 \x01(\x03\x12\x13\n\x0bterminal_id\x18\x08 \x01(\t\x12\x17\n\x0fterminal_serial\x18\t \x01(\x03\x12\x0b\n\x03tac\x18\n \x01(\t\x12\x11\n\tcard_time\x18\x0b \x01(\t\x12\x34\n\x10transaction_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rbusiness_date\x18\r \x01(\t\x12\x13\n\x0bmerchant_id\x18\x0e \x01(\t\x12\x13\n\x0boperator_id\x18\x0f \x01(\t\x12\x10\n\x08order_id\x18\x10 \x01(\t\"k\n\x19UploadTransactionsRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12=\n\x0ctransactions\x18\x02 \x03(\x0b\x32\'.healthcard.host.v1.UploadedTransaction\"l\n\x0cUploadResult\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12\x31\n\ntac_status\x18\x03 \x01(\x0e\x32\x1d.healthcard.host.v1.TacStatus\"O\n\x1aUploadTransactionsResponse\x12\x31\n\x07results\x18\x01 \x03(\x0b\x32 .healthcard.host.v1.UploadResult\"O\n\x11GetAccountRequest\x12\x13\n\x0b\x63\x61rd_number\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\xc0\x01\n\x0bLedgerEntry\x12<\n\x0btransaction\x18\x01 \x01(\x0b\x32\'.healthcard.host.v1.UploadedTransaction\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x31\n\ntac_status\x18\x03 \x01(\x0e\x32\x1d.healthcard.host.v1.TacStatus\x12/\n\x0breceived_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"l\n\nCounterGap\x12\x31\n\x04kind\x18\x01 \x01(\x0e\x32#.healthcard.host.v1.TransactionKind\x12\x15\n\rfirst_missing\x18\x02 \x01(\x03\x12\x14\n\x0clast_missing\x18\x03 \x01(\x03\"\x86\x02\n\x12GetAccountResponse\x12&\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x18.healthcard.host.v1.Card\x12\x1a\n\x12shadow_balance_fen\x18\x02 \x01(\x03\x12\x1d\n\x15last_seen_balance_fen\x18\x03 \x01(\x03\x12\x14\n\x0ctac_failures\x18\x04 \x01(\x03\x12,\n\x04gaps\x18\x05 \x03(\x0b\x32\x1e.healthcard.host.v1.CounterGap\x12\x30\n\x07\x65ntries\x18\x06 \x03(\x0b\x32\x1f.healthcard.host.v1.LedgerEntry\x12\x17\n\x0fnext_page_token\x18\x07 \x01(\t\"\xfe\x01\n\x04\x43\x61rd\x12\x13\n\x0b\x63\x61rd_number\x18\x01 \x01(\t\x12\x11\n\tmasked_id\x18\x02 \x01(\t\x12\x13\n\x0binstitution\x18\x03 \x01(\t\x12.\n\x06status\x18\x04 \x01(\x0e\x32\x1e.healthcard.host.v1.CardStatus\x12\x13\n\x0breplaced_by\x18\x05 \x01(\t\x12\x14\n\x0cpurse_factor\x18\x06 \x01(\t\x12\x1b\n\x13opening_balance_fen\x18\x07 \x01(\x03\x12\x31\n\rregistered_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06listed\x18\t \x01(\x08\"\xdf\x01\n\x10\x43\x61rdStatusChange\x12\x33\n\x0b\x66rom_status\x18\x01 \x01(\x0e\x32\x1e.healthcard.host.v1.CardStatus\x12\x31\n\tto_status\x18\x02 \x01(\x0e\x32\x1e.healthcard.host.v1.CardStatus\x12\x13\n\x0boperator_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12.\n\nchanged_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x63lient\x18\x06 \x01(\t\"\xac\x01\n\x13RegisterCardRequest\x12\x13\n\x0b\x63\x61rd_number\x18\x01 \x01(\t\x12\x11\n\tmasked_id\x18\x02 \x01(\t\x12\x13\n\x0binstitution\x18\x03 \x01(\t\x12\x14\n\x0cpurse_factor\x18\x04 \x01(\t\x12\x1b\n\x13opening_balance_fen\x18\x05 \x01(\x03\x12\x13\n\x0boperator_id\x18\x06 \x01(\t\x12\x10\n\x08observed\x18\x07 \x01(\x08\"O\n\x14RegisterCardResponse\x12&\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x18.healthcard.host.v1.Card\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"%\n\x0eGetCardRequest\x12\x13\n\x0b\x63\x61rd_number\x18\x01 \x01(\t\"p\n\x0fGetCardResponse\x12&\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x18.healthcard.host.v1.Card\x12\x35\n\x07history\x18\x02 \x03(\x0b\x32$.healthcard.host.v1.CardStatusChange\"M\n\x11ReportLostRequest\x12\x13\n\x0b\x63\x61rd_number\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"W\n\x12ReportLostResponse\x12&\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x18.healthcard.host.v1.Card\x12\x19\n\x11\x62lacklist_version\x18\x02 \x01(\x03\"N\n\x12ReportFoundRequest\x12\x13\n\x0b\x63\x61rd_number\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"X\n\x13ReportFoundResponse\x12&\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x18.healthcard.host.v1.Card\x12\x19\n\x11\x62lacklist_version\x18\x02 \x01(\x03\".\n\x15WatchBlacklistRequest\x12\x15\n\rsince_version\x18\x01 \x01(\x03\"\xae\x01\n\x16WatchBlacklistResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x13\n\x0b\x63\x61rd_number\x18\x02 \x01(\t\x12\x0e\n\x06listed\x18\x03 \x01(\x08\x12.\n\x06status\x18\x04 \x01(\x0e\x32\x1e.healthcard.host.v1.CardStatus\x12.\n\nchanged_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*j\n\x0fTransactionKind\x12 \n\x1cTRANSACTION_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16TRANSACTION_KIND_DEBIT\x10\x01\x12\x19\n\x15TRANSACTION_KIND_LOAD\x10\x02*\x8c\x01\n\tTacStatus\x12\x1a\n\x16TAC_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13TAC_STATUS_VERIFIED\x10\x01\x12\x15\n\x11TAC_STATUS_FAILED\x10\x02\x12\x16\n\x12TAC_STATUS_MISSING\x10\x03\x12\x1b\n\x17TAC_STATUS_UNKNOWN_CARD\x10\x04*\x8c\x01\n\nCardStatus\x12\x1b\n\x17\x43\x41RD_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43\x41RD_STATUS_ISSUED\x10\x01\x12\x14\n\x10\x43\x41RD_STATUS_LOST\x10\x02\x12\x18\n\x14\x43\x41RD_STATUS_REPLACED\x10\x03\x12\x19\n\x15\x43\x41RD_STATUS_CANCELLED\x10\x04\x32\xbe\x05\n\x0bHostService\x12\x61\n\x0cRegisterCard\x12\'.healthcard.host.v1.RegisterCardRequest\x1a(.healthcard.host.v1.RegisterCardResponse\x12R\n\x07GetCard\x12\".healthcard.host.v1.GetCardRequest\x1a#.healthcard.host.v1.GetCardResponse\x12[\n\nReportLost\x12%.healthcard.host.v1.ReportLostRequest\x1a&.healthcard.host.v1.ReportLostResponse\x12^\n\x0bReportFound\x12&.healthcard.host.v1.ReportFoundRequest\x1a\'.healthcard.host.v1.ReportFoundResponse\x12i\n\x0eWatchBlacklist\x12).healthcard.host.v1.WatchBlacklistRequest\x1a*.healthcard.host.v1.WatchBlacklistResponse0\x01\x12s\n\x12UploadTransactions\x12-.healthcard.host.v1.UploadTransactionsRequest\x1a..healthcard.host.v1.UploadTransactionsResponse\x12[\n\nGetAccount\x12%.healthcard.host.v1.GetAccountRequest\x1a&.healthcard.host.v1.GetAccountResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'healthcard.host.v1.host_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CARDSTATUS']._serialized_start=1532
-  _globals['_CARDSTATUS']._serialized_end=1672
-  _globals['_CARD']._serialized_start=95
-  _globals['_CARD']._serialized_end=349
-  _globals['_CARDSTATUSCHANGE']._serialized_start=352
-  _globals['_CARDSTATUSCHANGE']._serialized_end=575
-  _globals['_REGISTERCARDREQUEST']._serialized_start=578
-  _globals['_REGISTERCARDREQUEST']._serialized_end=732
-  _globals['_REGISTERCARDRESPONSE']._serialized_start=734
-  _globals['_REGISTERCARDRESPONSE']._serialized_end=813
-  _globals['_GETCARDREQUEST']._serialized_start=815
-  _globals['_GETCARDREQUEST']._serialized_end=852
-  _globals['_GETCARDRESPONSE']._serialized_start=854
-  _globals['_GETCARDRESPONSE']._serialized_end=966
-  _globals['_REPORTLOSTREQUEST']._serialized_start=968
-  _globals['_REPORTLOSTREQUEST']._serialized_end=1045
-  _globals['_REPORTLOSTRESPONSE']._serialized_start=1047
-  _globals['_REPORTLOSTRESPONSE']._serialized_end=1134
-  _globals['_REPORTFOUNDREQUEST']._serialized_start=1136
-  _globals['_REPORTFOUNDREQUEST']._serialized_end=1214
-  _globals['_REPORTFOUNDRESPONSE']._serialized_start=1216
-  _globals['_REPORTFOUNDRESPONSE']._serialized_end=1304
-  _globals['_WATCHBLACKLISTREQUEST']._serialized_start=1306
-  _globals['_WATCHBLACKLISTREQUEST']._serialized_end=1352
-  _globals['_WATCHBLACKLISTRESPONSE']._serialized_start=1355
-  _globals['_WATCHBLACKLISTRESPONSE']._serialized_end=1529
-  _globals['_HOSTSERVICE']._serialized_start=1675
-  _globals['_HOSTSERVICE']._serialized_end=2167
+  _globals['_TRANSACTIONKIND']._serialized_start=2932
+  _globals['_TRANSACTIONKIND']._serialized_end=3038
+  _globals['_TACSTATUS']._serialized_start=3041
+  _globals['_TACSTATUS']._serialized_end=3181
+  _globals['_CARDSTATUS']._serialized_start=3184
+  _globals['_CARDSTATUS']._serialized_end=3324
+  _globals['_UPLOADEDTRANSACTION']._serialized_start=95
+  _globals['_UPLOADEDTRANSACTION']._serialized_end=524
+  _globals['_UPLOADTRANSACTIONSREQUEST']._serialized_start=526
+  _globals['_UPLOADTRANSACTIONSREQUEST']._serialized_end=633
+  _globals['_UPLOADRESULT']._serialized_start=635
+  _globals['_UPLOADRESULT']._serialized_end=743
+  _globals['_UPLOADTRANSACTIONSRESPONSE']._serialized_start=745
+  _globals['_UPLOADTRANSACTIONSRESPONSE']._serialized_end=824
+  _globals['_GETACCOUNTREQUEST']._serialized_start=826
+  _globals['_GETACCOUNTREQUEST']._serialized_end=905
+  _globals['_LEDGERENTRY']._serialized_start=908
+  _globals['_LEDGERENTRY']._serialized_end=1100
+  _globals['_COUNTERGAP']._serialized_start=1102
+  _globals['_COUNTERGAP']._serialized_end=1210
+  _globals['_GETACCOUNTRESPONSE']._serialized_start=1213
+  _globals['_GETACCOUNTRESPONSE']._serialized_end=1475
+  _globals['_CARD']._serialized_start=1478
+  _globals['_CARD']._serialized_end=1732
+  _globals['_CARDSTATUSCHANGE']._serialized_start=1735
+  _globals['_CARDSTATUSCHANGE']._serialized_end=1958
+  _globals['_REGISTERCARDREQUEST']._serialized_start=1961
+  _globals['_REGISTERCARDREQUEST']._serialized_end=2133
+  _globals['_REGISTERCARDRESPONSE']._serialized_start=2135
+  _globals['_REGISTERCARDRESPONSE']._serialized_end=2214
+  _globals['_GETCARDREQUEST']._serialized_start=2216
+  _globals['_GETCARDREQUEST']._serialized_end=2253
+  _globals['_GETCARDRESPONSE']._serialized_start=2255
+  _globals['_GETCARDRESPONSE']._serialized_end=2367
+  _globals['_REPORTLOSTREQUEST']._serialized_start=2369
+  _globals['_REPORTLOSTREQUEST']._serialized_end=2446
+  _globals['_REPORTLOSTRESPONSE']._serialized_start=2448
+  _globals['_REPORTLOSTRESPONSE']._serialized_end=2535
+  _globals['_REPORTFOUNDREQUEST']._serialized_start=2537
+  _globals['_REPORTFOUNDREQUEST']._serialized_end=2615
+  _globals['_REPORTFOUNDRESPONSE']._serialized_start=2617
+  _globals['_REPORTFOUNDRESPONSE']._serialized_end=2705
+  _globals['_WATCHBLACKLISTREQUEST']._serialized_start=2707
+  _globals['_WATCHBLACKLISTREQUEST']._serialized_end=2753
+  _globals['_WATCHBLACKLISTRESPONSE']._serialized_start=2756
+  _globals['_WATCHBLACKLISTRESPONSE']._serialized_end=2930
+  _globals['_HOSTSERVICE']._serialized_start=3327
+  _globals['_HOSTSERVICE']._serialized_end=4029
 # @@protoc_insertion_point(module_scope)

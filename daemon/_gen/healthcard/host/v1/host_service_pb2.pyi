@@ -26,6 +26,62 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _TransactionKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TransactionKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TransactionKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TRANSACTION_KIND_UNSPECIFIED: _TransactionKind.ValueType  # 0
+    """Not set."""
+    TRANSACTION_KIND_DEBIT: _TransactionKind.ValueType  # 1
+    """A purchase (DEBIT FOR PURCHASE, type 06)."""
+    TRANSACTION_KIND_LOAD: _TransactionKind.ValueType  # 2
+    """A load (CREDIT FOR LOAD, type 02)."""
+
+class TransactionKind(_TransactionKind, metaclass=_TransactionKindEnumTypeWrapper):
+    """What a transaction did to the purse."""
+
+TRANSACTION_KIND_UNSPECIFIED: TransactionKind.ValueType  # 0
+"""Not set."""
+TRANSACTION_KIND_DEBIT: TransactionKind.ValueType  # 1
+"""A purchase (DEBIT FOR PURCHASE, type 06)."""
+TRANSACTION_KIND_LOAD: TransactionKind.ValueType  # 2
+"""A load (CREDIT FOR LOAD, type 02)."""
+Global___TransactionKind: _TypeAlias = TransactionKind  # noqa: Y015
+
+class _TacStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TacStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TacStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TAC_STATUS_UNSPECIFIED: _TacStatus.ValueType  # 0
+    """Not set."""
+    TAC_STATUS_VERIFIED: _TacStatus.ValueType  # 1
+    """The TAC matches the one computed with the card's TAC key: booked on the shadow balance."""
+    TAC_STATUS_FAILED: _TacStatus.ValueType  # 2
+    """The TAC does not match: recorded and flagged, not booked (a forged or corrupted record)."""
+    TAC_STATUS_MISSING: _TacStatus.ValueType  # 3
+    """The daemon has no TAC (recovered from the card's detail records after its proof was gone): not booked."""
+    TAC_STATUS_UNKNOWN_CARD: _TacStatus.ValueType  # 4
+    """The card is not registered, so its TAC key is unknown: recorded, not booked."""
+
+class TacStatus(_TacStatus, metaclass=_TacStatusEnumTypeWrapper):
+    """The host's verdict on an uploaded transaction's TAC."""
+
+TAC_STATUS_UNSPECIFIED: TacStatus.ValueType  # 0
+"""Not set."""
+TAC_STATUS_VERIFIED: TacStatus.ValueType  # 1
+"""The TAC matches the one computed with the card's TAC key: booked on the shadow balance."""
+TAC_STATUS_FAILED: TacStatus.ValueType  # 2
+"""The TAC does not match: recorded and flagged, not booked (a forged or corrupted record)."""
+TAC_STATUS_MISSING: TacStatus.ValueType  # 3
+"""The daemon has no TAC (recovered from the card's detail records after its proof was gone): not booked."""
+TAC_STATUS_UNKNOWN_CARD: TacStatus.ValueType  # 4
+"""The card is not registered, so its TAC key is unknown: recorded, not booked."""
+Global___TacStatus: _TypeAlias = TacStatus  # noqa: Y015
+
 class _CardStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -57,6 +113,322 @@ CARD_STATUS_REPLACED: CardStatus.ValueType  # 3
 CARD_STATUS_CANCELLED: CardStatus.ValueType  # 4
 """Cancelled (注销): listed for good."""
 Global___CardStatus: _TypeAlias = CardStatus  # noqa: Y015
+
+@_typing.final
+class UploadedTransaction(_message.Message):
+    """A decided (confirmed) journal entry of a daemon."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSACTION_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    CARD_NUMBER_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    BALANCE_BEFORE_FEN_FIELD_NUMBER: _builtins.int
+    BALANCE_AFTER_FEN_FIELD_NUMBER: _builtins.int
+    CARD_COUNTER_FIELD_NUMBER: _builtins.int
+    TERMINAL_ID_FIELD_NUMBER: _builtins.int
+    TERMINAL_SERIAL_FIELD_NUMBER: _builtins.int
+    TAC_FIELD_NUMBER: _builtins.int
+    CARD_TIME_FIELD_NUMBER: _builtins.int
+    TRANSACTION_TIME_FIELD_NUMBER: _builtins.int
+    BUSINESS_DATE_FIELD_NUMBER: _builtins.int
+    MERCHANT_ID_FIELD_NUMBER: _builtins.int
+    OPERATOR_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    transaction_id: _builtins.str
+    """The daemon's journal id; with the request's node_id, the key that makes the upload exactly-once."""
+    kind: Global___TransactionKind.ValueType
+    """Debit or load."""
+    card_number: _builtins.str
+    """KH of the card."""
+    amount_fen: _builtins.int
+    """Amount in fen (> 0)."""
+    balance_before_fen: _builtins.int
+    """Balance before, in fen."""
+    balance_after_fen: _builtins.int
+    """Balance after, in fen."""
+    card_counter: _builtins.int
+    """The card's counter used: offline counter for a debit, online counter (before the load) for a load."""
+    terminal_id: _builtins.str
+    """PSAM terminal id (12 hex digits)."""
+    terminal_serial: _builtins.int
+    """Terminal transaction serial (debits)."""
+    tac: _builtins.str
+    """TAC (8 hex digits; empty when the daemon has none)."""
+    card_time: _builtins.str
+    """The date and time the card put into its TAC, YYYYMMDDhhmmss (the terminal's local time)."""
+    business_date: _builtins.str
+    """The daemon's business day (YYYY-MM-DD)."""
+    merchant_id: _builtins.str
+    """Merchant (department)."""
+    operator_id: _builtins.str
+    """Operator (cashier)."""
+    order_id: _builtins.str
+    """Order reference."""
+    @_builtins.property
+    def transaction_time(self) -> _timestamp_pb2.Timestamp:
+        """When the transaction happened."""
+
+    def __init__(
+        self,
+        *,
+        transaction_id: _builtins.str = ...,
+        kind: Global___TransactionKind.ValueType = ...,
+        card_number: _builtins.str = ...,
+        amount_fen: _builtins.int = ...,
+        balance_before_fen: _builtins.int = ...,
+        balance_after_fen: _builtins.int = ...,
+        card_counter: _builtins.int = ...,
+        terminal_id: _builtins.str = ...,
+        terminal_serial: _builtins.int = ...,
+        tac: _builtins.str = ...,
+        card_time: _builtins.str = ...,
+        transaction_time: _timestamp_pb2.Timestamp | None = ...,
+        business_date: _builtins.str = ...,
+        merchant_id: _builtins.str = ...,
+        operator_id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["transaction_time", b"transaction_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "balance_after_fen", b"balance_after_fen", "balance_before_fen", b"balance_before_fen", "business_date", b"business_date", "card_counter", b"card_counter", "card_number", b"card_number", "card_time", b"card_time", "kind", b"kind", "merchant_id", b"merchant_id", "operator_id", b"operator_id", "order_id", b"order_id", "tac", b"tac", "terminal_id", b"terminal_id", "terminal_serial", b"terminal_serial", "transaction_id", b"transaction_id", "transaction_time", b"transaction_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadedTransaction: _TypeAlias = UploadedTransaction  # noqa: Y015
+
+@_typing.final
+class UploadTransactionsRequest(_message.Message):
+    """Request of UploadTransactions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    TRANSACTIONS_FIELD_NUMBER: _builtins.int
+    node_id: _builtins.str
+    """The daemon's name (its [host] node_id)."""
+    @_builtins.property
+    def transactions(self) -> _containers.RepeatedCompositeFieldContainer[Global___UploadedTransaction]:
+        """Up to 500 transactions."""
+
+    def __init__(
+        self,
+        *,
+        node_id: _builtins.str = ...,
+        transactions: _abc.Iterable[Global___UploadedTransaction] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["node_id", b"node_id", "transactions", b"transactions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadTransactionsRequest: _TypeAlias = UploadTransactionsRequest  # noqa: Y015
+
+@_typing.final
+class UploadResult(_message.Message):
+    """The outcome of one uploaded transaction."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSACTION_ID_FIELD_NUMBER: _builtins.int
+    DUPLICATE_FIELD_NUMBER: _builtins.int
+    TAC_STATUS_FIELD_NUMBER: _builtins.int
+    transaction_id: _builtins.str
+    """The daemon's journal id."""
+    duplicate: _builtins.bool
+    """True when the host had recorded it already (a retry): nothing was booked again."""
+    tac_status: Global___TacStatus.ValueType
+    """The TAC verdict (of the first upload, for a duplicate)."""
+    def __init__(
+        self,
+        *,
+        transaction_id: _builtins.str = ...,
+        duplicate: _builtins.bool = ...,
+        tac_status: Global___TacStatus.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicate", b"duplicate", "tac_status", b"tac_status", "transaction_id", b"transaction_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadResult: _TypeAlias = UploadResult  # noqa: Y015
+
+@_typing.final
+class UploadTransactionsResponse(_message.Message):
+    """Response of UploadTransactions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___UploadResult]:
+        """One result per uploaded transaction, in request order."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___UploadResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadTransactionsResponse: _TypeAlias = UploadTransactionsResponse  # noqa: Y015
+
+@_typing.final
+class GetAccountRequest(_message.Message):
+    """Request of GetAccount."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CARD_NUMBER_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    card_number: _builtins.str
+    """KH of the card."""
+    page_size: _builtins.int
+    """Ledger entries per page (1-500; 0 = 50)."""
+    page_token: _builtins.str
+    """From next_page_token of the previous page."""
+    def __init__(
+        self,
+        *,
+        card_number: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAccountRequest: _TypeAlias = GetAccountRequest  # noqa: Y015
+
+@_typing.final
+class LedgerEntry(_message.Message):
+    """A transaction as the host recorded it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSACTION_FIELD_NUMBER: _builtins.int
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    TAC_STATUS_FIELD_NUMBER: _builtins.int
+    RECEIVED_AT_FIELD_NUMBER: _builtins.int
+    node_id: _builtins.str
+    """The daemon that uploaded it."""
+    tac_status: Global___TacStatus.ValueType
+    """The TAC verdict."""
+    @_builtins.property
+    def transaction(self) -> Global___UploadedTransaction:
+        """The uploaded transaction."""
+
+    @_builtins.property
+    def received_at(self) -> _timestamp_pb2.Timestamp:
+        """When the host recorded it."""
+
+    def __init__(
+        self,
+        *,
+        transaction: Global___UploadedTransaction | None = ...,
+        node_id: _builtins.str = ...,
+        tac_status: Global___TacStatus.ValueType = ...,
+        received_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["received_at", b"received_at", "transaction", b"transaction"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["node_id", b"node_id", "received_at", b"received_at", "tac_status", b"tac_status", "transaction", b"transaction"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LedgerEntry: _TypeAlias = LedgerEntry  # noqa: Y015
+
+@_typing.final
+class CounterGap(_message.Message):
+    """Counters of one kind the host has never seen between two it has: transactions it never received."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    FIRST_MISSING_FIELD_NUMBER: _builtins.int
+    LAST_MISSING_FIELD_NUMBER: _builtins.int
+    kind: Global___TransactionKind.ValueType
+    """Whose counter (the offline counter of debits, the online counter of loads)."""
+    first_missing: _builtins.int
+    """The first missing counter."""
+    last_missing: _builtins.int
+    """The last missing counter."""
+    def __init__(
+        self,
+        *,
+        kind: Global___TransactionKind.ValueType = ...,
+        first_missing: _builtins.int = ...,
+        last_missing: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["first_missing", b"first_missing", "kind", b"kind", "last_missing", b"last_missing"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CounterGap: _TypeAlias = CounterGap  # noqa: Y015
+
+@_typing.final
+class GetAccountResponse(_message.Message):
+    """Response of GetAccount."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CARD_FIELD_NUMBER: _builtins.int
+    SHADOW_BALANCE_FEN_FIELD_NUMBER: _builtins.int
+    LAST_SEEN_BALANCE_FEN_FIELD_NUMBER: _builtins.int
+    TAC_FAILURES_FIELD_NUMBER: _builtins.int
+    GAPS_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    shadow_balance_fen: _builtins.int
+    """Opening balance + TAC-verified loads - TAC-verified debits, in fen."""
+    last_seen_balance_fen: _builtins.int
+    """The balance after the card's newest recorded transaction (what a terminal last saw), in fen; -1 when none."""
+    tac_failures: _builtins.int
+    """Recorded transactions whose TAC failed."""
+    next_page_token: _builtins.str
+    """Token of the next page; empty on the last page."""
+    @_builtins.property
+    def card(self) -> Global___Card:
+        """The registry entry."""
+
+    @_builtins.property
+    def gaps(self) -> _containers.RepeatedCompositeFieldContainer[Global___CounterGap]:
+        """Gaps in the card's counters."""
+
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___LedgerEntry]:
+        """Ledger entries, newest first."""
+
+    def __init__(
+        self,
+        *,
+        card: Global___Card | None = ...,
+        shadow_balance_fen: _builtins.int = ...,
+        last_seen_balance_fen: _builtins.int = ...,
+        tac_failures: _builtins.int = ...,
+        gaps: _abc.Iterable[Global___CounterGap] | None = ...,
+        entries: _abc.Iterable[Global___LedgerEntry] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["card", b"card"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "entries", b"entries", "gaps", b"gaps", "last_seen_balance_fen", b"last_seen_balance_fen", "next_page_token", b"next_page_token", "shadow_balance_fen", b"shadow_balance_fen", "tac_failures", b"tac_failures"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAccountResponse: _TypeAlias = GetAccountResponse  # noqa: Y015
 
 @_typing.final
 class Card(_message.Message):
@@ -172,6 +544,7 @@ class RegisterCardRequest(_message.Message):
     PURSE_FACTOR_FIELD_NUMBER: _builtins.int
     OPENING_BALANCE_FEN_FIELD_NUMBER: _builtins.int
     OPERATOR_ID_FIELD_NUMBER: _builtins.int
+    OBSERVED_FIELD_NUMBER: _builtins.int
     card_number: _builtins.str
     """KH of the card (1-32 characters)."""
     masked_id: _builtins.str
@@ -184,6 +557,10 @@ class RegisterCardRequest(_message.Message):
     """The purse balance at issue, in fen (>= 0)."""
     operator_id: _builtins.str
     """The staff member who issued the card."""
+    observed: _builtins.bool
+    """True when a daemon reports a card it saw (not one it issued): an existing registration wins and nothing
+    is an error.
+    """
     def __init__(
         self,
         *,
@@ -193,10 +570,11 @@ class RegisterCardRequest(_message.Message):
         purse_factor: _builtins.str = ...,
         opening_balance_fen: _builtins.int = ...,
         operator_id: _builtins.str = ...,
+        observed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "institution", b"institution", "masked_id", b"masked_id", "opening_balance_fen", b"opening_balance_fen", "operator_id", b"operator_id", "purse_factor", b"purse_factor"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "institution", b"institution", "masked_id", b"masked_id", "observed", b"observed", "opening_balance_fen", b"opening_balance_fen", "operator_id", b"operator_id", "purse_factor", b"purse_factor"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -60,6 +60,16 @@ class HostServiceStub:
                 request_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.WatchBlacklistRequest.SerializeToString,
                 response_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.WatchBlacklistResponse.FromString,
                 _registered_method=True)
+        self.UploadTransactions = channel.unary_unary(
+                '/healthcard.host.v1.HostService/UploadTransactions',
+                request_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.UploadTransactionsRequest.SerializeToString,
+                response_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.UploadTransactionsResponse.FromString,
+                _registered_method=True)
+        self.GetAccount = channel.unary_unary(
+                '/healthcard.host.v1.HostService/GetAccount',
+                request_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAccountRequest.SerializeToString,
+                response_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAccountResponse.FromString,
+                _registered_method=True)
 
 
 class HostServiceServicer:
@@ -101,6 +111,21 @@ class HostServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UploadTransactions(self, request, context):
+        """Records a daemon's decided transactions, each exactly once (by node_id + transaction_id), verifies each
+        TAC with the card's TAC key, and books verified ones on the card's shadow balance.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAccount(self, request, context):
+        """A card's account at the host: shadow balance, counter gaps, TAC failures and its ledger entries.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_HostServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -128,6 +153,16 @@ def add_HostServiceServicer_to_server(servicer, server):
                     servicer.WatchBlacklist,
                     request_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.WatchBlacklistRequest.FromString,
                     response_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.WatchBlacklistResponse.SerializeToString,
+            ),
+            'UploadTransactions': grpc.unary_unary_rpc_method_handler(
+                    servicer.UploadTransactions,
+                    request_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.UploadTransactionsRequest.FromString,
+                    response_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.UploadTransactionsResponse.SerializeToString,
+            ),
+            'GetAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAccount,
+                    request_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAccountRequest.FromString,
+                    response_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAccountResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -266,6 +301,60 @@ class HostService:
             '/healthcard.host.v1.HostService/WatchBlacklist',
             healthcard_dot_host_dot_v1_dot_host__service__pb2.WatchBlacklistRequest.SerializeToString,
             healthcard_dot_host_dot_v1_dot_host__service__pb2.WatchBlacklistResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadTransactions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/healthcard.host.v1.HostService/UploadTransactions',
+            healthcard_dot_host_dot_v1_dot_host__service__pb2.UploadTransactionsRequest.SerializeToString,
+            healthcard_dot_host_dot_v1_dot_host__service__pb2.UploadTransactionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/healthcard.host.v1.HostService/GetAccount',
+            healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAccountRequest.SerializeToString,
+            healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAccountResponse.FromString,
             options,
             channel_credentials,
             insecure,

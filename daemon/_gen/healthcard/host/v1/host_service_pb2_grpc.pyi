@@ -49,6 +49,12 @@ class HostServiceStub:
     """解挂: LOST -> ISSUED; the card leaves the blacklist."""
     WatchBlacklist: _grpc.UnaryStreamMultiCallable[_host_service_pb2.WatchBlacklistRequest, _host_service_pb2.WatchBlacklistResponse]
     """Every blacklist change after since_version, then each new change as it is made (a daemon's subscription)."""
+    UploadTransactions: _grpc.UnaryUnaryMultiCallable[_host_service_pb2.UploadTransactionsRequest, _host_service_pb2.UploadTransactionsResponse]
+    """Records a daemon's decided transactions, each exactly once (by node_id + transaction_id), verifies each
+    TAC with the card's TAC key, and books verified ones on the card's shadow balance.
+    """
+    GetAccount: _grpc.UnaryUnaryMultiCallable[_host_service_pb2.GetAccountRequest, _host_service_pb2.GetAccountResponse]
+    """A card's account at the host: shadow balance, counter gaps, TAC failures and its ledger entries."""
 
 @_typing.type_check_only
 class HostServiceAsyncStub(HostServiceStub):
@@ -65,6 +71,12 @@ class HostServiceAsyncStub(HostServiceStub):
     """解挂: LOST -> ISSUED; the card leaves the blacklist."""
     WatchBlacklist: _aio.UnaryStreamMultiCallable[_host_service_pb2.WatchBlacklistRequest, _host_service_pb2.WatchBlacklistResponse]  # type: ignore[assignment]
     """Every blacklist change after since_version, then each new change as it is made (a daemon's subscription)."""
+    UploadTransactions: _aio.UnaryUnaryMultiCallable[_host_service_pb2.UploadTransactionsRequest, _host_service_pb2.UploadTransactionsResponse]  # type: ignore[assignment]
+    """Records a daemon's decided transactions, each exactly once (by node_id + transaction_id), verifies each
+    TAC with the card's TAC key, and books verified ones on the card's shadow balance.
+    """
+    GetAccount: _aio.UnaryUnaryMultiCallable[_host_service_pb2.GetAccountRequest, _host_service_pb2.GetAccountResponse]  # type: ignore[assignment]
+    """A card's account at the host: shadow balance, counter gaps, TAC failures and its ledger entries."""
 
 class HostServiceServicer(metaclass=_abc_1.ABCMeta):
     """The hospital host."""
@@ -108,5 +120,23 @@ class HostServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_host_service_pb2.WatchBlacklistResponse], _abc.AsyncIterator[_host_service_pb2.WatchBlacklistResponse]]:
         """Every blacklist change after since_version, then each new change as it is made (a daemon's subscription)."""
+
+    @_abc_1.abstractmethod
+    def UploadTransactions(
+        self,
+        request: _host_service_pb2.UploadTransactionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_host_service_pb2.UploadTransactionsResponse, _abc.Awaitable[_host_service_pb2.UploadTransactionsResponse]]:
+        """Records a daemon's decided transactions, each exactly once (by node_id + transaction_id), verifies each
+        TAC with the card's TAC key, and books verified ones on the card's shadow balance.
+        """
+
+    @_abc_1.abstractmethod
+    def GetAccount(
+        self,
+        request: _host_service_pb2.GetAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_host_service_pb2.GetAccountResponse, _abc.Awaitable[_host_service_pb2.GetAccountResponse]]:
+        """A card's account at the host: shadow balance, counter gaps, TAC failures and its ledger entries."""
 
 def add_HostServiceServicer_to_server(servicer: HostServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
