@@ -49,6 +49,14 @@ def kiosk(tmp_path: Path) -> Iterator[Callable[[str, int], Daemon]]:
         d.stop(grace=2)
 
 
+def _registered(stub: hpb_grpc.HostServiceStub, card: str) -> bool:
+    try:
+        stub.GetCard(hpb.GetCardRequest(card_number=card))
+    except grpc.RpcError:
+        return False
+    return True
+
+
 def _debit(d: Daemon, request_id: str, amount: int = 100) -> pb.DebitResponse:
     with grpc.insecure_channel(f"127.0.0.1:{d.port}") as ch:
         reply: pb.DebitResponse = pb_grpc.HealthCardServiceStub(ch).Debit(
@@ -73,10 +81,7 @@ def test_a_card_reported_lost_is_refused_at_another_kiosk_within_seconds_and_off
     _wait(a.hostlink.connected.is_set)
     _wait(b.hostlink.connected.is_set)
     card = _balance(b).card_number
-    stub.RegisterCard(hpb.RegisterCardRequest(
-        card_number=card, masked_id="110105********0030", institution="H001", purse_factor="00" * 8,
-        opening_balance_fen=10000, operator_id="issuer",
-    ))  # fmt: skip
+    _wait(lambda: _registered(stub, card))  # the daemon registered the card it saw
     assert _debit(b, "before-loss").balance_fen == 9900
 
     stub.ReportLost(hpb.ReportLostRequest(card_number=card, operator_id="counter-1", reason="holder phoned"))
@@ -112,10 +117,7 @@ def test_found_again_lifts_the_refusal(host: Host, stub: hpb_grpc.HostServiceStu
                                        kiosk: Callable[[str, int], Daemon]) -> None:  # fmt: skip
     d = kiosk("kiosk-c", host.port)
     card = _balance(d).card_number
-    stub.RegisterCard(hpb.RegisterCardRequest(
-        card_number=card, masked_id="110105********0030", institution="H001", purse_factor="00" * 8,
-        opening_balance_fen=10000, operator_id="issuer",
-    ))  # fmt: skip
+    _wait(lambda: _registered(stub, card))  # the daemon registered the card it saw
     stub.ReportLost(hpb.ReportLostRequest(card_number=card, operator_id="c", reason="lost"))
     _wait(lambda: d.blacklist is not None and d.blacklist.status(card) is not None)
     stub.ReportFound(hpb.ReportFoundRequest(card_number=card, operator_id="c", reason="found, ID checked"))
