@@ -29,7 +29,7 @@ from typing import Any
 
 from apdu.errors import ReaderError
 
-__all__ = ["CardResetError", "PcscTransport", "list_readers", "pcsc_error_name"]
+__all__ = ["CardResetError", "PcscTransport", "list_readers", "pcsc_error_name", "reader_has_card"]
 
 _log = logging.getLogger(__name__)
 
@@ -102,6 +102,27 @@ def list_readers() -> list[str]:
         if hr != scard.SCARD_S_SUCCESS:
             raise ReaderError(f"cannot list PC/SC readers: {pcsc_error_name(hr)}")
         return list(readers)
+    finally:
+        scard.SCardReleaseContext(context)
+
+
+def reader_has_card(reader: str) -> bool:
+    """Whether PC/SC reports a responsive card in ``reader`` (SCardGetStatusChange; nothing is sent to the card).
+
+    Raises :class:`~apdu.errors.ReaderError` when the PC/SC service is down or there is no such reader.
+    """
+    scard = _scard()
+    hr, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hr != scard.SCARD_S_SUCCESS:
+        raise ReaderError(f"cannot reach the PC/SC service (is pcscd running?): {pcsc_error_name(hr)}", reader=reader)
+    try:
+        hr, states = scard.SCardGetStatusChange(context, 0, [(reader, scard.SCARD_STATE_UNAWARE)])
+        if hr != scard.SCARD_S_SUCCESS:
+            raise ReaderError(f"reader {reader!r}: {pcsc_error_name(hr)}", reader=reader)
+        state = states[0][1]
+        if state & (scard.SCARD_STATE_UNKNOWN | scard.SCARD_STATE_UNAVAILABLE):
+            raise ReaderError(f"there is no reader {reader!r}; {_readers_there()}", reader=reader)
+        return bool(state & scard.SCARD_STATE_PRESENT) and not state & scard.SCARD_STATE_MUTE
     finally:
         scard.SCardReleaseContext(context)
 

@@ -120,6 +120,10 @@ class ReaderBackend(Protocol):
         """Whether a card is present, and its ATR (cheap; called between jobs)."""
         ...
 
+    def poll_sam(self) -> bool:
+        """Whether the SAM is in its reader (cheap; polled with :meth:`poll`; raises when the SAM reader is gone)."""
+        ...
+
     def session(self) -> AbstractContextManager[CardOps]:
         """An exclusive session on the present card (raises ``ReaderError`` without a card)."""
         ...

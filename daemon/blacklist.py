@@ -191,6 +191,9 @@ class GuardedBackend:
     def poll(self) -> tuple[bool, bytes]:
         return self.inner.poll()
 
+    def poll_sam(self) -> bool:
+        return self.inner.poll_sam()
+
     def session(self) -> AbstractContextManager[CardOps]:
         return self._guarded()
 

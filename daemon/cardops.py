@@ -26,7 +26,7 @@ from typing import Any
 from apdu.errors import HealthCardError, LibraryError, ReaderError
 from apdu.inprocess import InProcessTransport
 from daemon.backend import Completed, Prepared, TxHooks
-from daemon.errors import CardNotBlankError
+from daemon.errors import CardNotBlankError, SamUnavailableError
 from daemon.journal import Kind
 
 __all__ = ["BLANK_READER", "ApiCardOps", "PcscReader", "SimulatedReader", "simulated_readers"]
@@ -326,8 +326,8 @@ class SimulatedReader:
 
     def __init__(
         self, name: str, state_dir: Path, *, sam_pin: str | None = None, blank: bool = False,
-        trusted_signers: Any = None,
-    ) -> None:
+        trusted_signers: Any = None, terminal_id: bytes | None = None,
+    ) -> None:  # fmt: skip
         from daemon.simstore import open_logged_card, open_sam  # noqa: PLC0415
 
         self._name = name
@@ -338,7 +338,7 @@ class SimulatedReader:
         self._image = cards / f"{name}.json"
         self._blank = blank
         self._card, self._state = open_logged_card(self._image, lambda: _new_card(name, blank))
-        self._sam = open_sam(cards / f"{name}-sam.json")
+        self._sam = open_sam(cards / f"{name}-sam.json", terminal_id=terminal_id)
         self.card_transport = _ReaderLockedTransport(self._card, name=f"{name}:card")
         self.sam_transport = _ReaderLockedTransport(self._sam, name=f"{name}:sam")
         self._sam_pin = sam_pin
@@ -365,6 +365,9 @@ class SimulatedReader:
         if card is None or self._generation != self._session_generation:
             self._drop_session()
         return (card is not None, bytes(card.atr) if card is not None else b"")
+
+    def poll_sam(self) -> bool:
+        return True  # the virtual SAM is built into the simulated reader
 
     def remove_card(self) -> None:
         """Pull the card (tests and demos; any thread)."""
@@ -485,9 +488,16 @@ def _new_card(reader: str, blank: bool) -> Any:
 def simulated_readers(
     names: Collection[str], state_dir: Path, *, sam_pin: str | None = None, trusted_signers: Any = None
 ) -> list[SimulatedReader]:
-    """The ``--simulate`` readers: ``virtual-0``/``virtual-1`` with demo cards, ``virtual-blank`` a dispenser."""
-    return [SimulatedReader(n, state_dir, sam_pin=sam_pin, blank=n == BLANK_READER, trusted_signers=trusted_signers)
-            for n in names]  # fmt: skip
+    """The ``--simulate`` readers: ``virtual-0``/``virtual-1`` with demo cards, ``virtual-blank`` a dispenser.
+
+    Each has its own virtual SAM with its own terminal number (``000000000001``, ``000000000002`` ... in the
+    order of ``names``), so the journal and the reconciliation report tell the three terminals apart.
+    """
+    return [
+        SimulatedReader(n, state_dir, sam_pin=sam_pin, blank=n == BLANK_READER, trusted_signers=trusted_signers,
+                        terminal_id=i.to_bytes(6, "big"))
+        for i, n in enumerate(names, 1)
+    ]  # fmt: skip
 
 
 class PcscReader:
@@ -527,17 +537,29 @@ class PcscReader:
         finally:
             transport.disconnect()
 
+    def poll_sam(self) -> bool:
+        from apdu.pcsc import reader_has_card  # noqa: PLC0415 - pyscard only for PC/SC readers
+
+        return reader_has_card(self._sam_reader) if self._sam_reader else False
+
     @contextmanager
     def session(self) -> Iterator[ApiCardOps]:
         from healthcard.api import open_pcsc_session  # noqa: PLC0415
 
         session = open_pcsc_session(self._name, self._sam_reader or None, sam_pin=self._sam_pin,
                                     trusted_signers=self._trusted_signers)  # fmt: skip
-        with session:
-            try:
-                yield ApiCardOps(session)
-            finally:
-                self._apdus += sum(session.counts.values())
+        try:
+            with session:
+                try:
+                    yield ApiCardOps(session)
+                finally:
+                    self._apdus += sum(session.counts.values())
+        except ReaderError as exc:
+            if self._sam_reader and exc.reader == self._sam_reader:  # the SAM's reader, not the card's
+                text = f"there is no SAM in reader {self._sam_reader!r}" if exc.no_card else (
+                    f"cannot use the SAM in reader {self._sam_reader!r}: {exc.message}")  # fmt: skip
+                raise SamUnavailableError(text) from exc
+            raise
 
     def close(self) -> None:
         """Sessions release their PC/SC handles themselves."""

@@ -26,12 +26,14 @@ __all__ = [
     "card_data_sections",
     "fill_card_data",
     "group_message",
+    "section_name",
     "set_timestamp",
     "timestamp",
     "transaction_message",
 ]
 
-# CardSection enum -> the CardData field it fills (also the section names CardOps.read understands).
+# CardSection enum -> the CardData field it fills (also the section names CardOps.read understands). The section's
+# own name (audit trail, messages) is the enum name without its prefix, the card API's Section value: section_name().
 SECTION_NAMES: dict[int, str] = {
     cd.CARD_SECTION_ISSUER: "issuer",
     cd.CARD_SECTION_HOLDER: "holder",
@@ -41,14 +43,21 @@ SECTION_NAMES: dict[int, str] = {
     cd.CARD_SECTION_CONTACTS: "contacts",
     cd.CARD_SECTION_OCCUPATION_MARRIAGE: "occupation_marriage",
     cd.CARD_SECTION_DOCUMENTS: "documents",
-    cd.CARD_SECTION_CLINICAL_FLAGS: "clinical_flags",
-    cd.CARD_SECTION_SPECIAL_INFO: "special_info",
+    cd.CARD_SECTION_CLINICAL: "clinical_flags",
+    cd.CARD_SECTION_SPECIAL: "special_info",
     cd.CARD_SECTION_ALLERGIES: "allergies",
     cd.CARD_SECTION_IMMUNISATIONS: "immunisations",
-    cd.CARD_SECTION_INPATIENT_RECORDS: "inpatient_records",
-    cd.CARD_SECTION_OUTPATIENT_RECORDS: "outpatient_records",
+    cd.CARD_SECTION_INPATIENT: "inpatient_records",
+    cd.CARD_SECTION_OUTPATIENT: "outpatient_records",
     cd.CARD_SECTION_PURSE: "purse",
 }
+
+
+def section_name(value: int) -> str:
+    """``CARD_SECTION_CLINICAL`` -> ``clinical``: the one name of a section in the proto, the card API and the CLI."""
+    return cd.CardSection.Name(value).removeprefix("CARD_SECTION_").lower()  # type: ignore[arg-type]
+
+
 _KIND = {Kind.DEBIT: pb.TRANSACTION_KIND_DEBIT, Kind.LOAD: pb.TRANSACTION_KIND_LOAD}
 _SIGNATURE = {"unsigned": cd.SIGNATURE_STATUS_UNSIGNED, "valid": cd.SIGNATURE_STATUS_VALID,
               "untrusted": cd.SIGNATURE_STATUS_UNTRUSTED, "invalid": cd.SIGNATURE_STATUS_INVALID}  # fmt: skip

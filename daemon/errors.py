@@ -36,12 +36,14 @@ __all__ = [
     "Failure",
     "NotSupportedError",
     "ReaderBusyError",
+    "SamUnavailableError",
     "ShuttingDownError",
     "TransactionInDoubtError",
     "TransactionNotFoundError",
     "TransactionNotSettleableError",
     "UnknownReaderError",
     "classify",
+    "code_of_reason",
 ]
 
 REASON_KEY = "healthcard-error-reason"
@@ -93,6 +95,14 @@ class CardNotBlankError(DaemonError):
 
     code = grpc.StatusCode.FAILED_PRECONDITION
     reason = R.ERROR_REASON_CARD_ERROR
+
+
+class SamUnavailableError(DaemonError):
+    """The SAM's reader is empty or gone: nothing was sent to the card (reported as SAM_ERROR, layer ``sam``)."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    reason = R.ERROR_REASON_SAM_ERROR
+    field = "reader"
 
 
 class TransactionInDoubtError(DaemonError):
@@ -172,6 +182,32 @@ class Failure:
         return ((REASON_KEY, self.reason_name), (DETAILS_KEY, self.details().SerializeToString()))
 
 
+#: The gRPC code :func:`classify` gives each reason (the one code of a reason whatever raised it), so a failure
+#: replayed from the journal (a voided request repeated) comes back under the code it was first answered with.
+_CODE_OF_REASON: dict[int, grpc.StatusCode] = {
+    R.ERROR_REASON_INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
+    R.ERROR_REASON_UNKNOWN_READER: grpc.StatusCode.INVALID_ARGUMENT,
+    R.ERROR_REASON_READER_BUSY: grpc.StatusCode.UNAVAILABLE,
+    R.ERROR_REASON_READER_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    R.ERROR_REASON_SHUTTING_DOWN: grpc.StatusCode.UNAVAILABLE,
+    R.ERROR_REASON_CARD_REMOVED: grpc.StatusCode.ABORTED,
+    R.ERROR_REASON_REQUEST_ID_CONFLICT: grpc.StatusCode.ALREADY_EXISTS,
+    R.ERROR_REASON_NOT_SUPPORTED: grpc.StatusCode.UNIMPLEMENTED,
+    R.ERROR_REASON_UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    R.ERROR_REASON_TRANSACTION_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    R.ERROR_REASON_INTERNAL: grpc.StatusCode.INTERNAL,
+    R.ERROR_REASON_TRANSACTION_IN_DOUBT: grpc.StatusCode.UNKNOWN,
+    R.ERROR_REASON_STORAGE_FULL: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    R.ERROR_REASON_RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    R.ERROR_REASON_PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
+}
+
+
+def code_of_reason(reason: int) -> grpc.StatusCode:
+    """The gRPC code of ``reason`` (docs/daemon.md "Errors"): FAILED_PRECONDITION unless the table says otherwise."""
+    return _CODE_OF_REASON.get(reason, grpc.StatusCode.FAILED_PRECONDITION)
+
+
 def _card_reason(exc: CardError) -> int:
     sam = isinstance(exc, SamError)
     if isinstance(exc, InsufficientFundsError):
@@ -186,9 +222,11 @@ def _card_reason(exc: CardError) -> int:
 def classify(exc: BaseException) -> Failure:
     """The :class:`Failure` for an exception raised while serving a request."""
     if isinstance(exc, DaemonError):
+        layer = "sam" if isinstance(exc, SamUnavailableError) else "daemon"
         return Failure(
-            exc.code, exc.reason, exc.message, field=exc.field, message_zh=exc.message_zh, metadata=exc.metadata
-        )
+            exc.code, exc.reason, exc.message, layer, field=exc.field, message_zh=exc.message_zh,
+            metadata=exc.metadata,
+        )  # fmt: skip
     if isinstance(exc, StorageFullError):
         return Failure(grpc.StatusCode.RESOURCE_EXHAUSTED, R.ERROR_REASON_STORAGE_FULL, exc.message, "library")
     if isinstance(exc, RequestIdConflictError):

@@ -42,6 +42,8 @@ class ReaderStatus:
     available: bool
     card_present: bool
     atr: bytes
+    sam_available: bool = True  # the SAM reader is there
+    sam_present: bool = True  # a SAM is in it
 
 
 @dataclass
@@ -73,6 +75,8 @@ class ReaderWorker:
         self._present = False
         self._atr = b""
         self._available = True
+        self._sam_available = True
+        self._sam_present = True
         self._backoff = poll_interval
         self._next_poll = 0.0
         self._apdus_seen = 0
@@ -93,7 +97,8 @@ class ReaderWorker:
 
     def status(self) -> ReaderStatus:
         """The last polled state."""
-        return ReaderStatus(self.name, self.backend.sam_reader, self._available, self._present, self._atr)
+        return ReaderStatus(self.name, self.backend.sam_reader, self._available, self._present, self._atr,
+                            self._sam_available, self._sam_present)  # fmt: skip
 
     def submit(self, fn: Callable[[ReaderBackend], T], *, queue_timeout: float) -> T:
         """Run ``fn(backend)`` alone on the reader; READER BUSY if it has not started within ``queue_timeout`` s.
@@ -183,7 +188,21 @@ class ReaderWorker:
             self._on_apdus(self.name, total - self._apdus_seen)
         self._apdus_seen = total
 
+    def _poll_sam(self) -> None:
+        """The SAM's reader and presence for ListReaders (a pulled SAM shows as absent)."""
+        try:
+            present = self.backend.poll_sam()
+        except Exception as exc:  # the SAM reader is gone / service down
+            if self._sam_available:
+                log.warning("SAM reader unavailable: %s", type(exc).__name__, extra={"reader": self.name})
+            self._sam_available, self._sam_present = False, False
+            return
+        if present != self._sam_present:
+            log.info("SAM %s", "inserted" if present else "removed", extra={"reader": self.name})
+        self._sam_available, self._sam_present = True, present
+
     def _poll(self) -> None:
+        self._poll_sam()
         try:
             present, atr = self.backend.poll()
         except Exception as exc:  # reader gone / service down: report absent, retry later

@@ -33,6 +33,7 @@ from daemon.convert import (
     card_data_sections,
     fill_card_data,
     group_message,
+    section_name,
     set_timestamp,
     timestamp,
     transaction_message,
@@ -44,7 +45,7 @@ from daemon.idempotency import RequestStore, card_in_reader, fingerprint
 from daemon.journal import Entry, Journal, Kind, State
 from daemon.logs import bind_request_id, mask_id, new_request_id
 from daemon.metrics import Metrics
-from daemon.readers import ReaderManager
+from daemon.readers import ReaderManager, ReaderStatus
 from daemon.transactions import Request, Transactions
 from daemon.validation import (
     check_amount,
@@ -224,7 +225,7 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
     def ListReaders(self, request: pb.ListReadersRequest, context: grpc.ServicerContext) -> pb.ListReadersResponse:
         def work(_: _AuditNote) -> pb.ListReadersResponse:
             out = pb.ListReadersResponse()
-            sams: list[str] = []
+            sams: dict[str, ReaderStatus] = {}
             for status in self._readers.statuses():
                 out.readers.add(
                     name=status.name,
@@ -235,9 +236,12 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
                     state=pb.READER_STATE_READY if status.available else pb.READER_STATE_ABSENT,
                 )
                 if status.sam_reader and status.sam_reader not in sams:
-                    sams.append(status.sam_reader)
-            for sam in sams:
-                out.readers.add(name=sam, role=pb.READER_ROLE_SAM, state=pb.READER_STATE_READY, card_present=True)
+                    sams[status.sam_reader] = status
+            for sam, status in sams.items():
+                out.readers.add(
+                    name=sam, role=pb.READER_ROLE_SAM, card_present=status.sam_present,
+                    state=pb.READER_STATE_READY if status.sam_available else pb.READER_STATE_ABSENT,
+                )  # fmt: skip
             return out
 
         return self._call("ListReaders", context, work, audit=False)
@@ -268,7 +272,7 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
         def work(note: _AuditNote) -> pb.ReadCardResponse:
             _check_card_request(request)
             names = _sections(request.sections)
-            note.operation = "ReadCard:" + (",".join(sorted(names)) if names else "all")
+            note.operation = "ReadCard:" + (",".join(sorted(map(section_name, request.sections))) if names else "all")
             note.enabled = names is None or bool(set(names) & _PERSONAL)
 
             def job(backend: ReaderBackend) -> pb.ReadCardResponse:
@@ -296,7 +300,7 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
                 raise _invalid("sections", "sections: name at least one section to write")
             if "photo" in names or "purse" in names:
                 raise _invalid("sections", "sections: photo and purse cannot be written with WriteCard")
-            note.operation = "WriteCard:" + ",".join(sorted(names))
+            note.operation = "WriteCard:" + ",".join(sorted(map(section_name, request.sections)))
             data = card_data_sections(request.card, sorted(names))
             clear = list(request.clear_fields)
             if len(clear) > 64:

@@ -245,9 +245,13 @@ class _SamImageFile:
         self._saved_fields = _OTHER_FIELDS(image)
 
 
-def open_sam(image: Path) -> VirtualSam:
-    """The virtual SAM persisted at ``image`` (a new demo SAM if missing), saved on every change without fsync."""
-    sam_image: SamImage = load_sam_image(image) if image.exists() else new_sam_image()
+def open_sam(image: Path, *, terminal_id: bytes | None = None) -> VirtualSam:
+    """The virtual SAM persisted at ``image`` (a new demo SAM if missing), saved on every change without fsync.
+
+    ``terminal_id`` is the 6-byte terminal number of a new SAM (default: the demo key set's); an existing image
+    keeps its own, so its terminal serials stay in one sequence.
+    """
+    sam_image: SamImage = load_sam_image(image) if image.exists() else new_sam_image(terminal_id=terminal_id)
     target = _SamImageFile(image)
     target.save(sam_image)
     return VirtualSam(sam_image, on_change=target.save)

@@ -23,7 +23,13 @@ from apdu.errors import LibraryError, ReaderError
 from daemon import faults
 from daemon.audit import AuditRecord
 from daemon.backend import CardOps, Completed, Prepared, ReaderBackend
-from daemon.errors import DaemonError, TransactionInDoubtError, TransactionNotSettleableError, classify
+from daemon.errors import (
+    DaemonError,
+    TransactionInDoubtError,
+    TransactionNotSettleableError,
+    classify,
+    code_of_reason,
+)
 from daemon.journal import Entry, Journal, Kind, RequestIdConflictError, State
 
 __all__ = ["Request", "Transactions", "VoidedError"]
@@ -39,6 +45,7 @@ class VoidedError(DaemonError):
     def __init__(self, reason_text: str, reason: int) -> None:
         super().__init__(reason_text)
         self.reason = reason
+        self.code = code_of_reason(reason)  # the code the first answer had
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ def mask_id(id_number: str) -> str:
 
 def read_patient(stub: pb_grpc.HealthCardServiceStub, reader: str, operator: str) -> dict[str, Any]:
     """Holder, phone, blood group and allergies of the card in ``reader``."""
-    sections = [cd.CARD_SECTION_HOLDER, cd.CARD_SECTION_VALIDITY, cd.CARD_SECTION_CLINICAL_FLAGS,
+    sections = [cd.CARD_SECTION_HOLDER, cd.CARD_SECTION_VALIDITY, cd.CARD_SECTION_CLINICAL,
                 cd.CARD_SECTION_ALLERGIES]  # fmt: skip
     card = stub.ReadCard(pb.ReadCardRequest(reader=reader, sections=sections, operator_id=operator)).card
     return {
@@ -81,7 +81,7 @@ def read_outpatient(
     """The items of out-patient record ``slot`` as read back from the card (empty if the slot is not valid) and
     its signature as the daemon checked it (status: VALID, UNTRUSTED, INVALID or UNSIGNED; the signer's name)."""
     card = stub.ReadCard(
-        pb.ReadCardRequest(reader=reader, sections=[cd.CARD_SECTION_OUTPATIENT_RECORDS], operator_id=operator)
+        pb.ReadCardRequest(reader=reader, sections=[cd.CARD_SECTION_OUTPATIENT], operator_id=operator)
     ).card
     for record in card.visit_records:
         if record.kind == cd.VISIT_KIND_OUTPATIENT and record.slot == slot and record.valid:

@@ -89,14 +89,22 @@ class Section(enum.Enum):
 
     @classmethod
     def parse(cls, name: str) -> Section:
-        """A section from its JSON key (``holder``) or enum name (``HOLDER``); :class:`DataError` otherwise."""
-        key = name.strip().lower().replace("-", "_")
+        """A section from its name (``holder``), enum name (``HOLDER``) or proto name (``CARD_SECTION_HOLDER``).
+
+        The daemon's former proto names (``clinical_flags``, ``special_info``, ``inpatient_records``,
+        ``outpatient_records``) are accepted as aliases; anything else is a :class:`DataError` listing the names.
+        """
+        key = name.strip().lower().replace("-", "_").removeprefix("card_section_")
+        key = _ALIASES.get(key, key)
         for section in cls:
             if section.value == key:
                 return section
         allowed = ", ".join(s.value for s in cls)
         raise DataError(f"unknown section {name!r} (one of: {allowed})", field="section")
 
+
+_ALIASES = {"clinical_flags": "clinical", "special_info": "special", "inpatient_records": "inpatient",
+            "outpatient_records": "outpatient"}  # fmt: skip
 
 _LOCATION: dict[Section, tuple[str, str, str]] = {
     Section.ISSUER: ("DDF1", "EF05", "发卡机构基本数据"),

@@ -29,7 +29,7 @@ def test_his_client_reads_holder_and_round_trips_an_outpatient_record(tmp_path: 
         with grpc.insecure_channel(target) as channel:
             stub = pb_grpc.HealthCardServiceStub(channel)
             card = stub.ReadCard(
-                pb.ReadCardRequest(reader="virtual-0", sections=[cd.CARD_SECTION_OUTPATIENT_RECORDS])
+                pb.ReadCardRequest(reader="virtual-0", sections=[cd.CARD_SECTION_OUTPATIENT])
             ).card
     first, second = runs
     assert first["patient"]["name"] == "张伟" and first["patient"]["card_number"] == "110105198506150030"
@@ -41,6 +41,6 @@ def test_his_client_reads_holder_and_round_trips_an_outpatient_record(tmp_path: 
     on_card = {r.slot: dict(r.items) for r in card.visit_records if r.valid}
     assert on_card[second["slot"]][217] == "儿科门诊" and on_card[second["slot"]][213] == "北京协和医院"
     operations = [row["operation"] for row in second["audit"]]
-    assert operations == ["ReadCard:outpatient_records", "AddRecord:outpatient",
-                          "ReadCard:allergies,clinical_flags,holder,validity"]  # fmt: skip
+    assert operations == ["ReadCard:outpatient", "AddRecord:outpatient",
+                          "ReadCard:allergies,clinical,holder,validity"]  # fmt: skip
     assert all(row["operator"] == "dr-li" and row["outcome"] == "OK" for row in second["audit"])

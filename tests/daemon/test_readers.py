@@ -51,6 +51,9 @@ class FakeBackend:
             self.polls += 1
         return True, b"\x3b\x00"
 
+    def poll_sam(self) -> bool:
+        return True
+
     def session(self) -> Any:
         return self.using()
 

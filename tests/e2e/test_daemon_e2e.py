@@ -3,7 +3,9 @@
 The virtual card is served on vpcd slot 0 ("Virtual PCD 00 00") and the virtual SAM on slot 1 ("Virtual PCD 00
 01") with the ``vpcd`` fixture (tests/e2e/conftest.py); the daemon runs in this process with
 ``[[readers]] name = "Virtual PCD 00 00", sam_reader = "Virtual PCD 00 01"``. ReadCard and Debit work; pulling
-the card (stopping its vpcd server) gives CARD_REMOVED; the card put back works again, with its purse intact.
+the card (stopping its vpcd server) gives NO_CARD for the next request (also when it is repeated later); the card
+put back works again, with its purse intact. A pulled SAM shows as absent in ListReaders and fails a debit with
+SAM_ERROR (layer ``sam``).
 """
 
 from __future__ import annotations
@@ -95,12 +97,15 @@ def test_daemon_reads_and_debits_through_pcscd_and_survives_removal(
             assert paid.card_number == holder.id_number and paid.terminal_serial > 0
 
             vpcd.handles[0].stop()  # pull the card
-            code, reason, details = _reason(
+            _wait(lambda: not _card_present(stub), "the daemon to see the removal")
+            code, reason, details = _reason(  # a request on an empty reader: NO_CARD, not CARD_REMOVED
                 lambda: stub.ReadCard(pb.ReadCardRequest(reader=CARD_READER), timeout=60)
             )
-            assert (code, reason) == (grpc.StatusCode.ABORTED, "CARD_REMOVED")
-            assert details.reason == errors_pb2.ERROR_REASON_CARD_REMOVED and details.layer == "reader"
-            _wait(lambda: not _card_present(stub), "the daemon to see the removal")
+            assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "NO_CARD")
+            assert details.reason == errors_pb2.ERROR_REASON_NO_CARD and details.layer == "reader"
+            lost = pb.DebitRequest(reader=CARD_READER, amount_fen=5, request_id="e2e-empty")
+            refused = _reason(lambda: stub.Debit(lost, timeout=60))
+            assert refused[:2] == (grpc.StatusCode.FAILED_PRECONDITION, "NO_CARD")
 
         with vpcd(card, slot=0):  # the same card back in the reader
             _wait(lambda: _card_present(stub), "the daemon to see the card again")
@@ -110,8 +115,36 @@ def test_daemon_reads_and_debits_through_pcscd_and_survives_removal(
             assert replay.replayed and replay.tac == paid.tac and replay.balance_fen == before - 123
             second = stub.Debit(pb.DebitRequest(reader=CARD_READER, amount_fen=7, request_id="e2e-2"), timeout=60)
             assert second.balance_fen == before - 130 and second.terminal_serial == paid.terminal_serial + 1
+            again_refused = _reason(lambda: stub.Debit(lost, timeout=60))  # the stored failure, same code
+            assert again_refused[:2] == refused[:2] and again_refused[2].message == refused[2].message
 
     entries = stub.ListTransactions(pb.ListTransactionsRequest()).transactions
     assert [(e.request_id, e.state) for e in entries] == [
-        ("e2e-2", pb.TRANSACTION_STATE_CONFIRMED), ("e2e-1", pb.TRANSACTION_STATE_CONFIRMED),
+        ("e2e-2", pb.TRANSACTION_STATE_CONFIRMED), ("e2e-empty", pb.TRANSACTION_STATE_VOIDED),
+        ("e2e-1", pb.TRANSACTION_STATE_CONFIRMED),
     ]  # fmt: skip
+
+
+def _sam_entry(stub: pb_grpc.HealthCardServiceStub) -> Any:
+    return {r.name: r for r in stub.ListReaders(pb.ListReadersRequest()).readers}[SAM_READER]
+
+
+def test_a_pulled_sam_is_shown_absent_and_answered_as_a_sam_error(
+    vpcd: VpcdFixture, stub: pb_grpc.HealthCardServiceStub
+) -> None:
+    card, sam = new_demo_card(), VirtualSam()
+    with vpcd(card, slot=0):
+        with vpcd(sam, slot=1):
+            _wait(lambda: _card_present(stub) and _sam_entry(stub).card_present, "the daemon to see card and SAM")
+            assert _sam_entry(stub).state == pb.READER_STATE_READY
+            before = stub.GetBalance(pb.GetBalanceRequest(reader=CARD_READER), timeout=60).balance_fen
+        _wait(lambda: not _sam_entry(stub).card_present, "ListReaders to show the SAM gone")
+        assert _sam_entry(stub).state == pb.READER_STATE_READY  # the reader is there, the SAM is not
+        code, reason, details = _reason(
+            lambda: stub.Debit(pb.DebitRequest(reader=CARD_READER, amount_fen=9, request_id="no-sam"), timeout=60)
+        )
+        assert (code, reason, details.layer) == (grpc.StatusCode.FAILED_PRECONDITION, "SAM_ERROR", "sam")
+        assert SAM_READER in details.message and "no SAM" in details.message
+        with vpcd(sam, slot=1):  # the SAM back: the card was never touched
+            _wait(lambda: _sam_entry(stub).card_present, "ListReaders to show the SAM again")
+            assert stub.GetBalance(pb.GetBalanceRequest(reader=CARD_READER), timeout=60).balance_fen == before

@@ -47,23 +47,27 @@ class _CardSectionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CardSecti
     """DF01/EF07 education, marriage, occupation."""
     CARD_SECTION_DOCUMENTS: _CardSection.ValueType  # 8
     """DF01/EF08 documents."""
-    CARD_SECTION_CLINICAL_FLAGS: _CardSection.ValueType  # 9
+    CARD_SECTION_CLINICAL: _CardSection.ValueType  # 9
     """DF02/EF05 clinical flags."""
-    CARD_SECTION_SPECIAL_INFO: _CardSection.ValueType  # 10
+    CARD_SECTION_SPECIAL: _CardSection.ValueType  # 10
     """DF02/EF06 special information."""
     CARD_SECTION_ALLERGIES: _CardSection.ValueType  # 11
     """DF02/EF07 allergies."""
     CARD_SECTION_IMMUNISATIONS: _CardSection.ValueType  # 12
     """DF02/EF08 immunisations."""
-    CARD_SECTION_INPATIENT_RECORDS: _CardSection.ValueType  # 13
+    CARD_SECTION_INPATIENT: _CardSection.ValueType  # 13
     """DF03 in-patient records (EE01..EE03)."""
-    CARD_SECTION_OUTPATIENT_RECORDS: _CardSection.ValueType  # 14
+    CARD_SECTION_OUTPATIENT: _CardSection.ValueType  # 14
     """DF03 out-patient records (ED01..ED05)."""
     CARD_SECTION_PURSE: _CardSection.ValueType  # 15
     """The e-purse balance and application data."""
 
 class CardSection(_CardSection, metaclass=_CardSectionEnumTypeWrapper):
-    """A part of the card that ReadCard can return."""
+    """A part of the card that ReadCard can return. The names are those of the card API's healthcard.api.Section and
+    of `healthcard read --section` (CARD_SECTION_CLINICAL = "clinical" ...; docs/data-elements.md "Section names").
+    Values 9, 10, 13 and 14 were called CLINICAL_FLAGS, SPECIAL_INFO, INPATIENT_RECORDS and OUTPATIENT_RECORDS
+    before; the numbers, and so the wire format, are unchanged.
+    """
 
 CARD_SECTION_UNSPECIFIED: CardSection.ValueType  # 0
 """Not set; an empty list of sections means "all sections"."""
@@ -83,17 +87,17 @@ CARD_SECTION_OCCUPATION_MARRIAGE: CardSection.ValueType  # 7
 """DF01/EF07 education, marriage, occupation."""
 CARD_SECTION_DOCUMENTS: CardSection.ValueType  # 8
 """DF01/EF08 documents."""
-CARD_SECTION_CLINICAL_FLAGS: CardSection.ValueType  # 9
+CARD_SECTION_CLINICAL: CardSection.ValueType  # 9
 """DF02/EF05 clinical flags."""
-CARD_SECTION_SPECIAL_INFO: CardSection.ValueType  # 10
+CARD_SECTION_SPECIAL: CardSection.ValueType  # 10
 """DF02/EF06 special information."""
 CARD_SECTION_ALLERGIES: CardSection.ValueType  # 11
 """DF02/EF07 allergies."""
 CARD_SECTION_IMMUNISATIONS: CardSection.ValueType  # 12
 """DF02/EF08 immunisations."""
-CARD_SECTION_INPATIENT_RECORDS: CardSection.ValueType  # 13
+CARD_SECTION_INPATIENT: CardSection.ValueType  # 13
 """DF03 in-patient records (EE01..EE03)."""
-CARD_SECTION_OUTPATIENT_RECORDS: CardSection.ValueType  # 14
+CARD_SECTION_OUTPATIENT: CardSection.ValueType  # 14
 """DF03 out-patient records (ED01..ED05)."""
 CARD_SECTION_PURSE: CardSection.ValueType  # 15
 """The e-purse balance and application data."""
