@@ -33,7 +33,7 @@ from healthcard.codecs.signature import (
 )
 from sam.crypto import CryptoError, sm2_load_public_key, sm2_verify
 
-__all__ = ["OWN_SAM", "TrustList", "check_card_data", "check_visit"]
+__all__ = ["OWN_SAM", "TrustList", "check_area", "check_card_data", "check_visit"]
 
 #: The trust-list name of the session's own SAM key (trusted by default).
 OWN_SAM = "own SAM"
@@ -90,8 +90,11 @@ def _verifies(public_key: bytes, data: bytes, signature: bytes) -> bool:
 
 def check_visit(record: VisitRecord, trust: TrustList) -> RecordSignature:
     """The signature status and signer of one visit record (see the module docstring)."""
-    area = record.to_bytes()
-    size = record.LAYOUT.data_size
+    return check_area(record.to_bytes(), record.LAYOUT.data_size, trust)
+
+
+def check_area(area: bytes, size: int, trust: TrustList) -> RecordSignature:
+    """:func:`check_visit` on a record file's bytes: ``size`` bytes of data, then signature and signer item."""
     signature = area[size : size + SIGNATURE_SIZE]
     block = area[size + SIGNATURE_SIZE : size + SIGNATURE_SIZE + SIGNER_BLOCK_SIZE]
     if not any(signature) or signature == b"\xff" * SIGNATURE_SIZE:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import grpc
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from apdu.errors import DataError
 from daemon._gen.healthcard.v1 import card_data_pb2 as cd
@@ -34,6 +36,7 @@ from healthcard.api import (
     writing,
 )
 from healthcard.api.dllcompat import IRV, STYLE_AN, HealthCardDll
+from healthcard.api.signatures import check_area, check_visit
 from healthcard.cli.main import main
 from healthcard.codecs import InpatientRecord, OutpatientRecord
 from healthcard.codecs.signature import encode_signer_block
@@ -144,6 +147,29 @@ def session_pair(demo_image: str) -> tuple[VirtualCard, VirtualSam, bytes]:
     with open_virtual_session(card=card, sam=sam_a) as s:
         s.add_visit(InpatientRecord(1, items=VISIT))
     return card, sam_a, _sam_key(sam_a)
+
+
+@pytest.fixture(scope="module")
+def signed_record(demo_image: str) -> tuple[InpatientRecord, TrustList]:
+    """A record signed by a SAM (as read from the card) and a trust list holding that SAM's key."""
+    card, sam = VirtualCard(loads(demo_image)), VirtualSam()
+    with open_virtual_session(card=card, sam=sam) as s:
+        s.add_visit(InpatientRecord(1, items=VISIT))
+        return _first_visit(s), TrustList({"A": _sam_key(sam)})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_no_changed_byte_of_data_or_signature_reads_valid(
+    signed_record: tuple[InpatientRecord, TrustList], data: st.DataObject
+) -> None:
+    record, trust = signed_record
+    assert check_visit(record, trust).status is SignatureStatus.VALID
+    raw = bytearray(record.to_bytes())
+    size = record.LAYOUT.data_size
+    position = data.draw(st.integers(0, size + 64 - 1), label="position")  # the data area or the signature
+    raw[position] ^= data.draw(st.integers(1, 255), label="xor")
+    assert check_area(bytes(raw), size, trust).status in (SignatureStatus.INVALID, SignatureStatus.UNTRUSTED)
 
 
 def test_trust_list_refuses_what_is_not_a_key() -> None:
