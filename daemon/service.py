@@ -39,7 +39,13 @@ from daemon.convert import (
     transaction_message,
 )
 from daemon.database import StorageFullError
-from daemon.errors import TransactionNotFoundError, TransactionNotSettleableError, classify
+from daemon.errors import (
+    ReaderBusyError,
+    ShuttingDownError,
+    TransactionNotFoundError,
+    TransactionNotSettleableError,
+    classify,
+)
 from daemon.events import EventBus
 from daemon.idempotency import RequestStore, card_in_reader, fingerprint
 from daemon.journal import Entry, Journal, Kind, State
@@ -213,9 +219,12 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
                 response.replayed = True
                 return response
             response = job(backend, stored is not None)
-            self._requests.finish(
-                request.request_id, card_number=response.card_number, response=response.SerializeToString()
-            )
+            try:
+                self._requests.finish(
+                    request.request_id, card_number=response.card_number, response=response.SerializeToString()
+                )
+            except StorageFullError:  # the card was written: say so; a repeat finds the write on the card
+                log.error("%s: response not recorded, the journal's disk is full", operation)
             return response
 
         return self._run(request.reader, guarded)
@@ -424,6 +433,14 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
             )  # fmt: skip
             try:
                 entry, replayed = self._run(request.reader, lambda backend: self._tx.execute(backend, tx))
+            except (ReaderBusyError, ShuttingDownError) as exc:
+                # This call never ran, but an earlier one with this request id may be running or may have run
+                # (a client retrying after its deadline): its outcome is not a failure to report (item 2).
+                found = self._journal.by_request_id(request.request_id)
+                if found is not None and found.reader == request.reader and found.state is not State.VOIDED:
+                    note.card_number = found.card_number
+                    raise self._tx.in_doubt(found, exc) from exc
+                raise
             except Exception:
                 found = self._journal.by_request_id(request.request_id)
                 if found is not None and found.reader == request.reader:
@@ -432,6 +449,10 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
             note.card_number = entry.card_number
             if replayed:
                 note.operation += ":replayed"
+                try:  # a full disk must not turn the answer for a charged card into a failure (item 2)
+                    self._audit_call(context, note, "OK", request.request_id)
+                except StorageFullError:
+                    log.error("%s: audit row of a replay not recorded, the journal's disk is full", note.operation)
             else:
                 note.enabled = False  # the audit row was written with the TAC, in the same commit (journal.py)
             return entry, replayed

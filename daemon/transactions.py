@@ -147,10 +147,10 @@ class Transactions:
             try:
                 self._try_resolve(backend, entry)
             except Exception as exc:  # the card or the SAM failed while being asked: still in doubt
-                raise self._in_doubt(entry, exc) from exc
+                raise self.in_doubt(entry, exc) from exc
             entry = self.journal.get(entry.transaction_id) or entry
             if entry.is_open:
-                raise self._in_doubt(entry, None)
+                raise self.in_doubt(entry, None)
         if entry.card_number:
             self._check_card(backend, entry)
         if entry.state is State.CONFIRMED:
@@ -174,11 +174,11 @@ class Transactions:
                 return  # no card in the reader: the stored answer names its card
             if entry.state is State.VOIDED:
                 return  # a failure answer is true for any card: none was changed
-            raise self._in_doubt(entry, exc) from exc
+            raise self.in_doubt(entry, exc) from exc
         except Exception as exc:
             if entry.state is State.VOIDED:
                 return
-            raise self._in_doubt(entry, exc) from exc
+            raise self.in_doubt(entry, exc) from exc
         if number != entry.card_number:
             raise RequestIdConflictError(
                 f"request_id {entry.request_id!r} belongs to a {entry.kind.value} of another card; the card in "
@@ -186,7 +186,8 @@ class Transactions:
                 mismatch="card_number",
             )
 
-    def _in_doubt(self, entry: Entry, exc: BaseException | None) -> TransactionInDoubtError:
+    def in_doubt(self, entry: Entry, exc: BaseException | None) -> TransactionInDoubtError:
+        """The in-doubt answer for ``entry`` (``exc``: what went wrong; ``None``: its card is not there)."""
         if exc is None:
             cause, detail = "CARD_NOT_IN_READER", "its card is not in the reader or cannot decide it yet"
         else:
@@ -262,14 +263,14 @@ class Transactions:
                 self._try_resolve(backend, current, failure_text=text, audit=self._recovered_audit(request, current))
                 current = self.journal.get(entry.transaction_id)
         except Exception as inner:  # the reader, card, SAM or journal failed while asking: in doubt
-            raise self._in_doubt(entry, exc) from inner
+            raise self.in_doubt(entry, exc) from inner
         if current is not None and current.state is State.CONFIRMED:
             log.warning("transaction recovered within the call after %s", failure.reason_name,
                         extra={"transaction_id": entry.transaction_id})  # fmt: skip
             return current
         if current is not None and current.state is State.VOIDED:
             raise exc  # the card proved it was not changed
-        raise self._in_doubt(current or entry, exc) from exc
+        raise self.in_doubt(current or entry, exc) from exc
 
     @staticmethod
     def _recovered_audit(request: Request, entry: Entry) -> AuditRecord | None:

@@ -28,6 +28,7 @@ from apdu.errors import ReaderError
 from daemon._gen.healthcard.v1 import errors_pb2
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
+from daemon.config import Config
 from daemon.errors import DETAILS_KEY, REASON_KEY
 from daemon.server import Daemon
 from healthcard.person import load_person
@@ -227,6 +228,45 @@ def test_debit_past_the_client_deadline_is_answered_by_the_retry_without_a_secon
     again = stub.Debit(_debit(), timeout=10)  # queued behind the first on the reader: its final answer
     assert again.replayed and again.balance_fen == start - 300 == _balance(stub)
     assert _entry(stub, "pay-1").state == pb.TRANSACTION_STATE_CONFIRMED
+
+
+def test_a_retry_that_waits_too_long_behind_the_first_call_is_in_doubt_not_reader_busy(tmp_path: Path) -> None:
+    """The client's deadline expired and it retried at once; the retry's queue wait runs out while the first
+    call is still debiting. READER_BUSY would say "not charged" — but the first call charges the card."""
+    config = Config(listen="127.0.0.1:0", state_dir=tmp_path / "state", simulate=True, poll_interval_s=0.05,
+                    queue_timeout_s=0.3).validate()  # fmt: skip
+    d = Daemon(config)
+    d.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{d.port}") as channel:
+            stub = pb_grpc.HealthCardServiceStub(channel)
+            start = _balance(stub)
+            _slow_commit(_backend(d), "purchase:commit", 1.5)
+            first = threading.Thread(target=lambda: _error(lambda: stub.Debit(_debit(), timeout=0.2)))
+            first.start()
+            time.sleep(0.5)  # the first call is inside DEBIT FOR PURCHASE now
+            code, reason, details = _error(lambda: stub.Debit(_debit(), timeout=10))  # was UNAVAILABLE/READER_BUSY
+            _assert_in_doubt(code, reason, details, "pay-1")
+            assert details.metadata["cause"] == "READER_BUSY"
+            first.join()
+            again = _settled(lambda: stub.Debit(_debit(), timeout=10))  # retry until the first call is done
+            assert again.replayed and again.balance_fen == start - 300 == _balance(stub)
+    finally:
+        d.stop(grace=5)
+
+
+def _settled(call: Callable[[], Any]) -> Any:
+    """``call()`` retried while it answers TRANSACTION_IN_DOUBT (at most 10 s), as a client does."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return call()
+        except grpc.RpcError as exc:
+            err: Any = exc
+            if dict(err.trailing_metadata() or ()).get(REASON_KEY) != "TRANSACTION_IN_DOUBT":
+                raise
+            assert time.monotonic() < deadline, "still in doubt after 10 s"
+            time.sleep(0.2)
 
 
 def _slow_commit(backend: Any, point: str, seconds: float) -> None:
