@@ -29,6 +29,7 @@ from daemon._gen.healthcard.v1 import errors_pb2
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
 from daemon.config import Config
+from daemon.database import StorageFullError
 from daemon.errors import DETAILS_KEY, REASON_KEY
 from daemon.server import Daemon
 from healthcard.person import load_person
@@ -215,6 +216,20 @@ def test_debit_journal_failing_after_the_card_debited_is_in_doubt_not_internal(
     assert _balance(stub) == start - 300  # the card was charged: "failed" would have been a lie
     again = stub.Debit(_debit())
     assert again.replayed and again.balance_fen == start - 300 == _balance(stub) and len(again.tac) == 8
+
+
+def test_a_replay_of_a_charged_debit_with_the_disk_full_answers_the_result(
+    daemon: Daemon, stub: pb_grpc.HealthCardServiceStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The replay's own audit row cannot be written: the answer is still the payment, not STORAGE_FULL."""
+    first = stub.Debit(_debit())
+
+    def full(*_a: object, **_k: object) -> None:
+        raise StorageFullError()
+
+    monkeypatch.setattr(daemon.audit, "record", full)
+    again = stub.Debit(_debit())
+    assert again.replayed and again.tac == first.tac
 
 
 def test_debit_past_the_client_deadline_is_answered_by_the_retry_without_a_second_charge(

@@ -19,7 +19,7 @@ from daemon._gen.healthcard.v1 import card_data_pb2 as cd
 from daemon._gen.healthcard.v1 import errors_pb2
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
-from daemon.database import Database
+from daemon.database import Database, StorageFullError
 from daemon.errors import DETAILS_KEY, REASON_KEY
 from daemon.idempotency import RequestStore
 from daemon.server import Daemon
@@ -110,6 +110,19 @@ def test_add_record_whose_answer_was_lost_is_not_written_twice_by_the_retry(
     assert lost and len(_records(stub)) == 1  # the card has it
     again = stub.AddRecord(_add("his-visit-1"))
     assert _records(stub) == [again.slot]
+
+
+def test_add_record_whose_response_cannot_be_stored_answers_the_slot_and_the_repeat_writes_nothing(
+    daemon: Daemon, stub: pb_grpc.HealthCardServiceStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(*_a: object, **_k: object) -> None:
+        raise StorageFullError()
+
+    monkeypatch.setattr(daemon.servicer._requests, "finish", full)
+    first = stub.AddRecord(_add("his-visit-1"))  # the card was written: not a failure
+    monkeypatch.undo()
+    again = stub.AddRecord(_add("his-visit-1"))
+    assert again.slot == first.slot and _records(stub) == [first.slot]
 
 
 def test_write_card_repeated_never_writes_again(stub: pb_grpc.HealthCardServiceStub) -> None:
