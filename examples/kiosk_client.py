@@ -17,6 +17,7 @@ still has none, it says "do not pay again" and exits with 3 (docs/daemon.md, "Er
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 import time
 import uuid
@@ -98,8 +99,11 @@ def step(number: int, chinese: str, english: str) -> None:
 
 
 def print_receipt(order: str, fee: int, reply: Any) -> None:
-    """The receipt a kiosk prints after a successful (or replayed) payment."""
-    when = reply.transaction_time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC")
+    """The receipt of a payment, with the card's transaction time in the kiosk's local time zone.
+
+    A ``reply`` that is itself a replay (this order was paid before, e.g. ``--order`` given again) says so.
+    """
+    when = reply.transaction_time.ToDatetime(tzinfo=dt.UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S")
     lines = [
         "挂号收据  REGISTRATION RECEIPT",
         f"Order        {order}",
@@ -117,7 +121,7 @@ def print_receipt(order: str, fee: int, reply: Any) -> None:
         print("| " + line + " " * max(0, pad) + "|")
     print("+" + "-" * WIDTH + "+")
     if reply.replayed:
-        print("(already paid — receipt reprinted from the journal)")
+        print("(this order was paid before — receipt reprinted from the journal; the card was not charged again)")
 
 
 def run(stub: pb_grpc.HealthCardServiceStub, args: argparse.Namespace, order: str) -> int:
@@ -166,7 +170,7 @@ def run(stub: pb_grpc.HealthCardServiceStub, args: argparse.Namespace, order: st
     print(f"    {status}; balance still {yuan(again.balance_fen)}")
 
     step(number + 2, "打印收据", "Receipt")
-    print_receipt(order, args.fee, again)
+    print_receipt(order, args.fee, reply)  # the payment's own answer (the retry above only confirmed it)
 
     step(number + 3, "交易流水", "This card's journal (what the settlement host receives)")
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import socket
@@ -20,7 +21,8 @@ def _free_port() -> int:
 
 
 def test_demo_script_runs_the_kiosk_flow(tmp_path: Path) -> None:
-    env = dict(os.environ, HEALTHCARDD_LISTEN=f"127.0.0.1:{_free_port()}", HEALTHCARDD_STATE=str(tmp_path))
+    env = dict(os.environ, HEALTHCARDD_LISTEN=f"127.0.0.1:{_free_port()}", HEALTHCARDD_STATE=str(tmp_path),
+               TZ="Asia/Shanghai")  # fmt: skip
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
     done = subprocess.run(
         ["bash", "scripts/demo.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False
@@ -35,3 +37,9 @@ def test_demo_script_runs_the_kiosk_flow(tmp_path: Path) -> None:
     after_debit = [int(y) * 100 + int(f) for y, f in re.findall(r"Debited ¥5\.00; balance ¥(\d+)\.(\d\d)", out)]
     assert balances and after_debit and after_debit[0] == balances[0] - 500
     assert re.search(r"DEBIT\s+¥5\.00 CONFIRMED\s+TAC [0-9A-F]{8}", out)
+    assert "paid before" not in out and "already paid" not in out  # a first payment is not called a reprint
+    printed = re.search(r"Time\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", out)
+    assert printed is not None and "UTC" not in out.split("REGISTRATION RECEIPT", 1)[1].split("[", 1)[0]
+    utc8 = dt.timezone(dt.timedelta(hours=8))  # Asia/Shanghai, no daylight saving
+    shanghai = dt.datetime.strptime(printed.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=utc8)
+    assert abs((dt.datetime.now(dt.UTC) - shanghai).total_seconds()) < 300  # the kiosk's local time, not UTC

@@ -480,7 +480,9 @@ class IssueCardRequest(_message.Message):
     reader: _builtins.str
     """Reader holding the blank card."""
     card_number: _builtins.str
-    """Card number to issue (KH)."""
+    """Card number to issue (KH), required: the holder's resident ID number (health-card.md §3.1); when
+    holder.id_number is given as well, the two must be equal.
+    """
     operator_id: _builtins.str
     """Operator (staff member) for the audit trail."""
     request_id: _builtins.str
