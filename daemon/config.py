@@ -27,6 +27,7 @@ Example (docs/daemon.md has the full reference)::
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -198,6 +199,9 @@ class Config:
             raise ConfigError("no [[readers]] configured (or run with --simulate)", field="readers")
         if self.log_format not in {"json", "text"}:
             raise ConfigError("log_format must be 'json' or 'text'", field="log_format")
+        levels = [name for name in logging.getLevelNamesMapping() if name not in ("NOTSET", "WARN", "FATAL")]
+        if self.log_level.upper() not in levels:
+            raise ConfigError(f"log_level {self.log_level!r}: one of {', '.join(levels)}", field="log_level")
         if self.queue_timeout_s <= 0:
             raise ConfigError("queue_timeout_s must be positive", field="queue_timeout_s")
         self.trust_list()

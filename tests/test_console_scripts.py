@@ -139,3 +139,17 @@ def test_pcsc_options_missing_are_named_at_once(env: dict[str, str], tmp_path: P
 def test_one_try_left_is_singular() -> None:
     assert describe(0x63C1).english == "Verification failed, 1 try left"
     assert describe(0x63C2).english == "Verification failed, 2 tries left"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--listen", "foo"], "address 'foo' is not HOST:PORT"),
+        (["--log-level", "BOGUS"], "log_level 'BOGUS': one of CRITICAL, ERROR, WARNING, INFO, DEBUG"),
+        (["--config", "/nonexistent/healthcardd.toml"], "cannot read config '/nonexistent/healthcardd.toml'"),
+    ],
+)
+def test_healthcardd_mistakes_are_one_line_and_exit_2(argv: list[str], message: str, tmp_path: Path) -> None:
+    done = subprocess.run([str(BIN / "healthcardd"), "--simulate", "--state-dir", str(tmp_path), *argv],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
