@@ -153,3 +153,11 @@ def test_healthcardd_mistakes_are_one_line_and_exit_2(argv: list[str], message: 
     done = subprocess.run([str(BIN / "healthcardd"), "--simulate", "--state-dir", str(tmp_path), *argv],
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_prompt_without_a_terminal_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
+    argv = [str(BIN / "healthcard"), "balance", "--sam-pin-prompt"]
+    done = subprocess.run(argv, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "input ended where a value was asked for" in done.stderr

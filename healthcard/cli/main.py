@@ -125,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(_os_error_text(exc))
     except (ValueError, UnicodeError) as exc:
         return _fail(f"[data] {exc}")
+    except EOFError:  # a prompt (--pin-prompt ...) found stdin closed
+        return _fail("[data] input ended where a value was asked for (no terminal on stdin?)")
     except KeyboardInterrupt:
         return 130
     return result
