@@ -13,7 +13,7 @@ request id answers the same failure.
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -129,11 +129,18 @@ class LocalBlacklist:
 
 
 class GuardedCardOps:
-    """A :class:`CardOps` that refuses Debit and Load on a listed card before touching it."""
+    """A :class:`CardOps` that refuses Debit and Load on a listed card before touching it.
 
-    def __init__(self, inner: CardOps, blacklist: LocalBlacklist) -> None:
+    ``authoriser``: the load authoriser to use (the hospital host's, :meth:`daemon.hostlink.HostLink.authorise_load`)
+    instead of the session's SAM.
+    """
+
+    def __init__(
+        self, inner: CardOps, blacklist: LocalBlacklist, authoriser: Callable[[Any], bytes] | None = None
+    ) -> None:
         self._inner = inner
         self._blacklist = blacklist
+        self._authoriser = authoriser
 
     @property
     def card_number(self) -> str:
@@ -151,6 +158,8 @@ class GuardedCardOps:
 
     def load(self, amount_fen: int, hooks: TxHooks) -> Completed:
         self._blacklist.check(self._inner.card_number)
+        if self._authoriser is not None:  # ApiCardOps.load takes the authoriser (the CardOps protocol does not)
+            return self._inner.load(amount_fen, hooks, authoriser=self._authoriser)  # type: ignore[call-arg]
         return self._inner.load(amount_fen, hooks)
 
     def recover(self, kind: Kind, prepared: Prepared) -> Completed | None:
@@ -172,9 +181,12 @@ class GuardedCardOps:
 class GuardedBackend:
     """A :class:`ReaderBackend` whose sessions are :class:`GuardedCardOps`; everything else is the inner one's."""
 
-    def __init__(self, inner: ReaderBackend, blacklist: LocalBlacklist) -> None:
+    def __init__(
+        self, inner: ReaderBackend, blacklist: LocalBlacklist, authoriser: Callable[[Any], bytes] | None = None
+    ) -> None:
         self.inner = inner
         self._blacklist = blacklist
+        self._authoriser = authoriser
 
     @property
     def name(self) -> str:
@@ -200,7 +212,7 @@ class GuardedBackend:
     @contextmanager
     def _guarded(self) -> Iterator[CardOps]:
         with self.inner.session() as card:
-            yield GuardedCardOps(card, self._blacklist)
+            yield GuardedCardOps(card, self._blacklist, self._authoriser)
 
     def close(self) -> None:
         self.inner.close()

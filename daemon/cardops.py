@@ -113,14 +113,19 @@ class ApiCardOps:
             return journal.completed
         return _completed(result)
 
-    def load(self, amount_fen: int, hooks: TxHooks) -> Completed:
+    def load(self, amount_fen: int, hooks: TxHooks, authoriser: Callable[[Any], bytes] | None = None) -> Completed:
         """A load journaled through the card API's ``LoadJournal`` (pboc-purse.md §2.2).
 
         ``prepared`` (balance and online counter from INITIALIZE FOR LOAD, MAC2 known) is recorded right before
-        CREDIT FOR LOAD, the only APDU that changes the card; ``completed`` right after its TAC.
+        CREDIT FOR LOAD, the only APDU that changes the card; ``completed`` right after its TAC. ``authoriser``:
+        who checks MAC1 and makes MAC2 — the hospital host when one is configured (:mod:`daemon.hostlink`),
+        else the session's SAM (the virtual SAM's load extension: demo and offline use only).
         """
         journal = _LoadJournal(hooks)
-        result = self._s.load(amount_fen, journal=journal)
+        if authoriser is not None:
+            result = self._s.load(amount_fen, journal=journal, authoriser=authoriser)
+        else:
+            result = self._s.load(amount_fen, journal=journal)
         if journal.completed is not None and journal.result is result:
             return journal.completed
         return _load_completed(result)

@@ -5,6 +5,8 @@ unreachable (pause ``retry_s``), so the daemon serves its readers whether the ho
 
 * the **uploader** sends the outbox (:class:`daemon.outbox.Outbox`: every confirmed journal entry and every
   card seen for the first time) in the order written, in batches, deleting rows only once the host answered;
+* the **load authoriser** (:meth:`HostLink.authorise_load`) asks the host for MAC2 of each load (the daemon's
+  Load never uses the SAM's load extension while a host is configured);
 * the **blacklist follower** subscribes to ``WatchBlacklist`` from the version of the local copy
   (:class:`daemon.blacklist.LocalBlacklist`) and applies each change as it arrives — a card reported lost at the
   counter is refused at this kiosk within a second or two of the report while connected, and from the local
@@ -30,11 +32,12 @@ from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as hpb_grpc
 from daemon.backend import CardOps
 from daemon.blacklist import ListChange, LocalBlacklist
 from daemon.config import HostLinkConfig
+from daemon.errors import REASON_KEY, DaemonError, R
 from daemon.journal import Entry, Journal, Kind
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox, OutboxRow
 
-__all__ = ["HostLink", "host_channel"]
+__all__ = ["HostLink", "HostRefusedError", "HostUnavailableError", "host_channel"]
 
 log = logging.getLogger("healthcardd.hostlink")
 
@@ -46,6 +49,23 @@ def host_channel(config: HostLinkConfig) -> grpc.Channel:
         credentials = grpc.ssl_channel_credentials(root_certificates=config.ca_file.read_bytes())
         return grpc.secure_channel(config.address, credentials, options=options)
     return grpc.insecure_channel(config.address, options=options)
+
+
+class HostUnavailableError(DaemonError):
+    """The host could not be reached for a load's authorisation; the card was not changed."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = R.ERROR_REASON_HOST_UNAVAILABLE
+
+
+class HostRefusedError(DaemonError):
+    """The host refused the load (its reason: CARD_LISTED, WRONG_MAC, CARD_NOT_REGISTERED ...)."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+    def __init__(self, message: str, reason: int) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 _UPLOAD_BATCH = 200
@@ -148,6 +168,35 @@ class HostLink:
         for thread in self._threads:
             thread.join(timeout=5)
         self._channel.close()
+
+    # --- load authorisation ---------------------------------------------------------------------------------
+
+    def authorise_load(self, request: Any) -> bytes:
+        """MAC2 from the host for a ``healthcard.api.purse.LoadRequest`` (raises before the card is changed)."""
+        message = hpb.AuthoriseLoadRequest(
+            node_id=self.node_id, card_number=request.card_number, amount_fen=request.amount_fen,
+            balance_before_fen=request.balance_before_fen, online_counter=request.online_counter,
+            icc_random=bytes(request.icc_random).hex().upper(), mac1=bytes(request.mac1).hex().upper(),
+            terminal_id=bytes(request.terminal_id).hex().upper(), card_time=card_time(request.when),
+            key_version=request.key_version, algorithm=request.algorithm,
+        )  # fmt: skip
+        try:
+            reply = self.stub.AuthoriseLoad(message, metadata=self.metadata, timeout=10)
+        except grpc.RpcError as exc:
+            code = exc.code()
+            if code in {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}:
+                raise HostUnavailableError(
+                    "the hospital host cannot be reached to authorise the load; the card was not changed"
+                ) from None
+            failed: Any = exc
+            trailers: dict[str, Any] = {key: value for key, value in failed.trailing_metadata() or ()}
+            name = str(trailers.get(REASON_KEY, "INTERNAL"))
+            try:
+                reason = R.Value(f"ERROR_REASON_{name}")
+            except ValueError:
+                reason = R.ERROR_REASON_INTERNAL
+            raise HostRefusedError(f"the hospital host refused the load: {exc.details()}", reason) from None
+        return bytes.fromhex(reply.mac2)
 
     # --- cards seen ---------------------------------------------------------------------------------------------
 

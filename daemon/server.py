@@ -67,8 +67,8 @@ class Daemon:
         self.hostlink: HostLink | None = None
         if config.host is not None:  # follow the host's blacklist; refuse listed cards (docs/host.md)
             self.blacklist = LocalBlacklist(self.db)
-            backends = [GuardedBackend(b, self.blacklist) for b in backends]
             self.hostlink = HostLink(config.host, self.blacklist, Outbox(self.db), self.journal, self.metrics)
+            backends = [GuardedBackend(b, self.blacklist, self.hostlink.authorise_load) for b in backends]
         workers = {
             b.name: ReaderWorker(
                 b, self.events, poll_interval=config.poll_interval_s, on_insert=self._on_insert,

@@ -8,15 +8,17 @@ the same two methods (not implemented yet: docs/host.md, Status).
 
 from __future__ import annotations
 
+import hmac
 import json
+from dataclasses import dataclass
 from typing import Protocol
 
 from healthcard.issuance.keysource import DEMO_KEYS_PATH
 from sam.crypto.algorithm import Algorithm
 from sam.crypto.diversify import diversify
-from sam.crypto.purse import load_tac, purchase_tac
+from sam.crypto.purse import load_mac1, load_mac2, load_session_key, load_tac, purchase_tac
 
-__all__ = ["DEBIT_TYPE", "LOAD_TYPE", "DemoKeyStore", "HostKeyStore", "TacFields"]
+__all__ = ["DEBIT_TYPE", "LOAD_TYPE", "DemoKeyStore", "HostKeyStore", "LoadFields", "TacFields"]
 
 DEBIT_TYPE = 0x06  # EP purchase (pboc-purse.md §2.3)
 LOAD_TYPE = 0x02  # EP load (§2.2)
@@ -61,6 +63,20 @@ class TacFields(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class LoadFields:
+    """What MAC1 and MAC2 of a load cover (pboc-purse.md §3.3)."""
+
+    algorithm: int
+    amount_fen: int
+    balance_before_fen: int
+    online_counter: int
+    icc_random: bytes
+    mac1: bytes
+    terminal_id: bytes
+    card_time: str
+
+
 class HostKeyStore(Protocol):
     """The host's keys (module docstring)."""
 
@@ -68,12 +84,17 @@ class HostKeyStore(Protocol):
         """Whether ``tac`` is the card's TAC over ``fields`` (card key diversified by ``purse_factor``)."""
         ...
 
+    def load_mac2(self, purse_factor: bytes, fields: LoadFields) -> bytes | None:
+        """MAC2 for the load when the card's MAC1 is right (load key diversified by ``purse_factor``), else None."""
+        ...
+
 
 class DemoKeyStore:
     """The demo master keys (3DES, one level of diversification by the EF15 factor). Test and demo only."""
 
-    def __init__(self, tac_master: bytes, algorithm: Algorithm = Algorithm.TDES) -> None:
+    def __init__(self, tac_master: bytes, load_master: bytes, algorithm: Algorithm = Algorithm.TDES) -> None:
         self._tac = tac_master
+        self._load = load_master
         self._alg = algorithm
 
     def __repr__(self) -> str:
@@ -83,7 +104,19 @@ class DemoKeyStore:
     def from_demo_keys(cls) -> DemoKeyStore:
         """The shipped demo key set."""
         data = json.loads(DEMO_KEYS_PATH.read_text(encoding="utf-8"))
-        return cls(bytes.fromhex(data["purse_app"]["master_keys"]["tac"]))
+        keys = data["purse_app"]["master_keys"]
+        return cls(bytes.fromhex(keys["tac"]), bytes.fromhex(keys["load"]))
+
+    def load_mac2(self, purse_factor: bytes, fields: LoadFields) -> bytes | None:
+        alg = Algorithm(fields.algorithm)
+        if alg is not self._alg:
+            return None
+        dlk = diversify(alg, self._load, purse_factor)
+        sk = load_session_key(alg, dlk, fields.icc_random, fields.online_counter)
+        expected = load_mac1(alg, sk, fields.balance_before_fen, fields.amount_fen, LOAD_TYPE, fields.terminal_id)
+        if not hmac.compare_digest(expected, fields.mac1):
+            return None
+        return load_mac2(alg, sk, fields.amount_fen, LOAD_TYPE, fields.terminal_id, bytes.fromhex(fields.card_time))
 
     def tac_matches(self, purse_factor: bytes, fields: TacFields, tac: bytes) -> bool:
         dtk = diversify(self._alg, self._tac, purse_factor)
@@ -95,4 +128,4 @@ class DemoKeyStore:
         else:
             expected = purchase_tac(self._alg, dtk, fields.amount_fen, DEBIT_TYPE, terminal, fields.terminal_serial,
                                     stamp)  # fmt: skip
-        return expected == tac
+        return hmac.compare_digest(expected, tac)

@@ -49,6 +49,7 @@ HOST_POLICY: Policy = {
         "ReportFound": _roles(HostRole.COUNTER),
         "WatchBlacklist": _roles(HostRole.DAEMON),
         "UploadTransactions": _roles(HostRole.DAEMON),
+        "AuthoriseLoad": _roles(HostRole.DAEMON),
         "GetAccount": _ALL,
     }.items()},
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": _ALL,

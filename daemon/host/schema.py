@@ -5,6 +5,7 @@
   records for at least a year, so the host never deletes them).
 * ``blacklist`` — the list's change log; ``version`` orders the changes a daemon follows (WatchBlacklist).
 * ``ledger`` — every uploaded transaction, once per (node, journal id), with the host's TAC verdict.
+* ``load_authorisations`` — every MAC2 the host gave (the load is booked when its upload arrives).
 
 Times are ISO-8601 UTC text with microseconds (sortable, identical in both engines); money is BIGINT fen.
 """
@@ -73,7 +74,19 @@ CREATE TABLE IF NOT EXISTS ledger (
     UNIQUE (node_id, transaction_id)
 );
 CREATE INDEX IF NOT EXISTS ledger_card ON ledger (card_number, entry_id);
-CREATE INDEX IF NOT EXISTS ledger_card_counter ON ledger (card_number, kind, card_counter)
+CREATE INDEX IF NOT EXISTS ledger_card_counter ON ledger (card_number, kind, card_counter);
+CREATE TABLE IF NOT EXISTS load_authorisations (
+    authorisation_id {id},
+    node_id          TEXT NOT NULL,
+    card_number      TEXT NOT NULL,
+    amount_fen       BIGINT NOT NULL,
+    balance_before_fen BIGINT NOT NULL,
+    online_counter   BIGINT NOT NULL,
+    terminal_id      TEXT NOT NULL,
+    card_time        TEXT NOT NULL,
+    authorised_at    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS load_authorisations_card ON load_authorisations (card_number, online_counter)
 """
 
 

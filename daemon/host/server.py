@@ -20,6 +20,7 @@ from daemon.host.clearing import Clearing
 from daemon.host.config import HostConfig
 from daemon.host.db import LedgerDb, open_ledger
 from daemon.host.keystore import DemoKeyStore, HostKeyStore
+from daemon.host.loads import Loads
 from daemon.host.metrics import HostMetrics
 from daemon.host.registry import Registry
 from daemon.host.roles import HOST_POLICY
@@ -46,11 +47,12 @@ class Host:
         self.registry = Registry(self.db)
         self.keys = keys if keys is not None else DemoKeyStore.from_demo_keys()
         self.clearing = Clearing(self.db, self.registry, self.keys)
+        self.loads = Loads(self.db, self.registry, self.keys)
         self.metrics = HostMetrics()
         self.metrics.blacklist_version.set(self.registry.blacklist_version())
         self.servicer = HostServicer(
-            registry=self.registry, clearing=self.clearing, metrics=self.metrics, tokens=config.tokens,
-            poll_interval_s=poll_interval_s,
+            registry=self.registry, clearing=self.clearing, loads=self.loads, metrics=self.metrics,
+            tokens=config.tokens, poll_interval_s=poll_interval_s,
         )
         interceptors: list[grpc.ServerInterceptor[Any, Any]] = (
             [TokenAuthInterceptor(config.tokens, HOST_POLICY)] if config.tokens else []

@@ -26,6 +26,7 @@ from daemon.config import TokenConfig
 from daemon.errors import classify
 from daemon.grpcserver import abort
 from daemon.host.clearing import Clearing, LedgerRow, Upload
+from daemon.host.loads import Loads
 from daemon.host.metrics import HostMetrics
 from daemon.host.registry import BlacklistChange, CardRecord, CardStatus, Registry, StatusChange
 from daemon.logs import bind_request_id, new_request_id
@@ -143,11 +144,12 @@ class HostServicer(pb_grpc.HostServiceServicer):
     """HostService over a :class:`Registry`."""
 
     def __init__(
-        self, *, registry: Registry, clearing: Clearing, metrics: HostMetrics, tokens: Sequence[TokenConfig] = (),
-        poll_interval_s: float = 1.0,
+        self, *, registry: Registry, clearing: Clearing, loads: Loads, metrics: HostMetrics,
+        tokens: Sequence[TokenConfig] = (), poll_interval_s: float = 1.0,
     ) -> None:  # fmt: skip
         self._registry = registry
         self._clearing = clearing
+        self._loads = loads
         self._metrics = metrics
         self._tokens = tuple(tokens)
         self._poll = poll_interval_s
@@ -266,6 +268,22 @@ class HostServicer(pb_grpc.HostServiceServicer):
             )  # fmt: skip
 
         return self._call("GetAccount", context, work)
+
+    def AuthoriseLoad(
+        self, request: pb.AuthoriseLoadRequest, context: grpc.ServicerContext
+    ) -> pb.AuthoriseLoadResponse:
+        def work(_client: str) -> pb.AuthoriseLoadResponse:
+            granted = self._loads.authorise(
+                node_id=request.node_id, card_number=request.card_number, amount_fen=request.amount_fen,
+                balance_before_fen=request.balance_before_fen, online_counter=request.online_counter,
+                icc_random=request.icc_random, mac1=request.mac1, terminal_id=request.terminal_id,
+                card_time=request.card_time, algorithm=request.algorithm,
+            )  # fmt: skip
+            log.info("load authorised", extra={"card_number": request.card_number, "amount_fen": request.amount_fen,
+                                               "authorisation_id": granted.authorisation_id})  # fmt: skip
+            return pb.AuthoriseLoadResponse(mac2=granted.mac2.hex().upper(), authorisation_id=granted.authorisation_id)
+
+        return self._call("AuthoriseLoad", context, work)
 
     # --- the blacklist stream -----------------------------------------------------------------------------
 

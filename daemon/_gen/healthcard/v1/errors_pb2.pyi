@@ -103,6 +103,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """healthcard-host: the card is registered already with other facts (institution, factor or balance)."""
     ERROR_REASON_CARD_LISTED: _ErrorReason.ValueType  # 33
     """The card is on the host's blacklist (挂失, replaced or cancelled): no debit or load."""
+    ERROR_REASON_HOST_UNAVAILABLE: _ErrorReason.ValueType  # 34
+    """A load needs the hospital host's authorisation and the host could not be reached: the card was not changed."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Why an RPC failed. Clients switch on this, never on the human message."""
@@ -179,6 +181,8 @@ ERROR_REASON_CARD_ALREADY_REGISTERED: ErrorReason.ValueType  # 32
 """healthcard-host: the card is registered already with other facts (institution, factor or balance)."""
 ERROR_REASON_CARD_LISTED: ErrorReason.ValueType  # 33
 """The card is on the host's blacklist (挂失, replaced or cancelled): no debit or load."""
+ERROR_REASON_HOST_UNAVAILABLE: ErrorReason.ValueType  # 34
+"""A load needs the hospital host's authorisation and the host could not be reached: the card was not changed."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
 
 @_typing.final

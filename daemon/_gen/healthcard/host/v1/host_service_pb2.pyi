@@ -115,6 +115,94 @@ CARD_STATUS_CANCELLED: CardStatus.ValueType  # 4
 Global___CardStatus: _TypeAlias = CardStatus  # noqa: Y015
 
 @_typing.final
+class AuthoriseLoadRequest(_message.Message):
+    """Request of AuthoriseLoad: the card's INITIALIZE FOR LOAD answer and the terminal's facts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    CARD_NUMBER_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    BALANCE_BEFORE_FEN_FIELD_NUMBER: _builtins.int
+    ONLINE_COUNTER_FIELD_NUMBER: _builtins.int
+    ICC_RANDOM_FIELD_NUMBER: _builtins.int
+    MAC1_FIELD_NUMBER: _builtins.int
+    TERMINAL_ID_FIELD_NUMBER: _builtins.int
+    CARD_TIME_FIELD_NUMBER: _builtins.int
+    KEY_VERSION_FIELD_NUMBER: _builtins.int
+    ALGORITHM_FIELD_NUMBER: _builtins.int
+    node_id: _builtins.str
+    """The daemon's name."""
+    card_number: _builtins.str
+    """KH of the card."""
+    amount_fen: _builtins.int
+    """Amount in fen (> 0)."""
+    balance_before_fen: _builtins.int
+    """Balance before, from INITIALIZE FOR LOAD."""
+    online_counter: _builtins.int
+    """Online counter, from INITIALIZE FOR LOAD."""
+    icc_random: _builtins.str
+    """The card's 4-byte random (8 hex digits)."""
+    mac1: _builtins.str
+    """MAC1 (8 hex digits)."""
+    terminal_id: _builtins.str
+    """PSAM terminal id (12 hex digits)."""
+    card_time: _builtins.str
+    """The date and time the terminal will send in CREDIT FOR LOAD, YYYYMMDDhhmmss."""
+    key_version: _builtins.int
+    """Key version and algorithm id from INITIALIZE FOR LOAD."""
+    algorithm: _builtins.int
+    """Algorithm id (0 = 3DES, 4 = SM4)."""
+    def __init__(
+        self,
+        *,
+        node_id: _builtins.str = ...,
+        card_number: _builtins.str = ...,
+        amount_fen: _builtins.int = ...,
+        balance_before_fen: _builtins.int = ...,
+        online_counter: _builtins.int = ...,
+        icc_random: _builtins.str = ...,
+        mac1: _builtins.str = ...,
+        terminal_id: _builtins.str = ...,
+        card_time: _builtins.str = ...,
+        key_version: _builtins.int = ...,
+        algorithm: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "amount_fen", b"amount_fen", "balance_before_fen", b"balance_before_fen", "card_number", b"card_number", "card_time", b"card_time", "icc_random", b"icc_random", "key_version", b"key_version", "mac1", b"mac1", "node_id", b"node_id", "online_counter", b"online_counter", "terminal_id", b"terminal_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthoriseLoadRequest: _TypeAlias = AuthoriseLoadRequest  # noqa: Y015
+
+@_typing.final
+class AuthoriseLoadResponse(_message.Message):
+    """Response of AuthoriseLoad."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MAC2_FIELD_NUMBER: _builtins.int
+    AUTHORISATION_ID_FIELD_NUMBER: _builtins.int
+    mac2: _builtins.str
+    """MAC2 for CREDIT FOR LOAD (8 hex digits)."""
+    authorisation_id: _builtins.int
+    """The host's number for this authorisation."""
+    def __init__(
+        self,
+        *,
+        mac2: _builtins.str = ...,
+        authorisation_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authorisation_id", b"authorisation_id", "mac2", b"mac2"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthoriseLoadResponse: _TypeAlias = AuthoriseLoadResponse  # noqa: Y015
+
+@_typing.final
 class UploadedTransaction(_message.Message):
     """A decided (confirmed) journal entry of a daemon."""
 

@@ -70,6 +70,11 @@ class HostServiceStub:
                 request_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAccountRequest.SerializeToString,
                 response_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAccountResponse.FromString,
                 _registered_method=True)
+        self.AuthoriseLoad = channel.unary_unary(
+                '/healthcard.host.v1.HostService/AuthoriseLoad',
+                request_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseLoadRequest.SerializeToString,
+                response_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseLoadResponse.FromString,
+                _registered_method=True)
 
 
 class HostServiceServicer:
@@ -126,6 +131,14 @@ class HostServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AuthoriseLoad(self, request, context):
+        """Online load authorisation: checks the card's status and MAC1 with the card's load key, answers MAC2
+        (host-clearing.md §3). The load itself is booked when the daemon uploads it with its TAC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_HostServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -163,6 +176,11 @@ def add_HostServiceServicer_to_server(servicer, server):
                     servicer.GetAccount,
                     request_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAccountRequest.FromString,
                     response_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAccountResponse.SerializeToString,
+            ),
+            'AuthoriseLoad': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuthoriseLoad,
+                    request_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseLoadRequest.FromString,
+                    response_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseLoadResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -355,6 +373,33 @@ class HostService:
             '/healthcard.host.v1.HostService/GetAccount',
             healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAccountRequest.SerializeToString,
             healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuthoriseLoad(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/healthcard.host.v1.HostService/AuthoriseLoad',
+            healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseLoadRequest.SerializeToString,
+            healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseLoadResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -55,6 +55,10 @@ class HostServiceStub:
     """
     GetAccount: _grpc.UnaryUnaryMultiCallable[_host_service_pb2.GetAccountRequest, _host_service_pb2.GetAccountResponse]
     """A card's account at the host: shadow balance, counter gaps, TAC failures and its ledger entries."""
+    AuthoriseLoad: _grpc.UnaryUnaryMultiCallable[_host_service_pb2.AuthoriseLoadRequest, _host_service_pb2.AuthoriseLoadResponse]
+    """Online load authorisation: checks the card's status and MAC1 with the card's load key, answers MAC2
+    (host-clearing.md §3). The load itself is booked when the daemon uploads it with its TAC.
+    """
 
 @_typing.type_check_only
 class HostServiceAsyncStub(HostServiceStub):
@@ -77,6 +81,10 @@ class HostServiceAsyncStub(HostServiceStub):
     """
     GetAccount: _aio.UnaryUnaryMultiCallable[_host_service_pb2.GetAccountRequest, _host_service_pb2.GetAccountResponse]  # type: ignore[assignment]
     """A card's account at the host: shadow balance, counter gaps, TAC failures and its ledger entries."""
+    AuthoriseLoad: _aio.UnaryUnaryMultiCallable[_host_service_pb2.AuthoriseLoadRequest, _host_service_pb2.AuthoriseLoadResponse]  # type: ignore[assignment]
+    """Online load authorisation: checks the card's status and MAC1 with the card's load key, answers MAC2
+    (host-clearing.md §3). The load itself is booked when the daemon uploads it with its TAC.
+    """
 
 class HostServiceServicer(metaclass=_abc_1.ABCMeta):
     """The hospital host."""
@@ -138,5 +146,15 @@ class HostServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_host_service_pb2.GetAccountResponse, _abc.Awaitable[_host_service_pb2.GetAccountResponse]]:
         """A card's account at the host: shadow balance, counter gaps, TAC failures and its ledger entries."""
+
+    @_abc_1.abstractmethod
+    def AuthoriseLoad(
+        self,
+        request: _host_service_pb2.AuthoriseLoadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_host_service_pb2.AuthoriseLoadResponse, _abc.Awaitable[_host_service_pb2.AuthoriseLoadResponse]]:
+        """Online load authorisation: checks the card's status and MAC1 with the card's load key, answers MAC2
+        (host-clearing.md §3). The load itself is booked when the daemon uploads it with its TAC.
+        """
 
 def add_HostServiceServicer_to_server(servicer: HostServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,98 @@
+"""Online load authorisation (host-clearing.md §3; pboc-purse.md §3.3).
+
+A daemon sends what the card answered to INITIALIZE FOR LOAD (balance, online counter, random, MAC1) with the
+amount, its terminal id and the date-time it will use. The host takes the card's purse factor from its registry
+(never from the request), refuses a card that is not ISSUED (``CARD_LISTED``) or unknown, checks MAC1 with the
+card's load key (``WRONG_MAC``), records the authorisation and answers MAC2. The load reaches the ledger and the
+shadow balance when the daemon uploads it with the card's TAC (:mod:`daemon.host.clearing`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import grpc
+
+from apdu.errors import DataError
+from daemon.errors import DaemonError, R
+from daemon.host.db import LedgerDb
+from daemon.host.keystore import HostKeyStore, LoadFields
+from daemon.host.registry import CardStatus, Registry, check_card_number, now_iso
+
+__all__ = ["LoadAuthorisation", "LoadRefusedError", "Loads"]
+
+_HEX8 = re.compile(r"^[0-9A-F]{8}$")
+_HEX12 = re.compile(r"^[0-9A-F]{12}$")
+_TIME = re.compile(r"^[0-9]{14}$")
+MAX_LOAD_FEN = 1_000_000  # 10,000 yuan per load
+
+
+class LoadRefusedError(DaemonError):
+    """The host does not authorise this load (the card's status)."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    reason = R.ERROR_REASON_CARD_LISTED
+    field = "card_number"
+
+
+class WrongMac1Error(DaemonError):
+    """MAC1 does not verify with the card's load key: not the card it claims to be, or a tampered request."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+    reason = R.ERROR_REASON_WRONG_MAC
+    field = "mac1"
+
+
+@dataclass(frozen=True)
+class LoadAuthorisation:
+    """MAC2 and the host's number for it."""
+
+    mac2: bytes
+    authorisation_id: int
+
+
+class Loads:
+    """Load authorisation over the registry and the key store."""
+
+    def __init__(self, db: LedgerDb, registry: Registry, keys: HostKeyStore) -> None:
+        self.db = db
+        self.registry = registry
+        self.keys = keys
+
+    def authorise(
+        self, *, node_id: str, card_number: str, amount_fen: int, balance_before_fen: int, online_counter: int,
+        icc_random: str, mac1: str, terminal_id: str, card_time: str, algorithm: int,
+    ) -> LoadAuthorisation:  # fmt: skip
+        """Check and answer one load (module docstring)."""
+        check_card_number(card_number)
+        icc_random, mac1, terminal_id = icc_random.upper(), mac1.upper(), terminal_id.upper()
+        if not 0 < amount_fen <= MAX_LOAD_FEN:
+            raise DataError(f"amount_fen: 1..{MAX_LOAD_FEN}", field="amount_fen")
+        if balance_before_fen < 0 or not 0 <= online_counter <= 0xFFFF:
+            raise DataError("balance_before_fen >= 0 and online_counter 0..65535", field="online_counter")
+        for name, value, pattern in (("icc_random", icc_random, _HEX8), ("mac1", mac1, _HEX8),
+                                     ("terminal_id", terminal_id, _HEX12), ("card_time", card_time, _TIME)):
+            if not pattern.match(value):
+                raise DataError(f"{name}: malformed", field=name)
+        if not 0 < len(node_id) <= 64:
+            raise DataError("node_id: 1-64 characters", field="node_id")
+        card = self.registry.get(card_number)
+        if card.status is not CardStatus.ISSUED:
+            raise LoadRefusedError(f"card {card_number} is {card.status.value} at the host: no load")
+        fields = LoadFields(
+            algorithm=algorithm, amount_fen=amount_fen, balance_before_fen=balance_before_fen,
+            online_counter=online_counter, icc_random=bytes.fromhex(icc_random), mac1=bytes.fromhex(mac1),
+            terminal_id=bytes.fromhex(terminal_id), card_time=card_time,
+        )  # fmt: skip
+        mac2 = self.keys.load_mac2(bytes.fromhex(card.purse_factor), fields)
+        if mac2 is None:
+            raise WrongMac1Error("MAC1 does not verify with the card's load key")
+        with self.db.transaction() as cur:
+            row = cur.execute(
+                "INSERT INTO load_authorisations (node_id, card_number, amount_fen, balance_before_fen, online_counter,"
+                " terminal_id, card_time, authorised_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING authorisation_id",
+                (node_id, card_number, amount_fen, balance_before_fen, online_counter, terminal_id, card_time,
+                 now_iso()),
+            )  # fmt: skip
+        return LoadAuthorisation(mac2, int(row[0]["authorisation_id"]))
