@@ -81,22 +81,22 @@ def test_debits_while_the_host_is_down_are_recorded_exactly_once(world: dict[str
 
     for d in (a, b):  # both have seen their cards and registered them
         _wait(lambda d=d: registered(d))  # type: ignore[misc]
-    host.stop(grace=1)  # the host is down for the whole shift
-
     stub_a, stub_b = _card(a), _card(b)
     before = {
         "a": stub_a.GetBalance(pb.GetBalanceRequest(reader="virtual-0")),
         "b": stub_b.GetBalance(pb.GetBalanceRequest(reader="virtual-1")),
     }
+    # a load needs the host (it authorises MAC2): taken before the host goes down
+    stub_a.Load(pb.LoadRequest(reader="virtual-0", amount_fen=1000, request_id="a-load", operator_id="c1"))
+    host.stop(grace=1)  # the host is down for the rest of the shift
+
     for i, amount in enumerate((120, 250, 75)):
         stub_a.Debit(pb.DebitRequest(reader="virtual-0", amount_fen=amount, request_id=f"a-{i}", operator_id="c1"))
-    stub_a.Load(pb.LoadRequest(reader="virtual-0", amount_fen=1000, request_id="a-load", operator_id="c1"))
     for i, amount in enumerate((30, 40)):
         stub_b.Debit(pb.DebitRequest(reader="virtual-1", amount_fen=amount, request_id=f"b-{i}", operator_id="c2"))
     assert a.hostlink is not None and b.hostlink is not None
-    assert a.hostlink.outbox.counts()[0] == 4 and b.hostlink.outbox.counts()[0] >= 2  # kept while the host is down
     time.sleep(0.5)
-    assert a.hostlink.outbox.counts()[0] == 4
+    assert a.hostlink.outbox.counts()[0] >= 3 and b.hostlink.outbox.counts()[0] >= 2  # kept while the host is down
 
     host = start_host()  # back: both outboxes drain
     _wait(lambda: a.hostlink is not None and b.hostlink is not None
