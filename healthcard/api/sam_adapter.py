@@ -1,8 +1,10 @@
 """The session's SAM: :class:`sam.client.SamClient` with the SAM PIN verified on demand and read-once caches.
 
-It implements :class:`~healthcard.api.samport.SamPort` for the business modules. The SAM PIN gates the
-``80 DE`` derivations, load authorisation and SM2 signing (health-card.md §7.2; docs/sam.md); it is verified
-once, before the first operation that needs it, and again after :meth:`SessionSam.forget` (a SAM reset). The
+It implements :class:`~healthcard.api.samport.SamPort` for the business modules. The SAM PIN gates every
+key-using command of the virtual SAM: the ``80 DE`` derivations, ``80 1A``/``80 FA``, purchase MAC1/MAC2, load
+authorisation and SM2 signing (health-card.md §7.2; docs/sam.md); it is verified once, before the first
+operation that needs it (purse commands go ahead without one when the session was given none, for PSAMs that
+need no PIN), and again after :meth:`SessionSam.forget` (a SAM reset). The
 PIN is kept only in this object, never logged or shown in ``repr``.
 """
 
@@ -36,10 +38,14 @@ class SessionSam:
         """The SAM was reset: verify the PIN again before the next PIN-gated operation."""
         self._pin_ok = False
 
-    def _need_pin(self) -> None:
+    def _need_pin(self, *, required: bool = True) -> None:
+        """VERIFY the SAM PIN once. ``required=False`` (PSAM purse commands): without a PIN the command is sent
+        anyway, for PSAMs that need none; a SAM that does answers ``6982`` (SamError)."""
         if self._pin_ok:
             return
         if self._pin is None:
+            if not required:
+                return
             raise MissingInputError(
                 "this SAM operation needs the SAM PIN, and none was given to the session", needs="sam_pin"
             )
@@ -89,7 +95,8 @@ class SessionSam:
         algorithm: int,
         factors: tuple[bytes, ...],
     ) -> PurchaseMac1:
-        """``80 70`` (pboc-purse.md §4 step 2)."""
+        """``80 70`` (pboc-purse.md §4 step 2); the SAM PIN first, when the session has one."""
+        self._need_pin(required=False)
         answer = self.client.init_for_purchase(
             icc_random=icc_random, card_counter=offline_counter, amount=amount, when=when, key_version=key_version,
             algorithm=algorithm, factors=factors, transaction_type=transaction_type,
@@ -98,6 +105,7 @@ class SessionSam:
 
     def verify_purchase_mac2(self, mac2: bytes) -> None:
         """``80 72`` (pboc-purse.md §4 step 4)."""
+        self._need_pin(required=False)
         self.client.credit_for_purchase(mac2)
 
     def authorise_load(
@@ -124,7 +132,8 @@ class SessionSam:
         )  # fmt: skip
 
     def line_protection_mac(self, command: Command, challenge: bytes, factors: tuple[bytes, ...]) -> Command:
-        """``80 1A`` (maintenance key) + ``80 FA 05`` (pboc-purse.md §7.1, §10)."""
+        """``80 1A`` (maintenance key) + ``80 FA 05`` (pboc-purse.md §7.1, §10); the SAM PIN first."""
+        self._need_pin(required=False)
         return self.client.line_protection_mac(command, challenge, factors)
 
     # --- PIN, signature ----------------------------------------------------------------------------------------

@@ -3,14 +3,17 @@
 ``80 1A P1 P2 Lc factors(8N)`` — 通用 DES 计算初始化 (pboc-purse.md §5.1): P1 = N << 5 | key attribute
 (:class:`~sam.keystore.KeyUsage`), P2 = key index; the purse key is diversified through the N factors into the
 volatile working key. Master-control, purchase and load keys cannot be used this way (``6985``): their own
-commands (``80 70``, ``80 7C``) keep their session keys inside the SAM.
+commands (``80 70``, ``80 7C``) keep their session keys inside the SAM. Needs the verified SAM PIN (``6982``):
+every command that uses a key does (``80 1A``, ``80 DE``, ``80 FA``, ``80 70``, ``80 72``, ``80 7C``, ``80 CE``;
+issue #11 item 6), so a SAM taken out of its terminal computes no cryptogram for anyone without its PIN.
 
 ``80 DE P1 P2 Lc cardNo ‖ [cityFactor ‖] challenge`` — health-card key derivation (health-card.md §5.1, §6.1;
 docs/decisions.md D1): the same P1 layout (``27`` = one level + authentication key, ``47`` two levels, ``28``/``48``
 protection keys), P2 = SAM key index; ``K = div(MK, factors)`` then ``SK = SM4_ECB(K, challenge ‖ ~challenge)``
 becomes the working key. Needs the verified SAM PIN (``6982``).
 
-``80 FA P1 00 Lc data`` — 通用 DES 计算 with the working key (pboc-purse.md §5.1 table; health-card.md §6.1-§6.2):
+``80 FA P1 00 Lc data`` — 通用 DES 计算 with the working key, PIN-gated like the derivations (pboc-purse.md §5.1
+table; health-card.md §6.1-§6.2):
 
 ====  =====================================================================================================
 P1    meaning
@@ -72,7 +75,8 @@ def _set_working_key(ctx: SamContext, key: WorkingKey) -> bytes:
 
 
 def init_cipher(ctx: SamContext, cmd: Command) -> bytes:
-    """``80 1A``: diversify a purse key into the working key."""
+    """``80 1A``: diversify a purse key into the working key. Needs the verified SAM PIN (``6982``)."""
+    require_pin(ctx)
     levels = cmd.p1 >> 5
     if levels > MAX_LEVELS:
         raise SwError(sw.WRONG_P1P2)
@@ -129,7 +133,8 @@ def _finish(key: WorkingKey, chained: bytes) -> bytes:
 
 
 def cipher_data(ctx: SamContext, cmd: Command) -> bytes:
-    """``80 FA``: encrypt or MAC with the working key."""
+    """``80 FA``: encrypt or MAC with the working key. Needs the verified SAM PIN (``6982``)."""
+    require_pin(ctx)
     if cmd.p2 != 0 or cmd.p1 not in (0x00, 0x02, 0x05, 0x07, 0x03, 0x01):
         raise SwError(sw.WRONG_P1P2)
     s = ctx.session

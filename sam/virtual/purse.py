@@ -8,7 +8,8 @@ algorithm(1) ‖ factors(8N)``, Lc = ``14 + 8N`` (N = 0..3; N = 0 uses the purch
 version and algorithm → ``9403``.
 
 ``80 72 00 00 04 | MAC2`` → ``9000`` if MAC2 = MAC(SESPK, amount), else ``9302``. Either way the purchase
-session ends; without one → ``6985``.
+session ends; without one → ``6985``. Both need the verified SAM PIN (``6982``), as every key-using command of
+this SAM does (issue #11 item 6).
 
 ``80 7C 00 00 Lc | ICC random(4) ‖ online counter(2) ‖ balance before(4) ‖ amount(4) ‖ type(1) ‖ terminal ID(6) ‖
 datetime(7) ‖ MAC1(4) ‖ key version(1) ‖ algorithm(1) ‖ factors(8N)``, Lc = ``22 + 8N``: verifies the card's
@@ -68,7 +69,8 @@ def _card_key(ctx: SamContext, entry: KeyEntry, factors: bytes) -> bytes:
 
 
 def init_for_purchase(ctx: SamContext, cmd: Command) -> bytes:
-    """``80 70``: next terminal serial and MAC1."""
+    """``80 70``: next terminal serial and MAC1. Needs the verified SAM PIN (``6982``)."""
+    require_pin(ctx)
     require_p1p2(cmd, 0, 0)
     _levels(cmd, _INIT_FIXED)
     ctx.session.purchase = None
@@ -93,7 +95,8 @@ def init_for_purchase(ctx: SamContext, cmd: Command) -> bytes:
 
 
 def credit_for_purchase(ctx: SamContext, cmd: Command) -> bytes:
-    """``80 72``: verify the card's MAC2."""
+    """``80 72``: verify the card's MAC2 (with the purchase session key: needs the verified SAM PIN)."""
+    require_pin(ctx)
     require_p1p2(cmd, 0, 0)
     if len(cmd.data) != 4:
         raise SwError(sw.WRONG_LENGTH)

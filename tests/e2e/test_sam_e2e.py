@@ -53,6 +53,8 @@ def test_plain_pyscard_by_reader_name(vpcd: VpcdFixture) -> None:
             assert bytes(connection.getATR()) == sam.atr
             assert transmit(connection, "00B0960006") == (H("001122334455"), 0x9000)
             data = "11223344" + "0000" + "00001000" + "06" + "20120229135100" + "01" + "00"
+            assert transmit(connection, f"8070000014{data}08") == (b"", 0x6982)  # no MAC1 without the SAM PIN
+            assert transmit(connection, "0020000003123456") == (b"", 0x9000)
             reply, sw = transmit(connection, f"8070000014{data}08")
             if sw >> 8 == 0x61:  # T=0 style: fetch with GET RESPONSE
                 reply, sw = transmit(connection, f"00C00000{sw & 0xFF:02X}")
@@ -84,6 +86,7 @@ def test_sam_client_over_pcsc_and_serial_persistence(vpcd: VpcdFixture, tmp_path
     with vpcd(VirtualSam.open(path), slot=SAM_SLOT) as name, PcscTransport(name) as transport:
         client = SamClient(Channel(transport))
         assert client.terminal_id() == H("000000000001")
+        client.verify_pin("123456")  # every key-using SAM command needs the PIN
         assert [purchase(client, 100), purchase(client, 200)] == [1, 2]
         with pytest.raises(MacError) as info:
             client.init_for_purchase(icc_random=H("01020304"), card_counter=1, amount=1, when=when,
@@ -103,5 +106,7 @@ def test_sam_client_over_pcsc_and_serial_persistence(vpcd: VpcdFixture, tmp_path
     assert load_sam_image(path).terminal_serial == 3
     # served again from the saved image: the serial continues
     with vpcd(VirtualSam.open(path), slot=SAM_SLOT) as name, PcscTransport(name) as transport:
-        assert purchase(SamClient(Channel(transport)), 300) == 4
+        again = SamClient(Channel(transport))
+        again.verify_pin("123456")
+        assert purchase(again, 300) == 4
     assert load_sam_image(path).terminal_serial == 4

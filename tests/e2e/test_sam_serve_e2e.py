@@ -48,6 +48,7 @@ def _purchase_once(sam_image: Path) -> int:
         terminal_id, sw = t("00B0960006")
         assert (terminal_id, sw) == (H("000000000001"), 0x9000)
         data = "01020304" + "0001" + "000001F4" + "06" + "20241115093000" + "01" + "00" + FACTOR.hex()
+        assert t("0020000003123456") == (b"", 0x9000)  # every key-using SAM command needs the PIN
         reply, sw = t(f"807000001C{data}08")
         if sw >> 8 == 0x61:
             reply, sw = t(f"00C00000{sw & 0xFF:02X}")

@@ -105,6 +105,7 @@ def test_locked_pin(client: SamClient) -> None:
 
 
 def test_purchase_round_trip_with_card_side_crypto(client: SamClient) -> None:
+    client.verify_pin("123456")  # every key-using SAM command needs the PIN
     factor = H("0000000000000321")
     result = client.init_for_purchase(icc_random=H("01020304"), card_counter=9, amount=1234, when=WHEN,
                                       key_version=1, algorithm=0, factors=[factor])
@@ -127,6 +128,7 @@ def test_published_purchase_vector_through_the_client() -> None:
     """pboc-purchase-v2 with the DPK held undiversified (zero levels)."""
     client = connect(VirtualSam(new_sam_image(vector_store())))
     assert client.terminal_id() == H("001122334455")
+    client.verify_pin("123456")
     result = client.init_for_purchase(icc_random=H("11223344"), card_counter=0, amount=0x1000,
                                       when=dt.datetime(2012, 2, 29, 13, 51), key_version=1, algorithm=0, factors=[])
     assert result == (1, H("F15CAB75"))
@@ -134,6 +136,7 @@ def test_published_purchase_vector_through_the_client() -> None:
 
 
 def test_unknown_purchase_key_is_9403(client: SamClient) -> None:
+    client.verify_pin("123456")  # every key-using SAM command needs the PIN
     with pytest.raises(SamError) as info:
         client.init_for_purchase(icc_random=b"\x00" * 4, card_counter=0, amount=1, when=WHEN, key_version=7,
                                  algorithm=0, factors=[b"\x00" * 8])
@@ -149,6 +152,8 @@ def test_two_level_factor_order_from_profile_and_image() -> None:
     image = new_sam_image()
     image.factor_order = "as_listed"
     reversed_profile = connect(VirtualSam(image), SamProfile(factors_card_first=False))
+    default.verify_pin("123456")
+    reversed_profile.verify_pin("123456")
     for client in (default, reversed_profile):
         got = client.init_for_purchase(icc_random=b"\x00" * 4, card_counter=0, amount=5, when=WHEN,
                                        key_version=1, algorithm=0, factors=[card, issuer])
@@ -173,6 +178,7 @@ def test_load_authorisation(client: SamClient) -> None:
 
 
 def test_external_auth_and_line_protection(client: SamClient) -> None:
+    client.verify_pin("123456")  # every key-using SAM command needs the PIN
     factor = H("0000000012345678")
     key = diversify(Algorithm.TDES, DEMO.by_name("external_auth").value, factor)
     assert client.external_auth_cryptogram(H("AFE9CD6F"), [factor]) == external_auth_cryptogram(
@@ -184,6 +190,7 @@ def test_external_auth_and_line_protection(client: SamClient) -> None:
 
 
 def test_long_encrypt_and_mac_are_chained(client: SamClient) -> None:
+    client.verify_pin("123456")  # every key-using SAM command needs the PIN
     client.diversify(0x05, 0x01)  # the maintenance master key, zero levels
     key = DEMO.by_name("line_protection").value
     data = bytes(range(256)) * 3
@@ -252,6 +259,7 @@ def test_profile_files(tmp_path: Path) -> None:
 
 def test_profile_p1p2_reach_the_sam() -> None:
     client = connect(VirtualSam(new_sam_image()), SamProfile(purchase_p1p2=(0x01, 0x00)))
+    client.verify_pin("123456")
     with pytest.raises(SamError) as info:
         client.init_for_purchase(icc_random=b"\x00" * 4, card_counter=0, amount=1, when=WHEN, key_version=1,
                                  algorithm=0, factors=[b"\x00" * 8])

@@ -258,6 +258,7 @@ def v2_init(levels: str = "") -> str:
 def test_published_purchase_vector_card_side_and_sam_side_agree() -> None:
     """pboc-purchase-v2: the SAM (DPK undiversified, zero levels) and the card side (sam.crypto) agree."""
     card_sam = powered(new_sam_image(vector_store()))
+    verify(card_sam)
     reply = fetch(card_sam, v2_init())
     serial, mac1 = int.from_bytes(reply[:4], "big"), reply[4:]
     assert serial == 1 and mac1 == H(V2["mac1"]["value"])
@@ -273,12 +274,14 @@ def test_published_purchase_vector_card_side_and_sam_side_agree() -> None:
 
 
 def test_wrong_mac2_is_9302(sam: VirtualSam) -> None:
+    verify(sam)
     fetch(sam, v2_init("0000000000000001"))
     assert sw_of(sam, "807200000400000000") == 0x9302
     assert sw_of(sam, "807200000400000000") == 0x6985
 
 
 def test_mac1_equals_sam_crypto_over_the_demo_keys(sam: VirtualSam) -> None:
+    verify(sam)
     factor = H("0000000000000099")
     reply = fetch(sam, v2_init(factor.hex()))
     serial, mac1 = int.from_bytes(reply[:4], "big"), reply[4:]
@@ -293,6 +296,7 @@ def test_two_levels_follow_the_image_factor_order(order: str) -> None:
     image = new_sam_image()
     image.factor_order = order
     card = powered(image)
+    verify(card)
     serial_factor, issuer = H("1111111111111111"), H("2222222222222222")
     mac1 = fetch(card, v2_init((serial_factor + issuer).hex()))[4:]
     path = [issuer, serial_factor] if order == "general_first" else [serial_factor, issuer]
@@ -305,6 +309,7 @@ def test_sm4_purchase() -> None:
     key = bytes(range(16))
     store = KeyStore([KeyEntry("purchase", "purse", Algorithm.SM4, KeyUsage.PURCHASE, 1, 1, key)])
     card = powered(new_sam_image(store))
+    verify(card)
     data = "11223344" + "0005" + "00000064" + "06" + DATETIME + "01" + "04" + "0123456789ABCDEF"
     reply = fetch(card, f"807000001C{data}08")
     dpk = diversify(Algorithm.SM4, key, H("0123456789ABCDEF"))
@@ -326,10 +331,12 @@ def test_sm4_purchase() -> None:
     ],
 )
 def test_purchase_status_words(sam: VirtualSam, apdu: str, sw: int) -> None:
+    verify(sam)
     assert sw_of(sam, apdu) == sw
 
 
 def test_unknown_key_version_and_algorithm(sam: VirtualSam) -> None:
+    verify(sam)
     body = "11223344" + "0000" + "00001000" + "06" + DATETIME
     assert sw_of(sam, f"807000001C{body}0200{'00' * 8}08") == 0x9403
     assert sw_of(sam, f"807000001C{body}0104{'00' * 8}08") == 0x9403
@@ -342,11 +349,13 @@ def test_serial_increments_and_persists_across_restarts(tmp_path: Path) -> None:
     save_sam_image(new_sam_image(), path)
     card = VirtualSam.open(path)
     card.power_on()
+    verify(card)
     serials = [int.from_bytes(fetch(card, v2_init("0000000000000001"))[:4], "big") for _ in range(3)]
     assert serials == [1, 2, 3]
     assert json.loads(path.read_text(encoding="utf-8"))["terminal_serial"] == 3
     restarted = VirtualSam.open(path)
     restarted.power_on()
+    verify(restarted)
     assert fetch(restarted, v2_init("0000000000000001"))[:4] == H("00000004")
     assert [p.name for p in tmp_path.iterdir()] == ["sam.json"]
 
@@ -354,10 +363,12 @@ def test_serial_increments_and_persists_across_restarts(tmp_path: Path) -> None:
 def test_no_mac1_when_the_serial_cannot_be_saved(tmp_path: Path) -> None:
     card = VirtualSam(new_sam_image(), path=tmp_path / "missing-dir" / "sam.json")
     card.power_on()
+    assert sw_of(card, "0020000003123456") == 0x9000  # a right PIN changes nothing to save
     assert sw_of(card, v2_init("0000000000000001")) == 0x6F00
 
 
 def test_serial_exhausted(sam: VirtualSam) -> None:
+    verify(sam)
     sam.image.terminal_serial = 0xFFFFFFFF
     assert sw_of(sam, v2_init("0000000000000001")) == 0x6985
 
@@ -397,6 +408,7 @@ def test_load_mac2_over_the_demo_keys(sam: VirtualSam) -> None:
 
 
 def test_external_auth_cryptogram(sam: VirtualSam) -> None:
+    verify(sam)
     factor, challenge = H("0000000012345678"), H("AFE9CD6F")
     assert sw_of(sam, f"801A2E0108{factor.hex()}") == 0x9000
     got = fetch(sam, f"80FA000008{challenge.hex()}00000000")
@@ -405,6 +417,7 @@ def test_external_auth_cryptogram(sam: VirtualSam) -> None:
 
 
 def test_line_protection_mac_matches_sm_mac_command(sam: VirtualSam) -> None:
+    verify(sam)
     factor, challenge = H("0000000012345678"), H("01020304")
     assert sw_of(sam, f"801A250108{factor.hex()}") == 0x9000
     key = diversify(Algorithm.TDES, DEMO.by_name("line_protection").value, factor)
@@ -415,6 +428,7 @@ def test_line_protection_mac_matches_sm_mac_command(sam: VirtualSam) -> None:
 
 
 def test_chained_mac_equals_the_one_shot_mac(sam: VirtualSam) -> None:
+    verify(sam)
     key = DEMO.by_name("line_protection").value
     assert sw_of(sam, "801A0501") == 0x9000  # zero levels: the master key itself
     short = bytes(range(100))
@@ -430,6 +444,7 @@ def test_chained_mac_equals_the_one_shot_mac(sam: VirtualSam) -> None:
 
 
 def test_tac_key_mac_reproduces_purchase_tac(sam: VirtualSam) -> None:
+    verify(sam)
     factor = H("0000000000000077")
     assert sw_of(sam, f"801A2C0108{factor.hex()}") == 0x9000
     body = H("00000064" + "06" + "000000000001" + "00000005" + DATETIME)
@@ -453,10 +468,12 @@ def test_tac_key_mac_reproduces_purchase_tac(sam: VirtualSam) -> None:
     ],
 )
 def test_cipher_status_words(sam: VirtualSam, apdu: str, sw: int) -> None:
+    verify(sam)
     assert sw_of(sam, apdu) == sw
 
 
 def test_cipher_data_status_words(sam: VirtualSam) -> None:
+    verify(sam)
     assert sw_of(sam, "801A0501") == 0x9000
     assert sw_of(sam, "80FA000007" + "00" * 7) == 0x6700
     assert sw_of(sam, "80FA050008" + "00" * 8) == 0x6700  # IV alone
@@ -470,13 +487,16 @@ def test_volatile_state_is_cleared_at_power_on_and_reset(sam: VirtualSam) -> Non
     assert sw_of(sam, "801A0501") == 0x9000
     fetch(sam, v2_init("0000000000000001"))
     sam.reset()
-    assert sw_of(sam, "80FA000008" + "00" * 8) == 0x6985
-    assert sw_of(sam, "8072000004" + "00" * 4) == 0x6985
+    assert sw_of(sam, "80FA000008" + "00" * 8) == 0x6982  # the PIN is no longer verified
     assert sw_of(sam, "00200000") == 0x63C3
+    verify(sam)
+    assert sw_of(sam, "80FA000008" + "00" * 8) == 0x6985  # nor is there a working key
+    assert sw_of(sam, "8072000004" + "00" * 4) == 0x6985  # nor a purchase session
     assert sw_of(sam, "00B0000000") == 0x6986
     assert sw_of(sam, "801A0501") == 0x9000
     sam.power_off()
     sam.power_on()
+    verify(sam)
     assert sw_of(sam, "80FA000008" + "00" * 8) == 0x6985
 
 
