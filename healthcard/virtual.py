@@ -79,14 +79,17 @@ def blank_card(
     card_no: bytes, *, profile: CardProfile | None = None, transport_key: bytes = TRANSPORT_KEY,
     rng: Callable[[int], bytes] = os.urandom,
 ) -> VirtualCard:  # fmt: skip
-    """An unpersonalised card: MF (create ``F0``, erase ``FF``) whose key file holds the transport key 39/00.
+    """An unpersonalised card: MF (create, erase and add-key rights ``FF``) whose key file holds the transport key
+    39/00.
 
-    The transport key sets state F, which the MF's erase right ``FF`` requires (pboc-purse.md §8.1).
+    The transport key sets state F, which the MF's rights require (pboc-purse.md §8.1): the blank (transport)
+    state is open to whoever knows the transport key, and issuance replaces that key by the MF master key, so the
+    same rights then need the MF master key (issue #11 item 1; docs/decisions.md D10).
     """
     prof = profile or demo_card_profile()
-    mf = DF(MF_FID, prof.mf.df_name, create_right=0xF0, erase_right=0xFF, app_sfi=0x95)
-    kf = KeyFile(0x0000, 0x0200, 0x95, 0xF0, 0x00, Scheme.FMCOS)
-    kf.keys[(0x39, 0x00)] = Key(0x39, 0x00, 0xF0, 0xF0, transport_key, follow_state=0x0F, max_tries=15, tries_left=15)
+    mf = DF(MF_FID, prof.mf.df_name, create_right=0xFF, erase_right=0xFF, app_sfi=0x95)
+    kf = KeyFile(0x0000, 0x0200, 0x95, 0xFF, 0x00, Scheme.FMCOS)
+    kf.keys[(0x39, 0x00)] = Key(0x39, 0x00, 0xF0, 0xFF, transport_key, follow_state=0x0F, max_tries=15, tries_left=15)
     mf.key_file = kf
     return VirtualCard(CardState(mf=mf, atr=prof.atr.build(card_no)), rng=rng)
 

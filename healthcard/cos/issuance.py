@@ -11,6 +11,13 @@ CREATE FILE data by type byte (protection bits ``80``/``C0`` OR-ed into EF types
   §7.1);
 * ``2F`` purse: ``2F 02 08 ‖ use right ‖ 00 FF ‖ detail SFI`` (FID ``0001`` ED, ``0002`` EP).
 
+Rights (pboc-purse.md §8.3; issue #11 item 1; docs/decisions.md D10): ERASE DF needs the current DF's erase
+right, CREATE FILE its create right, WRITE KEY (add) its key file's add right and (replace) the key's change
+right, always — with one exception, the *transport window* of a DF that was just created: while a DF has no key
+file, creating its key file is free, and while that key file is empty, adding the DF master key 39/00 is free.
+Issuance then authenticates with the new master key and goes on under the rights it gave the DF (the master key's
+state). A DF whose key file holds any key never reopens, so an issued card has no free right left.
+
 WRITE KEY ``80 D4 P1 KID``: P1 ``01`` adds (add-key right of the key file), otherwise P1 is the type of the key
 to replace (its change right). Layouts by type: ``39`` use ‖ change ‖ follow-up state ‖ error counter ‖ key;
 ``3A`` use ‖ ``EF`` ‖ follow-up state ‖ error counter ‖ PIN; ``36``-``38`` use ‖ change ‖ ``FF`` ‖ error counter
@@ -100,17 +107,18 @@ def create_file(card: VirtualCard, apdu: bytes) -> bytes:
     if not data:
         raise SwError(s.WRONG_LENGTH)
     df = card.df
-    card.need(df.create_right)
     if data[0] == 0x3F:
         if len(data) != 7:
             raise SwError(s.WRONG_LENGTH)
         if df.key_file is not None:
             raise SwError(s.FILE_EXISTS)
+        # transport window: a DF without a key file takes its key file freely (module docstring)
         alg = 0x00 if data[5] == 0xFF else data[5]
         scheme = Scheme(data[6]) if data[6] in (0x00, 0x01) else Scheme.FMCOS
         kf = KeyFile(fid, u16(data, 1), data[3], data[4], alg, scheme)
         card.commit([PutKeyFile(card.df_path, kf)], "create-key-file")
         return s.OK
+    card.need(df.create_right)
     if fid in df.children or fid == MF_FID:
         raise SwError(s.FILE_EXISTS)
     if data[0] == 0x38:
@@ -161,6 +169,11 @@ def parse_key(p1: int, kid: int, data: bytes, df_algorithm: int) -> Key:
     raise SwError(s.DATA_INVALID)
 
 
+def _transport_window(kf: KeyFile, key: Key) -> bool:
+    """True when ``key`` is the master key 39/00 and the key file holds no key yet (the module docstring)."""
+    return not kf.keys and (key.key_type, key.key_id) == (KEY_EXTERNAL_AUTH, 0x00)
+
+
 def _ciphertext_key_data(card: VirtualCard, kf: KeyFile, apdu: bytes) -> bytes:
     """Verify the MAC of ``84 D4`` and decrypt its key data with the DF master key 39/00 (pboc-purse.md §7.1)."""
     master = kf.find(KEY_EXTERNAL_AUTH, 0x00)
@@ -192,7 +205,8 @@ def write_key(card: VirtualCard, apdu: bytes) -> bytes:
     if not ciphered and (key.protected or (existing is not None and existing.protected and p1 != 0x01)):
         raise SwError(s.SM_MISSING)
     if p1 == 0x01:
-        card.need(kf.add_right)
+        if not _transport_window(kf, key):
+            card.need(kf.add_right)
         if existing is not None:
             raise SwError(s.FILE_EXISTS)
     else:

@@ -64,8 +64,8 @@ def create_df(df: DFSpec) -> Command:
         df.fid,
         df.df_name,
         space=df_space(df),
-        create_right=df.create_right,
-        erase_right=df.erase_right,
+        create_right=df.create,
+        erase_right=df.erase,
         app_sfi=df.app_sfi,
     )
 
@@ -76,7 +76,7 @@ def create_key_file(df: DFSpec) -> Command:
         df.key_file_fid,
         space=df.key_file_space,
         df_sfi=df.app_sfi,
-        add_key_right=df.add_key_right,
+        add_key_right=df.add_key,
         algorithm=df.algorithm,
         scheme=df.scheme.value,
     )

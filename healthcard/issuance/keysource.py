@@ -2,7 +2,10 @@
 
 Card keys are diversified from master keys: health keys (SM4) one level with cardNo or two levels with the city
 factor first (docs/decisions.md D1); purse keys (3DES) one level with the rightmost 8 bytes of the application
-serial; the MF master key (3DES) with cardNo; the transport key is used as is. A production key source is an
+serial; the MF master key (3DES) with cardNo; the transport key is used as is. The master keys of the health
+DFs (``MK_DDF1``, ``MK_DF01`` ...; docs/decisions.md D10) are SM4 keys diversified from the issuer's MF master key
+in two levels, the DF name (ASCII, ``00``-padded to 8 bytes: ``DDF1\0\0\0\0``) first, then cardNo (D1's
+order): only the issuer holds them, terminal SAMs do not. A production key source is an
 HSM that returns keys already wrapped for the card; keys must never be logged.
 """
 
@@ -15,7 +18,9 @@ from typing import Protocol, runtime_checkable
 from apdu.errors import DataError
 from sam.crypto import Algorithm, diversify, health_card_key
 
-__all__ = ["DEMO_KEYS_PATH", "DemoKeySource", "KeySource"]
+__all__ = ["DEMO_KEYS_PATH", "DF_MASTER_PREFIX", "DemoKeySource", "KeySource"]
+
+DF_MASTER_PREFIX = "MK_"
 
 DEMO_KEYS_PATH = Path(__file__).resolve().parents[2] / "sam" / "data" / "demo-keys.json"
 
@@ -54,4 +59,7 @@ class DemoKeySource:
             return diversify(Algorithm.TDES, self._purse[name], card_no)
         if name in self._health:
             return health_card_key(self._health[name], card_no, city)
+        df_name = name.removeprefix(DF_MASTER_PREFIX)
+        if name.startswith(DF_MASTER_PREFIX) and 1 <= len(df_name) <= 8 and df_name.isascii():
+            return health_card_key(self._mf_master, card_no, df_name.encode("ascii").ljust(8, b"\0"))
         raise DataError(f"no master key called {name!r} in the demo key set", field="key")

@@ -2,11 +2,13 @@
 
 ``plan(...)`` is pure: it lists the steps. Steps that need the card's challenge (EXTERNAL AUTHENTICATE, SM
 writes) carry what is needed to finish them at run time; ``personalise(channel, ...)`` sends every step,
-checks the status word and returns a report. Flow (pboc-purse.md §8, health-card.md §4/§6, decisions D1-D4):
-transport-key authentication in the MF → ERASE DF → MF key file and master key → every DF with its key file,
-keys and EFs → per DF, authentication with the update key and the data writes (TLV records appended, SM when
-the file requires it) → photo → DF03 index records set to FF → purse EF15 (the purse is created with
-balance 0). Key material only appears in ``Redact``-flagged commands and in fields hidden from ``repr``.
+checks the status word and returns a report. Flow (pboc-purse.md §8, health-card.md §4/§6, decisions D1-D4,
+D10): transport-key authentication in the MF → ERASE DF → MF key file and master key → every DF created under the
+parent's master key, then its key file, its master key first (the DF's transport window), authentication with it
+and the DF's other keys and EFs under the rights it gave the DF → per DF, authentication with the update key and
+the data writes (TLV records appended, SM when the file requires it) → photo → DF03 index records set to FF →
+purse EF15 (the purse is created with balance 0). Key material only appears in ``Redact``-flagged commands and
+in fields hidden from ``repr``.
 """
 
 from __future__ import annotations
@@ -129,17 +131,33 @@ class _Planner:
             cmd = Command(0x00, 0x82, 0x00, key.key_id, b"", redact=Redact.COMMAND_DATA)
             self.add(f"EXTERNAL AUTHENTICATE {name}", cmd, StepKind.AUTH_FMCOS, value)
 
+    def write_key(self, df: DFSpec, key: KeySpec) -> None:
+        self.add(f"WRITE KEY {df.name} {key.name}", c.write_key(key, self.key_value(df, key), algorithm=df.algorithm))
+
+    def open_df(self, df: DFSpec) -> None:
+        """Key file, master key first (the DF's transport window), then authentication with it (decisions D10)."""
+        self.add(f"CREATE {df.name} key file", c.create_key_file(df))
+        master = df.master_key
+        if master is None:
+            for key in df.keys:
+                self.write_key(df, key)
+            return
+        self.write_key(df, master)
+        self.auth(df, master.name)
+        for key in df.keys:
+            if key is not master:
+                self.write_key(df, key)
+
     def structure(self, df: DFSpec, path: tuple[DFSpec, ...]) -> None:
+        """Create ``df`` in its parent (the caller is authenticated there), then its keys, EFs and child DFs."""
         self.add(f"CREATE {df.name}", c.create_df(df))
         self.add(f"SELECT {df.name}", c.select_fid(df.fid))
-        self.add(f"CREATE {df.name} key file", c.create_key_file(df))
-        for key in df.keys:
-            self.add(
-                f"WRITE KEY {df.name} {key.name}", c.write_key(key, self.key_value(df, key), algorithm=df.algorithm)
-            )
+        self.open_df(df)
         for ef in df.efs:
             self.add(f"CREATE {df.name}/{ef.name}", c.create_ef(ef))
-        for child in df.dfs:
+        for n, child in enumerate(df.dfs):
+            if n and df.master_key is not None:
+                self.auth(df, df.master_key.name)  # SELECT of the previous child reset the security state
             self.structure(child, (*path, df))
             self.select((*path, df))
 
@@ -245,11 +263,9 @@ class _Planner:
             self.keys.card_key("TRANSPORT", self.card_no, None),
         )
         self.add("ERASE DF (MF)", c.erase_df())
-        self.add("CREATE MF key file", c.create_key_file(mf))
-        for key in mf.keys:
-            self.add(f"WRITE KEY MF {key.name}", c.write_key(key, self.key_value(mf, key), algorithm=mf.algorithm))
-        self.auth(mf, "MF_MASTER")
+        self.open_df(mf)
         for app in self.p.applications:
+            self.auth(mf, "MF_MASTER")
             self.structure(app, ())
             self.select(())
         self.data()

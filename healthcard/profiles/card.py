@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from healthcard.profiles.health import HealthCardProfile, health_card_profile
-from healthcard.profiles.model import ALWAYS, AtrLayout, DFSpec, KeySpec, right
+from healthcard.profiles.model import AtrLayout, DFSpec, KeySpec
 from healthcard.profiles.purse import EPurseProfile, epurse_profile
 
 __all__ = ["MF_FID", "CardProfile", "demo_card_profile"]
@@ -35,8 +35,7 @@ class CardProfile:
 def demo_card_profile(*, sm_writes: bool = True, with_purse: bool = True) -> CardProfile:
     """The project's default card: health application plus e-purse."""
     mf = DFSpec(
-        fid=MF_FID, name="MF", df_name=b"1PAY.SYS.DDF01", create_right=ALWAYS, erase_right=right(0xF),
-        description="master file",
+        fid=MF_FID, name="MF", df_name=b"1PAY.SYS.DDF01", description="master file",
         keys=(KeySpec(name="MF_MASTER", key_type=0x39, key_id=0x00, follow_state=0x0F, master="MF_MASTER",
                       error_counter=0x55, purpose="card master key (replaces the transport key)"),),
     )  # fmt: skip

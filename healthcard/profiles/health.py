@@ -7,6 +7,8 @@ Security states (FMCOS ``XY`` rights, pboc-purse.md §8.3), per DF:
   Writes name exactly one state (``22``, ``33``, ``44``), so DF02/EF05 can only be written after UK_DF02_1.
   DF03 index files accept ``32`` (UK_DF03_1 sets valid, UK_DF03_2 erases: health-card.md §4).
 * STK_xxx (type 36) is the DF's secure-messaging key; files written with SM have the ``0xC0`` protection bits.
+* MK_xxx (39/00) is the DF master key → state F; the DF's create, erase and add-key rights are ``FF`` (master key
+  only, docs/decisions.md D10). Diversified from the issuer's master key (not held by terminal SAMs).
 
 Decided open points (health-card.md §13.1, docs/profiles.md): DF names, SFIs (low five bits of the FID where
 unique; DF03's EE/ED files have none), record sizes (2 + element length for TLV files).
@@ -58,6 +60,16 @@ def _key(name: str, key_type: int, key_id: int, state: int | None, p1: int, p2: 
     )
 
 
+def _master(df: str) -> KeySpec:
+    """The DF master key 39/00 → state F: CREATE FILE, ERASE DF and WRITE KEY after issuance (docs/decisions.md D10).
+
+    Held by the issuer's key source, not by terminal SAMs (no ``80 DE`` index): a hospital SAM can read and write
+    records but cannot restructure a card.
+    """
+    return KeySpec(name=f"MK_{df}", key_type=0x39, key_id=0x00, follow_state=0x0F, master=f"MK_{df}", levels=1,
+                   purpose=f"{df} master key: create files, erase the DF, add keys")  # fmt: skip
+
+
 def _tlv_ef(fid: int, name: str, content: type[TlvFile], write: int, sm: SmMode, read: int, wkey: str) -> EFSpec:
     tags = content.tags()
     size = max(2 + element(t).length for t in tags)
@@ -91,6 +103,7 @@ def health_card_profile(*, sm_writes: bool = True, atr: AtrLayout | None = None)
     s2, s3, s4 = right(2, 2), right(3, 3), right(4, 4)
     hdr = dict(algorithm=HEALTH_ALGORITHM_SM4, scheme=Scheme.HEALTH)
     ddf1_keys = (
+        _master("DDF1"),
         _key("RK_DDF1", 0x39, 0x04, 1, 0x47, 0x31, "read DDF1/EF06-EF08"),
         _key("UK_DDF1", 0x39, 0x05, 2, 0x27, 0x2A, "update DDF1 files"),
         _key("STK_DDF1", 0x36, 0x01, None, 0x28, 0x02, "secure messaging of DDF1 writes"),
@@ -98,6 +111,7 @@ def health_card_profile(*, sm_writes: bool = True, atr: AtrLayout | None = None)
     df01 = DFSpec(
         fid=0xDF01, name="DF01", df_name=b"HEALTHCARD.DF01", description="demographic / contact", **hdr,  # type: ignore[arg-type]
         keys=(
+            _master("DF01"),
             _key("RK_DF01", 0x39, 0x84, 1, 0x47, 0x32, "read DF01"),
             _key("UK_DF01", 0x39, 0x85, 2, 0x27, 0x2B, "update DF01"),
             _key("STK_DF01", 0x36, 0x01, None, 0x28, 0x03, "secure messaging of DF01 writes"),
@@ -112,6 +126,7 @@ def health_card_profile(*, sm_writes: bool = True, atr: AtrLayout | None = None)
     df02 = DFSpec(
         fid=0xDF02, name="DF02", df_name=b"HEALTHCARD.DF02", description="clinical", **hdr,  # type: ignore[arg-type]
         keys=(
+            _master("DF02"),
             _key("RK_DF02", 0x39, 0x84, 1, 0x47, 0x33, "read DF02"),
             _key("UK_DF02_1", 0x39, 0x85, 2, 0x47, 0x2C, "update DF02/EF05"),
             _key("UK_DF02_2", 0x39, 0x86, 3, 0x47, 0x2D, "update DF02/EF06"),
@@ -131,6 +146,7 @@ def health_card_profile(*, sm_writes: bool = True, atr: AtrLayout | None = None)
     df03 = DFSpec(
         fid=0xDF03, name="DF03", df_name=b"HEALTHCARD.DF03", description="visit records", **hdr,  # type: ignore[arg-type]
         keys=(
+            _master("DF03"),
             _key("RK_DF03", 0x39, 0x84, 1, 0x47, 0x34, "read DF03"),
             _key("UK_DF03_1", 0x39, 0x85, 2, 0x47, 0x2F, "set index valid; write EE/ED"),
             _key("UK_DF03_2", 0x39, 0x86, 3, 0x27, 0x30, "erase index"),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "ALWAYS",
+    "MASTER_KEY",
     "NEVER",
     "AtrLayout",
     "DFSpec",
@@ -124,24 +125,64 @@ class EFSpec:
         return self.kind.value | self.sm.value
 
 
+MASTER_KEY = (0x39, 0x00)  # the DF master key: external authentication key 00 (pboc-purse.md §8.4)
+
+
 @dataclass(frozen=True)
 class DFSpec:
-    """A DF/ADF (or the MF): its key file, keys and children."""
+    """A DF/ADF (or the MF): its key file, keys and children.
+
+    ``create_right``, ``erase_right`` and ``add_key_right`` default to :attr:`master_right`: after issuance,
+    creating files, erasing the DF and adding keys need external authentication with the DF master key 39/00
+    (issue #11 item 1, docs/decisions.md D10). A DF without a master key must give all three explicitly.
+    """
 
     fid: int
     name: str
     df_name: bytes
-    create_right: int = ALWAYS
-    erase_right: int = ALWAYS
+    create_right: int | None = None
+    erase_right: int | None = None
     app_sfi: int = 0x95
     key_file_fid: int = 0x0000
     key_file_space: int = 0x0200
-    add_key_right: int = ALWAYS
+    add_key_right: int | None = None
     algorithm: int = 0x00
     scheme: Scheme = Scheme.FMCOS
     keys: tuple[KeySpec, ...] = ()
     children: tuple[EFSpec | DFSpec, ...] = ()
     description: str = ""
+
+    def __post_init__(self) -> None:
+        if None in (self.create_right, self.erase_right, self.add_key_right):
+            self.master_right  # noqa: B018 - raises ValueError when there is no master key to default to
+
+    @property
+    def master_key(self) -> KeySpec | None:
+        """The DF master key 39/00, if the DF has one."""
+        return next((k for k in self.keys if (k.key_type, k.key_id) == MASTER_KEY), None)
+
+    @property
+    def master_right(self) -> int:
+        """The right ``XF`` satisfied by the master key's follow-up state ``X`` and above (pboc-purse.md §8.3)."""
+        key = self.master_key
+        if key is None or key.follow_state is None:
+            raise ValueError(f"{self.name}: no master key 39/00 with a follow-up state to give the DF's rights")
+        return right(key.follow_state)
+
+    @property
+    def create(self) -> int:
+        """The CREATE FILE right written into the DF."""
+        return self.master_right if self.create_right is None else self.create_right
+
+    @property
+    def erase(self) -> int:
+        """The ERASE DF right written into the DF."""
+        return self.master_right if self.erase_right is None else self.erase_right
+
+    @property
+    def add_key(self) -> int:
+        """The add-key right written into the DF's key file."""
+        return self.master_right if self.add_key_right is None else self.add_key_right
 
     def key(self, name: str) -> KeySpec:
         """The key called ``name`` in this DF."""

@@ -8,8 +8,16 @@ from __future__ import annotations
 
 import pytest
 
+from healthcard.cos import VirtualCard
 from healthcard.virtual import blank_card
+from sam.crypto import Algorithm, external_auth_cryptogram
 from tests.healthcard.vcard_tools import OK, fresh_card, x
+
+
+def _transport(card: VirtualCard) -> None:
+    """EXTERNAL AUTHENTICATE with the blank card's transport key FF×16: state F, which the blank MF's rights need."""
+    challenge = x(card, "0084000008")[:-2]
+    assert x(card, "0082000008", external_auth_cryptogram(Algorithm.TDES, b"\xff" * 16, challenge)) == OK
 
 
 def test_select_paths_and_fci() -> None:
@@ -76,6 +84,8 @@ def test_writes_refused_without_authentication() -> None:
 def test_issuance_commands_on_a_blank_card() -> None:
     card = blank_card(bytes(8))
     assert x(card, "800E000000") == b"\x69\x82"  # erase needs the transport key
+    assert x(card, "80E0DF000D 38 0200 F0 F0 95 FFFF 4142434445") == b"\x69\x82"  # so does create
+    _transport(card)
     assert x(card, "80E0DF000D 38 0200 F0 F0 95 FFFF 4142434445") == OK
     assert x(card, "80E0DF000D 38 0200 F0 F0 95 FFFF 4142434445") == b"\x6a\x89"
     assert x(card, "80E0DF010D 38 0200 F0 F0 95 FFFF 4142434445") == b"\x6a\x8a"
@@ -85,7 +95,7 @@ def test_issuance_commands_on_a_blank_card() -> None:
     assert x(card, "00D6000003 010203") == OK
     assert x(card, "00B0000004") == bytes.fromhex("01020300") + OK
     assert x(card, "00D6000E03 010203") == b"\x6a\x84"
-    assert x(card, "80D401010D 39F0EF0133 0102030405060708") == OK  # add: right F0 of the MF key file
+    assert x(card, "80D401010D 39F0EF0133 0102030405060708") == OK  # add: right FF of the MF key file, state F
     assert x(card, "80D401010D 39F0EF0133 0102030405060708") == b"\x6a\x89"
     assert x(card, "80D439010D 39F0EF0133 0102030405060708") == b"\x69\x82"  # change right EF
     assert x(card, "80D4010105 39F0EF0133") == b"\x67\x00"
@@ -93,6 +103,7 @@ def test_issuance_commands_on_a_blank_card() -> None:
 
 def test_linear_variable_append_and_update() -> None:
     card = blank_card(bytes(8))
+    _transport(card)
     assert x(card, "80E0EF0207 2C 0205 F0 F0 FFFF") == OK
     x(card, "00A4000002EF02")
     assert x(card, "00E2000003 010161") == OK

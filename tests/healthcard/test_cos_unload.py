@@ -1,6 +1,7 @@
 """Unload (圈提, pboc-purse.md §2.7): INITIALIZE FOR UNLOAD ``80 50 05 02`` and DEBIT FOR UNLOAD ``80 54 03 00``.
 
-The demo profile has no unload key, so each test first adds one (type 3D, index 01) with WRITE KEY. MAC1 and MAC2
+The demo profile has no unload key, so each test first adds one (type 3D, index 01) with WRITE KEY, after
+EXTERNAL AUTHENTICATE with the ADF master key. MAC1 and MAC2
 are the load formulas with transaction type 03 and the unload key's session key (§3.3); the answer MAC is the
 project's documented choice (docs/virtual-card.md): session-key MAC over new balance ‖ online counter ‖ amount ‖
 type ‖ terminal ‖ date ‖ time.
@@ -14,7 +15,7 @@ from apdu import fmcos
 from healthcard.cos import VirtualCard
 from healthcard.virtual import DEMO_TERMINAL_ID
 from sam.crypto import Algorithm, load_mac1, load_mac2, load_session_key, mac
-from tests.healthcard.vcard_tools import OK, WHEN, balance, fresh_card, purse_factor, x
+from tests.healthcard.vcard_tools import OK, WHEN, balance, fresh_card, purse_factor, purse_master_auth, x
 
 TDES = Algorithm.TDES
 UNLOAD_KEY = bytes.fromhex("3D3D3D3D3D3D3D3D0102030405060708")
@@ -23,7 +24,7 @@ TX_UNLOAD = 0x03
 
 def _card_with_unload_key() -> VirtualCard:
     card = fresh_card()
-    purse_factor(card)
+    purse_master_auth(card)  # adding a key to an issued card needs the ADF master key
     assert card.execute(fmcos.write_transaction_key(0x3D, 0x01, UNLOAD_KEY, use_right=0xF0).encode()) == OK
     return card
 

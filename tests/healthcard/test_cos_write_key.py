@@ -14,7 +14,7 @@ from healthcard.fs import DF, KeyFile
 from healthcard.image import dumps, loads
 from healthcard.virtual import TRANSPORT_KEY, blank_card
 from sam.crypto import Algorithm, external_auth_cryptogram, sm_encrypt_and_mac_command
-from tests.healthcard.vcard_tools import KEYS, OK, fresh_card, purse_factor, x
+from tests.healthcard.vcard_tools import KEYS, OK, fresh_card, purse_factor, purse_master_auth, x
 
 TDES = Algorithm.TDES
 NEW_KEY = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
@@ -36,8 +36,10 @@ def _kf(card: VirtualCard) -> KeyFile:
 
 
 def _purse_card() -> tuple[VirtualCard, bytes]:
+    """The purse ADF selected and authenticated with its master key: adding keys needs it (decisions D10)."""
     card = fresh_card()
     factor = purse_factor(card)
+    purse_master_auth(card)
     return card, KEYS.card_key("external_auth", factor, None)
 
 
@@ -96,6 +98,9 @@ def test_ciphertext_replacement_of_the_transport_key() -> None:
     card = blank_card(bytes(8))
     replace = fmcos.write_external_auth_key(0x00, NEW_KEY, change_right=0xF0, follow_state=0x0F, error_counter=0xFF,
                                             update=True)  # fmt: skip
+    assert _ciphered(card, TRANSPORT_KEY, replace) == b"\x69\x82"  # change right FF: the transport key's state
+    challenge = x(card, "0084000008")[:-2]
+    assert card.execute(bytes.fromhex("0082000008") + external_auth_cryptogram(TDES, TRANSPORT_KEY, challenge)) == OK
     assert _ciphered(card, TRANSPORT_KEY, replace) == OK
     challenge = x(card, "0084000008")[:-2]
     assert card.execute(bytes.fromhex("0082000008") + external_auth_cryptogram(TDES, NEW_KEY, challenge)) == OK

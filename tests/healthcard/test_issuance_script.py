@@ -38,8 +38,9 @@ def test_plan_order() -> None:
 
 def test_create_file_bytes() -> None:
     # pboc-purse.md §8.2 layouts.
-    assert _by_label("CREATE DDF1 key file").encode() == bytes.fromhex("80E00000073F020095F00401")
-    assert _by_label("CREATE ADF1001 key file").encode() == bytes.fromhex("80E00000073F020095F00000")
+    # add-key right = the DF master key's state (decisions D10): FF for DDF1 (MK_DDF1 → F), F2 for the purse
+    assert _by_label("CREATE DDF1 key file").encode() == bytes.fromhex("80E00000073F020095FF0401")
+    assert _by_label("CREATE ADF1001 key file").encode() == bytes.fromhex("80E00000073F020095F20000")
     assert _by_label("CREATE DDF1/EF07").encode() == bytes.fromhex("80E0EF0707280C00F122FFFF")
     assert _by_label("CREATE DF02/EF07").encode() == bytes.fromhex("80E0EF07072E0378F144FFFF")
     assert _by_label("CREATE DF02/EF05").encode() == bytes.fromhex("80E0EF0507EC0F2AF122FFFF")
@@ -47,6 +48,8 @@ def test_create_file_bytes() -> None:
     assert _by_label("CREATE ADF1001/EF18").encode() == bytes.fromhex("80E0001807 2E0A17F0EFFFFF".replace(" ", ""))
     ddf1 = _by_label("CREATE DDF1").encode()
     assert ddf1[:5] == bytes.fromhex("80E0DDF117") and ddf1[5] == 0x38 and ddf1[13:] == b"HEALTHCARD.DDF1"
+    assert ddf1[8:10] == b"\xff\xff"  # create and erase rights: the master key only
+    assert _by_label("CREATE ADF1001").encode()[8:10] == b"\xf2\xf2"
 
 
 def test_write_key_layouts_and_no_key_in_printable_form() -> None:

@@ -17,6 +17,7 @@ from healthcard.issuance import DemoKeySource
 from healthcard.virtual import DEMO_TERMINAL_ID, new_demo_card
 from sam.crypto import (
     Algorithm,
+    external_auth_cryptogram,
     load_mac1,
     load_mac2,
     load_session_key,
@@ -54,6 +55,15 @@ def purse_factor(card: VirtualCard) -> bytes:
     ef15 = x(card, "00B095001E")
     assert ef15[-2:] == OK
     return ef15[12:20]
+
+
+def purse_master_auth(card: VirtualCard) -> None:
+    """SELECT the purse ADF and EXTERNAL AUTHENTICATE with its master key 39/00 (the issuer's, state 2): what
+    adding keys or files in the ADF of an issued card needs (docs/decisions.md D10)."""
+    factor = purse_factor(card)
+    challenge = x(card, "0084000008")[:-2]
+    cryptogram = external_auth_cryptogram(TDES, KEYS.card_key("external_auth", factor, None), challenge)
+    assert x(card, "0082000008", cryptogram) == OK
 
 
 @dataclass
