@@ -21,7 +21,7 @@ from typing import Any, Self, cast
 
 from apdu import iso
 from apdu.channel import Channel
-from apdu.errors import DataError, LibraryError, MissingInputError
+from apdu.errors import DataError, HealthCardError, LibraryError, MissingInputError
 from apdu.inprocess import InProcessTransport
 from apdu.pcsc import PcscTransport
 from apdu.trace import Tracer
@@ -344,7 +344,12 @@ class CardSession:
         if self._trust is None:
             trust = self._trusted
             if self._sam is not None:
-                trust = trust.with_key(signatures.OWN_SAM, self._sam.sm2_public_key())
+                try:
+                    own = self._sam.sm2_public_key()
+                except HealthCardError:  # a SAM without an SM2 key (e.g. a plain PSAM) signed nothing: not trusted
+                    own = None
+                if own is not None:
+                    trust = trust.with_key(signatures.OWN_SAM, own)
             self._trust = trust
         return self._trust
 
