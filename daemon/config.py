@@ -148,6 +148,7 @@ class Config:
     log_format: str = "json"
     log_level: str = "INFO"
     workers: int = 16
+    max_streams: int = 0  # concurrent streaming RPCs (WatchCards ...); 0 = half the workers
     #: ``[trusted_signers]``: name -> SM2 public key (hex) of other institutions' SAMs whose DF03 record
     #: signatures read as VALID (the reader's own SAM is always trusted).
     trusted_signers: tuple[tuple[str, str], ...] = ()
@@ -202,6 +203,12 @@ class Config:
         levels = [name for name in logging.getLevelNamesMapping() if name not in ("NOTSET", "WARN", "FATAL")]
         if self.log_level.upper() not in levels:
             raise ConfigError(f"log_level {self.log_level!r}: one of {', '.join(levels)}", field="log_level")
+        if not 0 <= self.max_streams < self.workers:
+            raise ConfigError(
+                f"max_streams must be 0 (half the workers) or 1..{self.workers - 1}: fewer than workers"
+                f" ({self.workers}), so that unary RPCs and health checks always find a thread",
+                field="max_streams",
+            )
         if self.queue_timeout_s <= 0:
             raise ConfigError("queue_timeout_s must be positive", field="queue_timeout_s")
         self.trust_list()
@@ -297,7 +304,8 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
         base = path.parent
     known = {
         "listen", "state_dir", "metrics_listen", "simulate", "readers", "tokens", "tls", "sam",
-        "queue_timeout_s", "poll_interval_s", "log_format", "log_level", "workers", "trusted_signers", "host",
+        "queue_timeout_s", "poll_interval_s", "log_format", "log_level", "workers", "max_streams",
+        "trusted_signers", "host",
     }  # fmt: skip
     unknown = sorted(set(doc) - known)
     if unknown:
@@ -351,6 +359,7 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
         log_format=str(doc.get("log_format", "json")),
         log_level=str(doc.get("log_level", "INFO")),
         workers=int(doc.get("workers", Config.workers)),
+        max_streams=int(doc.get("max_streams", Config.max_streams)),
         trusted_signers=_trusted_signers(doc.get("trusted_signers", {})),
         host=host_link,
     )

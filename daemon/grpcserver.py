@@ -8,7 +8,8 @@ metadata (:class:`daemon.errors.Failure`), so the daemon (:mod:`daemon.server`) 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent import futures
 from typing import Any, NoReturn
 
@@ -16,19 +17,88 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from daemon._gen.healthcard.v1 import errors_pb2
 from daemon.config import TlsConfig
 from daemon.errors import Failure
 
-__all__ = ["abort", "bind", "enable_health_and_reflection", "new_server", "set_serving"]
+__all__ = [
+    "MAX_MESSAGE",
+    "StreamLimitInterceptor",
+    "abort",
+    "bind",
+    "default_stream_limit",
+    "enable_health_and_reflection",
+    "new_server",
+    "set_serving",
+]
 
 MAX_MESSAGE = 1 << 20
 
 
-def new_server(workers: int, interceptors: Sequence[grpc.ServerInterceptor[Any, Any]] = ()) -> grpc.Server:
-    """A gRPC server with ``workers`` threads, 1 MiB messages and no SO_REUSEPORT (a taken port is an error)."""
+def default_stream_limit(workers: int) -> int:
+    """Half the worker threads (at least 1) may serve streams; the rest are kept for unary RPCs and health."""
+    return max(1, workers // 2)
+
+
+class StreamLimitInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    """At most ``limit`` response-streaming RPCs at a time; beyond, RESOURCE_EXHAUSTED (issue #11 item 7).
+
+    grpcio's synchronous server runs every RPC on one thread of its pool for as long as it lasts, and a stream
+    (WatchCards, health Watch, reflection) lasts as long as its client wants: 16 open WatchCards streams took all
+    16 workers and every unary RPC, health checking included, waited. Capping the streams below the pool size
+    keeps ``workers - limit`` threads for unary calls whatever the clients do. Put it last in the interceptor
+    list so that it wraps the real handler (refusals by the token check are never counted).
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("the stream limit must be at least 1")
+        self.limit = limit
+        self._slots = threading.BoundedSemaphore(limit)
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = continuation(handler_call_details)
+        if handler is None or not handler.response_streaming:
+            return handler
+        behavior = handler.stream_stream if handler.request_streaming else handler.unary_stream
+        if behavior is None:
+            return handler
+        slots, limit = self._slots, self.limit
+
+        def limited(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            if not slots.acquire(blocking=False):
+                abort(context, Failure(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED, errors_pb2.ERROR_REASON_RESOURCE_EXHAUSTED,
+                    f"too many open streams (at most {limit} at a time); retry later", "daemon",
+                ))  # fmt: skip
+            try:
+                yield from behavior(request, context)
+            finally:
+                slots.release()
+
+        if handler.request_streaming:
+            factory = grpc.stream_stream_rpc_method_handler
+        else:
+            factory = grpc.unary_stream_rpc_method_handler
+        return factory(
+            limited, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+        )
+
+
+def new_server(
+    workers: int, interceptors: Sequence[grpc.ServerInterceptor[Any, Any]] = (), *, max_streams: int | None = None
+) -> grpc.Server:
+    """A gRPC server with ``workers`` threads, requests of at most 1 MiB, no SO_REUSEPORT (a taken port is an
+    error), and at most ``max_streams`` concurrent streams (default: half the workers; :class:`StreamLimitInterceptor`).
+    """
+    limit = default_stream_limit(workers) if max_streams is None else max_streams
     return grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
-        interceptors=list(interceptors),
+        interceptors=[*interceptors, StreamLimitInterceptor(limit)],
         options=[("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.so_reuseport", 0)],
     )
 

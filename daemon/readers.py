@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from daemon.backend import ReaderBackend
 from daemon.errors import ReaderBusyError, ShuttingDownError, UnknownReaderError
 from daemon.events import EventBus
+from daemon.validation import loggable
 
 __all__ = ["ReaderManager", "ReaderStatus", "ReaderWorker"]
 
@@ -256,7 +257,7 @@ class ReaderManager:
             return self._workers[reader]
         except KeyError:
             raise UnknownReaderError(
-                f"unknown reader {reader!r}; configured: {', '.join(self._workers) or 'none'}"
+                f"unknown reader {loggable(reader)!r}; configured: {', '.join(self._workers) or 'none'}"
             ) from None
 
     def run(self, reader: str, fn: Callable[[ReaderBackend], T]) -> T:

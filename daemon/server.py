@@ -86,7 +86,7 @@ class Daemon:
             if config.tokens
             else []
         )
-        self.server = new_server(config.workers, interceptors)
+        self.server = new_server(config.workers, interceptors, max_streams=config.max_streams or None)
         pb_grpc.add_HealthCardServiceServicer_to_server(self.servicer, self.server)
         self.health = enable_health_and_reflection(self.server, (SERVICE_NAME,))
         self.port = bind(self.server, config.listen, config.tls)
