@@ -17,6 +17,7 @@ from daemon._gen.healthcard.v1 import card_data_pb2 as cd
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon.audit import AuditEvent
 from daemon.journal import Entry, Kind, ReconciliationGroup, State
+from daemon.paging import politely
 
 __all__ = [
     "SECTION_NAMES",
@@ -309,7 +310,7 @@ def group_message(group: ReconciliationGroup) -> pb.ReconciliationGroup:
         kind=_KIND[group.kind],
         count=group.count,
         total_fen=group.total_fen,
-        transactions=[transaction_message(e) for e in group.entries],
+        transactions=[transaction_message(e) for e in politely(group.entries)],
     )
 
 

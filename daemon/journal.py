@@ -27,7 +27,7 @@ from sqlite3 import Row
 from apdu.errors import DataError
 from daemon.audit import AuditRecord
 from daemon.database import Database
-from daemon.paging import Keyset, Page, PageTokenError, fetch_page
+from daemon.paging import Keyset, Page, PageTokenError, fetch_page, politely
 
 __all__ = [
     "LIST_KEYSET",
@@ -523,7 +523,7 @@ class Journal:
             LIST_KEYSET, _list_key,
             where, params, limit, page_token,
         )  # fmt: skip
-        return [Entry.from_row(row) for row in page.rows], page.next_token
+        return [Entry.from_row(row) for row in politely(page.rows)], page.next_token
 
     def _page(
         self,
@@ -598,7 +598,7 @@ class Journal:
             keyset, key_of,
             where, params, limit, page_token,
         )  # fmt: skip
-        return [Entry.from_row(row) for row in page.rows], page.next_token
+        return [Entry.from_row(row) for row in politely(page.rows)], page.next_token
 
     def reconciliation_size(self, business_date: str, *, terminal_id: str = "") -> int:
         """How many confirmed entries :meth:`reconciliation` would return (counted on the index alone)."""

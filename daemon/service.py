@@ -51,6 +51,7 @@ from daemon.idempotency import RequestStore, card_in_reader, fingerprint
 from daemon.journal import Entry, Journal, Kind, State
 from daemon.logs import bind_request_id, mask_id, new_request_id
 from daemon.metrics import Metrics
+from daemon.paging import politely
 from daemon.readers import ReaderManager, ReaderStatus
 from daemon.transactions import Request, Transactions
 from daemon.validation import (
@@ -491,7 +492,7 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
                 end=check_timestamp(request.end_time if request.HasField("end_time") else None, "end_time"),
             )  # fmt: skip
             return pb.ListTransactionsResponse(
-                transactions=[transaction_message(e) for e in entries],
+                transactions=[transaction_message(e) for e in politely(entries)],
                 next_page_token=next_token,
             )
 
@@ -526,7 +527,7 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
             entries, response.next_page_token = self._journal.reconciliation_entries(
                 day, terminal_id=terminal, limit=limit, page_token=request.page_token
             )
-            response.transactions.extend(transaction_message(e) for e in entries)
+            response.transactions.extend(transaction_message(e) for e in politely(entries))
             return response
 
         return self._call("GetReconciliationReport", context, work, audit=False)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.paging import MAX_TOKEN, Keyset, PageTokenError, fetch_page
+from daemon.paging import MAX_TOKEN, Keyset, PageTokenError, fetch_page, politely
 
 KEYSET = Keyset(("name", "n"), (str, int))
 _TEXT = st.text(max_size=128)
@@ -100,3 +100,10 @@ def test_pages_return_every_row_once_in_order(names: list[str], limit: int, desc
             break
     expected = sorted(((name, i) for i, name in enumerate(names) if i % 2 == 0), reverse=descending)
     assert seen == expected
+
+
+def test_politely_yields_everything_in_order_and_offers_the_interpreter(monkeypatch: pytest.MonkeyPatch) -> None:
+    sleeps: list[float] = []
+    monkeypatch.setattr("daemon.paging.time.sleep", sleeps.append)
+    assert list(politely(range(10), every=4)) == list(range(10))
+    assert sleeps == [0, 0]  # after the 4th and the 8th item
