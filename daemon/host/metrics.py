@@ -31,6 +31,10 @@ class HostMetrics(Exporter):
             "healthcard_host_uploads", "Uploaded transactions by outcome (verified, failed, missing, unknown_card,"
             " duplicate)", ["outcome"], registry=self.registry,
         )  # fmt: skip
+        self.audit_findings = Gauge(
+            "healthcard_host_audit_findings", "Findings of the last automatic audit, by kind", ["kind"],
+            registry=self.registry,
+        )  # fmt: skip
         self.watchers = Gauge(
             "healthcard_host_blacklist_watchers", "Open WatchBlacklist streams", registry=self.registry
         )

@@ -50,6 +50,8 @@ HOST_POLICY: Policy = {
         "WatchBlacklist": _roles(HostRole.DAEMON),
         "UploadTransactions": _roles(HostRole.DAEMON),
         "AuthoriseLoad": _roles(HostRole.DAEMON),
+        "GetSettlement": _roles(HostRole.COUNTER, HostRole.AUDITOR),
+        "GetAuditReport": _roles(HostRole.AUDITOR),
         "GetAccount": _ALL,
     }.items()},
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": _ALL,

@@ -75,6 +75,9 @@ CREATE TABLE IF NOT EXISTS ledger (
 );
 CREATE INDEX IF NOT EXISTS ledger_card ON ledger (card_number, entry_id);
 CREATE INDEX IF NOT EXISTS ledger_card_counter ON ledger (card_number, kind, card_counter);
+CREATE INDEX IF NOT EXISTS ledger_card_time ON ledger (card_number, transaction_time);
+CREATE INDEX IF NOT EXISTS ledger_day ON ledger (business_date);
+CREATE INDEX IF NOT EXISTS ledger_node ON ledger (node_id, received_at);
 CREATE TABLE IF NOT EXISTS load_authorisations (
     authorisation_id {id},
     node_id          TEXT NOT NULL,

@@ -16,6 +16,7 @@ from daemon._gen.healthcard.host.v1 import host_service_pb2 as pb
 from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as pb_grpc
 from daemon.auth import TokenAuthInterceptor
 from daemon.grpcserver import bind, enable_health_and_reflection, new_server, set_serving
+from daemon.host.audit import AuditRunner
 from daemon.host.clearing import Clearing
 from daemon.host.config import HostConfig
 from daemon.host.db import LedgerDb, open_ledger
@@ -49,6 +50,7 @@ class Host:
         self.clearing = Clearing(self.db, self.registry, self.keys)
         self.loads = Loads(self.db, self.registry, self.keys)
         self.metrics = HostMetrics()
+        self.audit = AuditRunner(self.db, self.metrics, config.audit_interval_s)
         self.metrics.blacklist_version.set(self.registry.blacklist_version())
         self.servicer = HostServicer(
             registry=self.registry, clearing=self.clearing, loads=self.loads, metrics=self.metrics,
@@ -71,6 +73,7 @@ class Host:
                 allowed_roles=HOST_POLICY[METRICS_SCRAPE],
             )  # fmt: skip
         self.server.start()
+        self.audit.start()
         set_serving(self.health, (HOST_SERVICE_NAME,))
         log.info("healthcard-host listening", extra={"listen": self.config.listen, "port": self.port,
                                                      "database": self.db.dialect.name})  # fmt: skip
@@ -79,6 +82,7 @@ class Host:
         """NOT_SERVING, end the streams, finish the RPCs in flight, close the database."""
         self.health.enter_graceful_shutdown()
         self.servicer.stop()
+        self.audit.stop()
         self.server.stop(grace).wait(grace)
         self.metrics.close()
         self.db.close()

@@ -25,10 +25,12 @@ from daemon.auth import client_identity
 from daemon.config import TokenConfig
 from daemon.errors import classify
 from daemon.grpcserver import abort
+from daemon.host.audit import KINDS, run_audit
 from daemon.host.clearing import Clearing, LedgerRow, Upload
 from daemon.host.loads import Loads
 from daemon.host.metrics import HostMetrics
 from daemon.host.registry import BlacklistChange, CardRecord, CardStatus, Registry, StatusChange
+from daemon.host.settlement import settle
 from daemon.logs import bind_request_id, new_request_id
 
 __all__ = ["HostServicer", "ListNotifier"]
@@ -284,6 +286,50 @@ class HostServicer(pb_grpc.HostServiceServicer):
             return pb.AuthoriseLoadResponse(mac2=granted.mac2.hex().upper(), authorisation_id=granted.authorisation_id)
 
         return self._call("AuthoriseLoad", context, work)
+
+    # --- 日结 and 稽核 --------------------------------------------------------------------------------------------
+
+    def GetSettlement(
+        self, request: pb.GetSettlementRequest, context: grpc.ServicerContext
+    ) -> pb.GetSettlementResponse:
+        def work(_client: str) -> pb.GetSettlementResponse:
+            declared: dict[str, int] = {}
+            for d in request.declared:
+                declared[d.operator_id] = declared.get(d.operator_id, 0) + d.amount_fen
+            day = settle(self._registry.db, request.business_date, declared)
+            return pb.GetSettlementResponse(
+                business_date=day.business_date,
+                groups=[pb.SettlementGroup(dimension=g.dimension, key=g.key, kind=_KIND[g.kind], count=g.count,
+                                           amount_fen=g.amount_fen, verified_count=g.verified_count,
+                                           verified_amount_fen=g.verified_amount_fen) for g in day.groups],
+                cash=[pb.CashReconciliation(operator_id=c.operator_id, expected_fen=c.expected_fen,
+                                            declared_fen=c.declared_fen, difference_fen=c.difference_fen)
+                      for c in day.cash],
+                total_debits_fen=day.total_debits_fen, total_loads_fen=day.total_loads_fen,
+                csv=day.to_csv(), json=day.to_json(),
+            )  # fmt: skip
+
+        return self._call("GetSettlement", context, work)
+
+    def GetAuditReport(
+        self, request: pb.GetAuditReportRequest, context: grpc.ServicerContext
+    ) -> pb.GetAuditReportResponse:
+        def work(_client: str) -> pb.GetAuditReportResponse:
+            if request.silent_hours < 0 or request.unused_months < 0:
+                raise DataError("silent_hours and unused_months must be >= 0", field="silent_hours")
+            ran = _dt.datetime.now(_dt.UTC)
+            findings = run_audit(self._registry.db, silent_hours=request.silent_hours or 24,
+                                 unused_months=request.unused_months or 12, now=ran)  # fmt: skip
+            counts = {kind: sum(1 for f in findings if f.kind == kind) for kind in KINDS}
+            reply = pb.GetAuditReportResponse(
+                findings=[pb.AuditFinding(kind=f.kind, card_number=f.card_number, node_id=f.node_id, detail=f.detail)
+                          for f in findings],
+                counts=counts,
+            )  # fmt: skip
+            reply.ran_at.FromDatetime(ran)
+            return reply
+
+        return self._call("GetAuditReport", context, work)
 
     # --- the blacklist stream -----------------------------------------------------------------------------
 

@@ -31,6 +31,10 @@ def _stamp(when: _dt.datetime) -> str:
     return when.strftime("%Y%m%d%H%M%S")
 
 
+def _utc(when: _dt.datetime) -> str:
+    return when.astimezone(_dt.UTC).isoformat(timespec="microseconds")
+
+
 @pytest.fixture(scope="module")
 def run() -> CardRun:
     """A demo card: 4 debits and 1 load through the card API (real TACs), as a daemon would upload them."""
@@ -43,11 +47,13 @@ def run() -> CardRun:
         for i, amount in enumerate((120, 250, 75, 1)):
             r = s.debit(amount)
             uploads.append(Upload(f"d{i}", "debit", number, amount, balance, r.balance_fen, r.card_counter,
-                                  r.terminal_id, r.terminal_serial, r.tac, _stamp(r.when), r.when.isoformat()))
+                                  r.terminal_id, r.terminal_serial, r.tac, _stamp(r.when), _utc(r.when),
+                                  "2026-12-04", f"M{i % 2}", f"c{i % 2}", f"order-{i}"))
             balance = r.balance_fen
         load = s.load(300)
         uploads.append(Upload("l0", "load", number, 300, balance, load.balance_fen, load.online_counter,
-                              load.terminal_id, 0, load.tac, _stamp(load.when), load.when.isoformat()))
+                              load.terminal_id, 0, load.tac, _stamp(load.when), _utc(load.when),
+                              "2026-12-04", "", "c0", "top-up"))
     return CardRun(number, factor, opening, uploads)
 
 
@@ -134,3 +140,64 @@ def test_gaps_match_a_brute_force_count(pairs: list[tuple[str, int]]) -> None:
         expected = set(range(min(seen), max(seen) + 1)) - seen if seen else set()
         got = {c for g in gaps if g.kind == kind for c in range(g.first_missing, g.last_missing + 1)}
         assert got == expected
+
+
+def test_settlement_per_cashier_department_terminal_and_cash(clearing: Clearing, run: CardRun) -> None:
+    import csv  # noqa: PLC0415
+    import io  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    from daemon.host.settlement import settle  # noqa: PLC0415
+
+    clearing.record("kiosk-a", run.uploads[:2])
+    clearing.record("kiosk-b", run.uploads[2:])
+    forged = dataclasses.replace(run.uploads[0], transaction_id="forged", tac="00000000")
+    clearing.record("kiosk-b", [forged])
+    day = settle(clearing.db, "2026-12-04", {"c0": 300, "c1": 5})
+    ops = {(g.key, g.kind): g for g in day.groups if g.dimension == "operator"}
+    # c0: debits d0 (120), d2 (75) and the forged copy of d0 (recorded, not verified); c1: d1 (250), d3 (1)
+    assert (ops["c0", "debit"].count, ops["c0", "debit"].amount_fen) == (3, 315)
+    assert (ops["c0", "debit"].verified_count, ops["c0", "debit"].verified_amount_fen) == (2, 195)
+    assert ops["c1", "debit"].verified_amount_fen == 251 and ops["c0", "load"].verified_amount_fen == 300
+    merchants = {(g.key, g.kind): g.verified_amount_fen for g in day.groups if g.dimension == "merchant"}
+    assert merchants == {("M0", "debit"): 195, ("M1", "debit"): 251, ("", "load"): 300}
+    terminals = {g.key for g in day.groups if g.dimension == "terminal"}
+    assert terminals == {"kiosk-a:000000000001", "kiosk-b:000000000001"}
+    assert [(c.operator_id, c.expected_fen, c.declared_fen, c.difference_fen) for c in day.cash] == [
+        ("c0", 300, 300, 0), ("c1", 0, 5, 5)
+    ]
+    verified = [g for g in day.groups if g.dimension == "operator"]
+    net = sum(g.verified_amount_fen * (1 if g.kind == "load" else -1) for g in verified)
+    card = clearing.registry.get(run.card_number)
+    assert net == card.shadow_balance_fen - card.opening_balance_fen  # the day's settlement = the card's change
+    rows = list(csv.DictReader(io.StringIO(day.to_csv())))
+    assert len(rows) == len(day.groups) + len(day.cash) and rows[0]["business_date"] == "2026-12-04"
+    assert json.loads(day.to_json())["total_debits_fen"] == day.total_debits_fen == 566
+    assert settle(clearing.db, "2026-12-05").groups == []
+    with pytest.raises(DataError):
+        settle(clearing.db, "04.12.2026")
+
+
+def test_audit_finds_what_it_should(clearing: Clearing, run: CardRun) -> None:
+    from daemon.host.audit import run_audit  # noqa: PLC0415
+    from daemon.host.registry import CardStatus  # noqa: PLC0415
+
+    debits = [u for u in run.uploads if u.kind == "debit"]
+    assert run_audit(clearing.db) == []
+    clearing.record("kiosk-a", [debits[0], debits[3]])  # a gap of two debits
+    clearing.record("kiosk-a", [dataclasses.replace(debits[1], transaction_id="forged", tac="00000000")])
+    kinds = sorted(f.kind for f in run_audit(clearing.db))
+    # the forged record is the newest: its balance is not the shadow balance
+    assert kinds == ["COUNTER_GAP", "SHADOW_MISMATCH", "TAC_FAILED"]
+    clearing.registry.change_status(run.card_number, CardStatus.LOST, operator_id="o", reason="lost", client="t")
+    later = dataclasses.replace(debits[2], transaction_id="after-loss",
+                                transaction_time=_utc(_dt.datetime.now(_dt.UTC) + _dt.timedelta(minutes=5)))
+    clearing.record("kiosk-b", [later])
+    listed = [f for f in run_audit(clearing.db) if f.kind == "LISTED_ACTIVITY"]
+    assert [(f.card_number, f.node_id) for f in listed] == [(run.card_number, "kiosk-b")]
+    clearing.registry.register(card_number="IDLE1", masked_id="1*1", institution="H", purse_factor="00" * 8,
+                               opening_balance_fen=0, operator_id="o", client="t")
+    future = _dt.datetime.now(_dt.UTC) + _dt.timedelta(days=400)
+    far = run_audit(clearing.db, now=future)
+    assert {f.node_id for f in far if f.kind == "SILENT_TERMINAL"} == {"kiosk-a", "kiosk-b"}
+    assert [f.card_number for f in far if f.kind == "DEAD_ACCOUNT"] == ["IDLE1"]  # the lost card is not ISSUED

@@ -172,21 +172,42 @@ def test_console_script_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
         [str(exe), "--listen", "127.0.0.1:0", "--state-dir", str(tmp_path), "--log-format", "text"],
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    try:
+    lines: queue.Queue[str] = queue.Queue()
+
+    def drain() -> None:  # keep reading stderr so the host never blocks on a full pipe
         assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.put(line)
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
         port = 0
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not port:
-            line = proc.stderr.readline()
-            found = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+            found = re.search(r"listening on 127\.0\.0\.1:(\d+)", lines.get(timeout=60))
             port = int(found.group(1)) if found else 0
         assert port
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             assert not _register(pb_grpc.HostServiceStub(channel)).card.listed
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=60) == 0
         assert (tmp_path / "host.db").is_file()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_settlement_and_audit_rpcs(host: Host, stub: pb_grpc.HostServiceStub) -> None:
+    _register(stub)
+    day = stub.GetSettlement(pb.GetSettlementRequest(
+        business_date="2026-12-04", declared=[pb.DeclaredCash(operator_id="c9", amount_fen=100)]))  # fmt: skip
+    assert list(day.groups) == [] and [(c.operator_id, c.difference_fen) for c in day.cash] == [("c9", 100)]
+    assert day.csv.startswith("business_date,dimension,key,kind") and '"total_loads_fen": 0' in day.json
+    with pytest.raises(grpc.RpcError) as info:
+        stub.GetSettlement(pb.GetSettlementRequest(business_date="yesterday"))
+    assert _reason(info.value)[1].field == "business_date"
+    report = stub.GetAuditReport(pb.GetAuditReportRequest())
+    assert list(report.findings) == [] and report.counts["TAC_FAILED"] == 0 and report.ran_at.seconds > 0
+    host.audit.run_once()
+    assert host.metrics.registry.get_sample_value("healthcard_host_audit_findings", {"kind": "DEAD_ACCOUNT"}) == 0

@@ -115,6 +115,306 @@ CARD_STATUS_CANCELLED: CardStatus.ValueType  # 4
 Global___CardStatus: _TypeAlias = CardStatus  # noqa: Y015
 
 @_typing.final
+class DeclaredCash(_message.Message):
+    """Cash a cashier declares at the end of the day."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPERATOR_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    operator_id: _builtins.str
+    """The cashier (operator id)."""
+    amount_fen: _builtins.int
+    """Cash in the till for the day's purse business, in fen."""
+    def __init__(
+        self,
+        *,
+        operator_id: _builtins.str = ...,
+        amount_fen: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "operator_id", b"operator_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeclaredCash: _TypeAlias = DeclaredCash  # noqa: Y015
+
+@_typing.final
+class GetSettlementRequest(_message.Message):
+    """Request of GetSettlement."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUSINESS_DATE_FIELD_NUMBER: _builtins.int
+    DECLARED_FIELD_NUMBER: _builtins.int
+    business_date: _builtins.str
+    """The business day, YYYY-MM-DD."""
+    @_builtins.property
+    def declared(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeclaredCash]:
+        """What each cashier declares (optional)."""
+
+    def __init__(
+        self,
+        *,
+        business_date: _builtins.str = ...,
+        declared: _abc.Iterable[Global___DeclaredCash] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_date", b"business_date", "declared", b"declared"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSettlementRequest: _TypeAlias = GetSettlementRequest  # noqa: Y015
+
+@_typing.final
+class SettlementGroup(_message.Message):
+    """One group of a settlement."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DIMENSION_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    VERIFIED_COUNT_FIELD_NUMBER: _builtins.int
+    VERIFIED_AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    dimension: _builtins.str
+    """"operator", "merchant" or "terminal"."""
+    key: _builtins.str
+    """The operator id, merchant id or terminal (node_id/terminal_id)."""
+    kind: Global___TransactionKind.ValueType
+    """Debit or load."""
+    count: _builtins.int
+    """Recorded transactions."""
+    amount_fen: _builtins.int
+    """Their amount, in fen."""
+    verified_count: _builtins.int
+    """Of those, TAC-verified."""
+    verified_amount_fen: _builtins.int
+    """Their amount, in fen (what a department is credited with; what a cashier took)."""
+    def __init__(
+        self,
+        *,
+        dimension: _builtins.str = ...,
+        key: _builtins.str = ...,
+        kind: Global___TransactionKind.ValueType = ...,
+        count: _builtins.int = ...,
+        amount_fen: _builtins.int = ...,
+        verified_count: _builtins.int = ...,
+        verified_amount_fen: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "count", b"count", "dimension", b"dimension", "key", b"key", "kind", b"kind", "verified_amount_fen", b"verified_amount_fen", "verified_count", b"verified_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SettlementGroup: _TypeAlias = SettlementGroup  # noqa: Y015
+
+@_typing.final
+class CashReconciliation(_message.Message):
+    """A cashier's till against the uploads."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPERATOR_ID_FIELD_NUMBER: _builtins.int
+    EXPECTED_FEN_FIELD_NUMBER: _builtins.int
+    DECLARED_FEN_FIELD_NUMBER: _builtins.int
+    DIFFERENCE_FEN_FIELD_NUMBER: _builtins.int
+    operator_id: _builtins.str
+    """The cashier."""
+    expected_fen: _builtins.int
+    """Loads taken at this cashier's terminals (TAC-verified), in fen: the cash expected in the till."""
+    declared_fen: _builtins.int
+    """What the cashier declared, in fen."""
+    difference_fen: _builtins.int
+    """declared - expected (0: the till matches)."""
+    def __init__(
+        self,
+        *,
+        operator_id: _builtins.str = ...,
+        expected_fen: _builtins.int = ...,
+        declared_fen: _builtins.int = ...,
+        difference_fen: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["declared_fen", b"declared_fen", "difference_fen", b"difference_fen", "expected_fen", b"expected_fen", "operator_id", b"operator_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CashReconciliation: _TypeAlias = CashReconciliation  # noqa: Y015
+
+@_typing.final
+class GetSettlementResponse(_message.Message):
+    """Response of GetSettlement."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUSINESS_DATE_FIELD_NUMBER: _builtins.int
+    GROUPS_FIELD_NUMBER: _builtins.int
+    CASH_FIELD_NUMBER: _builtins.int
+    TOTAL_DEBITS_FEN_FIELD_NUMBER: _builtins.int
+    TOTAL_LOADS_FEN_FIELD_NUMBER: _builtins.int
+    CSV_FIELD_NUMBER: _builtins.int
+    JSON_FIELD_NUMBER: _builtins.int
+    business_date: _builtins.str
+    """The business day."""
+    total_debits_fen: _builtins.int
+    """All debits of the day, in fen."""
+    total_loads_fen: _builtins.int
+    """All loads of the day, in fen."""
+    csv: _builtins.str
+    """The same as CSV (header line first)."""
+    json: _builtins.str
+    """The same as JSON."""
+    @_builtins.property
+    def groups(self) -> _containers.RepeatedCompositeFieldContainer[Global___SettlementGroup]:
+        """The groups, by dimension, key and kind."""
+
+    @_builtins.property
+    def cash(self) -> _containers.RepeatedCompositeFieldContainer[Global___CashReconciliation]:
+        """One per cashier with loads or a declaration."""
+
+    def __init__(
+        self,
+        *,
+        business_date: _builtins.str = ...,
+        groups: _abc.Iterable[Global___SettlementGroup] | None = ...,
+        cash: _abc.Iterable[Global___CashReconciliation] | None = ...,
+        total_debits_fen: _builtins.int = ...,
+        total_loads_fen: _builtins.int = ...,
+        csv: _builtins.str = ...,
+        json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_date", b"business_date", "cash", b"cash", "csv", b"csv", "groups", b"groups", "json", b"json", "total_debits_fen", b"total_debits_fen", "total_loads_fen", b"total_loads_fen"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSettlementResponse: _TypeAlias = GetSettlementResponse  # noqa: Y015
+
+@_typing.final
+class GetAuditReportRequest(_message.Message):
+    """Request of GetAuditReport."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SILENT_HOURS_FIELD_NUMBER: _builtins.int
+    UNUSED_MONTHS_FIELD_NUMBER: _builtins.int
+    silent_hours: _builtins.int
+    """A terminal (daemon) silent for longer than this many hours is reported (0 = 24)."""
+    unused_months: _builtins.int
+    """An ISSUED card without a transaction for this many months is a dead account (0 = 12)."""
+    def __init__(
+        self,
+        *,
+        silent_hours: _builtins.int = ...,
+        unused_months: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["silent_hours", b"silent_hours", "unused_months", b"unused_months"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAuditReportRequest: _TypeAlias = GetAuditReportRequest  # noqa: Y015
+
+@_typing.final
+class AuditFinding(_message.Message):
+    """One finding of the audit."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    CARD_NUMBER_FIELD_NUMBER: _builtins.int
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """TAC_FAILED, COUNTER_GAP, SHADOW_MISMATCH, LISTED_ACTIVITY, SILENT_TERMINAL, DEAD_ACCOUNT."""
+    card_number: _builtins.str
+    """The card concerned (empty for a terminal)."""
+    node_id: _builtins.str
+    """The terminal (node_id) concerned, if any."""
+    detail: _builtins.str
+    """What was found, in words."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        card_number: _builtins.str = ...,
+        node_id: _builtins.str = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "detail", b"detail", "kind", b"kind", "node_id", b"node_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuditFinding: _TypeAlias = AuditFinding  # noqa: Y015
+
+@_typing.final
+class GetAuditReportResponse(_message.Message):
+    """Response of GetAuditReport."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class CountsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    RAN_AT_FIELD_NUMBER: _builtins.int
+    FINDINGS_FIELD_NUMBER: _builtins.int
+    COUNTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ran_at(self) -> _timestamp_pb2.Timestamp:
+        """When the audit ran."""
+
+    @_builtins.property
+    def findings(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuditFinding]:
+        """Every finding."""
+
+    @_builtins.property
+    def counts(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Findings per kind."""
+
+    def __init__(
+        self,
+        *,
+        ran_at: _timestamp_pb2.Timestamp | None = ...,
+        findings: _abc.Iterable[Global___AuditFinding] | None = ...,
+        counts: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ran_at", b"ran_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "findings", b"findings", "ran_at", b"ran_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAuditReportResponse: _TypeAlias = GetAuditReportResponse  # noqa: Y015
+
+@_typing.final
 class AuthoriseLoadRequest(_message.Message):
     """Request of AuthoriseLoad: the card's INITIALIZE FOR LOAD answer and the terminal's facts."""
 

@@ -75,6 +75,16 @@ class HostServiceStub:
                 request_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseLoadRequest.SerializeToString,
                 response_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseLoadResponse.FromString,
                 _registered_method=True)
+        self.GetSettlement = channel.unary_unary(
+                '/healthcard.host.v1.HostService/GetSettlement',
+                request_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetSettlementRequest.SerializeToString,
+                response_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetSettlementResponse.FromString,
+                _registered_method=True)
+        self.GetAuditReport = channel.unary_unary(
+                '/healthcard.host.v1.HostService/GetAuditReport',
+                request_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAuditReportRequest.SerializeToString,
+                response_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAuditReportResponse.FromString,
+                _registered_method=True)
 
 
 class HostServiceServicer:
@@ -139,6 +149,21 @@ class HostServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSettlement(self, request, context):
+        """日结: one business day per cashier (operator), department (merchant) and terminal, with each cashier's
+        declared cash reconciled; also as CSV and JSON text.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAuditReport(self, request, context):
+        """稽核: the automatic audit's findings now (the host also runs it on a timer and exports the counts as metrics).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_HostServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -181,6 +206,16 @@ def add_HostServiceServicer_to_server(servicer, server):
                     servicer.AuthoriseLoad,
                     request_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseLoadRequest.FromString,
                     response_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseLoadResponse.SerializeToString,
+            ),
+            'GetSettlement': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSettlement,
+                    request_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetSettlementRequest.FromString,
+                    response_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetSettlementResponse.SerializeToString,
+            ),
+            'GetAuditReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAuditReport,
+                    request_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAuditReportRequest.FromString,
+                    response_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAuditReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -400,6 +435,60 @@ class HostService:
             '/healthcard.host.v1.HostService/AuthoriseLoad',
             healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseLoadRequest.SerializeToString,
             healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseLoadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSettlement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/healthcard.host.v1.HostService/GetSettlement',
+            healthcard_dot_host_dot_v1_dot_host__service__pb2.GetSettlementRequest.SerializeToString,
+            healthcard_dot_host_dot_v1_dot_host__service__pb2.GetSettlementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAuditReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/healthcard.host.v1.HostService/GetAuditReport',
+            healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAuditReportRequest.SerializeToString,
+            healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAuditReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

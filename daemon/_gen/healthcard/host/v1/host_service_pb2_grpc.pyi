@@ -59,6 +59,12 @@ class HostServiceStub:
     """Online load authorisation: checks the card's status and MAC1 with the card's load key, answers MAC2
     (host-clearing.md §3). The load itself is booked when the daemon uploads it with its TAC.
     """
+    GetSettlement: _grpc.UnaryUnaryMultiCallable[_host_service_pb2.GetSettlementRequest, _host_service_pb2.GetSettlementResponse]
+    """日结: one business day per cashier (operator), department (merchant) and terminal, with each cashier's
+    declared cash reconciled; also as CSV and JSON text.
+    """
+    GetAuditReport: _grpc.UnaryUnaryMultiCallable[_host_service_pb2.GetAuditReportRequest, _host_service_pb2.GetAuditReportResponse]
+    """稽核: the automatic audit's findings now (the host also runs it on a timer and exports the counts as metrics)."""
 
 @_typing.type_check_only
 class HostServiceAsyncStub(HostServiceStub):
@@ -85,6 +91,12 @@ class HostServiceAsyncStub(HostServiceStub):
     """Online load authorisation: checks the card's status and MAC1 with the card's load key, answers MAC2
     (host-clearing.md §3). The load itself is booked when the daemon uploads it with its TAC.
     """
+    GetSettlement: _aio.UnaryUnaryMultiCallable[_host_service_pb2.GetSettlementRequest, _host_service_pb2.GetSettlementResponse]  # type: ignore[assignment]
+    """日结: one business day per cashier (operator), department (merchant) and terminal, with each cashier's
+    declared cash reconciled; also as CSV and JSON text.
+    """
+    GetAuditReport: _aio.UnaryUnaryMultiCallable[_host_service_pb2.GetAuditReportRequest, _host_service_pb2.GetAuditReportResponse]  # type: ignore[assignment]
+    """稽核: the automatic audit's findings now (the host also runs it on a timer and exports the counts as metrics)."""
 
 class HostServiceServicer(metaclass=_abc_1.ABCMeta):
     """The hospital host."""
@@ -156,5 +168,23 @@ class HostServiceServicer(metaclass=_abc_1.ABCMeta):
         """Online load authorisation: checks the card's status and MAC1 with the card's load key, answers MAC2
         (host-clearing.md §3). The load itself is booked when the daemon uploads it with its TAC.
         """
+
+    @_abc_1.abstractmethod
+    def GetSettlement(
+        self,
+        request: _host_service_pb2.GetSettlementRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_host_service_pb2.GetSettlementResponse, _abc.Awaitable[_host_service_pb2.GetSettlementResponse]]:
+        """日结: one business day per cashier (operator), department (merchant) and terminal, with each cashier's
+        declared cash reconciled; also as CSV and JSON text.
+        """
+
+    @_abc_1.abstractmethod
+    def GetAuditReport(
+        self,
+        request: _host_service_pb2.GetAuditReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_host_service_pb2.GetAuditReportResponse, _abc.Awaitable[_host_service_pb2.GetAuditReportResponse]]:
+        """稽核: the automatic audit's findings now (the host also runs it on a timer and exports the counts as metrics)."""
 
 def add_HostServiceServicer_to_server(servicer: HostServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
