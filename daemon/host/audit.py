@@ -4,8 +4,8 @@ Findings, each naming the card or terminal concerned:
 
 * ``TAC_FAILED`` — a recorded transaction whose TAC did not verify (forged or corrupted; not booked);
 * ``COUNTER_GAP`` — counters between two received ones that never arrived (a transaction the host never saw);
-* ``SHADOW_MISMATCH`` — the shadow balance differs from the balance after the card's newest recorded
-  transaction (what a terminal last read);
+* ``SHADOW_MISMATCH`` — the shadow balance of an ISSUED or LOST card differs from the balance after its newest
+  recorded transaction (what a terminal last read);
 * ``LISTED_ACTIVITY`` — a transaction made after the card was listed (挂失/补卡/注销);
 * ``SILENT_TERMINAL`` — a daemon that uploaded before but nothing for ``silent_hours``;
 * ``DEAD_ACCOUNT`` — an ISSUED card registered, and without a transaction, for ``unused_months``.
@@ -68,7 +68,7 @@ def run_audit(
     for r in db.query(
         "SELECT c.card_number, c.shadow_balance_fen AS shadow, (SELECT l.balance_after_fen FROM ledger l"
         " WHERE l.card_number = c.card_number ORDER BY l.transaction_time DESC, l.entry_id DESC LIMIT 1) AS seen"
-        " FROM cards c"
+        " FROM cards c WHERE c.status IN ('ISSUED', 'LOST')"
     ):
         if r["seen"] is not None and int(r["seen"]) != int(r["shadow"]):
             findings.append(Finding("SHADOW_MISMATCH", r["card_number"], "",

@@ -54,6 +54,7 @@ class HostConfig:
     log_level: str = "INFO"
     workers: int = 16
     audit_interval_s: float = 86400.0  # 稽核 once a day (0: only on demand, GetAuditReport)
+    replacement_wait_s: float = 3 * 86400.0  # 补卡/注销: a lost card's balance is final after this
 
     @property
     def database_url(self) -> str:
@@ -96,8 +97,8 @@ class HostConfig:
                 )
         if self.log_format not in {"json", "text"}:
             raise ConfigError("log_format must be 'json' or 'text'", field="log_format")
-        if self.audit_interval_s < 0:
-            raise ConfigError("audit_interval_s must be >= 0", field="audit_interval_s")
+        if self.audit_interval_s < 0 or self.replacement_wait_s < 0:
+            raise ConfigError("audit_interval_s and replacement_wait_s must be >= 0", field="audit_interval_s")
         return self
 
     def with_overrides(self, **changes: Any) -> HostConfig:
@@ -118,7 +119,7 @@ def load_host_config(path: str | Path | None = None, *, env: Mapping[str, str] |
             raise ConfigError(f"cannot read config {str(path)!r}: {exc}", field="config") from exc
         base = path.parent
     known = {"listen", "state_dir", "database", "database_env", "metrics_listen", "tokens", "tls", "log_format",
-             "log_level", "workers", "audit_interval_s"}  # fmt: skip
+             "log_level", "workers", "audit_interval_s", "replacement_wait_s"}  # fmt: skip
     unknown = sorted(set(doc) - known)
     if unknown:
         raise ConfigError(f"unknown configuration keys: {', '.join(unknown)}", field=unknown[0])
@@ -151,4 +152,5 @@ def load_host_config(path: str | Path | None = None, *, env: Mapping[str, str] |
         log_level=str(doc.get("log_level", "INFO")),
         workers=int(doc.get("workers", HostConfig.workers)),
         audit_interval_s=float(doc.get("audit_interval_s", HostConfig.audit_interval_s)),
+        replacement_wait_s=float(doc.get("replacement_wait_s", HostConfig.replacement_wait_s)),
     )

@@ -46,10 +46,11 @@ class WrongMac1Error(DaemonError):
 
 @dataclass(frozen=True)
 class LoadAuthorisation:
-    """MAC2 and the host's number for it."""
+    """MAC2, the host's number for it, and the credit it pays (``"REFUND"``/``"TRANSFER"``, empty for cash)."""
 
     mac2: bytes
     authorisation_id: int
+    credit_kind: str = ""
 
 
 class Loads:
@@ -89,10 +90,26 @@ class Loads:
         if mac2 is None:
             raise WrongMac1Error("MAC1 does not verify with the card's load key")
         with self.db.transaction() as cur:
+            # A credit owed to the card (refund, replaced card's balance) of exactly this amount is paid by this
+            # load. An earlier authorisation for the same online counter was never used by the card (the counter
+            # moves only with a credited load), so its credit is free again.
+            credit = cur.execute(
+                "SELECT credit_id, kind FROM credits WHERE card_number = ? AND amount_fen = ? AND (authorisation_id"
+                " IS NULL OR authorisation_id IN (SELECT authorisation_id FROM load_authorisations WHERE"
+                " card_number = ? AND online_counter = ?)) ORDER BY credit_id LIMIT 1{for_update}",
+                (card_number, amount_fen, card_number, online_counter),
+            )
+            credit_id = int(credit[0]["credit_id"]) if credit else None
             row = cur.execute(
                 "INSERT INTO load_authorisations (node_id, card_number, amount_fen, balance_before_fen, online_counter,"
-                " terminal_id, card_time, authorised_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING authorisation_id",
+                " terminal_id, card_time, authorised_at, credit_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " RETURNING authorisation_id",
                 (node_id, card_number, amount_fen, balance_before_fen, online_counter, terminal_id, card_time,
-                 now_iso()),
+                 now_iso(), credit_id),
             )  # fmt: skip
-        return LoadAuthorisation(mac2, int(row[0]["authorisation_id"]))
+            authorisation_id = int(row[0]["authorisation_id"])
+            if credit_id is not None:
+                cur.execute(
+                    "UPDATE credits SET authorisation_id = ? WHERE credit_id = ?", (authorisation_id, credit_id)
+                )
+        return LoadAuthorisation(mac2, authorisation_id, str(credit[0]["kind"]) if credit else "")

@@ -6,6 +6,8 @@
 * ``blacklist`` — the list's change log; ``version`` orders the changes a daemon follows (WatchBlacklist).
 * ``ledger`` — every uploaded transaction, once per (node, journal id), with the host's TAC verdict.
 * ``load_authorisations`` — every MAC2 the host gave (the load is booked when its upload arrives).
+* ``credits`` — money the host owes a card (a refund, a replaced card's balance), paid by its next load of that
+  amount; ``payouts`` — balances paid out at cancellation.
 
 Times are ISO-8601 UTC text with microseconds (sortable, identical in both engines); money is BIGINT fen.
 """
@@ -87,7 +89,30 @@ CREATE TABLE IF NOT EXISTS load_authorisations (
     online_counter   BIGINT NOT NULL,
     terminal_id      TEXT NOT NULL,
     card_time        TEXT NOT NULL,
-    authorised_at    TEXT NOT NULL
+    authorised_at    TEXT NOT NULL,
+    credit_id        BIGINT
+);
+CREATE TABLE IF NOT EXISTS credits (
+    credit_id   {id},
+    card_number TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('REFUND', 'TRANSFER')),
+    amount_fen  BIGINT NOT NULL CHECK (amount_fen > 0),
+    reference   TEXT NOT NULL,
+    operator_id TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    request_id  TEXT NOT NULL UNIQUE,
+    authorisation_id BIGINT,
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS credits_card ON credits (card_number, credit_id);
+CREATE INDEX IF NOT EXISTS credits_reference ON credits (reference);
+CREATE TABLE IF NOT EXISTS payouts (
+    payout_id   {id},
+    card_number TEXT NOT NULL UNIQUE,
+    amount_fen  BIGINT NOT NULL,
+    operator_id TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    paid_at     TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS load_authorisations_card ON load_authorisations (card_number, online_counter)
 """

@@ -19,6 +19,7 @@ from daemon.grpcserver import bind, enable_health_and_reflection, new_server, se
 from daemon.host.audit import AuditRunner
 from daemon.host.clearing import Clearing
 from daemon.host.config import HostConfig
+from daemon.host.credits import Credits
 from daemon.host.db import LedgerDb, open_ledger
 from daemon.host.keystore import DemoKeyStore, HostKeyStore
 from daemon.host.loads import Loads
@@ -49,12 +50,13 @@ class Host:
         self.keys = keys if keys is not None else DemoKeyStore.from_demo_keys()
         self.clearing = Clearing(self.db, self.registry, self.keys)
         self.loads = Loads(self.db, self.registry, self.keys)
+        self.credits = Credits(self.db, self.registry, config.replacement_wait_s)
         self.metrics = HostMetrics()
         self.audit = AuditRunner(self.db, self.metrics, config.audit_interval_s)
         self.metrics.blacklist_version.set(self.registry.blacklist_version())
         self.servicer = HostServicer(
-            registry=self.registry, clearing=self.clearing, loads=self.loads, metrics=self.metrics,
-            tokens=config.tokens, poll_interval_s=poll_interval_s,
+            registry=self.registry, clearing=self.clearing, loads=self.loads, credits=self.credits,
+            metrics=self.metrics, tokens=config.tokens, poll_interval_s=poll_interval_s,
         )
         interceptors: list[grpc.ServerInterceptor[Any, Any]] = (
             [TokenAuthInterceptor(config.tokens, HOST_POLICY)] if config.tokens else []

@@ -27,6 +27,7 @@ from daemon.errors import classify
 from daemon.grpcserver import abort
 from daemon.host.audit import KINDS, run_audit
 from daemon.host.clearing import Clearing, LedgerRow, Upload
+from daemon.host.credits import Credit, Credits
 from daemon.host.loads import Loads
 from daemon.host.metrics import HostMetrics
 from daemon.host.registry import BlacklistChange, CardRecord, CardStatus, Registry, StatusChange
@@ -108,6 +109,12 @@ def _entry_message(e: LedgerRow) -> pb.LedgerEntry:
     )  # fmt: skip
 
 
+def _credit_message(c: Credit) -> pb.Credit:
+    kind = pb.CreditKind.Value(f"CREDIT_KIND_{c.kind}")
+    return pb.Credit(credit_id=c.credit_id, card_number=c.card_number, kind=kind, amount_fen=c.amount_fen,
+                     reference=c.reference, used=c.used)  # fmt: skip
+
+
 class ListNotifier:
     """Wakes the WatchBlacklist streams when this host changed the list (others are seen by polling)."""
 
@@ -146,9 +153,10 @@ class HostServicer(pb_grpc.HostServiceServicer):
     """HostService over a :class:`Registry`."""
 
     def __init__(
-        self, *, registry: Registry, clearing: Clearing, loads: Loads, metrics: HostMetrics,
+        self, *, registry: Registry, clearing: Clearing, loads: Loads, credits: Credits, metrics: HostMetrics,
         tokens: Sequence[TokenConfig] = (), poll_interval_s: float = 1.0,
     ) -> None:  # fmt: skip
+        self._credits = credits
         self._registry = registry
         self._clearing = clearing
         self._loads = loads
@@ -283,7 +291,9 @@ class HostServicer(pb_grpc.HostServiceServicer):
             )  # fmt: skip
             log.info("load authorised", extra={"card_number": request.card_number, "amount_fen": request.amount_fen,
                                                "authorisation_id": granted.authorisation_id})  # fmt: skip
-            return pb.AuthoriseLoadResponse(mac2=granted.mac2.hex().upper(), authorisation_id=granted.authorisation_id)
+            kind = pb.CreditKind.Value(f"CREDIT_KIND_{granted.credit_kind or 'UNSPECIFIED'}")
+            return pb.AuthoriseLoadResponse(mac2=granted.mac2.hex().upper(), authorisation_id=granted.authorisation_id,
+                                            credit_kind=kind)  # fmt: skip
 
         return self._call("AuthoriseLoad", context, work)
 
@@ -330,6 +340,40 @@ class HostServicer(pb_grpc.HostServiceServicer):
             return reply
 
         return self._call("GetAuditReport", context, work)
+
+    # --- 退费, 补卡, 注销 ------------------------------------------------------------------------------------------
+
+    def RefundDebit(self, request: pb.RefundDebitRequest, context: grpc.ServicerContext) -> pb.RefundDebitResponse:
+        def work(client: str) -> pb.RefundDebitResponse:
+            credit, left = self._credits.refund(
+                node_id=request.node_id, transaction_id=request.transaction_id, amount_fen=request.amount_fen,
+                operator_id=request.operator_id, reason=request.reason, request_id=request.request_id, client=client,
+            )  # fmt: skip
+            return pb.RefundDebitResponse(credit=_credit_message(credit), refundable_fen=left)
+
+        return self._call("RefundDebit", context, work)
+
+    def ReplaceCard(self, request: pb.ReplaceCardRequest, context: grpc.ServicerContext) -> pb.ReplaceCardResponse:
+        def work(client: str) -> pb.ReplaceCardResponse:
+            old, credit = self._credits.replace(
+                old_card_number=request.old_card_number, new_card_number=request.new_card_number,
+                operator_id=request.operator_id, reason=request.reason, client=client,
+            )  # fmt: skip
+            self.lists.notify()
+            return pb.ReplaceCardResponse(old_card=card_message(old),
+                                          credit=_credit_message(credit) if credit else None)  # fmt: skip
+
+        return self._call("ReplaceCard", context, work)
+
+    def CancelCard(self, request: pb.CancelCardRequest, context: grpc.ServicerContext) -> pb.CancelCardResponse:
+        def work(client: str) -> pb.CancelCardResponse:
+            card, payout = self._credits.cancel(
+                card_number=request.card_number, operator_id=request.operator_id, reason=request.reason, client=client
+            )
+            self.lists.notify()
+            return pb.CancelCardResponse(card=card_message(card), payout_fen=payout)
+
+        return self._call("CancelCard", context, work)
 
     # --- the blacklist stream -----------------------------------------------------------------------------
 

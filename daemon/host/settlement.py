@@ -4,7 +4,8 @@ From the host's ledger (uploaded transactions) for one business day: per **opera
 (department) and per **terminal** (``node_id:terminal_id``), and per kind, the count and amount of everything
 recorded and of what is TAC-verified (a department is credited only with verified debits; a cashier is expected
 to hold the cash of the verified loads taken). Each cashier's declared cash is reconciled against the verified
-loads of their uploads. Also rendered as CSV and JSON text.
+loads of their uploads, less the loads that paid a host credit (a refund or a replaced card's balance: no cash
+was taken) and the payouts of cancelled cards made that day (cash left the till). Also as CSV and JSON text.
 """
 
 from __future__ import annotations
@@ -110,11 +111,23 @@ def settle(db: LedgerDb, business_date: str, declared: Mapping[str, int] | None 
         )
         groups += [Group(dimension, str(r["k"]), str(r["kind"]), int(r["n"]), int(r["amount"]), int(r["vn"]),
                          int(r["vamount"])) for r in rows]  # fmt: skip
-    loads_by_operator = {g.key: g.verified_amount_fen for g in groups if g.dimension == "operator" and g.kind == "load"}
-    cash = [
-        CashLine(op, loads_by_operator.get(op, 0), declared.get(op, 0))
-        for op in sorted(set(loads_by_operator) | set(declared))
-    ]
+    expected = {g.key: g.verified_amount_fen for g in groups if g.dimension == "operator" and g.kind == "load"}
+    # loads that paid a credit (refund, replaced card's balance) took no cash; payouts (注销) left the till
+    for r in db.query(
+        "SELECT l.operator_id AS op, SUM(l.amount_fen) AS s FROM ledger l WHERE l.business_date = ? AND l.kind = 'load'"
+        " AND l.tac_status = 'VERIFIED' AND EXISTS (SELECT 1 FROM load_authorisations a WHERE a.card_number ="
+        " l.card_number AND a.online_counter = l.card_counter AND a.amount_fen = l.amount_fen AND a.credit_id IS NOT"
+        " NULL) GROUP BY l.operator_id",
+        (business_date,),
+    ):
+        expected[str(r["op"])] = expected.get(str(r["op"]), 0) - int(r["s"])
+    for r in db.query(
+        "SELECT operator_id AS op, SUM(amount_fen) AS s FROM payouts WHERE substr(paid_at, 1, 10) = ?"
+        " GROUP BY operator_id",
+        (business_date,),
+    ):
+        expected[str(r["op"])] = expected.get(str(r["op"]), 0) - int(r["s"])
+    cash = [CashLine(op, expected.get(op, 0), declared.get(op, 0)) for op in sorted(set(expected) | set(declared))]
     operator_groups = [g for g in groups if g.dimension == "operator"]
     return Settlement(
         business_date=business_date, groups=groups, cash=cash,

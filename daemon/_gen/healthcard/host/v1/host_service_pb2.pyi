@@ -26,6 +26,30 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _CreditKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CreditKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CreditKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CREDIT_KIND_UNSPECIFIED: _CreditKind.ValueType  # 0
+    """Not set."""
+    CREDIT_KIND_REFUND: _CreditKind.ValueType  # 1
+    """A refund of a debit."""
+    CREDIT_KIND_TRANSFER: _CreditKind.ValueType  # 2
+    """The balance of a replaced card."""
+
+class CreditKind(_CreditKind, metaclass=_CreditKindEnumTypeWrapper):
+    """Why a credit exists."""
+
+CREDIT_KIND_UNSPECIFIED: CreditKind.ValueType  # 0
+"""Not set."""
+CREDIT_KIND_REFUND: CreditKind.ValueType  # 1
+"""A refund of a debit."""
+CREDIT_KIND_TRANSFER: CreditKind.ValueType  # 2
+"""The balance of a replaced card."""
+Global___CreditKind: _TypeAlias = CreditKind  # noqa: Y015
+
 class _TransactionKind:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -113,6 +137,240 @@ CARD_STATUS_REPLACED: CardStatus.ValueType  # 3
 CARD_STATUS_CANCELLED: CardStatus.ValueType  # 4
 """Cancelled (注销): listed for good."""
 Global___CardStatus: _TypeAlias = CardStatus  # noqa: Y015
+
+@_typing.final
+class Credit(_message.Message):
+    """Money the host owes a card: paid by the card's next load of exactly this amount (no cash is taken for it)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDIT_ID_FIELD_NUMBER: _builtins.int
+    CARD_NUMBER_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    USED_FIELD_NUMBER: _builtins.int
+    credit_id: _builtins.int
+    """The host's number."""
+    card_number: _builtins.str
+    """KH of the card that receives it."""
+    kind: Global___CreditKind.ValueType
+    """Refund or transfer."""
+    amount_fen: _builtins.int
+    """Amount in fen."""
+    reference: _builtins.str
+    """A refund: "node_id/transaction_id" of the debit; a transfer: the replaced card's number."""
+    used: _builtins.bool
+    """True once a load authorisation has used it."""
+    def __init__(
+        self,
+        *,
+        credit_id: _builtins.int = ...,
+        card_number: _builtins.str = ...,
+        kind: Global___CreditKind.ValueType = ...,
+        amount_fen: _builtins.int = ...,
+        reference: _builtins.str = ...,
+        used: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "card_number", b"card_number", "credit_id", b"credit_id", "kind", b"kind", "reference", b"reference", "used", b"used"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Credit: _TypeAlias = Credit  # noqa: Y015
+
+@_typing.final
+class RefundDebitRequest(_message.Message):
+    """Request of RefundDebit."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    TRANSACTION_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    OPERATOR_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    node_id: _builtins.str
+    """The daemon that recorded the debit."""
+    transaction_id: _builtins.str
+    """The debit's journal id at that daemon."""
+    amount_fen: _builtins.int
+    """The amount to refund, in fen (> 0; all refunds of the debit together at most its amount)."""
+    operator_id: _builtins.str
+    """The staff member (required)."""
+    reason: _builtins.str
+    """Why (required)."""
+    request_id: _builtins.str
+    """The client's idempotency key (required): the same request_id answers the same credit."""
+    def __init__(
+        self,
+        *,
+        node_id: _builtins.str = ...,
+        transaction_id: _builtins.str = ...,
+        amount_fen: _builtins.int = ...,
+        operator_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "node_id", b"node_id", "operator_id", b"operator_id", "reason", b"reason", "request_id", b"request_id", "transaction_id", b"transaction_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RefundDebitRequest: _TypeAlias = RefundDebitRequest  # noqa: Y015
+
+@_typing.final
+class RefundDebitResponse(_message.Message):
+    """Response of RefundDebit."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDIT_FIELD_NUMBER: _builtins.int
+    REFUNDABLE_FEN_FIELD_NUMBER: _builtins.int
+    refundable_fen: _builtins.int
+    """What is still refundable of the debit afterwards, in fen."""
+    @_builtins.property
+    def credit(self) -> Global___Credit:
+        """The credit."""
+
+    def __init__(
+        self,
+        *,
+        credit: Global___Credit | None = ...,
+        refundable_fen: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["credit", b"credit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credit", b"credit", "refundable_fen", b"refundable_fen"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RefundDebitResponse: _TypeAlias = RefundDebitResponse  # noqa: Y015
+
+@_typing.final
+class ReplaceCardRequest(_message.Message):
+    """Request of ReplaceCard."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OLD_CARD_NUMBER_FIELD_NUMBER: _builtins.int
+    NEW_CARD_NUMBER_FIELD_NUMBER: _builtins.int
+    OPERATOR_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    old_card_number: _builtins.str
+    """The lost card."""
+    new_card_number: _builtins.str
+    """The new card (issued to the same holder and registered)."""
+    operator_id: _builtins.str
+    """The staff member (required)."""
+    reason: _builtins.str
+    """Why (required), e.g. "ID checked, new card issued"."""
+    def __init__(
+        self,
+        *,
+        old_card_number: _builtins.str = ...,
+        new_card_number: _builtins.str = ...,
+        operator_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["new_card_number", b"new_card_number", "old_card_number", b"old_card_number", "operator_id", b"operator_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReplaceCardRequest: _TypeAlias = ReplaceCardRequest  # noqa: Y015
+
+@_typing.final
+class ReplaceCardResponse(_message.Message):
+    """Response of ReplaceCard."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OLD_CARD_FIELD_NUMBER: _builtins.int
+    CREDIT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def old_card(self) -> Global___Card:
+        """The old card, now REPLACED."""
+
+    @_builtins.property
+    def credit(self) -> Global___Credit:
+        """The credit the new card receives (amount 0: nothing to move)."""
+
+    def __init__(
+        self,
+        *,
+        old_card: Global___Card | None = ...,
+        credit: Global___Credit | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["credit", b"credit", "old_card", b"old_card"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credit", b"credit", "old_card", b"old_card"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReplaceCardResponse: _TypeAlias = ReplaceCardResponse  # noqa: Y015
+
+@_typing.final
+class CancelCardRequest(_message.Message):
+    """Request of CancelCard."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CARD_NUMBER_FIELD_NUMBER: _builtins.int
+    OPERATOR_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    card_number: _builtins.str
+    """The card (LOST)."""
+    operator_id: _builtins.str
+    """The staff member paying out (required)."""
+    reason: _builtins.str
+    """Why (required)."""
+    def __init__(
+        self,
+        *,
+        card_number: _builtins.str = ...,
+        operator_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "operator_id", b"operator_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelCardRequest: _TypeAlias = CancelCardRequest  # noqa: Y015
+
+@_typing.final
+class CancelCardResponse(_message.Message):
+    """Response of CancelCard."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CARD_FIELD_NUMBER: _builtins.int
+    PAYOUT_FEN_FIELD_NUMBER: _builtins.int
+    payout_fen: _builtins.int
+    """The balance paid out, in fen."""
+    @_builtins.property
+    def card(self) -> Global___Card:
+        """The card, now CANCELLED."""
+
+    def __init__(
+        self,
+        *,
+        card: Global___Card | None = ...,
+        payout_fen: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["card", b"card"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "payout_fen", b"payout_fen"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelCardResponse: _TypeAlias = CancelCardResponse  # noqa: Y015
 
 @_typing.final
 class DeclaredCash(_message.Message):
@@ -484,19 +742,23 @@ class AuthoriseLoadResponse(_message.Message):
 
     MAC2_FIELD_NUMBER: _builtins.int
     AUTHORISATION_ID_FIELD_NUMBER: _builtins.int
+    CREDIT_KIND_FIELD_NUMBER: _builtins.int
     mac2: _builtins.str
     """MAC2 for CREDIT FOR LOAD (8 hex digits)."""
     authorisation_id: _builtins.int
     """The host's number for this authorisation."""
+    credit_kind: Global___CreditKind.ValueType
+    """When the load pays a credit (refund or transfer): which; no cash is due for it."""
     def __init__(
         self,
         *,
         mac2: _builtins.str = ...,
         authorisation_id: _builtins.int = ...,
+        credit_kind: Global___CreditKind.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["authorisation_id", b"authorisation_id", "mac2", b"mac2"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authorisation_id", b"authorisation_id", "credit_kind", b"credit_kind", "mac2", b"mac2"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

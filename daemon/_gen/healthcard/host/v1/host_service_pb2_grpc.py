@@ -85,6 +85,21 @@ class HostServiceStub:
                 request_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAuditReportRequest.SerializeToString,
                 response_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAuditReportResponse.FromString,
                 _registered_method=True)
+        self.RefundDebit = channel.unary_unary(
+                '/healthcard.host.v1.HostService/RefundDebit',
+                request_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.RefundDebitRequest.SerializeToString,
+                response_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.RefundDebitResponse.FromString,
+                _registered_method=True)
+        self.ReplaceCard = channel.unary_unary(
+                '/healthcard.host.v1.HostService/ReplaceCard',
+                request_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.ReplaceCardRequest.SerializeToString,
+                response_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.ReplaceCardResponse.FromString,
+                _registered_method=True)
+        self.CancelCard = channel.unary_unary(
+                '/healthcard.host.v1.HostService/CancelCard',
+                request_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.CancelCardRequest.SerializeToString,
+                response_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.CancelCardResponse.FromString,
+                _registered_method=True)
 
 
 class HostServiceServicer:
@@ -164,6 +179,30 @@ class HostServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RefundDebit(self, request, context):
+        """退费: a refund of (part of) a recorded, verified debit, as a credit the card receives at its next load of
+        that amount; the refunds of a debit never exceed it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReplaceCard(self, request, context):
+        """补卡: a LOST card (listed for at least the waiting period) is REPLACED by a new registered card; its shadow
+        balance becomes a credit the new card receives at its next load of that amount.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelCard(self, request, context):
+        """注销 without the card: a LOST card (listed for at least the waiting period) is CANCELLED and its shadow
+        balance paid out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_HostServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -216,6 +255,21 @@ def add_HostServiceServicer_to_server(servicer, server):
                     servicer.GetAuditReport,
                     request_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAuditReportRequest.FromString,
                     response_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAuditReportResponse.SerializeToString,
+            ),
+            'RefundDebit': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefundDebit,
+                    request_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.RefundDebitRequest.FromString,
+                    response_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.RefundDebitResponse.SerializeToString,
+            ),
+            'ReplaceCard': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplaceCard,
+                    request_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.ReplaceCardRequest.FromString,
+                    response_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.ReplaceCardResponse.SerializeToString,
+            ),
+            'CancelCard': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelCard,
+                    request_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.CancelCardRequest.FromString,
+                    response_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.CancelCardResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -489,6 +543,87 @@ class HostService:
             '/healthcard.host.v1.HostService/GetAuditReport',
             healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAuditReportRequest.SerializeToString,
             healthcard_dot_host_dot_v1_dot_host__service__pb2.GetAuditReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefundDebit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/healthcard.host.v1.HostService/RefundDebit',
+            healthcard_dot_host_dot_v1_dot_host__service__pb2.RefundDebitRequest.SerializeToString,
+            healthcard_dot_host_dot_v1_dot_host__service__pb2.RefundDebitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplaceCard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/healthcard.host.v1.HostService/ReplaceCard',
+            healthcard_dot_host_dot_v1_dot_host__service__pb2.ReplaceCardRequest.SerializeToString,
+            healthcard_dot_host_dot_v1_dot_host__service__pb2.ReplaceCardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelCard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/healthcard.host.v1.HostService/CancelCard',
+            healthcard_dot_host_dot_v1_dot_host__service__pb2.CancelCardRequest.SerializeToString,
+            healthcard_dot_host_dot_v1_dot_host__service__pb2.CancelCardResponse.FromString,
             options,
             channel_credentials,
             insecure,

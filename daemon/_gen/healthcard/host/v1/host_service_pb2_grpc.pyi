@@ -65,6 +65,18 @@ class HostServiceStub:
     """
     GetAuditReport: _grpc.UnaryUnaryMultiCallable[_host_service_pb2.GetAuditReportRequest, _host_service_pb2.GetAuditReportResponse]
     """稽核: the automatic audit's findings now (the host also runs it on a timer and exports the counts as metrics)."""
+    RefundDebit: _grpc.UnaryUnaryMultiCallable[_host_service_pb2.RefundDebitRequest, _host_service_pb2.RefundDebitResponse]
+    """退费: a refund of (part of) a recorded, verified debit, as a credit the card receives at its next load of
+    that amount; the refunds of a debit never exceed it.
+    """
+    ReplaceCard: _grpc.UnaryUnaryMultiCallable[_host_service_pb2.ReplaceCardRequest, _host_service_pb2.ReplaceCardResponse]
+    """补卡: a LOST card (listed for at least the waiting period) is REPLACED by a new registered card; its shadow
+    balance becomes a credit the new card receives at its next load of that amount.
+    """
+    CancelCard: _grpc.UnaryUnaryMultiCallable[_host_service_pb2.CancelCardRequest, _host_service_pb2.CancelCardResponse]
+    """注销 without the card: a LOST card (listed for at least the waiting period) is CANCELLED and its shadow
+    balance paid out.
+    """
 
 @_typing.type_check_only
 class HostServiceAsyncStub(HostServiceStub):
@@ -97,6 +109,18 @@ class HostServiceAsyncStub(HostServiceStub):
     """
     GetAuditReport: _aio.UnaryUnaryMultiCallable[_host_service_pb2.GetAuditReportRequest, _host_service_pb2.GetAuditReportResponse]  # type: ignore[assignment]
     """稽核: the automatic audit's findings now (the host also runs it on a timer and exports the counts as metrics)."""
+    RefundDebit: _aio.UnaryUnaryMultiCallable[_host_service_pb2.RefundDebitRequest, _host_service_pb2.RefundDebitResponse]  # type: ignore[assignment]
+    """退费: a refund of (part of) a recorded, verified debit, as a credit the card receives at its next load of
+    that amount; the refunds of a debit never exceed it.
+    """
+    ReplaceCard: _aio.UnaryUnaryMultiCallable[_host_service_pb2.ReplaceCardRequest, _host_service_pb2.ReplaceCardResponse]  # type: ignore[assignment]
+    """补卡: a LOST card (listed for at least the waiting period) is REPLACED by a new registered card; its shadow
+    balance becomes a credit the new card receives at its next load of that amount.
+    """
+    CancelCard: _aio.UnaryUnaryMultiCallable[_host_service_pb2.CancelCardRequest, _host_service_pb2.CancelCardResponse]  # type: ignore[assignment]
+    """注销 without the card: a LOST card (listed for at least the waiting period) is CANCELLED and its shadow
+    balance paid out.
+    """
 
 class HostServiceServicer(metaclass=_abc_1.ABCMeta):
     """The hospital host."""
@@ -186,5 +210,35 @@ class HostServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_host_service_pb2.GetAuditReportResponse, _abc.Awaitable[_host_service_pb2.GetAuditReportResponse]]:
         """稽核: the automatic audit's findings now (the host also runs it on a timer and exports the counts as metrics)."""
+
+    @_abc_1.abstractmethod
+    def RefundDebit(
+        self,
+        request: _host_service_pb2.RefundDebitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_host_service_pb2.RefundDebitResponse, _abc.Awaitable[_host_service_pb2.RefundDebitResponse]]:
+        """退费: a refund of (part of) a recorded, verified debit, as a credit the card receives at its next load of
+        that amount; the refunds of a debit never exceed it.
+        """
+
+    @_abc_1.abstractmethod
+    def ReplaceCard(
+        self,
+        request: _host_service_pb2.ReplaceCardRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_host_service_pb2.ReplaceCardResponse, _abc.Awaitable[_host_service_pb2.ReplaceCardResponse]]:
+        """补卡: a LOST card (listed for at least the waiting period) is REPLACED by a new registered card; its shadow
+        balance becomes a credit the new card receives at its next load of that amount.
+        """
+
+    @_abc_1.abstractmethod
+    def CancelCard(
+        self,
+        request: _host_service_pb2.CancelCardRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_host_service_pb2.CancelCardResponse, _abc.Awaitable[_host_service_pb2.CancelCardResponse]]:
+        """注销 without the card: a LOST card (listed for at least the waiting period) is CANCELLED and its shadow
+        balance paid out.
+        """
 
 def add_HostServiceServicer_to_server(servicer: HostServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,208 @@
+"""退费, 补卡 and 注销: refunds and replacement balances as credits, cancellation payouts (host-clearing.md §5-§6).
+
+A **credit** is money the host owes a card. It reaches the purse as a load: the next ``AuthoriseLoad`` for that
+card of exactly the credit's amount uses it (the authorisation records the credit; no cash is due for it, and
+the settlement does not expect it in a cashier's till). The load itself is booked like any load when its upload
+arrives with the card's TAC, so every fen stays accounted for in the ledger.
+
+* **Refund** (``RefundDebit``): of a recorded, TAC-verified debit, on its own card (ISSUED), partially or whole;
+  all refunds of a debit together never exceed it; idempotent by request id.
+* **Replacement** (``ReplaceCard``): a card LOST for at least the waiting period (``replacement_wait_s``: offline
+  terminals' uploads arrive meanwhile) becomes REPLACED (listed for good, ``replaced_by``); its shadow balance
+  then becomes a TRANSFER credit of the new card (registered, ISSUED).
+* **Cancellation** (``CancelCard``) without the card: a card LOST for the waiting period becomes CANCELLED and its
+  shadow balance is paid out (``payouts``; in the settlement of the operator who paid).
+
+Records that arrive for a replaced or cancelled card after this are flagged by the audit (``LISTED_ACTIVITY``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+
+import grpc
+
+from apdu.errors import DataError
+from daemon.errors import DaemonError, R
+from daemon.host.db import Cursor, LedgerDb, Row
+from daemon.host.errors import CardNotRegisteredError, CardStatusConflictError
+from daemon.host.registry import CardRecord, CardStatus, Registry, check_card_number, now_iso
+
+__all__ = ["Credit", "Credits", "RefundNotAllowedError"]
+
+
+class RefundNotAllowedError(DaemonError):
+    """The debit cannot be refunded (unknown, not verified, or the amount exceeds what is left)."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    reason = R.ERROR_REASON_INVALID_ARGUMENT
+    field = "amount_fen"
+
+
+@dataclass(frozen=True)
+class Credit:
+    """One ``credits`` row."""
+
+    credit_id: int
+    card_number: str
+    kind: str
+    amount_fen: int
+    reference: str
+    used: bool
+
+    @classmethod
+    def from_row(cls, r: Row) -> Credit:
+        """From a row."""
+        return cls(int(r["credit_id"]), r["card_number"], r["kind"], int(r["amount_fen"]), r["reference"],
+                   r["authorisation_id"] is not None)  # fmt: skip
+
+
+def _text(value: str, name: str) -> str:
+    value = (value or "").strip()
+    if not 0 < len(value) <= 256:
+        raise DataError(f"{name} is required (at most 256 characters)", field=name)
+    return value
+
+
+class Credits:
+    """Refunds, replacement and cancellation over the registry and the ledger."""
+
+    def __init__(self, db: LedgerDb, registry: Registry, wait_s: float) -> None:
+        self.db = db
+        self.registry = registry
+        self.wait_s = wait_s
+
+    def refund(
+        self, *, node_id: str, transaction_id: str, amount_fen: int, operator_id: str, reason: str, request_id: str,
+        client: str,
+    ) -> tuple[Credit, int]:  # fmt: skip
+        """A refund credit of (part of) a debit; ``(credit, refundable left)``."""
+        operator_id, reason, request_id = (_text(operator_id, "operator_id"), _text(reason, "reason"),
+                                           _text(request_id, "request_id"))  # fmt: skip
+        if amount_fen <= 0:
+            raise DataError("amount_fen must be > 0", field="amount_fen")
+        reference = f"{node_id}/{transaction_id}"
+        with self.db.transaction() as cur:
+            again = cur.execute("SELECT * FROM credits WHERE request_id = ?", (request_id,))
+            if again:
+                credit = Credit.from_row(again[0])
+                if (credit.reference, credit.amount_fen, credit.kind) != (reference, amount_fen, "REFUND"):
+                    raise DataError("request_id was used for another refund", field="request_id")
+                return credit, self._refundable(cur, reference, credit.card_number)
+            debit = cur.execute(
+                "SELECT card_number, amount_fen, tac_status FROM ledger WHERE node_id = ? AND transaction_id = ?"
+                " AND kind = 'debit'",
+                (node_id, transaction_id),
+            )
+            if not debit or debit[0]["tac_status"] != "VERIFIED":
+                raise RefundNotAllowedError(f"no TAC-verified debit {reference} is recorded at the host")
+            card_number = debit[0]["card_number"]
+            card = cur.execute("SELECT * FROM cards WHERE card_number = ?{for_update}", (card_number,))
+            if not card or CardRecord.from_row(card[0]).status is not CardStatus.ISSUED:
+                raise CardStatusConflictError(f"card {card_number} is not ISSUED: refund to its replacement")
+            left = self._refundable(cur, reference, card_number)
+            if amount_fen > left:
+                raise RefundNotAllowedError(f"at most {left} fen of debit {reference} can still be refunded")
+            row = cur.execute(
+                "INSERT INTO credits (card_number, kind, amount_fen, reference, operator_id, reason, request_id,"
+                " created_at) VALUES (?, 'REFUND', ?, ?, ?, ?, ?, ?) RETURNING *",
+                (card_number, amount_fen, reference, operator_id, reason, request_id, now_iso()),
+            )
+            self._event(cur, card_number, operator_id, f"refund credit {amount_fen} fen of {reference}: {reason}",
+                        client)  # fmt: skip
+            return Credit.from_row(row[0]), left - amount_fen
+
+    @staticmethod
+    def _refundable(cur: Cursor, reference: str, card_number: str) -> int:
+        node_id, _, transaction_id = reference.partition("/")
+        debit = cur.execute(
+            "SELECT amount_fen FROM ledger WHERE node_id = ? AND transaction_id = ? AND card_number = ?",
+            (node_id, transaction_id, card_number),
+        )
+        done = cur.execute(
+            "SELECT COALESCE(SUM(amount_fen), 0) AS s FROM credits WHERE reference = ? AND kind = 'REFUND'",
+            (reference,),
+        )
+        return int(debit[0]["amount_fen"]) - int(done[0]["s"]) if debit else 0
+
+    @staticmethod
+    def _event(cur: Cursor, card_number: str, operator_id: str, reason: str, client: str) -> None:
+        status = cur.execute("SELECT status FROM cards WHERE card_number = ?", (card_number,))[0]["status"]
+        cur.execute(
+            "INSERT INTO card_events (card_number, from_status, to_status, operator_id, reason, client, changed_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (card_number, status, status, operator_id, reason[:256], client, now_iso()),
+        )
+
+    def _lost_long_enough(self, cur: Cursor, card: CardRecord) -> None:
+        if card.status is not CardStatus.LOST:
+            raise CardStatusConflictError(f"card {card.card_number} is {card.status.value}: report it lost first")
+        since = cur.execute(
+            "SELECT MAX(changed_at) AS t FROM card_events WHERE card_number = ? AND to_status = 'LOST'",
+            (card.card_number,),
+        )[0]["t"]
+        listed = _dt.datetime.fromisoformat(since)
+        ready = listed + _dt.timedelta(seconds=self.wait_s)
+        if _dt.datetime.now(_dt.UTC) < ready:
+            raise CardStatusConflictError(
+                f"card {card.card_number} was reported lost at {since}: its balance is final after the waiting"
+                f" period, at {ready.isoformat(timespec='seconds')} (uploads of offline terminals arrive meanwhile)"
+            )
+
+    def replace(
+        self, *, old_card_number: str, new_card_number: str, operator_id: str, reason: str, client: str
+    ) -> tuple[CardRecord, Credit | None]:
+        """补卡 (module docstring); ``(old card, transfer credit or None for a zero balance)``."""
+        check_card_number(old_card_number)
+        check_card_number(new_card_number)
+        operator_id, reason = _text(operator_id, "operator_id"), _text(reason, "reason")
+        if old_card_number == new_card_number:
+            raise DataError("the new card must be another card", field="new_card_number")
+        with self.db.transaction(lists=True) as cur:
+            rows = cur.execute("SELECT * FROM cards WHERE card_number = ?{for_update}", (old_card_number,))
+            if not rows:
+                raise CardNotRegisteredError(f"card {old_card_number} is not registered at the host")
+            old = CardRecord.from_row(rows[0])
+            self._lost_long_enough(cur, old)
+            new_rows = cur.execute("SELECT * FROM cards WHERE card_number = ?{for_update}", (new_card_number,))
+            if not new_rows:
+                raise CardNotRegisteredError(f"the new card {new_card_number} is not registered at the host")
+            if CardRecord.from_row(new_rows[0]).status is not CardStatus.ISSUED:
+                raise CardStatusConflictError(f"the new card {new_card_number} is not ISSUED")
+            record, _ = self.registry.change_status(
+                old_card_number, CardStatus.REPLACED, operator_id=operator_id, reason=reason, client=client,
+                replaced_by=new_card_number, cur=cur,
+            )  # fmt: skip
+            credit = None
+            if old.shadow_balance_fen > 0:
+                row = cur.execute(
+                    "INSERT INTO credits (card_number, kind, amount_fen, reference, operator_id, reason, request_id,"
+                    " created_at) VALUES (?, 'TRANSFER', ?, ?, ?, ?, ?, ?) RETURNING *",
+                    (new_card_number, old.shadow_balance_fen, old_card_number, operator_id, reason,
+                     f"transfer:{old_card_number}", now_iso()),
+                )  # fmt: skip
+                credit = Credit.from_row(row[0])
+                cur.execute("UPDATE cards SET shadow_balance_fen = 0 WHERE card_number = ?", (old_card_number,))
+            return record, credit
+
+    def cancel(self, *, card_number: str, operator_id: str, reason: str, client: str) -> tuple[CardRecord, int]:
+        """注销 without the card (module docstring); ``(card, payout in fen)``."""
+        check_card_number(card_number)
+        operator_id, reason = _text(operator_id, "operator_id"), _text(reason, "reason")
+        with self.db.transaction(lists=True) as cur:
+            rows = cur.execute("SELECT * FROM cards WHERE card_number = ?{for_update}", (card_number,))
+            if not rows:
+                raise CardNotRegisteredError(f"card {card_number} is not registered at the host")
+            card = CardRecord.from_row(rows[0])
+            self._lost_long_enough(cur, card)
+            record, _ = self.registry.change_status(
+                card_number, CardStatus.CANCELLED, operator_id=operator_id, reason=reason, client=client, cur=cur
+            )
+            payout = max(card.shadow_balance_fen, 0)
+            cur.execute(
+                "INSERT INTO payouts (card_number, amount_fen, operator_id, reason, paid_at) VALUES (?, ?, ?, ?, ?)",
+                (card_number, payout, operator_id, reason, now_iso()),
+            )
+            cur.execute("UPDATE cards SET shadow_balance_fen = 0 WHERE card_number = ?", (card_number,))
+            return record, payout
