@@ -27,10 +27,11 @@ from apdu.errors import (
     WarningStatusError,
     WrongLengthError,
 )
-from apdu.response import Response
-from apdu.status import Category, StatusInfo, check, describe
+from apdu.response import Response, check
+from apdu.status import SW, Category, StatusInfo, describe
 
 __all__ = [
+    "SW",
     "ApduFormatError",
     "BlockedError",
     "CardError",

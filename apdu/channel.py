@@ -23,9 +23,8 @@ from __future__ import annotations
 from time import perf_counter_ns
 
 from apdu.command import Command, Redact
-from apdu.errors import Layer, LibraryError
+from apdu.errors import Layer, LibraryError, error_for
 from apdu.response import Response
-from apdu.status import error_for
 from apdu.trace import Tracer
 from apdu.transport import Transport
 
@@ -142,7 +141,7 @@ class Channel:
 
     def send(self, command: Command, *, layer: Layer = Layer.CARD) -> Response:
         """Like :meth:`transmit`, but raise the typed :class:`~apdu.errors.CardError` subclass (the SAM variant
-        with ``layer=Layer.SAM``) for any final status word other than 9000 (:func:`apdu.status.check`)."""
+        with ``layer=Layer.SAM``) for any final status word other than 9000 (:func:`apdu.response.check`)."""
         response = self.transmit(command)
         if response.sw1 == 0x90 and response.sw2 == 0:
             return response

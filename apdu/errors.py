@@ -15,16 +15,15 @@ Messages never contain keys, PINs or session data.
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
-if TYPE_CHECKING:
-    from apdu.command import Command
-    from apdu.status import StatusInfo
+from apdu.status import Category, StatusInfo, describe, tries_in
 
 __all__ = [
     "ApduFormatError",
     "BlockedError",
     "CardError",
+    "CommandHeader",
     "CommandNotSupportedError",
     "ConditionsNotSatisfiedError",
     "DataError",
@@ -47,8 +46,23 @@ __all__ = [
     "StorageError",
     "WarningStatusError",
     "WrongLengthError",
+    "error_for",
+    "error_type",
     "sam_variant",
 ]
+
+
+class CommandHeader(Protocol):
+    """What an error keeps of the command that caused it (:class:`apdu.command.Command` is one).
+
+    A protocol rather than an import, so ``apdu.command`` (which raises :class:`ApduFormatError`) and this
+    module form no import circle.
+    """
+
+    @property
+    def header(self) -> bytes:
+        """CLA INS P1 P2."""
+        ...
 
 
 class Layer(enum.Enum):
@@ -143,7 +157,7 @@ class CardError(HealthCardError):
     layer = Layer.CARD
 
     def __init__(
-        self, sw: int, info: StatusInfo, command: Command | None = None, *, layer: Layer | None = None
+        self, sw: int, info: StatusInfo, command: CommandHeader | None = None, *, layer: Layer | None = None
     ) -> None:
         self.sw = sw
         self.info = info
@@ -216,11 +230,7 @@ class PinError(SecurityStatusError):
     @property
     def tries_left(self) -> int | None:
         """Remaining tries, or ``None`` if the word does not carry them."""
-        if self.sw & 0xFFF0 == 0x63C0:
-            return self.sw & 0x0F
-        if self.sw == 0x6983:
-            return 0
-        return None
+        return tries_in(self.sw)
 
 
 class PinBlockedError(PinError):
@@ -296,3 +306,40 @@ def sam_variant(cls: type[CardError]) -> type[SamError]:
     except KeyError:
         variant = _SAM_VARIANTS[cls] = _make_sam_variant(cls)
         return variant
+
+
+_C = Category
+
+_BY_CATEGORY: dict[Category, type[CardError]] = {
+    _C.OK: CardError,
+    _C.MORE_DATA: CardError,
+    _C.UNKNOWN: CardError,
+    _C.WARNING: WarningStatusError,
+    _C.EXECUTION: ExecutionError,
+    _C.MEMORY: StorageError,
+    _C.WRONG_LENGTH: WrongLengthError,
+    _C.SECURITY: SecurityStatusError,
+    _C.CONDITIONS: ConditionsNotSatisfiedError,
+    _C.PIN: PinError,
+    _C.PIN_BLOCKED: PinBlockedError,
+    _C.FILE: FileError,
+    _C.RECORD: RecordNotFoundError,
+    _C.PARAMETER: ParameterError,
+    _C.COMMAND: CommandNotSupportedError,
+    _C.MAC: MacError,
+    _C.PURSE: PurseError,
+    _C.FUNDS: InsufficientFundsError,
+    _C.BLOCKED: BlockedError,
+}
+
+
+def error_type(info: StatusInfo, layer: Layer = Layer.CARD) -> type[CardError]:
+    """The error class raised for ``info``: by category, the SAM variant when ``layer`` is ``Layer.SAM``."""
+    cls = _BY_CATEGORY[info.category]
+    return sam_variant(cls) if layer is Layer.SAM else cls
+
+
+def error_for(sw: int, command: CommandHeader | None = None, *, layer: Layer = Layer.CARD) -> CardError:
+    """The typed error for a failing ``sw`` (not raised), carrying the command and the layer."""
+    info = describe(sw)
+    return error_type(info, layer)(sw, info, command, layer=layer)

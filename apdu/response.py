@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
-from apdu.errors import ApduFormatError
+from apdu.errors import ApduFormatError, CardError, CommandHeader, Layer, error_for
+from apdu.status import SW
 
-__all__ = ["Response"]
+__all__ = ["Response", "check"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +33,7 @@ class Response:
     @property
     def ok(self) -> bool:
         """True for ``9000`` (normal processing)."""
-        return self.sw == 0x9000
+        return self.sw == SW.OK
 
     def encode(self) -> bytes:
         """Serialise as sent by the card."""
@@ -55,3 +57,23 @@ class Response:
     def __str__(self) -> str:
         head = self.data.hex(" ").upper()
         return f"{head} {self.sw:04X}".strip()
+
+
+def check(
+    response: Response,
+    command: CommandHeader | None = None,
+    *,
+    layer: Layer = Layer.CARD,
+    accept: Collection[int] = (SW.OK,),
+) -> Response:
+    """Return ``response`` if its status word is in ``accept`` (default only ``9000``); raise otherwise.
+
+    The raised error is the typed :class:`~apdu.errors.CardError` subclass for the word (e.g.
+    :class:`~apdu.errors.InsufficientFundsError` for 9401), carries ``command``, ``sw``, ``info`` and ``layer``;
+    with ``layer=Layer.SAM`` it is also a :class:`~apdu.errors.SamError`. 61xx and 6Cxx are failures here:
+    :class:`apdu.channel.Channel` resolves them before checking.
+    """
+    if response.sw in accept:
+        return response
+    error: CardError = error_for(response.sw, command, layer=layer)
+    raise error

@@ -8,47 +8,30 @@ Sources:
   9403, 9406), §7.2 (63Cx, 6983, 6984); the Chinese wording follows the FMCOS 2.0 manual's SW list [RECALL];
 * health-card SAM: health-card.md §6.4/§7 (the SAM answers with the PBOC/PSAM conventions, 61xx + GET RESPONSE).
 
-:func:`describe` never raises; :func:`check` returns a successful response and raises the typed
-:class:`~apdu.errors.CardError` subclass otherwise (the SAM variant, also a :class:`~apdu.errors.SamError`,
-when ``layer=Layer.SAM``; see the design note in :mod:`apdu.errors`).
+:class:`SW` names every exact word; the virtual card and the virtual SAM answer with these names, the terminal
+side describes and raises on them (:func:`apdu.errors.error_for`, :func:`apdu.response.check`). This module
+imports nothing of ``apdu``: ``errors`` builds on it, ``command`` and ``response`` on ``errors``, so the four
+modules form no import circle. :func:`describe` never raises.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from apdu.errors import (
-    BlockedError,
-    CardError,
-    CommandNotSupportedError,
-    ConditionsNotSatisfiedError,
-    ExecutionError,
-    FileError,
-    InsufficientFundsError,
-    Layer,
-    MacError,
-    ParameterError,
-    PinBlockedError,
-    PinError,
-    PurseError,
-    RecordNotFoundError,
-    SecurityStatusError,
-    StorageError,
-    WarningStatusError,
-    WrongLengthError,
-    sam_variant,
-)
-
-if TYPE_CHECKING:
-    from apdu.command import Command
-    from apdu.response import Response
-
-__all__ = ["SW_OK", "Category", "StatusInfo", "check", "describe", "error_for", "error_type", "known_words"]
-
-SW_OK = 0x9000
+__all__ = [
+    "SW",
+    "SW_OK",
+    "Category",
+    "StatusInfo",
+    "describe",
+    "known_words",
+    "more_data",
+    "sw_bytes",
+    "tries_in",
+    "tries_left",
+    "wrong_le",
+]
 
 
 class Category(enum.Enum):
@@ -85,73 +68,141 @@ class StatusInfo:
     category: Category
 
 
+class SW(enum.IntEnum):
+    """Every exact status word of the table, by name (one vocabulary for terminal and simulators)."""
+
+    OK = 0x9000
+    WARNING_UNCHANGED = 0x6200
+    DATA_CORRUPTED = 0x6281
+    END_OF_FILE = 0x6282
+    FILE_DEACTIVATED = 0x6283
+    FCI_NOT_FORMATTED = 0x6284
+    FILE_TERMINATED = 0x6285
+    NO_SENSOR_DATA = 0x6286
+    VERIFICATION_FAILED = 0x6300
+    FILE_FILLED = 0x6381
+    EXECUTION_ERROR = 0x6400
+    IMMEDIATE_RESPONSE_REQUIRED = 0x6401
+    EXECUTION_ERROR_MEMORY_CHANGED = 0x6500
+    MEMORY_FAILURE = 0x6581
+    WRONG_LENGTH = 0x6700
+    CLA_FUNCTION_NOT_SUPPORTED = 0x6800
+    LOGICAL_CHANNEL_NOT_SUPPORTED = 0x6881
+    SM_NOT_SUPPORTED = 0x6882
+    LAST_COMMAND_EXPECTED = 0x6883
+    CHAINING_NOT_SUPPORTED = 0x6884
+    SM_REQUIRED_BY_CLA = 0x6900
+    INVALID_STATE = 0x6901
+    INCOMPATIBLE_FILE = 0x6981
+    SECURITY_NOT_SATISFIED = 0x6982
+    AUTH_BLOCKED = 0x6983
+    RANDOM_INVALID = 0x6984
+    CONDITIONS_NOT_SATISFIED = 0x6985
+    COMMAND_NOT_ALLOWED = 0x6986
+    SM_OBJECTS_MISSING = 0x6987
+    SM_OBJECTS_WRONG = 0x6988
+    DATA_INVALID = 0x6A80
+    APP_LOCKED = 0x6A81
+    FILE_NOT_FOUND = 0x6A82
+    RECORD_NOT_FOUND = 0x6A83
+    NOT_ENOUGH_SPACE = 0x6A84
+    NC_TLV_MISMATCH = 0x6A85
+    WRONG_P1P2 = 0x6A86
+    NC_P1P2_MISMATCH = 0x6A87
+    KEY_NOT_FOUND = 0x6A88
+    FILE_EXISTS = 0x6A89
+    DF_NAME_EXISTS = 0x6A8A
+    WRONG_OFFSET = 0x6B00
+    INS_NOT_SUPPORTED = 0x6D00
+    CLA_NOT_SUPPORTED = 0x6E00
+    NO_PRECISE_DIAGNOSIS = 0x6F00
+    MAC_ERROR = 0x9302
+    APP_PERMANENTLY_LOCKED = 0x9303
+    INSUFFICIENT_FUNDS = 0x9401
+    COUNTER_MAX = 0x9402
+    KEY_INDEX_UNSUPPORTED = 0x9403
+    NO_TRANSACTION = 0x9406
+
+
 _C = Category
 
 # Exact words. Ranges (61xx, 6Cxx, 63Cx) and SW1 groups are handled in describe().
 _TABLE: dict[int, tuple[str, str, Category]] = {
-    0x9000: ("Success", "成功", _C.OK),
+    SW.OK: ("Success", "成功", _C.OK),
     # 62xx: warning, non-volatile memory unchanged (ISO/IEC 7816-4 table 6)
-    0x6200: ("Warning: no information given, memory unchanged", "警告：无信息，存储器未改变", _C.WARNING),
-    0x6281: ("Part of returned data may be corrupted", "回送的数据可能有错", _C.WARNING),
-    0x6282: ("End of file or record reached before reading Le bytes", "读到 Le 字节前已达文件或记录末尾", _C.WARNING),
-    0x6283: ("Selected file deactivated (invalid)", "选择文件无效（已停用）", _C.BLOCKED),
-    0x6284: ("File control information not formatted", "文件控制信息格式错误", _C.WARNING),
-    0x6285: ("Selected file in termination state", "选择的文件处于终止状态", _C.BLOCKED),
-    0x6286: ("No input data available from a sensor", "传感器无输入数据", _C.WARNING),
+    SW.WARNING_UNCHANGED: ("Warning: no information given, memory unchanged", "警告：无信息，存储器未改变", _C.WARNING),
+    SW.DATA_CORRUPTED: ("Part of returned data may be corrupted", "回送的数据可能有错", _C.WARNING),
+    SW.END_OF_FILE: (
+        "End of file or record reached before reading Le bytes",
+        "读到 Le 字节前已达文件或记录末尾",
+        _C.WARNING,
+    ),
+    SW.FILE_DEACTIVATED: ("Selected file deactivated (invalid)", "选择文件无效（已停用）", _C.BLOCKED),
+    SW.FCI_NOT_FORMATTED: ("File control information not formatted", "文件控制信息格式错误", _C.WARNING),
+    SW.FILE_TERMINATED: ("Selected file in termination state", "选择的文件处于终止状态", _C.BLOCKED),
+    SW.NO_SENSOR_DATA: ("No input data available from a sensor", "传感器无输入数据", _C.WARNING),
     # 63xx: warning, non-volatile memory changed
-    0x6300: ("Verification failed (no information given)", "认证失败", _C.PIN),
-    0x6381: ("File filled up by the last write", "最后一次写入已写满文件", _C.WARNING),
+    SW.VERIFICATION_FAILED: ("Verification failed (no information given)", "认证失败", _C.PIN),
+    SW.FILE_FILLED: ("File filled up by the last write", "最后一次写入已写满文件", _C.WARNING),
     # 64xx / 65xx: execution errors
-    0x6400: ("Execution error, memory unchanged (state flags unchanged)", "执行错误，状态标志未改变", _C.EXECUTION),
-    0x6401: ("Immediate response required by the card", "卡要求立即响应", _C.EXECUTION),
-    0x6500: ("Execution error, memory changed", "执行错误，存储器已改变", _C.EXECUTION),
-    0x6581: ("Memory failure (EEPROM write failed)", "存储器故障（写 EEPROM 失败）", _C.MEMORY),
+    SW.EXECUTION_ERROR: (
+        "Execution error, memory unchanged (state flags unchanged)",
+        "执行错误，状态标志未改变",
+        _C.EXECUTION,
+    ),
+    SW.IMMEDIATE_RESPONSE_REQUIRED: ("Immediate response required by the card", "卡要求立即响应", _C.EXECUTION),
+    SW.EXECUTION_ERROR_MEMORY_CHANGED: ("Execution error, memory changed", "执行错误，存储器已改变", _C.EXECUTION),
+    SW.MEMORY_FAILURE: ("Memory failure (EEPROM write failed)", "存储器故障（写 EEPROM 失败）", _C.MEMORY),
     # 67xx
-    0x6700: ("Wrong length", "长度错误", _C.WRONG_LENGTH),
+    SW.WRONG_LENGTH: ("Wrong length", "长度错误", _C.WRONG_LENGTH),
     # 68xx: functions in CLA not supported
-    0x6800: ("Functions in CLA not supported", "不支持 CLA 中的功能", _C.COMMAND),
-    0x6881: ("Logical channel not supported", "不支持逻辑通道", _C.COMMAND),
-    0x6882: ("Secure messaging not supported", "不支持安全报文", _C.COMMAND),
-    0x6883: ("Last command of the chain expected", "应为命令链的最后一条命令", _C.COMMAND),
-    0x6884: ("Command chaining not supported", "不支持命令链", _C.COMMAND),
+    SW.CLA_FUNCTION_NOT_SUPPORTED: ("Functions in CLA not supported", "不支持 CLA 中的功能", _C.COMMAND),
+    SW.LOGICAL_CHANNEL_NOT_SUPPORTED: ("Logical channel not supported", "不支持逻辑通道", _C.COMMAND),
+    SW.SM_NOT_SUPPORTED: ("Secure messaging not supported", "不支持安全报文", _C.COMMAND),
+    SW.LAST_COMMAND_EXPECTED: ("Last command of the chain expected", "应为命令链的最后一条命令", _C.COMMAND),
+    SW.CHAINING_NOT_SUPPORTED: ("Command chaining not supported", "不支持命令链", _C.COMMAND),
     # 69xx: command not allowed
-    0x6900: (
+    SW.SM_REQUIRED_BY_CLA: (
         "Command not allowed (CLA does not match the secure-messaging requirement)",
         "命令不允许（CLA 与线路保护要求不匹配）",
         _C.SECURITY,
     ),
-    0x6901: ("Command not accepted (invalid state)", "命令不接受（无效状态）", _C.SECURITY),
-    0x6981: ("Command incompatible with file structure", "命令与文件结构不相容", _C.FILE),
-    0x6982: ("Security status not satisfied", "安全状态不满足", _C.SECURITY),
-    0x6983: ("Authentication method blocked (key or PIN locked)", "密钥（口令）被锁死", _C.PIN_BLOCKED),
-    0x6984: ("Reference data not usable (random number invalid)", "引用数据无效（随机数无效）", _C.SECURITY),
-    0x6985: ("Conditions of use not satisfied", "使用条件不满足", _C.CONDITIONS),
-    0x6986: ("Command not allowed (no current EF)", "不满足命令执行条件（无当前 EF）", _C.COMMAND),
-    0x6987: ("Expected secure-messaging data objects missing", "缺少安全报文数据", _C.SECURITY),
-    0x6988: ("Incorrect secure-messaging data objects (MAC wrong)", "安全报文数据项不正确（MAC 错误）", _C.MAC),
+    SW.INVALID_STATE: ("Command not accepted (invalid state)", "命令不接受（无效状态）", _C.SECURITY),
+    SW.INCOMPATIBLE_FILE: ("Command incompatible with file structure", "命令与文件结构不相容", _C.FILE),
+    SW.SECURITY_NOT_SATISFIED: ("Security status not satisfied", "安全状态不满足", _C.SECURITY),
+    SW.AUTH_BLOCKED: ("Authentication method blocked (key or PIN locked)", "密钥（口令）被锁死", _C.PIN_BLOCKED),
+    SW.RANDOM_INVALID: ("Reference data not usable (random number invalid)", "引用数据无效（随机数无效）", _C.SECURITY),
+    SW.CONDITIONS_NOT_SATISFIED: ("Conditions of use not satisfied", "使用条件不满足", _C.CONDITIONS),
+    SW.COMMAND_NOT_ALLOWED: ("Command not allowed (no current EF)", "不满足命令执行条件（无当前 EF）", _C.COMMAND),
+    SW.SM_OBJECTS_MISSING: ("Expected secure-messaging data objects missing", "缺少安全报文数据", _C.SECURITY),
+    SW.SM_OBJECTS_WRONG: (
+        "Incorrect secure-messaging data objects (MAC wrong)",
+        "安全报文数据项不正确（MAC 错误）",
+        _C.MAC,
+    ),
     # 6Axx: wrong parameters P1-P2
-    0x6A80: ("Incorrect parameters in the data field", "数据域参数不正确", _C.PARAMETER),
-    0x6A81: ("Function not supported or application locked", "功能不支持或应用已锁定", _C.BLOCKED),
-    0x6A82: ("File not found", "文件未找到", _C.FILE),
-    0x6A83: ("Record not found", "记录未找到", _C.RECORD),
-    0x6A84: ("Not enough memory space in the file", "文件中存储空间不够", _C.MEMORY),
-    0x6A85: ("Nc inconsistent with TLV structure", "Lc 与 TLV 结构不一致", _C.PARAMETER),
-    0x6A86: ("Incorrect parameters P1-P2", "参数 P1 P2 不正确", _C.PARAMETER),
-    0x6A87: ("Nc inconsistent with parameters P1-P2", "Lc 与 P1 P2 不一致", _C.PARAMETER),
-    0x6A88: ("Referenced data or key not found", "引用数据（密钥）未找到", _C.PARAMETER),
-    0x6A89: ("File already exists", "文件已存在", _C.FILE),
-    0x6A8A: ("DF name already exists", "DF 名称已存在", _C.FILE),
-    0x6B00: ("Wrong parameters P1-P2 (offset outside the EF)", "参数错误（偏移量超出文件）", _C.PARAMETER),
-    0x6D00: ("Instruction not supported", "INS 不支持", _C.COMMAND),
-    0x6E00: ("Class not supported", "CLA 不支持", _C.COMMAND),
-    0x6F00: ("No precise diagnosis", "数据无效，无精确诊断", _C.EXECUTION),
+    SW.DATA_INVALID: ("Incorrect parameters in the data field", "数据域参数不正确", _C.PARAMETER),
+    SW.APP_LOCKED: ("Function not supported or application locked", "功能不支持或应用已锁定", _C.BLOCKED),
+    SW.FILE_NOT_FOUND: ("File not found", "文件未找到", _C.FILE),
+    SW.RECORD_NOT_FOUND: ("Record not found", "记录未找到", _C.RECORD),
+    SW.NOT_ENOUGH_SPACE: ("Not enough memory space in the file", "文件中存储空间不够", _C.MEMORY),
+    SW.NC_TLV_MISMATCH: ("Nc inconsistent with TLV structure", "Lc 与 TLV 结构不一致", _C.PARAMETER),
+    SW.WRONG_P1P2: ("Incorrect parameters P1-P2", "参数 P1 P2 不正确", _C.PARAMETER),
+    SW.NC_P1P2_MISMATCH: ("Nc inconsistent with parameters P1-P2", "Lc 与 P1 P2 不一致", _C.PARAMETER),
+    SW.KEY_NOT_FOUND: ("Referenced data or key not found", "引用数据（密钥）未找到", _C.PARAMETER),
+    SW.FILE_EXISTS: ("File already exists", "文件已存在", _C.FILE),
+    SW.DF_NAME_EXISTS: ("DF name already exists", "DF 名称已存在", _C.FILE),
+    SW.WRONG_OFFSET: ("Wrong parameters P1-P2 (offset outside the EF)", "参数错误（偏移量超出文件）", _C.PARAMETER),
+    SW.INS_NOT_SUPPORTED: ("Instruction not supported", "INS 不支持", _C.COMMAND),
+    SW.CLA_NOT_SUPPORTED: ("Class not supported", "CLA 不支持", _C.COMMAND),
+    SW.NO_PRECISE_DIAGNOSIS: ("No precise diagnosis", "数据无效，无精确诊断", _C.EXECUTION),
     # PBOC e-purse (pboc-purse.md §2, §12)
-    0x9302: ("MAC error", "MAC 错误", _C.MAC),
-    0x9303: ("Application permanently locked", "应用已被永久锁定", _C.BLOCKED),
-    0x9401: ("Insufficient funds", "金额不足", _C.FUNDS),
-    0x9402: ("Transaction counter reached its maximum", "交易计数器达到最大值", _C.PURSE),
-    0x9403: ("Key index not supported", "密钥索引不支持", _C.PURSE),
-    0x9406: ("Required MAC not available (no such transaction)", "所需 MAC 不可用（无此交易）", _C.PURSE),
+    SW.MAC_ERROR: ("MAC error", "MAC 错误", _C.MAC),
+    SW.APP_PERMANENTLY_LOCKED: ("Application permanently locked", "应用已被永久锁定", _C.BLOCKED),
+    SW.INSUFFICIENT_FUNDS: ("Insufficient funds", "金额不足", _C.FUNDS),
+    SW.COUNTER_MAX: ("Transaction counter reached its maximum", "交易计数器达到最大值", _C.PURSE),
+    SW.KEY_INDEX_UNSUPPORTED: ("Key index not supported", "密钥索引不支持", _C.PURSE),
+    SW.NO_TRANSACTION: ("Required MAC not available (no such transaction)", "所需 MAC 不可用（无此交易）", _C.PURSE),
 }
 
 # Meaning of an SW1 group when the exact word is not in the table.
@@ -170,27 +221,7 @@ _GROUPS: dict[int, tuple[str, str, Category]] = {
     0x94: ("E-purse error", "电子钱包错误", _C.PURSE),
 }
 
-_BY_CATEGORY: dict[Category, type[CardError]] = {
-    _C.OK: CardError,
-    _C.MORE_DATA: CardError,
-    _C.UNKNOWN: CardError,
-    _C.WARNING: WarningStatusError,
-    _C.EXECUTION: ExecutionError,
-    _C.MEMORY: StorageError,
-    _C.WRONG_LENGTH: WrongLengthError,
-    _C.SECURITY: SecurityStatusError,
-    _C.CONDITIONS: ConditionsNotSatisfiedError,
-    _C.PIN: PinError,
-    _C.PIN_BLOCKED: PinBlockedError,
-    _C.FILE: FileError,
-    _C.RECORD: RecordNotFoundError,
-    _C.PARAMETER: ParameterError,
-    _C.COMMAND: CommandNotSupportedError,
-    _C.MAC: MacError,
-    _C.PURSE: PurseError,
-    _C.FUNDS: InsufficientFundsError,
-    _C.BLOCKED: BlockedError,
-}
+SW_OK = SW.OK
 
 
 def known_words() -> tuple[int, ...]:
@@ -223,32 +254,38 @@ def describe(sw: int) -> StatusInfo:
     return StatusInfo(sw, "Unknown status word", "未知状态字", _C.UNKNOWN)
 
 
-def error_type(info: StatusInfo, layer: Layer = Layer.CARD) -> type[CardError]:
-    """The error class raised for ``info``: by category, the SAM variant when ``layer`` is ``Layer.SAM``."""
-    cls = _BY_CATEGORY[info.category]
-    return sam_variant(cls) if layer is Layer.SAM else cls
+def tries_left(n: int) -> int:
+    """The word for a failed verification with ``n`` tries left: ``63Cx``, or ``6983`` when none is left.
 
-
-def error_for(sw: int, command: Command | None = None, *, layer: Layer = Layer.CARD) -> CardError:
-    """The typed error for a failing ``sw`` (not raised), carrying the command and the layer."""
-    info = describe(sw)
-    return error_type(info, layer)(sw, info, command, layer=layer)
-
-
-def check(
-    response: Response,
-    command: Command | None = None,
-    *,
-    layer: Layer = Layer.CARD,
-    accept: Collection[int] = (SW_OK,),
-) -> Response:
-    """Return ``response`` if its status word is in ``accept`` (default only ``9000``); raise otherwise.
-
-    The raised error is the typed :class:`~apdu.errors.CardError` subclass for the word (e.g.
-    :class:`~apdu.errors.InsufficientFundsError` for 9401), carries ``command``, ``sw``, ``info`` and ``layer``;
-    with ``layer=Layer.SAM`` it is also a :class:`~apdu.errors.SamError`. 61xx and 6Cxx are failures here:
-    :class:`apdu.channel.Channel` resolves them before checking.
+    ISO/IEC 7816-4:2013 table 6 gives ``63Cx`` "counter x" and ``6983`` "authentication method blocked"; the
+    FMCOS / PBOC cards answer ``6983`` once the key or PIN is locked (pboc-purse.md §7.2). The card and the SAM
+    both answer this way, so the attempt that uses the last try already says "blocked" (docs/decisions.md D11).
+    ``n`` above 15 is reported as 15 (four bits).
     """
-    if response.sw in accept:
-        return response
-    raise error_for(response.sw, command, layer=layer)
+    if n < 0:
+        raise ValueError(f"tries left must be >= 0, got {n}")
+    return 0x63C0 | min(n, 15) if n > 0 else SW.AUTH_BLOCKED
+
+
+def tries_in(sw: int) -> int | None:
+    """The tries left that ``sw`` reports: ``x`` of ``63Cx``, 0 for ``6983``, ``None`` for any other word."""
+    if sw & 0xFFF0 == 0x63C0:
+        return sw & 0x0F
+    if sw == SW.AUTH_BLOCKED:
+        return 0
+    return None
+
+
+def more_data(n: int) -> int:
+    """``61xx``: ``n`` bytes wait for GET RESPONSE (``6100`` = 256 or more) (ISO/IEC 7816-4 §5.3.4)."""
+    return 0x6100 | (n if n < 256 else 0)
+
+
+def wrong_le(n: int) -> int:
+    """``6Cxx``: re-send with Le = ``n`` (``6C00`` = 256) (ISO/IEC 7816-4 table 5)."""
+    return 0x6C00 | (n if n < 256 else 0)
+
+
+def sw_bytes(sw: int) -> bytes:
+    """SW1 SW2 of ``sw`` as two bytes (``0x9000`` -> ``b"\\x90\\x00"``)."""
+    return bytes((sw >> 8, sw & 0xFF))

@@ -22,8 +22,8 @@ from apdu import iso
 from apdu.channel import Channel
 from apdu.command import Command
 from apdu.errors import DataError, Layer, LibraryError, MissingInputError
-from apdu.response import Response
-from apdu.status import check
+from apdu.response import Response, check
+from apdu.status import SW
 from healthcard.api.samport import SamPort
 from healthcard.codecs.fields import FieldSpec, Kind
 from healthcard.profiles.card import MF_FID, CardProfile
@@ -33,7 +33,6 @@ from healthcard.profiles.model import ALWAYS, DFSpec, KeySpec, Scheme
 __all__ = ["RK_TERMINAL_DATA", "CardAccess", "allows"]
 
 RK_TERMINAL_DATA = bytes.fromhex("1122334455667788")
-SW_OK = 0x9000
 
 
 def allows(right: int, state: int) -> bool:
@@ -127,11 +126,11 @@ class CardAccess:
 
     # --- commands ----------------------------------------------------------------------------------------------
 
-    def send(self, command: Command, *, accept: Collection[int] = (SW_OK,)) -> Response:
+    def send(self, command: Command, *, accept: Collection[int] = (SW.OK,)) -> Response:
         """Send to the card; any status word outside ``accept`` raises the typed :class:`~apdu.errors.CardError`."""
         return check(self.channel.transmit(command), command, layer=Layer.CARD, accept=accept)
 
-    def select_df(self, name: str, *, accept: Collection[int] = (SW_OK,)) -> DFSpec:
+    def select_df(self, name: str, *, accept: Collection[int] = (SW.OK,)) -> DFSpec:
         """Make ``name`` the current DF with as few SELECTs as the tree allows; clears the security state.
 
         ``accept`` applies to the last SELECT (e.g. ``6283`` for a temporarily blocked application).
@@ -142,7 +141,7 @@ class CardAccess:
         steps = self._route(target)
         for n, (fid, path) in enumerate(steps):
             self.forget()
-            self.send(iso.select_fid(fid), accept=accept if n == len(steps) - 1 else (SW_OK,))
+            self.send(iso.select_fid(fid), accept=accept if n == len(steps) - 1 else (SW.OK,))
             self._path = path
         return self._nodes[name].spec
 

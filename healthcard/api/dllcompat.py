@@ -33,6 +33,7 @@ from apdu.errors import (
     SamError,
     SecurityStatusError,
 )
+from apdu.status import SW, StatusInfo, describe
 from healthcard.api import reading, writing
 from healthcard.api.sections import Section
 from healthcard.api.session import CardSession
@@ -307,7 +308,7 @@ class HealthCardDll:
             items = reading.read_cyclic(self.s.access, Section.ALLERGIES)
             a = items[nRecorderNo - 1] if nRecorderNo <= len(items) else None
             if not isinstance(a, Allergy):
-                raise RecordNotFoundError(0x6A83, _info(0x6A83))
+                raise RecordNotFoundError(SW.RECORD_NOT_FOUND, _info(SW.RECORD_NOT_FOUND))
             return {"GMWZMC": a.substance.encode("gbk"), "GMFY": a.reaction.encode("gbk")}
 
         return self._run(IRV.READ_RECORD, read, {})
@@ -329,7 +330,7 @@ class HealthCardDll:
             items = reading.read_cyclic(self.s.access, Section.IMMUNISATIONS)
             i = items[nRecorderNo - 1] if nRecorderNo <= len(items) else None
             if not isinstance(i, Immunisation):
-                raise RecordNotFoundError(0x6A83, _info(0x6A83))
+                raise RecordNotFoundError(SW.RECORD_NOT_FOUND, _info(SW.RECORD_NOT_FOUND))
             return {"MYJZMC": i.name.encode("gbk"), "MYJZSJ": "" if i.date is None else i.date.strftime("%Y%m%d")}
 
         return self._run(IRV.READ_RECORD, read, {})
@@ -507,7 +508,5 @@ def _text(value: bytes | str) -> str:
     return value.decode("gbk") if isinstance(value, bytes) else value
 
 
-def _info(sw: int) -> Any:
-    from apdu.status import describe  # noqa: PLC0415
-
+def _info(sw: int) -> StatusInfo:
     return describe(sw)

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from apdu.command import Command
 from apdu.errors import LibraryError, MissingInputError
+from apdu.status import SW
 from healthcard.api.purse import PurseContext
 
-__all__ = ["SW_BLOCKED_TEMPORARILY", "block_application", "block_card", "unblock_application"]
+__all__ = ["block_application", "block_card", "unblock_application"]
 
-SW_BLOCKED_TEMPORARILY = 0x6283
 
 
 def _send_with_mac(ctx: PurseContext, ins: int, p2: int) -> None:
@@ -45,7 +45,7 @@ def unblock_application(ctx: PurseContext) -> None:
     purse = ctx.access.profile.purse
     assert purse is not None
     ctx.access.forget()
-    ctx.access.select_df(purse.adf.name, accept=(0x9000, SW_BLOCKED_TEMPORARILY))
+    ctx.access.select_df(purse.adf.name, accept=(SW.OK, SW.FILE_DEACTIVATED))
     _send_with_mac(ctx, 0x18, 0x00)
     ctx.access.forget()
 

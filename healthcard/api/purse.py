@@ -38,7 +38,7 @@ from apdu.records import (
     InitForPurchaseResponse,
     TransactionProveResponse,
 )
-from apdu.status import describe
+from apdu.status import SW, describe
 from healthcard.api.access import CardAccess
 from healthcard.api.reading import read_balance, read_binary, read_records
 from healthcard.codecs import PurseApplicationData, PurseDetail
@@ -47,7 +47,6 @@ from healthcard.profiles.model import EFKind, EFSpec
 from sam.crypto import Algorithm, diversify, load_mac1, load_mac2, load_session_key
 
 __all__ = [
-    "SW_NO_TRANSACTION",
     "DebitJournal",
     "DemoLoadAuthoriser",
     "LoadAuthoriser",
@@ -65,7 +64,6 @@ __all__ = [
     "recover_purchase",
 ]
 
-SW_NO_TRANSACTION = 0x9406
 MAX_AMOUNT = 0xFFFFFFFF
 
 
@@ -260,7 +258,7 @@ class DemoLoadAuthoriser:
             alg, sk, request.balance_before_fen, request.amount_fen, request.transaction_type, request.terminal_id
         )
         if expected != request.mac1:
-            raise MacError(0x9302, describe(0x9302))
+            raise MacError(SW.MAC_ERROR, describe(SW.MAC_ERROR))
         stamp = _bcd(request.when)
         return load_mac2(alg, sk, request.amount_fen, request.transaction_type, request.terminal_id, stamp)
 
@@ -469,8 +467,8 @@ def recover_purchase(ctx: PurseContext, prepared: PreparedDebit) -> PurchaseResu
     access = ctx.access
     ctx.select()
     command = pboc.get_transaction_prove(TransactionType.EP_PURCHASE, (prepared.offline_counter + 1) & 0xFFFF)
-    r = access.send(command, accept=(0x9000, SW_NO_TRANSACTION))
-    proved = r.sw != SW_NO_TRANSACTION
+    r = access.send(command, accept=(SW.OK, SW.NO_TRANSACTION))
+    proved = r.sw != SW.NO_TRANSACTION
     if not _executed(
         ctx, proved=proved, tx_type=TransactionType.EP_PURCHASE, counter=prepared.offline_counter,
         amount_fen=prepared.amount_fen, terminal_id=prepared.terminal_id, when=prepared.when,
@@ -540,8 +538,8 @@ def recover_load(ctx: PurseContext, prepared: PreparedLoad) -> LoadResult | None
     """
     ctx.select()
     command = pboc.get_transaction_prove(TransactionType.EP_LOAD, (prepared.online_counter + 1) & 0xFFFF)
-    r = ctx.access.send(command, accept=(0x9000, SW_NO_TRANSACTION))
-    proved = r.sw != SW_NO_TRANSACTION
+    r = ctx.access.send(command, accept=(SW.OK, SW.NO_TRANSACTION))
+    proved = r.sw != SW.NO_TRANSACTION
     if not _executed(
         ctx, proved=proved, tx_type=TransactionType.EP_LOAD, counter=prepared.online_counter,
         amount_fen=prepared.amount_fen, terminal_id=prepared.terminal_id, when=prepared.when,

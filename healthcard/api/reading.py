@@ -19,6 +19,7 @@ from collections.abc import Collection
 from apdu import iso, pboc
 from apdu.errors import LibraryError
 from apdu.records import BalanceResponse
+from apdu.status import SW
 from healthcard.api.access import CardAccess
 from healthcard.api.sections import CardData, PurseInfo, Section
 from healthcard.codecs import (
@@ -34,7 +35,6 @@ from healthcard.codecs import (
 from healthcard.profiles.model import DFSpec, EFSpec
 
 __all__ = [
-    "SW_RECORD_NOT_FOUND",
     "read_balance",
     "read_binary",
     "read_cyclic",
@@ -49,8 +49,6 @@ __all__ = [
     "read_visits",
 ]
 
-SW_OK = 0x9000
-SW_RECORD_NOT_FOUND = 0x6A83
 CHUNK = 256
 
 
@@ -73,8 +71,8 @@ def read_records(access: CardAccess, df_name: str, ef_name: str) -> list[bytes]:
         access.select_ef(ef.fid)
     out: list[bytes] = []
     for n in range(1, ef.records + 1):
-        r = access.send(iso.read_record(n, sfi=ef.sfi), accept=(SW_OK, SW_RECORD_NOT_FOUND))
-        if r.sw == SW_RECORD_NOT_FOUND:
+        r = access.send(iso.read_record(n, sfi=ef.sfi), accept=(SW.OK, SW.RECORD_NOT_FOUND))
+        if r.sw == SW.RECORD_NOT_FOUND:
             break
         out.append(r.data)
     return out

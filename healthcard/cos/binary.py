@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
-from healthcard.cos import status as s
+from apdu.status import SW, sw_bytes, wrong_le
 from healthcard.cos.body import split
 from healthcard.cos.sm import MAX_SM_READ, mac_response, unwrap_write
 from healthcard.fs.journal import WriteBinary
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["read_binary", "target_ef", "update_binary"]
 
-_OK = s.OK
+_OK = sw_bytes(SW.OK)
 
 
 def target_ef(card: VirtualCard, sfi: int) -> EF:
@@ -31,12 +31,12 @@ def target_ef(card: VirtualCard, sfi: int) -> EF:
     if sfi:
         ef = card.df.by_sfi(sfi)
         if ef is None:
-            raise SwError(s.FILE_NOT_FOUND)
+            raise SwError(SW.FILE_NOT_FOUND)
         card.ef = ef
         return ef
     cur = card.ef
     if cur is None:
-        raise SwError(s.COMMAND_NOT_ALLOWED)
+        raise SwError(SW.COMMAND_NOT_ALLOWED)
     return cur
 
 
@@ -50,23 +50,23 @@ def read_binary(card: VirtualCard, apdu: bytes) -> bytes:
     else:
         ef = card.ef
         if ef is None:
-            raise SwError(s.COMMAND_NOT_ALLOWED)
+            raise SwError(SW.COMMAND_NOT_ALLOWED)
         offset = (p1 << 8) | apdu[3]
     if type(ef) is not TransparentEF:
-        raise SwError(s.INCOMPATIBLE_FILE)
+        raise SwError(SW.INCOMPATIBLE_FILE)
     right = ef.read
     if not (right & 0x0F) <= card.security <= (right >> 4):
-        raise SwError(s.SECURITY)
+        raise SwError(SW.SECURITY_NOT_SATISFIED)
     if len(apdu) != 5 or apdu[0] or ef.read_sm:
         return _read_other(card, apdu, ef, offset)
     le = apdu[4] or 256
     size = ef.size
     if offset >= size:
-        raise SwError(s.OFFSET_OUTSIDE)
+        raise SwError(SW.WRONG_OFFSET)
     end = offset + le
     if end > size:
         if le != 256:
-            raise SwError(0x6C00 | (size - offset))
+            raise SwError(wrong_le(size - offset))
         end = size
     return ef.data[offset:end] + _OK
 
@@ -75,13 +75,13 @@ def _slice(ef: TransparentEF, offset: int, le: int, most: int) -> bytes:
     """``le`` bytes from ``offset`` (256 = up to ``most`` bytes to the end); 6B00, 6700 or 6Cxx otherwise."""
     size = ef.size
     if offset >= size:
-        raise SwError(s.OFFSET_OUTSIDE)
+        raise SwError(SW.WRONG_OFFSET)
     if le == 256:
         return ef.data[offset : min(size, offset + most)]
     if le > most:
-        raise SwError(s.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     if offset + le > size:
-        raise SwError(0x6C00 | (size - offset))
+        raise SwError(wrong_le(size - offset))
     return ef.data[offset : offset + le]
 
 
@@ -93,13 +93,13 @@ def _read_other(card: VirtualCard, apdu: bytes, ef: TransparentEF, offset: int) 
     """
     cla = apdu[0]
     if cla & 0x80:
-        raise SwError(s.CLA_NOT_SUPPORTED)
+        raise SwError(SW.CLA_NOT_SUPPORTED)
     data, ne = split(apdu)
     if not cla & 0x04:
         if data:
-            raise SwError(s.WRONG_LENGTH)
+            raise SwError(SW.WRONG_LENGTH)
         if ef.read_sm:
-            raise SwError(s.SM_MISSING)
+            raise SwError(SW.SM_OBJECTS_MISSING)
         return _slice(ef, offset, ne or 256, 256) + _OK
     return mac_response(card, apdu, _slice(ef, offset, ne or 256, MAX_SM_READ)) + _OK
 
@@ -107,7 +107,7 @@ def _read_other(card: VirtualCard, apdu: bytes, ef: TransparentEF, offset: int) 
 def update_binary(card: VirtualCard, apdu: bytes) -> bytes:
     """``00/04 D6 P1 P2 Lc data`` (plain, MAC or MAC + encryption as the file requires)."""
     if apdu[0] & 0x80:
-        raise SwError(s.CLA_NOT_SUPPORTED)
+        raise SwError(SW.CLA_NOT_SUPPORTED)
     p1 = apdu[2]
     if p1 & 0x80:
         ef = target_ef(card, p1 & 0x1F)
@@ -116,14 +116,14 @@ def update_binary(card: VirtualCard, apdu: bytes) -> bytes:
         ef = target_ef(card, 0)
         offset = (p1 << 8) | apdu[3]
     if not isinstance(ef, TransparentEF):
-        raise SwError(s.INCOMPATIBLE_FILE)
+        raise SwError(SW.INCOMPATIBLE_FILE)
     card.need(ef.write)
     data = unwrap_write(card, apdu, ef.sm)
     if not data:
-        raise SwError(s.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     if offset >= ef.size:
-        raise SwError(s.OFFSET_OUTSIDE)
+        raise SwError(SW.WRONG_OFFSET)
     if offset + len(data) > ef.size:
-        raise SwError(s.NOT_ENOUGH_SPACE)
+        raise SwError(SW.NOT_ENOUGH_SPACE)
     card.commit([WriteBinary((*card.df_path, ef.fid), offset, data)], "update-binary")
     return _OK

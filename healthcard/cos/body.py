@@ -6,7 +6,7 @@ The COS works on the raw bytes so the hot path (READ BINARY) allocates nothing b
 from __future__ import annotations
 
 from apdu.card import SwError
-from healthcard.cos.status import WRONG_LENGTH
+from apdu.status import SW
 
 __all__ = ["split", "u16", "u32"]
 
@@ -24,19 +24,19 @@ def split(apdu: bytes) -> tuple[bytes, int | None]:
             return apdu[5:], None
         if n == 6 + lc:
             return apdu[5 : 5 + lc], apdu[-1] or 256
-        raise SwError(WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     if n == 7:
         return b"", int.from_bytes(apdu[5:7], "big") or 65536
     if n < 7:
-        raise SwError(WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     lc = int.from_bytes(apdu[5:7], "big")
     if lc == 0:
-        raise SwError(WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     if n == 7 + lc:
         return apdu[7:], None
     if n == 9 + lc:
         return apdu[7 : 7 + lc], int.from_bytes(apdu[-2:], "big") or 65536
-    raise SwError(WRONG_LENGTH)
+    raise SwError(SW.WRONG_LENGTH)
 
 
 def u16(data: bytes, offset: int = 0) -> int:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
-from healthcard.cos import status as s
+from apdu.status import SW, sw_bytes
 from healthcard.fs.journal import Op
 from healthcard.fs.keys import KeyFile
 from healthcard.fs.nodes import DF, EF, LifeCycle
@@ -135,17 +135,17 @@ class VirtualCard:
             if handler is None:
                 return b"\x6d\x00"
             if apdu[0] & 0x04 and len(apdu) > 5 and apdu[4] == 0:
-                return s.sw_bytes(s.WRONG_LENGTH)  # secure messaging is short-APDU only: Lc' is one byte (§7.1)
+                return sw_bytes(SW.WRONG_LENGTH)  # secure messaging is short-APDU only: Lc' is one byte (§7.1)
             if self.pending is not None and ins not in (0x52, 0x54):
                 self.pending = None
             if self.lock and ins not in _ALLOWED_WHEN_LOCKED[self.lock]:
-                return s.sw_bytes(s.APP_PERMANENTLY_LOCKED if self.lock == _LOCK_PERM else s.APP_LOCKED)
+                return sw_bytes(SW.APP_PERMANENTLY_LOCKED if self.lock == _LOCK_PERM else SW.APP_LOCKED)
             out = handler(self, bytes(apdu))
             if self.state.tear is not None:
                 self.state.point("apdu:done")
             return out
         except SwError as exc:
-            return s.sw_bytes(exc.sw)
+            return sw_bytes(exc.sw)
         except Torn as torn:
             log.debug("card torn at %s", torn.point)
             self._powered = False
@@ -154,7 +154,7 @@ class VirtualCard:
             return b""
         except Exception:
             log.exception("virtual card: unexpected error on INS %02X", apdu[1] if len(apdu) > 1 else 0)
-            return s.sw_bytes(s.NO_PRECISE_DIAGNOSIS)
+            return sw_bytes(SW.NO_PRECISE_DIAGNOSIS)
 
     # --- fault injection -----------------------------------------------------------------------------------
 
@@ -196,21 +196,21 @@ class VirtualCard:
         """The current DF's key file (6A88 when there is none)."""
         kf = self.df.key_file
         if kf is None:
-            raise SwError(s.KEY_NOT_FOUND)
+            raise SwError(SW.KEY_NOT_FOUND)
         return kf
 
     def take_challenge(self) -> bytes:
         """The last challenge, consumed (6984 when there is none)."""
         ch = self.challenge
         if ch is None:
-            raise SwError(s.NO_RANDOM)
+            raise SwError(SW.RANDOM_INVALID)
         self.challenge = None
         return ch
 
     def need(self, right: int) -> None:
         """Raise 6982 unless the security state satisfies ``right`` (``Y <= S <= X``)."""
         if not (right & 0x0F) <= self.security <= (right >> 4):
-            raise SwError(s.SECURITY)
+            raise SwError(SW.SECURITY_NOT_SATISFIED)
 
     def commit(self, ops: Sequence[Op], label: str) -> None:
         """Commit persistent changes atomically, then notify the image saver."""

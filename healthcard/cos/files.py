@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
-from healthcard.cos import status as s
+from apdu.status import SW, sw_bytes
 from healthcard.cos.body import split
 from healthcard.fs.nodes import DF, MF_FID, LifeCycle, Node
 
@@ -56,7 +56,7 @@ def _target(card: VirtualCard, p1: int, data: bytes) -> tuple[Node | None, DF]:
     """The node to select and the DF that holds it when it is an EF."""
     if p1 == 0x08:
         if not data or len(data) % 2:
-            raise SwError(s.WRONG_LENGTH)
+            raise SwError(SW.WRONG_LENGTH)
         holder: DF = card.state.mf
         node: Node | None = holder
         for i in range(0, len(data), 2):
@@ -77,45 +77,45 @@ def _relative(card: VirtualCard, p1: int, data: bytes) -> Node | None:
         if not data:
             return card.state.mf
         if len(data) != 2:
-            raise SwError(s.WRONG_LENGTH)
+            raise SwError(SW.WRONG_LENGTH)
         return find_fid(card, int.from_bytes(data, "big"))
     if p1 in (0x01, 0x02):
         if len(data) != 2:
-            raise SwError(s.WRONG_LENGTH)
+            raise SwError(SW.WRONG_LENGTH)
         child = card.df.children.get(int.from_bytes(data, "big"))
         return child if (p1 == 0x01) == isinstance(child, DF) else None
     if p1 == 0x03:
         return card.df.parent
     if p1 == 0x04:
         if not 1 <= len(data) <= 16:
-            raise SwError(s.WRONG_LENGTH)
+            raise SwError(SW.WRONG_LENGTH)
         return card.state.mf.find_name(data)
-    raise SwError(s.P1P2)
+    raise SwError(SW.WRONG_P1P2)
 
 
 def select(card: VirtualCard, apdu: bytes) -> bytes:
     """``00 A4 P1 P2 [Lc data] [Le]``."""
     if apdu[0] & 0xF0:
-        raise SwError(s.CLA_NOT_SUPPORTED)
+        raise SwError(SW.CLA_NOT_SUPPORTED)
     p2 = apdu[3]
     if p2 not in (0x00, 0x04, 0x0C):
-        raise SwError(s.P1P2)
+        raise SwError(SW.WRONG_P1P2)
     data, _ = split(apdu)
     node, holder = _target(card, apdu[2], data)
     if node is None:
-        raise SwError(s.FILE_NOT_FOUND)
+        raise SwError(SW.FILE_NOT_FOUND)
     if not isinstance(node, DF):
         if holder is not card.df:
             card.select_df(holder)
         card.ef = node
-        return s.OK
+        return sw_bytes(SW.OK)
     card.select_df(node)
     answer = b"" if p2 == 0x0C else fci(node)
     worst = max(d.life_cycle for d in node.lineage())
     if card.state.mf.life_cycle is LifeCycle.CARD_BLOCKED:
-        raise SwError(s.APP_LOCKED)
+        raise SwError(SW.APP_LOCKED)
     if worst is LifeCycle.BLOCKED_PERMANENTLY:
-        return s.sw_bytes(s.APP_PERMANENTLY_LOCKED)
+        return sw_bytes(SW.APP_PERMANENTLY_LOCKED)
     if worst is LifeCycle.BLOCKED_TEMPORARILY:
-        return answer + s.sw_bytes(s.FILE_INVALIDATED)
-    return answer + s.OK
+        return answer + sw_bytes(SW.FILE_DEACTIVATED)
+    return answer + sw_bytes(SW.OK)

@@ -35,7 +35,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
-from healthcard.cos import status as s
+from apdu.status import SW, sw_bytes
 from healthcard.cos.body import split, u16
 from healthcard.cos.sm import algorithm_of
 from healthcard.fs.journal import EraseDF, PutKey, PutKeyFile, PutNode
@@ -57,46 +57,46 @@ _PLAIN = (0x30, 0x31, 0x32, 0x34, 0x3C, 0x3D, 0x3E, 0x3F)
 
 def _proprietary(apdu: bytes) -> None:
     if apdu[0] != 0x80:
-        raise SwError(s.CLA_NOT_SUPPORTED)
+        raise SwError(SW.CLA_NOT_SUPPORTED)
 
 
 def erase_df(card: VirtualCard, apdu: bytes) -> bytes:
     """``80 0E 00 00 00``: erase every file and the key file under the current DF (its erase right)."""
     _proprietary(apdu)
     if apdu[2] or apdu[3]:
-        raise SwError(s.P1P2)
+        raise SwError(SW.WRONG_P1P2)
     data, _ = split(apdu)
     if data:
-        raise SwError(s.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     card.need(card.df.erase_right)
     card.commit([EraseDF(card.df_path)], "erase-df")
     card.ef = None
-    return s.OK
+    return sw_bytes(SW.OK)
 
 
 def _ef(fid: int, data: bytes) -> EF:
     if len(data) != 7:
-        raise SwError(s.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     if data[0] & 0xC0 == 0x40:  # protection bits are 00, 80 or C0 (pboc-purse.md §8.2)
-        raise SwError(s.DATA_INVALID)
+        raise SwError(SW.DATA_INVALID)
     kind, sm = data[0] & 0x3F, SmRequirement(data[0] & 0xC0)
     read_sm = SmRequirement.MAC if data[5] == _READ_MAC else SmRequirement.NONE
     if kind == EFType.TRANSPARENT:
         size = u16(data, 1)
         if not size:
-            raise SwError(s.DATA_INVALID)
+            raise SwError(SW.DATA_INVALID)
         return TransparentEF(fid, data[3], data[4], sm, read_sm, size=size)
     if kind in (EFType.LINEAR_FIXED, EFType.LINEAR_VARIABLE, EFType.CYCLIC):
         count, length = data[1], data[2]
         if not count or not length:
-            raise SwError(s.DATA_INVALID)
+            raise SwError(SW.DATA_INVALID)
         structure = EFType(kind)
         records = [bytes(length)] * count if structure is EFType.LINEAR_FIXED else []
         return RecordEF(fid, data[3], data[4], sm, read_sm, structure=structure, count=count, length=length,
                         records=records)  # fmt: skip
     if kind == EFType.PURSE and data[1:3] == b"\x02\x08":
         return PurseEF(fid, data[3], _NEVER, detail_sfi=data[6] & 0x1F)
-    raise SwError(s.DATA_INVALID)
+    raise SwError(SW.DATA_INVALID)
 
 
 def create_file(card: VirtualCard, apdu: bytes) -> bytes:
@@ -105,33 +105,33 @@ def create_file(card: VirtualCard, apdu: bytes) -> bytes:
     fid = (apdu[2] << 8) | apdu[3]
     data, _ = split(apdu)
     if not data:
-        raise SwError(s.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     df = card.df
     if data[0] == 0x3F:
         if len(data) != 7:
-            raise SwError(s.WRONG_LENGTH)
+            raise SwError(SW.WRONG_LENGTH)
         if df.key_file is not None:
-            raise SwError(s.FILE_EXISTS)
+            raise SwError(SW.FILE_EXISTS)
         # transport window: a DF without a key file takes its key file freely (module docstring)
         alg = 0x00 if data[5] == 0xFF else data[5]
         scheme = Scheme(data[6]) if data[6] in (0x00, 0x01) else Scheme.FMCOS
         kf = KeyFile(fid, u16(data, 1), data[3], data[4], alg, scheme)
         card.commit([PutKeyFile(card.df_path, kf)], "create-key-file")
-        return s.OK
+        return sw_bytes(SW.OK)
     card.need(df.create_right)
     if fid in df.children or fid == MF_FID:
-        raise SwError(s.FILE_EXISTS)
+        raise SwError(SW.FILE_EXISTS)
     if data[0] == 0x38:
         name = data[8:]
         if not 5 <= len(name) <= 16 or len(data) < 8:
-            raise SwError(s.WRONG_LENGTH)
+            raise SwError(SW.WRONG_LENGTH)
         if any(d.name == name for d in _all_dfs(card.state.mf)):
-            raise SwError(s.DF_NAME_EXISTS)
+            raise SwError(SW.DF_NAME_EXISTS)
         node: DF | EF = DF(fid, name, create_right=data[3], erase_right=data[4], app_sfi=data[5])
     else:
         node = _ef(fid, data)
     card.commit([PutNode(card.df_path, node)], "create-file")
-    return s.OK
+    return sw_bytes(SW.OK)
 
 
 def _all_dfs(df: DF) -> list[DF]:
@@ -148,17 +148,17 @@ def parse_key(p1: int, kid: int, data: bytes, df_algorithm: int) -> Key:
     A type byte with both high bits set (``F9``) gives a ``protected`` key of the plain type (``39``).
     """
     if len(data) < 7:
-        raise SwError(s.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     t, use, change = data[0] & 0x3F, data[1], data[2]
     protected = data[0] & _PROTECTED == _PROTECTED
     if data[0] & _PROTECTED not in (0, _PROTECTED) or p1 not in (0x01, data[0]):
-        raise SwError(s.DATA_INVALID)
+        raise SwError(SW.DATA_INVALID)
     value = data[5:]
     if t == 0x3A:
         if not 2 <= len(value) <= 8:
-            raise SwError(s.WRONG_LENGTH)
+            raise SwError(SW.WRONG_LENGTH)
     elif len(value) not in ((16,) if df_algorithm == 0x04 else (8, 16)):
-        raise SwError(s.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     if t in _COUNTED:
         counter = data[4]
         follow = data[3] & 0x0F if t in (0x39, 0x3A) else None
@@ -166,7 +166,7 @@ def parse_key(p1: int, kid: int, data: bytes, df_algorithm: int) -> Key:
         return Key(t, kid, use, change, value, follow, 0, df_algorithm, tries[0], tries[1], protected)
     if t in _PLAIN:
         return Key(t, kid, use, change, value, None, data[3], data[4], protected=protected)
-    raise SwError(s.DATA_INVALID)
+    raise SwError(SW.DATA_INVALID)
 
 
 def _transport_window(kf: KeyFile, key: Key) -> bool:
@@ -178,7 +178,7 @@ def _ciphertext_key_data(card: VirtualCard, kf: KeyFile, apdu: bytes) -> bytes:
     """Verify the MAC of ``84 D4`` and decrypt its key data with the DF master key 39/00 (pboc-purse.md §7.1)."""
     master = kf.find(KEY_EXTERNAL_AUTH, 0x00)
     if master is None:
-        raise SwError(s.KEY_NOT_FOUND)
+        raise SwError(SW.KEY_NOT_FOUND)
     card.need(master.use_right)
     challenge = card.take_challenge()
     alg = algorithm_of(kf.algorithm)
@@ -186,7 +186,7 @@ def _ciphertext_key_data(card: VirtualCard, kf: KeyFile, apdu: bytes) -> bytes:
         body = verify_sm_command(alg, master.value, apdu, challenge)
         return sm_decrypt_data(alg, master.value, body)
     except CryptoError as exc:
-        raise SwError(s.SM_WRONG) from exc
+        raise SwError(SW.SM_OBJECTS_WRONG) from exc
 
 
 def write_key(card: VirtualCard, apdu: bytes) -> bytes:
@@ -194,24 +194,24 @@ def write_key(card: VirtualCard, apdu: bytes) -> bytes:
     type) a key of the current DF."""
     cla, p1, kid = apdu[0], apdu[2], apdu[3]
     if cla not in (0x80, 0x84):
-        raise SwError(s.CLA_NOT_SUPPORTED)
+        raise SwError(SW.CLA_NOT_SUPPORTED)
     kf = card.df.key_file
     if kf is None:
-        raise SwError(s.FILE_NOT_FOUND)
+        raise SwError(SW.FILE_NOT_FOUND)
     ciphered = cla == 0x84
     data = _ciphertext_key_data(card, kf, apdu) if ciphered else split(apdu)[0]
     key = parse_key(p1, kid, data, kf.algorithm)
     existing = kf.find(key.key_type, kid)
     if not ciphered and (key.protected or (existing is not None and existing.protected and p1 != 0x01)):
-        raise SwError(s.SM_MISSING)
+        raise SwError(SW.SM_OBJECTS_MISSING)
     if p1 == 0x01:
         if not _transport_window(kf, key):
             card.need(kf.add_right)
         if existing is not None:
-            raise SwError(s.FILE_EXISTS)
+            raise SwError(SW.FILE_EXISTS)
     else:
         if existing is None:
-            raise SwError(s.KEY_NOT_FOUND)
+            raise SwError(SW.KEY_NOT_FOUND)
         card.need(existing.change_right)
     card.commit([PutKey(card.df_path, key)], "write-key")
-    return s.OK
+    return sw_bytes(SW.OK)

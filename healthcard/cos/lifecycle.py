@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
-from healthcard.cos import status as s
+from apdu.status import SW, sw_bytes
 from healthcard.cos.sm import verify_command_mac
 from healthcard.fs.journal import SetLifeCycle
 from healthcard.fs.nodes import LifeCycle
@@ -25,41 +25,41 @@ __all__ = ["application_block", "application_unblock", "card_block"]
 
 def _checked(card: VirtualCard, apdu: bytes) -> None:
     if apdu[0] != 0x84:
-        raise SwError(s.CLA_NOT_SUPPORTED)
+        raise SwError(SW.CLA_NOT_SUPPORTED)
     if len(apdu) not in (9, 10) or apdu[4] != 4:
-        raise SwError(s.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     if verify_command_mac(card, apdu):
-        raise SwError(s.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
 
 
 def application_block(card: VirtualCard, apdu: bytes) -> bytes:
     """``84 1E 00 P2 04 MAC``."""
     if apdu[2] or apdu[3] not in (0x00, 0x01):
-        raise SwError(s.P1P2)
+        raise SwError(SW.WRONG_P1P2)
     _checked(card, apdu)
     state = LifeCycle.BLOCKED_PERMANENTLY if apdu[3] else LifeCycle.BLOCKED_TEMPORARILY
     card.commit([SetLifeCycle(card.df_path, state)], "application-block")
     card.refresh_lock()
-    return s.OK
+    return sw_bytes(SW.OK)
 
 
 def application_unblock(card: VirtualCard, apdu: bytes) -> bytes:
     """``84 18 00 00 04 MAC`` (only a temporary block can be lifted)."""
     if apdu[2] or apdu[3]:
-        raise SwError(s.P1P2)
+        raise SwError(SW.WRONG_P1P2)
     if card.df.life_cycle is LifeCycle.BLOCKED_PERMANENTLY:
-        raise SwError(s.APP_PERMANENTLY_LOCKED)
+        raise SwError(SW.APP_PERMANENTLY_LOCKED)
     _checked(card, apdu)
     card.commit([SetLifeCycle(card.df_path, LifeCycle.ACTIVE)], "application-unblock")
     card.refresh_lock()
-    return s.OK
+    return sw_bytes(SW.OK)
 
 
 def card_block(card: VirtualCard, apdu: bytes) -> bytes:
     """``84 16 00 00 04 MAC``: the card answers 6A81 to every command from now on."""
     if apdu[2] or apdu[3]:
-        raise SwError(s.P1P2)
+        raise SwError(SW.WRONG_P1P2)
     _checked(card, apdu)
     card.commit([SetLifeCycle((), LifeCycle.CARD_BLOCKED)], "card-block")
     card.refresh_lock()
-    return s.OK
+    return sw_bytes(SW.OK)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
-from healthcard.cos import status as s
+from apdu.status import SW, sw_bytes
 from healthcard.cos.body import split, u16, u32
 from healthcard.cos.sm import algorithm_of
 from healthcard.fs.journal import Op, SetPurse, SetRecords
@@ -83,15 +83,15 @@ class Pending:
 
 def _proprietary(apdu: bytes) -> None:
     if apdu[0] != 0x80:
-        raise SwError(s.CLA_NOT_SUPPORTED)
+        raise SwError(SW.CLA_NOT_SUPPORTED)
 
 
 def _purse(card: VirtualCard, p2: int) -> PurseEF:
     if p2 not in (0x01, 0x02):
-        raise SwError(s.P1P2)
+        raise SwError(SW.WRONG_P1P2)
     node = card.df.children.get(p2)
     if not isinstance(node, PurseEF):
-        raise SwError(s.FILE_NOT_FOUND)
+        raise SwError(SW.FILE_NOT_FOUND)
     card.need(node.read)
     return node
 
@@ -99,7 +99,7 @@ def _purse(card: VirtualCard, p2: int) -> PurseEF:
 def _tac_key(card: VirtualCard) -> Key:
     key = card.key_file().find(KEY_INTERNAL, 0x00)
     if key is None:
-        raise SwError(s.KEY_NOT_FOUND)
+        raise SwError(SW.KEY_NOT_FOUND)
     return key
 
 
@@ -108,50 +108,50 @@ def initialize(card: VirtualCard, apdu: bytes) -> bytes:
     _proprietary(apdu)
     kind = apdu[2]
     if kind not in (_LOAD, _PURCHASE, _UNLOAD):
-        raise SwError(s.P1P2)
+        raise SwError(SW.WRONG_P1P2)
     data, _ = split(apdu)
     if len(data) != 11:
-        raise SwError(s.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     purse = _purse(card, apdu[3])
     index, amount, terminal = data[0], u32(data, 1), data[5:11]
     key_type = {_LOAD: KEY_LOAD, _PURCHASE: KEY_PURCHASE, _UNLOAD: KEY_UNLOAD}[kind]
     key = card.key_file().find(key_type, index)
     if key is None:
-        raise SwError(s.KEY_INDEX_UNSUPPORTED)
+        raise SwError(SW.KEY_INDEX_UNSUPPORTED)
     card.need(key.use_right)
     _tac_key(card)
     alg, rnd, bal = algorithm_of(key.algorithm), card.rng(4), purse.balance
     head = bal.to_bytes(4, "big")
     if kind == _PURCHASE:
         if amount > bal:
-            raise SwError(s.INSUFFICIENT_FUNDS)
+            raise SwError(SW.INSUFFICIENT_FUNDS)
         if purse.offline_counter >= 0xFFFF:
-            raise SwError(s.COUNTER_MAX)
+            raise SwError(SW.COUNTER_MAX)
         tx = TX_EP_PURCHASE if purse.is_ep else TX_ED_PURCHASE
         card.pending = Pending(kind, purse.fid, alg, key, rnd, purse.offline_counter, amount, terminal, tx)
         return (head + purse.offline_counter.to_bytes(2, "big") + purse.overdraft_limit.to_bytes(3, "big")
-                + bytes((key.version, key.algorithm)) + rnd + s.OK)  # fmt: skip
+                + bytes((key.version, key.algorithm)) + rnd + sw_bytes(SW.OK))  # fmt: skip
     if purse.online_counter >= 0xFFFF:
-        raise SwError(s.COUNTER_MAX)
+        raise SwError(SW.COUNTER_MAX)
     if kind == _LOAD and bal + amount > MAX_BALANCE:
-        raise SwError(s.CONDITIONS)
+        raise SwError(SW.CONDITIONS_NOT_SATISFIED)
     if kind == _UNLOAD and amount > bal:
-        raise SwError(s.INSUFFICIENT_FUNDS)
+        raise SwError(SW.INSUFFICIENT_FUNDS)
     tx = TX_UNLOAD if kind == _UNLOAD else (TX_EP_LOAD if purse.is_ep else TX_ED_LOAD)
     sk = load_session_key(alg, key.value, rnd, purse.online_counter)
     mac1 = load_mac1(alg, sk, bal, amount, tx, terminal)
     card.pending = Pending(kind, purse.fid, alg, key, rnd, purse.online_counter, amount, terminal, tx, sk)
     return (head + purse.online_counter.to_bytes(2, "big") + bytes((key.version, key.algorithm)) + rnd + mac1
-            + s.OK)  # fmt: skip
+            + sw_bytes(SW.OK))  # fmt: skip
 
 
 def _take(card: VirtualCard, kind: int) -> tuple[Pending, PurseEF]:
     pending, card.pending = card.pending, None
     if pending is None or pending.kind != kind:
-        raise SwError(s.CONDITIONS)
+        raise SwError(SW.CONDITIONS_NOT_SATISFIED)
     node = card.df.children.get(pending.purse_fid)
     if not isinstance(node, PurseEF):
-        raise SwError(s.CONDITIONS)
+        raise SwError(SW.CONDITIONS_NOT_SATISFIED)
     return pending, node
 
 
@@ -170,7 +170,7 @@ def credit_for_load(card: VirtualCard, apdu: bytes) -> bytes:
     _proprietary(apdu)
     if apdu[2] or apdu[3]:
         card.pending = None
-        raise SwError(s.P1P2)
+        raise SwError(SW.WRONG_P1P2)
     data, _ = split(apdu)
     p, purse = _take(card, _LOAD)
     date_time, mac2 = _verified_host_mac2(card, p, data, "load:mac2-verified")
@@ -182,20 +182,20 @@ def credit_for_load(card: VirtualCard, apdu: bytes) -> bytes:
     last = LastTransaction(p.tx_type, p.counter + 1, mac2, tac)
     ops: list[Op] = [SetPurse((*card.df_path, purse.fid), balance, p.counter + 1, purse.offline_counter, last)]
     card.commit(ops + _detail_ops(card, purse, p, p.counter, date_time), "load")
-    return tac + s.OK
+    return tac + sw_bytes(SW.OK)
 
 
 def _debit_purchase(card: VirtualCard, data: bytes) -> bytes:
     p, purse = _take(card, _PURCHASE)
     if len(data) != 15:
-        raise SwError(s.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     serial, date_time, mac1 = u32(data), data[4:11], data[11:15]
     sk = purchase_session_key(p.alg, p.key.value, p.random, p.counter, serial)
     expected = purchase_mac1(p.alg, sk, p.amount, p.tx_type, p.terminal_id, date_time)
     if not hmac.compare_digest(expected, mac1):
-        raise SwError(s.MAC_ERROR)
+        raise SwError(SW.MAC_ERROR)
     if p.amount > purse.balance:
-        raise SwError(s.INSUFFICIENT_FUNDS)
+        raise SwError(SW.INSUFFICIENT_FUNDS)
     card.point("purchase:mac1-verified")
     mac2 = purchase_mac2(p.alg, sk, p.amount)
     tac_key = _tac_key(card)
@@ -206,18 +206,18 @@ def _debit_purchase(card: VirtualCard, data: bytes) -> bytes:
     balance = purse.balance - p.amount
     ops: list[Op] = [SetPurse((*card.df_path, purse.fid), balance, purse.online_counter, p.counter + 1, last)]
     card.commit(ops + _detail_ops(card, purse, p, p.counter, date_time), "purchase")
-    return tac + mac2 + s.OK
+    return tac + mac2 + sw_bytes(SW.OK)
 
 
 def _verified_host_mac2(card: VirtualCard, p: Pending, data: bytes, point: str) -> tuple[bytes, bytes]:
     """Check the host's MAC2 over ``amount ‖ type ‖ TermID ‖ date ‖ time`` (pboc-purse.md §3.3, §2.7) and
     return ``(date_time, mac2)``; 6700 on a wrong length, 9302 on a wrong MAC."""
     if len(data) != 11:
-        raise SwError(s.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     date_time, mac2 = data[:7], data[7:11]
     expected = load_mac2(p.alg, p.session_key, p.amount, p.tx_type, p.terminal_id, date_time)
     if not hmac.compare_digest(expected, mac2):
-        raise SwError(s.MAC_ERROR)
+        raise SwError(SW.MAC_ERROR)
     card.point(point)
     return date_time, mac2
 
@@ -231,7 +231,7 @@ def _debit_unload(card: VirtualCard, data: bytes) -> bytes:
     last = LastTransaction(p.tx_type, p.counter + 1, mac2, answer)
     ops: list[Op] = [SetPurse((*card.df_path, purse.fid), balance, p.counter + 1, purse.offline_counter, last)]
     card.commit(ops + _detail_ops(card, purse, p, p.counter, date_time), "unload")
-    return answer + s.OK
+    return answer + sw_bytes(SW.OK)
 
 
 def debit(card: VirtualCard, apdu: bytes) -> bytes:
@@ -243,34 +243,34 @@ def debit(card: VirtualCard, apdu: bytes) -> bytes:
     if apdu[2] == 0x03 and apdu[3] == 0x00:
         return _debit_unload(card, data)
     card.pending = None
-    raise SwError(s.P1P2)
+    raise SwError(SW.WRONG_P1P2)
 
 
 def get_balance(card: VirtualCard, apdu: bytes) -> bytes:
     """``80 5C 00 P2 04`` → balance (4 bytes)."""
     _proprietary(apdu)
     if apdu[2]:
-        raise SwError(s.P1P2)
+        raise SwError(SW.WRONG_P1P2)
     purse = _purse(card, apdu[3])
     data, _ = split(apdu)
     if data:
-        raise SwError(s.WRONG_LENGTH)
-    return purse.balance.to_bytes(4, "big") + s.OK
+        raise SwError(SW.WRONG_LENGTH)
+    return purse.balance.to_bytes(4, "big") + sw_bytes(SW.OK)
 
 
 def get_transaction_prove(card: VirtualCard, apdu: bytes) -> bytes:
     """``80 5A 00 TT 02 | counter after`` → MAC ‖ TAC of that transaction, or 9406."""
     _proprietary(apdu)
     if apdu[2]:
-        raise SwError(s.P1P2)
+        raise SwError(SW.WRONG_P1P2)
     data, _ = split(apdu)
     if len(data) != 2:
-        raise SwError(s.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     counter = u16(data)
     for fid in (0x0002, 0x0001):
         purse = card.df.children.get(fid)
         if isinstance(purse, PurseEF) and purse.last is not None:
             last = purse.last
             if last.tx_type == apdu[3] and last.counter_after == counter:
-                return last.mac + last.tac + s.OK
-    raise SwError(s.NO_TRANSACTION)
+                return last.mac + last.tac + sw_bytes(SW.OK)
+    raise SwError(SW.NO_TRANSACTION)

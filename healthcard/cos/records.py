@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
-from healthcard.cos import status as s
+from apdu.status import SW, sw_bytes, wrong_le
 from healthcard.cos.binary import target_ef
 from healthcard.cos.body import split
 from healthcard.cos.sm import MAX_SM_READ, mac_response, unwrap_write
@@ -27,27 +27,27 @@ __all__ = ["append_record", "erase_record", "read_record", "update_record", "wri
 def _record_ef(card: VirtualCard, p2: int) -> RecordEF:
     ef = target_ef(card, p2 >> 3)
     if not isinstance(ef, RecordEF):
-        raise SwError(s.INCOMPATIBLE_FILE)
+        raise SwError(SW.INCOMPATIBLE_FILE)
     return ef
 
 
 def _number(ef: RecordEF, p1: int) -> int:
     if not 1 <= p1 <= len(ef.records):
-        raise SwError(s.RECORD_NOT_FOUND)
+        raise SwError(SW.RECORD_NOT_FOUND)
     return p1 - 1
 
 
 def _check_length(ef: RecordEF, data: bytes) -> None:
     if ef.structure is EFType.LINEAR_VARIABLE:
         if not 1 <= len(data) <= ef.length:
-            raise SwError(s.WRONG_LENGTH)
+            raise SwError(SW.WRONG_LENGTH)
     elif len(data) != ef.length:
-        raise SwError(s.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
 
 
 def _store(card: VirtualCard, ef: RecordEF, records: list[bytes], label: str) -> bytes:
     card.commit([SetRecords((*card.df_path, ef.fid), tuple(records))], label)
-    return s.OK
+    return sw_bytes(SW.OK)
 
 
 def read_record(card: VirtualCard, apdu: bytes) -> bytes:
@@ -57,46 +57,46 @@ def read_record(card: VirtualCard, apdu: bytes) -> bytes:
     a file whose reads need SM answers a plain read with 6987.
     """
     if apdu[0] & 0xF0:
-        raise SwError(s.CLA_NOT_SUPPORTED)
+        raise SwError(SW.CLA_NOT_SUPPORTED)
     p1, p2 = apdu[2], apdu[3]
     ef = _record_ef(card, p2)
     card.need(ef.read)
     sm = apdu[0] & 0x04
     data, le = split(apdu)
     if data and not (sm and len(data) == 4):
-        raise SwError(s.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     if ef.read_sm and not sm:
-        raise SwError(s.SM_MISSING)
+        raise SwError(SW.SM_OBJECTS_MISSING)
     mode = p2 & 0x07
     if mode == 0x04:
         if p1 == 0:
-            raise SwError(s.P1P2)
+            raise SwError(SW.WRONG_P1P2)
         record = ef.records[_number(ef, p1)]
     elif mode == 0x00:
         record = next((r for r in ef.records if r[:1] == bytes((p1,))), b"")
         if not record:
-            raise SwError(s.RECORD_NOT_FOUND)
+            raise SwError(SW.RECORD_NOT_FOUND)
     else:
-        raise SwError(s.P1P2)
+        raise SwError(SW.WRONG_P1P2)
     if le is not None and le != 256 and le != len(record):
-        raise SwError(0x6C00 | len(record))
+        raise SwError(wrong_le(len(record)))
     if sm:
         if len(record) > MAX_SM_READ:
-            raise SwError(s.WRONG_LENGTH)
-        return mac_response(card, apdu, record) + s.OK
-    return record + s.OK
+            raise SwError(SW.WRONG_LENGTH)
+        return mac_response(card, apdu, record) + sw_bytes(SW.OK)
+    return record + sw_bytes(SW.OK)
 
 
 def update_record(card: VirtualCard, apdu: bytes) -> bytes:
     """``00/04 DC P1 P2 Lc data``: record P1 (P2 ``..100``), or a new cyclic record (P1 = 0, P2 ``..011``)."""
     if apdu[0] & 0x80:
-        raise SwError(s.CLA_NOT_SUPPORTED)
+        raise SwError(SW.CLA_NOT_SUPPORTED)
     p1, p2 = apdu[2], apdu[3]
     ef = _record_ef(card, p2)
     card.need(ef.write)
     mode = p2 & 0x07
     if not (mode == 0x04 and p1) and not (mode == 0x03 and p1 == 0 and ef.structure is EFType.CYCLIC):
-        raise SwError(s.P1P2)
+        raise SwError(SW.WRONG_P1P2)
     data = unwrap_write(card, apdu, ef.sm)
     _check_length(ef, data)
     records = list(ef.records)
@@ -110,9 +110,9 @@ def update_record(card: VirtualCard, apdu: bytes) -> bytes:
 def append_record(card: VirtualCard, apdu: bytes) -> bytes:
     """``00/04 E2 00 P2 Lc data``: a new last record (linear files) or a new record 1 (cyclic files)."""
     if apdu[0] & 0x80:
-        raise SwError(s.CLA_NOT_SUPPORTED)
+        raise SwError(SW.CLA_NOT_SUPPORTED)
     if apdu[2] != 0 or apdu[3] & 0x07:
-        raise SwError(s.P1P2)
+        raise SwError(SW.WRONG_P1P2)
     ef = _record_ef(card, apdu[3])
     card.need(ef.write)
     data = unwrap_write(card, apdu, ef.sm)
@@ -120,7 +120,7 @@ def append_record(card: VirtualCard, apdu: bytes) -> bytes:
     if ef.structure is EFType.CYCLIC:
         records = [data, *ef.records][: ef.count]
     elif len(ef.records) >= ef.count:
-        raise SwError(s.NOT_ENOUGH_SPACE)
+        raise SwError(SW.NOT_ENOUGH_SPACE)
     else:
         records = [*ef.records, data]
     return _store(card, ef, records, "append-record")
@@ -129,12 +129,12 @@ def append_record(card: VirtualCard, apdu: bytes) -> bytes:
 def _fill(card: VirtualCard, apdu: bytes, value: int, label: str) -> bytes:
     p1, p2 = apdu[2], apdu[3]
     if p2 & 0x07 != 0x04 or p1 == 0:
-        raise SwError(s.P1P2)
+        raise SwError(SW.WRONG_P1P2)
     ef = _record_ef(card, p2)
     card.need(ef.write)
     data, _ = split(apdu)
     if data:
-        raise SwError(s.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     records = list(ef.records)
     records[_number(ef, p1)] = bytes((value,)) * ef.length
     return _store(card, ef, records, label)

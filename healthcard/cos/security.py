@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
-from healthcard.cos import status as s
+from apdu.status import SW, sw_bytes, tries_left
 from healthcard.cos.body import split
 from healthcard.cos.sm import algorithm_of
 from healthcard.fs.journal import PutKey, SetKeyTries
@@ -54,14 +54,14 @@ HEALTH_AUTH_LENGTH = 0x11
 
 def _iso(apdu: bytes) -> None:
     if apdu[0] & 0xF0:
-        raise SwError(s.CLA_NOT_SUPPORTED)
+        raise SwError(SW.CLA_NOT_SUPPORTED)
 
 
 def _usable(card: VirtualCard, key: Key | None) -> Key:
     if key is None:
-        raise SwError(s.KEY_NOT_FOUND)
+        raise SwError(SW.KEY_NOT_FOUND)
     if key.blocked:
-        raise SwError(s.AUTH_BLOCKED)
+        raise SwError(SW.AUTH_BLOCKED)
     card.need(key.use_right)
     return key
 
@@ -75,32 +75,32 @@ def _success(card: VirtualCard, key: Key, label: str) -> None:
 
 def _failure(card: VirtualCard, key: Key, label: str) -> SwError:
     if not key.counted:
-        return SwError(s.VERIFY_FAILED)
+        return SwError(SW.VERIFICATION_FAILED)
     left = max(key.tries_left - 1, 0)
     card.commit([SetKeyTries(card.df_path, key.key_type, key.key_id, left)], label)
-    return SwError(s.tries_left(left))
+    return SwError(tries_left(left))
 
 
 def get_challenge(card: VirtualCard, apdu: bytes) -> bytes:
     """``00 84 00 00 Le`` with Le 4, 8 or 16: a fresh random number, remembered for the next command."""
     _iso(apdu)
     if apdu[2] or apdu[3]:
-        raise SwError(s.P1P2)
+        raise SwError(SW.WRONG_P1P2)
     data, le = split(apdu)
     if data or le not in (4, 8, 16):
-        raise SwError(s.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     card.challenge = card.rng(le)
-    return card.challenge + s.OK
+    return card.challenge + sw_bytes(SW.OK)
 
 
 def external_authenticate(card: VirtualCard, apdu: bytes) -> bytes:
     """``00 82 00 KID Lc``: Lc 8/16 FMCOS cryptogram, Lc 17 health-card form (docs/decisions.md D3)."""
     _iso(apdu)
     if apdu[2]:
-        raise SwError(s.P1P2)
+        raise SwError(SW.WRONG_P1P2)
     data, _ = split(apdu)
     if len(data) not in (8, 16, HEALTH_AUTH_LENGTH):
-        raise SwError(s.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     kf = card.key_file()
     key = _usable(card, kf.find(KEY_EXTERNAL_AUTH, apdu[3]))
     challenge = card.take_challenge()
@@ -116,7 +116,7 @@ def external_authenticate(card: VirtualCard, apdu: bytes) -> bytes:
     if not hmac.compare_digest(expected, given):
         raise _failure(card, key, "external-auth")
     _success(card, key, "external-auth")
-    return s.OK
+    return sw_bytes(SW.OK)
 
 
 def internal_authenticate(card: VirtualCard, apdu: bytes) -> bytes:
@@ -126,27 +126,27 @@ def internal_authenticate(card: VirtualCard, apdu: bytes) -> bytes:
     kf = card.key_file()
     key = _usable(card, kf.find(KEY_INTERNAL, apdu[3]))
     try:
-        return internal_auth_response(algorithm_of(key.algorithm), key.value, data) + s.OK
+        return internal_auth_response(algorithm_of(key.algorithm), key.value, data) + sw_bytes(SW.OK)
     except CryptoError as exc:
-        raise SwError(s.WRONG_LENGTH) from exc
+        raise SwError(SW.WRONG_LENGTH) from exc
 
 
 def verify(card: VirtualCard, apdu: bytes) -> bytes:
     """``00 20 00 KID Lc PIN``; without data it reports the tries left (``63Cx``)."""
     _iso(apdu)
     if apdu[2]:
-        raise SwError(s.P1P2)
+        raise SwError(SW.WRONG_P1P2)
     data, _ = split(apdu)
     key = card.key_file().find(KEY_PIN, apdu[3])
     if key is None:
-        raise SwError(s.KEY_NOT_FOUND)
+        raise SwError(SW.KEY_NOT_FOUND)
     if not data:
-        raise SwError(s.tries_left(key.tries_left))
+        raise SwError(tries_left(key.tries_left))
     key = _usable(card, key)
     if not hmac.compare_digest(data, key.value):
         raise _failure(card, key, "verify")
     _success(card, key, "verify")
-    return s.OK
+    return sw_bytes(SW.OK)
 
 
 def _valid_pin(pin: bytes) -> bool:
@@ -155,10 +155,10 @@ def _valid_pin(pin: bytes) -> bool:
 
 def _new_pin(card: VirtualCard, key: Key, pin: bytes, label: str) -> bytes:
     if not _valid_pin(pin):
-        raise SwError(s.DATA_INVALID)
+        raise SwError(SW.DATA_INVALID)
     new = replace(key, value=pin, tries_left=key.max_tries)
     card.commit([PutKey(card.df_path, new)], label)
-    return s.OK
+    return sw_bytes(SW.OK)
 
 
 def change_or_reload_pin(card: VirtualCard, apdu: bytes) -> bytes:
@@ -169,17 +169,17 @@ def change_or_reload_pin(card: VirtualCard, apdu: bytes) -> bytes:
     costs an authentication key one: without the count the 4-byte MAC could be searched for (issue #11 item 8).
     """
     if apdu[0] & 0xF0 != 0x80:
-        raise SwError(s.CLA_NOT_SUPPORTED)
+        raise SwError(SW.CLA_NOT_SUPPORTED)
     data, _ = split(apdu)
     kf = card.key_file()
     key = kf.find(KEY_PIN, apdu[3])
     if key is None:
-        raise SwError(s.KEY_NOT_FOUND)
+        raise SwError(SW.KEY_NOT_FOUND)
     if apdu[2] == 0x01:
         key = _usable(card, key)
         sep = data.find(b"\xff")
         if sep < 0:
-            raise SwError(s.DATA_INVALID)
+            raise SwError(SW.DATA_INVALID)
         old, new = data[:sep], data[sep + 1 :]
         if not hmac.compare_digest(old, key.value):
             raise _failure(card, key, "change-pin")
@@ -187,7 +187,7 @@ def change_or_reload_pin(card: VirtualCard, apdu: bytes) -> bytes:
     if apdu[2] == 0x00:
         reload_key = _usable(card, kf.find(KEY_PIN_RELOAD, 0x00))
         if len(data) < 6:
-            raise SwError(s.WRONG_LENGTH)
+            raise SwError(SW.WRONG_LENGTH)
         new, tag = data[:-4], data[-4:]
         try:
             alg = algorithm_of(reload_key.algorithm)
@@ -198,7 +198,7 @@ def change_or_reload_pin(card: VirtualCard, apdu: bytes) -> bytes:
             raise _failure(card, reload_key, "reload-pin")
         _success(card, reload_key, "reload-pin")
         return _new_pin(card, key, new, "reload-pin")
-    raise SwError(s.P1P2)
+    raise SwError(SW.WRONG_P1P2)
 
 
 def pin_unblock(card: VirtualCard, apdu: bytes) -> bytes:
@@ -207,11 +207,11 @@ def pin_unblock(card: VirtualCard, apdu: bytes) -> bytes:
     A wrong MAC or cryptogram costs the unblock key one try (``63Cx``, then ``6983``), as for PIN RELOAD.
     """
     if apdu[0] != 0x84:
-        raise SwError(s.CLA_NOT_SUPPORTED)
+        raise SwError(SW.CLA_NOT_SUPPORTED)
     kf = card.key_file()
     pin = kf.find(KEY_PIN, apdu[2])
     if pin is None:
-        raise SwError(s.KEY_NOT_FOUND)
+        raise SwError(SW.KEY_NOT_FOUND)
     unblock = _usable(card, kf.find(KEY_PIN_UNBLOCK, 0x00))
     challenge = card.take_challenge()
     alg = algorithm_of(kf.algorithm) if unblock.algorithm in (0, 0xFF) else algorithm_of(unblock.algorithm)
@@ -222,8 +222,8 @@ def pin_unblock(card: VirtualCard, apdu: bytes) -> bytes:
         raise _failure(card, unblock, "pin-unblock") from None
     _success(card, unblock, "pin-unblock")
     if not hmac.compare_digest(given, pin.value):
-        raise SwError(s.DATA_INVALID)
+        raise SwError(SW.DATA_INVALID)
     card.commit([SetKeyTries(card.df_path, pin.key_type, pin.key_id, pin.max_tries)], "pin-unblock")
-    return s.OK
+    return sw_bytes(SW.OK)
 
 

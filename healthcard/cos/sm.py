@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
-from healthcard.cos import status as s
+from apdu.status import SW
 from healthcard.cos.body import split
 from healthcard.fs.keys import KEY_EXTERNAL_AUTH, KEY_LINE_PROTECTION, Key, KeyFile, Scheme
 from healthcard.fs.nodes import SmRequirement
@@ -52,7 +52,7 @@ def sm_key(card: VirtualCard, kf: KeyFile) -> Key:
     """The DF's secure-messaging key: a type-36 key, else the DF master key 39/00 (pboc-purse.md §7.1)."""
     key = kf.first_of_type(KEY_LINE_PROTECTION) or kf.find(KEY_EXTERNAL_AUTH, 0x00)
     if key is None:
-        raise SwError(s.KEY_NOT_FOUND)
+        raise SwError(SW.KEY_NOT_FOUND)
     card.need(key.use_right)
     return key
 
@@ -66,21 +66,21 @@ def verify_command_mac(card: VirtualCard, apdu: bytes) -> bytes:
     try:
         if kf.scheme is Scheme.HEALTH:
             if len(data) < 4:
-                raise SwError(s.SM_WRONG)
+                raise SwError(SW.SM_OBJECTS_WRONG)
             body, tag = data[:-4], data[-4:]
             sk = health_session_key(key.value, challenge)
             verify_mac(Algorithm.SM4, sk, apdu[:4] + bytes((len(data),)) + body, tag)
             return body
         return verify_sm_command(algorithm_of(kf.algorithm), key.value, apdu, challenge)
     except CryptoError as exc:
-        raise SwError(s.SM_WRONG) from exc
+        raise SwError(SW.SM_OBJECTS_WRONG) from exc
 
 
 def unwrap_write(card: VirtualCard, apdu: bytes, requirement: SmRequirement) -> bytes:
     """The plain data of a write command, verifying and decrypting secure messaging when CLA bit 04 is set."""
     if not apdu[0] & 0x04:
         if requirement is not SmRequirement.NONE:
-            raise SwError(s.SM_MISSING)
+            raise SwError(SW.SM_OBJECTS_MISSING)
         return split(apdu)[0]
     if requirement is not SmRequirement.ENC_MAC:
         return verify_command_mac(card, apdu)
@@ -95,17 +95,17 @@ def unwrap_write(card: VirtualCard, apdu: bytes, requirement: SmRequirement) -> 
         body = verify_sm_command(alg, key.value, apdu, challenge)
         return sm_decrypt_data(alg, key.value, body)
     except CryptoError as exc:
-        raise SwError(s.SM_WRONG) from exc
+        raise SwError(SW.SM_OBJECTS_WRONG) from exc
 
 
 def mac_response(card: VirtualCard, apdu: bytes, data: bytes) -> bytes:
     """``data ‖ MAC`` for a CLA-04 read; checks the command's own MAC when it has one (see the module docstring)."""
     kf = card.key_file()
     if kf.scheme is not Scheme.FMCOS:
-        raise SwError(s.SM_NOT_SUPPORTED)
+        raise SwError(SW.SM_NOT_SUPPORTED)
     body, _ = split(apdu)
     if body and len(body) != 4:
-        raise SwError(s.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     key = sm_key(card, kf)
     challenge = card.take_challenge()
     alg = algorithm_of(kf.algorithm)
@@ -114,4 +114,4 @@ def mac_response(card: VirtualCard, apdu: bytes, data: bytes) -> bytes:
             verify_sm_command(alg, key.value, apdu, challenge)
         return data + mac(alg, key.value, data, challenge)
     except CryptoError as exc:
-        raise SwError(s.SM_WRONG) from exc
+        raise SwError(SW.SM_OBJECTS_WRONG) from exc

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from apdu.command import Command, Redact
+from apdu.errors import error_for
 from apdu.response import Response
-from apdu.status import error_for
+from apdu.status import SW
 from healthcard.codecs.fixed import VisitRecord
 from healthcard.codecs.purse import PurseApplicationData
 from healthcard.codecs.records import IssuerData, TlvFile, Validity
@@ -58,7 +59,7 @@ class Step:
     kind: StepKind
     command: Command
     key: bytes = field(default=b"", repr=False)
-    expect: int = 0x9000
+    expect: int = SW.OK
 
     def describe(self) -> str:
         """Printable form; redacted data and key-dependent parts are never shown."""

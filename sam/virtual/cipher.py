@@ -35,10 +35,10 @@ from collections.abc import Sequence
 
 from apdu.card import SwError
 from apdu.command import Command
+from apdu.status import SW
 from sam.crypto import Algorithm, block_size, decrypt_ecb, diversify, diversify_path, encrypt_cbc, encrypt_ecb
 from sam.crypto import tac_session_key as _tac_key
 from sam.keystore import KeyEntry, KeyUsage, UnknownKeyError
-from sam.virtual import sw
 from sam.virtual.context import SamContext, require_pin
 from sam.virtual.session import WorkingKey
 
@@ -61,11 +61,11 @@ def _key(ctx: SamContext, p1: int, p2: int, app: str) -> KeyEntry:
     try:
         usage = KeyUsage(p1 & 0x1F)
     except ValueError:
-        raise SwError(sw.WRONG_P1P2) from None
+        raise SwError(SW.WRONG_P1P2) from None
     try:
         return ctx.image.keys.find(usage, p2, app=app)
     except UnknownKeyError:
-        raise SwError(sw.KEY_NOT_FOUND) from None
+        raise SwError(SW.KEY_NOT_FOUND) from None
 
 
 def _set_working_key(ctx: SamContext, key: WorkingKey) -> bytes:
@@ -79,13 +79,13 @@ def init_cipher(ctx: SamContext, cmd: Command) -> bytes:
     require_pin(ctx)
     levels = cmd.p1 >> 5
     if levels > MAX_LEVELS:
-        raise SwError(sw.WRONG_P1P2)
+        raise SwError(SW.WRONG_P1P2)
     if len(cmd.data) != 8 * levels:
-        raise SwError(sw.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     ctx.session.working_key = None
     entry = _key(ctx, cmd.p1, cmd.p2, "purse")
     if entry.usage in _NOT_VIA_1A:
-        raise SwError(sw.CONDITIONS_NOT_SATISFIED)
+        raise SwError(SW.CONDITIONS_NOT_SATISFIED)
     value = diversify_path(entry.algorithm, entry.value, ordered_factors(ctx, _split(cmd.data)))
     return _set_working_key(ctx, WorkingKey(entry.algorithm, entry.usage, value))
 
@@ -95,13 +95,13 @@ def health_derive(ctx: SamContext, cmd: Command) -> bytes:
     require_pin(ctx)
     levels = cmd.p1 >> 5
     if not 1 <= levels <= 2:
-        raise SwError(sw.WRONG_P1P2)
+        raise SwError(SW.WRONG_P1P2)
     if len(cmd.data) != 8 * levels + 8:
-        raise SwError(sw.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     ctx.session.working_key = None
     entry = _key(ctx, cmd.p1, cmd.p2, "health")
     if entry.usage not in (KeyUsage.ENCRYPT, KeyUsage.MAC_ENCRYPT):
-        raise SwError(sw.WRONG_P1P2)
+        raise SwError(SW.WRONG_P1P2)
     parts = _split(cmd.data)
     card_key = diversify_path(entry.algorithm, entry.value, ordered_factors(ctx, parts[:-1]))
     session_key = diversify(entry.algorithm, card_key, parts[-1])
@@ -136,25 +136,25 @@ def cipher_data(ctx: SamContext, cmd: Command) -> bytes:
     """``80 FA``: encrypt or MAC with the working key. Needs the verified SAM PIN (``6982``)."""
     require_pin(ctx)
     if cmd.p2 != 0 or cmd.p1 not in (0x00, 0x02, 0x05, 0x07, 0x03, 0x01):
-        raise SwError(sw.WRONG_P1P2)
+        raise SwError(SW.WRONG_P1P2)
     s = ctx.session
     key = s.working_key
     if key is None:
-        raise SwError(sw.CONDITIONS_NOT_SATISFIED)
+        raise SwError(SW.CONDITIONS_NOT_SATISFIED)
     size = block_size(key.algorithm)
     data = cmd.data
     if not data or len(data) % size:
-        raise SwError(sw.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     if cmd.p1 in (0x00, 0x02):
         s.mac_chain = None
         return encrypt_ecb(key.algorithm, key.value, data)
     if cmd.p1 in (0x05, 0x07):
         if len(data) < 2 * size:
-            raise SwError(sw.WRONG_LENGTH)
+            raise SwError(SW.WRONG_LENGTH)
         chained = _chain(key, data[size:], data[:size])
     else:
         if s.mac_chain is None:
-            raise SwError(sw.CONDITIONS_NOT_SATISFIED)
+            raise SwError(SW.CONDITIONS_NOT_SATISFIED)
         chained = _chain(key, data, s.mac_chain)
     if cmd.p1 in (0x07, 0x03):
         s.mac_chain = chained

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from apdu.card import SwError
 from apdu.command import Command
-from sam.virtual import sw
+from apdu.status import SW
 from sam.virtual.files import FileTree
 from sam.virtual.image import SamImage
 from sam.virtual.session import Session
@@ -32,17 +32,17 @@ Handler = Callable[[SamContext, Command], bytes]
 def require_p1p2(cmd: Command, p1: int, p2: int) -> None:
     """``6A86`` unless P1-P2 are as given."""
     if (cmd.p1, cmd.p2) != (p1, p2):
-        raise SwError(sw.WRONG_P1P2)
+        raise SwError(SW.WRONG_P1P2)
 
 
 def require_length(cmd: Command, *lengths: int) -> bytes:
     """The data field, or ``6700`` if its length is not one of ``lengths``."""
     if len(cmd.data) not in lengths:
-        raise SwError(sw.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     return cmd.data
 
 
 def require_pin(ctx: SamContext) -> None:
     """``6982`` unless the SAM PIN was verified since power-on."""
     if not ctx.session.pin_verified:
-        raise SwError(sw.SECURITY_NOT_SATISFIED)
+        raise SwError(SW.SECURITY_NOT_SATISFIED)

@@ -15,7 +15,7 @@ import secrets
 
 from apdu.card import SwError
 from apdu.command import Command
-from sam.virtual import sw
+from apdu.status import SW, wrong_le
 from sam.virtual.context import SamContext, require_length, require_p1p2
 
 __all__ = ["get_challenge", "get_response", "read_binary", "select"]
@@ -24,7 +24,7 @@ __all__ = ["get_challenge", "get_response", "read_binary", "select"]
 def select(ctx: SamContext, cmd: Command) -> bytes:
     """SELECT by file identifier."""
     if cmd.p1 not in (0x00, 0x01, 0x02) or cmd.p2 not in (0x00, 0x0C):
-        raise SwError(sw.WRONG_P1P2)
+        raise SwError(SW.WRONG_P1P2)
     fid = int.from_bytes(require_length(cmd, 2), "big")
     s = ctx.session
     df = ctx.files.find_df(s.current_df, fid)
@@ -33,38 +33,38 @@ def select(ctx: SamContext, cmd: Command) -> bytes:
         return b""
     ef = s.current_df.ef_by_fid(fid)
     if ef is None:
-        raise SwError(sw.FILE_NOT_FOUND)
+        raise SwError(SW.FILE_NOT_FOUND)
     s.current_ef = ef
     return b""
 
 
 def _slice(content: bytes, offset: int, le: int | None) -> bytes:
     if offset > len(content):
-        raise SwError(sw.WRONG_OFFSET)
+        raise SwError(SW.WRONG_OFFSET)
     rest = content[offset:]
     if le is None or le == 256:
         return rest[:256]
     if le > len(rest):
-        raise SwError(sw.wrong_le(len(rest)))
+        raise SwError(wrong_le(len(rest)))
     return rest[:le]
 
 
 def read_binary(ctx: SamContext, cmd: Command) -> bytes:
     """READ BINARY by SFI or from the current EF."""
     if cmd.data:
-        raise SwError(sw.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     s = ctx.session
     if cmd.p1 & 0x80:
         if cmd.p1 & 0x60:
-            raise SwError(sw.WRONG_P1P2)
+            raise SwError(SW.WRONG_P1P2)
         ef = s.current_df.ef_by_sfi(cmd.p1 & 0x1F)
         if ef is None:
-            raise SwError(sw.FILE_NOT_FOUND)
+            raise SwError(SW.FILE_NOT_FOUND)
         s.current_ef = ef
         offset = cmd.p2
     else:
         if s.current_ef is None:
-            raise SwError(sw.NO_CURRENT_EF)
+            raise SwError(SW.COMMAND_NOT_ALLOWED)
         ef = s.current_ef
         offset = (cmd.p1 << 8) | cmd.p2
     return _slice(ef.read(), offset, cmd.le)
@@ -74,13 +74,13 @@ def get_response(ctx: SamContext, cmd: Command) -> bytes:
     """Hand out the data of the previous command (``61xx``); the rest stays for the next GET RESPONSE."""
     require_p1p2(cmd, 0, 0)
     if cmd.data:
-        raise SwError(sw.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     pending = ctx.session.pending_response
     if not pending:
-        raise SwError(sw.CONDITIONS_NOT_SATISFIED)
+        raise SwError(SW.CONDITIONS_NOT_SATISFIED)
     le = len(pending) if cmd.le is None else cmd.le
     if le > len(pending):
-        raise SwError(sw.wrong_le(len(pending)))
+        raise SwError(wrong_le(len(pending)))
     ctx.session.pending_response = pending[le:]
     return pending[:le]
 
@@ -89,6 +89,6 @@ def get_challenge(ctx: SamContext, cmd: Command) -> bytes:
     """A fresh 4- or 8-byte random number, kept for the session."""
     require_p1p2(cmd, 0, 0)
     if cmd.data or cmd.le not in (4, 8):
-        raise SwError(sw.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     ctx.session.challenge = secrets.token_bytes(cmd.le)
     return ctx.session.challenge

@@ -13,7 +13,7 @@ import hmac
 
 from apdu.card import SwError
 from apdu.command import Command
-from sam.virtual import sw
+from apdu.status import SW, tries_left
 from sam.virtual.context import SamContext, require_p1p2
 
 __all__ = ["change_pin", "verify_pin"]
@@ -22,7 +22,7 @@ __all__ = ["change_pin", "verify_pin"]
 def _pin_ok(ctx: SamContext, candidate: bytes) -> bool:
     image = ctx.image
     if image.pin_tries_left == 0:
-        raise SwError(sw.BLOCKED)
+        raise SwError(SW.AUTH_BLOCKED)
     if hmac.compare_digest(candidate, bytes.fromhex(image.pin)):
         if image.pin_tries_left != image.pin_max_tries:
             image.pin_tries_left = image.pin_max_tries
@@ -31,7 +31,7 @@ def _pin_ok(ctx: SamContext, candidate: bytes) -> bool:
     image.pin_tries_left -= 1
     ctx.persist()
     ctx.session.pin_verified = False
-    raise SwError(sw.tries_left(image.pin_tries_left))
+    raise SwError(tries_left(image.pin_tries_left))
 
 
 def verify_pin(ctx: SamContext, cmd: Command) -> bytes:
@@ -39,12 +39,12 @@ def verify_pin(ctx: SamContext, cmd: Command) -> bytes:
     require_p1p2(cmd, 0, 0)
     if not cmd.data:
         if ctx.image.pin_tries_left == 0:
-            raise SwError(sw.BLOCKED)
+            raise SwError(SW.AUTH_BLOCKED)
         if ctx.session.pin_verified:
             return b""
-        raise SwError(sw.tries_left(ctx.image.pin_tries_left))
+        raise SwError(tries_left(ctx.image.pin_tries_left))
     if len(cmd.data) > 8:
-        raise SwError(sw.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     _pin_ok(ctx, cmd.data)
     ctx.session.pin_verified = True
     return b""
@@ -53,7 +53,7 @@ def verify_pin(ctx: SamContext, cmd: Command) -> bytes:
 def _digits(data: bytes) -> str:
     text = data.hex()
     if not text.isdigit() or not 1 <= len(data) <= 8:
-        raise SwError(sw.DATA_INVALID)
+        raise SwError(SW.DATA_INVALID)
     return text
 
 
@@ -62,10 +62,10 @@ def change_pin(ctx: SamContext, cmd: Command) -> bytes:
     require_p1p2(cmd, 0x01, 0x00)
     data = cmd.data
     if data.count(0xFF) != 1:
-        raise SwError(sw.DATA_INVALID if data else sw.WRONG_LENGTH)
+        raise SwError(SW.DATA_INVALID if data else SW.WRONG_LENGTH)
     old, new = data.split(b"\xff")
     if not old or not new or len(old) > 8:
-        raise SwError(sw.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     new_pin = _digits(new)
     _pin_ok(ctx, old)
     ctx.image.pin = new_pin

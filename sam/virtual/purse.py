@@ -22,6 +22,7 @@ import hmac
 
 from apdu.card import SwError
 from apdu.command import Command
+from apdu.status import SW
 from sam.crypto import (
     Algorithm,
     diversify_path,
@@ -33,7 +34,6 @@ from sam.crypto import (
     purchase_session_key,
 )
 from sam.keystore import KeyEntry, UnknownKeyError
-from sam.virtual import sw
 from sam.virtual.cipher import ordered_factors
 from sam.virtual.context import SamContext, require_p1p2, require_pin
 from sam.virtual.image import MAX_SERIAL
@@ -53,7 +53,7 @@ def _factors(data: bytes) -> list[bytes]:
 def _levels(cmd: Command, fixed: int) -> int:
     extra = len(cmd.data) - fixed
     if extra < 0 or extra % 8 or extra // 8 > MAX_LEVELS:
-        raise SwError(sw.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     return extra // 8
 
 
@@ -61,7 +61,7 @@ def _algorithm(code: int) -> Algorithm:
     try:
         return Algorithm(code)
     except ValueError:
-        raise SwError(sw.KEY_INDEX_UNSUPPORTED) from None
+        raise SwError(SW.KEY_INDEX_UNSUPPORTED) from None
 
 
 def _card_key(ctx: SamContext, entry: KeyEntry, factors: bytes) -> bytes:
@@ -80,10 +80,10 @@ def init_for_purchase(ctx: SamContext, cmd: Command) -> bytes:
     try:
         entry = ctx.image.keys.purchase_key(version, alg)
     except UnknownKeyError:
-        raise SwError(sw.KEY_INDEX_UNSUPPORTED) from None
+        raise SwError(SW.KEY_INDEX_UNSUPPORTED) from None
     image = ctx.image
     if image.terminal_serial >= MAX_SERIAL:
-        raise SwError(sw.CONDITIONS_NOT_SATISFIED)
+        raise SwError(SW.CONDITIONS_NOT_SATISFIED)
     dpk = _card_key(ctx, entry, d[_INIT_FIXED:])
     image.terminal_serial += 1
     ctx.persist()  # before MAC1 leaves the SAM: a serial is never used twice
@@ -99,13 +99,13 @@ def credit_for_purchase(ctx: SamContext, cmd: Command) -> bytes:
     require_pin(ctx)
     require_p1p2(cmd, 0, 0)
     if len(cmd.data) != 4:
-        raise SwError(sw.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     pending, ctx.session.purchase = ctx.session.purchase, None
     if pending is None:
-        raise SwError(sw.CONDITIONS_NOT_SATISFIED)
+        raise SwError(SW.CONDITIONS_NOT_SATISFIED)
     expected = purchase_mac2(pending.algorithm, pending.session_key, pending.amount)
     if not hmac.compare_digest(expected, cmd.data):
-        raise SwError(sw.MAC_ERROR)
+        raise SwError(SW.MAC_ERROR)
     return b""
 
 
@@ -122,8 +122,8 @@ def authorise_load(ctx: SamContext, cmd: Command) -> bytes:
     try:
         entry = ctx.image.keys.load_key(version, alg)
     except UnknownKeyError:
-        raise SwError(sw.KEY_INDEX_UNSUPPORTED) from None
+        raise SwError(SW.KEY_INDEX_UNSUPPORTED) from None
     session_key = load_session_key(alg, _card_key(ctx, entry, d[_LOAD_FIXED:]), random, counter)
     if not hmac.compare_digest(load_mac1(alg, session_key, balance, amount, tx_type, terminal_id), mac1):
-        raise SwError(sw.MAC_ERROR)
+        raise SwError(SW.MAC_ERROR)
     return load_mac2(alg, session_key, amount, tx_type, terminal_id, date_time)

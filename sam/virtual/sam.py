@@ -23,7 +23,8 @@ from pathlib import Path
 from apdu.card import SwError
 from apdu.command import Command
 from apdu.errors import ApduFormatError
-from sam.virtual import cipher, iso, pin, purse, sign, sw
+from apdu.status import SW, more_data
+from sam.virtual import cipher, iso, pin, purse, sign
 from sam.virtual.context import Handler, SamContext
 from sam.virtual.files import build_file_tree
 from sam.virtual.image import SamImage, load_sam_image, new_sam_image, save_sam_image
@@ -137,26 +138,26 @@ class VirtualSam:
         try:
             return self._execute(bytes(apdu))
         except Exception:  # the card contract: always answer a status word
-            return _sw(sw.UNKNOWN_ERROR)
+            return _sw(SW.NO_PRECISE_DIAGNOSIS)
 
     def _execute(self, raw: bytes) -> bytes:
         try:
             cmd = Command.decode(raw)
         except ApduFormatError:
-            return _sw(sw.WRONG_LENGTH)
+            return _sw(SW.WRONG_LENGTH)
         session = self._ctx.session
         if cmd.ins != _GET_RESPONSE:
             session.pending_response = b""
         handler = COMMANDS.get((cmd.cla, cmd.ins))
         if handler is None:
-            return _sw(sw.CLA_NOT_SUPPORTED if cmd.ins in _KNOWN_INS else sw.INS_NOT_SUPPORTED)
+            return _sw(SW.CLA_NOT_SUPPORTED if cmd.ins in _KNOWN_INS else SW.INS_NOT_SUPPORTED)
         try:
             data = handler(self._ctx, cmd)
         except SwError as exc:
             return _sw(exc.sw)
         if cmd.ins == _GET_RESPONSE and session.pending_response:
-            return _sw(sw.more_data(len(session.pending_response)), data)
+            return _sw(more_data(len(session.pending_response)), data)
         if data and cmd.data and self._image.t0_get_response:
             session.pending_response = data
-            return _sw(sw.more_data(len(data)))
-        return _sw(sw.OK, data)
+            return _sw(more_data(len(data)))
+        return _sw(SW.OK, data)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from apdu.card import SwError
 from apdu.command import Command
+from apdu.status import SW
 from sam.crypto import sm3
 from sam.crypto.sm2 import sm2_load_private_key, sm2_sign_digest
-from sam.virtual import sw
 from sam.virtual.context import SamContext, require_p1p2, require_pin
 
 __all__ = ["MAX_SM3_INPUT", "sm2_sign", "sm3_digest"]
@@ -26,12 +26,12 @@ MAX_SM3_INPUT = 16 * 1024
 def sm3_digest(ctx: SamContext, cmd: Command) -> bytes:
     """``80 C8``: SM3 over one or several data parts."""
     if cmd.p2 != 0 or cmd.p1 not in (0x00, 0x01):
-        raise SwError(sw.WRONG_P1P2)
+        raise SwError(SW.WRONG_P1P2)
     s = ctx.session
     buffer = s.sm3_buffer if s.sm3_buffer is not None else bytearray()
     if len(buffer) + len(cmd.data) > MAX_SM3_INPUT:
         s.sm3_buffer = None
-        raise SwError(sw.NO_SPACE)
+        raise SwError(SW.NOT_ENOUGH_SPACE)
     buffer += cmd.data
     if cmd.p1 == 0x01:
         s.sm3_buffer = buffer
@@ -44,6 +44,6 @@ def sm2_sign(ctx: SamContext, cmd: Command) -> bytes:
     """``80 CE``: SM2 signature over a 32-byte digest."""
     require_p1p2(cmd, 0, 0)
     if len(cmd.data) != 32:
-        raise SwError(sw.WRONG_LENGTH)
+        raise SwError(SW.WRONG_LENGTH)
     require_pin(ctx)
     return sm2_sign_digest(sm2_load_private_key(ctx.image.sm2_private_key), cmd.data)

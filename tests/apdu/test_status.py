@@ -9,9 +9,9 @@ import pytest
 
 from apdu import errors as e
 from apdu.command import Command, Redact
-from apdu.errors import CardError, Layer, SamError
-from apdu.response import Response
-from apdu.status import Category, check, describe, error_for, known_words
+from apdu.errors import CardError, Layer, SamError, error_for
+from apdu.response import Response, check
+from apdu.status import SW, Category, describe, known_words, more_data, sw_bytes, tries_in, tries_left, wrong_le
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -182,3 +182,34 @@ def test_errors_pickle() -> None:
         back = pickle.loads(pickle.dumps(err))
         assert type(back) is type(err)
         assert (back.sw, back.command, back.layer, str(back)) == (err.sw, err.command, err.layer, str(err))
+
+
+@pytest.mark.parametrize("n", range(0, 20))
+def test_tries_left_and_tries_in_are_inverse(n: int) -> None:
+    word = tries_left(n)
+    assert word == (SW.AUTH_BLOCKED if n == 0 else 0x63C0 | min(n, 15))
+    assert tries_in(word) == min(n, 15)
+    assert error_for(word).tries_left == min(n, 15)  # type: ignore[attr-defined]
+
+
+def test_tries_left_refuses_a_negative_count() -> None:
+    with pytest.raises(ValueError, match="tries left"):
+        tries_left(-1)
+
+
+def test_tries_in_other_words_is_none() -> None:
+    assert tries_in(SW.OK) is None
+    assert tries_in(SW.SECURITY_NOT_SATISFIED) is None
+
+
+def test_every_named_word_is_described_by_the_table() -> None:
+    assert set(known_words()) == set(SW)
+    for word in SW:
+        assert describe(word).category is not Category.UNKNOWN
+
+
+@pytest.mark.parametrize(("n", "word"), [(1, 0x6101), (255, 0x61FF), (256, 0x6100), (300, 0x6100)])
+def test_more_data_word(n: int, word: int) -> None:
+    assert more_data(n) == word
+    assert wrong_le(n) == 0x6C00 | (word & 0xFF)
+    assert sw_bytes(word) == word.to_bytes(2, "big")

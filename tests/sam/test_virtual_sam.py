@@ -200,7 +200,8 @@ def test_pin_counter_lock_and_persistence(tmp_path: Path) -> None:
     assert sw_of(card, "00200000") == 0x9000
     card.power_on()
     assert sw_of(card, "00200000") == 0x63C3  # verified state is volatile
-    assert [sw_of(card, "0020000003999999") for _ in range(3)] == [0x63C2, 0x63C1, 0x63C0]
+    # the attempt that uses the last try already says "blocked" (decision D11)
+    assert [sw_of(card, "0020000003999999") for _ in range(3)] == [0x63C2, 0x63C1, 0x6983]
     assert sw_of(card, "0020000003123456") == 0x6983
     assert sw_of(card, "00200000") == 0x6983
     again = VirtualSam.open(path)
