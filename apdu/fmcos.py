@@ -15,11 +15,16 @@ from apdu.command import Command, Redact
 from apdu.errors import ApduFormatError
 
 __all__ = [
+    "ALWAYS",
     "ED_FID",
+    "EF_TYPES",
     "EP_FID",
+    "NEVER",
+    "RECORD_TYPES",
     "FileType",
     "KeyType",
     "Protection",
+    "Scheme",
     "create_binary_ef",
     "create_cyclic_ef",
     "create_df",
@@ -34,6 +39,9 @@ __all__ = [
     "write_transaction_key",
 ]
 
+ALWAYS = 0xF0  # access right satisfied in every security state (pboc-purse.md §8.3)
+NEVER = 0xEF  # access right no state satisfies (X < Y; pboc-purse.md §8.3)
+
 ED_FID = 0x0001  # 电子存折 file (pboc-purse.md §8.2)
 EP_FID = 0x0002  # 电子钱包 file (pboc-purse.md §8.2)
 
@@ -41,7 +49,8 @@ _ADD_KEY = 0x01  # WRITE KEY P1 for "add" (pboc-purse.md §8.4)
 
 
 class FileType(enum.IntEnum):
-    """CREATE FILE type byte (pboc-purse.md §8.2)."""
+    """CREATE FILE type byte without the protection bits (pboc-purse.md §8.2); an EF's structure is one of
+    :data:`EF_TYPES`."""
 
     DF = 0x38
     KEY_FILE = 0x3F
@@ -52,12 +61,25 @@ class FileType(enum.IntEnum):
     PURSE = 0x2F
 
 
+EF_TYPES = frozenset(
+    {FileType.BINARY, FileType.LINEAR_FIXED, FileType.LINEAR_VARIABLE, FileType.CYCLIC, FileType.PURSE}
+)
+RECORD_TYPES = frozenset({FileType.LINEAR_FIXED, FileType.LINEAR_VARIABLE, FileType.CYCLIC})
+
+
 class Protection(enum.IntEnum):
     """Protection bits OR-ed into an EF type byte (pboc-purse.md §8.2 "Protection bits")."""
 
     NONE = 0x00
     MAC = 0x80  # writes need a MAC (CLA 04)
     ENC_MAC = 0xC0  # writes need encryption + MAC
+
+
+class Scheme(enum.IntEnum):
+    """Secure-messaging and authentication scheme of a DF: key-file byte 7 (project extension, decisions.md D2)."""
+
+    FMCOS = 0x00
+    HEALTH = 0x01
 
 
 class KeyType(enum.IntEnum):
@@ -118,8 +140,8 @@ def create_df(
     df_name: bytes,
     *,
     space: int,
-    create_right: int = 0xF0,
-    erase_right: int = 0xF0,
+    create_right: int = ALWAYS,
+    erase_right: int = ALWAYS,
     app_sfi: int = 0x95,
 ) -> Command:
     """CREATE FILE DF/ADF (or MF) ``80 E0 FID Lc | 38 ‖ space(2) ‖ create ‖ erase ‖ app SFI ‖ FF FF ‖ DF name``.
@@ -142,7 +164,7 @@ def create_key_file(
     *,
     space: int,
     df_sfi: int = 0x95,
-    add_key_right: int = 0xF0,
+    add_key_right: int = ALWAYS,
     algorithm: int = 0xFF,
     scheme: int = 0xFF,
 ) -> Command:
@@ -280,8 +302,8 @@ def write_transaction_key(
     key_id: int,
     key: bytes,
     *,
-    use_right: int = 0xF0,
-    change_right: int = 0xEF,
+    use_right: int = ALWAYS,
+    change_right: int = NEVER,
     version: int = 0x01,
     algorithm: int = 0x00,
     update: bool = False,
@@ -310,8 +332,8 @@ def write_external_auth_key(
     key_id: int,
     key: bytes,
     *,
-    use_right: int = 0xF0,
-    change_right: int = 0xEF,
+    use_right: int = ALWAYS,
+    change_right: int = NEVER,
     follow_state: int = 0x00,
     error_counter: int = 0x33,
     update: bool = False,
@@ -338,7 +360,7 @@ def write_pin(
     key_id: int,
     pin: bytes,
     *,
-    use_right: int = 0xF0,
+    use_right: int = ALWAYS,
     follow_state: int = 0x01,
     error_counter: int = 0x33,
     update: bool = False,
@@ -351,7 +373,7 @@ def write_pin(
     head = bytes(
         (
             _right("use_right", use_right),
-            0xEF,
+            NEVER,
             check_int("follow_state", follow_state, 0, 0xFF),
             check_int("error_counter", error_counter, 0, 0xFF),
         )
@@ -365,8 +387,8 @@ def write_maintenance_key(
     key_id: int,
     key: bytes,
     *,
-    use_right: int = 0xF0,
-    change_right: int = 0xEF,
+    use_right: int = ALWAYS,
+    change_right: int = NEVER,
     error_counter: int = 0x33,
     update: bool = False,
     protected: bool = False,

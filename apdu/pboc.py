@@ -14,6 +14,7 @@ from apdu._checks import bcd_datetime, check_bytes, check_int, check_sfi
 from apdu.command import Command
 
 __all__ = [
+    "InitializeKind",
     "Purse",
     "TransactionType",
     "credit_for_load",
@@ -52,8 +53,8 @@ class TransactionType(enum.IntEnum):
     CAPP_PURCHASE = 0x09
 
 
-class _Init(enum.IntEnum):
-    """P1 of INITIALIZE (INS 50) (pboc-purse.md §1)."""
+class InitializeKind(enum.IntEnum):
+    """P1 of INITIALIZE (INS 50) (pboc-purse.md §1); the virtual card dispatches on it too."""
 
     LOAD = 0x00
     PURCHASE = 0x01
@@ -67,7 +68,9 @@ def _amount(amount: int) -> bytes:
     return check_int("amount", amount, 0, 0xFFFFFFFF).to_bytes(4, "big")
 
 
-def _initialize(kind: _Init, purse: Purse, key_index: int, amount: int | None, terminal_id: bytes, le: int) -> Command:
+def _initialize(
+    kind: InitializeKind, purse: Purse, key_index: int, amount: int | None, terminal_id: bytes, le: int
+) -> Command:
     data = bytes((check_int("key_index", key_index, 0, 0xFF),))
     if amount is not None:
         data += _amount(amount)
@@ -80,7 +83,7 @@ def initialize_for_load(key_index: int, amount: int, terminal_id: bytes, *, purs
 
     Answer: :class:`~apdu.records.InitForLoadResponse`.
     """
-    return _initialize(_Init.LOAD, purse, key_index, amount, terminal_id, 0x10)
+    return _initialize(InitializeKind.LOAD, purse, key_index, amount, terminal_id, 0x10)
 
 
 def initialize_for_purchase(key_index: int, amount: int, terminal_id: bytes, *, purse: Purse = Purse.EP) -> Command:
@@ -88,7 +91,7 @@ def initialize_for_purchase(key_index: int, amount: int, terminal_id: bytes, *, 
 
     Answer: :class:`~apdu.records.InitForPurchaseResponse`.
     """
-    return _initialize(_Init.PURCHASE, purse, key_index, amount, terminal_id, 0x0F)
+    return _initialize(InitializeKind.PURCHASE, purse, key_index, amount, terminal_id, 0x0F)
 
 
 def initialize_for_unload(key_index: int, amount: int, terminal_id: bytes, *, purse: Purse = Purse.ED) -> Command:
@@ -96,21 +99,21 @@ def initialize_for_unload(key_index: int, amount: int, terminal_id: bytes, *, pu
 
     Answer as for load: :class:`~apdu.records.InitForLoadResponse`.
     """
-    return _initialize(_Init.UNLOAD, purse, key_index, amount, terminal_id, 0x10)
+    return _initialize(InitializeKind.UNLOAD, purse, key_index, amount, terminal_id, 0x10)
 
 
 def initialize_for_cash_withdraw(
     key_index: int, amount: int, terminal_id: bytes, *, purse: Purse = Purse.ED
 ) -> Command:
     """INITIALIZE FOR CASH WITHDRAW ``80 50 02 01 0B | … | Le 0F`` (pboc-purse.md §2.9; purchase-style answer)."""
-    return _initialize(_Init.CASH_WITHDRAW, purse, key_index, amount, terminal_id, 0x0F)
+    return _initialize(InitializeKind.CASH_WITHDRAW, purse, key_index, amount, terminal_id, 0x0F)
 
 
 def initialize_for_capp_purchase(
     key_index: int, amount: int, terminal_id: bytes, *, purse: Purse = Purse.EP
 ) -> Command:
     """INITIALIZE FOR CAPP PURCHASE ``80 50 03 02 0B | … | Le 0F`` (pboc-purse.md §2.10; purchase-style answer)."""
-    return _initialize(_Init.CAPP_PURCHASE, purse, key_index, amount, terminal_id, 0x0F)
+    return _initialize(InitializeKind.CAPP_PURCHASE, purse, key_index, amount, terminal_id, 0x0F)
 
 
 def initialize_for_update(key_index: int, terminal_id: bytes, *, purse: Purse = Purse.ED) -> Command:
@@ -118,7 +121,7 @@ def initialize_for_update(key_index: int, terminal_id: bytes, *, purse: Purse = 
 
     Answer: :class:`~apdu.records.InitForUpdateResponse`.
     """
-    return _initialize(_Init.UPDATE_OVERDRAFT, purse, key_index, None, terminal_id, 0x13)
+    return _initialize(InitializeKind.UPDATE_OVERDRAFT, purse, key_index, None, terminal_id, 0x13)
 
 
 def credit_for_load(when: _dt.datetime, mac2: bytes) -> Command:

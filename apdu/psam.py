@@ -19,7 +19,7 @@ from apdu.errors import ApduFormatError
 
 __all__ = [
     "CipherMode",
-    "KeyAttribute",
+    "KeyUsage",
     "cipher_data",
     "credit_sam_for_purchase",
     "descrypt_p1",
@@ -37,8 +37,9 @@ TERMINAL_INFO_SFI = 0x16
 KEY_INDEX_SFI = 0x17
 
 
-class KeyAttribute(enum.IntEnum):
-    """Low 5 bits of ``80 1A`` P1: which key (毅能达 PSAM COS 6.0, pboc-purse.md §5.1; vendor-specific)."""
+class KeyUsage(enum.IntEnum):
+    """PSAM key attribute, the low 5 bits of ``80 1A`` P1: which key (毅能达 PSAM COS 6.0, pboc-purse.md §5.1;
+    vendor-specific). The SAM key store files keys by it too (:mod:`sam.keystore`)."""
 
     MASTER = 0x00
     PURCHASE = 0x02
@@ -113,10 +114,10 @@ def credit_sam_for_purchase(mac2: bytes, *, p1: int = 0x00, p2: int = 0x00) -> C
     return Command(0x80, 0x72, check_int("p1", p1, 0, 0xFF), check_int("p2", p2, 0, 0xFF), mac2)
 
 
-def descrypt_p1(levels: int, attribute: KeyAttribute | int) -> int:
+def descrypt_p1(levels: int, attribute: KeyUsage | int) -> int:
     """``80 1A`` P1: levels in the high 3 bits, key attribute in the low 5 (pboc-purse.md §5.1, S7).
 
-    Example: ``descrypt_p1(2, KeyAttribute.MAINTENANCE) == 0x45`` (the observed ``80 1A 45 01 10``).
+    Example: ``descrypt_p1(2, KeyUsage.MAINTENANCE) == 0x45`` (the observed ``80 1A 45 01 10``).
     """
     return (check_int("levels", levels, 0, 7) << 5) | check_int("attribute", int(attribute), 0, 0x1F)
 

@@ -28,8 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from apdu.errors import DataError
-from healthcard.fs.access import NEVER
-from healthcard.fs.keys import KEY_EXTERNAL_AUTH
+from apdu.fmcos import NEVER, KeyType
 from healthcard.fs.nodes import DF, MF_FID
 from healthcard.fs.serial import node_from_json, node_to_json, op_from_json, op_to_json
 from healthcard.fs.state import CardState
@@ -122,7 +121,7 @@ def close_open_rights(df: DF) -> list[str]:
     changed. Used for version-1 images (module docstring).
     """
     changed: list[str] = []
-    master = df.key_file.find(KEY_EXTERNAL_AUTH, 0x00) if df.key_file is not None else None
+    master = df.key_file.find(KeyType.EXTERNAL_AUTH, 0x00) if df.key_file is not None else None
     closed = NEVER if master is None or master.follow_state is None else 0xF0 | master.follow_state
     if _open(df.create_right) or _open(df.erase_right) or (df.key_file is not None and _open(df.key_file.add_right)):
         df.create_right = closed if _open(df.create_right) else df.create_right

@@ -18,10 +18,11 @@ from typing import Any
 
 from apdu.command import Command
 from apdu.errors import CardError, LibraryError
+from apdu.fmcos import Scheme
 from apdu.response import Response
 from apdu.status import describe
 from healthcard.cos.card import VirtualCard
-from healthcard.fs.keys import Key, KeyFile, Scheme
+from healthcard.fs.keys import Key, KeyFile
 from healthcard.fs.nodes import DF, MF_FID
 from healthcard.fs.state import CardState
 from healthcard.image import load_image, save_image

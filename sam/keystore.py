@@ -22,7 +22,6 @@ Errors are :class:`KeyStoreError` subclasses (layer SAM) whose messages name key
 
 from __future__ import annotations
 
-import enum
 import json
 import os
 import tempfile
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from apdu.errors import HealthCardError, Layer
+from apdu.psam import KeyUsage
 from sam.crypto import Algorithm
 
 __all__ = [
@@ -64,22 +64,6 @@ class UnknownKeyError(KeyStoreError, LookupError):
 
 class KeyLengthError(KeyStoreError):
     """A key has a length its algorithm does not allow."""
-
-
-class KeyUsage(enum.IntEnum):
-    """PSAM key attribute (毅能达 PSAM COS 6.0, pboc-purse.md §5.1): the low 5 bits of ``80 1A`` P1."""
-
-    MASTER = 0x00
-    PURCHASE = 0x02
-    MAINTENANCE = 0x05
-    MAC = 0x06
-    ENCRYPT = 0x07
-    MAC_ENCRYPT = 0x08
-    LOAD = 0x09
-    TAC = 0x0C
-    PIN = 0x0D
-    EXTERNAL_AUTH = 0x0E
-    INTERNAL_AUTH = 0x0F
 
 
 _ALGORITHM_NAMES: dict[str, Algorithm] = {"SM4": Algorithm.SM4, "3DES": Algorithm.TDES, "TDES": Algorithm.TDES}

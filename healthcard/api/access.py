@@ -22,13 +22,14 @@ from apdu import iso
 from apdu.channel import Channel
 from apdu.command import Command
 from apdu.errors import DataError, Layer, LibraryError, MissingInputError
+from apdu.fmcos import ALWAYS, Scheme
 from apdu.response import Response, check
 from apdu.status import SW
 from healthcard.api.samport import SamPort
 from healthcard.codecs.fields import FieldSpec, Kind
 from healthcard.profiles.card import MF_FID, CardProfile
 from healthcard.profiles.health import city_factor
-from healthcard.profiles.model import ALWAYS, DFSpec, KeySpec, Scheme
+from healthcard.profiles.model import DFSpec, KeySpec
 
 __all__ = ["RK_TERMINAL_DATA", "CardAccess", "allows"]
 

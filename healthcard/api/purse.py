@@ -30,6 +30,7 @@ from typing import Protocol, runtime_checkable
 
 from apdu import iso, pboc
 from apdu.errors import DataError, LibraryError, MacError, MissingInputError
+from apdu.fmcos import FileType
 from apdu.pboc import TransactionType
 from apdu.records import (
     CreditForLoadResponse,
@@ -43,7 +44,7 @@ from healthcard.api.access import CardAccess
 from healthcard.api.reading import read_balance, read_binary, read_records
 from healthcard.codecs import PurseApplicationData, PurseDetail
 from healthcard.issuance.keysource import DEMO_KEYS_PATH
-from healthcard.profiles.model import EFKind, EFSpec
+from healthcard.profiles.model import EFSpec
 from sam.crypto import Algorithm, diversify, load_mac1, load_mac2, load_session_key
 
 __all__ = [
@@ -372,8 +373,8 @@ def _detail_ef(ctx: PurseContext) -> EFSpec | None:
     if purse is None:
         raise LibraryError("the card profile has no purse")
     children = purse.adf.efs
-    sfis = {c.detail_sfi for c in children if c.kind is EFKind.PURSE and c.detail_sfi is not None}
-    return next((c for c in children if c.kind is EFKind.CYCLIC and c.sfi in sfis), None)
+    sfis = {c.detail_sfi for c in children if c.kind is FileType.PURSE and c.detail_sfi is not None}
+    return next((c for c in children if c.kind is FileType.CYCLIC and c.sfi in sfis), None)
 
 
 def _raw_records(ctx: PurseContext) -> list[bytes] | None:

@@ -23,13 +23,14 @@ from typing import Any
 from apdu import iso
 from apdu.command import Command
 from apdu.errors import DataError, MissingInputError
+from apdu.fmcos import Protection
 from healthcard.api.access import CardAccess
 from healthcard.api.reading import read_binary, read_index, read_tlv
 from healthcard.api.sections import Section
 from healthcard.codecs import Allergy, Immunisation, InpatientRecord, OutpatientRecord, TlvFile, VisitRecord
 from healthcard.codecs.fixed import INDEX_FREE, INDEX_VALID
 from healthcard.codecs.signature import encode_signer_block
-from healthcard.profiles.model import EFSpec, SmMode, right
+from healthcard.profiles.model import EFSpec, right
 from sam.crypto import sm2_load_public_key, sm2_verify, sm2_z, sm3
 
 __all__ = [
@@ -94,7 +95,7 @@ def write_tlv(access: CardAccess, section: Section, value: TlvFile, previous: Tl
         return 0
     ef = _open_for_write(access, section.df, section.ef)
     for n, record in changed:
-        if ef.sm is SmMode.NONE:
+        if ef.sm is Protection.NONE:
             access.send(iso.update_record(n, record, sfi=ef.sfi))
         else:
             plain = iso.update_record(n, record, sfi=ef.sfi)

@@ -35,12 +35,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
+from apdu.fmcos import FileType, KeyType, Protection, Scheme
 from apdu.status import SW, sw_bytes
 from healthcard.cos.body import split, u16
 from healthcard.cos.sm import algorithm_of
 from healthcard.fs.journal import EraseDF, PutKey, PutKeyFile, PutNode
-from healthcard.fs.keys import KEY_EXTERNAL_AUTH, Key, KeyFile, Scheme
-from healthcard.fs.nodes import DF, EF, MF_FID, EFType, PurseEF, RecordEF, SmRequirement, TransparentEF
+from healthcard.fs.keys import Key, KeyFile
+from healthcard.fs.nodes import DF, EF, MF_FID, PurseEF, RecordEF, TransparentEF
 from sam.crypto import CryptoError, sm_decrypt_data, verify_sm_command
 
 if TYPE_CHECKING:
@@ -79,22 +80,22 @@ def _ef(fid: int, data: bytes) -> EF:
         raise SwError(SW.WRONG_LENGTH)
     if data[0] & 0xC0 == 0x40:  # protection bits are 00, 80 or C0 (pboc-purse.md §8.2)
         raise SwError(SW.DATA_INVALID)
-    kind, sm = data[0] & 0x3F, SmRequirement(data[0] & 0xC0)
-    read_sm = SmRequirement.MAC if data[5] == _READ_MAC else SmRequirement.NONE
-    if kind == EFType.TRANSPARENT:
+    kind, sm = data[0] & 0x3F, Protection(data[0] & 0xC0)
+    read_sm = Protection.MAC if data[5] == _READ_MAC else Protection.NONE
+    if kind == FileType.BINARY:
         size = u16(data, 1)
         if not size:
             raise SwError(SW.DATA_INVALID)
         return TransparentEF(fid, data[3], data[4], sm, read_sm, size=size)
-    if kind in (EFType.LINEAR_FIXED, EFType.LINEAR_VARIABLE, EFType.CYCLIC):
+    if kind in (FileType.LINEAR_FIXED, FileType.LINEAR_VARIABLE, FileType.CYCLIC):
         count, length = data[1], data[2]
         if not count or not length:
             raise SwError(SW.DATA_INVALID)
-        structure = EFType(kind)
-        records = [bytes(length)] * count if structure is EFType.LINEAR_FIXED else []
+        structure = FileType(kind)
+        records = [bytes(length)] * count if structure is FileType.LINEAR_FIXED else []
         return RecordEF(fid, data[3], data[4], sm, read_sm, structure=structure, count=count, length=length,
                         records=records)  # fmt: skip
-    if kind == EFType.PURSE and data[1:3] == b"\x02\x08":
+    if kind == FileType.PURSE and data[1:3] == b"\x02\x08":
         return PurseEF(fid, data[3], _NEVER, detail_sfi=data[6] & 0x1F)
     raise SwError(SW.DATA_INVALID)
 
@@ -171,12 +172,12 @@ def parse_key(p1: int, kid: int, data: bytes, df_algorithm: int) -> Key:
 
 def _transport_window(kf: KeyFile, key: Key) -> bool:
     """True when ``key`` is the master key 39/00 and the key file holds no key yet (the module docstring)."""
-    return not kf.keys and (key.key_type, key.key_id) == (KEY_EXTERNAL_AUTH, 0x00)
+    return not kf.keys and (key.key_type, key.key_id) == (KeyType.EXTERNAL_AUTH, 0x00)
 
 
 def _ciphertext_key_data(card: VirtualCard, kf: KeyFile, apdu: bytes) -> bytes:
     """Verify the MAC of ``84 D4`` and decrypt its key data with the DF master key 39/00 (pboc-purse.md §7.1)."""
-    master = kf.find(KEY_EXTERNAL_AUTH, 0x00)
+    master = kf.find(KeyType.EXTERNAL_AUTH, 0x00)
     if master is None:
         raise SwError(SW.KEY_NOT_FOUND)
     card.need(master.use_right)

@@ -28,11 +28,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
+from apdu.fmcos import KeyType
+from apdu.pboc import InitializeKind, TransactionType
 from apdu.status import SW, sw_bytes
 from healthcard.cos.body import split, u16, u32
 from healthcard.cos.sm import algorithm_of
 from healthcard.fs.journal import Op, SetPurse, SetRecords
-from healthcard.fs.keys import KEY_INTERNAL, KEY_LOAD, KEY_PURCHASE, KEY_UNLOAD, Key
+from healthcard.fs.keys import Key
 from healthcard.fs.nodes import LastTransaction, PurseEF, RecordEF
 from sam.crypto import (
     Algorithm,
@@ -61,8 +63,7 @@ __all__ = [
 ]
 
 MAX_BALANCE = 0x7FFFFFFF
-_LOAD, _PURCHASE, _UNLOAD = 0x00, 0x01, 0x05
-TX_ED_LOAD, TX_EP_LOAD, TX_UNLOAD, TX_ED_PURCHASE, TX_EP_PURCHASE = 0x01, 0x02, 0x03, 0x05, 0x06
+_LOAD, _PURCHASE, _UNLOAD = InitializeKind.LOAD, InitializeKind.PURCHASE, InitializeKind.UNLOAD
 
 
 @dataclass(slots=True)
@@ -97,7 +98,7 @@ def _purse(card: VirtualCard, p2: int) -> PurseEF:
 
 
 def _tac_key(card: VirtualCard) -> Key:
-    key = card.key_file().find(KEY_INTERNAL, 0x00)
+    key = card.key_file().find(KeyType.INTERNAL, 0x00)
     if key is None:
         raise SwError(SW.KEY_NOT_FOUND)
     return key
@@ -114,7 +115,7 @@ def initialize(card: VirtualCard, apdu: bytes) -> bytes:
         raise SwError(SW.WRONG_LENGTH)
     purse = _purse(card, apdu[3])
     index, amount, terminal = data[0], u32(data, 1), data[5:11]
-    key_type = {_LOAD: KEY_LOAD, _PURCHASE: KEY_PURCHASE, _UNLOAD: KEY_UNLOAD}[kind]
+    key_type = {_LOAD: KeyType.LOAD, _PURCHASE: KeyType.PURCHASE, _UNLOAD: KeyType.UNLOAD}[InitializeKind(kind)]
     key = card.key_file().find(key_type, index)
     if key is None:
         raise SwError(SW.KEY_INDEX_UNSUPPORTED)
@@ -127,7 +128,7 @@ def initialize(card: VirtualCard, apdu: bytes) -> bytes:
             raise SwError(SW.INSUFFICIENT_FUNDS)
         if purse.offline_counter >= 0xFFFF:
             raise SwError(SW.COUNTER_MAX)
-        tx = TX_EP_PURCHASE if purse.is_ep else TX_ED_PURCHASE
+        tx = TransactionType.EP_PURCHASE if purse.is_ep else TransactionType.ED_PURCHASE
         card.pending = Pending(kind, purse.fid, alg, key, rnd, purse.offline_counter, amount, terminal, tx)
         return (head + purse.offline_counter.to_bytes(2, "big") + purse.overdraft_limit.to_bytes(3, "big")
                 + bytes((key.version, key.algorithm)) + rnd + sw_bytes(SW.OK))  # fmt: skip
@@ -137,7 +138,8 @@ def initialize(card: VirtualCard, apdu: bytes) -> bytes:
         raise SwError(SW.CONDITIONS_NOT_SATISFIED)
     if kind == _UNLOAD and amount > bal:
         raise SwError(SW.INSUFFICIENT_FUNDS)
-    tx = TX_UNLOAD if kind == _UNLOAD else (TX_EP_LOAD if purse.is_ep else TX_ED_LOAD)
+    load = TransactionType.EP_LOAD if purse.is_ep else TransactionType.ED_LOAD
+    tx = TransactionType.UNLOAD if kind == _UNLOAD else load
     sk = load_session_key(alg, key.value, rnd, purse.online_counter)
     mac1 = load_mac1(alg, sk, bal, amount, tx, terminal)
     card.pending = Pending(kind, purse.fid, alg, key, rnd, purse.online_counter, amount, terminal, tx, sk)

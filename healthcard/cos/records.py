@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
+from apdu.fmcos import FileType
 from apdu.status import SW, sw_bytes, wrong_le
 from healthcard.cos.binary import target_ef
 from healthcard.cos.body import split
 from healthcard.cos.sm import MAX_SM_READ, mac_response, unwrap_write
 from healthcard.fs.journal import SetRecords
-from healthcard.fs.nodes import EFType, RecordEF
+from healthcard.fs.nodes import RecordEF
 
 if TYPE_CHECKING:
     from healthcard.cos.card import VirtualCard
@@ -38,7 +39,7 @@ def _number(ef: RecordEF, p1: int) -> int:
 
 
 def _check_length(ef: RecordEF, data: bytes) -> None:
-    if ef.structure is EFType.LINEAR_VARIABLE:
+    if ef.structure is FileType.LINEAR_VARIABLE:
         if not 1 <= len(data) <= ef.length:
             raise SwError(SW.WRONG_LENGTH)
     elif len(data) != ef.length:
@@ -95,7 +96,7 @@ def update_record(card: VirtualCard, apdu: bytes) -> bytes:
     ef = _record_ef(card, p2)
     card.need(ef.write)
     mode = p2 & 0x07
-    if not (mode == 0x04 and p1) and not (mode == 0x03 and p1 == 0 and ef.structure is EFType.CYCLIC):
+    if not (mode == 0x04 and p1) and not (mode == 0x03 and p1 == 0 and ef.structure is FileType.CYCLIC):
         raise SwError(SW.WRONG_P1P2)
     data = unwrap_write(card, apdu, ef.sm)
     _check_length(ef, data)
@@ -117,7 +118,7 @@ def append_record(card: VirtualCard, apdu: bytes) -> bytes:
     card.need(ef.write)
     data = unwrap_write(card, apdu, ef.sm)
     _check_length(ef, data)
-    if ef.structure is EFType.CYCLIC:
+    if ef.structure is FileType.CYCLIC:
         records = [data, *ef.records][: ef.count]
     elif len(ef.records) >= ef.count:
         raise SwError(SW.NOT_ENOUGH_SPACE)

@@ -14,18 +14,12 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
+from apdu.fmcos import KeyType
 from apdu.status import SW, sw_bytes, tries_left
 from healthcard.cos.body import split
 from healthcard.cos.sm import algorithm_of
 from healthcard.fs.journal import PutKey, SetKeyTries
-from healthcard.fs.keys import (
-    KEY_EXTERNAL_AUTH,
-    KEY_INTERNAL,
-    KEY_PIN,
-    KEY_PIN_RELOAD,
-    KEY_PIN_UNBLOCK,
-    Key,
-)
+from healthcard.fs.keys import Key
 from sam.crypto import (
     CryptoError,
     external_auth_cryptogram,
@@ -102,7 +96,7 @@ def external_authenticate(card: VirtualCard, apdu: bytes) -> bytes:
     if len(data) not in (8, 16, HEALTH_AUTH_LENGTH):
         raise SwError(SW.WRONG_LENGTH)
     kf = card.key_file()
-    key = _usable(card, kf.find(KEY_EXTERNAL_AUTH, apdu[3]))
+    key = _usable(card, kf.find(KeyType.EXTERNAL_AUTH, apdu[3]))
     challenge = card.take_challenge()
     try:
         if len(data) == HEALTH_AUTH_LENGTH:
@@ -124,7 +118,7 @@ def internal_authenticate(card: VirtualCard, apdu: bytes) -> bytes:
     _iso(apdu)
     data, _ = split(apdu)
     kf = card.key_file()
-    key = _usable(card, kf.find(KEY_INTERNAL, apdu[3]))
+    key = _usable(card, kf.find(KeyType.INTERNAL, apdu[3]))
     try:
         return internal_auth_response(algorithm_of(key.algorithm), key.value, data) + sw_bytes(SW.OK)
     except CryptoError as exc:
@@ -137,7 +131,7 @@ def verify(card: VirtualCard, apdu: bytes) -> bytes:
     if apdu[2]:
         raise SwError(SW.WRONG_P1P2)
     data, _ = split(apdu)
-    key = card.key_file().find(KEY_PIN, apdu[3])
+    key = card.key_file().find(KeyType.PIN, apdu[3])
     if key is None:
         raise SwError(SW.KEY_NOT_FOUND)
     if not data:
@@ -172,7 +166,7 @@ def change_or_reload_pin(card: VirtualCard, apdu: bytes) -> bytes:
         raise SwError(SW.CLA_NOT_SUPPORTED)
     data, _ = split(apdu)
     kf = card.key_file()
-    key = kf.find(KEY_PIN, apdu[3])
+    key = kf.find(KeyType.PIN, apdu[3])
     if key is None:
         raise SwError(SW.KEY_NOT_FOUND)
     if apdu[2] == 0x01:
@@ -185,7 +179,7 @@ def change_or_reload_pin(card: VirtualCard, apdu: bytes) -> bytes:
             raise _failure(card, key, "change-pin")
         return _new_pin(card, key, new, "change-pin")
     if apdu[2] == 0x00:
-        reload_key = _usable(card, kf.find(KEY_PIN_RELOAD, 0x00))
+        reload_key = _usable(card, kf.find(KeyType.PIN_RELOAD, 0x00))
         if len(data) < 6:
             raise SwError(SW.WRONG_LENGTH)
         new, tag = data[:-4], data[-4:]
@@ -209,10 +203,10 @@ def pin_unblock(card: VirtualCard, apdu: bytes) -> bytes:
     if apdu[0] != 0x84:
         raise SwError(SW.CLA_NOT_SUPPORTED)
     kf = card.key_file()
-    pin = kf.find(KEY_PIN, apdu[2])
+    pin = kf.find(KeyType.PIN, apdu[2])
     if pin is None:
         raise SwError(SW.KEY_NOT_FOUND)
-    unblock = _usable(card, kf.find(KEY_PIN_UNBLOCK, 0x00))
+    unblock = _usable(card, kf.find(KeyType.PIN_UNBLOCK, 0x00))
     challenge = card.take_challenge()
     alg = algorithm_of(kf.algorithm) if unblock.algorithm in (0, 0xFF) else algorithm_of(unblock.algorithm)
     try:

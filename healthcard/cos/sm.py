@@ -20,10 +20,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
+from apdu.fmcos import KeyType, Protection, Scheme
 from apdu.status import SW
 from healthcard.cos.body import split
-from healthcard.fs.keys import KEY_EXTERNAL_AUTH, KEY_LINE_PROTECTION, Key, KeyFile, Scheme
-from healthcard.fs.nodes import SmRequirement
+from healthcard.fs.keys import Key, KeyFile
 from sam.crypto import (
     Algorithm,
     CryptoError,
@@ -50,7 +50,7 @@ def algorithm_of(code: int) -> Algorithm:
 
 def sm_key(card: VirtualCard, kf: KeyFile) -> Key:
     """The DF's secure-messaging key: a type-36 key, else the DF master key 39/00 (pboc-purse.md §7.1)."""
-    key = kf.first_of_type(KEY_LINE_PROTECTION) or kf.find(KEY_EXTERNAL_AUTH, 0x00)
+    key = kf.first_of_type(KeyType.LINE_PROTECTION) or kf.find(KeyType.EXTERNAL_AUTH, 0x00)
     if key is None:
         raise SwError(SW.KEY_NOT_FOUND)
     card.need(key.use_right)
@@ -76,13 +76,13 @@ def verify_command_mac(card: VirtualCard, apdu: bytes) -> bytes:
         raise SwError(SW.SM_OBJECTS_WRONG) from exc
 
 
-def unwrap_write(card: VirtualCard, apdu: bytes, requirement: SmRequirement) -> bytes:
+def unwrap_write(card: VirtualCard, apdu: bytes, requirement: Protection) -> bytes:
     """The plain data of a write command, verifying and decrypting secure messaging when CLA bit 04 is set."""
     if not apdu[0] & 0x04:
-        if requirement is not SmRequirement.NONE:
+        if requirement is not Protection.NONE:
             raise SwError(SW.SM_OBJECTS_MISSING)
         return split(apdu)[0]
-    if requirement is not SmRequirement.ENC_MAC:
+    if requirement is not Protection.ENC_MAC:
         return verify_command_mac(card, apdu)
     kf = card.key_file()
     key = sm_key(card, kf)

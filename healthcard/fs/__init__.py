@@ -6,33 +6,28 @@ Modules: :mod:`~healthcard.fs.access` (FMCOS ``XY`` rights, pboc-purse.md §8.3)
 :mod:`~healthcard.fs.serial` (JSON form for card images).
 """
 
-from healthcard.fs.access import ALWAYS, NEVER, allowed, describe_right
+from healthcard.fs.access import allowed, describe_right
 from healthcard.fs.journal import Op, resolve, resolve_df
-from healthcard.fs.keys import Key, KeyFile, Scheme
+from healthcard.fs.keys import Key, KeyFile
 from healthcard.fs.nodes import (
     DF,
     EF,
     MF_FID,
-    EFType,
     LastTransaction,
     LifeCycle,
     Node,
     PurseEF,
     RecordEF,
-    SmRequirement,
     TransparentEF,
     default_sfi,
 )
 from healthcard.fs.state import CardState, TearHook, Torn
 
 __all__ = [
-    "ALWAYS",
     "DF",
     "EF",
     "MF_FID",
-    "NEVER",
     "CardState",
-    "EFType",
     "Key",
     "KeyFile",
     "LastTransaction",
@@ -41,8 +36,6 @@ __all__ = [
     "Op",
     "PurseEF",
     "RecordEF",
-    "Scheme",
-    "SmRequirement",
     "TearHook",
     "Torn",
     "TransparentEF",

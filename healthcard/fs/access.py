@@ -8,10 +8,9 @@ EXTERNAL AUTHENTICATE and VERIFY set it to the key's follow-up state.
 
 from __future__ import annotations
 
-__all__ = ["ALWAYS", "NEVER", "allowed", "describe_right"]
+from apdu.fmcos import ALWAYS
 
-ALWAYS = 0xF0
-NEVER = 0xEF
+__all__ = ["allowed", "describe_right"]
 
 
 def allowed(right: int, state: int) -> bool:

@@ -10,40 +10,14 @@ Key values never appear in ``repr``.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 
+from apdu.fmcos import Scheme
+
 __all__ = [
-    "KEY_EXTERNAL_AUTH",
-    "KEY_INTERNAL",
-    "KEY_LINE_PROTECTION",
-    "KEY_LOAD",
-    "KEY_PIN",
-    "KEY_PIN_RELOAD",
-    "KEY_PIN_UNBLOCK",
-    "KEY_PURCHASE",
-    "KEY_UNLOAD",
     "Key",
     "KeyFile",
-    "Scheme",
 ]
-
-KEY_INTERNAL = 0x34  # TAC key / internal authentication
-KEY_LINE_PROTECTION = 0x36
-KEY_PIN_UNBLOCK = 0x37
-KEY_PIN_RELOAD = 0x38
-KEY_EXTERNAL_AUTH = 0x39
-KEY_PIN = 0x3A
-KEY_UNLOAD = 0x3D
-KEY_PURCHASE = 0x3E
-KEY_LOAD = 0x3F
-
-
-class Scheme(enum.IntEnum):
-    """Secure-messaging and authentication scheme of a DF (key-file byte 7, docs/decisions.md D2)."""
-
-    FMCOS = 0x00
-    HEALTH = 0x01
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,42 +17,23 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from apdu.fmcos import FileType, Protection
 from healthcard.fs.keys import KeyFile
 
 __all__ = [
     "DF",
     "EF",
     "MF_FID",
-    "EFType",
     "LastTransaction",
     "LifeCycle",
     "Node",
     "PurseEF",
     "RecordEF",
-    "SmRequirement",
     "TransparentEF",
     "default_sfi",
 ]
 
 MF_FID = 0x3F00
-
-
-class EFType(enum.IntEnum):
-    """EF structure = FMCOS CREATE FILE type byte without the protection bits (pboc-purse.md §8.2)."""
-
-    TRANSPARENT = 0x28
-    LINEAR_FIXED = 0x2A
-    LINEAR_VARIABLE = 0x2C
-    CYCLIC = 0x2E
-    PURSE = 0x2F
-
-
-class SmRequirement(enum.IntEnum):
-    """Secure messaging required to access a file (type-byte protection bits for writes, pboc-purse.md §8.2)."""
-
-    NONE = 0x00
-    MAC = 0x80
-    ENC_MAC = 0xC0
 
 
 class LifeCycle(enum.IntEnum):
@@ -81,8 +62,8 @@ class EF:
     fid: int
     read: int
     write: int
-    sm: SmRequirement = SmRequirement.NONE
-    read_sm: SmRequirement = SmRequirement.NONE
+    sm: Protection = Protection.NONE
+    read_sm: Protection = Protection.NONE
 
     @property
     def sfi(self) -> int | None:
@@ -111,7 +92,7 @@ class RecordEF(EF):
     record becomes record 1 and the oldest drops out when the file is full).
     """
 
-    structure: EFType = EFType.LINEAR_FIXED
+    structure: FileType = FileType.LINEAR_FIXED
     count: int = 1
     length: int = 1
     records: list[bytes] = field(default_factory=list)

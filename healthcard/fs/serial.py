@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from apdu.fmcos import FileType, Protection, Scheme
 from healthcard.fs.journal import (
     EraseDF,
     Op,
@@ -21,19 +22,8 @@ from healthcard.fs.journal import (
     SetRecords,
     WriteBinary,
 )
-from healthcard.fs.keys import Key, KeyFile, Scheme
-from healthcard.fs.nodes import (
-    DF,
-    EF,
-    EFType,
-    LastTransaction,
-    LifeCycle,
-    Node,
-    PurseEF,
-    RecordEF,
-    SmRequirement,
-    TransparentEF,
-)
+from healthcard.fs.keys import Key, KeyFile
+from healthcard.fs.nodes import DF, EF, LastTransaction, LifeCycle, Node, PurseEF, RecordEF, TransparentEF
 
 __all__ = ["key_from_json", "key_to_json", "node_from_json", "node_to_json", "op_from_json", "op_to_json"]
 
@@ -76,9 +66,9 @@ def _flag(data: Mapping[str, Any], name: str) -> bool:
     return value
 
 
-def _sm(data: Mapping[str, Any], name: str) -> SmRequirement:
+def _sm(data: Mapping[str, Any], name: str) -> Protection:
     try:
-        return SmRequirement[str(data.get(name, "none")).upper()]
+        return Protection[str(data.get(name, "none")).upper()]
     except KeyError:
         raise ValueError(f"{name}: none, mac or enc_mac expected") from None
 
@@ -153,7 +143,7 @@ def node_to_json(node: Node) -> dict[str, Any]:
         "fid": f"{node.fid:04X}", "read": f"{node.read:02X}", "write": f"{node.write:02X}",
         "sm": node.sm.name.lower(),
     }  # fmt: skip
-    if node.read_sm is not SmRequirement.NONE:
+    if node.read_sm is not Protection.NONE:
         base["read_sm"] = node.read_sm.name.lower()
     if isinstance(node, TransparentEF):
         return {"kind": "transparent", **base, "size": node.size, "data": _h(node.data)}
@@ -194,7 +184,7 @@ def node_from_json(data: Mapping[str, Any]) -> Node:
         records = [bytes.fromhex(str(r)) for r in data["records"]]
         if len(records) > count or any(len(r) > length for r in records):
             raise ValueError(f"records of {fid:04X}: more or longer than the file allows")
-        ef = RecordEF(fid, read, write, sm, read_sm, structure=EFType[str(kind).upper()], count=count,
+        ef = RecordEF(fid, read, write, sm, read_sm, structure=FileType[str(kind).upper()], count=count,
                       length=length, records=records)  # fmt: skip
     elif kind == "purse":
         ef = PurseEF(

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from apdu import fmcos, iso
 from apdu.command import Command
-from healthcard.profiles.model import DFSpec, EFKind, EFSpec, KeySpec
+from apdu.fmcos import FileType
+from healthcard.profiles.model import DFSpec, EFSpec, KeySpec
 
 __all__ = [
     "append_record",
@@ -28,9 +29,9 @@ __all__ = [
 ]
 
 _RECORD_EF = {
-    EFKind.LINEAR_FIXED: fmcos.create_linear_fixed_ef,
-    EFKind.LINEAR_VARIABLE: fmcos.create_linear_variable_ef,
-    EFKind.CYCLIC: fmcos.create_cyclic_ef,
+    FileType.LINEAR_FIXED: fmcos.create_linear_fixed_ef,
+    FileType.LINEAR_VARIABLE: fmcos.create_linear_variable_ef,
+    FileType.CYCLIC: fmcos.create_cyclic_ef,
 }
 
 
@@ -85,11 +86,11 @@ def create_key_file(df: DFSpec) -> Command:
 def create_ef(ef: EFSpec) -> Command:
     """Binary, record or purse EF (pboc-purse.md §8.2); the type byte includes the SM protection bits."""
     protection = fmcos.Protection(ef.sm.value)
-    if ef.kind is EFKind.BINARY:
+    if ef.kind is FileType.BINARY:
         return fmcos.create_binary_ef(
             ef.fid, ef.size, read_right=ef.read, write_right=ef.write, protection=protection
         )
-    if ef.kind is EFKind.PURSE:
+    if ef.kind is FileType.PURSE:
         if ef.detail_sfi is None:
             raise ValueError(f"{ef.name}: a purse EF needs the SFI of its detail file")
         return fmcos.create_purse_ef(ef.fid, use_right=ef.read, detail_sfi=ef.detail_sfi, protection=protection)

@@ -22,6 +22,7 @@ from typing import Protocol
 
 from apdu.command import Command, Redact
 from apdu.errors import error_for
+from apdu.fmcos import Protection, Scheme
 from apdu.response import Response
 from apdu.status import SW
 from healthcard.codecs.fixed import VisitRecord
@@ -33,7 +34,7 @@ from healthcard.issuance.keysource import KeySource
 from healthcard.person import Person
 from healthcard.profiles.card import MF_FID, CardProfile
 from healthcard.profiles.health import city_factor
-from healthcard.profiles.model import DFSpec, EFSpec, KeySpec, Scheme, SmMode
+from healthcard.profiles.model import DFSpec, EFSpec, KeySpec
 from sam.crypto import Algorithm, external_auth_cryptogram, health_auth_cryptogram, health_sm_wrap
 
 __all__ = ["RK_TERMINAL_DATA", "CommandChannel", "Report", "Step", "StepKind", "card_no_for", "personalise", "plan"]
@@ -167,7 +168,7 @@ class _Planner:
         stk = next((k for k in df.keys if k.key_type == 0x36), None)
         for n, record in enumerate(content.to_records(), 1):
             label = f"APPEND {df.name}/{ef.name} record {n}"
-            if ef.sm is SmMode.NONE or stk is None:
+            if ef.sm is Protection.NONE or stk is None:
                 self.add(label, c.append_record(record))
             else:
                 self.add(label, Command(0x04, 0xE2, 0x00, 0x00, record), StepKind.SM_WRITE, self.key_value(df, stk))

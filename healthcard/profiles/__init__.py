@@ -5,24 +5,19 @@ See docs/profiles.md for the trees, the access-state mapping and the decided ope
 
 from healthcard.profiles.card import MF_FID, CardProfile, demo_card_profile
 from healthcard.profiles.health import HealthCardProfile, city_factor, health_card_profile
-from healthcard.profiles.model import ALWAYS, NEVER, AtrLayout, DFSpec, EFKind, EFSpec, KeySpec, Scheme, SmMode, right
+from healthcard.profiles.model import AtrLayout, DFSpec, EFSpec, KeySpec, right
 from healthcard.profiles.purse import PURSE_DF_NAME, EPurseProfile, epurse_profile
 
 __all__ = [
-    "ALWAYS",
     "MF_FID",
-    "NEVER",
     "PURSE_DF_NAME",
     "AtrLayout",
     "CardProfile",
     "DFSpec",
-    "EFKind",
     "EFSpec",
     "EPurseProfile",
     "HealthCardProfile",
     "KeySpec",
-    "Scheme",
-    "SmMode",
     "city_factor",
     "demo_card_profile",
     "epurse_profile",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from apdu.fmcos import ALWAYS, FileType, Protection, Scheme
 from healthcard.codecs.elements import element
 from healthcard.codecs.records import (
     Addresses,
@@ -31,7 +32,7 @@ from healthcard.codecs.records import (
     TlvFile,
     Validity,
 )
-from healthcard.profiles.model import ALWAYS, AtrLayout, DFSpec, EFKind, EFSpec, KeySpec, Scheme, SmMode, right
+from healthcard.profiles.model import AtrLayout, DFSpec, EFSpec, KeySpec, right
 
 __all__ = ["HEALTH_ALGORITHM_SM4", "HealthCardProfile", "city_factor", "health_card_profile"]
 
@@ -70,11 +71,11 @@ def _master(df: str) -> KeySpec:
                    purpose=f"{df} master key: create files, erase the DF, add keys")  # fmt: skip
 
 
-def _tlv_ef(fid: int, name: str, content: type[TlvFile], write: int, sm: SmMode, read: int, wkey: str) -> EFSpec:
+def _tlv_ef(fid: int, name: str, content: type[TlvFile], write: int, sm: Protection, read: int, wkey: str) -> EFSpec:
     tags = content.tags()
     size = max(2 + element(t).length for t in tags)
     return EFSpec(
-        fid=fid, name=name, kind=EFKind.LINEAR_VARIABLE, read=read, write=write, records=len(tags),
+        fid=fid, name=name, kind=FileType.LINEAR_VARIABLE, read=read, write=write, records=len(tags),
         record_size=size, sfi=fid & 0x1F, sm=sm, write_keys=(wkey,), tags=tags, content=content.__name__,
     )  # fmt: skip
 
@@ -99,7 +100,7 @@ class HealthCardProfile:
 
 def health_card_profile(*, sm_writes: bool = True, atr: AtrLayout | None = None) -> HealthCardProfile:
     """Build the profile. ``sm_writes=False`` is the plain-write variant (health-card.md §4 "Profile variant")."""
-    sm = SmMode.ENC_MAC if sm_writes else SmMode.NONE
+    sm = Protection.ENC_MAC if sm_writes else Protection.NONE
     s2, s3, s4 = right(2, 2), right(3, 3), right(4, 4)
     hdr = dict(algorithm=HEALTH_ALGORITHM_SM4, scheme=Scheme.HEALTH)
     ddf1_keys = (
@@ -136,9 +137,9 @@ def health_card_profile(*, sm_writes: bool = True, atr: AtrLayout | None = None)
         children=(
             _tlv_ef(0xEF05, "EF05", ClinicalFlags, s2, sm, READ, "UK_DF02_1"),
             _tlv_ef(0xEF06, "EF06", SpecialInfo, s3, sm, READ, "UK_DF02_2"),
-            EFSpec(0xEF07, "EF07", EFKind.CYCLIC, READ, s4, records=3, record_size=120, sfi=0x07,
+            EFSpec(0xEF07, "EF07", FileType.CYCLIC, READ, s4, records=3, record_size=120, sfi=0x07,
                    write_keys=("UK_DF02_3",), content="Allergy"),
-            EFSpec(0xEF08, "EF08", EFKind.CYCLIC, READ, s4, records=10, record_size=24, sfi=0x08,
+            EFSpec(0xEF08, "EF08", FileType.CYCLIC, READ, s4, records=10, record_size=24, sfi=0x08,
                    write_keys=("UK_DF02_3",), content="Immunisation"),
         ),
     )  # fmt: skip
@@ -153,13 +154,13 @@ def health_card_profile(*, sm_writes: bool = True, atr: AtrLayout | None = None)
             _key("STK_DF03", 0x36, 0x01, None, 0x48, 0x05, "secure messaging (index MAC form, unused: D4)"),
         ),
         children=(
-            EFSpec(0xEF05, "EF05", EFKind.LINEAR_FIXED, READ, index_write, records=3, record_size=1, sfi=0x05,
+            EFSpec(0xEF05, "EF05", FileType.LINEAR_FIXED, READ, index_write, records=3, record_size=1, sfi=0x05,
                    write_keys=("UK_DF03_1", "UK_DF03_2"), content="ZYJLBS"),
-            EFSpec(0xEF06, "EF06", EFKind.LINEAR_FIXED, READ, index_write, records=5, record_size=1, sfi=0x06,
+            EFSpec(0xEF06, "EF06", FileType.LINEAR_FIXED, READ, index_write, records=5, record_size=1, sfi=0x06,
                    write_keys=("UK_DF03_1", "UK_DF03_2"), content="MZJLBS"),
-            *(EFSpec(0xEE00 + n, f"EE{n:02d}", EFKind.BINARY, READ, s2, size=1893, write_keys=("UK_DF03_1",),
+            *(EFSpec(0xEE00 + n, f"EE{n:02d}", FileType.BINARY, READ, s2, size=1893, write_keys=("UK_DF03_1",),
                      content="InpatientRecord") for n in range(1, 4)),
-            *(EFSpec(0xED00 + n, f"ED{n:02d}", EFKind.BINARY, READ, s2, size=3267, write_keys=("UK_DF03_1",),
+            *(EFSpec(0xED00 + n, f"ED{n:02d}", FileType.BINARY, READ, s2, size=3267, write_keys=("UK_DF03_1",),
                      content="OutpatientRecord") for n in range(1, 6)),
         ),
     )  # fmt: skip
@@ -170,7 +171,7 @@ def health_card_profile(*, sm_writes: bool = True, atr: AtrLayout | None = None)
         children=(
             _tlv_ef(0xEF05, "EF05", IssuerData, s2, sm, ALWAYS, "UK_DDF1"),
             _tlv_ef(0xEF06, "EF06", Holder, s2, sm, READ, "UK_DDF1"),
-            EFSpec(0xEF07, "EF07", EFKind.BINARY, READ, s2, size=3072, sfi=0x07, write_keys=("UK_DDF1",),
+            EFSpec(0xEF07, "EF07", FileType.BINARY, READ, s2, size=3072, sfi=0x07, write_keys=("UK_DDF1",),
                    content="photo"),
             _tlv_ef(0xEF08, "EF08", Validity, s2, sm, READ, "UK_DDF1"),
             df01,

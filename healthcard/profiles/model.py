@@ -8,58 +8,25 @@ VERIFY. CREATE FILE layouts (§8.2) and WRITE KEY layouts (§8.4) are produced f
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from apdu.fmcos import ALWAYS, EF_TYPES, NEVER, RECORD_TYPES, FileType, Protection, Scheme
+
 __all__ = [
-    "ALWAYS",
     "MASTER_KEY",
-    "NEVER",
     "AtrLayout",
     "DFSpec",
-    "EFKind",
     "EFSpec",
     "KeySpec",
-    "Scheme",
-    "SmMode",
     "right",
 ]
-
-ALWAYS = 0xF0
-NEVER = 0xEF
-
 
 def right(low: int, high: int = 0xF) -> int:
     """The access byte ``XY`` allowing states ``low..high`` (pboc-purse.md §8.3)."""
     if not 0 <= low <= high <= 0xF:
         raise ValueError(f"bad state range {low}..{high}")
     return (high << 4) | low
-
-
-class EFKind(enum.Enum):
-    """Elementary-file structures and their FMCOS CREATE FILE type byte (pboc-purse.md §8.2)."""
-
-    BINARY = 0x28
-    LINEAR_FIXED = 0x2A
-    LINEAR_VARIABLE = 0x2C
-    CYCLIC = 0x2E
-    PURSE = 0x2F
-
-
-class SmMode(enum.Enum):
-    """Secure messaging required for writes; OR-ed into the type byte (pboc-purse.md §8.2 "Protection bits")."""
-
-    NONE = 0x00
-    MAC = 0x80
-    ENC_MAC = 0xC0
-
-
-class Scheme(enum.Enum):
-    """Key-file byte 7 (docs/decisions.md D2)."""
-
-    FMCOS = 0x00
-    HEALTH = 0x01
 
 
 @dataclass(frozen=True)
@@ -95,14 +62,14 @@ class EFSpec:
 
     fid: int
     name: str
-    kind: EFKind
+    kind: FileType
     read: int
     write: int
     size: int = 0
     records: int = 0
     record_size: int = 0
     sfi: int | None = None
-    sm: SmMode = SmMode.NONE
+    sm: Protection = Protection.NONE
     read_key: str | None = None
     write_keys: tuple[str, ...] = ()
     tags: tuple[int, ...] = ()
@@ -110,9 +77,11 @@ class EFSpec:
     detail_sfi: int | None = None
 
     def __post_init__(self) -> None:
-        if self.kind is EFKind.BINARY and not 0 < self.size <= 0xFFFF:
+        if self.kind not in EF_TYPES:
+            raise ValueError(f"{self.name}: {self.kind!r} is not an EF structure")
+        if self.kind is FileType.BINARY and not 0 < self.size <= 0xFFFF:
             raise ValueError(f"{self.name}: a binary EF needs a size")
-        if self.kind in (EFKind.LINEAR_FIXED, EFKind.LINEAR_VARIABLE, EFKind.CYCLIC) and not (
+        if self.kind in RECORD_TYPES and not (
             0 < self.records <= 0xFF and 0 < self.record_size <= 0xFF
         ):
             raise ValueError(f"{self.name}: a record EF needs a record count and length")

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from healthcard.profiles.model import ALWAYS, NEVER, DFSpec, EFKind, EFSpec, KeySpec, Scheme, right
+from apdu.fmcos import ALWAYS, NEVER, FileType, Scheme
+from healthcard.profiles.model import DFSpec, EFSpec, KeySpec, right
 
 __all__ = ["PURSE_DF_NAME", "EPurseProfile", "epurse_profile"]
 
@@ -52,11 +53,11 @@ def epurse_profile(*, detail_records: int = 10) -> EPurseProfile:
         fid=0x1001, name="ADF1001", df_name=PURSE_DF_NAME, scheme=Scheme.FMCOS, algorithm=0x00, keys=keys,
         description="e-purse (PBOC EP)",
         children=(
-            EFSpec(0x0015, "EF15", EFKind.BINARY, ALWAYS, right(2), size=30, sfi=0x15, write_keys=("external_auth",),
+            EFSpec(0x0015, "EF15", FileType.BINARY, ALWAYS, right(2), size=30, sfi=0x15, write_keys=("external_auth",),
                    content="PurseApplicationData"),
-            EFSpec(0x0018, "EF18", EFKind.CYCLIC, ALWAYS, NEVER, records=detail_records, record_size=23, sfi=0x18,
+            EFSpec(0x0018, "EF18", FileType.CYCLIC, ALWAYS, NEVER, records=detail_records, record_size=23, sfi=0x18,
                    content="PurseDetail"),
-            EFSpec(0x0002, "EP", EFKind.PURSE, ALWAYS, NEVER, detail_sfi=0x18, content="purse"),
+            EFSpec(0x0002, "EP", FileType.PURSE, ALWAYS, NEVER, detail_sfi=0x18, content="purse"),
         ),
     )  # fmt: skip
     return EPurseProfile(adf=adf, detail_records=detail_records)

@@ -34,7 +34,7 @@ CASES: list[tuple[str, Callable[[], Command], str]] = [
     ("PB §4 80 72", lambda: psam.credit_sam_for_purchase(bytes.fromhex("56988A13")), "807200000456988A13"),
     ("PB §5.1 80 1A (S22)", lambda: psam.init_for_descrypt(0x45, 0x01, [CARD_NO, bytes.fromhex("2000FF0000000000")]), "801A450110" + CARD_NO.hex() + "2000FF0000000000"),
     ("PB §5.1 80 1A (S12, TAC key)", lambda: psam.init_for_descrypt(psam.descrypt_p1(2, 0x04), 0x00, [SERIAL8, ISSUER8]), "801A440010" + SERIAL8.hex() + ISSUER8.hex()),
-    ("PB §5.1 80 1A no factor", lambda: psam.init_for_descrypt(psam.descrypt_p1(0, psam.KeyAttribute.MAC), 0x02), "801A0602"),
+    ("PB §5.1 80 1A no factor", lambda: psam.init_for_descrypt(psam.descrypt_p1(0, psam.KeyUsage.MAC), 0x02), "801A0602"),
     ("PB §5.1 80 FA encrypt (S22)", lambda: psam.sam_encrypt(bytes.fromhex("0102030405060708")), "80FA0000080102030405060708"),
     ("PB §5.1 80 FA encrypt, more", lambda: psam.sam_encrypt(bytes(8), more=True), "80FA0200080000000000000000"),
     ("PB §10/§5.1 80 FA MAC for APPLICATION BLOCK (S22)", lambda: psam.sam_mac(RAND + bytes(4), bytes.fromhex("841E000004800000")), "80FA05001011223344000000 00841E000004800000"),
@@ -64,7 +64,7 @@ def test_exact_bytes(source: str, build: Callable[[], Command], hex_: str) -> No
 
 @pytest.mark.parametrize(
     ("levels", "attribute", "p1"),
-    [(2, psam.KeyAttribute.MAINTENANCE, 0x45), (2, 0x04, 0x44), (1, psam.KeyAttribute.PURCHASE, 0x22), (0, 0x0E, 0x0E)],
+    [(2, psam.KeyUsage.MAINTENANCE, 0x45), (2, 0x04, 0x44), (1, psam.KeyUsage.PURCHASE, 0x22), (0, 0x0E, 0x0E)],
 )
 def test_descrypt_p1(levels: int, attribute: int, p1: int) -> None:
     assert psam.descrypt_p1(levels, attribute) == p1

@@ -12,8 +12,9 @@ import random
 import pytest
 
 from apdu.command import Command
+from apdu.fmcos import Protection
 from healthcard.cos import VirtualCard
-from healthcard.fs.nodes import RecordEF, SmRequirement, TransparentEF
+from healthcard.fs.nodes import RecordEF, TransparentEF
 from healthcard.image import dumps, loads
 from healthcard.virtual import TRANSPORT_KEY, blank_card
 from sam.crypto import Algorithm, external_auth_cryptogram, iv_from_challenge, mac, sm_mac_command, verify_mac
@@ -49,8 +50,8 @@ def _challenge(card: VirtualCard, n: int = 4) -> bytes:
 def test_create_file_read_protection_byte_and_image_round_trip() -> None:
     card = _protected_files_card()
     binary, record = card.state.mf.children[0x0016], card.state.mf.children[0x0017]
-    assert isinstance(binary, TransparentEF) and binary.read_sm is SmRequirement.MAC and binary.sm is SmRequirement.NONE
-    assert isinstance(record, RecordEF) and record.read_sm is SmRequirement.MAC
+    assert isinstance(binary, TransparentEF) and binary.read_sm is Protection.MAC and binary.sm is Protection.NONE
+    assert isinstance(record, RecordEF) and record.read_sm is Protection.MAC
     text = dumps(card.state)
     assert text.count('"read_sm": "mac"') == 2
     assert loads(text) == card.state and dumps(loads(text)) == text

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from apdu.fmcos import FileType, Protection, Scheme
 from healthcard.fs import (
     DF,
     CardState,
-    EFType,
     Key,
     KeyFile,
     LastTransaction,
     Op,
     PurseEF,
     RecordEF,
-    Scheme,
-    SmRequirement,
     Torn,
     TransparentEF,
     allowed,
@@ -50,9 +48,9 @@ def _tree() -> DF:
     adf = DF(0x1001, b"HCARD.EPURSE")
     adf.key_file = KeyFile(0, 0x200, 0x95, 0xF0, 0, Scheme.FMCOS)
     adf.add(TransparentEF(0x0015, 0xF0, 0xF2, size=8))
-    adf.add(RecordEF(0x0018, 0xF0, 0xEF, structure=EFType.CYCLIC, count=3, length=4))
+    adf.add(RecordEF(0x0018, 0xF0, 0xEF, structure=FileType.CYCLIC, count=3, length=4))
     adf.add(PurseEF(0x0002, 0xF0, 0xEF, balance=100))
-    adf.add(RecordEF(0xEF05, 0xF1, 0x22, SmRequirement.ENC_MAC, structure=EFType.LINEAR_VARIABLE, count=2, length=9))
+    adf.add(RecordEF(0xEF05, 0xF1, 0x22, Protection.ENC_MAC, structure=FileType.LINEAR_VARIABLE, count=2, length=9))
     mf.add(adf)
     return mf
 

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+from apdu.fmcos import NEVER, FileType, Protection
 from healthcard.codecs import ELEMENTS
-from healthcard.profiles import (
-    NEVER,
-    AtrLayout,
-    EFKind,
-    SmMode,
-    city_factor,
-    demo_card_profile,
-    health_card_profile,
-    right,
-)
+from healthcard.profiles import AtrLayout, EFSpec, city_factor, demo_card_profile, health_card_profile, right
 
 PROFILE = demo_card_profile()
 
@@ -25,7 +19,7 @@ def test_every_ef_has_rights_and_existing_keys() -> None:
             for ef in df.efs:
                 assert 0 <= ef.read <= 0xFF and 0 <= ef.write <= 0xFF
                 assert set(ef.write_keys) <= names, (df.name, ef.name)
-                if ef.write != NEVER and ef.kind is not EFKind.PURSE:
+                if ef.write != NEVER and ef.kind is not FileType.PURSE:
                     states = {df.key(k).follow_state for k in ef.write_keys}
                     for s in states:
                         assert s is not None and (ef.write & 0xF) <= s <= (ef.write >> 4)
@@ -63,9 +57,9 @@ def test_access_mapping() -> None:
 
 
 def test_sm_option_and_atr() -> None:
-    assert PROFILE.health.ddf1.ef("EF06").sm is SmMode.ENC_MAC
+    assert PROFILE.health.ddf1.ef("EF06").sm is Protection.ENC_MAC
     plain = health_card_profile(sm_writes=False)
-    assert plain.ddf1.ef("EF06").sm is SmMode.NONE and plain.ddf1.ef("EF06").type_byte == 0x2C
+    assert plain.ddf1.ef("EF06").sm is Protection.NONE and plain.ddf1.ef("EF06").type_byte == 0x2C
     atr = PROFILE.atr.build(bytes(range(8)))
     assert atr[5:13] == bytes(range(8)) and PROFILE.atr.card_no(atr) == bytes(range(8))
     assert atr[1] & 0x0F == len(atr) - 4  # T0 counts the historical bytes
@@ -85,3 +79,10 @@ def test_purse_profile() -> None:
 
 def test_city_factor() -> None:
     assert city_factor("410400") == bytes.fromhex("3431303030303030")
+
+
+def test_an_ef_spec_needs_an_ef_structure() -> None:
+    """FileType also names DF and key-file bytes (apdu.fmcos); an EF spec refuses them."""
+    with pytest.raises(ValueError, match="not an EF structure"):
+        EFSpec(0x0015, "EF15", FileType.DF, read=0xF0, write=0xF0, size=30)
+    assert EFSpec(0x0015, "EF15", FileType.BINARY, read=0xF0, write=0xF0, size=30).type_byte == 0x28
