@@ -39,8 +39,13 @@ class SimulatedCard(Protocol):
 
 
 class SwError(Exception):
-    """Raised inside a simulated card's command handlers to answer with a status word."""
+    """Raised inside a simulated card's command handlers to answer with a status word.
 
-    def __init__(self, sw: int) -> None:
+    ``data`` is the response data sent with it: empty for errors, possibly not for a warning word (ISO/IEC
+    7816-4 §5.1.3: ``62xx`` / ``63xx`` may come with data).
+    """
+
+    def __init__(self, sw: int, data: bytes = b"") -> None:
         super().__init__(f"{sw:04X}")
         self.sw = sw
+        self.data = data

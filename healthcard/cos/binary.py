@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
-from apdu.status import SW, sw_bytes, wrong_le
+from apdu.status import SW, wrong_le
 from healthcard.cos.body import split
 from healthcard.cos.sm import MAX_SM_READ, mac_response, unwrap_write
 from healthcard.fs.journal import WriteBinary
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = ["read_binary", "target_ef", "update_binary"]
 
-_OK = sw_bytes(SW.OK)
 
 
 def target_ef(card: VirtualCard, sfi: int) -> EF:
@@ -68,7 +67,7 @@ def read_binary(card: VirtualCard, apdu: bytes) -> bytes:
         if le != 256:
             raise SwError(wrong_le(size - offset))
         end = size
-    return ef.data[offset:end] + _OK
+    return ef.data[offset:end]
 
 
 def _slice(ef: TransparentEF, offset: int, le: int, most: int) -> bytes:
@@ -100,8 +99,8 @@ def _read_other(card: VirtualCard, apdu: bytes, ef: TransparentEF, offset: int) 
             raise SwError(SW.WRONG_LENGTH)
         if ef.read_sm:
             raise SwError(SW.SM_OBJECTS_MISSING)
-        return _slice(ef, offset, ne or 256, 256) + _OK
-    return mac_response(card, apdu, _slice(ef, offset, ne or 256, MAX_SM_READ)) + _OK
+        return _slice(ef, offset, ne or 256, 256)
+    return mac_response(card, apdu, _slice(ef, offset, ne or 256, MAX_SM_READ))
 
 
 def update_binary(card: VirtualCard, apdu: bytes) -> bytes:
@@ -126,4 +125,4 @@ def update_binary(card: VirtualCard, apdu: bytes) -> bytes:
     if offset + len(data) > ef.size:
         raise SwError(SW.NOT_ENOUGH_SPACE)
     card.commit([WriteBinary((*card.df_path, ef.fid), offset, data)], "update-binary")
-    return _OK
+    return b""

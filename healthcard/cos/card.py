@@ -1,9 +1,11 @@
 """The virtual CPU card: a COS executing raw APDUs against the file-system model.
 
 Design (anchors.md §2, "Simulator = INS→handler table + SwError + file tree"): :meth:`VirtualCard.execute`
-looks the INS byte up in a dispatch table (one module per command group) and calls ``handler(card, apdu)`` on
-the raw bytes; handlers raise :class:`apdu.card.SwError` for error words and return ``data ‖ 90 00`` on success.
-``execute`` never raises: malformed input gets 6700 / 6A86 / 6D00 / 6E00 ..., an unexpected exception 6F00.
+runs the command on the simulators' one engine (:class:`apdu.engine.Engine`, shared with the virtual SAM):
+the INS byte picks a handler of the dispatch table (one module per command group), which is called as
+``handler(card, apdu)`` on the raw bytes; handlers raise :class:`apdu.card.SwError` for other words and return
+the response data for ``90 00``. ``execute`` never raises: malformed input gets 6700 / 6A86 / 6D00 / 6E00 ...,
+an unexpected exception 6F00.
 Secure-messaging commands (CLA bit ``04``) in extended-length form answer 6700: the MAC input carries
 ``Lc'`` in one byte (pboc-purse.md §7.1), so such a command cannot be protected.
 
@@ -22,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
+from apdu.engine import Engine, raw
 from apdu.status import SW, sw_bytes
 from healthcard.fs.journal import Op
 from healthcard.fs.keys import KeyFile
@@ -39,6 +42,7 @@ Handler = Callable[["VirtualCard", bytes], bytes]
 Rng = Callable[[int], bytes]
 
 _CLASSES = frozenset((0x00, 0x04, 0x80, 0x84))
+_OK = sw_bytes(SW.OK)
 _LOCK_NONE, _LOCK_TEMP, _LOCK_PERM, _LOCK_CARD = 0, 1, 2, 3
 # Commands still answered by lock level (pboc-purse.md §10): a temporarily blocked application takes SELECT, GET
 # CHALLENGE, EXTERNAL AUTHENTICATE and APPLICATION UNBLOCK; a permanently blocked one only SELECT (to leave it);
@@ -66,7 +70,16 @@ class VirtualCard:
 
         self.state = state
         self.rng = rng
-        self._table: dict[int, Handler] = table()
+        self._engine: Engine[VirtualCard, bytes] = Engine(
+            by_ins=table(),
+            classes=_CLASSES,
+            parse=raw,
+            before=VirtualCard._before,
+            after=VirtualCard._after,
+            passthrough=(Torn,),
+            name="virtual card",
+        )
+        self._run = self._engine.execute
         self._powered = False
         self._torn = False
         self.on_commit: Callable[[], None] | None = None
@@ -126,35 +139,31 @@ class VirtualCard:
         if not self._powered:
             return b""
         try:
-            if len(apdu) < 4:
-                return b"\x67\x00"
-            ins = apdu[1]
-            handler = self._table.get(ins)
-            if apdu[0] not in _CLASSES:
-                return b"\x6e\x00"
-            if handler is None:
-                return b"\x6d\x00"
-            if apdu[0] & 0x04 and len(apdu) > 5 and apdu[4] == 0:
-                return sw_bytes(SW.WRONG_LENGTH)  # secure messaging is short-APDU only: Lc' is one byte (§7.1)
-            if self.pending is not None and ins not in (0x52, 0x54):
-                self.pending = None
-            if self.lock and ins not in _ALLOWED_WHEN_LOCKED[self.lock]:
-                return sw_bytes(SW.APP_PERMANENTLY_LOCKED if self.lock == _LOCK_PERM else SW.APP_LOCKED)
-            out = handler(self, bytes(apdu))
-            if self.state.tear is not None:
-                self.state.point("apdu:done")
-            return out
-        except SwError as exc:
-            return sw_bytes(exc.sw)
+            return self._run(self, apdu if type(apdu) is bytes else bytes(apdu))
         except Torn as torn:
             log.debug("card torn at %s", torn.point)
             self._powered = False
             self._torn = True
             self._reset_volatile()
             return b""
-        except Exception:
-            log.exception("virtual card: unexpected error on INS %02X", apdu[1] if len(apdu) > 1 else 0)
-            return sw_bytes(SW.NO_PRECISE_DIAGNOSIS)
+
+    def _before(self, apdu: bytes) -> None:
+        """What every command meets after the dispatch check: SM length, the pending purse step, the lock."""
+        if self.pending is None and not self.lock and not apdu[0] & 0x04:
+            return  # the common case, first (benchmarks/simulator.py)
+        ins = apdu[1]
+        if apdu[0] & 0x04 and len(apdu) > 5 and apdu[4] == 0:
+            raise SwError(SW.WRONG_LENGTH)  # secure messaging is short-APDU only: Lc' is one byte (§7.1)
+        if self.pending is not None and ins not in (0x52, 0x54):
+            self.pending = None
+        if self.lock and ins not in _ALLOWED_WHEN_LOCKED[self.lock]:
+            raise SwError(SW.APP_PERMANENTLY_LOCKED if self.lock == _LOCK_PERM else SW.APP_LOCKED)
+
+    def _after(self, apdu: bytes, data: bytes) -> bytes:
+        """``data ‖ 90 00``, after the tear point that ends every successful command."""
+        if self.state.tear is not None:
+            self.state.point("apdu:done")
+        return data + _OK
 
     # --- fault injection -----------------------------------------------------------------------------------
 

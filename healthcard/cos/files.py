@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
-from apdu.status import SW, sw_bytes
+from apdu.status import SW
 from healthcard.cos.body import split
 from healthcard.fs.nodes import DF, MF_FID, LifeCycle, Node
 
@@ -108,14 +108,14 @@ def select(card: VirtualCard, apdu: bytes) -> bytes:
         if holder is not card.df:
             card.select_df(holder)
         card.ef = node
-        return sw_bytes(SW.OK)
+        return b""
     card.select_df(node)
     answer = b"" if p2 == 0x0C else fci(node)
     worst = max(d.life_cycle for d in node.lineage())
     if card.state.mf.life_cycle is LifeCycle.CARD_BLOCKED:
         raise SwError(SW.APP_LOCKED)
     if worst is LifeCycle.BLOCKED_PERMANENTLY:
-        return sw_bytes(SW.APP_PERMANENTLY_LOCKED)
+        raise SwError(SW.APP_PERMANENTLY_LOCKED)
     if worst is LifeCycle.BLOCKED_TEMPORARILY:
-        return answer + sw_bytes(SW.FILE_DEACTIVATED)
-    return answer + sw_bytes(SW.OK)
+        raise SwError(SW.FILE_DEACTIVATED, answer)  # a warning with the FCI
+    return answer

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 from apdu.card import SwError
 from apdu.fmcos import FileType, KeyType, Protection, Scheme
-from apdu.status import SW, sw_bytes
+from apdu.status import SW
 from healthcard.cos.body import split, u16
 from healthcard.cos.sm import algorithm_of
 from healthcard.fs.journal import EraseDF, PutKey, PutKeyFile, PutNode
@@ -72,7 +72,7 @@ def erase_df(card: VirtualCard, apdu: bytes) -> bytes:
     card.need(card.df.erase_right)
     card.commit([EraseDF(card.df_path)], "erase-df")
     card.ef = None
-    return sw_bytes(SW.OK)
+    return b""
 
 
 def _ef(fid: int, data: bytes) -> EF:
@@ -118,7 +118,7 @@ def create_file(card: VirtualCard, apdu: bytes) -> bytes:
         scheme = Scheme(data[6]) if data[6] in (0x00, 0x01) else Scheme.FMCOS
         kf = KeyFile(fid, u16(data, 1), data[3], data[4], alg, scheme)
         card.commit([PutKeyFile(card.df_path, kf)], "create-key-file")
-        return sw_bytes(SW.OK)
+        return b""
     card.need(df.create_right)
     if fid in df.children or fid == MF_FID:
         raise SwError(SW.FILE_EXISTS)
@@ -132,7 +132,7 @@ def create_file(card: VirtualCard, apdu: bytes) -> bytes:
     else:
         node = _ef(fid, data)
     card.commit([PutNode(card.df_path, node)], "create-file")
-    return sw_bytes(SW.OK)
+    return b""
 
 
 def _all_dfs(df: DF) -> list[DF]:
@@ -215,4 +215,4 @@ def write_key(card: VirtualCard, apdu: bytes) -> bytes:
             raise SwError(SW.KEY_NOT_FOUND)
         card.need(existing.change_right)
     card.commit([PutKey(card.df_path, key)], "write-key")
-    return sw_bytes(SW.OK)
+    return b""

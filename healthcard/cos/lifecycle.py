@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
-from apdu.status import SW, sw_bytes
+from apdu.status import SW
 from healthcard.cos.sm import verify_command_mac
 from healthcard.fs.journal import SetLifeCycle
 from healthcard.fs.nodes import LifeCycle
@@ -40,7 +40,7 @@ def application_block(card: VirtualCard, apdu: bytes) -> bytes:
     state = LifeCycle.BLOCKED_PERMANENTLY if apdu[3] else LifeCycle.BLOCKED_TEMPORARILY
     card.commit([SetLifeCycle(card.df_path, state)], "application-block")
     card.refresh_lock()
-    return sw_bytes(SW.OK)
+    return b""
 
 
 def application_unblock(card: VirtualCard, apdu: bytes) -> bytes:
@@ -52,7 +52,7 @@ def application_unblock(card: VirtualCard, apdu: bytes) -> bytes:
     _checked(card, apdu)
     card.commit([SetLifeCycle(card.df_path, LifeCycle.ACTIVE)], "application-unblock")
     card.refresh_lock()
-    return sw_bytes(SW.OK)
+    return b""
 
 
 def card_block(card: VirtualCard, apdu: bytes) -> bytes:
@@ -62,4 +62,4 @@ def card_block(card: VirtualCard, apdu: bytes) -> bytes:
     _checked(card, apdu)
     card.commit([SetLifeCycle((), LifeCycle.CARD_BLOCKED)], "card-block")
     card.refresh_lock()
-    return sw_bytes(SW.OK)
+    return b""

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from apdu.card import SwError
 from apdu.fmcos import KeyType
 from apdu.pboc import InitializeKind, TransactionType
-from apdu.status import SW, sw_bytes
+from apdu.status import SW
 from healthcard.cos.body import split, u16, u32
 from healthcard.cos.sm import algorithm_of
 from healthcard.fs.journal import Op, SetPurse, SetRecords
@@ -131,7 +131,7 @@ def initialize(card: VirtualCard, apdu: bytes) -> bytes:
         tx = TransactionType.EP_PURCHASE if purse.is_ep else TransactionType.ED_PURCHASE
         card.pending = Pending(kind, purse.fid, alg, key, rnd, purse.offline_counter, amount, terminal, tx)
         return (head + purse.offline_counter.to_bytes(2, "big") + purse.overdraft_limit.to_bytes(3, "big")
-                + bytes((key.version, key.algorithm)) + rnd + sw_bytes(SW.OK))  # fmt: skip
+                + bytes((key.version, key.algorithm)) + rnd)  # fmt: skip
     if purse.online_counter >= 0xFFFF:
         raise SwError(SW.COUNTER_MAX)
     if kind == _LOAD and bal + amount > MAX_BALANCE:
@@ -143,8 +143,7 @@ def initialize(card: VirtualCard, apdu: bytes) -> bytes:
     sk = load_session_key(alg, key.value, rnd, purse.online_counter)
     mac1 = load_mac1(alg, sk, bal, amount, tx, terminal)
     card.pending = Pending(kind, purse.fid, alg, key, rnd, purse.online_counter, amount, terminal, tx, sk)
-    return (head + purse.online_counter.to_bytes(2, "big") + bytes((key.version, key.algorithm)) + rnd + mac1
-            + sw_bytes(SW.OK))  # fmt: skip
+    return head + purse.online_counter.to_bytes(2, "big") + bytes((key.version, key.algorithm)) + rnd + mac1
 
 
 def _take(card: VirtualCard, kind: int) -> tuple[Pending, PurseEF]:
@@ -184,7 +183,7 @@ def credit_for_load(card: VirtualCard, apdu: bytes) -> bytes:
     last = LastTransaction(p.tx_type, p.counter + 1, mac2, tac)
     ops: list[Op] = [SetPurse((*card.df_path, purse.fid), balance, p.counter + 1, purse.offline_counter, last)]
     card.commit(ops + _detail_ops(card, purse, p, p.counter, date_time), "load")
-    return tac + sw_bytes(SW.OK)
+    return tac
 
 
 def _debit_purchase(card: VirtualCard, data: bytes) -> bytes:
@@ -208,7 +207,7 @@ def _debit_purchase(card: VirtualCard, data: bytes) -> bytes:
     balance = purse.balance - p.amount
     ops: list[Op] = [SetPurse((*card.df_path, purse.fid), balance, purse.online_counter, p.counter + 1, last)]
     card.commit(ops + _detail_ops(card, purse, p, p.counter, date_time), "purchase")
-    return tac + mac2 + sw_bytes(SW.OK)
+    return tac + mac2
 
 
 def _verified_host_mac2(card: VirtualCard, p: Pending, data: bytes, point: str) -> tuple[bytes, bytes]:
@@ -233,7 +232,7 @@ def _debit_unload(card: VirtualCard, data: bytes) -> bytes:
     last = LastTransaction(p.tx_type, p.counter + 1, mac2, answer)
     ops: list[Op] = [SetPurse((*card.df_path, purse.fid), balance, p.counter + 1, purse.offline_counter, last)]
     card.commit(ops + _detail_ops(card, purse, p, p.counter, date_time), "unload")
-    return answer + sw_bytes(SW.OK)
+    return answer
 
 
 def debit(card: VirtualCard, apdu: bytes) -> bytes:
@@ -257,7 +256,7 @@ def get_balance(card: VirtualCard, apdu: bytes) -> bytes:
     data, _ = split(apdu)
     if data:
         raise SwError(SW.WRONG_LENGTH)
-    return purse.balance.to_bytes(4, "big") + sw_bytes(SW.OK)
+    return purse.balance.to_bytes(4, "big")
 
 
 def get_transaction_prove(card: VirtualCard, apdu: bytes) -> bytes:
@@ -274,5 +273,5 @@ def get_transaction_prove(card: VirtualCard, apdu: bytes) -> bytes:
         if isinstance(purse, PurseEF) and purse.last is not None:
             last = purse.last
             if last.tx_type == apdu[3] and last.counter_after == counter:
-                return last.mac + last.tac + sw_bytes(SW.OK)
+                return last.mac + last.tac
     raise SwError(SW.NO_TRANSACTION)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from apdu.card import SwError
 from apdu.fmcos import FileType
-from apdu.status import SW, sw_bytes, wrong_le
+from apdu.status import SW, wrong_le
 from healthcard.cos.binary import target_ef
 from healthcard.cos.body import split
 from healthcard.cos.sm import MAX_SM_READ, mac_response, unwrap_write
@@ -48,7 +48,7 @@ def _check_length(ef: RecordEF, data: bytes) -> None:
 
 def _store(card: VirtualCard, ef: RecordEF, records: list[bytes], label: str) -> bytes:
     card.commit([SetRecords((*card.df_path, ef.fid), tuple(records))], label)
-    return sw_bytes(SW.OK)
+    return b""
 
 
 def read_record(card: VirtualCard, apdu: bytes) -> bytes:
@@ -84,8 +84,8 @@ def read_record(card: VirtualCard, apdu: bytes) -> bytes:
     if sm:
         if len(record) > MAX_SM_READ:
             raise SwError(SW.WRONG_LENGTH)
-        return mac_response(card, apdu, record) + sw_bytes(SW.OK)
-    return record + sw_bytes(SW.OK)
+        return mac_response(card, apdu, record)
+    return record
 
 
 def update_record(card: VirtualCard, apdu: bytes) -> bytes:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from apdu.card import SwError
 from apdu.fmcos import KeyType
-from apdu.status import SW, sw_bytes, tries_left
+from apdu.status import SW, tries_left
 from healthcard.cos.body import split
 from healthcard.cos.sm import algorithm_of
 from healthcard.fs.journal import PutKey, SetKeyTries
@@ -84,7 +84,7 @@ def get_challenge(card: VirtualCard, apdu: bytes) -> bytes:
     if data or le not in (4, 8, 16):
         raise SwError(SW.WRONG_LENGTH)
     card.challenge = card.rng(le)
-    return card.challenge + sw_bytes(SW.OK)
+    return card.challenge
 
 
 def external_authenticate(card: VirtualCard, apdu: bytes) -> bytes:
@@ -110,7 +110,7 @@ def external_authenticate(card: VirtualCard, apdu: bytes) -> bytes:
     if not hmac.compare_digest(expected, given):
         raise _failure(card, key, "external-auth")
     _success(card, key, "external-auth")
-    return sw_bytes(SW.OK)
+    return b""
 
 
 def internal_authenticate(card: VirtualCard, apdu: bytes) -> bytes:
@@ -120,7 +120,7 @@ def internal_authenticate(card: VirtualCard, apdu: bytes) -> bytes:
     kf = card.key_file()
     key = _usable(card, kf.find(KeyType.INTERNAL, apdu[3]))
     try:
-        return internal_auth_response(algorithm_of(key.algorithm), key.value, data) + sw_bytes(SW.OK)
+        return internal_auth_response(algorithm_of(key.algorithm), key.value, data)
     except CryptoError as exc:
         raise SwError(SW.WRONG_LENGTH) from exc
 
@@ -140,7 +140,7 @@ def verify(card: VirtualCard, apdu: bytes) -> bytes:
     if not hmac.compare_digest(data, key.value):
         raise _failure(card, key, "verify")
     _success(card, key, "verify")
-    return sw_bytes(SW.OK)
+    return b""
 
 
 def _valid_pin(pin: bytes) -> bool:
@@ -152,7 +152,7 @@ def _new_pin(card: VirtualCard, key: Key, pin: bytes, label: str) -> bytes:
         raise SwError(SW.DATA_INVALID)
     new = replace(key, value=pin, tries_left=key.max_tries)
     card.commit([PutKey(card.df_path, new)], label)
-    return sw_bytes(SW.OK)
+    return b""
 
 
 def change_or_reload_pin(card: VirtualCard, apdu: bytes) -> bytes:
@@ -218,6 +218,6 @@ def pin_unblock(card: VirtualCard, apdu: bytes) -> bytes:
     if not hmac.compare_digest(given, pin.value):
         raise SwError(SW.DATA_INVALID)
     card.commit([SetKeyTries(card.df_path, pin.key_type, pin.key_id, pin.max_tries)], "pin-unblock")
-    return sw_bytes(SW.OK)
+    return b""
 
 

@@ -20,17 +20,16 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from apdu.card import SwError
 from apdu.command import Command
-from apdu.errors import ApduFormatError
-from apdu.status import SW, more_data
+from apdu.engine import Engine, parse_command
+from apdu.status import SW, more_data, sw_bytes
 from sam.virtual import cipher, iso, pin, purse, sign
 from sam.virtual.context import Handler, SamContext
 from sam.virtual.files import build_file_tree
 from sam.virtual.image import SamImage, load_sam_image, new_sam_image, save_sam_image
 from sam.virtual.session import Session
 
-__all__ = ["COMMANDS", "VirtualSam"]
+__all__ = ["COMMANDS", "ENGINE", "VirtualSam"]
 
 #: (CLA, INS) → handler. docs/sam.md lists them with their data layouts.
 COMMANDS: Mapping[tuple[int, int], Handler] = {
@@ -49,12 +48,7 @@ COMMANDS: Mapping[tuple[int, int], Handler] = {
     (0x80, 0xC8): sign.sm3_digest,
     (0x80, 0xCE): sign.sm2_sign,
 }
-_KNOWN_INS = frozenset(ins for _, ins in COMMANDS)
 _GET_RESPONSE = 0xC0
-
-
-def _sw(code: int, data: bytes = b"") -> bytes:
-    return data + code.to_bytes(2, "big")
 
 
 def make_atr(historical: bytes) -> bytes:
@@ -135,29 +129,24 @@ class VirtualSam:
 
     def execute(self, apdu: bytes) -> bytes:
         """Run one command APDU; never raises (unexpected failures answer ``6F00``)."""
-        try:
-            return self._execute(bytes(apdu))
-        except Exception:  # the card contract: always answer a status word
-            return _sw(SW.NO_PRECISE_DIAGNOSIS)
+        raw = bytes(apdu)
+        if len(raw) < 2 or raw[1] != _GET_RESPONSE:
+            self._ctx.session.pending_response = b""  # GET RESPONSE must follow the 61xx at once
+        return ENGINE.execute(self._ctx, raw)
 
-    def _execute(self, raw: bytes) -> bytes:
-        try:
-            cmd = Command.decode(raw)
-        except ApduFormatError:
-            return _sw(SW.WRONG_LENGTH)
-        session = self._ctx.session
-        if cmd.ins != _GET_RESPONSE:
-            session.pending_response = b""
-        handler = COMMANDS.get((cmd.cla, cmd.ins))
-        if handler is None:
-            return _sw(SW.CLA_NOT_SUPPORTED if cmd.ins in _KNOWN_INS else SW.INS_NOT_SUPPORTED)
-        try:
-            data = handler(self._ctx, cmd)
-        except SwError as exc:
-            return _sw(exc.sw)
-        if cmd.ins == _GET_RESPONSE and session.pending_response:
-            return _sw(more_data(len(session.pending_response)), data)
-        if data and cmd.data and self._image.t0_get_response:
-            session.pending_response = data
-            return _sw(more_data(len(data)))
-        return _sw(SW.OK, data)
+
+def _respond(ctx: SamContext, cmd: Command, data: bytes) -> bytes:
+    """``data ‖ 9000``; with the image's T=0 behaviour a case-4 answer waits for GET RESPONSE (``61xx``)."""
+    session = ctx.session
+    if cmd.ins == _GET_RESPONSE and session.pending_response:
+        return data + sw_bytes(more_data(len(session.pending_response)))
+    if data and cmd.data and ctx.image.t0_get_response:
+        session.pending_response = data
+        return sw_bytes(more_data(len(data)))
+    return data + sw_bytes(SW.OK)
+
+
+#: The SAM's command engine: (CLA, INS) dispatch, handlers take a parsed :class:`~apdu.command.Command`.
+ENGINE: Engine[SamContext, Command] = Engine(
+    by_cla_ins=COMMANDS, parse=parse_command, after=_respond, name="virtual SAM"
+)
