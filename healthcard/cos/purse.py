@@ -42,11 +42,11 @@ from sam.crypto import (
     load_mac2,
     load_session_key,
     load_tac,
-    mac,
     purchase_mac1,
     purchase_mac2,
     purchase_session_key,
     purchase_tac,
+    session_mac,
 )
 
 if TYPE_CHECKING:
@@ -227,8 +227,8 @@ def _debit_unload(card: VirtualCard, data: bytes) -> bytes:
     p, purse = _take(card, _UNLOAD)
     date_time, mac2 = _verified_host_mac2(card, p, data, "unload:mac2-verified")
     balance = purse.balance - p.amount
-    answer = mac(p.alg, p.session_key, balance.to_bytes(4, "big") + p.counter.to_bytes(2, "big")
-                 + p.amount.to_bytes(4, "big") + bytes((p.tx_type,)) + p.terminal_id + date_time)  # fmt: skip
+    answer = session_mac(p.alg, p.session_key, balance.to_bytes(4, "big") + p.counter.to_bytes(2, "big")
+                         + p.amount.to_bytes(4, "big") + bytes((p.tx_type,)) + p.terminal_id + date_time)  # fmt: skip
     last = LastTransaction(p.tx_type, p.counter + 1, mac2, answer)
     ops: list[Op] = [SetPurse((*card.df_path, purse.fid), balance, p.counter + 1, purse.offline_counter, last)]
     card.commit(ops + _detail_ops(card, purse, p, p.counter, date_time), "unload")

@@ -25,7 +25,7 @@ from sam.crypto import (
     external_auth_cryptogram,
     health_auth_cryptogram,
     internal_auth_response,
-    mac,
+    session_mac,
     sm_decrypt_data,
     tac_session_key,
     verify_sm_command,
@@ -185,7 +185,7 @@ def change_or_reload_pin(card: VirtualCard, apdu: bytes) -> bytes:
         new, tag = data[:-4], data[-4:]
         try:
             alg = algorithm_of(reload_key.algorithm)
-            expected = mac(alg, tac_session_key(alg, reload_key.value), new)
+            expected = session_mac(alg, tac_session_key(alg, reload_key.value), new)
         except CryptoError:
             expected = b""
         if not hmac.compare_digest(expected, tag):

@@ -18,7 +18,17 @@ from sam.crypto.health import (
     health_sm_unwrap,
     health_sm_wrap,
 )
-from sam.crypto.mac import MAC_BYTES, full_mac, iv_from_challenge, mac, verify_mac
+from sam.crypto.mac import (
+    MAC_BYTES,
+    des_mac,
+    iv_from_challenge,
+    mac,
+    retail_mac_3des,
+    session_mac,
+    sm4_mac,
+    verify_mac,
+    verify_session_mac,
+)
 from sam.crypto.padding import pad80, pad80_if_needed, unpad80
 from sam.crypto.purse import (
     load_mac1,
@@ -62,12 +72,12 @@ __all__ = [
     "block_size",
     "decrypt_cbc",
     "decrypt_ecb",
+    "des_mac",
     "diversify",
     "diversify_path",
     "encrypt_cbc",
     "encrypt_ecb",
     "external_auth_cryptogram",
-    "full_mac",
     "health_auth_cryptogram",
     "health_card_key",
     "health_session_key",
@@ -87,6 +97,8 @@ __all__ = [
     "purchase_mac2",
     "purchase_session_key",
     "purchase_tac",
+    "retail_mac_3des",
+    "session_mac",
     "sm2_generate_private_key",
     "sm2_load_private_key",
     "sm2_load_public_key",
@@ -96,6 +108,7 @@ __all__ = [
     "sm2_verify_digest",
     "sm2_z",
     "sm3",
+    "sm4_mac",
     "sm_decrypt_data",
     "sm_encrypt_and_mac_command",
     "sm_encrypt_data",
@@ -103,5 +116,6 @@ __all__ = [
     "tac_session_key",
     "unpad80",
     "verify_mac",
+    "verify_session_mac",
     "verify_sm_command",
 ]

@@ -1,11 +1,14 @@
 """The PBOC/FMCOS MAC (pboc-purse.md §3.1, §3.5, §7.1).
 
 * Padding: method 2, always (``80 00..``).
-* 3DES, 8-byte key: single-DES CBC-MAC (ISO/IEC 9797-1 algorithm 1) — session keys, TAC keys.
-* 3DES, 16-byte key: ISO/IEC 9797-1 algorithm 3 ("retail MAC"): single DES with K_L over every block, then the
-  last block decrypted with K_R and encrypted with K_L. Not full 3DES-CBC (regression.json
-  ``reg-retail-mac-distinct-halves`` pins the difference).
-* SM4: CBC-MAC with 16-byte blocks.
+* One function per algorithm, named after it (as pyemv does); none picks an algorithm from the key's length,
+  a key of the wrong length is refused:
+
+  * :func:`des_mac`: single-DES CBC-MAC (ISO/IEC 9797-1 algorithm 1), 8-byte 3DES session keys (MAC1/2, TAC);
+  * :func:`retail_mac_3des`: ISO/IEC 9797-1 algorithm 3 ("retail MAC"), 16-byte 3DES keys (secure messaging);
+  * :func:`sm4_mac`: SM4 CBC-MAC with 16-byte blocks.
+
+  :func:`mac` (card keys) and :func:`session_mac` (session keys) choose among them by the card's algorithm.
 * The IV is the zero block for transaction MACs; secure messaging uses the challenge right-padded with ``00``.
 * The MAC is the left 4 bytes of the final block.
 """
@@ -19,7 +22,17 @@ from sam.crypto.ciphers import decrypt_ecb, encrypt_cbc, encrypt_ecb
 from sam.crypto.errors import CryptoError
 from sam.crypto.padding import pad80
 
-__all__ = ["MAC_BYTES", "full_mac", "iv_from_challenge", "mac", "verify_mac"]
+__all__ = [
+    "MAC_BYTES",
+    "des_mac",
+    "iv_from_challenge",
+    "mac",
+    "retail_mac_3des",
+    "session_mac",
+    "sm4_mac",
+    "verify_mac",
+    "verify_session_mac",
+]
 
 MAC_BYTES = 4
 
@@ -34,27 +47,64 @@ def iv_from_challenge(alg: Algorithm, challenge: bytes | None) -> bytes:
     return challenge + bytes(size - len(challenge))
 
 
-def full_mac(alg: Algorithm, key: bytes, data: bytes, iv: bytes | None = None) -> bytes:
-    """The whole final MAC block (the card uses its left 4 bytes)."""
+def _cbc_last(alg: Algorithm, key: bytes, data: bytes, iv: bytes | None) -> bytes:
     start = iv_from_challenge(alg, iv)
-    padded = pad80(data, block_size(alg))
-    if alg is Algorithm.SM4:
-        return encrypt_cbc(alg, key, padded, start)[-16:]
-    if len(key) == 8:
-        return encrypt_cbc(alg, key, padded, start)[-8:]
-    if len(key) != 16:
-        raise CryptoError(f"key: a 3DES MAC key is 8 or 16 bytes, not {len(key)}")
+    return encrypt_cbc(alg, key, pad80(data, block_size(alg)), start)[-block_size(alg) :]
+
+
+def _need(name: str, key: bytes, length: int) -> None:
+    if len(key) != length:
+        raise CryptoError(f"key: {name} takes a {length}-byte key, not {len(key)}")
+
+
+def des_mac(key: bytes, data: bytes, iv: bytes | None = None) -> bytes:
+    """ISO/IEC 9797-1 MAC algorithm 1 with single DES (8-byte key), padding method 2: the whole last block.
+
+    The PBOC transaction MACs under a 3DES card's 8-byte session keys (MAC1, MAC2, TAC; pboc-purse.md §3.5).
+    """
+    _need("des_mac", key, 8)
+    return _cbc_last(Algorithm.TDES, key, data, iv)
+
+
+def retail_mac_3des(key: bytes, data: bytes, iv: bytes | None = None) -> bytes:
+    """ISO/IEC 9797-1 MAC algorithm 3 ("retail MAC", 16-byte key K_L ‖ K_R), padding method 2: the last block.
+
+    Single DES with K_L over every block, then the last block decrypted with K_R and encrypted with K_L; not
+    full 3DES-CBC (regression.json ``reg-retail-mac-distinct-halves``). Secure messaging and key-protected
+    commands of a 3DES card (pboc-purse.md §3.1, §7.1).
+    """
+    _need("retail_mac_3des", key, 16)
     left, right = key[:8], key[8:]
-    last = encrypt_cbc(alg, left, padded, start)[-8:]
-    return encrypt_ecb(alg, left, decrypt_ecb(alg, right, last))
+    last = _cbc_last(Algorithm.TDES, left, data, iv)
+    return encrypt_ecb(Algorithm.TDES, left, decrypt_ecb(Algorithm.TDES, right, last))
+
+
+def sm4_mac(key: bytes, data: bytes, iv: bytes | None = None) -> bytes:
+    """SM4 CBC-MAC (16-byte key and blocks), padding method 2: the whole last block (pboc-purse.md §3.1)."""
+    _need("sm4_mac", key, 16)
+    return _cbc_last(Algorithm.SM4, key, data, iv)
 
 
 def mac(alg: Algorithm, key: bytes, data: bytes, iv: bytes | None = None) -> bytes:
-    """The 4-byte PBOC MAC of ``data``."""
-    return full_mac(alg, key, data, iv)[:MAC_BYTES]
+    """The 4-byte PBOC MAC under a card key: :func:`retail_mac_3des` for 3DES, :func:`sm4_mac` for SM4."""
+    whole = retail_mac_3des(key, data, iv) if alg is Algorithm.TDES else sm4_mac(key, data, iv)
+    return whole[:MAC_BYTES]
+
+
+def session_mac(alg: Algorithm, session_key: bytes, data: bytes, iv: bytes | None = None) -> bytes:
+    """The 4-byte PBOC MAC under a session key: :func:`des_mac` for 3DES (8-byte session keys), :func:`sm4_mac`
+    for SM4."""
+    whole = des_mac(session_key, data, iv) if alg is Algorithm.TDES else sm4_mac(session_key, data, iv)
+    return whole[:MAC_BYTES]
 
 
 def verify_mac(alg: Algorithm, key: bytes, data: bytes, expected: bytes, iv: bytes | None = None) -> None:
     """Raise :class:`CryptoError` unless ``expected`` is the MAC of ``data`` (constant-time compare)."""
     if not hmac.compare_digest(mac(alg, key, data, iv), expected):
+        raise CryptoError("MAC does not verify")
+
+
+def verify_session_mac(alg: Algorithm, session_key: bytes, data: bytes, expected: bytes) -> None:
+    """Raise :class:`CryptoError` unless ``expected`` is the :func:`session_mac` of ``data`` (constant time)."""
+    if not hmac.compare_digest(session_mac(alg, session_key, data), expected):
         raise CryptoError("MAC does not verify")

@@ -11,7 +11,7 @@ from sam.crypto.algorithm import Algorithm
 from sam.crypto.ciphers import encrypt_ecb
 from sam.crypto.diversify import invert
 from sam.crypto.errors import CryptoError
-from sam.crypto.mac import mac
+from sam.crypto.mac import session_mac
 
 __all__ = [
     "load_mac1",
@@ -86,12 +86,12 @@ def purchase_mac1(
     alg: Algorithm, session_key: bytes, amount: int, tx_type: int, terminal_id: bytes, date_time: bytes
 ) -> bytes:
     """MAC1 over ``amount(4) ‖ type(1) ‖ TermID(6) ‖ date(4) ‖ time(3)`` (§3.4)."""
-    return mac(alg, session_key, _transaction_fields(amount, tx_type, terminal_id, date_time))
+    return session_mac(alg, session_key, _transaction_fields(amount, tx_type, terminal_id, date_time))
 
 
 def purchase_mac2(alg: Algorithm, session_key: bytes, amount: int) -> bytes:
     """MAC2 over ``amount(4)`` only (§3.4)."""
-    return mac(alg, session_key, _u(amount, 4, "amount"))
+    return session_mac(alg, session_key, _u(amount, 4, "amount"))
 
 
 def purchase_tac(
@@ -111,7 +111,7 @@ def purchase_tac(
         + _u(terminal_serial, 4, "terminal_serial")
         + _fixed(date_time, 7, "date_time")
     )
-    return mac(alg, tac_session_key(alg, tac_key), data)
+    return session_mac(alg, tac_session_key(alg, tac_key), data)
 
 
 def load_mac1(
@@ -124,14 +124,14 @@ def load_mac1(
         + _u(tx_type, 1, "tx_type")
         + _fixed(terminal_id, 6, "terminal_id")
     )
-    return mac(alg, session_key, data)
+    return session_mac(alg, session_key, data)
 
 
 def load_mac2(
     alg: Algorithm, session_key: bytes, amount: int, tx_type: int, terminal_id: bytes, date_time: bytes
 ) -> bytes:
     """Load MAC2 over ``amount(4) ‖ type(1) ‖ TermID(6) ‖ date(4) ‖ time(3)`` (§3.3)."""
-    return mac(alg, session_key, _transaction_fields(amount, tx_type, terminal_id, date_time))
+    return session_mac(alg, session_key, _transaction_fields(amount, tx_type, terminal_id, date_time))
 
 
 def load_tac(
@@ -153,4 +153,4 @@ def load_tac(
         + _fixed(terminal_id, 6, "terminal_id")
         + _fixed(date_time, 7, "date_time")
     )
-    return mac(alg, tac_session_key(alg, tac_key), data)
+    return session_mac(alg, tac_session_key(alg, tac_key), data)

@@ -22,7 +22,7 @@ from healthcard.cos import VirtualCard
 from healthcard.fs import DF, Key, PurseEF
 from healthcard.image import dumps, loads
 from healthcard.virtual import DEMO_TERMINAL_ID, blank_card
-from sam.crypto import Algorithm, external_auth_cryptogram, mac, sm_encrypt_and_mac_command, tac_session_key
+from sam.crypto import Algorithm, external_auth_cryptogram, session_mac, sm_encrypt_and_mac_command, tac_session_key
 from tests.healthcard.vcard_tools import KEYS, OK, balance, fresh_card, load, purchase, purse_factor, x
 
 TDES = Algorithm.TDES
@@ -135,7 +135,7 @@ def _purse_key(card: VirtualCard, key_type: int) -> Key:
 
 
 def _reload_mac(key: bytes, pin: bytes) -> bytes:
-    return mac(TDES, tac_session_key(TDES, key), pin)
+    return session_mac(TDES, tac_session_key(TDES, key), pin)
 
 
 def test_failed_pin_reload_macs_are_counted_and_lock_the_reload_key() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from apdu.command import Command
 from healthcard.cos import VirtualCard
 from healthcard.fs import DF, Key
-from sam.crypto import Algorithm, encrypt_ecb, mac, sm_encrypt_and_mac_command
+from sam.crypto import Algorithm, encrypt_ecb, mac, session_mac, sm_encrypt_and_mac_command
 from tests.healthcard.vcard_tools import KEYS, OK, fresh_card, purse_factor, x
 
 TDES = Algorithm.TDES
@@ -78,7 +78,7 @@ def test_pin_unblock_survives_power_cycle() -> None:
 def _reload_mac(reload_key: bytes, pin: bytes) -> bytes:
     """pboc-purse.md §9: DES-MAC (IV 0) of the new PIN under key_L ⊕ key_R (computed here by hand)."""
     folded = bytes(a ^ b for a, b in zip(reload_key[:8], reload_key[8:], strict=True))
-    return mac(TDES, folded, pin)
+    return session_mac(TDES, folded, pin)
 
 
 def test_pin_reload_sets_a_new_pin_and_restores_the_tries() -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from apdu import fmcos
 from healthcard.cos import VirtualCard
 from healthcard.virtual import DEMO_TERMINAL_ID
-from sam.crypto import Algorithm, load_mac1, load_mac2, load_session_key, mac
+from sam.crypto import Algorithm, load_mac1, load_mac2, load_session_key, session_mac
 from tests.healthcard.vcard_tools import OK, WHEN, balance, fresh_card, purse_factor, purse_master_auth, x
 
 TDES = Algorithm.TDES
@@ -51,7 +51,7 @@ def test_unload_debits_and_answers_the_session_key_mac() -> None:
     assert init.mac1 == load_mac1(TDES, init.session_key, 10_000, 2_500, TX_UNLOAD, DEMO_TERMINAL_ID)
     mac2 = load_mac2(TDES, init.session_key, 2_500, TX_UNLOAD, DEMO_TERMINAL_ID, WHEN)
     answer = x(card, "805403000B", WHEN + mac2 + b"\x04")
-    expected = mac(TDES, init.session_key, (7_500).to_bytes(4, "big") + init.counter.to_bytes(2, "big")
+    expected = session_mac(TDES, init.session_key, (7_500).to_bytes(4, "big") + init.counter.to_bytes(2, "big")
                    + (2_500).to_bytes(4, "big") + bytes((TX_UNLOAD,)) + DEMO_TERMINAL_ID + WHEN)  # fmt: skip
     assert answer == expected + OK
     assert balance(card) == 7_500
