@@ -2,7 +2,7 @@
 
 Amounts are integer fen (unsigned 32-bit), counters 16-bit, terminal IDs 6 bytes, datetimes BCD
 ``YYYYMMDDhhmmss`` built from :class:`datetime.datetime`. The answers parse into the records of
-:mod:`apdu.records` (:class:`~apdu.records.InitForPurchaseResponse` ...).
+:mod:`apdu.response_records` (:class:`~apdu.response_records.InitForPurchaseResponse` ...).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _initialize(
 def initialize_for_load(key_index: int, amount: int, terminal_id: bytes, *, purse: Purse = Purse.EP) -> Command:
     """INITIALIZE FOR LOAD ``80 50 00 P2 0B | KeyIdx ‖ Amount(4) ‖ TermID(6) | Le 10`` (pboc-purse.md §2.1).
 
-    Answer: :class:`~apdu.records.InitForLoadResponse`.
+    Answer: :class:`~apdu.response_records.InitForLoadResponse`.
     """
     return _initialize(InitializeKind.LOAD, purse, key_index, amount, terminal_id, 0x10)
 
@@ -89,7 +89,7 @@ def initialize_for_load(key_index: int, amount: int, terminal_id: bytes, *, purs
 def initialize_for_purchase(key_index: int, amount: int, terminal_id: bytes, *, purse: Purse = Purse.EP) -> Command:
     """INITIALIZE FOR PURCHASE ``80 50 01 P2 0B | KeyIdx ‖ Amount(4) ‖ TermID(6) | Le 0F`` (pboc-purse.md §2.3).
 
-    Answer: :class:`~apdu.records.InitForPurchaseResponse`.
+    Answer: :class:`~apdu.response_records.InitForPurchaseResponse`.
     """
     return _initialize(InitializeKind.PURCHASE, purse, key_index, amount, terminal_id, 0x0F)
 
@@ -97,7 +97,7 @@ def initialize_for_purchase(key_index: int, amount: int, terminal_id: bytes, *, 
 def initialize_for_unload(key_index: int, amount: int, terminal_id: bytes, *, purse: Purse = Purse.ED) -> Command:
     """INITIALIZE FOR UNLOAD ``80 50 05 01 0B | KeyIdx ‖ Amount ‖ TermID | Le 10`` (pboc-purse.md §2.7).
 
-    Answer as for load: :class:`~apdu.records.InitForLoadResponse`.
+    Answer as for load: :class:`~apdu.response_records.InitForLoadResponse`.
     """
     return _initialize(InitializeKind.UNLOAD, purse, key_index, amount, terminal_id, 0x10)
 
@@ -119,7 +119,7 @@ def initialize_for_capp_purchase(
 def initialize_for_update(key_index: int, terminal_id: bytes, *, purse: Purse = Purse.ED) -> Command:
     """INITIALIZE FOR UPDATE (overdraft limit) ``80 50 04 01 07 | KeyIdx ‖ TermID | Le 13`` (pboc-purse.md §2.8).
 
-    Answer: :class:`~apdu.records.InitForUpdateResponse`.
+    Answer: :class:`~apdu.response_records.InitForUpdateResponse`.
     """
     return _initialize(InitializeKind.UPDATE_OVERDRAFT, purse, key_index, None, terminal_id, 0x13)
 
@@ -127,7 +127,7 @@ def initialize_for_update(key_index: int, terminal_id: bytes, *, purse: Purse = 
 def credit_for_load(when: _dt.datetime, mac2: bytes) -> Command:
     """CREDIT FOR LOAD ``80 52 00 00 0B | date(4) ‖ time(3) ‖ MAC2(4) | Le 04`` (pboc-purse.md §2.2).
 
-    Answer: :class:`~apdu.records.CreditForLoadResponse` (TAC).
+    Answer: :class:`~apdu.response_records.CreditForLoadResponse` (TAC).
     """
     return Command(0x80, 0x52, 0x00, 0x00, bcd_datetime(when) + check_bytes("mac2", mac2, 4), 0x04)
 
@@ -136,7 +136,7 @@ def debit_for_purchase(terminal_serial: int, when: _dt.datetime, mac1: bytes) ->
     """DEBIT FOR PURCHASE ``80 54 01 00 0F | serial(4) ‖ date(4) ‖ time(3) ‖ MAC1(4) | Le 08`` (pboc-purse.md §2.4).
 
     ``terminal_serial`` is the PSAM's terminal transaction serial. The same command serves CAPP purchases
-    (§2.10). Answer: :class:`~apdu.records.DebitForPurchaseResponse` (TAC ‖ MAC2).
+    (§2.10). Answer: :class:`~apdu.response_records.DebitForPurchaseResponse` (TAC ‖ MAC2).
     """
     serial = check_int("terminal_serial", terminal_serial, 0, 0xFFFFFFFF).to_bytes(4, "big")
     return Command(0x80, 0x54, 0x01, 0x00, serial + bcd_datetime(when) + check_bytes("mac1", mac1, 4), 0x08)
@@ -145,7 +145,7 @@ def debit_for_purchase(terminal_serial: int, when: _dt.datetime, mac1: bytes) ->
 def debit_for_unload(when: _dt.datetime, mac2: bytes) -> Command:
     """DEBIT FOR UNLOAD ``80 54 03 00 0B | date ‖ time ‖ MAC2 | Le 04`` (pboc-purse.md §2.7).
 
-    Answer: :class:`~apdu.records.DebitForUnloadResponse` (a session-key MAC).
+    Answer: :class:`~apdu.response_records.DebitForUnloadResponse` (a session-key MAC).
     """
     return Command(0x80, 0x54, 0x03, 0x00, bcd_datetime(when) + check_bytes("mac2", mac2, 4), 0x04)
 
@@ -154,14 +154,14 @@ def update_overdraft_limit(new_limit: int, when: _dt.datetime, mac2: bytes) -> C
     """UPDATE OVERDRAW LIMIT ``80 58 00 00 0E | new limit(3) ‖ date ‖ time ‖ MAC2 | Le 04`` (pboc-purse.md §2.8).
 
     The reference lists no Le; the answer is the 4-byte TAC
-    (:class:`~apdu.records.UpdateOverdraftLimitResponse`), so Le ``04`` is sent as for CREDIT FOR LOAD.
+    (:class:`~apdu.response_records.UpdateOverdraftLimitResponse`), so Le ``04`` is sent as for CREDIT FOR LOAD.
     """
     limit = check_int("new_limit", new_limit, 0, 0xFFFFFF).to_bytes(3, "big")
     return Command(0x80, 0x58, 0x00, 0x00, limit + bcd_datetime(when) + check_bytes("mac2", mac2, 4), 0x04)
 
 
 def get_balance(purse: Purse = Purse.EP) -> Command:
-    """GET BALANCE ``80 5C 00 P2 04`` (pboc-purse.md §2.5). Answer: :class:`~apdu.records.BalanceResponse`."""
+    """GET BALANCE ``80 5C 00 P2 04`` (pboc-purse.md §2.5). Answer: :class:`~apdu.response_records.BalanceResponse`."""
     return Command(0x80, 0x5C, 0x00, int(Purse(purse)), le=0x04)
 
 
@@ -170,7 +170,7 @@ def get_transaction_prove(transaction_type: TransactionType | int, counter: int)
 
     ``transaction_type`` is the type of the transaction being proved (02 EP load, 06 EP purchase, 09 CAPP);
     ``counter`` the card counter *after* it (the counter used + 1). Answer:
-    :class:`~apdu.records.TransactionProveResponse` (MAC ‖ TAC).
+    :class:`~apdu.response_records.TransactionProveResponse` (MAC ‖ TAC).
     """
     tt = check_int("transaction_type", int(transaction_type), 0, 0xFF)
     data = check_int("counter", counter, 0, 0xFFFF).to_bytes(2, "big")

@@ -92,7 +92,7 @@ def init_sam_for_purchase(
 
     Data: ICC random(4) ‖ card offline counter(2) ‖ amount(4) ‖ type(1, 06 or 09) ‖ datetime(7) ‖
     key version(1) ‖ algorithm ID(1) ‖ N factors of 8 bytes (card application serial first, then the issuer
-    ID for N = 2). Answer: :class:`~apdu.records.SamPurchaseInitResponse` (terminal serial ‖ MAC1).
+    ID for N = 2). Answer: :class:`~apdu.response_records.SamPurchaseInitResponse` (terminal serial ‖ MAC1).
     """
     data = (
         check_bytes("icc_random", icc_random, 4)

@@ -21,7 +21,7 @@ from apdu import healthsam, iso, psam
 from apdu.channel import Channel
 from apdu.command import Command, Redact
 from apdu.errors import DataError, Layer, PinBlockedError, PinError, error_for
-from apdu.records import SamPublicInfo, TerminalInfo
+from apdu.response_records import SamPublicInfo, TerminalInfo
 from sam.crypto import Algorithm, block_size, iv_from_challenge, pad80
 from sam.crypto.sm2 import SM2_DEFAULT_UID, sm2_load_public_key, sm2_z
 from sam.profile import VIRTUAL_SAM_PROFILE, SamProfile

@@ -16,7 +16,7 @@ from typing import Protocol
 from healthcard.issuance.keysource import DEMO_KEYS_PATH
 from sam.crypto.algorithm import Algorithm
 from sam.crypto.diversify import diversify
-from sam.crypto.purse import load_mac1, load_mac2, load_session_key, load_tac, purchase_tac
+from sam.crypto.purse_crypto import load_mac1, load_mac2, load_session_key, load_tac, purchase_tac
 
 __all__ = ["DEBIT_TYPE", "LOAD_TYPE", "DemoKeyStore", "HostKeyStore", "LoadFields", "TacFields"]
 

@@ -32,7 +32,7 @@ from apdu import iso, pboc
 from apdu.errors import DataError, LibraryError, MacError, MissingInputError
 from apdu.fmcos import FileType
 from apdu.pboc import TransactionType
-from apdu.records import (
+from apdu.response_records import (
     CreditForLoadResponse,
     DebitForPurchaseResponse,
     InitForLoadResponse,

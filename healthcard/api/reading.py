@@ -18,7 +18,7 @@ from collections.abc import Collection
 
 from apdu import iso, pboc
 from apdu.errors import LibraryError
-from apdu.records import BalanceResponse
+from apdu.response_records import BalanceResponse
 from apdu.status import SW
 from healthcard.api.access import CardAccess
 from healthcard.api.sections import CardData, PurseInfo, Section

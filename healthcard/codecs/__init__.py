@@ -10,8 +10,8 @@ from healthcard.codecs.elements import ELEMENTS, DataElement, by_pinyin, element
 from healthcard.codecs.encoding import Encoding
 from healthcard.codecs.fixed import Allergy, Immunisation, InpatientRecord, OutpatientRecord, VisitRecord
 from healthcard.codecs.idnumber import check_character, validate_id_number
-from healthcard.codecs.purse import PurseApplicationData, PurseDetail
-from healthcard.codecs.records import (
+from healthcard.codecs.purse_records import PurseApplicationData, PurseDetail
+from healthcard.codecs.tlv_records import (
     Addresses,
     ClinicalFlags,
     Contacts,

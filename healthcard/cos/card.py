@@ -32,7 +32,7 @@ from healthcard.fs.nodes import DF, EF, LifeCycle
 from healthcard.fs.state import CardState, TearHook, Torn
 
 if TYPE_CHECKING:
-    from healthcard.cos.purse import Pending
+    from healthcard.cos.purse_commands import Pending
 
 __all__ = ["Handler", "VirtualCard"]
 

@@ -26,8 +26,8 @@ from apdu.fmcos import Protection, Scheme
 from apdu.response import Response
 from apdu.status import SW
 from healthcard.codecs.fixed import VisitRecord
-from healthcard.codecs.purse import PurseApplicationData
-from healthcard.codecs.records import IssuerData, TlvFile, Validity
+from healthcard.codecs.purse_records import PurseApplicationData
+from healthcard.codecs.tlv_records import IssuerData, TlvFile, Validity
 from healthcard.issuance import commands as c
 from healthcard.issuance.issuer import IssuerConfig
 from healthcard.issuance.keysource import KeySource

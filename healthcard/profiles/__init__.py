@@ -4,9 +4,9 @@ See docs/profiles.md for the trees, the access-state mapping and the decided ope
 """
 
 from healthcard.profiles.card import MF_FID, CardProfile, demo_card_profile
+from healthcard.profiles.epurse import PURSE_DF_NAME, EPurseProfile, epurse_profile
 from healthcard.profiles.health import HealthCardProfile, city_factor, health_card_profile
 from healthcard.profiles.model import AtrLayout, DFSpec, EFSpec, KeySpec, right
-from healthcard.profiles.purse import PURSE_DF_NAME, EPurseProfile, epurse_profile
 
 __all__ = [
     "MF_FID",

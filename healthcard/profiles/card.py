@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from healthcard.profiles.epurse import EPurseProfile, epurse_profile
 from healthcard.profiles.health import HealthCardProfile, health_card_profile
 from healthcard.profiles.model import AtrLayout, DFSpec, KeySpec
-from healthcard.profiles.purse import EPurseProfile, epurse_profile
 
 __all__ = ["MF_FID", "CardProfile", "demo_card_profile"]
 

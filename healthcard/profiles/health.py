@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from apdu.fmcos import ALWAYS, FileType, Protection, Scheme
 from healthcard.codecs.elements import element
-from healthcard.codecs.records import (
+from healthcard.codecs.tlv_records import (
     Addresses,
     ClinicalFlags,
     Contacts,

@@ -30,7 +30,7 @@ from sam.crypto.mac import (
     verify_session_mac,
 )
 from sam.crypto.padding import pad80, pad80_if_needed, unpad80
-from sam.crypto.purse import (
+from sam.crypto.purse_crypto import (
     load_mac1,
     load_mac2,
     load_session_key,

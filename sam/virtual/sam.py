@@ -1,9 +1,10 @@
 """VirtualSam: a software PSAM + health-card SAM that speaks APDUs (an :class:`apdu.card.SimulatedCard`).
 
 Architecture after vsmartcard's ``Iso7816OS`` (anchors.md §2): a dispatch table from (CLA, INS) to small handler
-functions (:mod:`sam.virtual.iso`, :mod:`~sam.virtual.pin`, :mod:`~sam.virtual.purse`, :mod:`~sam.virtual.cipher`,
-:mod:`~sam.virtual.sign`) that return data or raise :class:`apdu.card.SwError`. Unlike vicc, ``execute`` never
-raises, PIN failures answer ``63Cx``, and no handler ever logs or returns a master key.
+functions (:mod:`sam.virtual.iso`, :mod:`~sam.virtual.pin`, :mod:`~sam.virtual.purse_commands`,
+:mod:`~sam.virtual.cipher`, :mod:`~sam.virtual.sign`) that return data or raise :class:`apdu.card.SwError`, run by
+the simulators' engine (:class:`apdu.engine.Engine`). Unlike vicc, ``execute`` never raises, PIN failures answer
+``63Cx`` (``6983`` once no try is left), and no handler ever logs or returns a master key.
 
 Persistent state is a :class:`~sam.virtual.image.SamImage`; each change to it (PIN counter, terminal serial) is
 saved at once when the SAM was opened with a ``path`` (atomic replace), and reported to ``on_change``.
@@ -23,7 +24,7 @@ from pathlib import Path
 from apdu.command import Command
 from apdu.engine import Engine, parse_command
 from apdu.status import SW, more_data, sw_bytes
-from sam.virtual import cipher, iso, pin, purse, sign
+from sam.virtual import cipher, iso, pin, purse_commands, sign
 from sam.virtual.context import Handler, SamContext
 from sam.virtual.files import build_file_tree
 from sam.virtual.image import SamImage, load_sam_image, new_sam_image, save_sam_image
@@ -39,9 +40,9 @@ COMMANDS: Mapping[tuple[int, int], Handler] = {
     (0x00, 0x84): iso.get_challenge,
     (0x00, 0x20): pin.verify_pin,
     (0x80, 0x5E): pin.change_pin,
-    (0x80, 0x70): purse.init_for_purchase,
-    (0x80, 0x72): purse.credit_for_purchase,
-    (0x80, 0x7C): purse.authorise_load,
+    (0x80, 0x70): purse_commands.init_for_purchase,
+    (0x80, 0x72): purse_commands.credit_for_purchase,
+    (0x80, 0x7C): purse_commands.authorise_load,
     (0x80, 0x1A): cipher.init_cipher,
     (0x80, 0xDE): cipher.health_derive,
     (0x80, 0xFA): cipher.cipher_data,

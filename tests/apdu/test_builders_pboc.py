@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from apdu import pboc
 from apdu.command import Command
 from apdu.errors import ApduFormatError
-from apdu.records import (
+from apdu.response_records import (
     BalanceResponse,
     CreditForLoadResponse,
     DebitForPurchaseResponse,

@@ -14,7 +14,7 @@ import pytest
 from apdu import healthsam, psam
 from apdu.command import Command, Redact
 from apdu.errors import ApduFormatError
-from apdu.records import HealthSamAppInfo, SamPublicInfo, SamPurchaseInitResponse, TerminalInfo
+from apdu.response_records import HealthSamAppInfo, SamPublicInfo, SamPurchaseInitResponse, TerminalInfo
 
 RAND = bytes.fromhex("11223344")
 WHEN = dt.datetime(2012, 2, 29, 13, 51, 0)
