@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as _dt
-
 from apdu.errors import ApduFormatError
 
-__all__ = ["bcd_date", "bcd_datetime", "bcd_time", "check_bytes", "check_int", "check_length", "check_sfi"]
+__all__ = ["check_bytes", "check_int", "check_length", "check_sfi"]
 
 
 def check_int(name: str, value: int, low: int, high: int) -> int:
@@ -38,24 +36,3 @@ def check_sfi(sfi: int, name: str = "sfi") -> int:
 def check_length(name: str, value: int) -> int:
     """An expected response length Ne (1..65536; 256 encodes as a short Le ``00``)."""
     return check_int(name, value, 1, 65536)
-
-
-def _bcd(digits: str) -> bytes:
-    return bytes.fromhex(digits)
-
-
-def bcd_date(when: _dt.date) -> bytes:
-    """``YYYYMMDD`` as 4 BCD bytes (pboc-purse.md §1)."""
-    return _bcd(f"{when.year:04d}{when.month:02d}{when.day:02d}")
-
-
-def bcd_time(when: _dt.datetime | _dt.time) -> bytes:
-    """``hhmmss`` as 3 BCD bytes (pboc-purse.md §1)."""
-    return _bcd(f"{when.hour:02d}{when.minute:02d}{when.second:02d}")
-
-
-def bcd_datetime(when: _dt.datetime) -> bytes:
-    """Date ‖ time, 7 BCD bytes ``YYYYMMDDhhmmss`` (pboc-purse.md §1)."""
-    if not isinstance(when, _dt.datetime):
-        raise ApduFormatError(f"a datetime is needed, got {type(when).__name__}", field="when")
-    return bcd_date(when) + bcd_time(when)

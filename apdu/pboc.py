@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as _dt
 import enum
 
-from apdu._checks import bcd_datetime, check_bytes, check_int, check_sfi
+from apdu._checks import check_bytes, check_int, check_sfi
+from apdu.bcd import encode_datetime
 from apdu.command import Command
 
 __all__ = [
@@ -129,7 +130,7 @@ def credit_for_load(when: _dt.datetime, mac2: bytes) -> Command:
 
     Answer: :class:`~apdu.response_records.CreditForLoadResponse` (TAC).
     """
-    return Command(0x80, 0x52, 0x00, 0x00, bcd_datetime(when) + check_bytes("mac2", mac2, 4), 0x04)
+    return Command(0x80, 0x52, 0x00, 0x00, encode_datetime(when) + check_bytes("mac2", mac2, 4), 0x04)
 
 
 def debit_for_purchase(terminal_serial: int, when: _dt.datetime, mac1: bytes) -> Command:
@@ -139,7 +140,7 @@ def debit_for_purchase(terminal_serial: int, when: _dt.datetime, mac1: bytes) ->
     (§2.10). Answer: :class:`~apdu.response_records.DebitForPurchaseResponse` (TAC ‖ MAC2).
     """
     serial = check_int("terminal_serial", terminal_serial, 0, 0xFFFFFFFF).to_bytes(4, "big")
-    return Command(0x80, 0x54, 0x01, 0x00, serial + bcd_datetime(when) + check_bytes("mac1", mac1, 4), 0x08)
+    return Command(0x80, 0x54, 0x01, 0x00, serial + encode_datetime(when) + check_bytes("mac1", mac1, 4), 0x08)
 
 
 def debit_for_unload(when: _dt.datetime, mac2: bytes) -> Command:
@@ -147,7 +148,7 @@ def debit_for_unload(when: _dt.datetime, mac2: bytes) -> Command:
 
     Answer: :class:`~apdu.response_records.DebitForUnloadResponse` (a session-key MAC).
     """
-    return Command(0x80, 0x54, 0x03, 0x00, bcd_datetime(when) + check_bytes("mac2", mac2, 4), 0x04)
+    return Command(0x80, 0x54, 0x03, 0x00, encode_datetime(when) + check_bytes("mac2", mac2, 4), 0x04)
 
 
 def update_overdraft_limit(new_limit: int, when: _dt.datetime, mac2: bytes) -> Command:
@@ -157,7 +158,7 @@ def update_overdraft_limit(new_limit: int, when: _dt.datetime, mac2: bytes) -> C
     (:class:`~apdu.response_records.UpdateOverdraftLimitResponse`), so Le ``04`` is sent as for CREDIT FOR LOAD.
     """
     limit = check_int("new_limit", new_limit, 0, 0xFFFFFF).to_bytes(3, "big")
-    return Command(0x80, 0x58, 0x00, 0x00, limit + bcd_datetime(when) + check_bytes("mac2", mac2, 4), 0x04)
+    return Command(0x80, 0x58, 0x00, 0x00, limit + encode_datetime(when) + check_bytes("mac2", mac2, 4), 0x04)
 
 
 def get_balance(purse: Purse = Purse.EP) -> Command:

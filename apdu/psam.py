@@ -13,7 +13,8 @@ import enum
 from collections.abc import Sequence
 
 from apdu import iso
-from apdu._checks import bcd_datetime, check_bytes, check_int
+from apdu._checks import check_bytes, check_int
+from apdu.bcd import encode_datetime
 from apdu.command import Command, Redact
 from apdu.errors import ApduFormatError
 
@@ -99,7 +100,7 @@ def init_sam_for_purchase(
         + check_int("card_counter", card_counter, 0, 0xFFFF).to_bytes(2, "big")
         + check_int("amount", amount, 0, 0xFFFFFFFF).to_bytes(4, "big")
         + bytes((check_int("transaction_type", int(transaction_type), 0, 0xFF),))
-        + bcd_datetime(when)
+        + encode_datetime(when)
         + bytes((check_int("key_version", key_version, 0, 0xFF), check_int("algorithm", algorithm, 0, 0xFF)))
         + _factors(factors, 1)
     )

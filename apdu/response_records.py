@@ -12,7 +12,8 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
-from apdu._checks import bcd_date, check_bytes, check_int
+from apdu._checks import check_bytes, check_int
+from apdu.bcd import decode_date, encode_date
 from apdu.errors import ApduFormatError
 
 __all__ = [
@@ -45,14 +46,6 @@ def _byte(name: str, value: int) -> bytes:
 
 def _u(data: bytes, start: int, length: int) -> int:
     return int.from_bytes(data[start : start + length], "big")
-
-
-def _bcd_date(record: str, raw: bytes) -> _dt.date:
-    try:
-        text = raw.hex()
-        return _dt.date(int(text[0:4]), int(text[4:6]), int(text[6:8]))
-    except ValueError as exc:
-        raise ApduFormatError(f"{record}: {raw.hex().upper()} is not a BCD date YYYYMMDD", field=record) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,7 +360,8 @@ class HealthSamAppInfo:
     def parse(cls, data: bytes) -> Self:
         """Split the 25 bytes; the dates must be valid BCD dates."""
         d = _need(cls.__name__, data, cls.LENGTH)
-        return cls(d[0], d[1:9], d[9:17], _bcd_date("start_date", d[17:21]), _bcd_date("expiry_date", d[21:25]))
+        start, expiry = decode_date(d[17:21], field="start_date"), decode_date(d[21:25], field="expiry_date")
+        return cls(d[0], d[1:9], d[9:17], start, expiry)
 
     def encode(self) -> bytes:
         """The 25 bytes."""
@@ -375,6 +369,6 @@ class HealthSamAppInfo:
             _byte("key_index", self.key_index)
             + check_bytes("issuer_id", self.issuer_id, 8)
             + check_bytes("receiver_id", self.receiver_id, 8)
-            + bcd_date(self.start_date)
-            + bcd_date(self.expiry_date)
+            + encode_date(self.start_date)
+            + encode_date(self.expiry_date)
         )

@@ -16,10 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from apdu.bcd import encode_datetime
 from apdu.command import Command
 from apdu.errors import CardError, LibraryError
 from apdu.fmcos import Scheme
 from apdu.response import Response
+from apdu.response_records import InitForLoadResponse
 from apdu.status import describe
 from healthcard.cos.card import VirtualCard
 from healthcard.fs.keys import Key, KeyFile
@@ -130,15 +132,14 @@ def load_purse(
     load_key = source.card_key("load", ef15[12:20], None)
     ch.send(Command(0x00, 0x20, 0x00, 0x00, pin))
     init = ch.send(Command(0x80, 0x50, 0x00, 0x02, b"\x01" + amount_fen.to_bytes(4, "big") + terminal_id, le=0x10))
-    balance, counter, rnd, mac1 = int.from_bytes(init.data[:4], "big"), int.from_bytes(init.data[4:6], "big"), \
-        init.data[8:12], init.data[12:16]  # fmt: skip
-    sk = load_session_key(Algorithm.TDES, load_key, rnd, counter)
-    if load_mac1(Algorithm.TDES, sk, balance, amount_fen, 0x02, terminal_id) != mac1:
+    answer = InitForLoadResponse.parse(init.data)
+    sk = load_session_key(Algorithm.TDES, load_key, answer.icc_random, answer.online_counter)
+    if load_mac1(Algorithm.TDES, sk, answer.balance, amount_fen, 0x02, terminal_id) != answer.mac1:
         raise LibraryError("the card's load MAC1 does not verify")
-    stamp = bytes.fromhex((when or _dt.datetime.now()).strftime("%Y%m%d%H%M%S"))
+    stamp = encode_datetime(when or _dt.datetime.now())
     mac2 = load_mac2(Algorithm.TDES, sk, amount_fen, 0x02, terminal_id, stamp)
     ch.send(Command(0x80, 0x52, 0x00, 0x00, stamp + mac2, le=4))
-    return balance + amount_fen
+    return answer.balance + amount_fen
 
 
 def new_demo_card(

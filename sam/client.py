@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from apdu import healthsam, iso, psam
+from apdu.bcd import encode_datetime
 from apdu.channel import Channel
 from apdu.command import Command, Redact
 from apdu.errors import DataError, Layer, PinBlockedError, PinError, error_for
@@ -203,7 +204,7 @@ class SamClient:
             + amount.to_bytes(4, "big")
             + bytes((transaction_type,))
             + _check("terminal_id", terminal_id, 6)
-            + bytes.fromhex(when.strftime("%Y%m%d%H%M%S"))
+            + encode_datetime(when)
             + _check("mac1", mac1, 4)
             + bytes((key_version, algorithm))
             + b"".join(_check("factors", f, 8) for f in ordered)

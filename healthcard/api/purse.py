@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from apdu import iso, pboc
+from apdu.bcd import encode_datetime
 from apdu.errors import DataError, LibraryError, MacError, MissingInputError
 from apdu.fmcos import FileType
 from apdu.pboc import TransactionType
@@ -260,12 +261,8 @@ class DemoLoadAuthoriser:
         )
         if expected != request.mac1:
             raise MacError(SW.MAC_ERROR, describe(SW.MAC_ERROR))
-        stamp = _bcd(request.when)
+        stamp = encode_datetime(request.when)
         return load_mac2(alg, sk, request.amount_fen, request.transaction_type, request.terminal_id, stamp)
-
-
-def _bcd(when: _dt.datetime) -> bytes:
-    return bytes.fromhex(when.strftime("%Y%m%d%H%M%S"))
 
 
 def _amount(amount_fen: int) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import enum
 
+from apdu import bcd
 from apdu.errors import DataError
 
 __all__ = [
@@ -88,7 +89,7 @@ def encode_date(value: _dt.date, *, field: str) -> bytes:
     """Encode a date as 4-byte ``cn`` YYYYMMDD."""
     if not 1 <= value.year <= 9999:
         raise DataError(f"{field}: year out of range", field=field)
-    return bytes.fromhex(value.strftime("%Y%m%d").rjust(8, "0"))
+    return bcd.encode_date(value)
 
 
 def decode_date(raw: bytes, *, field: str) -> _dt.date | None:

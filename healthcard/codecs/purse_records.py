@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Self
 
 import construct as cs
 
+from apdu import bcd
 from apdu.errors import DataError
 from healthcard.codecs.encoding import decode_date, encode_date, parse_date
 
@@ -158,8 +159,8 @@ class PurseDetail:
                     "amount": self.amount,
                     "transaction_type": self.transaction_type,
                     "terminal_id": self.terminal_id,
-                    "date": bytes.fromhex(self.when.strftime("%Y%m%d")),
-                    "time": bytes.fromhex(self.when.strftime("%H%M%S")),
+                    "date": bcd.encode_date(self.when),
+                    "time": bcd.encode_time(self.when),
                 }
             )
         except cs.ConstructError as exc:
@@ -175,7 +176,7 @@ class PurseDetail:
             return None
         p = DETAIL_RECORD.parse(data)
         try:
-            when = _dt.datetime.strptime(bytes(p.date).hex() + bytes(p.time).hex(), "%Y%m%d%H%M%S")
+            when = bcd.decode_datetime(bytes(p.date) + bytes(p.time), field="when")
         except ValueError as exc:
             raise DataError("detail record: invalid date/time", field="when") from exc
         return cls(p.counter, p.overdraft_limit, p.amount, p.transaction_type, bytes(p.terminal_id), when)

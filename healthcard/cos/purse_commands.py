@@ -30,6 +30,14 @@ from typing import TYPE_CHECKING
 from apdu.card import SwError
 from apdu.fmcos import KeyType
 from apdu.pboc import InitializeKind, TransactionType
+from apdu.response_records import (
+    CreditForLoadResponse,
+    DebitForPurchaseResponse,
+    DebitForUnloadResponse,
+    InitForLoadResponse,
+    InitForPurchaseResponse,
+    TransactionProveResponse,
+)
 from apdu.status import SW
 from healthcard.cos.body import split, u16, u32
 from healthcard.cos.sm import algorithm_of
@@ -122,7 +130,6 @@ def initialize(card: VirtualCard, apdu: bytes) -> bytes:
     card.need(key.use_right)
     _tac_key(card)
     alg, rnd, bal = algorithm_of(key.algorithm), card.rng(4), purse.balance
-    head = bal.to_bytes(4, "big")
     if kind == _PURCHASE:
         if amount > bal:
             raise SwError(SW.INSUFFICIENT_FUNDS)
@@ -130,8 +137,10 @@ def initialize(card: VirtualCard, apdu: bytes) -> bytes:
             raise SwError(SW.COUNTER_MAX)
         tx = TransactionType.EP_PURCHASE if purse.is_ep else TransactionType.ED_PURCHASE
         card.pending = Pending(kind, purse.fid, alg, key, rnd, purse.offline_counter, amount, terminal, tx)
-        return (head + purse.offline_counter.to_bytes(2, "big") + purse.overdraft_limit.to_bytes(3, "big")
-                + bytes((key.version, key.algorithm)) + rnd)  # fmt: skip
+        answer = InitForPurchaseResponse(
+            bal, purse.offline_counter, purse.overdraft_limit, key.version, key.algorithm, rnd
+        )
+        return answer.encode()
     if purse.online_counter >= 0xFFFF:
         raise SwError(SW.COUNTER_MAX)
     if kind == _LOAD and bal + amount > MAX_BALANCE:
@@ -143,7 +152,7 @@ def initialize(card: VirtualCard, apdu: bytes) -> bytes:
     sk = load_session_key(alg, key.value, rnd, purse.online_counter)
     mac1 = load_mac1(alg, sk, bal, amount, tx, terminal)
     card.pending = Pending(kind, purse.fid, alg, key, rnd, purse.online_counter, amount, terminal, tx, sk)
-    return head + purse.online_counter.to_bytes(2, "big") + bytes((key.version, key.algorithm)) + rnd + mac1
+    return InitForLoadResponse(bal, purse.online_counter, key.version, key.algorithm, rnd, mac1).encode()
 
 
 def _take(card: VirtualCard, kind: int) -> tuple[Pending, PurseEF]:
@@ -183,7 +192,7 @@ def credit_for_load(card: VirtualCard, apdu: bytes) -> bytes:
     last = LastTransaction(p.tx_type, p.counter + 1, mac2, tac)
     ops: list[Op] = [SetPurse((*card.df_path, purse.fid), balance, p.counter + 1, purse.offline_counter, last)]
     card.commit(ops + _detail_ops(card, purse, p, p.counter, date_time), "load")
-    return tac
+    return CreditForLoadResponse(tac).encode()
 
 
 def _debit_purchase(card: VirtualCard, data: bytes) -> bytes:
@@ -207,7 +216,7 @@ def _debit_purchase(card: VirtualCard, data: bytes) -> bytes:
     balance = purse.balance - p.amount
     ops: list[Op] = [SetPurse((*card.df_path, purse.fid), balance, purse.online_counter, p.counter + 1, last)]
     card.commit(ops + _detail_ops(card, purse, p, p.counter, date_time), "purchase")
-    return tac + mac2
+    return DebitForPurchaseResponse(tac, mac2).encode()
 
 
 def _verified_host_mac2(card: VirtualCard, p: Pending, data: bytes, point: str) -> tuple[bytes, bytes]:
@@ -232,7 +241,7 @@ def _debit_unload(card: VirtualCard, data: bytes) -> bytes:
     last = LastTransaction(p.tx_type, p.counter + 1, mac2, answer)
     ops: list[Op] = [SetPurse((*card.df_path, purse.fid), balance, p.counter + 1, purse.offline_counter, last)]
     card.commit(ops + _detail_ops(card, purse, p, p.counter, date_time), "unload")
-    return answer
+    return DebitForUnloadResponse(answer).encode()
 
 
 def debit(card: VirtualCard, apdu: bytes) -> bytes:
@@ -273,5 +282,5 @@ def get_transaction_prove(card: VirtualCard, apdu: bytes) -> bytes:
         if isinstance(purse, PurseEF) and purse.last is not None:
             last = purse.last
             if last.tx_type == apdu[3] and last.counter_after == counter:
-                return last.mac + last.tac
+                return TransactionProveResponse(last.mac, last.tac).encode()
     raise SwError(SW.NO_TRANSACTION)

@@ -22,6 +22,7 @@ import hmac
 
 from apdu.card import SwError
 from apdu.command import Command
+from apdu.response_records import SamPurchaseInitResponse
 from apdu.status import SW
 from sam.crypto import (
     Algorithm,
@@ -91,7 +92,7 @@ def init_for_purchase(ctx: SamContext, cmd: Command) -> bytes:
     session_key = purchase_session_key(alg, dpk, random, counter, serial)
     mac1 = purchase_mac1(alg, session_key, amount, tx_type, image.terminal_id, date_time)
     ctx.session.purchase = PendingPurchase(alg, session_key, amount)
-    return serial.to_bytes(4, "big") + mac1
+    return SamPurchaseInitResponse(serial, mac1).encode()
 
 
 def credit_for_purchase(ctx: SamContext, cmd: Command) -> bytes:
