@@ -13,7 +13,7 @@
 3. Round trip through pyscard → pcscd → vpcd → :class:`~apdu.vpcd.VpcdCardServer` → echo card, raw
    ``SCardTransmit`` and the Channel over :class:`~apdu.pcsc.PcscTransport` (vpcd-latency.md: the floor is
    about 0.16 ms on these machines; a card side without TCP_QUICKACK pays ~40 ms). Uses vpcd slot 0 under the
-   same lock as the tests (``/tmp/healthcard-vpcd.lock.0``).
+   same lock as the tests (``/tmp/healthcard-vpcd.lock``).
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def pcsc_rows(count: int) -> list[tuple[str, list[float]]] | str:
     from apdu.vpcd import VpcdCardServer, reader_name  # noqa: PLC0415
 
     reader = reader_name(0)
-    with open("/tmp/healthcard-vpcd.lock.0", "ab") as lock:
+    with open("/tmp/healthcard-vpcd.lock", "ab") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         handle = VpcdCardServer(EchoCard()).serve_in_thread()
         try:

@@ -16,7 +16,8 @@
    (served by :class:`~apdu.vpcd.VpcdCardServer`) and for vicc's own ``VirtualICC`` serving the same EF (the
    floor is the echo card, vpcd-latency.md ≈ 0.16 ms). Follows the protocol of tests/e2e/conftest.py: a shared
    flock on ``/tmp/healthcard-pcscd.lock`` while pcscd is needed (``pcscd -f`` is started, and stopped at the
-   end, if nothing serves the vpcd ports), and vpcd slot 0 under ``/tmp/healthcard-vpcd.lock.0``.
+   end, if nothing serves the vpcd ports), and vpcd slot 0 under ``/tmp/healthcard-vpcd.lock`` (the tests' one
+   lock on both slots).
 """
 
 from __future__ import annotations
@@ -305,7 +306,7 @@ def pcsc_rows(count: int, vicc: str | None) -> list[tuple[str, list[float]]] | s
     with pcscd_in_use() as problem:
         if problem:
             return problem
-        with open("/tmp/healthcard-vpcd.lock.0", "ab") as lock:
+        with open("/tmp/healthcard-vpcd.lock", "ab") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             rows = [("echo card (floor)", _round_trips(EchoCard(), ECHO_ATR, (), READ16, count))]
             card = _card()

@@ -13,8 +13,11 @@ Usage (every test in ``tests/e2e/`` is marked ``pcsc`` automatically)::
 
 ``vpcd(card, slot=0, *, on_change=None, timeout=10.0)`` returns a context manager that
 
-1. takes an exclusive ``flock`` on ``/tmp/healthcard-vpcd.lock.<slot>`` (so parallel test runs, in this or
-   another process, never serve two cards on one slot: vpcd accepts one card per port, pcsc-vpcd.md §3.1);
+1. takes the exclusive ``flock`` on ``/tmp/healthcard-vpcd.lock`` that covers both slots, re-entrantly within this
+   process (so parallel test runs never serve two cards on one slot — vpcd accepts one card per port,
+   pcsc-vpcd.md §3.1 — and two runs can never deadlock by taking the two slots in opposite orders, which
+   per-slot locks allowed: a test serving the SAM on slot 1 before the card on slot 0 against one doing the
+   reverse);
 2. serves ``card`` with :class:`apdu.vpcd.VpcdCardServer` on TCP ``35963 + slot`` (``on_change`` is passed on:
    called with the card after each APDU);
 3. waits until pcscd reports a card present in ``Virtual PCD 00 0<slot>`` with the card's ATR, and yields the
@@ -46,6 +49,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -61,7 +65,7 @@ PCSCD_START_LOCK = Path("/tmp/healthcard-pcscd.start.lock")
 PCSCD_PIDFILE = Path("/tmp/healthcard-pcscd.pid")
 PCSCD_LOG = Path("/tmp/healthcard-pcscd.log")
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
-SLOT_LOCK = "/tmp/healthcard-vpcd.lock.{slot}"
+VPCD_LOCK = Path("/tmp/healthcard-vpcd.lock")
 SLOTS = (0, 1)
 
 
@@ -195,22 +199,53 @@ def _present(state: int) -> bool:
     return bool(state & scard.SCARD_STATE_PRESENT) and not state & scard.SCARD_STATE_MUTE
 
 
-@contextlib.contextmanager
-def _slot_lock(slot: int, timeout: float) -> Iterator[None]:
-    with open(SLOT_LOCK.format(slot=slot), "ab") as f:
+class _VpcdLock:
+    """The one inter-process lock on the vpcd slots, re-entrant within this process (nested ``vpcd`` blocks)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._depth = 0
+        self._file: IO[bytes] | None = None
+
+    @contextlib.contextmanager
+    def hold(self, timeout: float) -> Iterator[None]:
+        with self._guard:
+            if self._depth == 0:
+                self._file = self._acquire(timeout)
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._depth -= 1
+                if self._depth == 0 and self._file is not None:
+                    fcntl.flock(self._file, fcntl.LOCK_UN)
+                    self._file.close()
+                    self._file = None
+
+    @staticmethod
+    def _acquire(timeout: float) -> IO[bytes]:
+        f = open(VPCD_LOCK, "ab")  # noqa: SIM115 (closed by hold() when the last holder leaves)
         deadline = time.monotonic() + timeout
         while True:
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                return f
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    pytest.fail(f"vpcd slot {slot} stayed locked by another test run for {timeout:.0f} s")
+                    f.close()
+                    pytest.fail(f"the vpcd slots stayed locked by another test run for {timeout:.0f} s")
                 time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+_VPCD = _VpcdLock()
+
+
+def _slot_lock(slot: int, timeout: float) -> contextlib.AbstractContextManager[None]:
+    """Hold the vpcd lock while using ``slot`` (one lock for both slots: see the module docstring)."""
+    if slot not in SLOTS:
+        raise ValueError(f"vpcd has slots {SLOTS}, not {slot}")
+    return _VPCD.hold(timeout)
 
 
 class VpcdFixture:
