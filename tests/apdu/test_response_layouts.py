@@ -1,0 +1,59 @@
+"""Record layouts declared once (apdu.response_records.Layout): the fast codec agrees with construct's."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from apdu import response_records as rr
+from apdu.errors import ApduFormatError
+
+FIXED: list[type[rr._FixedRecord]] = [
+    rr.InitForLoadResponse,
+    rr.InitForPurchaseResponse,
+    rr.InitForUpdateResponse,
+    rr.DebitForPurchaseResponse,
+    rr.CreditForLoadResponse,
+    rr.UpdateOverdraftLimitResponse,
+    rr.DebitForUnloadResponse,
+    rr.TransactionProveResponse,
+    rr.BalanceResponse,
+    rr.SamPurchaseInitResponse,
+    rr.TerminalInfo,
+]
+
+
+@pytest.mark.parametrize("record", FIXED)
+def test_the_layout_declares_the_attributes_in_order(record: type[rr._FixedRecord]) -> None:
+    assert [name for name, _, _ in record.LAYOUT.fields] == [f.name for f in dataclasses.fields(record)]
+    assert record.LAYOUT.size == record.LENGTH  # type: ignore[attr-defined]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_parse_and_build_agree_with_construct(data: st.DataObject) -> None:
+    for record in FIXED:
+        raw = data.draw(st.binary(min_size=record.LAYOUT.size, max_size=record.LAYOUT.size))
+        reference = record.LAYOUT.struct.parse(raw)
+        parsed = record.LAYOUT.parse(record.__name__, raw)
+        assert parsed == {name: reference[name] for name, _, _ in record.LAYOUT.fields}
+        assert record.LAYOUT.build(parsed) == record.LAYOUT.struct.build(parsed) == raw
+        assert record.parse(raw).encode() == raw
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: rr.InitForPurchaseResponse(1, 2, 0x1000000, 1, 0, b"1234"), "overdraft_limit"),
+        (lambda: rr.InitForLoadResponse(-1, 2, 1, 0, b"1234", b"abcd"), "balance"),
+        (lambda: rr.DebitForPurchaseResponse(b"123", b"abcd"), "tac"),
+        (lambda: rr.SamPurchaseInitResponse(1 << 32, b"abcd"), "terminal_serial"),
+    ],
+)
+def test_a_value_that_does_not_fit_names_its_field(make: object, field: str) -> None:
+    with pytest.raises(ApduFormatError) as info:
+        make().encode()  # type: ignore[operator]
+    assert info.value.field == field
