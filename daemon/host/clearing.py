@@ -4,7 +4,8 @@ host-clearing.md §1-§2 and §5. Each uploaded transaction is inserted with the
 of the same upload finds the row and books nothing again (``duplicate``). The TAC is checked with the card's TAC
 key (:class:`daemon.host.keystore.HostKeyStore`, diversified by the registered purse factor); only a verified
 transaction moves the card's **shadow balance** (opening balance + verified loads − verified debits), in the
-same database transaction as the insert, so a crash between the two cannot happen. Counter gaps (a counter
+same database transaction as the insert, so a crash between the two cannot happen (one transaction per upload
+batch). Counter gaps (a counter
 value between two the host has, that it never received) are computed per card from the ledger, so the order in
 which daemons upload does not matter.
 """
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from apdu.errors import DataError
-from daemon.host.db import LedgerDb, Row
+from daemon.host.db import Cursor, LedgerDb, Row
 from daemon.host.keystore import HostKeyStore
 from daemon.host.registry import CardRecord, Registry, check_card_number, now_iso
 from daemon.paging import Keyset, Page, fetch_page
@@ -157,42 +158,52 @@ class Clearing:
         return "VERIFIED" if ok else "FAILED"
 
     def record(self, node_id: str, uploads: Sequence[Upload]) -> list[Recorded]:
-        """Record each upload once (one database transaction each); the outcomes in order."""
+        """Record each upload once, all of a batch in one database transaction; the outcomes in request order.
+
+        The batch is checked whole first (a malformed item refuses the batch, nothing is recorded). Cards are
+        locked in card-number order, so two daemons' concurrent batches over the same cards cannot deadlock.
+        """
         if not 0 < len(node_id) <= _TEXT_MAX:
             raise DataError(f"node_id: 1-{_TEXT_MAX} characters", field="node_id")
         if len(uploads) > MAX_BATCH:
             raise DataError(f"transactions: at most {MAX_BATCH} per upload", field="transactions")
         checked = [u.validate(f"transactions[{i}]") for i, u in enumerate(uploads)]
-        return [self._record_one(node_id, u) for u in checked]
-
-    def _record_one(self, node_id: str, u: Upload) -> Recorded:
+        order = sorted(range(len(checked)), key=lambda i: (checked[i].card_number, i))
+        results: dict[int, Recorded] = {}
         with self.db.transaction() as cur:
-            existing = cur.execute(
-                "SELECT tac_status FROM ledger WHERE node_id = ? AND transaction_id = ?", (node_id, u.transaction_id)
-            )
-            if existing:
-                return Recorded(u.transaction_id, True, existing[0]["tac_status"])
+            cards: dict[str, CardRecord | None] = {}
+            for i in order:
+                results[i] = self._record_one(cur, node_id, checked[i], cards)
+        return [results[i] for i in range(len(checked))]
+
+    def _record_one(self, cur: Cursor, node_id: str, u: Upload, cards: dict[str, CardRecord | None]) -> Recorded:
+        existing = cur.execute(
+            "SELECT tac_status FROM ledger WHERE node_id = ? AND transaction_id = ?", (node_id, u.transaction_id)
+        )
+        if existing:
+            return Recorded(u.transaction_id, True, existing[0]["tac_status"])
+        if u.card_number not in cards:
             rows = cur.execute("SELECT * FROM cards WHERE card_number = ?{for_update}", (u.card_number,))
-            card = CardRecord.from_row(rows[0]) if rows else None
-            verdict = self._verdict(card, u)
+            cards[u.card_number] = CardRecord.from_row(rows[0]) if rows else None
+        verdict = self._verdict(cards[u.card_number], u)
+        cur.execute(
+            "INSERT INTO ledger (node_id, transaction_id, kind, card_number, amount_fen, balance_before_fen,"
+            " balance_after_fen, card_counter, terminal_id, terminal_serial, tac, card_time, transaction_time,"
+            " business_date, merchant_id, operator_id, order_id, tac_status, received_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (node_id, transaction_id) DO NOTHING",
+            (node_id, u.transaction_id, u.kind, u.card_number, u.amount_fen, u.balance_before_fen,
+             u.balance_after_fen, u.card_counter, u.terminal_id, u.terminal_serial, u.tac, u.card_time,
+             u.transaction_time, u.business_date, u.merchant_id, u.operator_id, u.order_id, verdict, now_iso()),
+        )  # fmt: skip
+        if cur.rowcount() == 0:  # a concurrent upload of the same entry won the insert
+            return Recorded(u.transaction_id, True, verdict)
+        if verdict == "VERIFIED":
+            delta = u.amount_fen if u.kind == "load" else -u.amount_fen
             cur.execute(
-                "INSERT INTO ledger (node_id, transaction_id, kind, card_number, amount_fen, balance_before_fen,"
-                " balance_after_fen, card_counter, terminal_id, terminal_serial, tac, card_time, transaction_time,"
-                " business_date, merchant_id, operator_id, order_id, tac_status, received_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (node_id, transaction_id) DO NOTHING",
-                (node_id, u.transaction_id, u.kind, u.card_number, u.amount_fen, u.balance_before_fen,
-                 u.balance_after_fen, u.card_counter, u.terminal_id, u.terminal_serial, u.tac, u.card_time,
-                 u.transaction_time, u.business_date, u.merchant_id, u.operator_id, u.order_id, verdict, now_iso()),
-            )  # fmt: skip
-            if cur.rowcount() == 0:  # a concurrent upload of the same entry won the insert
-                return Recorded(u.transaction_id, True, verdict)
-            if verdict == "VERIFIED":
-                delta = u.amount_fen if u.kind == "load" else -u.amount_fen
-                cur.execute(
-                    "UPDATE cards SET shadow_balance_fen = shadow_balance_fen + ? WHERE card_number = ?",
-                    (delta, u.card_number),
-                )
+                "UPDATE cards SET shadow_balance_fen = shadow_balance_fen + ? WHERE card_number = ?",
+                (delta, u.card_number),
+            )
         return Recorded(u.transaction_id, False, verdict)
 
     # --- the account ------------------------------------------------------------------------------------------

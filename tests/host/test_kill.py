@@ -1,0 +1,113 @@
+"""A SIGKILL of the host while daemons upload loses or doubles nothing (issue #12, evidence); both backends."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from daemon._gen.healthcard.host.v1 import host_service_pb2 as hpb
+from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as hpb_grpc
+from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
+from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
+from daemon.config import Config, HostLinkConfig
+from daemon.host.db import open_ledger
+from daemon.server import Daemon
+from tests.host.test_uploads import _free_port
+
+
+class HostProcess:
+    """healthcard-host as a subprocess on a fixed port over ``ledger_url``."""
+
+    def __init__(self, port: int, ledger_url: str, state: Path) -> None:
+        self.port, self.url, self.state = port, ledger_url, state
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        exe = Path(sys.executable).parent / "healthcard-host"
+        env = {**os.environ, "HOST_DB": self.url}
+        self.proc = subprocess.Popen(
+            [str(exe), "--listen", f"127.0.0.1:{self.port}", "--state-dir", str(self.state), "--database-env",
+             "HOST_DB", "--log-level", "ERROR"],
+            env=env, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert self.proc.stderr is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            if re.search(r"listening on", line):
+                return
+            if not line and self.proc.poll() is not None:
+                break
+        raise AssertionError("healthcard-host did not start")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def host_process(ledger_url: str, tmp_path: Path) -> Iterator[HostProcess]:
+    h = HostProcess(_free_port(), ledger_url, tmp_path / "host")
+    h.start()
+    try:
+        yield h
+    finally:
+        h.stop()
+
+
+def test_sigkill_of_the_host_during_uploads_loses_and_doubles_nothing(
+    host_process: HostProcess, ledger_url: str, tmp_path: Path
+) -> None:
+    link = HostLinkConfig(address=f"127.0.0.1:{host_process.port}", node_id="kiosk-k", retry_s=0.1)
+    d = Daemon(Config(listen="127.0.0.1:0", state_dir=tmp_path / "k", simulate=True, poll_interval_s=0.05,
+                      host=link).validate())  # fmt: skip
+    d.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{d.port}") as ch:
+            kiosk = pb_grpc.HealthCardServiceStub(ch)
+            for i in range(40):
+                kiosk.Debit(pb.DebitRequest(reader="virtual-0", amount_fen=10 + i, request_id=f"k-{i}"))
+                if i in (7, 19, 31):  # kill -9 the host while the uploader is busy, then bring it back
+                    host_process.kill()
+                    time.sleep(0.2)
+                    host_process.start()
+            card = kiosk.GetBalance(pb.GetBalanceRequest(reader="virtual-0"))
+        assert d.hostlink is not None
+        deadline = time.monotonic() + 60
+        while d.hostlink.outbox.counts() != (0, 0) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert d.hostlink.outbox.counts() == (0, 0)
+    finally:
+        d.stop(grace=2)
+    db = open_ledger(ledger_url)
+    try:
+        rows = db.query("SELECT transaction_id, amount_fen, tac_status FROM ledger WHERE node_id = 'kiosk-k'")
+        assert len(rows) == 40 == len({r["transaction_id"] for r in rows})  # every debit once, none twice
+        assert all(r["tac_status"] == "VERIFIED" for r in rows)
+        assert sum(int(r["amount_fen"]) for r in rows) == sum(10 + i for i in range(40))
+        shadow = db.query("SELECT shadow_balance_fen FROM cards WHERE card_number = ?", (card.card_number,))
+        assert int(shadow[0]["shadow_balance_fen"]) == card.balance_fen
+    finally:
+        db.close()
+    with grpc.insecure_channel(f"127.0.0.1:{host_process.port}") as ch:
+        account = hpb_grpc.HostServiceStub(ch).GetAccount(hpb.GetAccountRequest(card_number=card.card_number))
+        assert list(account.gaps) == [] and account.shadow_balance_fen == card.balance_fen
