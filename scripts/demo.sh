@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The README's main command: run healthcardd on the embedded default (two virtual readers, demo cards, virtual
-# SAM; no hardware) and walk through a kiosk registration payment with examples/kiosk_client.py.
+# The README's main command: run healthcard-host (the hospital host, embedded SQLite) and healthcardd connected to
+# it on the embedded default (virtual readers, demo cards, virtual SAM; no hardware), walk through a kiosk
+# registration payment with examples/kiosk_client.py (its top-up authorised by the host), then the counter's part
+# with examples/counter_client.py: refund, report the card lost, a payment refused at the kiosk, found again, the
+# day's settlement.
 #
 # Idempotent: sets up the venv with scripts/setup.sh when it is missing; uses a private state directory under
 # var/demo (journal + card images: each run debits the same demo card again); stops the daemon at the end.
@@ -11,13 +14,29 @@ if [ ! -x .venv/bin/python ]; then
 fi
 PY=.venv/bin/python
 LISTEN=${HEALTHCARDD_LISTEN:-127.0.0.1:50051}
+HOST_LISTEN=${HEALTHCARD_HOST_LISTEN:-127.0.0.1:50061}
 STATE=${HEALTHCARDD_STATE:-var/demo}
 mkdir -p "$STATE"
 LOG="$STATE/healthcardd.log"
+HOST_LOG="$STATE/healthcard-host.log"
+cat >"$STATE/healthcardd.toml" <<TOMLEOF
+simulate = true
+[host]
+address = "$HOST_LISTEN"
+node_id = "demo-kiosk"
+institution = "DEMO"
+retry_s = 0.5
+TOMLEOF
 
-"$PY" -m daemon.main --simulate --listen "$LISTEN" --state-dir "$STATE" --log-format json >"$LOG" 2>&1 &
+"$PY" -m daemon.host.main --listen "$HOST_LISTEN" --state-dir "$STATE/host" --log-format json >"$HOST_LOG" 2>&1 &
+HOST_PID=$!
+"$PY" -m daemon.main --config "$STATE/healthcardd.toml" --listen "$LISTEN" --state-dir "$STATE" --log-format json \
+  >"$LOG" 2>&1 &
 PID=$!
-cleanup() { kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true; }
+cleanup() {
+  kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
+  kill -TERM "$HOST_PID" 2>/dev/null && wait "$HOST_PID" 2>/dev/null || true
+}
 trap cleanup EXIT
 
 # Wait for gRPC health SERVING (at most 30 s).
@@ -45,5 +64,27 @@ with grpc.insecure_channel(target) as ch:
 print(f"healthcardd is SERVING on {target}")
 PYEOF
 
+# The daemon registers the cards its readers see with the host (through its outbox): wait for virtual-0's.
+"$PY" - "$LISTEN" "$HOST_LISTEN" <<'PYEOF'
+import sys, time
+import grpc
+from daemon._gen.healthcard.host.v1 import host_service_pb2 as hpb, host_service_pb2_grpc as hpb_grpc
+from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb, healthcard_service_pb2_grpc as pb_grpc
+deadline = time.monotonic() + 30
+with grpc.insecure_channel(sys.argv[1]) as kch, grpc.insecure_channel(sys.argv[2]) as hch:
+    number = pb_grpc.HealthCardServiceStub(kch).GetBalance(pb.GetBalanceRequest(reader="virtual-0")).card_number
+    while True:
+        try:
+            hpb_grpc.HostServiceStub(hch).GetCard(hpb.GetCardRequest(card_number=number), timeout=2)
+            break
+        except grpc.RpcError:
+            if time.monotonic() > deadline:
+                sys.exit("the host did not get the kiosk's card within 30 s; see the logs")
+            time.sleep(0.2)
+print(f"healthcard-host on {sys.argv[2]} has card {number} (registered by the kiosk)")
+PYEOF
+
 "$PY" examples/kiosk_client.py --target "$LISTEN" --reader virtual-0 --fee 500 --topup 2000
-echo "daemon log: $LOG"
+"$PY" examples/counter_client.py --host "$HOST_LISTEN" --kiosk "$LISTEN" --node demo-kiosk --reader virtual-0 \
+  --declare kiosk-01=2000
+echo "daemon log: $LOG; host log: $HOST_LOG"

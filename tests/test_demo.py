@@ -22,7 +22,7 @@ def _free_port() -> int:
 
 def test_demo_script_runs_the_kiosk_flow(tmp_path: Path) -> None:
     env = dict(os.environ, HEALTHCARDD_LISTEN=f"127.0.0.1:{_free_port()}", HEALTHCARDD_STATE=str(tmp_path),
-               TZ="Asia/Shanghai")  # fmt: skip
+               HEALTHCARD_HOST_LISTEN=f"127.0.0.1:{_free_port()}", TZ="Asia/Shanghai")  # fmt: skip
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
     done = subprocess.run(
         ["bash", "scripts/demo.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False
@@ -43,3 +43,23 @@ def test_demo_script_runs_the_kiosk_flow(tmp_path: Path) -> None:
     utc8 = dt.timezone(dt.timedelta(hours=8))  # Asia/Shanghai, no daylight saving
     shanghai = dt.datetime.strptime(printed.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=utc8)
     assert abs((dt.datetime.now(dt.UTC) - shanghai).total_seconds()) < 300  # the kiosk's local time, not UTC
+
+
+def test_demo_script_goes_on_at_the_counter(tmp_path: Path) -> None:
+    """The host part: uploads checked, a refund, the lost card refused at the kiosk, the day's settlement."""
+    env = dict(os.environ, HEALTHCARDD_LISTEN=f"127.0.0.1:{_free_port()}", HEALTHCARDD_STATE=str(tmp_path),
+               HEALTHCARD_HOST_LISTEN=f"127.0.0.1:{_free_port()}")  # fmt: skip
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    done = subprocess.run(
+        ["bash", "scripts/demo.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    shadow = re.search(r"shadow balance (\d+) fen = balance on the card (\d+) fen; TAC failures 0", out)
+    assert shadow is not None and shadow.group(1) == shadow.group(2)
+    assert "credit 500 fen for debit" in out and "[CARD_LISTED]" in out
+    assert "the list had not arrived yet" not in done.stderr  # refused at the first attempt
+    csv_part = out.split("日结", 1)[1]
+    assert "operator,kiosk-01,debit,1,500,1,500" in csv_part
+    assert "cash,counter-01,load,,0,,,0,0" in csv_part  # the refund took no cash
+    assert "cash,kiosk-01,load,,2000,,,2000,0" in csv_part  # the kiosk's top-up matches its declaration

@@ -1,0 +1,128 @@
+"""The hospital counter after the kiosk: refund, 挂失, a debit refused at the kiosk, 解挂, the day's 日结.
+
+Talks to healthcard-host (the counter's side) and to the kiosk's healthcardd (to show what the holder sees).
+scripts/demo.sh runs it after examples/kiosk_client.py:
+
+    python examples/counter_client.py --host 127.0.0.1:50061 --kiosk 127.0.0.1:50051 --node demo-kiosk
+
+Steps: wait until the host has the kiosk's uploads; refund the kiosk's last fee (退费: a credit the card receives
+with its next load of that amount, no cash); report the card lost (挂失) and watch the kiosk refuse a payment
+with CARD_LISTED; lift the report (解挂: the demo card is needed again next run); print the day's settlement
+(日结) as CSV with the cashier's declared cash reconciled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import sys
+import time
+import uuid
+from typing import Any
+
+import grpc
+
+from daemon._gen.healthcard.host.v1 import host_service_pb2 as hpb
+from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as hpb_grpc
+from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
+from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
+
+REASON_KEY = "healthcard-error-reason"
+
+
+def step(number: int, chinese: str, english: str) -> None:
+    """Print a step heading."""
+    print(f"\n[{number}] {chinese} — {english}")
+
+
+def wait_until(what: str, predicate: Any, timeout: float = 30.0) -> None:
+    """Poll ``predicate`` until true, else exit with a message."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            sys.exit(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the counter's part of the demo."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1:50061")
+    p.add_argument("--kiosk", default="127.0.0.1:50051")
+    p.add_argument("--node", default="demo-kiosk", help="the kiosk daemon's node_id at the host")
+    p.add_argument("--reader", default="virtual-0")
+    p.add_argument("--operator", default="counter-01")
+    p.add_argument("--declare", action="append", default=[], metavar="OPERATOR=FEN",
+                   help="a cashier's declared cash for the settlement (repeatable)")
+    args = p.parse_args(argv)
+    with grpc.insecure_channel(args.host) as hch, grpc.insecure_channel(args.kiosk) as kch:
+        host, kiosk = hpb_grpc.HostServiceStub(hch), pb_grpc.HealthCardServiceStub(kch)
+        card = kiosk.GetBalance(pb.GetBalanceRequest(reader=args.reader))
+        number = card.card_number
+
+        step(1, "上传", "the kiosk's transactions reach the host (store-and-forward, TACs checked)")
+
+        def caught_up() -> bool:
+            try:
+                account = host.GetAccount(hpb.GetAccountRequest(card_number=number, page_size=1))
+            except grpc.RpcError:
+                return False
+            return bool(account.last_seen_balance_fen == card.balance_fen)
+
+        wait_until("the host to have the kiosk's uploads", caught_up)
+        account = host.GetAccount(hpb.GetAccountRequest(card_number=number, page_size=1))
+        print(f"    card {number}: shadow balance {account.shadow_balance_fen} fen = balance on the card "
+              f"{card.balance_fen} fen; TAC failures {account.tac_failures}; counter gaps {len(account.gaps)}")
+
+        step(2, "退费", "refund the kiosk's last fee")
+        listing = kiosk.ListTransactions(pb.ListTransactionsRequest(card_number=number, page_size=20))
+        fee = next(t for t in listing.transactions if t.kind == pb.TRANSACTION_KIND_DEBIT
+                   and t.state == pb.TRANSACTION_STATE_CONFIRMED)  # fmt: skip
+        refund = host.RefundDebit(hpb.RefundDebitRequest(
+            node_id=args.node, transaction_id=fee.transaction_id, amount_fen=fee.amount_fen,
+            operator_id=args.operator, reason="appointment cancelled", request_id="RF-" + fee.transaction_id[:24],
+        ))  # fmt: skip
+        print(f"    credit {refund.credit.amount_fen} fen for debit {fee.transaction_id} "
+              f"(still refundable: {refund.refundable_fen} fen)")
+        loaded = kiosk.Load(pb.LoadRequest(reader=args.reader, amount_fen=fee.amount_fen,
+                                           request_id="RL-" + uuid.uuid4().hex[:12], operator_id=args.operator))
+        print(f"    the card receives it as a load authorised by the host: balance {loaded.balance_fen} fen")
+
+        step(3, "挂失", "the holder reports the card lost at the counter")
+        lost = host.ReportLost(hpb.ReportLostRequest(card_number=number, operator_id=args.operator,
+                                                     reason="holder phoned, ID checked"))  # fmt: skip
+        print(f"    {number}: {hpb.CardStatus.Name(lost.card.status)}, blacklist version {lost.blacklist_version}")
+
+        step(4, "拒付", "a payment with the lost card at the kiosk is refused")
+        refused = ""
+        time.sleep(1.0)  # the kiosk's daemon learns the list through its stream (well under a second)
+        deadline = time.monotonic() + 10
+        while not refused and time.monotonic() < deadline:
+            try:
+                attempt = pb.DebitRequest(reader=args.reader, amount_fen=100, request_id="X-" + uuid.uuid4().hex[:12])
+                kiosk.Debit(attempt)
+                print("    the list had not arrived yet: 100 fen taken", file=sys.stderr)
+                time.sleep(0.5)
+            except grpc.RpcError as exc:
+                err: Any = exc
+                refused = str(dict(err.trailing_metadata() or ()).get(REASON_KEY, ""))
+                print(f"    refused: {err.details()} [{refused}]")
+        if refused != "CARD_LISTED":
+            print("    the kiosk did not refuse the lost card", file=sys.stderr)
+            return 1
+
+        step(5, "解挂", "the card is found again (the demo uses it next time)")
+        host.ReportFound(hpb.ReportFoundRequest(card_number=number, operator_id=args.operator, reason="found"))
+        print(f"    {number}: ISSUED")
+
+        step(6, "日结", "the day's settlement (CSV), the kiosk operator declaring its takings")
+        day = _dt.date.today().isoformat()
+        declared = [hpb.DeclaredCash(operator_id=op, amount_fen=int(fen))
+                    for op, _, fen in (d.partition("=") for d in args.declare)]  # fmt: skip
+        settlement = host.GetSettlement(hpb.GetSettlementRequest(business_date=day, declared=declared))
+        print(settlement.csv, end="")
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
