@@ -38,7 +38,7 @@ from daemon.host.server import Host
 from healthcard.issuance.keysource import DEMO_KEYS_PATH
 from sam.crypto.algorithm import Algorithm
 from sam.crypto.diversify import diversify
-from sam.crypto.purse import load_mac1, load_session_key
+from sam.crypto.purse_crypto import load_mac1, load_session_key
 
 ROOT = Path(__file__).resolve().parents[1]
 FACTOR = bytes.fromhex("3CB6BF9E00C2C9EA")
