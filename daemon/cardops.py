@@ -28,6 +28,7 @@ from apdu.inprocess import InProcessTransport
 from daemon.backend import Completed, Prepared, TxHooks
 from daemon.errors import CardNotBlankError, SamUnavailableError
 from daemon.journal import Kind
+from daemon.samgate import SamGate
 
 __all__ = ["BLANK_READER", "ApiCardOps", "PcscReader", "SimulatedReader", "simulated_readers"]
 
@@ -347,6 +348,7 @@ class SimulatedReader:
         self.card_transport = _ReaderLockedTransport(self._card, name=f"{name}:card")
         self.sam_transport = _ReaderLockedTransport(self._sam, name=f"{name}:sam")
         self._sam_pin = sam_pin
+        self._gate = SamGate(name, sam_pin or _demo_sam_pin())
         self._apdus = 0
         self._generation = 0  # bumped by every removal/insertion: an open session is for one generation
         self._session: Any = None
@@ -360,6 +362,11 @@ class SimulatedReader:
     @property
     def sam_reader(self) -> str:
         return f"{self._name}-sam"
+
+    @property
+    def sam_usable(self) -> bool:
+        """False once the SAM refused the configured PIN (daemon/samgate.py)."""
+        return self._gate.usable
 
     @property
     def apdu_count(self) -> int:
@@ -388,12 +395,18 @@ class SimulatedReader:
         from healthcard.api import CardSession  # noqa: PLC0415
         from healthcard.api.session import DEMO_PURSE_PIN, DEMO_SAM_PIN  # noqa: PLC0415
 
+        self._gate.check()  # a SAM that refused the PIN is not sent anything
         generation = self._generation
         session = CardSession(
             self.card_transport, self.sam_transport, sam_pin=self._sam_pin or DEMO_SAM_PIN,
             purse_pin=DEMO_PURSE_PIN, trusted_signers=self._trusted_signers,
         )  # fmt: skip
         session.__enter__()
+        try:
+            self._gate.verify(session)  # the configured PIN, once per run
+        except BaseException:
+            session.close()
+            raise
         self._session, self._session_generation, self._counted = session, generation, 0
         return session
 
@@ -440,8 +453,9 @@ class SimulatedReader:
             self._open_session()
         return ApiCardOps(self._session, self._feed_blank if self._blank else None)
 
-    def _end_job(self, failed: bool) -> None:
-        if failed:
+    def _end_job(self, failed: BaseException | None) -> None:
+        if failed is not None:
+            self._gate.watch(failed)
             self._drop_session()
         else:
             self._count()
@@ -466,7 +480,7 @@ class _KeptSession:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._reader._end_job(failed=kind is not None)
+        self._reader._end_job(failed=exc)
 
 
 class _ReaderLockedTransport(InProcessTransport):
@@ -505,6 +519,12 @@ def simulated_readers(
     ]  # fmt: skip
 
 
+def _demo_sam_pin() -> str:
+    from healthcard.api.session import DEMO_SAM_PIN  # noqa: PLC0415
+
+    return str(DEMO_SAM_PIN)
+
+
 class PcscReader:
     """A PC/SC reader and its SAM reader, through ``healthcard.api.open_pcsc_session``."""
 
@@ -512,6 +532,7 @@ class PcscReader:
         self._name = name
         self._sam_reader = sam_reader
         self._sam_pin = sam_pin
+        self._gate = SamGate(name, sam_pin)
         self._trusted_signers = trusted_signers
         self._apdus = 0
 
@@ -522,6 +543,11 @@ class PcscReader:
     @property
     def sam_reader(self) -> str:
         return self._sam_reader
+
+    @property
+    def sam_usable(self) -> bool:
+        """False once the SAM refused the configured PIN (daemon/samgate.py)."""
+        return self._gate.usable
 
     @property
     def apdu_count(self) -> int:
@@ -551,12 +577,18 @@ class PcscReader:
     def session(self) -> Iterator[ApiCardOps]:
         from healthcard.api import open_pcsc_session  # noqa: PLC0415
 
+        self._gate.check()  # a SAM that refused the PIN is not sent anything, nor is the card opened
         session = open_pcsc_session(self._name, self._sam_reader or None, sam_pin=self._sam_pin,
                                     trusted_signers=self._trusted_signers)  # fmt: skip
         try:
             with session:
                 try:
+                    if self._sam_reader:
+                        self._gate.verify(session)
                     yield ApiCardOps(session)
+                except BaseException as exc:
+                    self._gate.watch(exc)
+                    raise
                 finally:
                     self._apdus += sum(session.counts.values())
         except ReaderError as exc:

@@ -37,6 +37,7 @@ __all__ = [
     "NotSupportedError",
     "ReaderBusyError",
     "SamUnavailableError",
+    "SamUnusableError",
     "ShuttingDownError",
     "TransactionInDoubtError",
     "TransactionNotFoundError",
@@ -88,6 +89,13 @@ class NotSupportedError(DaemonError):
 
     code = grpc.StatusCode.UNIMPLEMENTED
     reason = R.ERROR_REASON_NOT_SUPPORTED
+
+
+class SamUnusableError(DaemonError):
+    """The reader's SAM refused the configured SAM PIN; the daemon no longer uses it (daemon/samgate.py)."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    reason = R.ERROR_REASON_SAM_UNUSABLE
 
 
 class CardNotBlankError(DaemonError):

@@ -45,6 +45,7 @@ class ReaderStatus:
     atr: bytes
     sam_available: bool = True  # the SAM reader is there
     sam_present: bool = True  # a SAM is in it
+    sam_usable: bool = True  # False once the SAM refused the configured PIN (daemon/samgate.py)
 
 
 @dataclass
@@ -99,7 +100,8 @@ class ReaderWorker:
     def status(self) -> ReaderStatus:
         """The last polled state."""
         return ReaderStatus(self.name, self.backend.sam_reader, self._available, self._present, self._atr,
-                            self._sam_available, self._sam_present)  # fmt: skip
+                            self._sam_available, self._sam_present,
+                            bool(getattr(self.backend, "sam_usable", True)))  # fmt: skip
 
     def submit(self, fn: Callable[[ReaderBackend], T], *, queue_timeout: float) -> T:
         """Run ``fn(backend)`` alone on the reader; READER BUSY if it has not started within ``queue_timeout`` s.

@@ -243,14 +243,15 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
                     atr=status.atr,
                     role=pb.READER_ROLE_CARD,
                     sam_reader=status.sam_reader,
-                    state=pb.READER_STATE_READY if status.available else pb.READER_STATE_ABSENT,
+                    state=_card_reader_state(status),
                 )
                 if status.sam_reader and status.sam_reader not in sams:
                     sams[status.sam_reader] = status
             for sam, status in sams.items():
                 out.readers.add(
                     name=sam, role=pb.READER_ROLE_SAM, card_present=status.sam_present,
-                    state=pb.READER_STATE_READY if status.sam_available else pb.READER_STATE_ABSENT,
+                    state=(pb.READER_STATE_ABSENT if not status.sam_available else
+                           pb.READER_STATE_SAM_UNUSABLE if not status.sam_usable else pb.READER_STATE_READY),
                 )  # fmt: skip
             return out
 
@@ -604,6 +605,13 @@ class _CardRequest(Protocol):
     reader: str
     operator_id: str
     request_id: str
+
+
+def _card_reader_state(status: ReaderStatus) -> pb.ReaderState.ValueType:
+    """READY, ABSENT, or SAM_UNUSABLE when its SAM refused the configured PIN (daemon/samgate.py)."""
+    if not status.available:
+        return pb.READER_STATE_ABSENT
+    return pb.READER_STATE_SAM_UNUSABLE if not status.sam_usable else pb.READER_STATE_READY
 
 
 def _check_card_request(request: _CardRequest) -> None:
