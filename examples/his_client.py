@@ -28,17 +28,13 @@ from typing import Any
 
 import grpc
 
+from apdu.redact import mask_id  # the project's one masking function (110105********0030)
 from daemon._gen.healthcard.v1 import card_data_pb2 as cd
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
 
 INSTITUTION, VISIT_TIME, DEPARTMENT = 213, 215, 217  # ED items (local convention, see the module docstring)
 ABO = {"1": "A", "2": "B", "3": "O", "4": "AB"}
-
-
-def mask_id(id_number: str) -> str:
-    """Keep the first 6 and the last 4 characters of an ID number."""
-    return id_number[:6] + "*" * max(0, len(id_number) - 10) + id_number[-4:] if len(id_number) > 10 else "****"
 
 
 def read_patient(stub: pb_grpc.HealthCardServiceStub, reader: str, operator: str) -> dict[str, Any]:

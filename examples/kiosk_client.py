@@ -26,6 +26,7 @@ from typing import Any
 
 import grpc
 
+from apdu.redact import mask_id  # the project's one masking function (110105********0030)
 from daemon._gen.healthcard.v1 import card_data_pb2 as cd
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
@@ -76,11 +77,6 @@ def yuan(fen: int) -> str:
     """Integer fen as a yuan amount (string arithmetic, no floats)."""
     sign = "-" if fen < 0 else ""
     return f"{sign}¥{abs(fen) // 100}.{abs(fen) % 100:02d}"
-
-
-def mask_id(id_number: str) -> str:
-    """Keep the first 6 and the last 4 characters of an ID number."""
-    return id_number[:6] + "*" * max(0, len(id_number) - 10) + id_number[-4:] if len(id_number) > 10 else "****"
 
 
 def wait_for_card(stub: pb_grpc.HealthCardServiceStub, reader: str, timeout: float) -> None:
