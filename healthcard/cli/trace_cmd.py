@@ -14,6 +14,7 @@ from typing import Any
 
 from apdu.trace import Tracer, TraceRecorder
 from healthcard.cli import _card_common
+from healthcard.cli.pins import resolve_pins
 
 __all__ = ["register"]
 
@@ -24,6 +25,7 @@ def _trace(args: argparse.Namespace) -> int:
     if not args.argv or args.argv[0] == "trace":
         raise SystemExit("usage: healthcard trace COMMAND [options]  (e.g. healthcard trace read --section holder)")
     inner = build_parser().parse_args(args.argv)
+    resolve_pins(inner)  # the traced command's PIN options (--pin-file, --pin-prompt, $HEALTHCARD_PIN ...)
     recorder = TraceRecorder()
     _card_common.TRACER = Tracer(recorder, show_personal_data=args.show_personal_data)
     try:

@@ -287,3 +287,9 @@ def test_resolve_pin_precedence() -> None:
     ns = args()
     ns.pin = "3333"
     assert resolve_pin(ns, PURSE_PIN, environ=env, prompt=prompt) == "3333"
+
+
+def test_traced_commands_take_their_pins_from_the_same_sources(tmp_path: Path) -> None:
+    wrong = _cli(tmp_path, "trace", "load", "--amount", "100", env={"HEALTHCARD_PIN": "654321"})
+    assert wrong.returncode == 1 and "63C" in wrong.stderr
+    assert "00 20 00 00 03 ** ** **" in wrong.stderr  # the PIN itself is hidden in the trace
