@@ -87,6 +87,9 @@ class _AuditNote:
         self.operator_id = operator_id
         self.card_number = ""
         self.enabled = True
+        # A read of personal data: withheld when its audit row cannot be written (a full disk). Any other RPC
+        # has done its work (a card written, a record added) and answers it; the missing row is logged.
+        self.withhold_unaudited = False
 
 
 class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
@@ -141,7 +144,12 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
         with bind_request_id(request_id or new_request_id()):
             try:
                 result = work(note)
-                self._audit_call(context, note, "OK", request_id)  # a disk-full audit fails the call (below)
+                try:
+                    self._audit_call(context, note, "OK", request_id)
+                except StorageFullError:
+                    if note.withhold_unaudited:
+                        raise  # STORAGE_FULL (below): no personal data leaves unaudited
+                    log.error("%s: audit row not recorded, the journal's disk is full", method)
                 return result
             except Exception as exc:
                 failure = classify(exc)
@@ -285,6 +293,7 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
         def work(note: _AuditNote) -> pb.ReadCardResponse:
             _check_card_request(request)
             names = _sections(request.sections)
+            note.withhold_unaudited = True
             note.operation = "ReadCard:" + (",".join(sorted(map(section_name, request.sections))) if names else "all")
             note.enabled = names is None or bool(set(names) & _PERSONAL)
 

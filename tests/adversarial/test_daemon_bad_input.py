@@ -20,6 +20,7 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from daemon._gen.healthcard.v1 import card_data_pb2 as cd
 from daemon._gen.healthcard.v1 import errors_pb2
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
@@ -169,3 +170,16 @@ def test_a_read_only_state_dir_exits_2_with_a_message() -> None:
         assert "Traceback" not in result.stderr
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_full_disk_while_auditing_a_write_still_answers_the_write(
+    stub: pb_grpc.HealthCardServiceStub, full_disk: Callable[[Callable[[str, tuple[Any, ...]], bool]], None]
+) -> None:
+    before = stub.ReadCard(pb.ReadCardRequest(reader="virtual-0")).card.validity.phone1
+    assert before != "13900000000"
+    full_disk(lambda sql, params: sql.lstrip().startswith("INSERT INTO audit"))
+    written = stub.WriteCard(pb.WriteCardRequest(reader="virtual-0", sections=[cd.CARD_SECTION_VALIDITY],
+                                                 card=cd.CardData(validity=cd.Validity(phone1="13900000000"))))
+    assert written.card_number  # the card was written: the answer says so, not STORAGE_FULL
+    full_disk(lambda sql, params: False)
+    assert stub.ReadCard(pb.ReadCardRequest(reader="virtual-0")).card.validity.phone1 == "13900000000"
