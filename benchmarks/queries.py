@@ -22,11 +22,13 @@ Three parts, one run, ratios computed within it (the 2 shared CPUs drift too muc
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as _dt
 import multiprocessing
 import multiprocessing.synchronize
 import os
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -48,7 +50,7 @@ from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
 from daemon.convert import transaction_message
 from daemon.database import Database
-from daemon.journal import Journal, State
+from daemon.journal import Entry, Journal, Kind, State
 
 _TREE = Path(__file__).resolve().parents[1]
 
@@ -121,15 +123,7 @@ def query_latency(small: Path, big: Path, small_data: Synthetic, big_data: Synth
             worst = max(worst, b / a)
             print(f"| {name} | {a:.3f} | {b:.3f} | {b / a:.2f} |")
         print(f"\nlargest ratio: {worst:.2f} (goal ≤ 1.5)")
-        journal = journals["big"]
-        day = big_data.last_day
-        entries, _ = journal.reconciliation_entries(day, limit=1000)
-        t = time.perf_counter()
-        for _ in range(5):
-            page, _ = journal.reconciliation_entries(day, limit=1000)
-            [transaction_message(e) for e in page]
-        per_entry = (time.perf_counter() - t) / (5 * len(entries)) * 1e6
-        print(f"rows read and converted to Transaction messages: {per_entry:.1f} µs per entry")
+        conversion(dbs["big"], big_data.last_day)
     finally:
         for db in dbs.values():
             db.close()
@@ -142,6 +136,40 @@ if float(sys.argv[1]):
 from daemon.main import main
 sys.exit(main(sys.argv[2:]))
 """
+
+
+def _entry_by_name(row: sqlite3.Row) -> Entry:
+    """The row conversion before issue #13 (``dataclasses.fields`` and a name lookup per field), as a baseline."""
+    values = {f.name: row[f.name] for f in dataclasses.fields(Entry)}
+    values["kind"], values["state"] = Kind(values["kind"]), State(values["state"])
+    for name in ("transaction_time", "created_at", "updated_at"):
+        values[name] = _dt.datetime.fromisoformat(values[name]) if values[name] else None
+    return Entry(**values)
+
+
+def conversion(db: Database, day: str, rounds: int = 15) -> None:
+    """A report page of 1,000 rows: fetched and converted to entries now and as before, alternately; then messages."""
+    journal = Journal(db)
+    before_sql = (
+        "SELECT * FROM transactions WHERE business_date = ? AND state = 'confirmed'"
+        " ORDER BY terminal_id, kind, terminal_serial, seq LIMIT 1000"
+    )
+    times: dict[str, list[float]] = {"now": [], "before": [], "messages": []}
+    for _ in range(rounds):
+        t = time.perf_counter()
+        entries, _ = journal.reconciliation_entries(day, limit=1000)
+        times["now"].append((time.perf_counter() - t) / len(entries))
+        t = time.perf_counter()
+        old = [_entry_by_name(row) for row in db.query(before_sql, (day,))]
+        times["before"].append((time.perf_counter() - t) / len(old))
+        t = time.perf_counter()
+        [transaction_message(e) for e in entries]
+        times["messages"].append((time.perf_counter() - t) / len(entries))
+    assert old == entries
+    now, before = statistics.median(times["now"]) * 1e6, statistics.median(times["before"]) * 1e6
+    print(f"\nrows of a report page fetched and converted to entries: {now:.1f} µs per entry (by name with "
+          f"dataclasses.fields, as before: {before:.1f} µs; ratio {now / before:.2f}); then to Transaction "
+          f"messages: {statistics.median(times['messages']) * 1e6:.1f} µs per entry")  # fmt: skip
 
 
 @contextmanager
@@ -289,6 +317,15 @@ def big_day(state: Path, rows: int, block_s: float, switch_s: float) -> None:
         debits_beside_operator(address, day, block_s, 0.0, f"one {rows:,}-entry day")
 
 
+def polling(state: Path, big: Synthetic, block_s: float, switch_s: float) -> None:
+    print(f"\n### 2. Debit (1 fen) through the daemon on {big.rows:,} rows: back to back, 6 alternating blocks "
+          f"of {block_s:g} s\n")  # fmt: skip
+    print("| journal | Debits alone / beside | alone p50 / p99 ms | operator polling every second p50 / p99 ms "
+          "| p99 ratio (goal ≤ 1.5) | polls |\n|---|---|---|---|---:|---:|")  # fmt: skip
+    with running_daemon(state, switch_s) as (_, address):
+        debits_beside_operator(address, big.last_day, block_s, 1.0, f"{big.rows:,} rows")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -324,15 +361,6 @@ def main() -> None:
         polling(root / "big", big, args.block_s, switch_s)
     if "3" in args.parts:
         big_day(root / "day", args.day, args.block_s, switch_s)
-
-
-def polling(state: Path, big: Synthetic, block_s: float, switch_s: float) -> None:
-    print(f"\n### 2. Debit (1 fen) through the daemon on {big.rows:,} rows: back to back, 6 alternating blocks "
-          f"of {block_s:g} s\n")  # fmt: skip
-    print("| journal | Debits alone / beside | alone p50 / p99 ms | operator polling every second p50 / p99 ms "
-          "| p99 ratio (goal ≤ 1.5) | polls |\n|---|---|---|---|---:|---:|")  # fmt: skip
-    with running_daemon(state, switch_s) as (_, address):
-        debits_beside_operator(address, big.last_day, block_s, 1.0, f"{big.rows:,} rows")
 
 
 if __name__ == "__main__":
