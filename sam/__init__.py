@@ -3,7 +3,7 @@
 Imports only :mod:`apdu` of this project (docs/architecture.md). See ``docs/sam.md``.
 """
 
-from sam.client import SamClient, SamPurchaseInit
+from sam.client import SamClient
 from sam.keystore import (
     KeyEntry,
     KeyLengthError,
@@ -29,7 +29,6 @@ __all__ = [
     "SamImage",
     "SamImageError",
     "SamProfile",
-    "SamPurchaseInit",
     "UnknownKeyError",
     "VirtualSam",
     "load_demo_keys",

@@ -1,4 +1,16 @@
-"""SamClient: the terminal-side SAM API, over any :class:`apdu.channel.Channel`.
+"""SamClient: the terminal-side SAM API, over any :class:`apdu.channel.Channel` — the only one in the project.
+
+The card API (:mod:`healthcard.api`) and the daemon use this class directly: there is no second implementation
+of a SAM (the hospital host's :class:`daemon.host.keystore.HostKeyStore` answers other questions, and a host that
+authorises loads is a :class:`healthcard.api.purse.LoadAuthoriser`), so no protocol stands in between.
+
+PIN gating: the SAM PIN gates every key-using command of the virtual SAM (the ``80 DE`` derivations,
+``80 1A``/``80 FA``, purchase MAC1/MAC2, load authorisation and SM2 signing; health-card.md §7.2, docs/sam.md).
+A client given ``pin=`` verifies it once, before the first operation that needs it, and again after
+:meth:`SamClient.forget` (a SAM reset); without one, a PIN-gated health-card, load or signing operation raises
+:class:`~apdu.errors.MissingInputError` (``needs="sam_pin"``) before any APDU, while purse commands
+(purchase, line protection) are sent anyway for PSAMs that need no PIN. The PIN is kept only in the object,
+never logged or shown in ``repr``. The terminal number, the SM2 public key and the certificate are read once.
 
 The same code drives the virtual SAM in-process (:class:`apdu.inprocess.InProcessTransport`), the virtual SAM
 served into pcscd over vpcd, or a real PSAM / health-card SAM through :class:`apdu.pcsc.PcscTransport`; what
@@ -15,30 +27,24 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Sequence
-from typing import NamedTuple
 
 from apdu import healthsam, iso, psam
 from apdu.bcd import encode_datetime
 from apdu.channel import Channel
 from apdu.command import Command, Redact
-from apdu.errors import DataError, Layer, PinBlockedError, PinError, error_for
-from apdu.response_records import SamPublicInfo, TerminalInfo
+from apdu.errors import DataError, Layer, MissingInputError, PinBlockedError, PinError, error_for
+from apdu.response_records import SamPublicInfo, SamPurchaseInitResponse, TerminalInfo
 from sam.crypto import Algorithm, block_size, iv_from_challenge, pad80
 from sam.crypto.sm2 import SM2_DEFAULT_UID, sm2_load_public_key, sm2_z
 from sam.profile import VIRTUAL_SAM_PROFILE, SamProfile
 
-__all__ = ["SamClient", "SamPurchaseInit"]
+__all__ = ["SamClient"]
 
 _MF = 0x3F00
 _PUBLIC_INFO_FID = 0x0015
 _MAC_BYTES = 4
-
-
-class SamPurchaseInit(NamedTuple):
-    """INIT_SAM_FOR_PURCHASE answer: the SAM's terminal transaction serial and MAC1 (pboc-purse.md §4)."""
-
-    terminal_serial: int
-    mac1: bytes
+_CERTIFICATE_FID = 0x001C
+_CERTIFICATE_BYTES = 190
 
 
 def _check(name: str, value: bytes, *lengths: int) -> bytes:
@@ -61,14 +67,38 @@ class SamClient:
         The APDU channel to the SAM (it resolves ``61xx`` with GET RESPONSE).
     profile:
         Vendor parameters; the virtual SAM's by default.
+    pin:
+        The SAM PIN, verified once before the first PIN-gated operation (module docstring).
     """
 
-    def __init__(self, channel: Channel, profile: SamProfile = VIRTUAL_SAM_PROFILE) -> None:
+    def __init__(self, channel: Channel, profile: SamProfile = VIRTUAL_SAM_PROFILE, *, pin: str | None = None) -> None:
         self._channel = channel
         self.profile = profile
+        self._pin = pin
+        self._pin_ok = False
+        self._terminal: bytes | None = None
+        self._public_key: bytes | None = None
+        self._certificate: bytes | None = None
 
     def __repr__(self) -> str:
-        return f"SamClient({self._channel.transport.name!r}, profile={self.profile.name!r})"
+        return f"SamClient({self._channel.transport.name!r}, profile={self.profile.name!r}, pin=<hidden>)"
+
+    def forget(self) -> None:
+        """The SAM was reset: verify the PIN again before the next PIN-gated operation."""
+        self._pin_ok = False
+
+    def _need_pin(self, *, required: bool = True) -> None:
+        """VERIFY the SAM PIN once. ``required=False`` (PSAM purse commands): without a PIN the command is sent
+        anyway, for PSAMs that need none; a SAM that does answers ``6982`` (SamError)."""
+        if self._pin_ok:
+            return
+        if self._pin is None:
+            if not required:
+                return
+            raise MissingInputError(
+                "this SAM operation needs the SAM PIN, and none was given to the session", needs="sam_pin"
+            )
+        self.verify_pin(self._pin)
 
     @property
     def channel(self) -> Channel:
@@ -90,9 +120,11 @@ class SamClient:
         self._send(iso.select_fid(self.profile.health_df))
 
     def terminal_id(self) -> bytes:
-        """The 6-byte terminal ID from EF16 (``00 B0 96 00 06`` at the MF, pboc-purse.md §5.2)."""
-        self.select_mf()
-        return TerminalInfo.parse(self._send(psam.read_terminal_id())).terminal_id
+        """The 6-byte terminal ID from EF16 (``00 B0 96 00 06`` at the MF, pboc-purse.md §5.2), read once."""
+        if self._terminal is None:
+            self.select_mf()
+            self._terminal = TerminalInfo.parse(self._send(psam.read_terminal_id())).terminal_id
+        return self._terminal
 
     def public_info(self) -> SamPublicInfo:
         """EF0015: SAM serial, version, key-card type, command-set version (health-card.md §7.1)."""
@@ -121,12 +153,17 @@ class SamClient:
         raise error
 
     def verify_pin(self, pin: str) -> None:
-        """VERIFY the SAM PIN (decimal digits, e.g. ``"123456"``); raises ``SamPinError`` (``tries_left``)."""
+        """VERIFY the SAM PIN in DF01 (decimal digits, e.g. ``"123456"``); raises ``SamPinError``
+        (``tries_left``). Remembered for later PIN-gated operations."""
+        self.select_health_df()
         self._send(healthsam.verify_pin(pin, key_id=self.profile.pin_key_id))
+        self._pin, self._pin_ok = pin, True
 
     def change_pin(self, old: str, new: str) -> None:
-        """CHANGE PIN ``80 5E 01 00 | old ‖ FF ‖ new`` (health-card.md §7.2)."""
+        """CHANGE PIN ``80 5E 01 00 | old ‖ FF ‖ new`` in DF01 (health-card.md §7.2); ``new`` is remembered."""
+        self.select_health_df()
         self._send(healthsam.change_pin(old, new, key_id=self.profile.pin_key_id))
+        self._pin = new
 
     # --- purchase (pboc-purse.md §4) ---------------------------------------------------------------------
 
@@ -141,14 +178,15 @@ class SamClient:
         algorithm: int,
         factors: Sequence[bytes],
         transaction_type: int = 0x06,
-    ) -> SamPurchaseInit:
+    ) -> SamPurchaseInitResponse:
         """INIT_SAM_FOR_PURCHASE: the SAM's next terminal serial and MAC1 for DEBIT FOR PURCHASE.
 
         ``factors`` are given card-specific first (application serial, then issuer ID); the profile decides
         their order in the APDU. No factors (Lc ``14``) asks the SAM to use its purchase key undiversified.
         ``key_version`` and ``algorithm`` are copied from the card's INITIALIZE FOR
-        PURCHASE answer. ``amount`` is in fen.
+        PURCHASE answer. ``amount`` is in fen. The SAM PIN first, when the client has one.
         """
+        self._need_pin(required=False)
         p1, p2 = self.profile.purchase_p1p2
         ordered = self.profile.order_factors(list(factors))
         command = psam.init_sam_for_purchase(
@@ -165,13 +203,11 @@ class SamClient:
         )
         if not ordered:  # zero levels (Lc 14): the purchase key is used undiversified
             command = Command(command.cla, command.ins, command.p1, command.p2, command.data[:-8], command.le)
-        data = self._send(command)
-        if len(data) != 8:
-            raise DataError(f"INIT_SAM_FOR_PURCHASE answered {len(data)} bytes, 8 expected", field="response")
-        return SamPurchaseInit(int.from_bytes(data[:4], "big"), data[4:])
+        return SamPurchaseInitResponse.parse(self._send(command))
 
     def credit_for_purchase(self, mac2: bytes) -> None:
         """CREDIT_SAM_FOR_PURCHASE: verify the card's MAC2; raises ``SamMacError`` (9302) if it is wrong."""
+        self._need_pin(required=False)
         p1, p2 = self.profile.credit_p1p2
         self._send(psam.credit_sam_for_purchase(mac2, p1=p1, p2=p2))
 
@@ -196,6 +232,7 @@ class SamClient:
 
         A project extension of the virtual SAM (``80 7C``): real PSAMs do not hold load keys. Needs the SAM PIN.
         """
+        self._need_pin()
         ordered = self.profile.order_factors(list(factors))
         data = (
             _check("icc_random", icc_random, 4)
@@ -258,8 +295,10 @@ class SamClient:
 
     def line_protection_mac(self, command: Command, challenge: bytes, factors: Sequence[bytes] = ()) -> Command:
         """``command`` with CLA bit ``04`` and the line-protection MAC appended (pboc-purse.md §7.1), the MAC
-        computed by the SAM's maintenance key (``80 1A`` + ``80 FA 05``)."""
+        computed by the SAM's maintenance key (``80 1A`` + ``80 FA 05``); the SAM PIN first, when the client has
+        one."""
         _check("challenge", challenge, 4, 8)
+        self._need_pin(required=False)
         self.diversify_for("line_protection", factors)
         cla = command.cla | 0x04
         header = bytes((cla, command.ins, command.p1, command.p2, len(command.data) + _MAC_BYTES))
@@ -294,8 +333,9 @@ class SamClient:
         city_factor: bytes | None = None,
     ) -> bytes:
         """The 8-byte EXTERNAL AUTHENTICATE cryptogram of health-card.md §6.1 (``80 DE``, ``80 FA 00 00 10``,
-        XOR of the two halves)."""
+        XOR of the two halves). PIN-gated."""
         _check("terminal_data", terminal_data, 8)
+        self._need_pin()
         self.health_session(key, card_no, challenge, city_factor)
         block = _check("SAM answer", self.encrypt(terminal_data + bytes(8)), 16)
         return bytes(a ^ b for a, b in zip(block[:8], block[8:], strict=True))
@@ -312,11 +352,12 @@ class SamClient:
         """Data field of a secure-messaging UPDATE RECORD: ciphertext ‖ MAC (health-card.md §6.2).
 
         ``header`` is ``CLA' INS P1 P2`` (CLA with bit 04). Steps: ``80 DE`` (the STK), ``80 FA 00`` over
-        ``pad80(L ‖ plain)``, ``80 FA 05`` over ``IV(16 × 00) ‖ pad80(header ‖ Lc' ‖ ciphertext)``.
+        ``pad80(L ‖ plain)``, ``80 FA 05`` over ``IV(16 × 00) ‖ pad80(header ‖ Lc' ‖ ciphertext)``. PIN-gated.
         """
         _check("header", header, 4)
         if len(plain) > 255 - 16 - _MAC_BYTES:
             raise DataError("plain: too long for one secure-messaging command", field="plain")
+        self._need_pin()
         self.health_session(key, card_no, challenge, city_factor)
         cipher = self.encrypt(pad80(bytes((len(plain),)) + plain, 16))
         tag = self.mac(header + bytes((len(cipher) + _MAC_BYTES,)) + cipher, algorithm=Algorithm.SM4)
@@ -335,11 +376,22 @@ class SamClient:
         return _check("SM3 digest", digest, 32)
 
     def sm2_public_key(self) -> bytes:
-        """The SAM's SM2 public key ``x ‖ y`` (64 bytes), read from DF01/EF001D."""
-        return _check("SM2 public key", self.read_file(self.profile.sm2_public_key_fid, 64), 64)
+        """The SAM's SM2 public key ``x ‖ y`` (64 bytes), read once from DF01/EF001D."""
+        if self._public_key is None:
+            key = self.read_file(self.profile.sm2_public_key_fid, 64)
+            self._public_key = _check("SM2 public key", key, 64)
+        return self._public_key
+
+    def certificate(self) -> bytes:
+        """The SAM certificate stored with signed DF03 records: DF01/EF001C, 190 bytes (health-card.md §7.1),
+        read once."""
+        if self._certificate is None:
+            self._certificate = self.read_file(_CERTIFICATE_FID, _CERTIFICATE_BYTES)
+        return self._certificate
 
     def sm2_sign_digest(self, digest: bytes) -> bytes:
-        """SM2 signature ``r ‖ s`` over a ready ``e = SM3(Z_A ‖ M)`` (``80 CE``; needs the SAM PIN)."""
+        """SM2 signature ``r ‖ s`` over a ready ``e = SM3(Z_A ‖ M)`` (``80 CE``; PIN-gated)."""
+        self._need_pin()
         command = Command(0x80, self.profile.sm2_sign_ins, 0, 0, _check("digest", digest, 32), 64)
         return _check("SM2 signature", self._send(command), 64)
 

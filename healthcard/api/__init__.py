@@ -21,7 +21,6 @@ from healthcard.api.purse import (
     PurchaseResult,
     PurseRecord,
 )
-from healthcard.api.samport import SamPort
 from healthcard.api.sections import HEALTH_SECTIONS, CardData, CardUpdate, PurseInfo, Section
 from healthcard.api.session import CardSession, SamLoadAuthoriser, open_pcsc_session, open_virtual_session
 from healthcard.api.signatures import TrustList
@@ -44,8 +43,8 @@ __all__ = [
     "PurseInfo",
     "PurseRecord",
     "RecordSignature",
+    "SamClient",
     "SamLoadAuthoriser",
-    "SamPort",
     "Section",
     "SignatureStatus",
     "TrustList",

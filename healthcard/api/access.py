@@ -25,11 +25,11 @@ from apdu.errors import DataError, Layer, LibraryError, MissingInputError
 from apdu.fmcos import ALWAYS, Scheme
 from apdu.response import Response, check
 from apdu.status import SW
-from healthcard.api.samport import SamPort
 from healthcard.codecs.fields import FieldSpec, Kind
 from healthcard.profiles.card import MF_FID, CardProfile
 from healthcard.profiles.health import city_factor
 from healthcard.profiles.model import DFSpec, KeySpec
+from sam.client import SamClient
 
 __all__ = ["RK_TERMINAL_DATA", "CardAccess", "allows"]
 
@@ -60,7 +60,7 @@ class CardAccess:
         channel: Channel,
         profile: CardProfile,
         atr: bytes,
-        sam: SamPort | None = None,
+        sam: SamClient | None = None,
         *,
         sibling_select: bool = True,
     ) -> None:
@@ -202,7 +202,7 @@ class CardAccess:
             self.select_df(here)
         return value
 
-    def _require_sam(self) -> SamPort:
+    def _require_sam(self) -> SamClient:
         if self.sam is None:
             raise MissingInputError("this operation needs a SAM, and the session has none", needs="sam")
         return self.sam

@@ -340,8 +340,8 @@ def debit(
     init = InitForPurchaseResponse.parse(
         access.send(pboc.initialize_for_purchase(ctx.key_index, amount, terminal)).data
     )
-    mac1 = sam.purchase_mac1(
-        icc_random=init.icc_random, offline_counter=init.offline_counter, amount=amount,
+    mac1 = sam.init_for_purchase(
+        icc_random=init.icc_random, card_counter=init.offline_counter, amount=amount,
         transaction_type=TransactionType.EP_PURCHASE, when=stamp, key_version=init.key_version,
         algorithm=init.algorithm, factors=(factor,),
     )  # fmt: skip
@@ -353,7 +353,7 @@ def debit(
     answer = DebitForPurchaseResponse.parse(
         access.send(pboc.debit_for_purchase(mac1.terminal_serial, stamp, mac1.mac1)).data
     )
-    sam.verify_purchase_mac2(answer.mac2)
+    sam.credit_for_purchase(answer.mac2)
     result = PurchaseResult(
         balance_fen=init.balance - amount, card_counter=init.offline_counter, terminal_id=prepared.terminal_id,
         terminal_serial=mac1.terminal_serial, tac=answer.tac.hex().upper(), mac2=answer.mac2.hex().upper(),

@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Self
 
 from apdu import iso
 from apdu.channel import Channel
@@ -28,8 +28,6 @@ from apdu.trace import Tracer
 from apdu.transport import Transport
 from healthcard.api import lifecycle, purse, reading, signatures, writing
 from healthcard.api.access import CardAccess
-from healthcard.api.sam_adapter import SessionSam
-from healthcard.api.samport import SamPort
 from healthcard.api.sections import CardData, CardUpdate, Section
 from healthcard.api.signatures import TrustList
 from healthcard.api.virtual import virtual_card, virtual_sam
@@ -53,7 +51,7 @@ DEMO_PURSE_PIN = "123456"
 class SamLoadAuthoriser:
     """Load authorisation by the session's SAM (virtual SAM ``80 7C``, PIN-gated): checks MAC1, returns MAC2."""
 
-    def __init__(self, sam: SessionSam) -> None:
+    def __init__(self, sam: SamClient) -> None:
         self.sam = sam
 
     def __call__(self, request: purse.LoadRequest) -> bytes:
@@ -74,8 +72,7 @@ class CardSession:
     card:
         The card's transport (in-process, PC/SC ...).
     sam:
-        The SAM's transport, or an object implementing :class:`~healthcard.api.samport.SamPort`, or ``None``
-        (then only free reads work).
+        The SAM's transport, or a ready :class:`sam.client.SamClient`, or ``None`` (then only free reads work).
     profile:
         The card profile (the project's demo profile by default).
     sam_pin:
@@ -92,7 +89,7 @@ class CardSession:
     def __init__(
         self,
         card: Transport,
-        sam: Transport | SamPort | None = None,
+        sam: Transport | SamClient | None = None,
         *,
         profile: CardProfile | None = None,
         sam_pin: str | None = None,
@@ -110,16 +107,13 @@ class CardSession:
         self.card_channel = Channel(card, tracer=self.tracer)
         self.sam_transport: Transport | None = None
         self._sam_channel: Channel | None = None
-        self._sam: SamPort | None
-        if sam is None:
-            self._sam = None
-        elif hasattr(sam, "health_auth_cryptogram"):  # a SamPort (isinstance(Transport) would read the ATR)
-            self._sam = cast("SamPort", sam)
+        self._sam: SamClient | None
+        if sam is None or isinstance(sam, SamClient):
+            self._sam = sam
         else:
-            transport = sam
-            self.sam_transport = transport
-            self._sam_channel = Channel(transport, tracer=self.tracer)
-            self._sam = SessionSam(SamClient(self._sam_channel), pin=sam_pin)
+            self.sam_transport = sam
+            self._sam_channel = Channel(sam, tracer=self.tracer)
+            self._sam = SamClient(self._sam_channel, pin=sam_pin)
         self.purse_pin = purse_pin
         self._on_close = on_close
         self._disconnect = disconnect
@@ -174,14 +168,14 @@ class CardSession:
         return self._access
 
     @property
-    def sam(self) -> SamPort | None:
-        """The SAM port, if any."""
+    def sam(self) -> SamClient | None:
+        """The session's SAM client, if any."""
         return self._sam
 
     @property
     def counts(self) -> dict[str, int]:
         """APDUs exchanged so far: ``{"card": n, "sam": m}`` (GET RESPONSE and re-sends included; ``m`` counts
-        the SAM given as a transport, not a :class:`~healthcard.api.samport.SamPort` that talks to its own)."""
+        the SAM given as a transport, not a ready :class:`~sam.client.SamClient` that talks over its own channel)."""
         sam = self._sam_channel.exchanges if self._sam_channel is not None else 0
         return {"card": self.card_channel.exchanges, "sam": sam}
 
@@ -400,8 +394,6 @@ class CardSession:
         """
         sam = self._need_sam()
         if authoriser is None:
-            if not isinstance(sam, SessionSam):
-                raise LibraryError("no load authoriser given and the SAM cannot authorise loads")
             authoriser = SamLoadAuthoriser(sam)
         the_pin = pin or self.purse_pin
         if the_pin is None:
@@ -454,7 +446,7 @@ class CardSession:
         """Change the SAM PIN."""
         self._need_sam().change_pin(old_pin, new_pin)
 
-    def _need_sam(self) -> SamPort:
+    def _need_sam(self) -> SamClient:
         if self._sam is None:
             raise MissingInputError("this operation needs a SAM, and the session has none", needs="sam")
         return self._sam

@@ -8,18 +8,13 @@ from healthcard.api import CardSession, RecordSignature, Section, SignatureStatu
 from healthcard.codecs import InpatientRecord
 from healthcard.cos.card import VirtualCard
 from healthcard.image import loads
+from sam.client import SamClient
 from sam.crypto import sm2_load_private_key
 from sam.virtual import VirtualSam
 
 
-class _SamWithoutSm2:
-    """The session's SAM port, except that reading the SM2 public key fails as on a SAM that has none."""
-
-    def __init__(self, inner: object) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._inner, name)
+class _SamWithoutSm2(SamClient):
+    """A SAM client whose SAM answers reading the SM2 public key as a SAM that has none does."""
 
     def sm2_public_key(self) -> bytes:
         raise FileError(0x6A82, describe(0x6A82))
@@ -32,8 +27,8 @@ def test_a_sam_without_an_sm2_key_still_reads_records_signed_elsewhere(demo_imag
         s.add_visit(InpatientRecord(1, items={64: "北京协和医院"}))
     with open_virtual_session(card=card) as s:
         assert s.sam is not None
-        plain = CardSession(s.card_transport, _SamWithoutSm2(s.sam), trusted_signers=TrustList({"A": key_a}),  # type: ignore[arg-type]
-                            disconnect=False)  # fmt: skip
+        sam = _SamWithoutSm2(s.sam.channel, pin="123456")
+        plain = CardSession(s.card_transport, sam, trusted_signers=TrustList({"A": key_a}), disconnect=False)
         with plain:
             assert [name for name, _ in plain.trust_list] == ["A"]
             records = plain.read({Section.INPATIENT}).inpatient

@@ -76,8 +76,9 @@ def test_sam_client_over_pcsc_and_serial_persistence(vpcd: VpcdFixture, tmp_path
     when = dt.datetime(2024, 3, 15, 10, 11, 12)
 
     def purchase(client: SamClient, amount: int) -> int:
-        serial, mac1 = client.init_for_purchase(icc_random=H("01020304"), card_counter=1, amount=amount,
-                                                when=when, key_version=1, algorithm=0, factors=[factor])
+        answer = client.init_for_purchase(icc_random=H("01020304"), card_counter=1, amount=amount,
+                                          when=when, key_version=1, algorithm=0, factors=[factor])
+        serial, mac1 = answer.terminal_serial, answer.mac1
         sk = purchase_session_key(Algorithm.TDES, dpk, H("01020304"), 1, serial)
         assert mac1 == purchase_mac1(Algorithm.TDES, sk, amount, 6, H("000000000001"), H("20240315101112"))
         client.credit_for_purchase(purchase_mac2(Algorithm.TDES, sk, amount))

@@ -13,13 +13,15 @@ from apdu.errors import (
     DataError,
     Layer,
     MacError,
+    MissingInputError,
     PinBlockedError,
     PinError,
     SamError,
     SecurityStatusError,
 )
 from apdu.inprocess import InProcessTransport
-from sam.client import SamClient, SamPurchaseInit
+from apdu.response_records import SamPurchaseInitResponse
+from sam.client import SamClient
 from sam.crypto import (
     Algorithm,
     diversify,
@@ -109,8 +111,8 @@ def test_purchase_round_trip_with_card_side_crypto(client: SamClient) -> None:
     factor = H("0000000000000321")
     result = client.init_for_purchase(icc_random=H("01020304"), card_counter=9, amount=1234, when=WHEN,
                                       key_version=1, algorithm=0, factors=[factor])
-    assert isinstance(result, SamPurchaseInit)
-    serial, mac1 = result
+    assert isinstance(result, SamPurchaseInitResponse)
+    serial, mac1 = result.terminal_serial, result.mac1
     assert serial == 1
     dpk = diversify(Algorithm.TDES, DEMO.by_name("purchase").value, factor)
     sk = purchase_session_key(Algorithm.TDES, dpk, H("01020304"), 9, serial)
@@ -131,7 +133,7 @@ def test_published_purchase_vector_through_the_client() -> None:
     client.verify_pin("123456")
     result = client.init_for_purchase(icc_random=H("11223344"), card_counter=0, amount=0x1000,
                                       when=dt.datetime(2012, 2, 29, 13, 51), key_version=1, algorithm=0, factors=[])
-    assert result == (1, H("F15CAB75"))
+    assert (result.terminal_serial, result.mac1) == (1, H("F15CAB75"))
     client.credit_for_purchase(H("56988A13"))
 
 
@@ -167,8 +169,12 @@ def test_load_authorisation(client: SamClient) -> None:
     mac1 = load_mac1(Algorithm.TDES, sk, 100, 5000, 0x02, TERMINAL)
     kwargs = dict(icc_random=H("0A0B0C0D"), online_counter=3, balance_before=100, amount=5000,
                   terminal_id=TERMINAL, when=WHEN, key_version=1, algorithm=0, factors=[factor])
-    with pytest.raises(SecurityStatusError) as info:
+    sent = client.channel.exchanges
+    with pytest.raises(MissingInputError) as missing:  # PIN-gated: refused by the client before any APDU
         client.authorise_load(mac1=mac1, **kwargs)  # type: ignore[arg-type]
+    assert missing.value.needs == "sam_pin" and client.channel.exchanges == sent
+    with pytest.raises(SecurityStatusError) as info:  # the SAM itself refuses 80 7C without the PIN
+        client.channel.send(Command(0x80, client.profile.load_mac2_ins, 0, 0, bytes(42), 4), layer=Layer.SAM)
     assert info.value.sw == 0x6982 and info.value.layer is Layer.SAM
     client.verify_pin("123456")
     mac2 = client.authorise_load(mac1=mac1, **kwargs)  # type: ignore[arg-type]
