@@ -72,6 +72,7 @@ __all__ = [
 
 MAX_BALANCE = 0x7FFFFFFF
 _LOAD, _PURCHASE, _UNLOAD = InitializeKind.LOAD, InitializeKind.PURCHASE, InitializeKind.UNLOAD
+_KEY_TYPES: dict[int, KeyType] = {_LOAD: KeyType.LOAD, _PURCHASE: KeyType.PURCHASE, _UNLOAD: KeyType.UNLOAD}
 
 
 @dataclass(slots=True)
@@ -123,7 +124,7 @@ def initialize(card: VirtualCard, apdu: bytes) -> bytes:
         raise SwError(SW.WRONG_LENGTH)
     purse = _purse(card, apdu[3])
     index, amount, terminal = data[0], u32(data, 1), data[5:11]
-    key_type = {_LOAD: KeyType.LOAD, _PURCHASE: KeyType.PURCHASE, _UNLOAD: KeyType.UNLOAD}[InitializeKind(kind)]
+    key_type = _KEY_TYPES[kind]
     key = card.key_file().find(key_type, index)
     if key is None:
         raise SwError(SW.KEY_INDEX_UNSUPPORTED)

@@ -48,8 +48,8 @@ def iv_from_challenge(alg: Algorithm, challenge: bytes | None) -> bytes:
 
 
 def _cbc_last(alg: Algorithm, key: bytes, data: bytes, iv: bytes | None) -> bytes:
-    start = iv_from_challenge(alg, iv)
-    return encrypt_cbc(alg, key, pad80(data, block_size(alg)), start)[-block_size(alg) :]
+    size = block_size(alg)
+    return encrypt_cbc(alg, key, pad80(data, size), iv_from_challenge(alg, iv))[-size:]
 
 
 def _need(name: str, key: bytes, length: int) -> None:
