@@ -43,6 +43,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from apdu.card import SimulatedCard
+from apdu.status import SW, sw_bytes
 
 __all__ = ["DEFAULT_PORT", "VpcdCardServer", "VpcdServerHandle", "reader_name"]
 
@@ -203,7 +204,7 @@ class VpcdCardServer:
                 answer = card.execute(apdu)
             except Exception:  # a simulated card must never raise; answer "no precise diagnosis"
                 _log.exception("simulated card raised on an APDU; answering 6F00")
-                answer = b"\x6f\x00"
+                answer = sw_bytes(SW.NO_PRECISE_DIAGNOSIS)
             if not answer:
                 raise _PowerLostError
             send(len(answer).to_bytes(2, "big") + answer)
