@@ -4,7 +4,8 @@
 cleanup, no flush — like a power cut). Steps, in order: ``after_intent`` (journal has the intent, card untouched),
 ``after_prepared`` (journal prepared, DEBIT/CREDIT not yet sent), ``before_debited_record`` (the card changed,
 the journal still says prepared), ``after_debited`` (journal has the TAC), ``after_confirmed`` (before the
-reply). Unset in production; the check is one dictionary lookup.
+reply). And ``upload:after_host_answer``: the host has recorded an upload batch, the daemon's outbox still holds
+it (daemon/hostlink.py). Unset in production; the check is one dictionary lookup.
 """
 
 from __future__ import annotations

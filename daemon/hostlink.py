@@ -27,6 +27,7 @@ from typing import Any
 import grpc
 from prometheus_client import Gauge
 
+from daemon import faults
 from daemon._gen.healthcard.host.v1 import host_service_pb2 as hpb
 from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as hpb_grpc
 from daemon.backend import CardOps
@@ -301,6 +302,7 @@ class HostLink:
             if result.tac_status != hpb.TAC_STATUS_VERIFIED:
                 log.warning("the host did not verify an uploaded TAC", extra={
                     "transaction_id": result.transaction_id, "tac_status": hpb.TacStatus.Name(result.tac_status)})
+        faults.hit("upload", "after_host_answer")  # crash test: the host recorded them, the outbox still has them
         self.outbox.done([row.seq for row, _ in entries])
         return len(entries) + len(gone)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from daemon._gen.healthcard.host.v1 import host_service_pb2 as hpb
 from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as hpb_grpc
@@ -20,6 +22,7 @@ from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
 from daemon.config import Config, HostLinkConfig
 from daemon.host.db import open_ledger
+from daemon.host.server import Host
 from daemon.server import Daemon
 from tests.host.test_uploads import _free_port
 
@@ -111,3 +114,98 @@ def test_sigkill_of_the_host_during_uploads_loses_and_doubles_nothing(
     with grpc.insecure_channel(f"127.0.0.1:{host_process.port}") as ch:
         account = hpb_grpc.HostServiceStub(ch).GetAccount(hpb.GetAccountRequest(card_number=card.card_number))
         assert list(account.gaps) == [] and account.shadow_balance_fen == card.balance_fen
+
+
+class DaemonProcess:
+    """healthcardd --simulate as a subprocess linked to a host, on one state directory across restarts."""
+
+    def __init__(self, state: Path, host_port: int) -> None:
+        self.state, self.port = state, _free_port()
+        self.config = state.parent / f"{state.name}.toml"
+        self.config.write_text(
+            f'listen = "127.0.0.1:{self.port}"\nstate_dir = "{state}"\nsimulate = true\npoll_interval_s = 0.05\n'
+            f'log_level = "ERROR"\n[host]\naddress = "127.0.0.1:{host_port}"\nnode_id = "kiosk-d"\nretry_s = 0.1\n',
+            encoding="utf-8",
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, fault: str = "") -> pb_grpc.HealthCardServiceStub:
+        env = {**os.environ, "HEALTHCARDD_FAULT": fault}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "daemon.main", "--config", str(self.config)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
+        health = health_pb2_grpc.HealthStub(channel)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                    return pb_grpc.HealthCardServiceStub(channel)
+            except grpc.RpcError:
+                pass
+            assert self.proc.poll() is None and time.monotonic() < deadline, "healthcardd did not start"
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        assert self.proc.wait(timeout=30) == -signal.SIGKILL
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def test_sigkill_of_the_daemon_during_uploads_loses_and_doubles_nothing(
+    host: Host, ledger_url: str, tmp_path: Path
+) -> None:
+    """kill -9 of a kiosk's daemon right after the host recorded a batch (before the outbox forgot it) and while
+    its uploader is busy: after restarts on the same state directory every debit is at the host once, verified,
+    and the shadow balance equals the card's balance."""
+    daemon = DaemonProcess(tmp_path / "kiosk", host.port)
+    amounts: list[int] = []
+    try:
+        # 1. the host answers the first upload batch, the daemon dies before deleting it from its outbox
+        kiosk = daemon.start(fault="upload:after_host_answer")
+        kiosk.Debit(pb.DebitRequest(reader="virtual-0", amount_fen=7, request_id="d-first"), timeout=20)
+        amounts.append(7)
+        assert daemon.proc is not None and daemon.proc.wait(timeout=30) == -signal.SIGKILL
+        # 2. more debits, with kill -9 from outside while the uploader is busy with the newest ones
+        kiosk = daemon.start()
+        for i in range(30):
+            kiosk.Debit(pb.DebitRequest(reader="virtual-0", amount_fen=10 + i, request_id=f"d-{i}"), timeout=20)
+            amounts.append(10 + i)
+            if i in (9, 19):
+                daemon.kill()
+                kiosk = daemon.start()
+        balance = kiosk.GetBalance(pb.GetBalanceRequest(reader="virtual-0"))
+        db = open_ledger(ledger_url)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                rows = db.query("SELECT transaction_id, amount_fen, tac_status FROM ledger WHERE node_id = 'kiosk-d'")
+                if len(rows) >= len(amounts):
+                    break
+                time.sleep(0.1)
+            time.sleep(0.5)  # anything still to come would be a double
+            rows = db.query("SELECT transaction_id, amount_fen, tac_status FROM ledger WHERE node_id = 'kiosk-d'")
+            assert len(rows) == len(amounts) == len({r["transaction_id"] for r in rows})
+            assert all(r["tac_status"] == "VERIFIED" for r in rows)
+            assert sorted(int(r["amount_fen"]) for r in rows) == sorted(amounts)
+            shadow = db.query("SELECT shadow_balance_fen FROM cards WHERE card_number = ?", (balance.card_number,))
+            assert int(shadow[0]["shadow_balance_fen"]) == balance.balance_fen
+        finally:
+            db.close()
+    finally:
+        daemon.stop()
+    with sqlite3.connect(tmp_path / "kiosk" / "healthcardd.db") as journal:
+        assert journal.execute("SELECT COUNT(*) FROM host_outbox").fetchone() == (0,)  # nothing left, nothing parked
+    with grpc.insecure_channel(f"127.0.0.1:{host.port}") as ch:
+        account = hpb_grpc.HostServiceStub(ch).GetAccount(hpb.GetAccountRequest(card_number=balance.card_number))
+        assert list(account.gaps) == [] and account.shadow_balance_fen == balance.balance_fen
