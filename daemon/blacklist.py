@@ -12,6 +12,7 @@ request id answers the same failure.
 
 from __future__ import annotations
 
+import datetime as _dt
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -34,6 +35,13 @@ CREATE TABLE IF NOT EXISTS host_blacklist (
     status      TEXT NOT NULL,
     version     INTEGER NOT NULL,
     changed_at  TEXT NOT NULL
+)
+"""
+_BLOCKED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS host_blocked_purses (
+    card_number  TEXT PRIMARY KEY,
+    purse_factor TEXT NOT NULL,
+    blocked_at   TEXT NOT NULL
 )
 """
 
@@ -65,6 +73,7 @@ class LocalBlacklist:
         self._lock = threading.Lock()
         with db.transaction(durable=False) as conn:
             conn.execute(_SCHEMA)
+            conn.execute(_BLOCKED_SCHEMA)
         self._listed = {str(r["card_number"]): str(r["status"]) for r in db.query("SELECT * FROM host_blacklist")}
         rows = db.query("SELECT value FROM meta WHERE key = ?", (_VERSION_KEY,))
         self._version = int(rows[0]["value"]) if rows else 0
@@ -117,6 +126,27 @@ class LocalBlacklist:
                 self._listed[card] = status
         self._version = version
         return version
+
+    # --- purses this daemon blocked (APPLICATION BLOCK on insertion, daemon/hostlink.py) -----------------------
+
+    def blocked_factor(self, card_number: str) -> str | None:
+        """The purse factor kept when this daemon blocked the card's purse; ``None`` when it did not."""
+        rows = self._db.query("SELECT purse_factor FROM host_blocked_purses WHERE card_number = ?", (card_number,))
+        return str(rows[0]["purse_factor"]) if rows else None
+
+    def record_block(self, card_number: str, purse_factor: str) -> None:
+        """Keep the factor before APPLICATION BLOCK: the unblock's MAC needs it and a blocked purse cannot say it."""
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO host_blocked_purses (card_number, purse_factor, blocked_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (card_number) DO UPDATE SET purse_factor = excluded.purse_factor",
+                (card_number, purse_factor, _dt.datetime.now(_dt.UTC).isoformat()),
+            )
+
+    def forget_block(self, card_number: str) -> None:
+        """The purse was unblocked (APPLICATION UNBLOCK)."""
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM host_blocked_purses WHERE card_number = ?", (card_number,))
 
     def check(self, card_number: str) -> None:
         """Raise :class:`CardListedError` for a listed card."""

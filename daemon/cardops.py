@@ -100,6 +100,14 @@ class ApiCardOps:
         """The purse diversification factor (16 hex digits) the host needs for the card's keys."""
         return bytes(self._s.purse_factor()).hex().upper()
 
+    def block_purse(self) -> None:
+        """APPLICATION BLOCK (temporary) of the purse with the SAM's MAC (pboc-purse.md §10; a listed card)."""
+        self._s.block_application(permanent=False)
+
+    def unblock_purse(self, purse_factor: str) -> None:
+        """APPLICATION UNBLOCK of the purse; ``purse_factor`` (16 hex digits) as kept when it was blocked."""
+        self._s.unblock_application(bytes.fromhex(purse_factor))
+
     def read(self, sections: Collection[str] | None) -> Mapping[str, Any]:
         wanted = None if sections is None else [_section(s) for s in sections]
         return _card_data_json(self._s.read(wanted))

@@ -27,6 +27,7 @@ from typing import Any
 import grpc
 from prometheus_client import Gauge
 
+from apdu.errors import CardError
 from daemon import faults
 from daemon._gen.healthcard.host.v1 import host_service_pb2 as hpb
 from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as hpb_grpc
@@ -198,6 +199,62 @@ class HostLink:
                 reason = R.ERROR_REASON_INTERNAL
             raise HostRefusedError(f"the hospital host refused the load: {exc.details()}", reason) from None
         return bytes.fromhex(reply.mac2)
+
+    # --- APPLICATION BLOCK of listed cards ------------------------------------------------------------------
+
+    def block_if_listed(self, card: CardOps) -> bool:
+        """On insertion, after open transactions were settled: APPLICATION BLOCK of a listed card's purse.
+
+        Temporary block (P2 ``00``) with the SAM's line-protection MAC (pboc-purse.md §10;
+        ``healthcard.api.lifecycle``): the purse then refuses every purse command at any terminal, also one that
+        does not follow the host's list. The purse factor is kept first (``host_blocked_purses``): the MAC of the
+        later APPLICATION UNBLOCK is keyed with it, and a blocked purse cannot be read. True when it blocked.
+        """
+        number = card.card_number
+        if self.blacklist.status(number) is None:
+            return False
+        try:
+            factor = card.purse_factor()  # type: ignore[attr-defined]
+        except CardError:  # the purse cannot be read: blocked already (here or at another kiosk)
+            return False
+        self.blacklist.record_block(number, factor)
+        card.block_purse()  # type: ignore[attr-defined]
+        log.warning("listed card inserted: purse application blocked", extra={"card_number": masked(number)})
+        return True
+
+    def unblock_if_lifted(self, card: CardOps) -> bool:
+        """On insertion, first: APPLICATION UNBLOCK of a blocked purse whose card is no longer listed (解挂).
+
+        The MAC key is diversified with the factor kept when this daemon blocked it or, for a card another kiosk
+        blocked, the factor in the host's registry. True when it unblocked.
+        """
+        number = card.card_number
+        if self.blacklist.status(number) is not None:
+            return False
+        kept = self.blacklist.blocked_factor(number)
+        try:
+            card.purse_factor()  # type: ignore[attr-defined]
+        except CardError:
+            pass  # blocked
+        else:
+            if kept is not None:  # not blocked after all (a crash between keeping the factor and the block)
+                self.blacklist.forget_block(number)
+            return False
+        factor = kept or self._registered_factor(number)
+        if not factor:
+            return False
+        card.unblock_purse(factor)  # type: ignore[attr-defined]
+        self.blacklist.forget_block(number)
+        log.warning("card no longer listed: purse application unblocked", extra={"card_number": masked(number)})
+        return True
+
+    def _registered_factor(self, card_number: str) -> str:
+        """The purse factor in the host's registry ("" when the host cannot say)."""
+        try:
+            reply = self.stub.GetCard(hpb.GetCardRequest(card_number=card_number), metadata=self.metadata, timeout=5)
+        except grpc.RpcError:
+            return ""
+        return str(reply.card.purse_factor)
 
     # --- cards seen ---------------------------------------------------------------------------------------------
 

@@ -104,10 +104,16 @@ class Daemon:
             except CardError:  # a blank card (no DDF1): it has no journal entries
                 return
             if self.hostlink is not None:
-                self.hostlink.card_seen(card)
+                self.hostlink.unblock_if_lifted(card)  # 解挂: APPLICATION UNBLOCK first (docs/host.md)
+                try:
+                    self.hostlink.card_seen(card)
+                except CardError:  # a blocked purse cannot be read: registered once it can
+                    log.info("card seen with its purse blocked", extra={"reader": backend.name})
             if self.journal.open_entries(card_number=number):
                 resolved = self.transactions.resolve_card(card)
                 log.info("resolved %d open transaction(s) on insertion", resolved, extra={"reader": backend.name})
+            if self.hostlink is not None:
+                self.hostlink.block_if_listed(card)  # after settling open transactions: they need the purse
         self.metrics.open_transactions.set(len(self.journal.open_entries()))
 
     def start(self) -> None:

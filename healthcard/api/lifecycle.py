@@ -38,8 +38,17 @@ def block_application(ctx: PurseContext, *, permanent: bool = False) -> None:
     ctx.access.forget()
 
 
-def unblock_application(ctx: PurseContext) -> None:
-    """APPLICATION UNBLOCK of a temporarily blocked purse ADF."""
+def unblock_application(ctx: PurseContext, factor: bytes | None = None) -> None:
+    """APPLICATION UNBLOCK of a temporarily blocked purse ADF.
+
+    The MAC key is diversified with the purse factor, which cannot be read while the application is blocked:
+    the factor read before blocking in this session, or ``factor`` (kept when the card was blocked, or the
+    issuer's record of it).
+    """
+    if factor is not None:
+        if len(factor) != 8:
+            raise LibraryError(f"the purse factor has 8 bytes, not {len(factor)}")
+        ctx._factor = bytes(factor)
     if ctx._factor is None:
         raise LibraryError("read the purse (EF15) before blocking: it cannot be read while blocked")
     purse = ctx.access.profile.purse

@@ -430,9 +430,9 @@ class CardSession:
         """APPLICATION BLOCK of the purse application with a SAM-made MAC."""
         lifecycle.block_application(self._purse_ctx(), permanent=permanent)
 
-    def unblock_application(self) -> None:
-        """APPLICATION UNBLOCK of the purse application."""
-        lifecycle.unblock_application(self._purse_ctx())
+    def unblock_application(self, factor: bytes | None = None) -> None:
+        """APPLICATION UNBLOCK of the purse application (``factor``: its EF15 factor, kept when it was blocked)."""
+        lifecycle.unblock_application(self._purse_ctx(), factor)
 
     def block_card(self) -> None:
         """CARD BLOCK (irreversible)."""

@@ -108,7 +108,9 @@ def test_a_card_reported_lost_is_refused_at_another_kiosk_within_seconds_and_off
         with pytest.raises(grpc.RpcError) as info:
             _debit(again, "offline-after-loss")
         assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        assert _balance(again).balance_fen == 9900
+        # at its start the daemon saw the listed card in the reader and blocked its purse, offline too
+        _wait(lambda: _balance_error(again) != "")
+        assert "6283" in _balance_error(again) and again.blacklist.blocked_factor(card) is not None
     finally:
         again.stop(grace=2)
 
@@ -151,3 +153,57 @@ def test_host_link_config_rules(tmp_path: Path) -> None:
 
     loaded = load_config(conf, env={"T": "s" * 20}).validate()
     assert loaded.host is not None and loaded.host.node_id == "k1" and "sss" not in repr(loaded.host)
+
+
+def _reinsert(d: Daemon) -> None:
+    backend: Any = d.readers.worker("virtual-0").backend  # SimulatedReader
+    backend.remove_card()
+    time.sleep(0.2)  # a few polls see the reader empty
+    backend.insert_card()
+
+
+def _balance_error(d: Daemon) -> str:
+    try:
+        _balance(d)
+    except grpc.RpcError as exc:
+        return str(exc.details())
+    return ""
+
+
+def test_a_listed_card_is_blocked_on_insertion_and_unblocked_after_found(
+    host: Host, stub: hpb_grpc.HostServiceStub, kiosk: Callable[[str, int], Daemon]
+) -> None:
+    """挂失 → the card inserted at a kiosk gets APPLICATION BLOCK (the purse refuses even a terminal without the
+    list: here the daemon's unguarded GetBalance); 解挂 → APPLICATION UNBLOCK when next inserted."""
+    d = kiosk("kiosk-blk", host.port)
+    card = _balance(d).card_number
+    _wait(lambda: _registered(stub, card))
+    stub.ReportLost(hpb.ReportLostRequest(card_number=card, operator_id="c", reason="lost"))
+    _wait(lambda: d.blacklist is not None and d.blacklist.status(card) is not None)
+    assert _balance(d).balance_fen == 10000  # listing alone does not touch the card
+    _reinsert(d)
+    _wait(lambda: _balance_error(d) != "")
+    assert "6283" in _balance_error(d)  # SELECT of the purse ADF: deactivated — the block is on the card
+    assert d.blacklist is not None and d.blacklist.blocked_factor(card) is not None
+    _reinsert(d)  # inserted again while still listed: already blocked, nothing sent, still blocked
+    time.sleep(0.5)
+    assert _balance_error(d) != ""
+
+    stub.ReportFound(hpb.ReportFoundRequest(card_number=card, operator_id="c", reason="found, ID checked"))
+    _wait(lambda: d.blacklist is not None and d.blacklist.status(card) is None)
+    _reinsert(d)
+    _wait(lambda: _balance_error(d) == "")
+    assert d.blacklist.blocked_factor(card) is None
+    assert _debit(d, "after-unblock").balance_fen == 9900
+
+    # blocked by "another kiosk" (no factor kept here): the unblock's factor comes from the host's registry
+    stub.ReportLost(hpb.ReportLostRequest(card_number=card, operator_id="c", reason="lost again"))
+    _wait(lambda: d.blacklist is not None and d.blacklist.status(card) is not None)
+    _reinsert(d)
+    _wait(lambda: _balance_error(d) != "")
+    d.blacklist.forget_block(card)
+    stub.ReportFound(hpb.ReportFoundRequest(card_number=card, operator_id="c", reason="found again"))
+    _wait(lambda: d.blacklist is not None and d.blacklist.status(card) is None)
+    _reinsert(d)
+    _wait(lambda: _balance_error(d) == "")
+    assert _balance(d).balance_fen == 9900
