@@ -253,7 +253,7 @@ _STAGES = {
         ("daemon.journal:Journal.mark_prepared", "      journal: prepared (FULL commit)"),
         ("daemon.journal:Journal.complete", "      journal: TAC + confirmed + audit (FULL commit)"),
         ("sam.virtual.sam:VirtualSam._persist", "      simulated SAM saved"),
-        ("daemon.simstore:LoggedCardState._append", "      simulated card commit logged"),
+        ("healthcard.store:LoggedCardState._append", "      simulated card commit logged"),
     ],
     "read": [
         ("daemon.service:HealthCardServicer.ReadCard", "servicer (validation, job, audit, metrics, response)"),

@@ -1,8 +1,13 @@
 """The daemon's only use of the high-level card API (``healthcard.api``, docs/architecture.md).
 
+The daemon imports nothing of ``healthcard`` but :mod:`healthcard.api` (an import-linter contract in
+pyproject.toml, run by scripts/test.sh); the card API is imported lazily at run time (``healthcardd --help`` and
+the PC/SC-less paths stay light) and for the type checker at the top.
+
 * :class:`SimulatedReader` — ``--simulate``: an in-process virtual card (a demo card with a balance) and the
-  virtual SAM, persisted in the state directory by :mod:`daemon.simstore` (every card commit is logged before
-  the card answers — a SIGKILL never loses a debit the card made). The card session stays open while the card
+  virtual SAM, persisted in the state directory by the card store (``healthcard.store``, exported by
+  ``healthcard.api``: every card commit is logged before the card answers — a SIGKILL never loses a debit the card
+  made). The card session stays open while the card
   stays in the reader. ``virtual-blank`` is a simulated card dispenser for ``IssueCard``.
 * :class:`PcscReader` — a PC/SC card reader and the reader holding its SAM (``apdu.pcsc`` via
   ``open_pcsc_session``; pyscard imported lazily). A new PC/SC context is opened for every poll and session,
@@ -21,14 +26,31 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apdu.errors import HealthCardError, LibraryError, ReaderError
+from apdu.files import private_dir
 from apdu.inprocess import InProcessTransport
 from daemon.backend import Completed, Prepared, TxHooks
 from daemon.errors import CardNotBlankError, SamUnavailableError
 from daemon.journal import Kind
 from daemon.samgate import SamGate
+
+if TYPE_CHECKING:
+    from apdu.card import SimulatedCard
+    from healthcard.api import (
+        CardData,
+        CardSession,
+        LoadRequest,
+        LoadResult,
+        LoggedCardState,
+        PurchaseResult,
+        Section,
+        TrustList,
+        VirtualCard,
+    )
+    from healthcard.api import PreparedDebit as ApiPreparedDebit
+    from healthcard.api import PreparedLoad as ApiPreparedLoad
 
 __all__ = ["BLANK_READER", "ApiCardOps", "PcscReader", "SimulatedReader", "simulated_readers"]
 
@@ -48,7 +70,7 @@ def _jsonify(value: Any) -> Any:
     return value
 
 
-def _card_data_json(data: Any) -> dict[str, Any]:
+def _card_data_json(data: CardData) -> dict[str, Any]:
     out: dict[str, Any] = {"card_number": data.card_number}
     for name in ("issuer", "holder", "validity", "addresses", "contacts", "occupation_marriage", "documents",
                  "clinical", "special"):  # fmt: skip
@@ -88,17 +110,17 @@ class ApiCardOps:
     puts a new blank card into the reader and returns the session on it.
     """
 
-    def __init__(self, session: Any, feeder: Callable[[bytes], Any] | None = None) -> None:
+    def __init__(self, session: CardSession, feeder: Callable[[bytes], CardSession] | None = None) -> None:
         self._s = session
         self._feeder = feeder
 
     @property
     def card_number(self) -> str:
-        return str(self._s.card_number)
+        return self._s.card_number
 
     def purse_factor(self) -> str:
         """The purse diversification factor (16 hex digits) the host needs for the card's keys."""
-        return bytes(self._s.purse_factor()).hex().upper()
+        return self._s.purse_factor().hex().upper()
 
     def block_purse(self) -> None:
         """APPLICATION BLOCK (temporary) of the purse with the SAM's MAC (pboc-purse.md §10; a listed card)."""
@@ -113,7 +135,7 @@ class ApiCardOps:
         return _card_data_json(self._s.read(wanted))
 
     def balance(self) -> int:
-        return int(self._s.balance())
+        return self._s.balance()
 
     def debit(self, amount_fen: int, hooks: TxHooks) -> Completed:
         journal = _DebitJournal(hooks)
@@ -122,7 +144,9 @@ class ApiCardOps:
             return journal.completed
         return _completed(result)
 
-    def load(self, amount_fen: int, hooks: TxHooks, authoriser: Callable[[Any], bytes] | None = None) -> Completed:
+    def load(
+        self, amount_fen: int, hooks: TxHooks, authoriser: Callable[[LoadRequest], bytes] | None = None
+    ) -> Completed:
         """A load journaled through the card API's ``LoadJournal`` (pboc-purse.md §2.2).
 
         ``prepared`` (balance and online counter from INITIALIZE FOR LOAD, MAC2 known) is recorded right before
@@ -142,7 +166,7 @@ class ApiCardOps:
     def recover(self, kind: Kind, prepared: Prepared) -> Completed | None:
         if kind is Kind.LOAD:
             return self._recover_load(prepared)
-        from healthcard.api.purse import PreparedDebit  # noqa: PLC0415
+        from healthcard.api import PreparedDebit  # noqa: PLC0415
 
         result = self._s.recover_purchase(
             PreparedDebit(
@@ -163,7 +187,7 @@ class ApiCardOps:
         records, 9406 with the balance unchanged means the card never loaded. Entries from before
         the online counter was journaled (counter 0 and no terminal) are settled by the balance alone.
         """
-        from healthcard.api.purse import PreparedLoad  # noqa: PLC0415
+        from healthcard.api import PreparedLoad  # noqa: PLC0415
 
         balance = self.balance()
         loaded = prepared.balance_before_fen + prepared.amount_fen
@@ -206,10 +230,7 @@ class ApiCardOps:
         The daemon issues with the project's demo issuer configuration (``healthcard.virtual.demo_issuer``)
         and demo keys; a card that already has a card number is refused.
         """
-        from healthcard.api.issuing import issue_card  # noqa: PLC0415
-        from healthcard.issuance import card_no_for  # noqa: PLC0415
-        from healthcard.person import Person  # noqa: PLC0415
-        from healthcard.virtual import demo_issuer  # noqa: PLC0415
+        from healthcard.api import Person, card_no_for, demo_issuer, issue_card  # noqa: PLC0415
 
         person = Person.from_json({"holder": {**holder, "id_number": card_number}})
         if self._feeder is not None:
@@ -220,7 +241,7 @@ class ApiCardOps:
         if not result.ok:
             what = result.error or "read-back differs in " + ", ".join(result.mismatches)
             raise LibraryError(f"issuance failed: {what}")
-        return str(result.card_number)
+        return result.card_number
 
     def _has_card_number(self) -> bool:
         try:
@@ -229,18 +250,18 @@ class ApiCardOps:
             return False
 
     def add_record(self, kind: str, items: Mapping[int, str]) -> int:
-        from healthcard.codecs.fixed import InpatientRecord, OutpatientRecord  # noqa: PLC0415
+        from healthcard.api import InpatientRecord, OutpatientRecord  # noqa: PLC0415
 
         inpatient = kind == "inpatient"
-        slot = int(self._s.next_visit_slot(inpatient))
-        cls = InpatientRecord if inpatient else OutpatientRecord
-        return int(self._s.add_visit(cls(slot=slot, valid=True, items=dict(items))))
+        slot = self._s.next_visit_slot(inpatient)
+        record = (InpatientRecord if inpatient else OutpatientRecord)(slot=slot, valid=True, items=dict(items))
+        return self._s.add_visit(record)
 
 
-_SECTIONS: dict[str, Any] = {}  # CardData field / section name -> healthcard.api Section
+_SECTIONS: dict[str, Section] = {}  # CardData field / section name -> healthcard.api Section
 
 
-def _section(name: str) -> Any:
+def _section(name: str) -> Section:
     """``Section.parse`` of a section name (``clinical_flags`` etc. renamed), remembered per name."""
     section = _SECTIONS.get(name)
     if section is None:
@@ -261,10 +282,10 @@ class _JournalAdapter:
 
     def __init__(self, hooks: TxHooks) -> None:
         self._hooks = hooks
-        self.result: Any = None
+        self.result: PurchaseResult | LoadResult | None = None
         self.completed: Completed | None = None
 
-    def _done(self, result: Any, completed: Completed) -> None:
+    def _done(self, result: PurchaseResult | LoadResult, completed: Completed) -> None:
         self._hooks.completed(completed)
         self.result, self.completed = result, completed
 
@@ -274,7 +295,7 @@ class _DebitJournal(_JournalAdapter):
 
     __slots__ = ()
 
-    def prepared(self, p: Any) -> None:
+    def prepared(self, p: ApiPreparedDebit) -> None:
         self._hooks.prepared(
             Prepared(
                 p.card_number, p.amount_fen, p.balance_before_fen, p.offline_counter, p.terminal_id,
@@ -282,7 +303,7 @@ class _DebitJournal(_JournalAdapter):
             )
         )
 
-    def debited(self, r: Any) -> None:
+    def debited(self, r: PurchaseResult) -> None:
         self._done(r, _completed(r))
 
 
@@ -291,40 +312,29 @@ class _LoadJournal(_JournalAdapter):
 
     __slots__ = ()
 
-    def prepared(self, p: Any) -> None:
+    def prepared(self, p: ApiPreparedLoad) -> None:
         before, counter = p.balance_before_fen, p.online_counter
         self._hooks.prepared(Prepared(p.card_number, p.amount_fen, before, counter, p.terminal_id, 0, p.when))
 
-    def loaded(self, r: Any) -> None:
+    def loaded(self, r: LoadResult) -> None:
         self._done(r, _load_completed(r))
 
 
-def _load_completed(r: Any) -> Completed:
+def _load_completed(r: LoadResult) -> Completed:
     return Completed(
-        balance_fen=int(r.balance_fen), card_counter=int(r.online_counter), terminal_id=str(r.terminal_id),
-        terminal_serial=0, tac=str(r.tac), when=r.when,
+        balance_fen=r.balance_fen, card_counter=r.online_counter, terminal_id=r.terminal_id, terminal_serial=0,
+        tac=r.tac, when=r.when,
     )  # fmt: skip
 
 
-def _completed(r: Any) -> Completed:
+def _completed(r: PurchaseResult) -> Completed:
     return Completed(
-        balance_fen=int(r.balance_fen), card_counter=int(r.card_counter), terminal_id=str(r.terminal_id),
-        terminal_serial=int(r.terminal_serial), tac=str(r.tac), when=r.when, mac2=str(getattr(r, "mac2", "")),
+        balance_fen=r.balance_fen, card_counter=r.card_counter, terminal_id=r.terminal_id,
+        terminal_serial=r.terminal_serial, tac=r.tac, when=r.when, mac2=r.mac2,
     )  # fmt: skip
 
 
-_PERSONS = {"virtual-1": "li-na.json"}  # distinct holders (and card numbers) per simulated reader
-
-
-def _demo_person(reader: str) -> dict[str, Any]:
-    """``person=`` for the demo card of a simulated reader (examples/persons), or the default demo person."""
-    file = _PERSONS.get(reader)
-    path = Path(__file__).resolve().parents[1] / "examples" / "persons" / file if file else None
-    if path is None or not path.is_file():
-        return {}
-    from healthcard.person import load_person  # noqa: PLC0415
-
-    return {"person": load_person(path)}
+_PERSONS = {"virtual-1": "li-na"}  # distinct holders (and card numbers) per simulated reader (DEMO_PERSONS)
 
 
 class SimulatedReader:
@@ -340,17 +350,17 @@ class SimulatedReader:
 
     def __init__(
         self, name: str, state_dir: Path, *, sam_pin: str | None = None, blank: bool = False,
-        trusted_signers: Any = None, terminal_id: bytes | None = None,
+        trusted_signers: TrustList | None = None, terminal_id: bytes | None = None,
     ) -> None:  # fmt: skip
-        from daemon.simstore import open_logged_card, open_sam  # noqa: PLC0415
+        from healthcard.api import open_logged_card, open_sam  # noqa: PLC0415
 
         self._name = name
-        self._trusted_signers = trusted_signers  # a healthcard.api TrustList (or None)
-        from healthcard.image import private_dir  # noqa: PLC0415
-
+        self._trusted_signers = trusted_signers
         cards = private_dir(state_dir / "cards")  # 0700: card images and logs hold card keys
         self._image = cards / f"{name}.json"
         self._blank = blank
+        self._card: SimulatedCard
+        self._state: LoggedCardState
         self._card, self._state = open_logged_card(self._image, lambda: _new_card(name, blank))
         self._sam = open_sam(cards / f"{name}-sam.json", terminal_id=terminal_id)
         self.card_transport = _ReaderLockedTransport(self._card, name=f"{name}:card")
@@ -359,7 +369,7 @@ class SimulatedReader:
         self._gate = SamGate(name, sam_pin or _demo_sam_pin())
         self._apdus = 0
         self._generation = 0  # bumped by every removal/insertion: an open session is for one generation
-        self._session: Any = None
+        self._session: CardSession | None = None
         self._session_generation = -1
         self._counted = 0
 
@@ -399,9 +409,8 @@ class SimulatedReader:
         self._generation += 1
         self.card_transport.insert(self._card)
 
-    def _open_session(self) -> Any:
-        from healthcard.api import CardSession  # noqa: PLC0415
-        from healthcard.api.session import DEMO_PURSE_PIN, DEMO_SAM_PIN  # noqa: PLC0415
+    def _open_session(self) -> CardSession:
+        from healthcard.api import DEMO_PURSE_PIN, DEMO_SAM_PIN, CardSession  # noqa: PLC0415
 
         self._gate.check()  # a SAM that refused the PIN is not sent anything
         generation = self._generation
@@ -435,10 +444,9 @@ class SimulatedReader:
             except Exception:  # the card is gone; nothing left to release
                 log.debug("closing a stale card session failed", extra={"reader": self._name})
 
-    def _feed_blank(self, card_no: bytes) -> Any:
+    def _feed_blank(self, card_no: bytes) -> CardSession:
         """Dispense a new blank card with chip number ``card_no`` into the reader; returns a session on it."""
-        from daemon.simstore import open_logged_card  # noqa: PLC0415
-        from healthcard.virtual import blank_card  # noqa: PLC0415
+        from healthcard.api import blank_card, open_logged_card  # noqa: PLC0415
 
         self._drop_session()
         self._state.close(compact=False)
@@ -456,10 +464,11 @@ class SimulatedReader:
         if self.card_transport.card is None:
             self._drop_session()
             raise ReaderError(f"no card in reader {self._name!r}", reader=self._name, no_card=True)
-        if self._session is None or self._session_generation != self._generation:
+        session = self._session
+        if session is None or self._session_generation != self._generation:
             self._drop_session()
-            self._open_session()
-        return ApiCardOps(self._session, self._feed_blank if self._blank else None)
+            session = self._open_session()
+        return ApiCardOps(session, self._feed_blank if self._blank else None)
 
     def _end_job(self, failed: BaseException | None) -> None:
         if failed is not None:
@@ -504,16 +513,19 @@ class _ReaderLockedTransport(InProcessTransport):
         yield
 
 
-def _new_card(reader: str, blank: bool) -> Any:
-    from healthcard.virtual import blank_card, new_demo_card  # noqa: PLC0415
+def _new_card(reader: str, blank: bool) -> VirtualCard:
+    """A new card for a simulated reader: blank for the dispenser, else the demo card of the reader's demo person
+    (package data: an installed ``healthcardd --simulate`` reads nothing of ``examples/``)."""
+    from healthcard.api import blank_card, load_demo_person, new_demo_card  # noqa: PLC0415
 
     if blank:
         return blank_card(bytes.fromhex("B1A4C00000000001"))
-    return new_demo_card(**_demo_person(reader))
+    person = _PERSONS.get(reader)
+    return new_demo_card(person=load_demo_person(person) if person is not None else None)
 
 
 def simulated_readers(
-    names: Collection[str], state_dir: Path, *, sam_pin: str | None = None, trusted_signers: Any = None
+    names: Collection[str], state_dir: Path, *, sam_pin: str | None = None, trusted_signers: TrustList | None = None
 ) -> list[SimulatedReader]:
     """The ``--simulate`` readers: ``virtual-0``/``virtual-1`` with demo cards, ``virtual-blank`` a dispenser.
 
@@ -528,15 +540,17 @@ def simulated_readers(
 
 
 def _demo_sam_pin() -> str:
-    from healthcard.api.session import DEMO_SAM_PIN  # noqa: PLC0415
+    from healthcard.api import DEMO_SAM_PIN  # noqa: PLC0415
 
-    return str(DEMO_SAM_PIN)
+    return DEMO_SAM_PIN
 
 
 class PcscReader:
     """A PC/SC reader and its SAM reader, through ``healthcard.api.open_pcsc_session``."""
 
-    def __init__(self, name: str, sam_reader: str, *, sam_pin: str | None = None, trusted_signers: Any = None) -> None:
+    def __init__(
+        self, name: str, sam_reader: str, *, sam_pin: str | None = None, trusted_signers: TrustList | None = None
+    ) -> None:
         self._name = name
         self._sam_reader = sam_reader
         self._sam_pin = sam_pin

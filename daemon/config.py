@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from apdu.errors import DataError
 
 if TYPE_CHECKING:
-    from healthcard.api.signatures import TrustList
+    from healthcard.api import TrustList
 
 __all__ = [
     "DEFAULT_LISTEN",
@@ -234,7 +234,7 @@ class Config:
 
     def trust_list(self) -> TrustList:
         """``trusted_signers`` as the card API's trust list; a bad key is a :class:`ConfigError` naming it."""
-        from healthcard.api.signatures import TrustList  # noqa: PLC0415 - the card API is imported lazily
+        from healthcard.api import TrustList  # noqa: PLC0415 - the card API is imported lazily
 
         try:
             return TrustList(dict(self.trusted_signers))

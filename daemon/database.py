@@ -144,7 +144,7 @@ def _private_files(path: Path) -> None:
     SQLite creates the ``-wal`` and ``-shm`` files with the permissions of the database file (os_unix.c,
     ``findCreateFileMode``), so they are 0600 too; existing ones from an older daemon are fixed here.
     """
-    from healthcard.image import open_private, private_dir  # noqa: PLC0415 - the daemon's only use of it
+    from apdu.files import open_private, private_dir  # noqa: PLC0415
 
     private_dir(path.parent)
     os.close(open_private(path, os.O_RDWR))

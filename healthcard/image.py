@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from apdu.errors import DataError
+from apdu.files import open_private, private_dir, write_atomically
 from apdu.fmcos import NEVER, KeyType
 from healthcard.fs.nodes import DF, MF_FID
 from healthcard.fs.serial import node_from_json, node_to_json, op_from_json, op_to_json
@@ -41,27 +40,6 @@ log = logging.getLogger(__name__)
 FORMAT = "healthcard-card-image"
 VERSION = 2
 _OPEN_RIGHTS_VERSION = 1  # images of this version were issued with open rights (issue #11 item 1)
-
-
-def private_dir(path: str | os.PathLike[str]) -> Path:
-    """Create ``path`` (and missing parents) and make it 0700 whatever the umask (issue #11 item 9).
-
-    For directories the project owns: the daemon's state directory and its ``cards/``, the CLI's state
-    directory. Card images, card logs and SAM images hold card keys and personal data.
-    """
-    target = Path(path)
-    target.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if os.name == "posix" and target.stat().st_mode & 0o777 != 0o700:
-        target.chmod(0o700)
-    return target
-
-
-def open_private(path: str | os.PathLike[str], flags: int) -> int:
-    """``os.open`` creating the file 0600 whatever the umask (an existing file is made 0600 too)."""
-    fd = os.open(path, flags | os.O_CREAT, 0o600)
-    if os.name == "posix":
-        os.fchmod(fd, 0o600)
-    return fd
 
 
 class ImageError(DataError):
@@ -150,19 +128,8 @@ def loads(text: str) -> CardState:
 
 
 def save_image(state: CardState, path: str | Path) -> None:
-    """Write the image atomically (temporary file in the same directory + fsync + ``os.replace``)."""
-    target = Path(path)
-    text = dumps(state).encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or Path("."))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write the image atomically, 0600 and fsynced (:func:`apdu.files.write_atomically`)."""
+    write_atomically(path, dumps(state).encode("utf-8"))
 
 
 def load_image(path: str | Path) -> CardState:

@@ -11,14 +11,16 @@ default virtual SAM works with the result. Test and demo use only.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from apdu.bcd import encode_datetime
 from apdu.command import Command
-from apdu.errors import CardError, LibraryError
+from apdu.errors import CardError, DataError, LibraryError
 from apdu.fmcos import Scheme
 from apdu.response import Response
 from apdu.response_records import InitForLoadResponse
@@ -35,12 +37,14 @@ from sam.crypto import Algorithm, load_mac1, load_mac2, load_session_key
 
 __all__ = [
     "DEFAULT_BALANCE_FEN",
+    "DEMO_PERSONS",
     "DEMO_TERMINAL_ID",
     "TRANSPORT_KEY",
     "blank_card",
     "demo_issuer",
     "demo_person",
     "load_card",
+    "load_demo_person",
     "load_purse",
     "new_demo_card",
     "save_card",
@@ -71,6 +75,18 @@ _DEMO_ISSUER: dict[str, Any] = {
 def demo_person() -> Person:
     """The built-in demo person (fictitious, 张伟)."""
     return Person.from_json(_DEMO_PERSON)
+
+
+#: The demo persons shipped as package data (``healthcard/data/persons``, also ``examples/persons``): fictitious.
+DEMO_PERSONS = ("zhang-wei", "li-na", "ayiguli-maimaiti")
+
+
+def load_demo_person(name: str) -> Person:
+    """A shipped demo person by name (:data:`DEMO_PERSONS`), read from the package data, not from ``examples/``."""
+    if name not in DEMO_PERSONS:
+        raise DataError(f"no demo person {name!r}: one of {', '.join(DEMO_PERSONS)}", field="person")
+    text = resources.files("healthcard").joinpath("data", "persons", f"{name}.json").read_text(encoding="utf-8")
+    return Person.from_json(json.loads(text))
 
 
 def demo_issuer() -> IssuerConfig:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from apdu.errors import HealthCardError, Layer
+from apdu.files import write_atomically
 from apdu.psam import KeyUsage
 from sam.crypto import Algorithm
 
@@ -338,15 +338,4 @@ def load_demo_keys() -> KeyStore:
 
 def write_json_atomically(path: Path, data: Mapping[str, Any]) -> None:
     """Write ``data`` as JSON so that readers see the old file or the new one, never a torn one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or Path("."))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))

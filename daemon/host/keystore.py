@@ -11,12 +11,13 @@ from __future__ import annotations
 import hmac
 import json
 from dataclasses import dataclass
+from importlib import resources
 from typing import Protocol
 
-from healthcard.issuance.keysource import DEMO_KEYS_PATH
 from sam.crypto.algorithm import Algorithm
 from sam.crypto.diversify import diversify
 from sam.crypto.purse_crypto import load_mac1, load_mac2, load_session_key, load_tac, purchase_tac
+from sam.keystore import DEMO_KEYS_RESOURCE
 
 __all__ = ["DEBIT_TYPE", "LOAD_TYPE", "DemoKeyStore", "HostKeyStore", "LoadFields", "TacFields"]
 
@@ -103,7 +104,7 @@ class DemoKeyStore:
     @classmethod
     def from_demo_keys(cls) -> DemoKeyStore:
         """The shipped demo key set."""
-        data = json.loads(DEMO_KEYS_PATH.read_text(encoding="utf-8"))
+        data = json.loads(resources.files("sam").joinpath("data", DEMO_KEYS_RESOURCE).read_text(encoding="utf-8"))
         keys = data["purse_app"]["master_keys"]
         return cls(bytes.fromhex(keys["tac"]), bytes.fromhex(keys["load"]))
 

@@ -9,6 +9,7 @@ with open_virtual_session() as s:
 ```
 """
 
+from healthcard.api.issuing import IssueResult, issue_card
 from healthcard.api.purse import (
     DebitJournal,
     DemoLoadAuthoriser,
@@ -22,21 +23,43 @@ from healthcard.api.purse import (
     PurseRecord,
 )
 from healthcard.api.sections import HEALTH_SECTIONS, CardData, CardUpdate, PurseInfo, Section
-from healthcard.api.session import CardSession, SamLoadAuthoriser, open_pcsc_session, open_virtual_session
+from healthcard.api.session import (
+    DEMO_PURSE_PIN,
+    DEMO_SAM_PIN,
+    CardSession,
+    SamLoadAuthoriser,
+    open_pcsc_session,
+    open_virtual_session,
+)
 from healthcard.api.signatures import TrustList
+from healthcard.codecs.fixed import InpatientRecord, OutpatientRecord
 from healthcard.codecs.signature import RecordSignature, SignatureStatus
+from healthcard.cos.card import VirtualCard
+from healthcard.issuance import IssuerConfig, card_no_for
+from healthcard.person import Person
+from healthcard.store import LoggedCardState, open_logged_card, open_sam
+from healthcard.virtual import DEMO_PERSONS, blank_card, demo_issuer, load_demo_person, new_demo_card
 
 __all__ = [
+    "DEMO_PERSONS",
+    "DEMO_PURSE_PIN",
+    "DEMO_SAM_PIN",
     "HEALTH_SECTIONS",
     "CardData",
     "CardSession",
     "CardUpdate",
     "DebitJournal",
     "DemoLoadAuthoriser",
+    "InpatientRecord",
+    "IssueResult",
+    "IssuerConfig",
     "LoadAuthoriser",
     "LoadJournal",
     "LoadRequest",
     "LoadResult",
+    "LoggedCardState",
+    "OutpatientRecord",
+    "Person",
     "PreparedDebit",
     "PreparedLoad",
     "PurchaseResult",
@@ -48,6 +71,15 @@ __all__ = [
     "Section",
     "SignatureStatus",
     "TrustList",
+    "VirtualCard",
+    "blank_card",
+    "card_no_for",
+    "demo_issuer",
+    "issue_card",
+    "load_demo_person",
+    "new_demo_card",
+    "open_logged_card",
     "open_pcsc_session",
+    "open_sam",
     "open_virtual_session",
 ]

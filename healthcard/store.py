@@ -1,4 +1,7 @@
-"""Cheap persistence for the ``--simulate`` card and SAM: a snapshot image plus an append-only log of commits.
+"""The store of persisted virtual cards and SAMs: a card snapshot image plus an append-only log of commits, and
+the SAM image saved at every change. Used by ``healthcardd --simulate`` (through :mod:`healthcard.api`).
+
+Every whole-file write goes through :func:`apdu.files.write_atomically` (0600, temporary file + ``os.replace``).
 
 The simulated card's "EEPROM" is its :class:`~healthcard.fs.state.CardState`. Rewriting the whole card image
 (about 66 kB of JSON with the photo, plus an fsync) on every purse change cost ~10 ms per debit. Here:
@@ -9,7 +12,7 @@ The simulated card's "EEPROM" is its :class:`~healthcard.fs.state.CardState`. Re
   process kill; the crash tests in tests/daemon rely on exactly that). The line is the compact JSON of
   ``op_to_json`` of each op, built by hand for the purse and PIN ops (:func:`encode_commit`);
 * at start-up and at a graceful close the log is replayed over the snapshot and folded into a new snapshot
-  (temporary file + ``os.replace``); ops are idempotent "set" operations (the card's own roll-forward
+  (:func:`~apdu.files.write_atomically`); ops are idempotent "set" operations (the card's own roll-forward
   recovery replays them too), so a kill between the snapshot and the log truncation is harmless, and a torn
   last log line (a kill inside ``write``) is a commit that never happened, like a tear before the COS commit
   (a line that lacks only its newline holds the whole commit and is replayed: a tear after the COS commit,
@@ -19,7 +22,7 @@ The simulated card's "EEPROM" is its :class:`~healthcard.fs.state.CardState`. Re
   PURCHASE: the SAM's only change in a debit) overwrites the serial's digits in the file with one ``pwrite``
   of 10 bytes (the field is padded with spaces to 10 characters, so the file stays plain JSON that
   :func:`~sam.virtual.load_sam_image` reads as it is); any other change (PIN counter, PIN ...) rewrites the
-  whole image (temporary file + ``os.replace``). See :class:`_SamImageFile`.
+  whole image (:func:`~apdu.files.write_atomically`). See :class:`_SamImageFile`.
 
 No fsync anywhere: this is a demo card, and a SIGKILL (not a power cut) is the failure the demo survives.
 The journal database keeps its own durability (``synchronous=FULL`` for the rows that protect money).
@@ -29,37 +32,25 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from operator import attrgetter
 from pathlib import Path
 from typing import IO, Any
 
+from apdu.files import open_private, write_atomically
 from healthcard.cos.card import VirtualCard
 from healthcard.fs.journal import Op, SetKeyTries, SetPurse, SetRecords, WriteBinary
 from healthcard.fs.serial import op_from_json, op_to_json
 from healthcard.fs.state import CardState
-from healthcard.image import dumps, load_image, open_private
+from healthcard.image import dumps, load_image
 from sam.virtual import VirtualSam, load_sam_image, new_sam_image
 from sam.virtual.image import SamImage
 
-__all__ = ["LoggedCardState", "encode_commit", "open_logged_card", "open_sam", "write_atomically"]
+__all__ = ["LoggedCardState", "encode_commit", "open_logged_card", "open_sam"]
 
 COMPACT_AFTER = 500  # commits in the log before it is folded into the snapshot
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Temporary file in the same directory + ``os.replace`` (readers see the old or the new file; no fsync)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class LoggedCardState(CardState):
@@ -101,7 +92,7 @@ class LoggedCardState(CardState):
 
     def compact(self) -> None:
         """Write the whole state as the snapshot image and empty the log."""
-        write_atomically(self._image, dumps(self).encode("utf-8"))
+        write_atomically(self._image, dumps(self).encode("utf-8"), durable=False)
         if self._log is not None:
             self._log.close()
         fd = open_private(_log_path(self._image), os.O_WRONLY | os.O_TRUNC)  # 0600: the log holds card keys
@@ -185,9 +176,16 @@ def _read_log(path: Path) -> list[list[Op]]:
     return out
 
 
-def open_logged_card(image: Path, new_card: Any = None) -> tuple[VirtualCard, LoggedCardState]:
+def open_logged_card(
+    image: Path, new_card: Callable[[], VirtualCard] | None = None
+) -> tuple[VirtualCard, LoggedCardState]:
     """The virtual card persisted at ``image`` (created from ``new_card()`` — a ``VirtualCard`` — if missing)."""
-    fresh = None if image.exists() else new_card().state
+    if image.exists():
+        fresh = None
+    elif new_card is None:
+        raise FileNotFoundError(image)
+    else:
+        fresh = new_card().state
     state = LoggedCardState.open(image, fresh)
     return VirtualCard(state), state
 
@@ -235,7 +233,7 @@ class _SamImageFile:
         while data[end : end + 1].isdigit():
             end += 1
         data = data[:start] + data[start:end].ljust(_SERIAL_WIDTH) + data[end:] + b"\n"
-        write_atomically(self._path, data)
+        write_atomically(self._path, data, durable=False)
         if self._close_fd is not None:
             self._close_fd()
         self._fd = os.open(self._path, os.O_WRONLY)  # the new file: the patches go to the inode just written

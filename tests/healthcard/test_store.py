@@ -1,4 +1,4 @@
-"""daemon.simstore: the simulated card's snapshot + op log, and the SAM image (serial patched in place)."""
+"""healthcard.store: the simulated card's snapshot + op log, and the SAM image (serial patched in place)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apdu.inprocess import InProcessTransport
-from daemon.simstore import LoggedCardState, _SamImageFile, encode_commit, open_logged_card, open_sam
 from healthcard.api import CardSession
 from healthcard.fs.journal import (
     EraseDF,
@@ -35,6 +34,7 @@ from healthcard.fs.journal import (
 from healthcard.fs.nodes import DF, LastTransaction, LifeCycle
 from healthcard.fs.serial import op_from_json, op_to_json
 from healthcard.image import load_image, loads
+from healthcard.store import LoggedCardState, _SamImageFile, encode_commit, open_logged_card, open_sam
 from healthcard.virtual import new_demo_card
 from sam.virtual import load_sam_image, new_sam_image
 from sam.virtual.image import MAX_SERIAL
@@ -223,7 +223,7 @@ _CHILD = """
 import json, os, signal, sys
 from pathlib import Path
 from apdu.inprocess import InProcessTransport
-from daemon import simstore
+from healthcard import store as simstore
 from healthcard.api import CardSession
 from healthcard.image import dumps
 from healthcard.virtual import new_demo_card

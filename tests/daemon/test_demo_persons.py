@@ -1,0 +1,38 @@
+"""Demo persons are package data: an installed ``healthcardd --simulate`` reads nothing of ``examples/`` (issue #14)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from apdu.errors import DataError
+from healthcard.api import DEMO_PERSONS, load_demo_person
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_shipped_persons_are_the_examples() -> None:
+    for name in DEMO_PERSONS:
+        shipped = load_demo_person(name).to_json()
+        example = json.loads((ROOT / "examples" / "persons" / f"{name}.json").read_text(encoding="utf-8"))
+        assert shipped["holder"]["id_number"] == example["holder"]["id_number"]
+    with pytest.raises(DataError, match="one of zhang-wei"):
+        load_demo_person("nobody")
+
+
+def test_simulated_reader_cards_without_the_source_tree(tmp_path: Path) -> None:
+    """The packages copied without ``examples/`` (as installed): virtual-1 still holds 李娜's card."""
+    for package in ("apdu", "sam", "healthcard", "daemon"):
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    probe = ("import daemon, sys; assert daemon.__file__.startswith(sys.argv[1]), daemon.__file__; "
+             "from healthcard.api import open_virtual_session; from daemon.cardops import _new_card\n"
+             "with open_virtual_session(card=_new_card('virtual-1', False)) as s: print(s.card_number)")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(tmp_path), "PATH": ""}, check=False, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == load_demo_person("li-na").to_json()["holder"]["id_number"]
