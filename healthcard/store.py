@@ -1,5 +1,12 @@
-"""The store of persisted virtual cards and SAMs: a card snapshot image plus an append-only log of commits, and
-the SAM image saved at every change. Used by ``healthcardd --simulate`` (through :mod:`healthcard.api`).
+"""The store of persisted virtual cards and SAMs — the one place that decides how they are kept on disk.
+
+Two ways, for two uses:
+
+* :func:`virtual_card` / :func:`virtual_sam` (``open_virtual_session``, the ``healthcard`` command): the whole
+  card image is saved, fsynced, after every commit (:func:`healthcard.image.save_image`), the SAM image at every
+  change (``VirtualSam(path=...)``), so the next command (another process) reads the files as they are;
+* :func:`open_logged_card` / :func:`open_sam` (``healthcardd --simulate``): the card as a snapshot image plus an
+  append-only log of commits, the SAM image with its terminal serial patched in place, no fsync (below).
 
 Every whole-file write goes through :func:`apdu.files.write_atomically` (0600, temporary file + ``os.replace``).
 
@@ -44,11 +51,12 @@ from healthcard.cos.card import VirtualCard
 from healthcard.fs.journal import Op, SetKeyTries, SetPurse, SetRecords, WriteBinary
 from healthcard.fs.serial import op_from_json, op_to_json
 from healthcard.fs.state import CardState
-from healthcard.image import dumps, load_image
-from sam.virtual import VirtualSam, load_sam_image, new_sam_image
+from healthcard.image import dumps, load_image, save_image
+from healthcard.virtual import new_demo_card
+from sam.virtual import VirtualSam, load_sam_image, new_sam_image, save_sam_image
 from sam.virtual.image import SamImage
 
-__all__ = ["LoggedCardState", "encode_commit", "open_logged_card", "open_sam"]
+__all__ = ["LoggedCardState", "encode_commit", "open_logged_card", "open_sam", "virtual_card", "virtual_sam"]
 
 COMPACT_AFTER = 500  # commits in the log before it is folded into the snapshot
 
@@ -253,3 +261,32 @@ def open_sam(image: Path, *, terminal_id: bytes | None = None) -> VirtualSam:
     target = _SamImageFile(image)
     target.save(sam_image)
     return VirtualSam(sam_image, on_change=target.save)
+
+
+def virtual_card(image: str | Path | None = None, **demo: Any) -> VirtualCard:
+    """A ``VirtualCard``: from ``image`` if the file exists, else the demo card (saved to ``image`` if given);
+    with an ``image``, the whole image is saved after every commit (the card's ``on_commit`` hook)."""
+    if image is not None and Path(image).exists():
+        card = VirtualCard(load_image(image))
+    else:
+        card = new_demo_card(**demo)
+        if image is not None:
+            save_image(card.state, image)
+    if image is not None:
+        path = Path(image)
+        card.on_commit = lambda: save_image(card.state, path)
+    return card
+
+
+def virtual_sam(image: str | Path | None = None) -> VirtualSam:
+    """A ``VirtualSam``: from ``image`` if the file exists, else a new demo SAM (saved to ``image`` if given);
+    with an ``image``, saved at every change."""
+    if image is None:
+        return VirtualSam()
+    path = Path(image)
+    if path.exists():
+        return VirtualSam(load_sam_image(path), path=path)
+    img = new_sam_image()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_sam_image(img, path)
+    return VirtualSam(img, path=path)

@@ -30,11 +30,11 @@ from healthcard.api import lifecycle, purse, reading, signatures, writing
 from healthcard.api.access import CardAccess
 from healthcard.api.sections import CardData, CardUpdate, Section
 from healthcard.api.signatures import TrustList
-from healthcard.api.virtual import virtual_card, virtual_sam
 from healthcard.codecs import Allergy, Immunisation, InpatientRecord, OutpatientRecord, TlvFile, VisitRecord
 from healthcard.codecs.fields import FieldSpec, Kind
 from healthcard.codecs.signature import RecordSignature
 from healthcard.profiles.card import CardProfile, demo_card_profile
+from healthcard.store import virtual_card, virtual_sam
 from sam.client import SamClient
 
 __all__ = [
