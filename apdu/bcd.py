@@ -1,8 +1,8 @@
 """BCD dates and times of the PBOC / health-card commands and records, one codec for the whole project.
 
 ``YYYYMMDD`` (4 bytes), ``hhmmss`` (3 bytes) and their concatenation ``YYYYMMDDhhmmss`` (7 bytes), each decimal
-digit one nibble (JR/T 0025 / pboc-purse.md §1 transaction date and time; health-card.md §7.1 SAM dates;
-the purse detail record, pboc-purse.md §11). Decoding raises :class:`~apdu.errors.ApduFormatError` (a
+digit one nibble (JR/T 0025 / JR/T 0025.1 data formats transaction date and time; 健康卡 SAM spec: files SAM dates;
+the purse detail record, JR/T 0025.1 transaction detail file). Decoding raises :class:`~apdu.errors.ApduFormatError` (a
 ``ValueError``) naming ``field`` when the bytes are not a valid date or time.
 
 >>> encode_datetime(_dt.datetime(2026, 3, 9, 14, 5, 7)).hex()

@@ -1,8 +1,8 @@
 """What a simulated card is: the surface that transports (in-process, vpcd) drive.
 
 The shape follows vsmartcard's ``SmartcardOS`` (``getATR``, ``powerUp``, ``powerDown``, ``reset``,
-``execute``), with two rules from pcsc-vpcd.md §4: ``atr`` is free of side effects (pcscd asks for it between
-APDUs), and power-on/reset clear volatile state while persistent state survives power-off.
+``execute``), with two rules from pcscd polling, sources.md F5: ``atr`` is free of side effects (pcscd asks for it
+between APDUs), and power-on/reset clear volatile state while persistent state survives power-off.
 """
 
 from __future__ import annotations

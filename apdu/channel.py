@@ -1,13 +1,13 @@
 """The APDU channel: typed commands in, typed responses out, with T=0 style status words handled.
 
 Semantics follow OpenSC's ``sc_transmit`` / ``sc_get_response`` (``src/libopensc/apdu.c``) and apdu4j's
-``GetResponseWrapper`` / ``RetryWithRightLengthWrapper`` (anchors.md §3-4; pcsc-vpcd.md §6):
+``GetResponseWrapper`` / ``RetryWithRightLengthWrapper`` (anchors.md §3-4; ISO/IEC 7816-3 T=0 61xx/6Cxx):
 
 * ``61 xx`` → GET RESPONSE ``00 C0 00 00 xx`` (``61 00`` = 256 bytes), concatenating the data, repeated while the
   card answers ``61 xx``, at most ``max_chain`` times ("no open loops"). The CLA of the GET RESPONSE keeps the
   logical-channel bits (b2-b1) of the original command's CLA (ISO/IEC 7816-4 §5.4.1), so a proprietary ``80``
   or secure-messaging ``84`` command is followed by ``00 C0``, as the health-card SAM expects after ``80 FA``
-  (health-card.md §6).
+  (WS/T 543.4 commands).
 * ``6C xx`` → the same command once more with Le = xx (``6C 00`` = 256); a GET RESPONSE answered with ``6C xx``
   is re-sent the same way. A second ``6C xx`` in a row is a protocol error.
 * Each behaviour has a per-call opt-out (OpenSC's ``SC_APDU_FLAGS_NO_GET_RESP`` / ``NO_RETRY_WL``).

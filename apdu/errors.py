@@ -1,6 +1,6 @@
 """The project's exception hierarchy: every error says which layer failed.
 
-Layers (pcsc-vpcd.md §7.6: users cannot tell a reader failure from a card or library failure):
+Layers (PC/SC field problems, sources.md F6.6: users cannot tell a reader failure from a card or library failure):
 
 * ``READER``  – PC/SC, pcscd, vpcd, the socket: no card, card removed, reader gone, transmit failed.
 * ``CARD``    – the user card answered with an error status word.
@@ -194,7 +194,8 @@ class ExecutionError(CardError):
 
 
 class StorageError(CardError):
-    """Memory failure or not enough space (6581, 6A84) (ISO/IEC 7816-4 table 6; pboc-purse.md §12)."""
+    """Memory failure or not enough space (6581, 6A84) (ISO/IEC 7816-4 table 6; ISO/IEC 7816-4 and JR/T 0025.1 status
+    words)."""
 
 
 class WrongLengthError(CardError):

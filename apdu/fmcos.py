@@ -1,8 +1,9 @@
 """FMCOS issuance command builders: ERASE DF, CREATE FILE per file type, WRITE KEY per key type.
 
-Layouts: pboc-purse.md §8 (FM1208 / FMCOS 2.0 family; sources S3, S13, S14, S15, S17, S18) and the project's
-key-file extension docs/decisions.md D2 (key-file bytes 6/7 = algorithm and secure-messaging scheme; a real
-FMCOS card ignores them, ``FF FF`` selects 3DES + FMCOS). Access rights are one byte ``XY`` (§8.3; ``F0`` =
+Layouts: FMCOS 2.0 issuance, sources.md V1 (FM1208 / FMCOS 2.0 family; sources S3, S13, S14, S15, S17, S18) and the
+project's key-file extension docs/decisions.md D2 (key-file bytes 6/7 = algorithm and secure-messaging scheme; a real
+FMCOS card ignores them, ``FF FF`` selects 3DES + FMCOS). Access rights are one byte ``XY`` (FMCOS 2.0 access rights,
+sources.md V1; ``F0`` =
 always, ``EF`` = never). WRITE KEY commands carry ``Redact.COMMAND_DATA``: traces never show key bytes.
 """
 
@@ -39,17 +40,18 @@ __all__ = [
     "write_transaction_key",
 ]
 
-ALWAYS = 0xF0  # access right satisfied in every security state (pboc-purse.md §8.3)
-NEVER = 0xEF  # access right no state satisfies (X < Y; pboc-purse.md §8.3)
+ALWAYS = 0xF0  # access right satisfied in every security state (FMCOS 2.0 access rights, sources.md V1)
+NEVER = 0xEF  # access right no state satisfies (X < Y; FMCOS 2.0 access rights, sources.md V1)
 
-ED_FID = 0x0001  # 电子存折 file (pboc-purse.md §8.2)
-EP_FID = 0x0002  # 电子钱包 file (pboc-purse.md §8.2)
+ED_FID = 0x0001  # 电子存折 file (FMCOS 2.0 CREATE FILE, sources.md V1)
+EP_FID = 0x0002  # 电子钱包 file (FMCOS 2.0 CREATE FILE, sources.md V1)
 
-_ADD_KEY = 0x01  # WRITE KEY P1 for "add" (pboc-purse.md §8.4)
+_ADD_KEY = 0x01  # WRITE KEY P1 for "add" (FMCOS 2.0 WRITE KEY, sources.md V1)
 
 
 class FileType(enum.IntEnum):
-    """CREATE FILE type byte without the protection bits (pboc-purse.md §8.2); an EF's structure is one of
+    """CREATE FILE type byte without the protection bits (FMCOS 2.0 CREATE FILE, sources.md V1); an EF's structure is
+    one of
     :data:`EF_TYPES`."""
 
     DF = 0x38
@@ -68,7 +70,7 @@ RECORD_TYPES = frozenset({FileType.LINEAR_FIXED, FileType.LINEAR_VARIABLE, FileT
 
 
 class Protection(enum.IntEnum):
-    """Protection bits OR-ed into an EF type byte (pboc-purse.md §8.2 "Protection bits")."""
+    """Protection bits OR-ed into an EF type byte (FMCOS 2.0 CREATE FILE, sources.md V1 "Protection bits")."""
 
     NONE = 0x00
     MAC = 0x80  # writes need a MAC (CLA 04)
@@ -83,7 +85,7 @@ class Scheme(enum.IntEnum):
 
 
 class KeyType(enum.IntEnum):
-    """WRITE KEY key types (pboc-purse.md §8.4)."""
+    """WRITE KEY key types (FMCOS 2.0 WRITE KEY, sources.md V1)."""
 
     DES_ENCRYPT = 0x30
     DES_DECRYPT = 0x31
@@ -125,7 +127,7 @@ def _create(fid: int, data: bytes) -> Command:
 
 
 def erase_df() -> Command:
-    """ERASE DF ``80 0E 00 00 00`` (pboc-purse.md §8.1): erases everything under the current DF/MF.
+    """ERASE DF ``80 0E 00 00 00`` (FMCOS 2.0 base commands, sources.md V1): erases everything under the current DF/MF.
 
     The trailing ``00`` is sent as Le (case 2), as FMCOS transcripts show it.
     """
@@ -146,8 +148,8 @@ def create_df(
 ) -> Command:
     """CREATE FILE DF/ADF (or MF) ``80 E0 FID Lc | 38 ‖ space(2) ‖ create ‖ erase ‖ app SFI ‖ FF FF ‖ DF name``.
 
-    Source: pboc-purse.md §8.2, e.g. ``80E03F010D 38 0520 F0 F0 95 FFFF 4444463031`` (S17). The DF name is
-    5..16 bytes.
+    Source: FMCOS 2.0 CREATE FILE, sources.md V1, e.g. ``80E03F010D 38 0520 F0 F0 95 FFFF 4444463031`` (S17). The DF
+    name is 5..16 bytes.
     """
     data = (
         bytes((FileType.DF,))
@@ -170,8 +172,8 @@ def create_key_file(
 ) -> Command:
     """CREATE FILE key file ``80 E0 FID 07 | 3F ‖ space(2) ‖ DF SFI ‖ add-key right ‖ algorithm ‖ scheme``.
 
-    Source: pboc-purse.md §8.2 (``80E00000073F005001F0FFFF``, S13/S18) with the project's use of the last two
-    bytes (docs/decisions.md D2): ``algorithm`` ``00`` 3DES / ``04`` SM4, ``scheme`` ``00`` FMCOS /
+    Source: FMCOS 2.0 CREATE FILE, sources.md V1 (``80E00000073F005001F0FFFF``, S13/S18) with the project's use of the
+    last two bytes (docs/decisions.md D2): ``algorithm`` ``00`` 3DES / ``04`` SM4, ``scheme`` ``00`` FMCOS /
     ``01`` health card; the defaults ``FF FF`` are plain FMCOS.
     """
     data = (
@@ -186,7 +188,8 @@ def create_key_file(
 def create_binary_ef(
     fid: int, size: int, *, read_right: int, write_right: int, protection: Protection = Protection.NONE
 ) -> Command:
-    """CREATE FILE binary EF ``80 E0 FID 07 | 28|prot ‖ size(2) ‖ read ‖ write ‖ FF FF`` (pboc-purse.md §8.2).
+    """CREATE FILE binary EF ``80 E0 FID 07 | 28|prot ‖ size(2) ‖ read ‖ write ‖ FF FF`` (FMCOS 2.0 CREATE FILE,
+    sources.md V1).
 
     Example ``80E00001072800 50 F0F0FFFF`` (S15).
     """
@@ -225,9 +228,10 @@ def create_linear_fixed_ef(
     write_right: int,
     protection: Protection = Protection.NONE,
 ) -> Command:
-    """CREATE FILE fixed-length record EF ``… | 2A|prot ‖ count ‖ length ‖ read ‖ write ‖ FF FF`` (§8.2).
+    """CREATE FILE fixed-length record EF ``… | 2A|prot ‖ count ‖ length ‖ read ‖ write ‖ FF FF`` (FMCOS 2.0 CREATE
+    FILE, sources.md V1).
 
-    Example ``2A 0213`` = 2 records of 0x13 bytes (pboc-purse.md §8.2, S18).
+    Example ``2A 0213`` = 2 records of 0x13 bytes (FMCOS 2.0 CREATE FILE, sources.md V1, S18).
     """
     return _create_record_ef(FileType.LINEAR_FIXED, fid, records, record_length, read_right, write_right, protection)
 
@@ -241,7 +245,8 @@ def create_linear_variable_ef(
     write_right: int,
     protection: Protection = Protection.NONE,
 ) -> Command:
-    """CREATE FILE variable-length record EF ``… | 2C|prot ‖ count ‖ max length ‖ read ‖ write ‖ FF FF`` (§8.2)."""
+    """CREATE FILE variable-length record EF ``… | 2C|prot ‖ count ‖ max length ‖ read ‖ write ‖ FF FF`` (FMCOS 2.0
+    CREATE FILE, sources.md V1)."""
     return _create_record_ef(
         FileType.LINEAR_VARIABLE, fid, records, record_length, read_right, write_right, protection
     )
@@ -256,7 +261,8 @@ def create_cyclic_ef(
     write_right: int,
     protection: Protection = Protection.NONE,
 ) -> Command:
-    """CREATE FILE cyclic record EF ``… | 2E|prot ‖ count ‖ length ‖ read ‖ write ‖ FF FF`` (pboc-purse.md §8.2).
+    """CREATE FILE cyclic record EF ``… | 2E|prot ‖ count ‖ length ‖ read ‖ write ‖ FF FF`` (FMCOS 2.0 CREATE FILE,
+    sources.md V1).
 
     Example: klks ``2E 0517`` = 5 records of 23 bytes (the EP detail file, S3).
     """
@@ -268,7 +274,8 @@ def create_purse_ef(
 ) -> Command:
     """CREATE FILE passbook/purse ``80 E0 FID 07 | 2F 02 08 ‖ use right ‖ 00 FF ‖ detail-file SFI``.
 
-    Source: pboc-purse.md §8.2, ``80E00002 07 2F0208 F0 00FF 18`` (S3); FID ``0001`` = ED, ``0002`` = EP.
+    Source: FMCOS 2.0 CREATE FILE, sources.md V1, ``80E00002 07 2F0208 F0 00FF 18`` (S3); FID ``0001`` = ED, ``0002`` =
+    EP.
     """
     data = bytes(
         (FileType.PURSE | Protection(protection), 0x02, 0x08, _right("use_right", use_right), 0x00, 0xFF)
@@ -312,9 +319,10 @@ def write_transaction_key(
     """WRITE KEY for DES and purse keys ``80 D4 01 KID Lc | type ‖ use ‖ change ‖ version ‖ algorithm ‖ key``.
 
     Types 30/31/32 (DES encrypt/decrypt/MAC), 34 (TAC, internal), 3C (overdraft), 3D (unload), 3E (purchase),
-    3F (load); key 8 or 16 bytes, Lc ``0D``/``15`` (pboc-purse.md §8.4). ``update``: P1 = key type instead of
+    3F (load); key 8 or 16 bytes, Lc ``0D``/``15`` (FMCOS 2.0 WRITE KEY, sources.md V1). ``update``: P1 = key type
+    instead of
     ``01``. ``protected``: set the two high type bits (``3E`` → ``FE``), the key may then only be written
-    encrypted + MAC'd with ``84 D4`` (pboc-purse.md §7.1). Data redacted.
+    encrypted + MAC'd with ``84 D4`` (JR/T 0025.1 secure messaging). Data redacted.
     """
     kt = _key_type(int(key_type), _TRANSACTION_TYPES)
     head = bytes(
@@ -341,8 +349,8 @@ def write_external_auth_key(
 ) -> Command:
     """WRITE KEY external authentication ``80 D4 01 KID Lc | 39 ‖ use ‖ change ‖ follow-up state ‖ errors ‖ key``.
 
-    Source: pboc-purse.md §8.4 (``80D4010015 39 F0 F0 AA 33 FF×16``, S13); key id ``00`` is the DF master key.
-    Data redacted.
+    Source: FMCOS 2.0 WRITE KEY, sources.md V1 (``80D4010015 39 F0 F0 AA 33 FF×16``, S13); key id ``00`` is the DF
+    master key. Data redacted.
     """
     head = bytes(
         (
@@ -368,7 +376,7 @@ def write_pin(
 ) -> Command:
     """WRITE KEY PIN ``80 D4 01 KID Lc | 3A ‖ use ‖ EF ‖ follow-up state ‖ errors ‖ PIN(2..8, BCD)``.
 
-    Source: pboc-purse.md §8.4 (Lc ``07``-``0D``; the change right is fixed ``EF``). Data redacted.
+    Source: FMCOS 2.0 WRITE KEY, sources.md V1 (Lc ``07``-``0D``; the change right is fixed ``EF``). Data redacted.
     """
     head = bytes(
         (
@@ -397,7 +405,7 @@ def write_maintenance_key(
     ‖ key``.
 
     Types 36 (line protection, the health card's STK keys), 37 (PIN unblock), 38 (PIN reload); source
-    pboc-purse.md §8.4 (``80D401000D 36 F0 F0 FF 33 FF×8``, S13). Data redacted.
+    FMCOS 2.0 WRITE KEY, sources.md V1 (``80D401000D 36 F0 F0 FF 33 FF×8``, S13). Data redacted.
     """
     kt = _key_type(int(key_type), _MAINTENANCE_TYPES)
     head = bytes(

@@ -1,10 +1,11 @@
 """Resident health card SAM (居民健康卡 SAM) command builders.
 
-Layouts: health-card.md §5.1 (``80 DE`` key diversification + session key, P1/P2 per key), §6.1-§6.2 (``80 FA``
-encrypt/MAC for EXTERNAL AUTHENTICATE and secure-messaging writes), §7.1 (SAM files 0015/0016/001A/001B/001C,
-read by FID then READ BINARY), §7.2 (PIN verify/change). The SAM answers with ``61xx`` + GET RESPONSE (§6.4),
-resolved by :class:`apdu.channel.Channel`. P1/P2 of ``80 DE`` come from the card profile (KeySpec.sam_p1/p2):
-they are arguments here, never constants.
+Layouts: WS/T 543.4 key table (``80 DE`` key diversification + session key, P1/P2 per key), WS/T 543.4 EXTERNAL
+AUTHENTICATE, SM UPDATE RECORD (``80 FA`` encrypt/MAC for EXTERNAL AUTHENTICATE and secure-messaging writes), 健康卡 SAM
+spec: files (SAM files 0015/0016/001A/001B/001C, read by FID then READ BINARY), 健康卡 SAM spec: commands (PIN
+verify/change). The SAM answers with ``61xx`` + GET RESPONSE (WS/T 543.4 responses), resolved by
+:class:`apdu.channel.Channel`. P1/P2 of ``80 DE`` come from the card profile (KeySpec.sam_p1/p2): they are arguments
+here, never constants.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ SAM_CERT_FID = 0x001C  # DF01/EF001C SAM卡机构证书, 190 bytes
 
 
 class KeyUsage(enum.IntEnum):
-    """Low nibble of ``80 DE`` P1 (health-card.md §5.1, [INF])."""
+    """Low nibble of ``80 DE`` P1 (WS/T 543.4 key table, [INF])."""
 
     AUTHENTICATION = 0x07
     PROTECTION = 0x08
@@ -57,7 +58,7 @@ class KeyUsage(enum.IntEnum):
 def derive_p1(levels: int, usage: KeyUsage | int) -> int:
     """``80 DE`` P1: high nibble 2 = one level (card) + session, 4 = two levels (city, card) + session.
 
-    Source: health-card.md §5.1 (e.g. RK ``47``, UK_DDF1 ``27``, STK_DDF1 ``28``, STK_DF02 ``48``).
+    Source: WS/T 543.4 key table (e.g. RK ``47``, UK_DDF1 ``27``, STK_DDF1 ``28``, STK_DF02 ``48``).
     """
     check_int("levels", levels, 1, 2)
     return (0x20 if levels == 1 else 0x40) | check_int("usage", int(usage), 0, 0x0F)
@@ -66,7 +67,8 @@ def derive_p1(levels: int, usage: KeyUsage | int) -> int:
 def derive_key(p1: int, p2: int, card_no: bytes, challenge: bytes, *, city_factor: bytes | None = None) -> Command:
     """Key diversification / session init ``80 DE P1 P2 Lc | cardNo(8) ‖ [cityFactor(8)] ‖ challenge(8)``.
 
-    Lc ``10`` (one level) or ``18`` (two levels). Source: health-card.md §5.1-§5.2, §6.1 (``80 DE 47 3x 18``).
+    Lc ``10`` (one level) or ``18`` (two levels). Source: WS/T 543.4 key table, diversification factors, WS/T 543.4
+    EXTERNAL AUTHENTICATE (``80 DE 47 3x 18``).
     """
     data = check_bytes("card_no", card_no, 8)
     if city_factor is not None:
@@ -76,7 +78,8 @@ def derive_key(p1: int, p2: int, card_no: bytes, challenge: bytes, *, city_facto
 
 
 def encrypt(data: bytes) -> Command:
-    """Encrypt with the derived key ``80 FA 00 00 Lc data`` (health-card.md §6.1-§6.2, §7.2); data redacted.
+    """Encrypt with the derived key ``80 FA 00 00 Lc data`` (WS/T 543.4 EXTERNAL AUTHENTICATE, SM UPDATE RECORD, 健康卡
+    SAM spec: commands); data redacted.
 
     EXTERNAL AUTHENTICATE: ``encrypt(terminal_data + bytes(8))`` (``80 FA 00 00 10``).
     """
@@ -84,12 +87,13 @@ def encrypt(data: bytes) -> Command:
 
 
 def mac(iv: bytes, data: bytes) -> Command:
-    """MAC with the derived key ``80 FA 05 00 Lc | IV(16) ‖ data`` (health-card.md §6.2, §7.2)."""
+    """MAC with the derived key ``80 FA 05 00 Lc | IV(16) ‖ data`` (WS/T 543.4 SM UPDATE RECORD, 健康卡 SAM spec:
+    commands)."""
     return sam_mac(iv, data)
 
 
 def pin_bytes(pin: str | bytes) -> bytes:
-    """The SAM PIN as sent: hex digits, two per byte ("123456" → ``12 34 56``, health-card.md §7.2)."""
+    """The SAM PIN as sent: hex digits, two per byte ("123456" → ``12 34 56``, 健康卡 SAM spec: commands)."""
     if isinstance(pin, bytes | bytearray):
         return check_bytes("pin", pin, low=1, high=8)
     if not pin or len(pin) % 2 or not pin.isdigit() or not pin.isascii():
@@ -98,35 +102,35 @@ def pin_bytes(pin: str | bytes) -> bytes:
 
 
 def verify_pin(pin: str | bytes, *, key_id: int = 0x00) -> Command:
-    """SAM VERIFY PIN ``00 20 00 00 Lc PIN`` in DF01 (health-card.md §7.2); data redacted."""
+    """SAM VERIFY PIN ``00 20 00 00 Lc PIN`` in DF01 (健康卡 SAM spec: commands); data redacted."""
     return iso.verify(pin_bytes(pin), key_id=key_id)
 
 
 def change_pin(old_pin: str | bytes, new_pin: str | bytes, *, key_id: int = 0x00) -> Command:
-    """SAM CHANGE PIN ``80 5E 01 00 Lc old ‖ FF ‖ new`` (health-card.md §7.2); data redacted."""
+    """SAM CHANGE PIN ``80 5E 01 00 Lc old ‖ FF ‖ new`` (健康卡 SAM spec: commands); data redacted."""
     return iso.change_pin(pin_bytes(old_pin), pin_bytes(new_pin), key_id=key_id)
 
 
 def read_public_info(length: int = 0x0E) -> Command:
-    """Read EF0015 (after SELECT 3F00, 0015) ``00 B0 00 00 0E`` (health-card.md §7.1); parse with SamPublicInfo."""
+    """Read EF0015 (after SELECT 3F00, 0015) ``00 B0 00 00 0E`` (健康卡 SAM spec: files); parse with SamPublicInfo."""
     return iso.read_binary(0, length)
 
 
 def read_terminal_info(length: int = 0x06) -> Command:
-    """Read EF0016 ``00 B0 00 00 06``: terminal number (health-card.md §7.1); parse with TerminalInfo."""
+    """Read EF0016 ``00 B0 00 00 06``: terminal number (健康卡 SAM spec: files); parse with TerminalInfo."""
     return iso.read_binary(0, length)
 
 
 def read_app_info(length: int = 0x19) -> Command:
-    """Read DF01/EF001A ``00 B0 00 00 19`` (health-card.md §7.1); parse with HealthSamAppInfo."""
+    """Read DF01/EF001A ``00 B0 00 00 19`` (健康卡 SAM spec: files); parse with HealthSamAppInfo."""
     return iso.read_binary(0, length)
 
 
 def read_issuer_certificate(length: int = 0xB4) -> Command:
-    """Read DF01/EF001B ``00 B0 00 00 B4``: issuer certificate, 180 bytes (health-card.md §7.1)."""
+    """Read DF01/EF001B ``00 B0 00 00 B4``: issuer certificate, 180 bytes (健康卡 SAM spec: files)."""
     return iso.read_binary(0, length)
 
 
 def read_sam_certificate(length: int = 0xBE) -> Command:
-    """Read DF01/EF001C ``00 B0 00 00 BE``: SAM certificate, 190 bytes (health-card.md §7.1)."""
+    """Read DF01/EF001C ``00 B0 00 00 BE``: SAM certificate, 190 bytes (健康卡 SAM spec: files)."""
     return iso.read_binary(0, length)

@@ -1,21 +1,26 @@
 """PC/SC transport through pyscard's ``smartcard.scard`` (WinSCard / pcsc-lite), imported lazily.
 
-Designed against the field problems in pcsc-vpcd.md §7:
+Designed against the field problems in PC/SC field problems, sources.md F6:
 
-* **Errors name the layer and the PC/SC code** (§7.6): every failure is a :class:`~apdu.errors.ReaderError`
+* **Errors name the layer and the PC/SC code** (PC/SC field problems, sources.md F6.6): every failure is a
+  :class:`~apdu.errors.ReaderError`
   whose message contains the PC/SC error name (``SCARD_W_REMOVED_CARD`` ...); ``removed=True`` when the card
   is gone. pyscard missing is a ReaderError too, with the install hint.
-* **The service restarts** (§7.1): a context error (``SCARD_E_NO_SERVICE``, ``SCARD_E_SERVICE_STOPPED``,
+* **The service restarts** (PC/SC field problems, sources.md F6.1): a context error (``SCARD_E_NO_SERVICE``,
+  ``SCARD_E_SERVICE_STOPPED``,
   ``SCARD_E_INVALID_HANDLE`` ...) drops the context; the next :meth:`PcscTransport.connect` establishes a new one.
-* **The card is reset by another process** (§7.3; OpenSC ``sc_lock``): on ``SCARD_W_RESET_CARD`` the handle is
+* **The card is reset by another process** (PC/SC field problems, sources.md F6.3; OpenSC ``sc_lock``): on
+  ``SCARD_W_RESET_CARD`` the handle is
   reconnected (``SCardReconnect``, leave card) and the ``on_reset`` hooks run so the layer above can re-select
   its application and re-open secure messaging. Inside :meth:`~PcscTransport.exclusive` the reset is reported as
   :class:`CardResetError` (the business operation must restart: the card lost its volatile state mid-way);
   outside a transaction the APDU is sent once more after the hooks have run. Beginning a transaction retries up
   to 5 times on a reset, as ``sc_lock`` does.
-* **Handles are not thread-safe** (§7.5): all calls on one transport are serialised by a re-entrant lock, and
+* **Handles are not thread-safe** (PC/SC field problems, sources.md F6.5): all calls on one transport are serialised by
+  a re-entrant lock, and
   :meth:`~PcscTransport.exclusive` holds it for the whole business operation.
-* **T=0 status words are left to the channel** (§6): this transport passes APDUs through unchanged.
+* **T=0 status words are left to the channel** (ISO/IEC 7816-3 T=0 61xx/6Cxx): this transport passes APDUs through
+  unchanged.
 """
 
 from __future__ import annotations
@@ -158,7 +163,7 @@ class PcscTransport:
         reconnected following a card reset by another process.
     removal_wait:
         Seconds to wait, after a failed transmit, for the reader state to settle before deciding whether the
-        card was removed (vpcd reports the removal at its next presence poll, ~0.44 s; pcsc-vpcd.md §4).
+        card was removed (vpcd reports the removal at its next presence poll, ~0.44 s; pcscd polling, sources.md F5).
     """
 
     def __init__(
@@ -405,7 +410,7 @@ class PcscTransport:
         """Hold a PC/SC transaction (``SCardBeginTransaction``/``EndTransaction``) for one business operation.
 
         Re-entrant: nested blocks share the outer transaction. Connects first if needed. Keep the block short:
-        Windows resets a card left idle in a transaction for 5 s (pcsc-vpcd.md §7.3).
+        Windows resets a card left idle in a transaction for 5 s (PC/SC field problems, sources.md F6.3).
         """
         with self._lock:
             if self._card is None:

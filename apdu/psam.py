@@ -1,9 +1,10 @@
 """PBOC PSAM command builders: purchase MAC1/MAC2, generic DES computation, EF15/EF16/EF17 reads.
 
-Layouts: pboc-purse.md §4 (``80 70`` INIT_SAM_FOR_PURCHASE, ``80 72`` CREDIT_SAM_FOR_PURCHASE), §5.1 (``80 1A``
-INIT_FOR_DESCRYPT, ``80 FA`` CIPHER DATA), §5.2 (PSAM files). P1/P2 values differ between PSAM vendors
-("treat P1/P2 as configuration", §5.1), so every builder takes them as keyword arguments with the reference's
-values as defaults. T=0 PSAMs answer ``61xx``; :class:`apdu.channel.Channel` fetches the data.
+Layouts: JR/T 0025.2 purchase with a PSAM (``80 70`` INIT_SAM_FOR_PURCHASE, ``80 72`` CREDIT_SAM_FOR_PURCHASE), PSAM
+COS, sources.md V2 (``80 1A`` INIT_FOR_DESCRYPT, ``80 FA`` CIPHER DATA), PSAM files, sources.md V2 (PSAM files). P1/P2
+values differ between PSAM vendors ("treat P1/P2 as configuration", PSAM COS, sources.md V2), so every builder takes
+them as keyword arguments with the reference's values as defaults. T=0 PSAMs answer ``61xx``;
+:class:`apdu.channel.Channel` fetches the data.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ KEY_INDEX_SFI = 0x17
 
 
 class KeyUsage(enum.IntEnum):
-    """PSAM key attribute, the low 5 bits of ``80 1A`` P1: which key (毅能达 PSAM COS 6.0, pboc-purse.md §5.1;
+    """PSAM key attribute, the low 5 bits of ``80 1A`` P1: which key (毅能达 PSAM COS 6.0, PSAM COS, sources.md V2;
     vendor-specific). The SAM key store files keys by it too (:mod:`sam.keystore`)."""
 
     MASTER = 0x00
@@ -56,7 +57,7 @@ class KeyUsage(enum.IntEnum):
 
 
 class CipherMode(enum.IntEnum):
-    """P1 of ``80 FA`` CIPHER DATA (pboc-purse.md §5.1, S7)."""
+    """P1 of ``80 FA`` CIPHER DATA (PSAM COS, sources.md V2, S7)."""
 
     ENCRYPT = 0x00  # encrypt, no block follows
     ENCRYPT_MORE = 0x02  # encrypt, more blocks follow
@@ -89,7 +90,7 @@ def init_sam_for_purchase(
     p2: int = 0x00,
     le: int | None = 0x08,
 ) -> Command:
-    """INIT_SAM_FOR_PURCHASE ``80 70 P1 P2 Lc | data | Le 08`` (pboc-purse.md §4 step 2), Lc = 14 + 8N.
+    """INIT_SAM_FOR_PURCHASE ``80 70 P1 P2 Lc | data | Le 08`` (JR/T 0025.2 purchase with a PSAM step 2), Lc = 14 + 8N.
 
     Data: ICC random(4) ‖ card offline counter(2) ‖ amount(4) ‖ type(1, 06 or 09) ‖ datetime(7) ‖
     key version(1) ‖ algorithm ID(1) ‖ N factors of 8 bytes (card application serial first, then the issuer
@@ -110,13 +111,14 @@ def init_sam_for_purchase(
 
 
 def credit_sam_for_purchase(mac2: bytes, *, p1: int = 0x00, p2: int = 0x00) -> Command:
-    """CREDIT_SAM_FOR_PURCHASE ``80 72 P1 P2 04 | MAC2`` (pboc-purse.md §4 step 4): ``9000`` = MAC2 valid."""
+    """CREDIT_SAM_FOR_PURCHASE ``80 72 P1 P2 04 | MAC2`` (JR/T 0025.2 purchase with a PSAM step 4): ``9000`` = MAC2
+    valid."""
     mac2 = check_bytes("mac2", mac2, 4)
     return Command(0x80, 0x72, check_int("p1", p1, 0, 0xFF), check_int("p2", p2, 0, 0xFF), mac2)
 
 
 def descrypt_p1(levels: int, attribute: KeyUsage | int) -> int:
-    """``80 1A`` P1: levels in the high 3 bits, key attribute in the low 5 (pboc-purse.md §5.1, S7).
+    """``80 1A`` P1: levels in the high 3 bits, key attribute in the low 5 (PSAM COS, sources.md V2, S7).
 
     Example: ``descrypt_p1(2, KeyUsage.MAINTENANCE) == 0x45`` (the observed ``80 1A 45 01 10``).
     """
@@ -124,7 +126,7 @@ def descrypt_p1(levels: int, attribute: KeyUsage | int) -> int:
 
 
 def init_for_descrypt(key_usage: int, key_index: int, factors: Sequence[bytes] = ()) -> Command:
-    """INIT_FOR_DESCRYPT ``80 1A P1 P2 Lc | factors`` (pboc-purse.md §5.1): Lc = 8N, N = 0..3.
+    """INIT_FOR_DESCRYPT ``80 1A P1 P2 Lc | factors`` (PSAM COS, sources.md V2): Lc = 8N, N = 0..3.
 
     ``key_usage`` = P1 (see :func:`descrypt_p1`), ``key_index`` = P2 (key index or version). With no factor
     the command is case 1 ``80 1A P1 P2``.
@@ -134,7 +136,7 @@ def init_for_descrypt(key_usage: int, key_index: int, factors: Sequence[bytes] =
 
 
 def cipher_data(mode: CipherMode | int, data: bytes, *, p2: int = 0x00, le: int | None = None) -> Command:
-    """CIPHER DATA ``80 FA P1 P2 Lc data`` (pboc-purse.md §5.1; health SAM health-card.md §7.2).
+    """CIPHER DATA ``80 FA P1 P2 Lc data`` (PSAM COS, sources.md V2; health SAM 健康卡 SAM spec: commands).
 
     Encryption modes redact both command and response data (the plaintext may be a PIN block or a key);
     MAC modes redact nothing.
@@ -148,7 +150,7 @@ def cipher_data(mode: CipherMode | int, data: bytes, *, p2: int = 0x00, le: int 
 
 
 def sam_encrypt(data: bytes, *, more: bool = False, p2: int = 0x00) -> Command:
-    """Encrypt with the key set up by ``80 1A``/``80 DE``: ``80 FA 00|02 P2 Lc data`` (pboc-purse.md §5.1).
+    """Encrypt with the key set up by ``80 1A``/``80 DE``: ``80 FA 00|02 P2 Lc data`` (PSAM COS, sources.md V2).
 
     Example: the FMCOS EXTERNAL AUTHENTICATE cryptogram ``80 FA 00 00 08 | rand(8)`` (S22).
     """
@@ -156,7 +158,7 @@ def sam_encrypt(data: bytes, *, more: bool = False, p2: int = 0x00) -> Command:
 
 
 def sam_mac(iv: bytes, data: bytes, *, p2: int = 0x00) -> Command:
-    """MAC over one block chain ``80 FA 05 P2 Lc | IV ‖ data`` (pboc-purse.md §5.1; health-card.md §6.2).
+    """MAC over one block chain ``80 FA 05 P2 Lc | IV ‖ data`` (PSAM COS, sources.md V2; WS/T 543.4 SM UPDATE RECORD).
 
     IV is 8 bytes (PSAM, DES) or 16 (health SAM, SM4). The caller supplies the ``80 00…`` padding of ``data``.
     """
@@ -165,15 +167,16 @@ def sam_mac(iv: bytes, data: bytes, *, p2: int = 0x00) -> Command:
 
 
 def read_public_info(*, sfi: int = PUBLIC_INFO_SFI, length: int = 0x0A) -> Command:
-    """Read EF15 (PSAM serial first) ``00 B0 95 00 0A`` (pboc-purse.md §5.2); parse with SamPublicInfo."""
+    """Read EF15 (PSAM serial first) ``00 B0 95 00 0A`` (PSAM files, sources.md V2); parse with SamPublicInfo."""
     return iso.read_binary_sfi(sfi, 0, length)
 
 
 def read_terminal_id(*, sfi: int = TERMINAL_INFO_SFI, length: int = 0x06) -> Command:
-    """Read EF16, the 6-byte terminal number ``00 B0 96 00 06`` (pboc-purse.md §5.2); parse with TerminalInfo."""
+    """Read EF16, the 6-byte terminal number ``00 B0 96 00 06`` (PSAM files, sources.md V2); parse with TerminalInfo."""
     return iso.read_binary_sfi(sfi, 0, length)
 
 
 def read_purchase_key_index(*, sfi: int = KEY_INDEX_SFI, length: int = 0x01) -> Command:
-    """Read EF17 under the application DF, the purchase key index ``00 B0 97 00 01`` (pboc-purse.md §1, §5.2)."""
+    """Read EF17 under the application DF, the purchase key index ``00 B0 97 00 01`` (JR/T 0025.1 data formats, PSAM
+    files, sources.md V2)."""
     return iso.read_binary_sfi(sfi, 0, length)

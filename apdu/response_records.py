@@ -5,8 +5,8 @@ Each fixed record is a frozen dataclass whose byte layout is declared once, as a
 names the record on a wrong length) and ``encode()`` builds with it (``field`` names a value that does not fit),
 so the terminal parses with the very declaration the simulated card and SAM answer with. Amounts and balances
 are integer fen; counters are integers; MACs, TACs and randoms are ``bytes``. :class:`SamPublicInfo` (variable
-length, optional trailing fields) keeps a hand-written split. Layouts: pboc-purse.md §2 (card), §4-§5 (PSAM),
-health-card.md §7.1 (SAM).
+length, optional trailing fields) keeps a hand-written split. Layouts: JR/T 0025.1 purse commands (card), JR/T 0025.2
+purchase with a PSAM; PSAM COS, sources.md V2 (PSAM), 健康卡 SAM spec: files (SAM).
 """
 
 from __future__ import annotations
@@ -123,7 +123,8 @@ class _FixedRecord:
 
 @dataclass(frozen=True, slots=True)
 class InitForLoadResponse(_FixedRecord):
-    """INITIALIZE FOR LOAD (and FOR UNLOAD) answer, 16 bytes (pboc-purse.md §2.1, §2.7).
+    """INITIALIZE FOR LOAD (and FOR UNLOAD) answer, 16 bytes (JR/T 0025.1 INITIALIZE FOR LOAD, JR/T 0025.1 INITIALIZE
+    FOR UNLOAD).
 
     old balance(4) ‖ online counter(2) ‖ key version(1) ‖ algorithm ID(1) ‖ ICC random(4) ‖ MAC1(4).
     """
@@ -143,7 +144,8 @@ class InitForLoadResponse(_FixedRecord):
 
 @dataclass(frozen=True, slots=True)
 class InitForPurchaseResponse(_FixedRecord):
-    """INITIALIZE FOR PURCHASE (and CASH WITHDRAW, CAPP PURCHASE) answer, 15 bytes (pboc-purse.md §2.3).
+    """INITIALIZE FOR PURCHASE (and CASH WITHDRAW, CAPP PURCHASE) answer, 15 bytes (JR/T 0025.1 INITIALIZE FOR
+    PURCHASE).
 
     old balance(4) ‖ offline counter(2) ‖ overdraft limit(3) ‖ key version(1) ‖ algorithm ID(1) ‖ ICC random(4).
     """
@@ -163,7 +165,7 @@ class InitForPurchaseResponse(_FixedRecord):
 
 @dataclass(frozen=True, slots=True)
 class InitForUpdateResponse(_FixedRecord):
-    """INITIALIZE FOR UPDATE (overdraft limit) answer, 19 bytes (pboc-purse.md §2.8).
+    """INITIALIZE FOR UPDATE (overdraft limit) answer, 19 bytes (JR/T 0025.1 UPDATE OVERDRAW LIMIT).
 
     balance(4) ‖ online counter(2) ‖ old limit(3) ‖ key version(1) ‖ algorithm ID(1) ‖ random(4) ‖ MAC1(4).
     """
@@ -184,7 +186,7 @@ class InitForUpdateResponse(_FixedRecord):
 
 @dataclass(frozen=True, slots=True)
 class DebitForPurchaseResponse(_FixedRecord):
-    """DEBIT FOR PURCHASE answer: TAC(4) ‖ MAC2(4), in that order (pboc-purse.md §2.4)."""
+    """DEBIT FOR PURCHASE answer: TAC(4) ‖ MAC2(4), in that order (JR/T 0025.1 DEBIT FOR PURCHASE)."""
 
     LAYOUT: ClassVar[Layout] = Layout(_raw("tac", 4), _raw("mac2", 4))
     LENGTH: ClassVar[int] = 8
@@ -197,7 +199,7 @@ _TAC = Layout(_raw("tac", 4))
 
 @dataclass(frozen=True, slots=True)
 class CreditForLoadResponse(_FixedRecord):
-    """CREDIT FOR LOAD answer: TAC(4) (pboc-purse.md §2.2)."""
+    """CREDIT FOR LOAD answer: TAC(4) (JR/T 0025.1 CREDIT FOR LOAD)."""
 
     LAYOUT: ClassVar[Layout] = _TAC
     LENGTH: ClassVar[int] = 4
@@ -206,7 +208,7 @@ class CreditForLoadResponse(_FixedRecord):
 
 @dataclass(frozen=True, slots=True)
 class UpdateOverdraftLimitResponse(_FixedRecord):
-    """UPDATE OVERDRAW LIMIT answer: TAC(4) (pboc-purse.md §2.8)."""
+    """UPDATE OVERDRAW LIMIT answer: TAC(4) (JR/T 0025.1 UPDATE OVERDRAW LIMIT)."""
 
     LAYOUT: ClassVar[Layout] = _TAC
     LENGTH: ClassVar[int] = 4
@@ -215,7 +217,7 @@ class UpdateOverdraftLimitResponse(_FixedRecord):
 
 @dataclass(frozen=True, slots=True)
 class DebitForUnloadResponse(_FixedRecord):
-    """DEBIT FOR UNLOAD answer: a MAC(4) under the session key, not a TAC (pboc-purse.md §2.7)."""
+    """DEBIT FOR UNLOAD answer: a MAC(4) under the session key, not a TAC (JR/T 0025.1 INITIALIZE FOR UNLOAD)."""
 
     LAYOUT: ClassVar[Layout] = Layout(_raw("mac", 4))
     LENGTH: ClassVar[int] = 4
@@ -224,7 +226,8 @@ class DebitForUnloadResponse(_FixedRecord):
 
 @dataclass(frozen=True, slots=True)
 class TransactionProveResponse(_FixedRecord):
-    """GET TRANSACTION PROVE answer: MAC(4) ‖ TAC(4) (pboc-purse.md §2.6: TAC at bytes 4..7, M confidence)."""
+    """GET TRANSACTION PROVE answer: MAC(4) ‖ TAC(4) (JR/T 0025.1 GET TRANSACTION PROVE: TAC at bytes 4..7, M
+    confidence)."""
 
     LAYOUT: ClassVar[Layout] = Layout(_raw("mac", 4), _raw("tac", 4))
     LENGTH: ClassVar[int] = 8
@@ -234,7 +237,7 @@ class TransactionProveResponse(_FixedRecord):
 
 @dataclass(frozen=True, slots=True)
 class BalanceResponse(_FixedRecord):
-    """GET BALANCE answer: balance(4), big-endian fen (pboc-purse.md §2.5)."""
+    """GET BALANCE answer: balance(4), big-endian fen (JR/T 0025.1 GET BALANCE)."""
 
     LAYOUT: ClassVar[Layout] = Layout(_uint("balance", 4))
     LENGTH: ClassVar[int] = 4
@@ -243,7 +246,8 @@ class BalanceResponse(_FixedRecord):
 
 @dataclass(frozen=True, slots=True)
 class SamPurchaseInitResponse(_FixedRecord):
-    """PSAM INIT_SAM_FOR_PURCHASE (``80 70``) answer: terminal transaction serial(4) ‖ MAC1(4) (pboc-purse.md §4)."""
+    """PSAM INIT_SAM_FOR_PURCHASE (``80 70``) answer: terminal transaction serial(4) ‖ MAC1(4) (JR/T 0025.2 purchase
+    with a PSAM)."""
 
     LAYOUT: ClassVar[Layout] = Layout(_uint("terminal_serial", 4), _raw("mac1", 4))
     LENGTH: ClassVar[int] = 8
@@ -253,8 +257,8 @@ class SamPurchaseInitResponse(_FixedRecord):
 
 @dataclass(frozen=True, slots=True)
 class TerminalInfo(_FixedRecord):
-    """The 6-byte terminal number (终端机编号): PSAM EF16 ``00 B0 96 00 06`` (pboc-purse.md §5.2), health SAM
-    EF0016 (health-card.md §7.1: province(1) ‖ city(1) ‖ issuer(1) ‖ serial(3))."""
+    """The 6-byte terminal number (终端机编号): PSAM EF16 ``00 B0 96 00 06`` (PSAM files, sources.md V2), health SAM
+    EF0016 (健康卡 SAM spec: files: province(1) ‖ city(1) ‖ issuer(1) ‖ serial(3))."""
 
     LAYOUT: ClassVar[Layout] = Layout(_raw("terminal_id", 6))
     LENGTH: ClassVar[int] = 6
@@ -285,9 +289,9 @@ class TerminalInfo(_FixedRecord):
 class SamPublicInfo:
     """SAM public information file EF15/EF0015.
 
-    The first 10 bytes are the SAM serial number (pboc-purse.md §5.2, read ``00 B0 95 00 0A``). The health SAM's
+    The first 10 bytes are the SAM serial number (PSAM files, sources.md V2, read ``00 B0 95 00 0A``). The health SAM's
     14-byte file continues with version(1) ‖ key-card type(1) ‖ command-set version(1) ‖ issuer FCI data(1)
-    (health-card.md §7.1); fields not present are ``None`` / empty.
+    (健康卡 SAM spec: files); fields not present are ``None`` / empty.
     """
 
     serial: bytes
@@ -318,7 +322,7 @@ class SamPublicInfo:
 
 @dataclass(frozen=True, slots=True)
 class HealthSamAppInfo:
-    """Health SAM DF01/EF001A, 25 bytes (health-card.md §7.1).
+    """Health SAM DF01/EF001A, 25 bytes (健康卡 SAM spec: files).
 
     key index(1) ‖ application issuer ID(8) ‖ application receiver ID(8) ‖ start date(4, BCD) ‖
     expiry date(4, BCD).

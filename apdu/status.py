@@ -4,9 +4,13 @@ Sources:
 
 * ISO/IEC 7816-4:2013 §5.1.3, tables 5 and 6 (61xx, 62xx, 63xx, 64xx, 65xx, 67xx, 68xx, 69xx, 6Axx, 6B00,
   6Cxx, 6D00, 6E00, 6F00);
-* PBOC / FMCOS words: pboc-purse.md §12 (S7 list, klks ``parse_return_code``), §2.1-§2.6 (9302, 9303, 9401,
-  9403, 9406), §7.2 (63Cx, 6983, 6984); the Chinese wording follows the FMCOS 2.0 manual's SW list [RECALL];
-* health-card SAM: health-card.md §6.4/§7 (the SAM answers with the PBOC/PSAM conventions, 61xx + GET RESPONSE).
+* PBOC / FMCOS words: ISO/IEC 7816-4 and JR/T 0025.1 status words (S7 list, klks ``parse_return_code``), JR/T 0025.1
+  INITIALIZE FOR LOAD, CREDIT FOR LOAD, INITIALIZE FOR PURCHASE, DEBIT FOR PURCHASE, GET BALANCE, GET TRANSACTION PROVE
+  (9302, 9303, 9401,
+  9403, 9406), ISO/IEC 7816-4 EXTERNAL/INTERNAL AUTHENTICATE (63Cx, 6983, 6984); the Chinese wording follows the FMCOS
+  2.0 manual's SW list [RECALL];
+* health-card SAM: WS/T 543.4 responses; 健康卡 SAM spec (the SAM answers with the PBOC/PSAM conventions, 61xx + GET
+  RESPONSE).
 
 :class:`SW` names every exact word; the virtual card and the virtual SAM answer with these names, the terminal
 side describes and raises on them (:func:`apdu.errors.error_for`, :func:`apdu.response.check`). This module
@@ -196,7 +200,7 @@ _TABLE: dict[int, tuple[str, str, Category]] = {
     SW.INS_NOT_SUPPORTED: ("Instruction not supported", "INS 不支持", _C.COMMAND),
     SW.CLA_NOT_SUPPORTED: ("Class not supported", "CLA 不支持", _C.COMMAND),
     SW.NO_PRECISE_DIAGNOSIS: ("No precise diagnosis", "数据无效，无精确诊断", _C.EXECUTION),
-    # PBOC e-purse (pboc-purse.md §2, §12)
+    # PBOC e-purse (JR/T 0025.1 purse commands, ISO/IEC 7816-4 and JR/T 0025.1 status words)
     SW.MAC_ERROR: ("MAC error", "MAC 错误", _C.MAC),
     SW.APP_PERMANENTLY_LOCKED: ("Application permanently locked", "应用已被永久锁定", _C.BLOCKED),
     SW.INSUFFICIENT_FUNDS: ("Insufficient funds", "金额不足", _C.FUNDS),
@@ -258,9 +262,9 @@ def tries_left(n: int) -> int:
     """The word for a failed verification with ``n`` tries left: ``63Cx``, or ``6983`` when none is left.
 
     ISO/IEC 7816-4:2013 table 6 gives ``63Cx`` "counter x" and ``6983`` "authentication method blocked"; the
-    FMCOS / PBOC cards answer ``6983`` once the key or PIN is locked (pboc-purse.md §7.2). The card and the SAM
-    both answer this way, so the attempt that uses the last try already says "blocked" (docs/decisions.md D11).
-    ``n`` above 15 is reported as 15 (four bits).
+    FMCOS / PBOC cards answer ``6983`` once the key or PIN is locked (ISO/IEC 7816-4 EXTERNAL/INTERNAL AUTHENTICATE).
+    The card and the SAM both answer this way, so the attempt that uses the last try already says "blocked"
+    (docs/decisions.md D11). ``n`` above 15 is reported as 15 (four bits).
     """
     if n < 0:
         raise ValueError(f"tries left must be >= 0, got {n}")

@@ -23,7 +23,7 @@ Timestamps come from :func:`time.perf_counter_ns` (monotonic, nanoseconds).
 
 Intermediate exchanges of a 61xx GET RESPONSE chain or a 6Cxx re-send are traced too, flagged
 ``intermediate=True``, so the trace shows what really crossed the interface (OpenSC#1044: ``opensc-tool -s``
-hid 61xx by reporting 9000; pcsc-vpcd.md §6).
+hid 61xx by reporting 9000; ISO/IEC 7816-3 T=0 61xx/6Cxx).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Serve a :class:`~apdu.card.SimulatedCard` into pcscd through vsmartcard's ``vpcd`` reader driver.
 
 With Debian's ``/etc/reader.conf.d/vpcd`` (``DEVICENAME /dev/null:0x8C7B``) vpcd is the TCP *server* on port
-35963 + slot and the card connects to it (pcsc-vpcd.md §3.1); the reader then appears to every PC/SC client
-as ``Virtual PCD 00 0<slot>`` (§3.2).
+35963 + slot and the card connects to it (vsmartcard vpcd reader.conf); the reader then appears to every PC/SC client
+as ``Virtual PCD 00 0<slot>`` (pcsc-lite reader names).
 
-Wire protocol (pcsc-vpcd.md §2; vsmartcard ``doc/api.txt``, ``src/vpcd/vpcd.h``): every frame in both
+Wire protocol (vsmartcard vpcd protocol; vsmartcard ``doc/api.txt``, ``src/vpcd/vpcd.h``): every frame in both
 directions is a 2-byte big-endian length and that many bytes; vpcd always speaks first.
 
 ============================  ===========================  ==========================
@@ -19,17 +19,19 @@ vpcd → card                   meaning                      card → vpcd
 
 Rules applied here:
 
-* reads are looped until the whole frame has arrived (vicc does not loop, pcsc-vpcd.md §2);
-* GET ATR only reads :attr:`SimulatedCard.atr` (pcscd polls it about every 0.44 s, between APDUs, §4);
+* reads are looped until the whole frame has arrived (vicc does not loop, vsmartcard vpcd protocol);
+* GET ATR only reads :attr:`SimulatedCard.atr` (pcscd polls it about every 0.44 s, between APDUs, pcscd polling,
+  sources.md F5);
 * ``TCP_NODELAY`` once, ``TCP_QUICKACK`` re-armed before every ``recv`` (Linux), and each answer is sent with a
   single ``sendall`` of length ‖ body. Debian's vpcd 3.3 writes the length and the APDU in two ``send`` calls;
   without an immediate ACK from this side its Nagle algorithm holds the body for the ~40 ms delayed-ACK timer
-  (vpcd-latency.md: 44 ms → 0.16 ms per APDU);
+  (sources.md F7: 44 ms → 0.16 ms per APDU);
 * if vpcd goes away (pcscd restarted), the server powers the card off and connects again until stopped;
 * a card that answers nothing (an empty response: it lost power in the middle of the command, e.g. a torn
   virtual card) is treated as pulled out: the connection is reset without an answer (vpcd reports a
   communication error and ejects it) and the server stays away for ``removal_time`` (1 s, longer than pcscd's
-  ~0.4 s presence poll, §4) so pcscd sees the reader empty; when the card comes back pcscd powers it on again.
+  ~0.4 s presence poll, sources.md F5) so pcscd sees the reader empty; when the card comes back pcscd powers it on
+  again.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from apdu.status import SW, sw_bytes
 
 __all__ = ["DEFAULT_PORT", "VpcdCardServer", "VpcdServerHandle", "reader_name"]
 
-DEFAULT_PORT = 35963  # 0x8C7B, vpcd slot 0 (pcsc-vpcd.md §2)
+DEFAULT_PORT = 35963  # 0x8C7B, vpcd slot 0 (vsmartcard vpcd protocol)
 
 _POWER_OFF, _POWER_ON, _RESET, _GET_ATR = 0, 1, 2, 4
 _QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
@@ -56,7 +58,7 @@ _log = logging.getLogger(__name__)
 
 
 def reader_name(slot: int = 0, friendly_name: str = "Virtual PCD") -> str:
-    """The PC/SC reader name pcsc-lite gives vpcd slot ``slot``: ``"Virtual PCD 00 00"`` (pcsc-vpcd.md §3.2)."""
+    """The PC/SC reader name pcsc-lite gives vpcd slot ``slot``: ``"Virtual PCD 00 00"`` (pcsc-lite reader names)."""
     return f"{friendly_name} 00 {slot:02d}"
 
 

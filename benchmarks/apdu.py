@@ -11,7 +11,7 @@
    per APDU (encode, SW inspection, Response object); target ≤ 10 µs. Measured in alternating rounds, best
    round of each, so both sides see the same machine load. Also with a tracer recording every exchange.
 3. Round trip through pyscard → pcscd → vpcd → :class:`~apdu.vpcd.VpcdCardServer` → echo card, raw
-   ``SCardTransmit`` and the Channel over :class:`~apdu.pcsc.PcscTransport` (vpcd-latency.md: the floor is
+   ``SCardTransmit`` and the Channel over :class:`~apdu.pcsc.PcscTransport` (sources.md F7: the floor is
    about 0.16 ms on these machines; a card side without TCP_QUICKACK pays ~40 ms). Uses vpcd slot 0 under the
    same lock as the tests (``/tmp/healthcard-vpcd.lock``).
 """

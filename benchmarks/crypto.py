@@ -86,7 +86,8 @@ def version(dist: str) -> str:
         return "not installed"
 
 
-# --- pure-Python alternatives, written the same way as sam.crypto computes (pboc-purse.md §3.5, §6) ---------------
+# --- pure-Python alternatives, written the same way as sam.crypto computes (SM4 purse variant, sources.md F1, JR/T
+# 0025.2 key diversification) ---------------
 
 
 def gmssl_sm4_encryptor(key: bytes) -> Callable[[bytes], bytes]:

@@ -1,12 +1,12 @@
 """APDUs and library time per business operation, next to the reference reader-DLL flow for the same data.
 
-Reference model (health-card.md §2.2, §4, §6, §9; S1's ``WSB_RWInterface``): every DLL call selects by FID from
-DDF1 down to the EF, authenticates per file (GET CHALLENGE + EXTERNAL AUTHENTICATE on the card; ``80 DE``,
-``80 FA`` and GET RESPONSE on the SAM), reads one READ RECORD per item and transparent files in 0x80-byte chunks;
-power-on reads YYCSDM (SELECT DDF1, SELECT EF05, READ RECORD) for the city factor. SM writes cost GET CHALLENGE +
-``04 DC`` on the card and ``80 DE`` + 2 × (``80 FA`` + GET RESPONSE) on the SAM. The purse has no DLL function:
-its reference is the plain pboc-purse.md §2/§4 flow (SELECT ADF, READ EF15, INITIALIZE, DEBIT/CREDIT, PSAM EF16,
-``80 70`` + GET RESPONSE, ``80 72``).
+Reference model (WS/T 543.3 record addressing, WS/T 543.3 access rules, WS/T 543.4 commands, 健康卡应用接口规范 §6; W1's
+``WSB_RWInterface``): every DLL call selects by FID from DDF1 down to the EF, authenticates per file (GET CHALLENGE +
+EXTERNAL AUTHENTICATE on the card; ``80 DE``, ``80 FA`` and GET RESPONSE on the SAM), reads one READ RECORD per item and
+transparent files in 0x80-byte chunks; power-on reads YYCSDM (SELECT DDF1, SELECT EF05, READ RECORD) for the city
+factor. SM writes cost GET CHALLENGE + ``04 DC`` on the card and ``80 DE`` + 2 × (``80 FA`` + GET RESPONSE) on the SAM.
+The purse has no DLL function: its reference is the plain JR/T 0025.1 purse commands; JR/T 0025.2 purchase with a PSAM
+flow (SELECT ADF, READ EF15, INITIALIZE, DEBIT/CREDIT, PSAM EF16, ``80 70`` + GET RESPONSE, ``80 72``).
 
 Ours: measured on the in-process virtual card and virtual SAM with :meth:`CardSession.measure`; time = median
 library time of ``--runs`` repetitions (fresh card per run where the operation changes the card).
@@ -91,13 +91,14 @@ def ref_add_visit() -> tuple[int, int]:
 
 
 def ref_debit() -> tuple[int, int]:
-    """pboc-purse.md §4: SELECT ADF, READ EF15, INITIALIZE, DEBIT; PSAM SELECT MF + EF16, 80 70 + C0, 80 72."""
+    """JR/T 0025.2 purchase with a PSAM: SELECT ADF, READ EF15, INITIALIZE, DEBIT; PSAM SELECT MF + EF16, 80 70 + C0, 80
+    72."""
     return 4, 5
 
 
 def ref_load() -> tuple[int, int]:
-    """pboc-purse.md §2.1-§2.2: SELECT ADF, READ EF15, VERIFY PIN, INITIALIZE, CREDIT; MAC2 from the host;
-    the terminal ID from the PSAM's EF16 (SELECT MF + READ BINARY)."""
+    """JR/T 0025.1 INITIALIZE FOR LOAD, CREDIT FOR LOAD: SELECT ADF, READ EF15, VERIFY PIN, INITIALIZE, CREDIT; MAC2
+    from the host; the terminal ID from the PSAM's EF16 (SELECT MF + READ BINARY)."""
     return 5, 2
 
 
@@ -203,10 +204,10 @@ def write_docs(table: str, runs: int, path: Path) -> None:
         "Measured by `benchmarks/operations.py` on the in-process virtual card and virtual SAM "
         f"(median of {runs} runs; APDUs include GET RESPONSE exchanges; the SAM PIN verification, once per "
         "session in both flows, is left out). The reference column models the reader-DLL flow of "
-        "health-card.md §9 for the same data (SELECT by FID per call, one READ RECORD per item, an "
+        "健康卡应用接口规范 §6 for the same data (SELECT by FID per call, one READ RECORD per item, an "
         "authentication per file, 0x80-byte binary chunks, YYCSDM read at power-on) and, for the purse, the "
-        "plain pboc-purse.md §4 flow. Debit and load assume the card number is already known (the HIS read the "
-        "card first).\n\n"
+        "plain PSAM purchase flow of JR/T 0025.2. Debit and load assume the card number is already known (the HIS "
+        "read the card first).\n\n"
         f"{table}\n\n"
         "Where ours is smaller: SFI reads (no SELECT EF), one SELECT and one authentication per DF instead of per "
         "file, 256-byte READ BINARY / 255-byte UPDATE BINARY chunks, DF03 records of free slots skipped, "

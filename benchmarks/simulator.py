@@ -14,7 +14,7 @@
    ``apt-get install python3-virtualsmartcard vsmartcard-vpicc`` and ``.venv/bin/pip install pycryptodome``.
 3. Round trip per APDU through pyscard → pcscd → vpcd → card, for a minimal echo card and the virtual card
    (served by :class:`~apdu.vpcd.VpcdCardServer`) and for vicc's own ``VirtualICC`` serving the same EF (the
-   floor is the echo card, vpcd-latency.md ≈ 0.16 ms). Follows the protocol of tests/e2e/conftest.py: a shared
+   floor is the echo card, sources.md F7 ≈ 0.16 ms). Follows the protocol of tests/e2e/conftest.py: a shared
    flock on ``/tmp/healthcard-pcscd.lock`` while pcscd is needed (``pcscd -f`` is started, and stopped at the
    end, if nothing serves the vpcd ports), and vpcd slot 0 under ``/tmp/healthcard-vpcd.lock`` (the tests' one
    lock on both slots).

@@ -73,11 +73,11 @@ class CardOps(Protocol):
         ...
 
     def debit(self, amount_fen: int, hooks: TxHooks) -> Completed:
-        """A purchase (pboc-purse.md §2.3), journaled through ``hooks``."""
+        """A purchase (JR/T 0025.1 INITIALIZE FOR PURCHASE), journaled through ``hooks``."""
         ...
 
     def load(self, amount_fen: int, hooks: TxHooks) -> Completed:
-        """A load (pboc-purse.md §2.2), journaled through ``hooks``."""
+        """A load (JR/T 0025.1 CREDIT FOR LOAD), journaled through ``hooks``."""
         ...
 
     def recover(self, kind: Kind, prepared: Prepared) -> Completed | None:

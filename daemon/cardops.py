@@ -11,13 +11,14 @@ the PC/SC-less paths stay light) and for the type checker at the top.
   stays in the reader. ``virtual-blank`` is a simulated card dispenser for ``IssueCard``.
 * :class:`PcscReader` — a PC/SC card reader and the reader holding its SAM (``apdu.pcsc`` via
   ``open_pcsc_session``; pyscard imported lazily). A new PC/SC context is opened for every poll and session,
-  so a restarted pcscd is picked up without restarting the daemon (pcsc-vpcd.md §7.1), and no PC/SC
-  transaction is held between jobs (Windows resets a card idle in a transaction for 5 s, §7.3).
+  so a restarted pcscd is picked up without restarting the daemon (PC/SC field problems, sources.md F6.1), and no PC/SC
+  transaction is held between jobs (Windows resets a card idle in a transaction for 5 s, PC/SC field problems,
+  sources.md F6.3).
 * :class:`ApiCardOps` — :class:`daemon.backend.CardOps` over a ``CardSession``.
 
 Loads go through the card API's ``LoadJournal`` hook: the journal's ``prepared`` step (balance and online counter
 from INITIALIZE FOR LOAD) is recorded right before CREDIT FOR LOAD; recovery is ``CardSession.recover_load``
-(GET TRANSACTION PROVE type 02, pboc-purse.md §2.6), checked against the balance.
+(GET TRANSACTION PROVE type 02, JR/T 0025.1 GET TRANSACTION PROVE), checked against the balance.
 """
 from __future__ import annotations
 
@@ -123,7 +124,8 @@ class ApiCardOps:
         return self._s.purse_factor().hex().upper()
 
     def block_purse(self) -> None:
-        """APPLICATION BLOCK (temporary) of the purse with the SAM's MAC (pboc-purse.md §10; a listed card)."""
+        """APPLICATION BLOCK (temporary) of the purse with the SAM's MAC (JR/T 0025.1 APPLICATION/CARD BLOCK; a listed
+        card)."""
         self._s.block_application(permanent=False)
 
     def unblock_purse(self, purse_factor: str) -> None:
@@ -147,7 +149,7 @@ class ApiCardOps:
     def load(
         self, amount_fen: int, hooks: TxHooks, authoriser: Callable[[LoadRequest], bytes] | None = None
     ) -> Completed:
-        """A load journaled through the card API's ``LoadJournal`` (pboc-purse.md §2.2).
+        """A load journaled through the card API's ``LoadJournal`` (JR/T 0025.1 CREDIT FOR LOAD).
 
         ``prepared`` (balance and online counter from INITIALIZE FOR LOAD, MAC2 known) is recorded right before
         CREDIT FOR LOAD, the only APDU that changes the card; ``completed`` right after its TAC. ``authoriser``:
@@ -178,14 +180,15 @@ class ApiCardOps:
         return None if result is None else _completed(result)
 
     def _recover_load(self, prepared: Prepared) -> Completed | None:
-        """``CardSession.recover_load`` (GET TRANSACTION PROVE type 02, pboc-purse.md §2.6), checked by the balance.
+        """``CardSession.recover_load`` (GET TRANSACTION PROVE type 02, JR/T 0025.1 GET TRANSACTION PROVE), checked by
+        the balance.
 
         The TAC comes from the card when it still holds that load as its last transaction; the balance must
-        agree (before + amount). A load the card no longer proves but lists in its detail records (pboc-purse.md
-        §11; ``tac`` empty) is confirmed whatever the balance now is: the card was used since. ``None`` from a
-        card with detail records means they decided it never ran (whatever the balance now is); without detail
-        records, 9406 with the balance unchanged means the card never loaded. Entries from before
-        the online counter was journaled (counter 0 and no terminal) are settled by the balance alone.
+        agree (before + amount). A load the card no longer proves but lists in its detail records (JR/T 0025.1
+        transaction detail file; ``tac`` empty) is confirmed whatever the balance now is: the card was used since.
+        ``None`` from a card with detail records means they decided it never ran (whatever the balance now is); without
+        detail records, 9406 with the balance unchanged means the card never loaded. Entries from before the online
+        counter was journaled (counter 0 and no terminal) are settled by the balance alone.
         """
         from healthcard.api import PreparedLoad  # noqa: PLC0415
 

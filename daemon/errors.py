@@ -71,7 +71,8 @@ class UnknownReaderError(DaemonError):
 
 
 class ReaderBusyError(DaemonError):
-    """The request waited longer than the queue timeout for its reader's worker (pcsc-vpcd.md §7.5)."""
+    """The request waited longer than the queue timeout for its reader's worker (PC/SC field problems, sources.md
+    F6.5)."""
 
     code = grpc.StatusCode.UNAVAILABLE
     reason = R.ERROR_REASON_READER_BUSY

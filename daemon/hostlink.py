@@ -205,7 +205,7 @@ class HostLink:
     def block_if_listed(self, card: CardOps) -> bool:
         """On insertion, after open transactions were settled: APPLICATION BLOCK of a listed card's purse.
 
-        Temporary block (P2 ``00``) with the SAM's line-protection MAC (pboc-purse.md §10;
+        Temporary block (P2 ``00``) with the SAM's line-protection MAC (JR/T 0025.1 APPLICATION/CARD BLOCK;
         ``healthcard.api.lifecycle``): the purse then refuses every purse command at any terminal, also one that
         does not follow the host's list. The purse factor is kept first (``host_blocked_purses``): the MAC of the
         later APPLICATION UNBLOCK is keyed with it, and a blocked purse cannot be read. True when it blocked.

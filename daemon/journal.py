@@ -1,6 +1,6 @@
 """The transaction journal: every load and debit is recorded before the card is touched and after each step.
 
-States (issue #6; pboc-purse.md §2.6 for the recovery read):
+States (issue #6; JR/T 0025.1 GET TRANSACTION PROVE for the recovery read):
 
 * ``intent``    — recorded before any APDU of the transaction; the card was not changed.
 * ``prepared``  — INITIALIZE FOR PURCHASE/LOAD answered and the SAM's MAC1 is known; the next APDU changes the

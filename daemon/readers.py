@@ -1,4 +1,5 @@
-"""Reader manager: one worker per reader, so APDUs to one reader never interleave (pcsc-vpcd.md §7.5).
+"""Reader manager: one worker per reader, so APDUs to one reader never interleave (PC/SC field problems, sources.md
+F6.5).
 
 Each reader has an I/O lock held by whoever talks to it. An RPC that finds its reader idle (lock free, nothing
 queued) runs its job on its own thread under the lock — no hand-off to another thread and back, which cost two
@@ -8,7 +9,8 @@ fails with READER BUSY; a job that started always runs to the end (a money trans
 half-way, not even at shutdown). Different readers run in parallel. Between jobs the worker
 polls card presence, publishes insert/remove events, and calls ``on_insert`` for a new card (the service
 resolves that card's open journal entries there). Backend failures while polling (reader unplugged, pcscd
-restarted) are reported as an absent reader and retried with backoff (pcsc-vpcd.md §7.1-7.2).
+restarted) are reported as an absent reader and retried with backoff (PC/SC field problems, sources.md F6.1; PC/SC field
+problems, sources.md F6.2).
 """
 
 from __future__ import annotations

@@ -359,7 +359,7 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
                 raise _invalid("holder.name", "holder.name: required")
             if request.holder.id_number and request.holder.id_number != request.card_number:
                 raise _invalid(
-                    "card_number", "card_number: must equal holder.id_number (KH is the ID number, health-card.md §3.1)"
+                    "card_number", "card_number: must equal holder.id_number (KH is the ID number, WS/T 543.3 EF05)"
                 )
             for name in ("name", "gender", "ethnicity", "birth_date", "id_number"):
                 check_text(getattr(request.holder, name), f"holder.{name}", limit=64)

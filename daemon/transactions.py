@@ -1,4 +1,4 @@
-"""Loads and debits through the journal, and recovery of interrupted ones (issue #6; pboc-purse.md §2.6).
+"""Loads and debits through the journal, and recovery of interrupted ones (issue #6; JR/T 0025.1 GET TRANSACTION PROVE).
 
 Everything here runs on the reader's worker thread, so a transaction and the recovery of that card's earlier
 transactions never interleave with other APDUs to the reader.

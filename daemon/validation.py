@@ -1,7 +1,7 @@
 """Request validation: every bad field is refused with INVALID_ARGUMENT naming the field (issue #6).
 
 Limits: text fields ≤ 64 characters (request id, merchant, order, operator); reader names ≤ 128; amounts are
-int64 fen in 1 .. 2**31-1 (the PBOC purse amount field is 4 bytes, pboc-purse.md §2.2); page sizes 0..1000.
+int64 fen in 1 .. 2**31-1 (the PBOC purse amount field is 4 bytes, JR/T 0025.1 CREDIT FOR LOAD); page sizes 0..1000.
 """
 
 from __future__ import annotations

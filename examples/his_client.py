@@ -4,8 +4,8 @@ out-patient record.
 1. ReadCard — holder (ID number masked on screen), phone, blood group and allergies: what a doctor's station
    shows when the patient hands over the card (every read of personal data lands in the daemon's audit trail).
 2. AddRecord — an out-patient visit (门诊信息, DF03/ED01..ED05) written into the slot the card's rule picks (first
-   free, else the oldest; health-card.md §2.6) and signed (SM2) by the reader's SAM. The names of the ED items
-   are not public (health-card.md §3.6): this example uses item 213 (70 an) for the institution, 215 (7 cn) for
+   free, else the oldest; WS/T 543.3 DF03 index files) and signed (SM2) by the reader's SAM. The names of the ED items
+   are not public (WS/T 543.3 DF03 items): this example uses item 213 (70 an) for the institution, 215 (7 cn) for
    the visit time and 217 (50 an) for the department — a local convention, as every HIS vendor has one.
 3. ReadCard — the out-patient records, to check that the slot holds exactly what was written, and the record's
    signature as the daemon checked it against its trust list (VALID, signer "own SAM").

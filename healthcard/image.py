@@ -88,7 +88,7 @@ def state_from_json(doc: Mapping[str, Any]) -> CardState:
 
 
 def _open(right: int) -> bool:
-    return right & 0x0F == 0  # Y = 0: state 0 satisfies it (pboc-purse.md §8.3)
+    return right & 0x0F == 0  # Y = 0: state 0 satisfies it (FMCOS 2.0 access rights, sources.md V1)
 
 
 def close_open_rights(df: DF) -> list[str]:

@@ -1,9 +1,9 @@
 """The card holder: everything needed to personalise a resident health card for one person.
 
-Groups the typed file contents of :mod:`healthcard.codecs` (health-card.md §2.3): identity (DDF1/EF06), phones,
+Groups the typed file contents of :mod:`healthcard.codecs` (WS/T 543.3 record layouts): identity (DDF1/EF06), phones,
 payment methods and card expiry (DDF1/EF08), addresses, contacts, occupation/marriage and documents (DF01),
 clinical data, special information, allergies and immunisations (DF02), the photo (DDF1/EF07, ≤ 3072 bytes
-including its 2-byte length, health-card.md §2.4) and optional visit records (DF03). Loadable from JSON
+including its 2-byte length, WS/T 543.3 photo) and optional visit records (DF03). Loadable from JSON
 (``examples/persons/*.json``).
 """
 
@@ -88,7 +88,7 @@ class Person:
 
     @property
     def card_number(self) -> str:
-        """KH: the ID number, or the document number (health-card.md §3.1: "与居民身份证号或者证件号码一致")."""
+        """KH: the ID number, or the document number (WS/T 543.3 DDF1/EF05: "与居民身份证号或者证件号码一致")."""
         number = self.holder.id_number or self.documents.document_number
         if not number:
             raise DataError("KH: the card number needs an ID number (SFZH) or a document number (ZJHM)", field="KH")
@@ -96,7 +96,7 @@ class Person:
 
     @property
     def photo_file(self) -> bytes | None:
-        """DDF1/EF07 content: 2-byte big-endian length ‖ image (health-card.md §2.4)."""
+        """DDF1/EF07 content: 2-byte big-endian length ‖ image (WS/T 543.3 photo)."""
         if self.photo is None:
             return None
         return len(self.photo).to_bytes(2, "big") + self.photo

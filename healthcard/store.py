@@ -25,7 +25,7 @@ The simulated card's "EEPROM" is its :class:`~healthcard.fs.state.CardState`. Re
   (a line that lacks only its newline holds the whole commit and is replayed: a tear after the COS commit,
   before the card answered — settled like one by GET TRANSACTION PROVE);
 * the SAM image (3 kB of compact JSON) is saved at every change before the SAM answers, i.e. the terminal
-  serial before MAC1 leaves the SAM (pboc-purse.md §4). A change of the serial alone (INITIALIZE FOR
+  serial before MAC1 leaves the SAM (JR/T 0025.2 purchase with a PSAM). A change of the serial alone (INITIALIZE FOR
   PURCHASE: the SAM's only change in a debit) overwrites the serial's digits in the file with one ``pwrite``
   of 10 bytes (the field is padded with spaces to 10 characters, so the file stays plain JSON that
   :func:`~sam.virtual.load_sam_image` reads as it is); any other change (PIN counter, PIN ...) rewrites the

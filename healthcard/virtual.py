@@ -4,7 +4,7 @@
 docs/profiles.md) and runs :func:`healthcard.issuance.personalise` against it — every file, key and record is
 created by the same CREATE FILE / WRITE KEY / APPEND RECORD ... APDUs a real issuance would send — then loads the
 purse through VERIFY / INITIALIZE FOR LOAD / CREDIT FOR LOAD with MAC2 computed from the demo load key (the
-issuer host's role, pboc-purse.md §3.3). Keys come from the demo key set (``sam/data/demo-keys.json``) so the
+issuer host's role, JR/T 0025.2 load MAC/TAC). Keys come from the demo key set (``sam/data/demo-keys.json``) so the
 default virtual SAM works with the result. Test and demo use only.
 """
 
@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 DEFAULT_BALANCE_FEN = 10_000
-TRANSPORT_KEY = b"\xff" * 16  # FMCOS default transport key (pboc-purse.md §7.2)
+TRANSPORT_KEY = b"\xff" * 16  # FMCOS default transport key (ISO/IEC 7816-4 EXTERNAL/INTERNAL AUTHENTICATE)
 DEMO_TERMINAL_ID = bytes.fromhex("000000000001")
 
 _DEMO_PERSON: dict[str, Any] = {
@@ -101,9 +101,9 @@ def blank_card(
     """An unpersonalised card: MF (create, erase and add-key rights ``FF``) whose key file holds the transport key
     39/00.
 
-    The transport key sets state F, which the MF's rights require (pboc-purse.md §8.1): the blank (transport)
-    state is open to whoever knows the transport key, and issuance replaces that key by the MF master key, so the
-    same rights then need the MF master key (issue #11 item 1; docs/decisions.md D10).
+    The transport key sets state F, which the MF's rights require (FMCOS 2.0 base commands, sources.md V1): the blank
+    (transport) state is open to whoever knows the transport key, and issuance replaces that key by the MF master key,
+    so the same rights then need the MF master key (issue #11 item 1; docs/decisions.md D10).
     """
     prof = profile or demo_card_profile()
     mf = DF(MF_FID, prof.mf.df_name, create_right=0xFF, erase_right=0xFF, app_sfi=0x95)

@@ -5,7 +5,7 @@ of a SAM (the hospital host's :class:`daemon.host.keystore.HostKeyStore` answers
 authorises loads is a :class:`healthcard.api.purse.LoadAuthoriser`), so no protocol stands in between.
 
 PIN gating: the SAM PIN gates every key-using command of the virtual SAM (the ``80 DE`` derivations,
-``80 1A``/``80 FA``, purchase MAC1/MAC2, load authorisation and SM2 signing; health-card.md §7.2, docs/sam.md).
+``80 1A``/``80 FA``, purchase MAC1/MAC2, load authorisation and SM2 signing; 健康卡 SAM spec: commands, docs/sam.md).
 A client given ``pin=`` verifies it once, before the first operation that needs it, and again after
 :meth:`SamClient.forget` (a SAM reset); without one, a PIN-gated health-card, load or signing operation raises
 :class:`~apdu.errors.MissingInputError` (``needs="sam_pin"``) before any APDU, while purse commands
@@ -19,8 +19,9 @@ SAM variant of the typed error (``apdu.errors.SamMacError`` for ``9302``, ``SamP
 ``63Cx`` ...), ``layer`` = :attr:`apdu.errors.Layer.SAM`. No method returns a master key; PINs, plaintexts and
 session data are redacted in traces by the command builders.
 
-Sources: pboc-purse.md §4 (purchase), §5 (PSAM commands and files), §7 (line protection, external
-authentication); health-card.md §5-§7 (health SAM); docs/sam.md (the project-extension commands).
+Sources: JR/T 0025.2 purchase with a PSAM (purchase), PSAM COS, sources.md V2 (PSAM commands and files), JR/T 0025.1
+secure messaging (line protection, external authentication); WS/T 543.4 keys, commands; 健康卡 SAM spec (health SAM);
+docs/sam.md (the project-extension commands).
 """
 
 from __future__ import annotations
@@ -115,19 +116,19 @@ class SamClient:
         self._send(iso.select_fid(_MF))
 
     def select_health_df(self) -> None:
-        """SELECT the health-card application DF (DF01, health-card.md §7.1)."""
+        """SELECT the health-card application DF (DF01, 健康卡 SAM spec: files)."""
         self.select_mf()
         self._send(iso.select_fid(self.profile.health_df))
 
     def terminal_id(self) -> bytes:
-        """The 6-byte terminal ID from EF16 (``00 B0 96 00 06`` at the MF, pboc-purse.md §5.2), read once."""
+        """The 6-byte terminal ID from EF16 (``00 B0 96 00 06`` at the MF, PSAM files, sources.md V2), read once."""
         if self._terminal is None:
             self.select_mf()
             self._terminal = TerminalInfo.parse(self._send(psam.read_terminal_id())).terminal_id
         return self._terminal
 
     def public_info(self) -> SamPublicInfo:
-        """EF0015: SAM serial, version, key-card type, command-set version (health-card.md §7.1)."""
+        """EF0015: SAM serial, version, key-card type, command-set version (健康卡 SAM spec: files)."""
         self.select_mf()
         self._send(iso.select_fid(_PUBLIC_INFO_FID))
         return SamPublicInfo.parse(self._send(healthsam.read_public_info()))
@@ -160,12 +161,12 @@ class SamClient:
         self._pin, self._pin_ok = pin, True
 
     def change_pin(self, old: str, new: str) -> None:
-        """CHANGE PIN ``80 5E 01 00 | old ‖ FF ‖ new`` in DF01 (health-card.md §7.2); ``new`` is remembered."""
+        """CHANGE PIN ``80 5E 01 00 | old ‖ FF ‖ new`` in DF01 (健康卡 SAM spec: commands); ``new`` is remembered."""
         self.select_health_df()
         self._send(healthsam.change_pin(old, new, key_id=self.profile.pin_key_id))
         self._pin = new
 
-    # --- purchase (pboc-purse.md §4) ---------------------------------------------------------------------
+    # --- purchase (JR/T 0025.2 purchase with a PSAM) --------------------------------------------------------------
 
     def init_for_purchase(
         self,
@@ -228,7 +229,7 @@ class SamClient:
         factors: Sequence[bytes],
         transaction_type: int = 0x02,
     ) -> bytes:
-        """Verify the card's load MAC1 and return MAC2 for CREDIT FOR LOAD (pboc-purse.md §3.3).
+        """Verify the card's load MAC1 and return MAC2 for CREDIT FOR LOAD (JR/T 0025.2 load MAC/TAC).
 
         A project extension of the virtual SAM (``80 7C``): real PSAMs do not hold load keys. Needs the SAM PIN.
         """
@@ -249,7 +250,7 @@ class SamClient:
         mac2 = self._send(Command(0x80, self.profile.load_mac2_ins, 0, 0, data, 4, redact=Redact.RESPONSE_DATA))
         return _check("load MAC2", mac2, 4)
 
-    # --- generic key derivation and computation (pboc-purse.md §5.1) ----------------------------------------
+    # --- generic key derivation and computation (PSAM COS, sources.md V2) ----------------------------------------
 
     def diversify(self, attribute: int, index: int, factors: Sequence[bytes] = ()) -> None:
         """``80 1A``: diversify the key (attribute, index) through ``factors`` (card first) into the working key."""
@@ -272,7 +273,7 @@ class SamClient:
     def mac(self, data: bytes, *, algorithm: Algorithm, iv: bytes | None = None, pad: bool = True) -> bytes:
         """``80 FA 05`` (or ``07``/``03``/``01`` chained): the 4-byte MAC of ``data`` under the working key.
 
-        ``pad`` appends ``80 00..`` (pboc-purse.md §3.1); ``iv`` is right-padded to a block (None = zero block).
+        ``pad`` appends ``80 00..`` (JR/T 0025.2 MAC algorithm); ``iv`` is right-padded to a block (None = zero block).
         """
         size = block_size(algorithm)
         body = pad80(bytes(data), size) if pad else bytes(data)
@@ -288,13 +289,13 @@ class SamClient:
 
     def external_auth_cryptogram(self, challenge: bytes, factors: Sequence[bytes] = ()) -> bytes:
         """FMCOS EXTERNAL AUTHENTICATE cryptogram: ``80 1A`` (external-auth key) then ``80 FA 00 00 08 | challenge
-        ‖ 00..`` (pboc-purse.md §7.2, S22). 3DES keys: 8 bytes."""
+        ‖ 00..`` (ISO/IEC 7816-4 EXTERNAL/INTERNAL AUTHENTICATE, S22). 3DES keys: 8 bytes."""
         _check("challenge", challenge, 4, 8)
         self.diversify_for("external_auth", factors)
         return self.encrypt(challenge + bytes(8 - len(challenge)))
 
     def line_protection_mac(self, command: Command, challenge: bytes, factors: Sequence[bytes] = ()) -> Command:
-        """``command`` with CLA bit ``04`` and the line-protection MAC appended (pboc-purse.md §7.1), the MAC
+        """``command`` with CLA bit ``04`` and the line-protection MAC appended (JR/T 0025.1 secure messaging), the MAC
         computed by the SAM's maintenance key (``80 1A`` + ``80 FA 05``); the SAM PIN first, when the client has
         one."""
         _check("challenge", challenge, 4, 8)
@@ -305,12 +306,12 @@ class SamClient:
         tag = self.mac(header + command.data, algorithm=Algorithm.TDES, iv=challenge)
         return Command(cla, command.ins, command.p1, command.p2, command.data + tag, command.le, redact=command.redact)
 
-    # --- health card (health-card.md §5-§6; docs/decisions.md D1) ----------------------------------------------
+    # --- health card (WS/T 543.4 keys, commands; docs/decisions.md D1) ----------------------------------------------
 
     def health_session(self, key: str, card_no: bytes, challenge: bytes, city_factor: bytes | None = None) -> None:
         """``80 DE``: derive the session key of health-card ``key`` (``RK_DDF1``, ``STK_DF02`` ...) for the card.
 
-        Two-level keys (P1 ``4x``) need ``city_factor`` (health-card.md §5.2); one-level keys ignore it.
+        Two-level keys (P1 ``4x``) need ``city_factor`` (WS/T 543.4 diversification factors); one-level keys ignore it.
         """
         p1, p2 = self.profile.health_key(key)
         levels = p1 >> 5
@@ -332,8 +333,8 @@ class SamClient:
         terminal_data: bytes,
         city_factor: bytes | None = None,
     ) -> bytes:
-        """The 8-byte EXTERNAL AUTHENTICATE cryptogram of health-card.md §6.1 (``80 DE``, ``80 FA 00 00 10``,
-        XOR of the two halves). PIN-gated."""
+        """The 8-byte EXTERNAL AUTHENTICATE cryptogram of WS/T 543.4 EXTERNAL AUTHENTICATE (``80 DE``, ``80 FA 00 00
+        10``, XOR of the two halves). PIN-gated."""
         _check("terminal_data", terminal_data, 8)
         self._need_pin()
         self.health_session(key, card_no, challenge, city_factor)
@@ -349,7 +350,7 @@ class SamClient:
         plain: bytes,
         city_factor: bytes | None = None,
     ) -> bytes:
-        """Data field of a secure-messaging UPDATE RECORD: ciphertext ‖ MAC (health-card.md §6.2).
+        """Data field of a secure-messaging UPDATE RECORD: ciphertext ‖ MAC (WS/T 543.4 SM UPDATE RECORD).
 
         ``header`` is ``CLA' INS P1 P2`` (CLA with bit 04). Steps: ``80 DE`` (the STK), ``80 FA 00`` over
         ``pad80(L ‖ plain)``, ``80 FA 05`` over ``IV(16 × 00) ‖ pad80(header ‖ Lc' ‖ ciphertext)``. PIN-gated.
@@ -383,7 +384,7 @@ class SamClient:
         return self._public_key
 
     def certificate(self) -> bytes:
-        """The SAM certificate stored with signed DF03 records: DF01/EF001C, 190 bytes (health-card.md §7.1),
+        """The SAM certificate stored with signed DF03 records: DF01/EF001C, 190 bytes (健康卡 SAM spec: files),
         read once."""
         if self._certificate is None:
             self._certificate = self.read_file(_CERTIFICATE_FID, _CERTIFICATE_BYTES)

@@ -11,11 +11,11 @@ demo set: **test only, never use it for real cards**)::
 
 Every key becomes a :class:`KeyEntry` with a usage and an index, the two bytes a SAM command names a key by:
 
-* usage = the PSAM key attribute (pboc-purse.md §5.1, the low 5 bits of ``80 1A`` P1);
-* index = ``80 1A`` / ``80 DE`` P2. Health keys take the P2 of health-card.md §5.1 (``RK_DDF1`` → ``31`` ...);
+* usage = the PSAM key attribute (PSAM COS, sources.md V2, the low 5 bits of ``80 1A`` P1);
+* index = ``80 1A`` / ``80 DE`` P2. Health keys take the P2 of WS/T 543.4 key table (``RK_DDF1`` → ``31`` ...);
   their usage is the low bits of that table's P1 (``x7`` authentication = :attr:`KeyUsage.ENCRYPT`, ``x8``
   protection = :attr:`KeyUsage.MAC_ENCRYPT`). Purse keys take ``key_index``/``key_version`` of the file (the
-  purchase key is found by the key version and algorithm the card reports, pboc-purse.md §4).
+  purchase key is found by the key version and algorithm the card reports, JR/T 0025.2 purchase with a PSAM).
 
 Errors are :class:`KeyStoreError` subclasses (layer SAM) whose messages name keys, never their bytes.
 """
@@ -69,7 +69,7 @@ class KeyLengthError(KeyStoreError):
 _ALGORITHM_NAMES: dict[str, Algorithm] = {"SM4": Algorithm.SM4, "3DES": Algorithm.TDES, "TDES": Algorithm.TDES}
 _VALID_LENGTHS: dict[Algorithm, tuple[int, ...]] = {Algorithm.SM4: (16,), Algorithm.TDES: (8, 16, 24)}
 
-# health-card.md §5.1: SAM key index (P2 of 80 DE) and the key attribute (low nibble of P1).
+# WS/T 543.4 key table: SAM key index (P2 of 80 DE) and the key attribute (low nibble of P1).
 HEALTH_KEY_REFS: dict[str, tuple[KeyUsage, int]] = {
     "RK_DDF1": (KeyUsage.ENCRYPT, 0x31),
     "RK_DF01": (KeyUsage.ENCRYPT, 0x32),
@@ -224,11 +224,12 @@ class KeyStore:
         raise UnknownKeyError(f"no {usage.name} key with index 0x{index:02X} in the key store")
 
     def purchase_key(self, version: int, algorithm: Algorithm) -> KeyEntry:
-        """The purchase master key for the key version and algorithm a card reports (pboc-purse.md §4)."""
+        """The purchase master key for the key version and algorithm a card reports (JR/T 0025.2 purchase with a
+        PSAM)."""
         return self._versioned(KeyUsage.PURCHASE, version, algorithm)
 
     def load_key(self, version: int, algorithm: Algorithm) -> KeyEntry:
-        """The load master key for the key version and algorithm a card reports (pboc-purse.md §3.3)."""
+        """The load master key for the key version and algorithm a card reports (JR/T 0025.2 load MAC/TAC)."""
         return self._versioned(KeyUsage.LOAD, version, algorithm)
 
     def _versioned(self, usage: KeyUsage, version: int, algorithm: Algorithm) -> KeyEntry:
@@ -250,7 +251,7 @@ class KeyStore:
             alg = _algorithm(health.get("algorithm", "SM4"), "health_app")
             for name, text in _mapping(health, "master_keys").items():
                 if name not in HEALTH_KEY_REFS:
-                    raise UnknownKeyError(f"health_app: {name!r} is not a health-card key name (health-card.md §5.1)")
+                    raise UnknownKeyError(f"health_app: {name!r} is not a health-card key name (WS/T 543.4 key table)")
                 usage, index = HEALTH_KEY_REFS[name]
                 entries.append(KeyEntry(name, "health", alg, usage, index, 0, _key_bytes(text, name)))
         purse = _mapping(data, "purse_app")

@@ -1,7 +1,7 @@
 """SAM profiles: the values that differ between SAM vendors, kept out of the client code.
 
-pboc-purse.md §5.1 ("treat P1/P2 as configuration"), §6.1 (factor order is an open point) and health-card.md
-§5.1 (``80 DE`` P1/P2 per key) leave these to the SAM vendor. :class:`SamProfile` holds them;
+PSAM COS, sources.md V2 ("treat P1/P2 as configuration"), JR/T 0025.2 key diversification (factor order is an open
+point) and WS/T 543.4 key table (``80 DE`` P1/P2 per key) leave these to the SAM vendor. :class:`SamProfile` holds them;
 :data:`VIRTUAL_SAM_PROFILE` (the default) matches :class:`sam.virtual.VirtualSam` and the references' values.
 A profile loads from JSON or TOML (:func:`load_sam_profile`); integers may be written as numbers or as hex strings
 (``"47"`` or ``"0x47"``). Example (TOML)::
@@ -28,7 +28,7 @@ from apdu.errors import DataError
 
 __all__ = ["DEFAULT_HEALTH_KEYS", "DEFAULT_KEY_REFS", "VIRTUAL_SAM_PROFILE", "SamProfile", "load_sam_profile"]
 
-#: ``80 DE`` (P1, P2) per health-card key, health-card.md §5.1.
+#: ``80 DE`` (P1, P2) per health-card key, WS/T 543.4 key table
 DEFAULT_HEALTH_KEYS: Mapping[str, tuple[int, int]] = {
     "RK_DDF1": (0x47, 0x31),
     "RK_DF01": (0x47, 0x32),
@@ -47,7 +47,7 @@ DEFAULT_HEALTH_KEYS: Mapping[str, tuple[int, int]] = {
     "STK_DF03": (0x48, 0x05),
 }
 
-#: ``80 1A`` (key attribute, key index) per purpose (pboc-purse.md §5.1 attribute table; index 1 in the demo).
+#: ``80 1A`` (key attribute, key index) per purpose (PSAM COS, sources.md V2 attribute table; index 1 in the demo).
 DEFAULT_KEY_REFS: Mapping[str, tuple[int, int]] = {
     "line_protection": (0x05, 0x01),
     "external_auth": (0x0E, 0x01),
@@ -90,15 +90,15 @@ class SamProfile:
     name:
         A label for logs and ``healthcard sam info``.
     pin_key_id:
-        P2 of VERIFY / CHANGE PIN (health-card.md §7.2: ``00``).
+        P2 of VERIFY / CHANGE PIN (健康卡 SAM spec: commands: ``00``).
     health_df:
-        FID of the health-card application DF (health-card.md §7.1: DF01).
+        FID of the health-card application DF (健康卡 SAM spec: files: DF01).
     purchase_p1p2, credit_p1p2:
-        P1-P2 of ``80 70`` and ``80 72`` (pboc-purse.md §4: ``00 00``).
+        P1-P2 of ``80 70`` and ``80 72`` (JR/T 0025.2 purchase with a PSAM: ``00 00``).
     factors_card_first:
         Whether the card-specific factor comes first in the data of ``80 70`` / ``80 1A`` / ``80 DE`` (the
-        references' order, pboc-purse.md §4, §5.1; health-card.md §5.1). ``False`` sends the most general first.
-        How the SAM then applies them is the SAM's own setting (docs/decisions.md D1).
+        references' order, JR/T 0025.2 purchase with a PSAM, PSAM COS, sources.md V2; WS/T 543.4 key table). ``False``
+        sends the most general first. How the SAM then applies them is the SAM's own setting (docs/decisions.md D1).
     key_refs:
         ``80 1A`` (key attribute, key index) per purpose: ``line_protection``, ``external_auth``, ``tac`` ...
     health_keys:

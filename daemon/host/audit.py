@@ -1,4 +1,4 @@
-"""稽核: the host's automatic audit (host-clearing.md §7; issue #12).
+"""稽核: the host's automatic audit (clearing practice, sources.md H7; issue #12).
 
 Findings, each naming the card or terminal concerned:
 

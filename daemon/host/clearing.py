@@ -1,11 +1,11 @@
 """Clearing: uploaded transactions recorded exactly once, TACs verified, shadow balances, counter gaps.
 
-host-clearing.md §1-§2 and §5. Each uploaded transaction is inserted with the key (node id, journal id): a retry
-of the same upload finds the row and books nothing again (``duplicate``). The TAC is checked with the card's TAC
-key (:class:`daemon.host.keystore.HostKeyStore`, diversified by the registered purse factor); only a verified
-transaction moves the card's **shadow balance** (opening balance + verified loads − verified debits), in the
-same database transaction as the insert, so a crash between the two cannot happen (one transaction per upload
-batch). Counter gaps (a counter
+clearing practice, sources.md H1; clearing practice, sources.md H2; clearing practice, sources.md H5. Each uploaded
+transaction is inserted with the key (node id, journal id): a retry of the same upload finds the row and books nothing
+again (``duplicate``). The TAC is checked with the card's TAC key (:class:`daemon.host.keystore.HostKeyStore`,
+diversified by the registered purse factor); only a verified transaction moves the card's **shadow balance** (opening
+balance + verified loads − verified debits), in the same database transaction as the insert, so a crash between the two
+cannot happen (one transaction per upload batch). Counter gaps (a counter
 value between two the host has, that it never received) are computed per card from the ledger, so the order in
 which daemons upload does not matter.
 """

@@ -1,4 +1,5 @@
-"""退费, 补卡 and 注销: refunds and replacement balances as credits, cancellation payouts (host-clearing.md §5-§6).
+"""退费, 补卡 and 注销: refunds and replacement balances as credits, cancellation payouts (clearing practice, sources.md
+H5; clearing practice, sources.md H6).
 
 A **credit** is money the host owes a card. It reaches the purse as a load: the next ``AuthoriseLoad`` for that
 card of exactly the credit's amount uses it (the authorisation records the credit; no cash is due for it, and

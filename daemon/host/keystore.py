@@ -1,4 +1,5 @@
-"""The host's purse keys behind one interface (host-clearing.md §2-§3; pboc-purse.md §3.2-§3.4).
+"""The host's purse keys behind one interface (clearing practice, sources.md H2; clearing practice, sources.md H3; JR/T
+0025.2 session key, load MAC/TAC, purchase MAC/TAC).
 
 :class:`HostKeyStore` is what clearing and load authorisation ask: "is this TAC right for this card?" and (later)
 "MAC2 for this load". Keys never leave it. :class:`DemoKeyStore` holds the public demo master keys
@@ -21,8 +22,8 @@ from sam.keystore import DEMO_KEYS_RESOURCE
 
 __all__ = ["DEBIT_TYPE", "LOAD_TYPE", "DemoKeyStore", "HostKeyStore", "LoadFields", "TacFields"]
 
-DEBIT_TYPE = 0x06  # EP purchase (pboc-purse.md §2.3)
-LOAD_TYPE = 0x02  # EP load (§2.2)
+DEBIT_TYPE = 0x06  # EP purchase (JR/T 0025.1 INITIALIZE FOR PURCHASE)
+LOAD_TYPE = 0x02  # EP load (JR/T 0025.1 CREDIT FOR LOAD)
 
 
 class TacFields(Protocol):
@@ -66,7 +67,7 @@ class TacFields(Protocol):
 
 @dataclass(frozen=True)
 class LoadFields:
-    """What MAC1 and MAC2 of a load cover (pboc-purse.md §3.3)."""
+    """What MAC1 and MAC2 of a load cover (JR/T 0025.2 load MAC/TAC)."""
 
     algorithm: int
     amount_fen: int

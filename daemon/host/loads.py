@@ -1,4 +1,4 @@
-"""Online load authorisation (host-clearing.md §3; pboc-purse.md §3.3).
+"""Online load authorisation (clearing practice, sources.md H3; JR/T 0025.2 load MAC/TAC).
 
 A daemon sends what the card answered to INITIALIZE FOR LOAD (balance, online counter, random, MAC1) with the
 amount, its terminal id and the date-time it will use. The host takes the card's purse factor from its registry

@@ -1,4 +1,4 @@
-"""The card registry, the card status machine and the blacklist (issue #12; host-clearing.md §4).
+"""The card registry, the card status machine and the blacklist (issue #12; clearing practice, sources.md H4).
 
 Status machine (docs/host.md)::
 

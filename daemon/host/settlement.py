@@ -1,4 +1,4 @@
-"""日结: a business day's settlement per cashier, department and terminal (host-clearing.md §7).
+"""日结: a business day's settlement per cashier, department and terminal (clearing practice, sources.md H7).
 
 From the host's ledger (uploaded transactions) for one business day: per **operator** (cashier), per **merchant**
 (department) and per **terminal** (``node_id:terminal_id``), and per kind, the count and amount of everything

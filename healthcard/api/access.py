@@ -1,15 +1,15 @@
 """Card navigation and access control: select each DF once, authenticate only when the file's right needs it.
 
 :class:`CardAccess` keeps track of the current DF path and of the security state the last authentication set in
-it (FMCOS semantics, pboc-purse.md §8.3: a right ``XY`` allows the states ``Y <= S <= X``; selecting another DF
-clears the state). So a read after an update-key authentication in the same DF costs no extra authentication,
+it (FMCOS semantics, FMCOS 2.0 access rights, sources.md V1: a right ``XY`` allows the states ``Y <= S <= X``; selecting
+another DF clears the state). So a read after an update-key authentication in the same DF costs no extra authentication,
 and consecutive files of one DF share one SELECT of the DF.
 
 Selection follows ISO/IEC 7816-4 §7.1.1: a file identifier designates a child of the current DF, the parent DF
 or a sibling DF, so moving from DF01 to DF02 is one SELECT (the reference DLL selects DDF1 again first,
-health-card.md §2.1). ``sibling_select=False`` falls back to going up through the parent.
+WS/T 543.3 file tree). ``sibling_select=False`` falls back to going up through the parent.
 
-Health-card authentication (health-card.md §6.1, docs/decisions.md D1): GET CHALLENGE (8 bytes) → the SAM's
+Health-card authentication (WS/T 543.4 EXTERNAL AUTHENTICATE, docs/decisions.md D1): GET CHALLENGE (8 bytes) → the SAM's
 cryptogram for the key (``80 DE P1 P2`` + ``80 FA``) → ``00 82 00 KREF 11 | cryptogram ‖ terminal data ‖ 01``.
 """
 
@@ -37,7 +37,7 @@ RK_TERMINAL_DATA = bytes.fromhex("1122334455667788")
 
 
 def allows(right: int, state: int) -> bool:
-    """FMCOS access right ``XY`` allows state ``S`` when ``Y <= S <= X`` (pboc-purse.md §8.3)."""
+    """FMCOS access right ``XY`` allows state ``S`` when ``Y <= S <= X`` (FMCOS 2.0 access rights, sources.md V1)."""
     return (right & 0x0F) <= state <= (right >> 4)
 
 
@@ -51,8 +51,8 @@ class _Node:
 class CardAccess:
     """One card behind a :class:`~apdu.channel.Channel`, with the SAM that holds its keys.
 
-    ``card_no`` is the 8-byte diversification factor from the ATR (health-card.md §5.2); the city factor comes
-    from YYCSDM (DDF1/EF05 tag 39), read on first need or set by whoever already read it.
+    ``card_no`` is the 8-byte diversification factor from the ATR (WS/T 543.4 diversification factors); the city factor
+    comes from YYCSDM (DDF1/EF05 tag 39), read on first need or set by whoever already read it.
     """
 
     def __init__(
@@ -180,13 +180,14 @@ class CardAccess:
     # --- authentication ----------------------------------------------------------------------------------------
 
     def city_factor(self, df: DFSpec) -> bytes:
-        """The second-level factor (health-card.md §5.2); reads YYCSDM from DDF1/EF05 if not known yet."""
+        """The second-level factor (WS/T 543.4 diversification factors); reads YYCSDM from DDF1/EF05 if not known
+        yet."""
         if self.city_code is None:
             self.city_code = self.read_city_code()
         return city_factor(self.city_code)
 
     def read_city_code(self) -> str:
-        """YYCSDM from DDF1/EF05 by record identifier ``00 B2 39 2C 00`` (health-card.md §2.2; free read)."""
+        """YYCSDM from DDF1/EF05 by record identifier ``00 B2 39 2C 00`` (WS/T 543.3 record addressing; free read)."""
         here = self.current_df
         ddf1 = self.profile.health.ddf1
         if here not in ("DDF1",):
@@ -212,7 +213,7 @@ class CardAccess:
         return self.card_no, self.city_factor(df) if key.levels == 2 else None
 
     def authenticate(self, df_name: str, key_name: str) -> None:
-        """Select ``df_name`` and authenticate with ``key_name`` (health form, health-card.md §6.1)."""
+        """Select ``df_name`` and authenticate with ``key_name`` (health form, WS/T 543.4 EXTERNAL AUTHENTICATE)."""
         df = self.select_df(df_name)
         key = df.key(key_name)
         if df.scheme is not Scheme.HEALTH:
@@ -237,7 +238,7 @@ class CardAccess:
         return df
 
     def sm_write(self, df_name: str, command: Command) -> Response:
-        """Send ``command`` (CLA 04) as a secure-messaging write with the DF's STK (health-card.md §6.2)."""
+        """Send ``command`` (CLA 04) as a secure-messaging write with the DF's STK (WS/T 543.4 SM UPDATE RECORD)."""
         df = self.df(df_name)
         stk = next((k for k in df.keys if k.key_type == 0x36), None)
         if stk is None:

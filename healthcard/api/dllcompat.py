@@ -1,12 +1,12 @@
-"""The reader-DLL interface (``WSB_RWInterface.dll``, health-card.md §9) on top of a :class:`CardSession`.
+"""The reader-DLL interface (``WSB_RWInterface.dll``, 健康卡应用接口规范 §6) on top of a :class:`CardSession`.
 
 Porting a HIS integration is a rename: the same function names (``iR_DDF1EF05Info``, ``iW_DF01EF06Info``,
 ``iR_DF03EEInfo(rec, pos, len, style)`` ...), the same field codes (``KLB``, ``GFBB``, ``XM``, ``SFZH`` ...) and
-the DLL's value forms (§9: ``an`` items are raw GBK bytes, ``cn`` and ``b`` items are upper-case hex strings —
-``cn`` without its ``F`` padding), and the DLL's return codes (§10.1: 0 OK, 101 input error, 102 file not found,
-103 read record failed, 104 card error, 105 PSAM error, 106 authentication failed, 107 read binary failed,
-108 write record failed, 109 write binary failed, 110/111 DF03 index write/erase failed, 112 record not valid
-(index ``FF``), 113 photo data error).
+the DLL's value forms (健康卡应用接口规范 §6: ``an`` items are raw GBK bytes, ``cn`` and ``b`` items are upper-case hex
+strings — ``cn`` without its ``F`` padding), and the DLL's return codes (interface error codes, sources.md V3: 0 OK, 101
+input error, 102 file not found, 103 read record failed, 104 card error, 105 PSAM error, 106 authentication failed, 107
+read binary failed, 108 write record failed, 109 write binary failed, 110/111 DF03 index write/erase failed, 112 record
+not valid (index ``FF``), 113 photo data error).
 
 DF03 records are signed like every record the card API writes: ``iW_DF03EF05Info(n)`` / ``iW_DF03EF06Info(n)``
 sign slot n's data area with the SAM (SM2) before marking it valid, and ``iW_DF03EEInfo`` / ``EDInfo`` into a
@@ -49,7 +49,7 @@ STYLE_NO, STYLE_AN, STYLE_CN, STYLE_B = 0x00, 0x01, 0x0F, 0xFF
 
 
 class IRV:
-    """Return codes of S1 (health-card.md §10.1)."""
+    """Return codes of W1 (interface error codes, sources.md V3)."""
 
     OK = 0
     PARAM = 101
@@ -73,7 +73,7 @@ ERRORS: dict[int, str] = {
     111: "擦除DF03EF05失败", 112: "记录不可用(有效标记为FF)", 113: "照片文件数据异常",
 }  # fmt: skip
 
-#: DLL file name → (section, field codes in the DLL's parameter order) (health-card.md §9.2).
+#: DLL file name → (section, field codes in the DLL's parameter order) (健康卡应用接口规范 §6.2).
 DLL_FILES: dict[str, tuple[Section, tuple[str, ...]]] = {
     "DDF1EF05": (Section.ISSUER, ("KLB", "GFBB", "FKJGMC", "FKJGDM", "FKJGZS", "FKSJ", "KH", "AQM", "XPXLH",
                                   "YYCSDM")),
@@ -95,7 +95,7 @@ T = TypeVar("T")
 
 
 def code_for(exc: BaseException, default: int) -> int:
-    """The §10.1 return code for an exception raised while executing a DLL function."""
+    """The interface error codes, sources.md V3 return code for an exception raised while executing a DLL function."""
     if isinstance(exc, DataError):
         return IRV.PARAM
     if isinstance(exc, SamError):
@@ -108,7 +108,8 @@ def code_for(exc: BaseException, default: int) -> int:
 
 
 def dll_value(pinyin: str, raw: bytes) -> bytes | str:
-    """An element's stored bytes as the DLL returns them: an → GBK bytes, cn → digits, b → hex (§9)."""
+    """An element's stored bytes as the DLL returns them: an → GBK bytes, cn → digits, b → hex (健康卡应用接口规范
+    WS/T 543.4 commands)."""
     el = by_pinyin(_ALIASES.get(pinyin, pinyin))
     if el.encoding is Encoding.AN:
         return raw.rstrip(b"\x00")
@@ -282,7 +283,7 @@ class HealthCardDll:
         return self._run(IRV.READ_BIN, read, b"")
 
     def iW_DDF1EF07Info(self, zhaopian: bytes) -> int:  # noqa: N802
-        """Write ZHAOPIAN given as 2-byte length ‖ image (§2.4: ≤ 3072 bytes, else 113)."""
+        """Write ZHAOPIAN given as 2-byte length ‖ image (WS/T 543.3 photo: ≤ 3072 bytes, else 113)."""
         size = int.from_bytes(zhaopian[:2], "big") if len(zhaopian) >= 2 else -1
         if size < 0 or size + 2 != len(zhaopian) or len(zhaopian) > 3072:
             self.last_error = IRV.PHOTO
@@ -459,7 +460,7 @@ class HealthCardDll:
         return int(self._area_call(False, nRecorderNo, nPos, nLen, nStyle, szData, IRV.WRITE_BIN)[0])
 
     def iReader_GetLastEEIndex(self) -> int:  # noqa: N802
-        """The slot for a new in-patient record (§2.6): 1..3, or −1."""
+        """The slot for a new in-patient record (WS/T 543.3 DF03 index files): 1..3, or −1."""
         code, slot = self._run(IRV.READ_RECORD, lambda: writing.choose_slot(self.s.access, True), -1)
         return slot if code == 0 else -1
 
@@ -468,7 +469,7 @@ class HealthCardDll:
         code, slot = self._run(IRV.READ_RECORD, lambda: writing.choose_slot(self.s.access, False), -1)
         return slot if code == 0 else -1
 
-    # --- algorithm services (§9.3) --------------------------------------------------------------------------------
+    # --- algorithm services (健康卡应用接口规范 §6.3) -------------------------------------------------------------
 
     def SM3Digest(self, pbData: bytes) -> tuple[int, bytes]:  # noqa: N802, N803
         """SM3 of ``pbData`` (32 bytes)."""

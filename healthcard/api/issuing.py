@@ -1,9 +1,9 @@
 """Issuing cards: personalise a blank card from a person record and an issuer configuration, then verify it by
 reading it back; batch issuance from a CSV or JSON list with a progress bar and a per-card report.
 
-The APDU script is :func:`healthcard.issuance.plan` / :func:`~healthcard.issuance.personalise` (pboc-purse.md §8,
-health-card.md §11.1, docs/profiles.md "Personalisation flow"); the read-back goes through the normal card API
-with the SAM, so an issued card is proven readable with the keys a terminal will use.
+The APDU script is :func:`healthcard.issuance.plan` / :func:`~healthcard.issuance.personalise` (FMCOS 2.0 issuance,
+sources.md V1, 健康卡个人化管理办法, docs/profiles.md "Personalisation flow"); the read-back goes through the normal
+card API with the SAM, so an issued card is proven readable with the keys a terminal will use.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
-"""Application and card life cycle with SAM-made MACs (pboc-purse.md §10, §7.1; health-card.md §11.3).
+"""Application and card life cycle with SAM-made MACs (JR/T 0025.1 APPLICATION/CARD BLOCK, JR/T 0025.1 secure messaging;
+sources.md O12).
 
 APPLICATION BLOCK ``84 1E 00 P2 04 MAC`` (P2 ``00`` temporary, ``01`` permanent), APPLICATION UNBLOCK
 ``84 18 00 00 04 MAC`` and CARD BLOCK ``84 16 00 00 04 MAC``. The MAC is the FMCOS line-protection MAC over
-``84 xx P1 P2 04`` with IV = a fresh 4-byte challenge ‖ ``00 00 00 00``, under the application's
+``84 xx P1 P2 04`` with IV = a fresh 4-byte challenge ‖ ``00 00``, under the application's
 line-protection key diversified with the purse factor (EF15); the SAM computes it (``80 1A`` + ``80 FA 05``,
-pboc-purse.md §5.1 example ``80 FA 05 00 10 | rand(4) 00000000 | 84 1E 00 00 04 80 00 00``).
+PSAM COS, sources.md V2 example ``80 FA 05 00 10 | rand(4) 00000000 | 84 1E 00 00 04 80 00 00``).
 
-The health-card command set's own block APDUs are not public (health-card.md §13.12); the project applies these
+The health-card command set's own block APDUs are not public (sources.md O12); the project applies these
 to the purse application, whose FMCOS form is known.
 """
 

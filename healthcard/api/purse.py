@@ -1,21 +1,21 @@
 """E-purse transactions: balance, load (圈存), debit (消费) with the PSAM, and recovery of a torn debit.
 
-Purchase (pboc-purse.md §4): INITIALIZE FOR PURCHASE → PSAM ``80 70`` (terminal serial ‖ MAC1) →
+Purchase (JR/T 0025.2 purchase with a PSAM): INITIALIZE FOR PURCHASE → PSAM ``80 70`` (terminal serial ‖ MAC1) →
 ``journal.prepared()`` → DEBIT FOR PURCHASE (TAC ‖ MAC2) → PSAM ``80 72`` verifies MAC2 → ``journal.debited()``.
 The journal entry written *before* the DEBIT is what makes a lost answer recoverable: ``recover_purchase``
-asks the card with GET TRANSACTION PROVE (pboc-purse.md §2.6) whether the transaction with the counter after the
-prepared one exists. The card keeps the proof of its *last* transaction only and proves by counter alone, so
+asks the card with GET TRANSACTION PROVE (JR/T 0025.1 GET TRANSACTION PROVE) whether the transaction with the counter
+after the prepared one exists. The card keeps the proof of its *last* transaction only and proves by counter alone, so
 9406 ("required MAC not available") does not by itself mean "never debited" (the card may have been used since),
 nor 9000 "debited" (another terminal's purchase may have taken the counter). The card's detail records
-(pboc-purse.md §11, cyclic EF by SFI, newest first; :func:`purse_records`) decide: a record with the prepared
-counter, amount, terminal and date/time is that purchase (recovered without TAC/MAC2 if the proof is gone);
+(JR/T 0025.1 transaction detail file, cyclic EF by SFI, newest first; :func:`purse_records`) decide: a record with the
+prepared counter, amount, terminal and date/time is that purchase (recovered without TAC/MAC2 if the proof is gone);
 ``None`` means the card never debited, so nothing was lost and nothing is taken twice.
 
-Load (pboc-purse.md §2.1-§2.2, §3.3): VERIFY PIN (the load key's use right needs it, docs/profiles.md) →
-INITIALIZE FOR LOAD (balance, online counter, random, MAC1) → a :class:`LoadAuthoriser` checks MAC1 and returns
-MAC2 (at the issuer host or HSM in production; the demo key set in tests) → ``journal.prepared()`` → CREDIT FOR
-LOAD → TAC → ``journal.loaded()``. ``recover_load`` mirrors ``recover_purchase``: GET TRANSACTION PROVE type 02
-with the online counter after the prepared load, then the detail records.
+Load (JR/T 0025.1 INITIALIZE FOR LOAD, CREDIT FOR LOAD, JR/T 0025.2 load MAC/TAC): VERIFY PIN (the load key's use right
+needs it, docs/profiles.md) → INITIALIZE FOR LOAD (balance, online counter, random, MAC1) → a :class:`LoadAuthoriser`
+checks MAC1 and returns MAC2 (at the issuer host or HSM in production; the demo key set in tests) →
+``journal.prepared()`` → CREDIT FOR LOAD → TAC → ``journal.loaded()``. ``recover_load`` mirrors ``recover_purchase``:
+GET TRANSACTION PROVE type 02 with the online counter after the prepared load, then the detail records.
 
 Amounts are integer fen.
 """
@@ -130,12 +130,12 @@ class LoadResult:
 
 @dataclass(frozen=True)
 class PurseRecord:
-    """One detail record of the EP (pboc-purse.md §11, 23 bytes): counter(2) ‖ overdraft limit(3) ‖ amount(4) ‖
-    transaction type(1) ‖ terminal ID(6) ‖ date(4) ‖ time(3).
+    """One detail record of the EP (JR/T 0025.1 transaction detail file, 23 bytes): counter(2) ‖ overdraft limit(3) ‖
+    amount(4) ‖ transaction type(1) ‖ terminal ID(6) ‖ date(4) ‖ time(3).
 
     ``counter`` is the card counter the transaction used (offline for purchases, online for loads, as before the
-    card counted it up); ``transaction_type`` is the identifier of pboc-purse.md §1 (``06`` EP purchase, ``02`` EP
-    load); ``terminal_id`` is hex like :attr:`PurchaseResult.terminal_id`; ``when`` the date and time the terminal
+    card counted it up); ``transaction_type`` is the identifier of JR/T 0025.1 data formats (``06`` EP purchase, ``02``
+    EP load); ``terminal_id`` is hex like :attr:`PurchaseResult.terminal_id`; ``when`` the date and time the terminal
     sent with DEBIT FOR PURCHASE / CREDIT FOR LOAD.
     """
 
@@ -179,7 +179,8 @@ class DebitJournal(Protocol):
 
 @dataclass(frozen=True)
 class PreparedLoad:
-    """A load between MAC2 and CREDIT FOR LOAD: what a journal must keep to recover it (pboc-purse.md §2.2, §2.6).
+    """A load between MAC2 and CREDIT FOR LOAD: what a journal must keep to recover it (JR/T 0025.1 CREDIT FOR LOAD,
+    JR/T 0025.1 GET TRANSACTION PROVE).
 
     ``online_counter`` is the card's online counter from INITIALIZE FOR LOAD (the load uses it; the card counts
     it up when it credits); ``terminal_id`` is hex.
@@ -236,8 +237,8 @@ class LoadAuthoriser(Protocol):
 class DemoLoadAuthoriser:
     """The demo load key (``sam/data/demo-keys.json``, test only): diversify, check MAC1, compute MAC2.
 
-    pboc-purse.md §3.2-§3.3: SESLK = 3DES(DLK, random ‖ online counter ‖ 80 00); MAC1 over old balance ‖ amount
-    ‖ type ‖ terminal; MAC2 over amount ‖ type ‖ terminal ‖ date ‖ time.
+    JR/T 0025.2 session key, load MAC/TAC: SESLK = 3DES(DLK, random ‖ online counter ‖ 80 00); MAC1 over old balance ‖
+    amount ‖ type ‖ terminal; MAC2 over amount ‖ type ‖ terminal ‖ date ‖ time.
     """
 
     def __init__(self, master_key: bytes) -> None:
@@ -294,13 +295,13 @@ class PurseContext:
 
     @property
     def key_index(self) -> int:
-        """Key index of the purchase/load keys (pboc-purse.md §1)."""
+        """Key index of the purchase/load keys (JR/T 0025.1 data formats)."""
         purse = self.access.profile.purse
         assert purse is not None
         return purse.key_index
 
     def factor(self) -> bytes:
-        """The rightmost 8 bytes of the application serial (EF15, pboc-purse.md §6.1)."""
+        """The rightmost 8 bytes of the application serial (EF15, JR/T 0025.2 key diversification)."""
         if self._factor is None:
             self.select()
             adf = self.access.df(self.access.profile.purse.adf.name)  # type: ignore[union-attr]
@@ -365,7 +366,8 @@ def debit(
 
 
 def _detail_ef(ctx: PurseContext) -> EFSpec | None:
-    """The EP's cyclic detail EF of the profile (the EP's ``detail_sfi``, pboc-purse.md §11), if it has one."""
+    """The EP's cyclic detail EF of the profile (the EP's ``detail_sfi``, JR/T 0025.1 transaction detail file), if it
+    has one."""
     purse = ctx.access.profile.purse
     if purse is None:
         raise LibraryError("the card profile has no purse")
@@ -383,7 +385,8 @@ def _raw_records(ctx: PurseContext) -> list[bytes] | None:
 
 
 def purse_records(ctx: PurseContext) -> tuple[PurseRecord, ...]:
-    """The EP detail records, newest first (pboc-purse.md §11): READ RECORD by SFI, record 1.. until 6A83.
+    """The EP detail records, newest first (JR/T 0025.1 transaction detail file): READ RECORD by SFI, record 1.. until
+    6A83.
 
     Empty records (all ``00`` or ``FF``) are left out; a record that is not 23 bytes or whose date/time is not BCD
     raises :class:`~apdu.errors.DataError`. A profile without a detail file gives ``()``.
@@ -396,8 +399,8 @@ def purse_records(ctx: PurseContext) -> tuple[PurseRecord, ...]:
     return tuple(out)
 
 
-_OFFLINE_TYPES = frozenset({0x04, 0x05, 0x06, 0x09})  # cash withdrawal, purchases, CAPP (pboc-purse.md §1)
-_ONLINE_TYPES = frozenset({0x01, 0x02, 0x03, 0x07})  # loads, unload, overdraft-limit update (pboc-purse.md §1)
+_OFFLINE_TYPES = frozenset({0x04, 0x05, 0x06, 0x09})  # cash withdrawal, purchases, CAPP (JR/T 0025.1 data formats)
+_ONLINE_TYPES = frozenset({0x01, 0x02, 0x03, 0x07})  # loads, unload, overdraft-limit update (JR/T 0025.1 data formats)
 
 
 def _wall_clocks(when: _dt.datetime) -> set[_dt.datetime]:
@@ -415,13 +418,13 @@ def _executed(
 ) -> bool:
     """Did the card execute the prepared transaction? ``proved``: GET TRANSACTION PROVE answered 9000.
 
-    The proof is asked by type and counter only (pboc-purse.md §2.6), so it proves *a* transaction with that
-    counter, maybe another terminal's after the prepared one never reached the card; and 9406 only says the card no
-    longer has the proof (it keeps its last transaction's). The detail records (pboc-purse.md §11) decide: the card
-    writes one per transaction with the counter it used, so a record of the same counter family (offline:
-    purchases; online: loads) with ``counter`` whose type, amount, terminal and date/time are the prepared ones →
-    executed; any other record with ``counter`` → another transaction used it, the prepared one never ran. No record
-    with ``counter`` but a later one of the family: the cyclic file has dropped it → :class:`LibraryError` (the
+    The proof is asked by type and counter only (JR/T 0025.1 GET TRANSACTION PROVE), so it proves *a* transaction with
+    that counter, maybe another terminal's after the prepared one never reached the card; and 9406 only says the card no
+    longer has the proof (it keeps its last transaction's). The detail records (JR/T 0025.1 transaction detail file)
+    decide: the card writes one per transaction with the counter it used, so a record of the same counter family
+    (offline: purchases; online: loads) with ``counter`` whose type, amount, terminal and date/time are the prepared
+    ones → executed; any other record with ``counter`` → another transaction used it, the prepared one never ran. No
+    record with ``counter`` but a later one of the family: the cyclic file has dropped it → :class:`LibraryError` (the
     entry stays open). No record from ``counter`` on, or no detail file in the profile → the proof decides.
     Records that do not parse cannot be the prepared transaction's (it wrote a valid date/time) and are skipped.
     """
@@ -451,13 +454,14 @@ def _executed(
 
 
 def recover_purchase(ctx: PurseContext, prepared: PreparedDebit) -> PurchaseResult | None:
-    """Did the card execute the prepared purchase? GET TRANSACTION PROVE with the counter after it (§2.6).
+    """Did the card execute the prepared purchase? GET TRANSACTION PROVE with the counter after it (JR/T 0025.1 GET
+    TRANSACTION PROVE).
 
     Returns the :class:`PurchaseResult` (balance = balance before − amount) or ``None`` when the card never
     debited. The proof alone does not decide (:func:`_executed`): the card keeps the MAC ‖ TAC of its last
     transaction only, so 9406 may follow a later transaction on that card (another terminal, a load), and 9000
-    may prove another terminal's purchase that took the same counter. The detail records (pboc-purse.md §11)
-    decide; a purchase found there while the proof is gone is returned with ``tac=""`` and ``mac2=""``: the card
+    may prove another terminal's purchase that took the same counter. The detail records (JR/T 0025.1 transaction detail
+    file) decide; a purchase found there while the proof is gone is returned with ``tac=""`` and ``mac2=""``: the card
     debited, but its proof is no longer available. Raises
     :class:`~apdu.errors.LibraryError` when neither the proof nor the record is left to decide. Recover before
     retrying the same amount at the same terminal within the same second (the record could not tell them apart).
@@ -530,9 +534,9 @@ def recover_load(ctx: PurseContext, prepared: PreparedLoad) -> LoadResult | None
     """Did the card execute the prepared load? GET TRANSACTION PROVE type 02 with the online counter after it.
 
     Returns the :class:`LoadResult` (balance = balance before + amount) or ``None`` when the card never credited
-    (the load may be tried again). As for purchases (:func:`recover_purchase`), the detail records (pboc-purse.md
-    §11) decide whether the proof (or its absence, 9406) is the prepared load's; a load found there while the proof
-    is gone is returned with ``tac=""``. Raises :class:`~apdu.errors.LibraryError` when neither is left.
+    (the load may be tried again). As for purchases (:func:`recover_purchase`), the detail records (JR/T 0025.1
+    transaction detail file) decide whether the proof (or its absence, 9406) is the prepared load's; a load found there
+    while the proof is gone is returned with ``tac=""``. Raises :class:`~apdu.errors.LibraryError` when neither is left.
     """
     ctx.select()
     command = pboc.get_transaction_prove(TransactionType.EP_LOAD, (prepared.online_counter + 1) & 0xFFFF)

@@ -1,14 +1,14 @@
 """Reading the card in the fewest APDUs the profile allows.
 
-Compared with the reference DLL flow (health-card.md §2.2, §9: SELECT by FID for every call, one READ RECORD per
-item, an authentication per file), this module:
+Compared with the reference DLL flow (WS/T 543.3 record addressing, 健康卡应用接口规范 §6: SELECT by FID for every call,
+one READ RECORD per item, an authentication per file), this module:
 
 * selects each DF once and reads its EFs by SFI (``00 B2 rec SFI<<3|04 00``, ISO/IEC 7816-4 §11.4.3), so no
   SELECT EF is sent for record files (docs/profiles.md: SFI = low five bits of the FID);
 * authenticates once per DF and only when the file's read right needs it (DDF1/EF05 is free; an update-key
   state also satisfies the ``F1`` read right) — :class:`~healthcard.api.access.CardAccess`;
 * reads whole records (Le ``00``) and transparent files in the largest chunks the interface carries (256 bytes
-  short Le; the photo stops at its 2-byte length, health-card.md §2.4);
+  short Le; the photo stops at its 2-byte length, WS/T 543.3 photo);
 * skips the contents of DF03 slots whose index flag is ``FF`` (free; the DLL answers error 112 for them).
 """
 
@@ -53,7 +53,7 @@ CHUNK = 256
 
 
 def read_key(df: DFSpec) -> str | None:
-    """The DF's read key: the first key whose name starts with ``RK_`` (health-card.md §5.1)."""
+    """The DF's read key: the first key whose name starts with ``RK_`` (WS/T 543.4 key table)."""
     return next((k.name for k in df.keys if k.name.startswith("RK_")), None)
 
 
@@ -115,7 +115,7 @@ def read_binary(access: CardAccess, ef: EFSpec, length: int, *, offset: int = 0)
 
 
 def read_photo(access: CardAccess) -> bytes | None:
-    """DDF1/EF07: the image after its 2-byte big-endian length (health-card.md §2.4); ``None`` if empty."""
+    """DDF1/EF07: the image after its 2-byte big-endian length (WS/T 543.3 photo); ``None`` if empty."""
     ef = _open(access, "DDF1", "EF07")
     first = read_binary(access, ef, min(CHUNK, ef.size))
     size = int.from_bytes(first[:2], "big")
@@ -128,7 +128,7 @@ def read_photo(access: CardAccess) -> bytes | None:
 
 
 def read_cyclic(access: CardAccess, section: Section) -> tuple[Allergy, ...] | tuple[Immunisation, ...]:
-    """Allergies (DF02/EF07) or immunisations (DF02/EF08), newest first (record 1, health-card.md §2.5)."""
+    """Allergies (DF02/EF07) or immunisations (DF02/EF08), newest first (record 1, WS/T 543.3 cyclic files)."""
     records = read_records(access, section.df, section.ef)
     if section is Section.ALLERGIES:
         return tuple(a for a in (Allergy.from_record(r) for r in records) if a is not None)
@@ -166,7 +166,7 @@ def read_visits(access: CardAccess, inpatient: bool) -> tuple[VisitRecord, ...]:
 
 
 def read_balance(access: CardAccess) -> int:
-    """GET BALANCE of the EP in the purse ADF (pboc-purse.md §2.5), in fen."""
+    """GET BALANCE of the EP in the purse ADF (JR/T 0025.1 GET BALANCE), in fen."""
     purse = access.profile.purse
     if purse is None:
         raise LibraryError("the card profile has no purse")

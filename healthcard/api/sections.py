@@ -1,8 +1,8 @@
 """What can be read from and written to a resident health card, section by section, as typed data.
 
-A :class:`Section` is one business unit of the card (health-card.md §2.1 tree, §2.3 record layouts): a TLV
-record file (issuer data, identity, ...), the photo, a cyclic file (allergies, immunisations), the DF03 visit
-records with their index flags, or the e-purse. :class:`CardData` holds the typed contents of the sections that
+A :class:`Section` is one business unit of the card (WS/T 543.3 file tree, WS/T 543.3 record layouts record
+layouts): a TLV record file (issuer data, identity, ...), the photo, a cyclic file (allergies, immunisations), the DF03
+visit records with their index flags, or the e-purse. :class:`CardData` holds the typed contents of the sections that
 were read; ``to_json()`` gives stable field names (the attribute names of :mod:`healthcard.codecs`), ISO dates,
 codes as ``{"code", "meaning"}``, binary as upper-case hex and the photo as base64.
 
@@ -79,7 +79,7 @@ class Section(enum.Enum):
 
     @property
     def chinese(self) -> str:
-        """The file's Chinese name (health-card.md §2.1)."""
+        """The file's Chinese name (WS/T 543.3 file tree)."""
         return _LOCATION[self][2]
 
     @property
@@ -152,7 +152,8 @@ def photo_format(image: bytes) -> str:
 
 @dataclass(frozen=True)
 class PurseInfo:
-    """The e-purse as read: balance (fen) and the EF15 application data (pboc-purse.md §2.5, §5.2)."""
+    """The e-purse as read: balance (fen) and the EF15 application data (JR/T 0025.1 GET BALANCE, PSAM files, sources.md
+    V2)."""
 
     balance_fen: int
     application: PurseApplicationData | None = None
@@ -170,7 +171,7 @@ class CardData:
     """Typed contents of the sections that were read; ``None`` means "not read" (or, for TLV files, empty).
 
     ``inpatient`` / ``outpatient`` hold one record per slot (3 / 5) with its ``valid`` flag; the contents of free
-    slots (index ``FF``) are not read, so their ``items`` are empty (health-card.md §2.6, DLL error 112).
+    slots (index ``FF``) are not read, so their ``items`` are empty (WS/T 543.3 DF03 index files, DLL error 112).
     """
 
     card_number: str = ""

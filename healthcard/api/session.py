@@ -207,7 +207,7 @@ class CardSession:
 
     @property
     def chip_number(self) -> str:
-        """The 8-byte cardNo of the ATR (diversification factor, health-card.md §5.2) as hex."""
+        """The 8-byte cardNo of the ATR (diversification factor, WS/T 543.4 diversification factors) as hex."""
         return self.access.card_no.hex().upper()
 
     # --- reading -----------------------------------------------------------------------------------------------
@@ -304,7 +304,7 @@ class CardSession:
         writing.append_immunisation(self.access, immunisation)
 
     def next_visit_slot(self, inpatient: bool) -> int:
-        """The slot the rule of health-card.md §2.6 picks (first free, else the oldest)."""
+        """The slot the rule of WS/T 543.3 DF03 index files picks (first free, else the oldest)."""
         return writing.choose_slot(self.access, inpatient)
 
     def add_visit(self, record: InpatientRecord | OutpatientRecord) -> int:
@@ -365,7 +365,7 @@ class CardSession:
 
     def purse_factor(self) -> bytes:
         """The purse keys' diversification factor: EF15 bytes 12..19 (public data; the host derives the card's TAC
-        and load keys from it, host-clearing.md §2)."""
+        and load keys from it, clearing practice, sources.md H2)."""
         return self._purse_ctx().factor()
 
     def balance(self) -> int:
@@ -375,7 +375,7 @@ class CardSession:
     def debit(
         self, amount_fen: int, *, journal: purse.DebitJournal | None = None, when: _dt.datetime | None = None
     ) -> purse.PurchaseResult:
-        """A purchase with the PSAM (pboc-purse.md §4); the journal sees it before and after DEBIT."""
+        """A purchase with the PSAM (JR/T 0025.2 purchase with a PSAM); the journal sees it before and after DEBIT."""
         return purse.debit(self._purse_ctx(), self._number_or_blank(), amount_fen, journal=journal, when=when)
 
     def load(
@@ -402,11 +402,12 @@ class CardSession:
                           pin=the_pin, terminal_id=sam.terminal_id(), journal=journal, when=when)  # fmt: skip
 
     def purse_records(self) -> tuple[purse.PurseRecord, ...]:
-        """The EP detail records, newest first (pboc-purse.md §11; READ RECORD by SFI until 6A83)."""
+        """The EP detail records, newest first (JR/T 0025.1 transaction detail file; READ RECORD by SFI until 6A83)."""
         return purse.purse_records(self._purse_ctx())
 
     def recover_purchase(self, prepared: purse.PreparedDebit) -> purse.PurchaseResult | None:
-        """GET TRANSACTION PROVE for a prepared debit, then the detail records (pboc-purse.md §2.6, §11).
+        """GET TRANSACTION PROVE for a prepared debit, then the detail records (JR/T 0025.1 GET TRANSACTION PROVE, JR/T
+        0025.1 transaction detail file).
 
         Its result (``tac``/``mac2`` empty when the card no longer holds the proof), or ``None`` if the card never
         debited.

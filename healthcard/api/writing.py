@@ -1,16 +1,21 @@
 """Writing the card with the authentication and secure messaging the profile requires (SAM-derived keys).
 
-* TLV record files (health-card.md §4, §6.2): the DF's update key, then one UPDATE RECORD per item, by SFI;
+* TLV record files (WS/T 543.3 access rules, WS/T 543.4 SM UPDATE RECORD): the DF's update key, then one UPDATE RECORD
+  per item, by SFI;
   a partial write (:func:`update_tlv`) merges the given fields into what the card holds and writes only the
   records that change;
   files created with the SM bits are written as ``04 DC rec SFI<<3|04 | E(L ‖ TLV) ‖ MAC`` with the DF's STK
   (the SAM encrypts and MACs after a fresh GET CHALLENGE); ``previous`` skips records that did not change.
-* Photo (§2.4, §6.3): UK_DDF1, then plain UPDATE BINARY of ``length(2) ‖ image`` in 255-byte chunks.
-* Allergies / immunisations (§2.5): UK_DF02_3, then ``00 DC 00 SFI<<3|03`` (the new record becomes record 1).
-* DF03 visit records (§2.6, §4, docs/decisions.md D4): UK_DF03_1, UPDATE BINARY of the HIS data area of
+* Photo (WS/T 543.3 photo, WS/T 543.4 plain writes): UK_DDF1, then plain UPDATE BINARY of ``length(2) ‖ image`` in
+  255-byte chunks.
+* Allergies / immunisations (WS/T 543.3 cyclic files): UK_DF02_3, then ``00 DC 00 SFI<<3|03`` (the new record becomes
+  record 1).
+* DF03 visit records (WS/T 543.3 DF03 index files, WS/T 543.3 access rules, docs/decisions.md D4): UK_DF03_1, UPDATE
+  BINARY of the HIS data area of
   EE0n/ED0n, then ``84 D2 n 04`` (valid); erase with UK_DF03_2 and ``84 0C n 04`` (free). The slot rule picks
   the first free slot, else the oldest record (admission date, then discharge date; out-patient: visit date).
-* Signing (§3.6, §7.2 [INF]): every valid record :func:`write_visit` writes is signed — SM3 over the record's
+* Signing (WS/T 543.3 DF03 items, 健康卡 SAM spec: commands [INF]): every valid record :func:`write_visit` writes is
+  signed — SM3 over the record's
   data area, SM2 signature by the SAM (after its PIN), written with the signer's public key into the two
   trailing items (docs/decisions.md D9); :mod:`healthcard.api.signatures` checks it against a trust list.
 """
@@ -52,8 +57,9 @@ __all__ = [
 ]
 
 CHUNK = 255
-#: Item numbers used by the slot rule (health-card.md §2.6). The names of the DF03 items are not public
-#: (§3.6, §13.2); these are the first date items of each layout: EE item 66 (4 cn at offset 80, read as the
+#: Item numbers used by the slot rule (WS/T 543.3 DF03 index files). The names of the DF03 items are not public
+#: (WS/T 543.3 DF03 items, sources.md O2); these are the first date items of each layout: EE item 66 (4 cn at offset 80,
+#: read as the
 #: admission date 入院日期), EE item 77 (4 cn, the discharge date 出院日期 tie-breaker) and ED item 215
 #: (7 cn at offset 80, the visit time 就诊日期). Project choice [INF]; change here when the 应用规范 is known.
 EE_ADMISSION_ITEM = 66
@@ -141,7 +147,7 @@ def _update_binary(access: CardAccess, ef: EFSpec, data: bytes, offset: int = 0)
 
 
 def write_photo(access: CardAccess, image: bytes) -> None:
-    """DDF1/EF07 := length(2) ‖ image (≤ 3072 bytes in all, health-card.md §2.4)."""
+    """DDF1/EF07 := length(2) ‖ image (≤ 3072 bytes in all, WS/T 543.3 photo)."""
     ef = access.df("DDF1").ef("EF07")
     if len(image) + 2 > ef.size:
         raise DataError(f"photo of {len(image)} bytes: with its 2-byte length it exceeds {ef.size}", field="ZHAOPIAN")
@@ -179,7 +185,7 @@ def _date_digits(access: CardAccess, inpatient: bool, slot: int, item: int) -> s
 
 
 def choose_slot(access: CardAccess, inpatient: bool, flags: Sequence[int] | None = None) -> int:
-    """The slot for a new visit record (health-card.md §2.6 ``iReader_GetLastEEIndex`` / ``…EDIndex``).
+    """The slot for a new visit record (WS/T 543.3 DF03 index files ``iReader_GetLastEEIndex`` / ``…EDIndex``).
 
     The first slot marked ``FF``; if all are used, the one with the earliest admission date (tie: earliest
     discharge date) for in-patient records, the earliest visit date for out-patient records; then the lowest.

@@ -3,8 +3,8 @@
 * ``healthcard sam new --out SAM.json [--keys FILE] [--terminal-id HEX] [--pin DIGITS] [--force]``
 * ``healthcard sam info --sam SAM.json [--json]`` (never prints keys or the PIN)
 * ``healthcard sam serve --sam SAM.json [--host 127.0.0.1] [--port 35964]``: serves the SAM into pcscd through
-  vpcd (slot 1 = TCP 35964, reader "Virtual PCD 00 01"; pcsc-vpcd.md) until Ctrl-C or SIGTERM; the image is saved after
-  every change of the PIN counter or the terminal serial.
+  vpcd (slot 1 = TCP 35964, reader "Virtual PCD 00 01"; vsmartcard vpcd docs) until Ctrl-C or SIGTERM; the image is
+  saved after every change of the PIN counter or the terminal serial.
 """
 
 from __future__ import annotations

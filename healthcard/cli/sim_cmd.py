@@ -6,7 +6,7 @@
   the issuance data and the initial load.
 * ``healthcard sim show CARD.json`` — the file tree with rights, and the data decoded with the codecs.
 * ``healthcard sim serve --card CARD.json [--host 127.0.0.1] [--port 35963]`` — serve the card into pcscd
-  through vpcd (slot 0 = TCP 35963, reader "Virtual PCD 00 00"; pcsc-vpcd.md) until Ctrl-C; the image is saved
+  through vpcd (slot 0 = TCP 35963, reader "Virtual PCD 00 00"; vsmartcard vpcd docs) until Ctrl-C; the image is saved
   after every committed change.
 """
 

@@ -1,7 +1,7 @@
 """Health-card data elements: an/cn/b encodings, code tables, TLV and fixed record layouts, validation.
 
-Sources: health-card.md §2-§3 (S1 FileMap.h, tag table), pboc-purse.md §11; element list in
-docs/data-elements.md.
+Sources: WS/T 543.3 file tree, data items (W1 FileMap.h, tag table), JR/T 0025.1 transaction detail file; element list
+in docs/data-elements.md.
 """
 
 from healthcard.codecs.codetables import TABLES, CodeTable, table

@@ -1,9 +1,9 @@
 """Code tables (值域代码) of the health-card data elements, kept as data.
 
-Sources (health-card.md §1 normative references, §3 notes): GB/T 2261.1 gender, GB/T 2261.2 marital status,
-GB 3304 ethnicity, GB/T 4658 education, GB/T 4761 family relation, WS 364 value sets (ABO CV04.50.005,
+Sources (WS/T 543.1-.6 normative references, WS/T 543.3 data items notes): GB/T 2261.1 gender, GB/T 2261.2 marital
+status, GB 3304 ethnicity, GB/T 4658 education, GB/T 4761 family relation, WS 364 value sets (ABO CV04.50.005,
 Rh CV04.50.020, payment method, document type, address category). Tables marked ``uncertain`` are the widely
-used national codes where the reference only hints at the value set (health-card.md §13 open point 8);
+used national codes where the reference only hints at the value set (sources.md O8);
 docs/data-elements.md lists them.
 """
 
@@ -122,7 +122,7 @@ TABLES: Mapping[str, CodeTable] = MappingProxyType(
             ),
             CodeTable(
                 "flag",
-                "project choice (health-card.md §3.5: flag values not stated)",
+                "project choice (WS/T 543.3 DF02 items: flag values not stated)",
                 _parse("0=无|1=有"),
                 uncertain=True,
             ),

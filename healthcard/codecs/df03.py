@@ -1,10 +1,10 @@
 """DF03 visit-record areas: EE01..EE03 住院信息 (1893 B) and ED01..ED05 门诊信息 (3267 B).
 
-health-card.md §3.6 (S1 FileMap.h): only item number, offset, length and encoding are public, in the compact
+WS/T 543.3 DF03 items (W1 FileMap.h): only item number, offset, length and encoding are public, in the compact
 form ``item@offset:length+encoding``. The tables below keep that form verbatim; they are parsed at import and
 checked (offsets contiguous from 0, totals 1893 / 3267). Names are not public, so items are ``item_NNN``
-except the two trailing signature items (health-card.md §3.6 [INF]: 64-byte SM2 signature r‖s and the 190-byte
-SAM certificate). Fixed areas pad ``an``/``b`` with ``00`` and ``cn`` with ``F`` (health-card.md §2.2).
+except the two trailing signature items (WS/T 543.3 DF03 items [INF]: 64-byte SM2 signature r‖s and the 190-byte
+SAM certificate). Fixed areas pad ``an``/``b`` with ``00`` and ``cn`` with ``F`` (WS/T 543.3 record addressing).
 The byte layout is a :mod:`construct` ``Struct`` built from the table (:attr:`AreaLayout.struct`, built once);
 encoding and decoding use the same table directly — the fields are contiguous, so an area is the empty area with
 the given items written at their offsets, and a field is a slice — which makes a record with few or no items
@@ -93,7 +93,7 @@ class AreaField:
 
     @property
     def is_signature(self) -> bool:
-        """True for the two trailing items written only by the signing operation (health-card.md §2.6)."""
+        """True for the two trailing items written only by the signing operation (WS/T 543.3 DF03 index files)."""
         return self.item in _SIGNATURE_NAMES
 
 

@@ -1,7 +1,8 @@
-"""The data-element dictionary: items 1-63 (health-card.md §3.1-§3.6, S1 FileMap.h + tag table).
+"""The data-element dictionary: items 1-63 (WS/T 543.3 DDF1/EF05, DDF1/EF06, DDF1/EF08, DF01 items, DF02 items, DF03
+items, W1 FileMap.h + tag table).
 
 Kept as a compact table (one line per element) and parsed at import; the item number is also the TLV tag
-(health-card.md §2.2). Fixed-record fields (58-61) and the DF03 index flags (62, 63) have no TLV tag of their
+(WS/T 543.3 record addressing). Fixed-record fields (58-61) and the DF03 index flags (62, 63) have no TLV tag of their
 own but keep their item numbers.
 """
 
@@ -31,7 +32,7 @@ class DataElement:
 
     @property
     def tag(self) -> int:
-        """The TLV tag (equals the item number, health-card.md §2.2)."""
+        """The TLV tag (equals the item number, WS/T 543.3 record addressing)."""
         return self.item
 
 

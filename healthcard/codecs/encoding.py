@@ -1,7 +1,8 @@
-"""Data-element encodings ``an`` / ``cn`` / ``b`` and dates (health-card.md §2.2, §3 "Encodings").
+"""Data-element encodings ``an`` / ``cn`` / ``b`` and dates (WS/T 543.3 record addressing, WS/T 543.3 data items
+"Encodings").
 
 * ``an`` — bytes as-is: ASCII, or GBK (a superset of GB 2312) for Chinese text. Left-justified. TLV records
-  carry the value only (no padding); DF03 fixed areas pad with ``00`` (health-card.md §2.2).
+  carry the value only (no padding); DF03 fixed areas pad with ``00`` (WS/T 543.3 record addressing).
 * ``cn`` — compressed numeric BCD, left-justified, right-padded with ``F`` nibbles.
 * ``b`` — binary; DF03 fixed areas pad with ``00``.
 
@@ -30,7 +31,7 @@ __all__ = [
 
 
 class Encoding(enum.Enum):
-    """The three data-element encodings (S1 constants AN_style 0x01, CN_style 0x0F, B_style 0xFF)."""
+    """The three data-element encodings (W1 constants AN_style 0x01, CN_style 0x0F, B_style 0xFF)."""
 
     AN = "an"
     CN = "cn"
@@ -38,7 +39,7 @@ class Encoding(enum.Enum):
 
     @property
     def style(self) -> int:
-        """The DLL's ``nStyle`` constant (health-card.md §9.2)."""
+        """The DLL's ``nStyle`` constant (健康卡应用接口规范 §6.2)."""
         return {Encoding.AN: 0x01, Encoding.CN: 0x0F, Encoding.B: 0xFF}[self]
 
 

@@ -1,6 +1,6 @@
 """Typed value kinds of data elements and their byte/JSON conversions.
 
-A :class:`FieldSpec` ties a Python attribute to a data element (health-card.md §3): its item number gives the
+A :class:`FieldSpec` ties a Python attribute to a data element (WS/T 543.3 data items): its item number gives the
 encoding and length (:mod:`healthcard.codecs.elements`), its :class:`Kind` the Python type:
 
 =========  ===============  ===========================================================

@@ -1,4 +1,5 @@
-"""Fixed-layout (non-TLV) records of DF02 and DF03 (health-card.md §2.3, §2.5, §2.6, §3.5, §3.6).
+"""Fixed-layout (non-TLV) records of DF02 and DF03 (WS/T 543.3 record layouts, WS/T 543.3 cyclic files, WS/T 543.3 DF03
+index files, WS/T 543.3 DF02 items, WS/T 543.3 DF03 items).
 
 * DF02/EF07 过敏基本数据: cyclic, 3 × 120 B = GMWZMC (20 an) ‖ GMFY (100 an).
 * DF02/EF08 免疫基本数据: cyclic, 10 × 24 B = MYJZMC (20 an) ‖ MYJZSJ (4 cn YYYYMMDD).
@@ -146,7 +147,7 @@ class VisitRecord:
 
     @property
     def index_byte(self) -> int:
-        """The slot's index record: ``00`` valid, ``FF`` free (health-card.md §2.6)."""
+        """The slot's index record: ``00`` valid, ``FF`` free (WS/T 543.3 DF03 index files)."""
         return INDEX_VALID if self.valid else INDEX_FREE
 
     def to_bytes(self) -> bytes:

@@ -1,7 +1,7 @@
 """Citizen ID number (公民身份号码) validation: GB 11643-1999, check digit ISO 7064 MOD 11-2.
 
 18 characters: 6-digit address code (GB/T 2260), 8-digit birth date YYYYMMDD, 3-digit sequence (odd = male),
-check character ``0``-``9`` or ``X`` (value 10). Referenced by health-card.md §1 and §3.2 (SFZH).
+check character ``0``-``9`` or ``X`` (value 10). Referenced by WS/T 543.1-.6; WS/T 543.3 DDF1/EF06 (SFZH).
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """E-purse fixed records: EF15 public application data (30 B) and the 23-byte detail record.
 
-* EF15 (SFI 0x15) layout chosen for the project (docs/profiles.md; pboc-purse.md §6.1 and §4 use "the rightmost
+* EF15 (SFI 0x15) layout chosen for the project (docs/profiles.md; JR/T 0025.2 key diversification, purchase with a PSAM
+  use "the rightmost
   8 bytes of the application serial" as diversification factor, sam/data/demo-keys.json): issuer id 8 ‖
   application type 1 ‖ version 1 ‖ application serial 10 ‖ start date 4 (cn) ‖ expiry date 4 (cn) ‖ FCI 2.
-* Detail record (pboc-purse.md §11, 23 B): counter 2 ‖ overdraft limit 3 ‖ amount 4 ‖ type 1 ‖ terminal 6 ‖
+* Detail record (JR/T 0025.1 transaction detail file, 23 B): counter 2 ‖ overdraft limit 3 ‖ amount 4 ‖ type 1 ‖
+  terminal 6 ‖
   date 4 ‖ time 3.
 """
 
@@ -81,7 +83,7 @@ class PurseApplicationData:
 
     @property
     def diversification_factor(self) -> bytes:
-        """The rightmost 8 bytes of the application serial (EF15 bytes 12..19, pboc-purse.md §6.1)."""
+        """The rightmost 8 bytes of the application serial (EF15 bytes 12..19, JR/T 0025.2 key diversification)."""
         return self.app_serial[-8:]
 
     def to_bytes(self) -> bytes:
@@ -139,7 +141,7 @@ class PurseApplicationData:
 
 @dataclass(frozen=True)
 class PurseDetail:
-    """One 23-byte transaction detail record (pboc-purse.md §11)."""
+    """One 23-byte transaction detail record (JR/T 0025.1 transaction detail file)."""
 
     SIZE: ClassVar[int] = 23
     counter: int

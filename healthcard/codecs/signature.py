@@ -1,7 +1,8 @@
-"""The signature part of a DF03 visit record (health-card.md §3.6 items 211/212, 383/384; §7.2 [INF]).
+"""The signature part of a DF03 visit record (WS/T 543.3 DF03 items items 211/212, 383/384; 健康卡 SAM spec: commands
+[INF]).
 
 A record ends in a 64-byte SM2 signature ``r ‖ s`` over its HIS data area and a 190-byte item that names the
-signer. The format of the SAM certificate the public sources put there (SAM EF001C, health-card.md §7.1) is not
+signer. The format of the SAM certificate the public sources put there (SAM EF001C, 健康卡 SAM spec: files) is not
 public, so no verifier can take the signer's key out of it; the project writes the signer's SM2 public key there
 instead, as ``04 ‖ x ‖ y`` (the uncompressed point of GB/T 32918.1 §4.2.9) padded with ``00`` to 190 bytes
 (docs/decisions.md D9). Records signed before carry the SAM certificate: they name no signer.

@@ -1,4 +1,4 @@
-"""One-TLV-per-record encoding of the health-card record files (health-card.md §2.2).
+"""One-TLV-per-record encoding of the health-card record files (WS/T 543.3 record addressing).
 
 Each record holds exactly one ``tag(1) ‖ len(1) ‖ value(len)``; the tag is the data-item number.
 """

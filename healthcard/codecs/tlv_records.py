@@ -1,8 +1,9 @@
-"""Typed contents of the TLV record files (health-card.md §2.3 record layouts, §3.1-§3.5 elements).
+"""Typed contents of the TLV record files (WS/T 543.3 record layouts, WS/T 543.3 DDF1/EF05, DDF1/EF06,
+DDF1/EF08, DF01 items, DF02 items elements).
 
 Each class is a frozen dataclass whose attributes are declared once in ``FIELDS`` (attribute ↔ item number ↔
 kind). ``to_records()`` gives the file's records in record-number order, one TLV per record (tag = item,
-health-card.md §2.2; absent values are written as an empty TLV ``tag 00``); ``from_records()`` parses them
+WS/T 543.3 record addressing; absent values are written as an empty TLV ``tag 00``); ``from_records()`` parses them
 back in any order. ``to_json()`` / ``from_json()`` use the attribute names as stable keys.
 """
 
@@ -135,7 +136,7 @@ def _f(attr: str, item: int, kind: Kind, *, pad: bool = False) -> FieldSpec:
 
 @dataclass(frozen=True)
 class IssuerData(TlvFile):
-    """DDF1/EF05 发卡机构基本数据 (health-card.md §3.1); records 1..10 = tags 01-06, 08, 09, 0A, 39."""
+    """DDF1/EF05 发卡机构基本数据 (WS/T 543.3 DDF1/EF05); records 1..10 = tags 01-06, 08, 09, 0A, 39."""
 
     FILE: ClassVar[str] = "DDF1/EF05"
     FIELDS: ClassVar[tuple[FieldSpec, ...]] = (
@@ -171,7 +172,7 @@ class IssuerData(TlvFile):
 
 @dataclass(frozen=True)
 class Holder(TlvFile):
-    """DDF1/EF06 持卡人基本信息 (health-card.md §3.2): XM, XB, MZ, CSRQ, SFZH."""
+    """DDF1/EF06 持卡人基本信息 (WS/T 543.3 DDF1/EF06): XM, XB, MZ, CSRQ, SFZH."""
 
     FILE: ClassVar[str] = "DDF1/EF06"
     FIELDS: ClassVar[tuple[FieldSpec, ...]] = (
@@ -202,7 +203,7 @@ class Holder(TlvFile):
 
 @dataclass(frozen=True)
 class Validity(TlvFile):
-    """DDF1/EF08 有效期/电话/支付方式 (health-card.md §3.3): KYXQ, BRDH1/2, YLFYZFFS1..3."""
+    """DDF1/EF08 有效期/电话/支付方式 (WS/T 543.3 DDF1/EF08): KYXQ, BRDH1/2, YLFYZFFS1..3."""
 
     FILE: ClassVar[str] = "DDF1/EF08"
     FIELDS: ClassVar[tuple[FieldSpec, ...]] = (
@@ -224,7 +225,7 @@ class Validity(TlvFile):
 
 @dataclass(frozen=True)
 class Addresses(TlvFile):
-    """DF01/EF05 地址信息 (health-card.md §3.4): DZLB1, DZ1, DZLB2, DZ2."""
+    """DF01/EF05 地址信息 (WS/T 543.3 DF01 items): DZLB1, DZ1, DZLB2, DZ2."""
 
     FILE: ClassVar[str] = "DF01/EF05"
     FIELDS: ClassVar[tuple[FieldSpec, ...]] = (
@@ -242,7 +243,7 @@ class Addresses(TlvFile):
 
 @dataclass(frozen=True)
 class Contacts(TlvFile):
-    """DF01/EF06 联系人信息 (health-card.md §3.4): three (name, relation, phone) triples."""
+    """DF01/EF06 联系人信息 (WS/T 543.3 DF01 items): three (name, relation, phone) triples."""
 
     FILE: ClassVar[str] = "DF01/EF06"
     FIELDS: ClassVar[tuple[FieldSpec, ...]] = tuple(
@@ -268,7 +269,7 @@ class Contacts(TlvFile):
 
 @dataclass(frozen=True)
 class OccupationMarriage(TlvFile):
-    """DF01/EF07 职业婚姻信息 (health-card.md §3.4): WHCD, HYZK, ZY (GB/T 6565 occupation code as text)."""
+    """DF01/EF07 职业婚姻信息 (WS/T 543.3 DF01 items): WHCD, HYZK, ZY (GB/T 6565 occupation code as text)."""
 
     FILE: ClassVar[str] = "DF01/EF07"
     FIELDS: ClassVar[tuple[FieldSpec, ...]] = (
@@ -284,7 +285,7 @@ class OccupationMarriage(TlvFile):
 
 @dataclass(frozen=True)
 class Documents(TlvFile):
-    """DF01/EF08 证件记录信息 (health-card.md §3.4): ZJLB, ZJHM, JKDAH, XNHZH."""
+    """DF01/EF08 证件记录信息 (WS/T 543.3 DF01 items): ZJLB, ZJHM, JKDAH, XNHZH."""
 
     FILE: ClassVar[str] = "DF01/EF08"
     FIELDS: ClassVar[tuple[FieldSpec, ...]] = (
@@ -307,7 +308,7 @@ class Documents(TlvFile):
 
 @dataclass(frozen=True)
 class ClinicalFlags(TlvFile):
-    """DF02/EF05 临床基本数据 (health-card.md §3.5): blood groups, 12 condition flags, other warning."""
+    """DF02/EF05 临床基本数据 (WS/T 543.3 DF02 items): blood groups, 12 condition flags, other warning."""
 
     FILE: ClassVar[str] = "DF02/EF05"
     FIELDS: ClassVar[tuple[FieldSpec, ...]] = (
@@ -347,7 +348,7 @@ class ClinicalFlags(TlvFile):
 
 @dataclass(frozen=True)
 class SpecialInfo(TlvFile):
-    """DF02/EF06 特殊信息 (health-card.md §3.5): JSBBZ."""
+    """DF02/EF06 特殊信息 (WS/T 543.3 DF02 items): JSBBZ."""
 
     FILE: ClassVar[str] = "DF02/EF06"
     FIELDS: ClassVar[tuple[FieldSpec, ...]] = (_f("mental_illness", 56, Kind.FLAG),)

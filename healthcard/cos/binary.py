@@ -1,10 +1,10 @@
-"""READ BINARY / UPDATE BINARY (ISO/IEC 7816-4 §11.2.3, §11.2.5; pboc-purse.md §8.3 rights).
+"""READ BINARY / UPDATE BINARY (ISO/IEC 7816-4 §11.2.3, §11.2.5; FMCOS 2.0 access rights, sources.md V1 rights).
 
 P1 bit 8 set: SFI in P1 bits 1-5 and the offset in P2 (``00 B0 95 00 1E`` reads EF15 of the purse ADF; the EF
 becomes current); otherwise a 15-bit offset of the current EF. Le ``00`` reads up to 256 bytes (to the end of
 the file); a larger explicit Le than the bytes left gives ``6Cxx``. Reads check the file's read right and its
-read secure-messaging requirement (CLA ``04``: data ‖ response MAC, pboc-purse.md §7.1), writes its write right
-and secure-messaging requirement; a write commits atomically.
+read secure-messaging requirement (CLA ``04``: data ‖ response MAC, JR/T 0025.1 secure messaging), writes its write
+right and secure-messaging requirement; a write commits atomically.
 """
 
 from __future__ import annotations
@@ -85,7 +85,8 @@ def _slice(ef: TransparentEF, offset: int, le: int, most: int) -> bytes:
 
 
 def _read_other(card: VirtualCard, apdu: bytes, ef: TransparentEF, offset: int) -> bytes:
-    """Every READ BINARY form but the plain case 2: no Le, CLA ``04`` with a response MAC (pboc-purse.md §7.1).
+    """Every READ BINARY form but the plain case 2: no Le, CLA ``04`` with a response MAC (JR/T 0025.1 secure
+    messaging).
 
     A file whose reads need SM (``read_sm``) answers a plain read with 6987. With CLA ``04``, Le counts the data
     bytes (the 4-byte MAC comes on top); Le ``00`` reads at most :data:`~healthcard.cos.sm.MAX_SM_READ` bytes.

@@ -7,12 +7,12 @@ the INS byte picks a handler of the dispatch table (one module per command group
 the response data for ``90 00``. ``execute`` never raises: malformed input gets 6700 / 6A86 / 6D00 / 6E00 ...,
 an unexpected exception 6F00.
 Secure-messaging commands (CLA bit ``04``) in extended-length form answer 6700: the MAC input carries
-``Lc'`` in one byte (pboc-purse.md §7.1), so such a command cannot be protected.
+``Lc'`` in one byte (JR/T 0025.1 secure messaging), so such a command cannot be protected.
 
-Volatile state (cleared by power-on and reset, pcsc-vpcd.md §4): current DF and EF, the security-state
-register of the current DF (pboc-purse.md §8.3), the last challenge, a pending purse transaction. Persistent
-state (:class:`~healthcard.fs.state.CardState`) changes only through journaled commits; a tear hook can cut the
-power at any commit point or after any APDU, after which the card answers nothing until :meth:`power_on`,
+Volatile state (cleared by power-on and reset, pcscd polling, sources.md F5): current DF and EF, the security-state
+register of the current DF (FMCOS 2.0 access rights, sources.md V1), the last challenge, a pending purse transaction.
+Persistent state (:class:`~healthcard.fs.state.CardState`) changes only through journaled commits; a tear hook can cut
+the power at any commit point or after any APDU, after which the card answers nothing until :meth:`power_on`,
 which recovers the journal (all-or-nothing).
 """
 
@@ -44,9 +44,9 @@ Rng = Callable[[int], bytes]
 _CLASSES = frozenset((0x00, 0x04, 0x80, 0x84))
 _OK = sw_bytes(SW.OK)
 _LOCK_NONE, _LOCK_TEMP, _LOCK_PERM, _LOCK_CARD = 0, 1, 2, 3
-# Commands still answered by lock level (pboc-purse.md §10): a temporarily blocked application takes SELECT, GET
-# CHALLENGE, EXTERNAL AUTHENTICATE and APPLICATION UNBLOCK; a permanently blocked one only SELECT (to leave it);
-# a blocked card nothing. The others get 6A81 (9303 when permanently blocked).
+# Commands still answered by lock level (JR/T 0025.1 APPLICATION/CARD BLOCK): a temporarily blocked application takes
+# SELECT, GET CHALLENGE, EXTERNAL AUTHENTICATE and APPLICATION UNBLOCK; a permanently blocked one only SELECT (to leave
+# it); a blocked card nothing. The others get 6A81 (9303 when permanently blocked).
 _ALLOWED_WHEN_LOCKED: dict[int, frozenset[int]] = {
     _LOCK_TEMP: frozenset((0xA4, 0x84, 0x82, 0x18)),
     _LOCK_PERM: frozenset((0xA4,)),
@@ -153,7 +153,8 @@ class VirtualCard:
             return  # the common case, first (benchmarks/simulator.py)
         ins = apdu[1]
         if apdu[0] & 0x04 and len(apdu) > 5 and apdu[4] == 0:
-            raise SwError(SW.WRONG_LENGTH)  # secure messaging is short-APDU only: Lc' is one byte (§7.1)
+            # secure messaging is short-APDU only: Lc' is one byte (JR/T 0025.1 secure messaging)
+            raise SwError(SW.WRONG_LENGTH)
         if self.pending is not None and ins not in (0x52, 0x54):
             self.pending = None
         if self.lock and ins not in _ALLOWED_WHEN_LOCKED[self.lock]:
@@ -185,7 +186,8 @@ class VirtualCard:
         self.pending = None
 
     def select_df(self, df: DF) -> None:
-        """Make ``df`` current: no current EF; security state 0 when the DF changes (pboc-purse.md §8.3)."""
+        """Make ``df`` current: no current EF; security state 0 when the DF changes (FMCOS 2.0 access rights, sources.md
+        V1)."""
         if df is not self.df:
             self.security = 0
         self.df = df

@@ -1,10 +1,10 @@
-"""SELECT (ISO/IEC 7816-4 §11.1.1; pboc-purse.md §8.1; health-card.md §2.1).
+"""SELECT (ISO/IEC 7816-4 §11.1.1; FMCOS 2.0 base commands, sources.md V1; WS/T 543.3 file tree).
 
 P1: ``00`` by FID (``3F00`` or no data = MF; the current DF, its children, its parent, the parent's DFs),
 ``01`` child DF, ``02`` EF of the current DF, ``03`` parent DF, ``04`` by DF name (full or leading part),
 ``08`` path from the MF. P2: ``00``/``04`` return the FCI of a DF, ``0C`` no data. Selecting another DF clears
 the security state. A temporarily blocked application answers ``6283`` (selected, invalidated), a permanently
-blocked one ``9303`` (pboc-purse.md §10, §12).
+blocked one ``9303`` (JR/T 0025.1 APPLICATION/CARD BLOCK, ISO/IEC 7816-4 and JR/T 0025.1 status words).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Issuance commands: ERASE DF, CREATE FILE, WRITE KEY (pboc-purse.md §8.1, §8.2, §8.4; docs/decisions.md D2).
+"""Issuance commands: ERASE DF, CREATE FILE, WRITE KEY (FMCOS 2.0 base commands, sources.md V1, FMCOS 2.0 CREATE FILE,
+sources.md V1, FMCOS 2.0 WRITE KEY, sources.md V1; docs/decisions.md D2).
 
 CREATE FILE data by type byte (protection bits ``80``/``C0`` OR-ed into EF types):
 
@@ -7,12 +8,12 @@ CREATE FILE data by type byte (protection bits ``80``/``C0`` OR-ed into EF types
 * ``28`` binary: ``28 ‖ size(2) ‖ read ‖ write ‖ FF FF``;
 * ``2A``/``2C``/``2E`` record: ``type ‖ count ‖ length ‖ read ‖ write ‖ FF FF``;
 * in binary and record files the first ``FF`` is read as the *read protection* byte (project extension,
-  docs/virtual-card.md): ``FF`` plain reads, ``80`` reads only with CLA ``04`` and a response MAC (pboc-purse.md
-  §7.1);
+  docs/virtual-card.md): ``FF`` plain reads, ``80`` reads only with CLA ``04`` and a response MAC (JR/T 0025.1 secure
+  messaging);
 * ``2F`` purse: ``2F 02 08 ‖ use right ‖ 00 FF ‖ detail SFI`` (FID ``0001`` ED, ``0002`` EP).
 
-Rights (pboc-purse.md §8.3; issue #11 item 1; docs/decisions.md D10): ERASE DF needs the current DF's erase
-right, CREATE FILE its create right, WRITE KEY (add) its key file's add right and (replace) the key's change
+Rights (FMCOS 2.0 access rights, sources.md V1; issue #11 item 1; docs/decisions.md D10): ERASE DF needs the current
+DF's erase right, CREATE FILE its create right, WRITE KEY (add) its key file's add right and (replace) the key's change
 right, always — with one exception, the *transport window* of a DF that was just created: while a DF has no key
 file, creating its key file is free, and while that key file is empty, adding the DF master key 39/00 is free.
 Issuance then authenticates with the new master key and goes on under the rights it gave the DF (the master key's
@@ -23,8 +24,9 @@ to replace (its change right). Layouts by type: ``39`` use ‖ change ‖ follow
 ``3A`` use ‖ ``EF`` ‖ follow-up state ‖ error counter ‖ PIN; ``36``-``38`` use ‖ change ‖ ``FF`` ‖ error counter
 ‖ key; ``30``-``32``, ``34``, ``3C``-``3F`` use ‖ change ‖ version ‖ algorithm ‖ key.
 
-WRITE KEY in ciphertext ``84 D4 P1 KID Lc E(Ld ‖ key data) ‖ MAC`` (pboc-purse.md §7.1 "FMCOS ciphertext + MAC
-keys", §8.4): the same key data, line-encrypted (ECB, ``80`` padding) under the current DF's master key 39/00, then
+WRITE KEY in ciphertext ``84 D4 P1 KID Lc E(Ld ‖ key data) ‖ MAC`` (JR/T 0025.1 secure messaging "FMCOS ciphertext + MAC
+keys", FMCOS 2.0 WRITE KEY, sources.md V1): the same key data, line-encrypted (ECB, ``80`` padding) under the current
+DF's master key 39/00, then
 MAC'd with it (IV = the last challenge ‖ ``00``..; MAC over ``84 D4 P1 KID Lc'`` ‖ ciphertext). A type byte with
 the two high bits set (``39`` → ``F9``, and P1 = ``F9`` to replace) writes a *protected* key: such keys can be
 added or replaced only this way, a plain ``80 D4`` gets 6987. Wrong MAC or cryptogram: 6988.
@@ -51,7 +53,7 @@ __all__ = ["create_file", "erase_df", "parse_key", "write_key"]
 
 _NEVER = 0xEF
 _READ_MAC = 0x80  # read-protection byte of CREATE FILE: reads need CLA 04 + response MAC
-_PROTECTED = 0xC0  # high bits of a WRITE KEY type byte: ciphertext + MAC only (pboc-purse.md §7.1)
+_PROTECTED = 0xC0  # high bits of a WRITE KEY type byte: ciphertext + MAC only (JR/T 0025.1 secure messaging)
 _COUNTED = (0x36, 0x37, 0x38, 0x39, 0x3A)
 _PLAIN = (0x30, 0x31, 0x32, 0x34, 0x3C, 0x3D, 0x3E, 0x3F)
 
@@ -78,7 +80,7 @@ def erase_df(card: VirtualCard, apdu: bytes) -> bytes:
 def _ef(fid: int, data: bytes) -> EF:
     if len(data) != 7:
         raise SwError(SW.WRONG_LENGTH)
-    if data[0] & 0xC0 == 0x40:  # protection bits are 00, 80 or C0 (pboc-purse.md §8.2)
+    if data[0] & 0xC0 == 0x40:  # protection bits are 00, 80 or C0 (FMCOS 2.0 CREATE FILE, sources.md V1)
         raise SwError(SW.DATA_INVALID)
     kind, sm = data[0] & 0x3F, Protection(data[0] & 0xC0)
     read_sm = Protection.MAC if data[5] == _READ_MAC else Protection.NONE
@@ -176,7 +178,8 @@ def _transport_window(kf: KeyFile, key: Key) -> bool:
 
 
 def _ciphertext_key_data(card: VirtualCard, kf: KeyFile, apdu: bytes) -> bytes:
-    """Verify the MAC of ``84 D4`` and decrypt its key data with the DF master key 39/00 (pboc-purse.md §7.1)."""
+    """Verify the MAC of ``84 D4`` and decrypt its key data with the DF master key 39/00 (JR/T 0025.1 secure
+    messaging)."""
     master = kf.find(KeyType.EXTERNAL_AUTH, 0x00)
     if master is None:
         raise SwError(SW.KEY_NOT_FOUND)

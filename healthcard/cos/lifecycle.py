@@ -1,4 +1,5 @@
-"""APPLICATION BLOCK / UNBLOCK and CARD BLOCK with a secure-messaging MAC (pboc-purse.md §10; health-card.md §11.3).
+"""APPLICATION BLOCK / UNBLOCK and CARD BLOCK with a secure-messaging MAC (JR/T 0025.1 APPLICATION/CARD BLOCK;
+sources.md O12).
 
 ``84 1E 00 P2 04 MAC`` blocks the current application (P2 ``00`` temporarily, ``01`` permanently);
 ``84 18 00 00 04 MAC`` lifts a temporary block; ``84 16 00 00 04 MAC`` blocks the whole card for good. The MAC is

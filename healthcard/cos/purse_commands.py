@@ -1,4 +1,4 @@
-"""PBOC ED/EP purse commands (pboc-purse.md §2, cryptography §3 via :mod:`sam.crypto`).
+"""PBOC ED/EP purse commands (JR/T 0025.1 purse commands, cryptography JR/T 0025.2 MAC/TAC via :mod:`sam.crypto`).
 
 * INITIALIZE FOR LOAD / PURCHASE / UNLOAD ``80 50 P1 P2 0B | key index ‖ amount ‖ terminal ID`` (P2 ``01`` ED,
   ``02`` EP): a 4-byte card random, the session key, and for load/unload MAC1; the transaction waits for the
@@ -6,10 +6,11 @@
 * CREDIT FOR LOAD ``80 52 00 00 0B | date ‖ time ‖ MAC2`` → TAC; DEBIT FOR PURCHASE ``80 54 01 00 0F | terminal
   serial ‖ date ‖ time ‖ MAC1`` → TAC ‖ MAC2; DEBIT FOR UNLOAD ``80 54 03 00 0B | date ‖ time ‖ MAC2`` → MAC.
   A wrong MAC answers 9302 and ends the transaction.
-* Balance, counter, detail record (pboc-purse.md §11, cyclic file by SFI) and the last transaction's MAC ‖ TAC
+* Balance, counter, detail record (JR/T 0025.1 transaction detail file, cyclic file by SFI) and the last transaction's
+  MAC ‖ TAC
   are committed in one atomic step; GET TRANSACTION PROVE ``80 5A 00 TT 02 | counter after`` returns that
-  MAC ‖ TAC (order: pboc-purse.md §2.6 "more likely"; 9406 otherwise), so a purchase whose answer was lost can
-  be recovered.
+  MAC ‖ TAC (order: JR/T 0025.1 GET TRANSACTION PROVE "more likely"; 9406 otherwise), so a purchase whose answer was
+  lost can be recovered.
 * GET BALANCE ``80 5C 00 P2 04``.
 
 The overdraft limit (INITIALIZE FOR PURCHASE answer, detail records) is already part of the balance: PBOC's
@@ -18,7 +19,7 @@ UPDATE OVERDRAW LIMIT moves the balance by the change of the limit (docs/decisio
 the 4-byte unsigned field and loads from an image.
 
 The unload answer MAC (session key over new balance ‖ online counter ‖ amount ‖ type ‖ terminal ‖ date ‖ time)
-is this project's choice: pboc-purse.md §2.7 only says it uses the session key [INF].
+is this project's choice: JR/T 0025.1 INITIALIZE FOR UNLOAD only says it uses the session key [INF].
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ def _detail_ops(card: VirtualCard, purse: PurseEF, p: Pending, counter: int, dat
 
 
 def credit_for_load(card: VirtualCard, apdu: bytes) -> bytes:
-    """``80 52 00 00 0B | date(4) ‖ time(3) ‖ MAC2`` → TAC (pboc-purse.md §2.2, §3.3)."""
+    """``80 52 00 00 0B | date(4) ‖ time(3) ‖ MAC2`` → TAC (JR/T 0025.1 CREDIT FOR LOAD, JR/T 0025.2 load MAC/TAC)."""
     _proprietary(apdu)
     if apdu[2] or apdu[3]:
         card.pending = None
@@ -221,8 +222,8 @@ def _debit_purchase(card: VirtualCard, data: bytes) -> bytes:
 
 
 def _verified_host_mac2(card: VirtualCard, p: Pending, data: bytes, point: str) -> tuple[bytes, bytes]:
-    """Check the host's MAC2 over ``amount ‖ type ‖ TermID ‖ date ‖ time`` (pboc-purse.md §3.3, §2.7) and
-    return ``(date_time, mac2)``; 6700 on a wrong length, 9302 on a wrong MAC."""
+    """Check the host's MAC2 over ``amount ‖ type ‖ TermID ‖ date ‖ time`` (JR/T 0025.2 load MAC/TAC, JR/T 0025.1
+    INITIALIZE FOR UNLOAD) and return ``(date_time, mac2)``; 6700 on a wrong length, 9302 on a wrong MAC."""
     if len(data) != 11:
         raise SwError(SW.WRONG_LENGTH)
     date_time, mac2 = data[:7], data[7:11]

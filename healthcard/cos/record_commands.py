@@ -1,9 +1,10 @@
 """Record commands: READ RECORD, UPDATE RECORD, APPEND RECORD, and the DF03 index forms WRITE RECORD / ERASE RECORD.
 
-Sources: ISO/IEC 7816-4 §11.3; health-card.md §2.2 (``00 B2 rec 04`` by number, ``00 B2 tag 00`` by identifier
-= first byte of the record), §2.5 (cyclic files: ``00 DC 00 03`` writes a new record that becomes record 1),
-§6.2 (``04 DC rec 04`` SM update), docs/decisions.md D4 (``84 D2 rec 04`` sets an index record to ``00``,
-``84 0C rec 04`` to ``FF``, without data and without MAC). P2 bits 4-8 carry an SFI (0 = current EF).
+Sources: ISO/IEC 7816-4 §11.3; WS/T 543.3 record addressing (``00 B2 rec 04`` by number, ``00 B2 tag 00`` by identifier
+= first byte of the record), WS/T 543.3 cyclic files (cyclic files: ``00 DC 00 03`` writes a new record that becomes
+record 1),
+WS/T 543.4 SM UPDATE RECORD (``04 DC rec 04`` SM update), docs/decisions.md D4 (``84 D2 rec 04`` sets an index record to
+``00``, ``84 0C rec 04`` to ``FF``, without data and without MAC). P2 bits 4-8 carry an SFI (0 = current EF).
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ def _store(card: VirtualCard, ef: RecordEF, records: list[bytes], label: str) ->
 def read_record(card: VirtualCard, apdu: bytes) -> bytes:
     """``00 B2 P1 P2 Le``: P2 low bits ``100`` = record P1, ``000`` = first record whose identifier is P1.
 
-    CLA ``04`` answers ``record ‖ MAC`` (pboc-purse.md §7.1 response MAC, :func:`healthcard.cos.sm.mac_response`);
-    a file whose reads need SM answers a plain read with 6987.
+    CLA ``04`` answers ``record ‖ MAC`` (JR/T 0025.1 secure messaging response MAC,
+    :func:`healthcard.cos.sm.mac_response`); a file whose reads need SM answers a plain read with 6987.
     """
     if apdu[0] & 0xF0:
         raise SwError(SW.CLA_NOT_SUPPORTED)

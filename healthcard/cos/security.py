@@ -1,10 +1,10 @@
 """GET CHALLENGE, EXTERNAL / INTERNAL AUTHENTICATE, VERIFY, CHANGE / RELOAD PIN, PIN UNBLOCK.
 
-Sources: pboc-purse.md §7.2 (FMCOS EXTERNAL AUTHENTICATE ``00 82 00 KID 08``, 63Cx / 6983 / 6984), §9 (PIN
-commands), health-card.md §6.1 with docs/decisions.md D3 (the 17-byte health-card form, told apart by Lc).
-Keys with an error counter lose one try per failure (persisted atomically) and get all back on success; a key
-with no tries left answers 6983. Successful authentication sets the DF's security state to the key's follow-up
-state (pboc-purse.md §8.3).
+Sources: ISO/IEC 7816-4 EXTERNAL/INTERNAL AUTHENTICATE (FMCOS EXTERNAL AUTHENTICATE ``00 82 00 KID 08``, 63Cx / 6983 /
+6984), JR/T 0025.1 PIN commands, WS/T 543.4 EXTERNAL AUTHENTICATE with docs/decisions.md D3 (the 17-byte
+health-card form, told apart by Lc). Keys with an error counter lose one try per failure (persisted atomically) and get
+all back on success; a key with no tries left answers 6983. Successful authentication sets the DF's security state to
+the key's follow-up state (FMCOS 2.0 access rights, sources.md V1).
 """
 
 from __future__ import annotations
@@ -114,7 +114,8 @@ def external_authenticate(card: VirtualCard, apdu: bytes) -> bytes:
 
 
 def internal_authenticate(card: VirtualCard, apdu: bytes) -> bytes:
-    """``00 88 00 KID Lc data``: the data encrypted with the internal key 34/KID (pboc-purse.md §7.2)."""
+    """``00 88 00 KID Lc data``: the data encrypted with the internal key 34/KID (ISO/IEC 7816-4 EXTERNAL/INTERNAL
+    AUTHENTICATE)."""
     _iso(apdu)
     data, _ = split(apdu)
     kf = card.key_file()
@@ -156,7 +157,7 @@ def _new_pin(card: VirtualCard, key: Key, pin: bytes, label: str) -> bytes:
 
 
 def change_or_reload_pin(card: VirtualCard, apdu: bytes) -> bytes:
-    """``80 5E 01 KID old ‖ FF ‖ new`` (change) and ``80 5E 00 KID new ‖ MAC`` (reload), pboc-purse.md §9.
+    """``80 5E 01 KID old ‖ FF ‖ new`` (change) and ``80 5E 00 KID new ‖ MAC`` (reload), JR/T 0025.1 PIN commands
 
     The reload MAC is the DES MAC (IV 0) of the new PIN under ``L ⊕ R`` of the PIN-reload key 38/00. A wrong
     reload MAC costs the reload key one try (``63Cx``; ``6983`` once it has none left), as a wrong cryptogram

@@ -1,15 +1,16 @@
 """Secure-messaging verification of write commands, in the two forms of docs/decisions.md D2.
 
-* FMCOS (pboc-purse.md §7.1): CLA bit ``04``; MAC = PBOC MAC over ``CLA' INS P1 P2 Lc'`` ‖ data with the card's
+* FMCOS (JR/T 0025.1 secure messaging): CLA bit ``04``; MAC = PBOC MAC over ``CLA' INS P1 P2 Lc'`` ‖ data with the
+  card's
   last challenge as IV, key = the DF's line-protection key (type 36) or its master key (39/00); files created with
   ``C0`` carry ``E(Ld ‖ data ‖ pad)`` under the same key.
-* Resident health card (health-card.md §6.2): session key ``SM4(STK, ch ‖ ~ch)`` from the last 8-byte challenge;
+* Resident health card (WS/T 543.4 SM UPDATE RECORD): session key ``SM4(STK, ch ‖ ~ch)`` from the last 8-byte challenge;
   ``SM4_ECB(SK, pad80(L ‖ data))`` ‖ SM4 CBC-MAC (IV 0) over ``CLA' INS P1 P2 Lc'`` ‖ ciphertext.
 
 A file created with protection bits refuses plain writes (6987); a wrong MAC or cryptogram gives 6988. The
 challenge is consumed by every verification, right or wrong.
 
-Reads with CLA ``04`` (FMCOS scheme only; pboc-purse.md §7.1 "Response MAC"): the answer is
+Reads with CLA ``04`` (FMCOS scheme only; JR/T 0025.1 secure messaging "Response MAC"): the answer is
 ``data ‖ MAC ‖ SW`` with the MAC over the returned data, IV = the last challenge right-padded with ``00``, same key as
 for commands. The command may carry its own MAC (``04 B0 P1 P2 04 MAC [Le]``, MAC over ``04 B0 P1 P2 04``), which
 is checked with the same challenge. The health-card scheme defines no response MAC: 6882 there.
@@ -49,7 +50,7 @@ def algorithm_of(code: int) -> Algorithm:
 
 
 def sm_key(card: VirtualCard, kf: KeyFile) -> Key:
-    """The DF's secure-messaging key: a type-36 key, else the DF master key 39/00 (pboc-purse.md §7.1)."""
+    """The DF's secure-messaging key: a type-36 key, else the DF master key 39/00 (JR/T 0025.1 secure messaging)."""
     key = kf.first_of_type(KeyType.LINE_PROTECTION) or kf.find(KeyType.EXTERNAL_AUTH, 0x00)
     if key is None:
         raise SwError(SW.KEY_NOT_FOUND)

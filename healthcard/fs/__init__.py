@@ -1,8 +1,9 @@
 """CPU-card file-system model: DFs, EFs, keys, access rights, journaled atomic changes.
 
-Modules: :mod:`~healthcard.fs.access` (FMCOS ``XY`` rights, pboc-purse.md §8.3), :mod:`~healthcard.fs.keys`
-(key file, §8.4), :mod:`~healthcard.fs.nodes` (MF/DDF/ADF/DF and EF structures, §8.2), :mod:`~healthcard.fs.journal`
-(idempotent operations), :mod:`~healthcard.fs.state` (persistent state, commit and tear points),
+Modules: :mod:`~healthcard.fs.access` (FMCOS ``XY`` rights, FMCOS 2.0 access rights, sources.md V1),
+:mod:`~healthcard.fs.keys` (key file, FMCOS 2.0 WRITE KEY, sources.md V1), :mod:`~healthcard.fs.nodes` (MF/DDF/ADF/DF
+and EF structures, FMCOS 2.0 CREATE FILE, sources.md V1), :mod:`~healthcard.fs.journal` (idempotent operations),
+:mod:`~healthcard.fs.state` (persistent state, commit and tear points),
 :mod:`~healthcard.fs.serial` (JSON form for card images).
 """
 

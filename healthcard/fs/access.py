@@ -1,4 +1,4 @@
-"""FMCOS access rights and security states (pboc-purse.md §8.3).
+"""FMCOS access rights and security states (FMCOS 2.0 access rights, sources.md V1).
 
 A right is one byte ``XY``: access is allowed when the DF's security-state register ``S`` satisfies
 ``Y <= S <= X``. ``F0`` is always allowed, ``F1`` needs ``S >= 1``, ``99`` only state 9; when ``X < Y`` (``EF``,

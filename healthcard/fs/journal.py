@@ -154,7 +154,7 @@ class PutNode:
 
 @dataclass(frozen=True, slots=True)
 class EraseDF:
-    """ERASE DF: remove every child and the key file of the DF at ``path`` (pboc-purse.md §8.1)."""
+    """ERASE DF: remove every child and the key file of the DF at ``path`` (FMCOS 2.0 base commands, sources.md V1)."""
 
     path: tuple[int, ...]
 

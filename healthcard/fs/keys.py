@@ -1,10 +1,11 @@
-"""Keys and the key file of a DF (pboc-purse.md §8.2 key file, §8.4 WRITE KEY; docs/decisions.md D2).
+"""Keys and the key file of a DF (FMCOS 2.0 CREATE FILE, sources.md V1 key file, FMCOS 2.0 WRITE KEY, sources.md V1
+WRITE KEY; docs/decisions.md D2).
 
 A key is identified by its type and identifier (``(0x39, 0x00)`` = external authentication / DF master key,
 ``(0x3A, 0x00)`` the PIN, ``(0x3E, 0x01)`` the purchase key ...). The error counter byte of WRITE KEY is read
-as ``max tries`` (high nibble) and ``tries left`` (low nibble): ``33`` = 3 of 3 (pboc-purse.md §8.4 [INF]).
-A key written with the two high bits of its type byte set (``39`` → ``F9``) is ``protected``: it may only be
-added or replaced with WRITE KEY in ciphertext + MAC, ``84 D4`` (pboc-purse.md §7.1); it keeps its plain type.
+as ``max tries`` (high nibble) and ``tries left`` (low nibble): ``33`` = 3 of 3 (FMCOS 2.0 WRITE KEY, sources.md V1
+[INF]). A key written with the two high bits of its type byte set (``39`` → ``F9``) is ``protected``: it may only be
+added or replaced with WRITE KEY in ciphertext + MAC, ``84 D4`` (JR/T 0025.1 secure messaging); it keeps its plain type.
 Key values never appear in ``repr``.
 """
 

@@ -1,12 +1,14 @@
-"""File-system nodes of a CPU card: DFs (MF, DDF, ADF, DF) and EFs (ISO/IEC 7816-4 §7; pboc-purse.md §8.2).
+"""File-system nodes of a CPU card: DFs (MF, DDF, ADF, DF) and EFs (ISO/IEC 7816-4 §7; FMCOS 2.0 CREATE FILE, sources.md
+V1).
 
 EF structures: transparent (binary), linear fixed, linear variable (records addressed by number or by
-identifier = first byte), cyclic (record 1 is the newest, health-card.md §2.5), and the PBOC purse (ED ``0001``
+identifier = first byte), cyclic (record 1 is the newest, WS/T 543.3 cyclic files), and the PBOC purse (ED ``0001``
 / EP ``0002``) with balance, online/offline counters, overdraft limit and the SFI of its cyclic detail file
-(pboc-purse.md §2, §11). Every EF carries a read and a write right (pboc-purse.md §8.3) and a secure-messaging
-requirement for writes (the type byte's protection bits: ``80`` MAC, ``C0`` MAC + encryption, §8.2) and one
-for reads (``read_sm``: ``MAC`` = reads only with CLA ``04`` and a response MAC, §7.1; project extension, see
-docs/virtual-card.md "Secure messaging on reads").
+(JR/T 0025.1 purse commands, JR/T 0025.1 transaction detail file). Every EF carries a read and a write right (FMCOS 2.0
+access rights, sources.md V1) and a secure-messaging requirement for writes (the type byte's protection bits: ``80``
+MAC, ``C0`` MAC + encryption, FMCOS 2.0 CREATE FILE, sources.md V1) and one for reads (``read_sm``: ``MAC`` = reads only
+with CLA ``04`` and a response MAC, JR/T 0025.1 secure messaging; project extension, see docs/virtual-card.md "Secure
+messaging on reads").
 
 Nodes are plain mutable objects; they are changed only by :mod:`healthcard.fs.journal` operations so that
 every change is journaled and atomic.
@@ -37,7 +39,7 @@ MF_FID = 0x3F00
 
 
 class LifeCycle(enum.IntEnum):
-    """Application / card life cycle (pboc-purse.md §10; health-card.md §11.3)."""
+    """Application / card life cycle (JR/T 0025.1 APPLICATION/CARD BLOCK; sources.md O12)."""
 
     ACTIVE = 0
     BLOCKED_TEMPORARILY = 1
@@ -100,7 +102,7 @@ class RecordEF(EF):
 
 @dataclass(frozen=True, slots=True)
 class LastTransaction:
-    """What GET TRANSACTION PROVE returns for the last purse transaction (pboc-purse.md §2.6)."""
+    """What GET TRANSACTION PROVE returns for the last purse transaction (JR/T 0025.1 GET TRANSACTION PROVE)."""
 
     tx_type: int
     counter_after: int
@@ -110,7 +112,7 @@ class LastTransaction:
 
 @dataclass(eq=True, slots=True)
 class PurseEF(EF):
-    """An ED (``0001``) or EP (``0002``) purse: balance and counters in fen / units (pboc-purse.md §2)."""
+    """An ED (``0001``) or EP (``0002``) purse: balance and counters in fen / units (JR/T 0025.1 purse commands)."""
 
     detail_sfi: int = 0x18
     balance: int = 0

@@ -1,4 +1,5 @@
-"""FMCOS issuance command bytes built from profile specs (pboc-purse.md §8.1-§8.4, docs/decisions.md D2, D4).
+"""FMCOS issuance command bytes built from profile specs (FMCOS 2.0 base commands, sources.md V1; FMCOS 2.0 CREATE FILE,
+sources.md V1; FMCOS 2.0 access rights, sources.md V1; FMCOS 2.0 WRITE KEY, sources.md V1, docs/decisions.md D2, D4).
 
 Thin adapters from the profile model (:mod:`healthcard.profiles.model`) to the typed builders of
 :mod:`apdu.iso` and :mod:`apdu.fmcos`; the byte layouts live there. WRITE KEY commands carry
@@ -46,7 +47,7 @@ def get_challenge(length: int = 8) -> Command:
 
 
 def erase_df() -> Command:
-    """ERASE DF ``80 0E 00 00 00`` (pboc-purse.md §8.1)."""
+    """ERASE DF ``80 0E 00 00 00`` (FMCOS 2.0 base commands, sources.md V1)."""
     return fmcos.erase_df()
 
 
@@ -60,7 +61,8 @@ def df_space(df: DFSpec) -> int:
 
 
 def create_df(df: DFSpec) -> Command:
-    """``80 E0 FID Lc | 38 ‖ space(2) ‖ create ‖ erase ‖ app SFI ‖ FF FF ‖ DF name`` (pboc-purse.md §8.2)."""
+    """``80 E0 FID Lc | 38 ‖ space(2) ‖ create ‖ erase ‖ app SFI ‖ FF FF ‖ DF name`` (FMCOS 2.0 CREATE FILE, sources.md
+    V1)."""
     return fmcos.create_df(
         df.fid,
         df.df_name,
@@ -72,7 +74,7 @@ def create_df(df: DFSpec) -> Command:
 
 
 def create_key_file(df: DFSpec) -> Command:
-    """``3F ‖ space(2) ‖ DF SFI ‖ add-key right ‖ algorithm ‖ scheme`` (pboc-purse.md §8.2 + D2)."""
+    """``3F ‖ space(2) ‖ DF SFI ‖ add-key right ‖ algorithm ‖ scheme`` (FMCOS 2.0 CREATE FILE, sources.md V1 + D2)."""
     return fmcos.create_key_file(
         df.key_file_fid,
         space=df.key_file_space,
@@ -84,7 +86,8 @@ def create_key_file(df: DFSpec) -> Command:
 
 
 def create_ef(ef: EFSpec) -> Command:
-    """Binary, record or purse EF (pboc-purse.md §8.2); the type byte includes the SM protection bits."""
+    """Binary, record or purse EF (FMCOS 2.0 CREATE FILE, sources.md V1); the type byte includes the SM protection
+    bits."""
     protection = fmcos.Protection(ef.sm.value)
     if ef.kind is FileType.BINARY:
         return fmcos.create_binary_ef(
@@ -100,7 +103,8 @@ def create_ef(ef: EFSpec) -> Command:
 
 
 def write_key(key: KeySpec, value: bytes, *, algorithm: int) -> Command:
-    """WRITE KEY (add) ``80 D4 01 <id> Lc data`` with the layout of the key type (pboc-purse.md §8.4)."""
+    """WRITE KEY (add) ``80 D4 01 <id> Lc data`` with the layout of the key type (FMCOS 2.0 WRITE KEY, sources.md
+    V1)."""
     t = key.key_type
     if t == fmcos.KeyType.EXTERNAL_AUTH:
         return fmcos.write_external_auth_key(
@@ -133,7 +137,7 @@ def append_record(record: bytes) -> Command:
 
 
 def update_record_cyclic(record: bytes) -> Command:
-    """Cyclic write ``00 DC 00 03 Lc record`` (health-card.md §2.5: the new record becomes record 1)."""
+    """Cyclic write ``00 DC 00 03 Lc record`` (WS/T 543.3 cyclic files: the new record becomes record 1)."""
     return iso.update_record_cyclic(record)
 
 

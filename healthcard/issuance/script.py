@@ -2,12 +2,12 @@
 
 ``plan(...)`` is pure: it lists the steps. Steps that need the card's challenge (EXTERNAL AUTHENTICATE, SM
 writes) carry what is needed to finish them at run time; ``personalise(channel, ...)`` sends every step,
-checks the status word and returns a report. Flow (pboc-purse.md §8, health-card.md §4/§6, decisions D1-D4,
-D10): transport-key authentication in the MF → ERASE DF → MF key file and master key → every DF created under the
-parent's master key, then its key file, its master key first (the DF's transport window), authentication with it
-and the DF's other keys and EFs under the rights it gave the DF → per DF, authentication with the update key and
-the data writes (TLV records appended, SM when the file requires it) → photo → DF03 index records set to FF →
-purse EF15 (the purse is created with balance 0). Key material only appears in ``Redact``-flagged commands and
+checks the status word and returns a report. Flow (FMCOS 2.0 issuance, sources.md V1, WS/T 543.3 access rules; WS/T
+543.4 commands, decisions D1-D4, D10): transport-key authentication in the MF → ERASE DF → MF key file and master key →
+every DF created under the parent's master key, then its key file, its master key first (the DF's transport window),
+authentication with it and the DF's other keys and EFs under the rights it gave the DF → per DF, authentication with the
+update key and the data writes (TLV records appended, SM when the file requires it) → photo → DF03 index records set to
+FF → purse EF15 (the purse is created with balance 0). Key material only appears in ``Redact``-flagged commands and
 in fields hidden from ``repr``.
 """
 

@@ -1,4 +1,5 @@
-"""The e-purse application profile (pboc-purse.md §8 issuance, §5.2/§6.1 keys, §11 detail records).
+"""The e-purse application profile (FMCOS 2.0 issuance, sources.md V1 issuance, PSAM files, sources.md V2; JR/T 0025.2
+key diversification keys, JR/T 0025.1 transaction detail file detail records).
 
 ADF ``1001`` under the MF, DF name ``HCARD.EPURSE`` (project choice, docs/profiles.md). Files: EF15 public
 application data (30 B, transparent, read free by SFI 0x15), EP purse ``0002`` with its cyclic detail file

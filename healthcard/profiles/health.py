@@ -1,16 +1,17 @@
-"""The resident health card profile (health-card.md §2 tree, §2.3 record layouts, §4 access rules, §5 keys).
+"""The resident health card profile (WS/T 543.3 file tree, WS/T 543.3 record layouts, WS/T 543.3
+access rules, WS/T 543.4 keys keys).
 
-Security states (FMCOS ``XY`` rights, pboc-purse.md §8.3), per DF:
+Security states (FMCOS ``XY`` rights, FMCOS 2.0 access rights, sources.md V1), per DF:
 
 * RK_xxx (read key) → state 1; reads need ``F1`` (any authenticated state).
 * UK_DDF1, UK_DF01, UK_DF02_1, UK_DF03_1 → state 2; UK_DF02_2, UK_DF03_2 → state 3; UK_DF02_3 → state 4.
   Writes name exactly one state (``22``, ``33``, ``44``), so DF02/EF05 can only be written after UK_DF02_1.
-  DF03 index files accept ``32`` (UK_DF03_1 sets valid, UK_DF03_2 erases: health-card.md §4).
+  DF03 index files accept ``32`` (UK_DF03_1 sets valid, UK_DF03_2 erases: WS/T 543.3 access rules).
 * STK_xxx (type 36) is the DF's secure-messaging key; files written with SM have the ``0xC0`` protection bits.
 * MK_xxx (39/00) is the DF master key → state F; the DF's create, erase and add-key rights are ``FF`` (master key
   only, docs/decisions.md D10). Diversified from the issuer's master key (not held by terminal SAMs).
 
-Decided open points (health-card.md §13.1, docs/profiles.md): DF names, SFIs (low five bits of the FID where
+Decided open points (sources.md O1, docs/profiles.md): DF names, SFIs (low five bits of the FID where
 unique; DF03's EE/ED files have none), record sizes (2 + element length for TLV files).
 """
 
@@ -41,7 +42,8 @@ READ = right(1)  # F1
 
 
 def city_factor(yycsdm: str) -> bytes:
-    """Second-level factor from YYCSDM: first two digits as ASCII ‖ ASCII "000000" (health-card.md §5.2)."""
+    """Second-level factor from YYCSDM: first two digits as ASCII ‖ ASCII "000000" (WS/T 543.4 diversification
+    factors)."""
     if len(yycsdm) != 6 or not yycsdm.isdigit():
         raise ValueError("YYCSDM must be 6 digits")
     return (yycsdm[:2] + "000000").encode("ascii")
@@ -99,7 +101,7 @@ class HealthCardProfile:
 
 
 def health_card_profile(*, sm_writes: bool = True, atr: AtrLayout | None = None) -> HealthCardProfile:
-    """Build the profile. ``sm_writes=False`` is the plain-write variant (health-card.md §4 "Profile variant")."""
+    """Build the profile. ``sm_writes=False`` is the plain-write variant (WS/T 543.3 access rules "Profile variant")."""
     sm = Protection.ENC_MAC if sm_writes else Protection.NONE
     s2, s3, s4 = right(2, 2), right(3, 3), right(4, 4)
     hdr = dict(algorithm=HEALTH_ALGORITHM_SM4, scheme=Scheme.HEALTH)

@@ -1,8 +1,9 @@
 """Declarative card-profile model: DF/EF tree, access rights, SM requirements, keys, ATR layout.
 
-FMCOS semantics (pboc-purse.md §8): access rights are one byte ``XY`` — allowed when the DF's security state
-``S`` satisfies ``Y <= S <= X`` (§8.3); keys set ``S`` to their follow-up state on EXTERNAL AUTHENTICATE or
-VERIFY. CREATE FILE layouts (§8.2) and WRITE KEY layouts (§8.4) are produced from these specs by
+FMCOS semantics (FMCOS 2.0 issuance, sources.md V1): access rights are one byte ``XY`` — allowed when the DF's security
+state ``S`` satisfies ``Y <= S <= X`` (FMCOS 2.0 access rights, sources.md V1); keys set ``S`` to their follow-up state
+on EXTERNAL AUTHENTICATE or VERIFY. CREATE FILE layouts (FMCOS 2.0 CREATE FILE, sources.md V1) and WRITE KEY layouts
+(FMCOS 2.0 WRITE KEY, sources.md V1) are produced from these specs by
 :mod:`healthcard.issuance`; key-file bytes 6/7 carry the algorithm and scheme (docs/decisions.md D2).
 """
 
@@ -23,7 +24,7 @@ __all__ = [
 ]
 
 def right(low: int, high: int = 0xF) -> int:
-    """The access byte ``XY`` allowing states ``low..high`` (pboc-purse.md §8.3)."""
+    """The access byte ``XY`` allowing states ``low..high`` (FMCOS 2.0 access rights, sources.md V1)."""
     if not 0 <= low <= high <= 0xF:
         raise ValueError(f"bad state range {low}..{high}")
     return (high << 4) | low
@@ -33,11 +34,11 @@ def right(low: int, high: int = 0xF) -> int:
 class KeySpec:
     """One key in a DF's key file.
 
-    ``key_type``/``key_id`` are the WRITE KEY type and identifier (pboc-purse.md §8.4); ``follow_state`` the
-    security state an authentication sets (``None`` for keys that do not authenticate). ``master`` names the
+    ``key_type``/``key_id`` are the WRITE KEY type and identifier (FMCOS 2.0 WRITE KEY, sources.md V1); ``follow_state``
+    the security state an authentication sets (``None`` for keys that do not authenticate). ``master`` names the
     master key in the :class:`~healthcard.issuance.keysource.KeySource`; ``levels`` the diversification
     levels (1 = card, 2 = city factor then card, docs/decisions.md D1; 0 = used as is). ``sam_p1``/``sam_p2``
-    are the health-card SAM's ``80 DE`` parameters (health-card.md §5.1).
+    are the health-card SAM's ``80 DE`` parameters (WS/T 543.4 key table).
     """
 
     name: str
@@ -94,7 +95,7 @@ class EFSpec:
         return self.kind.value | self.sm.value
 
 
-MASTER_KEY = (0x39, 0x00)  # the DF master key: external authentication key 00 (pboc-purse.md §8.4)
+MASTER_KEY = (0x39, 0x00)  # the DF master key: external authentication key 00 (FMCOS 2.0 WRITE KEY, sources.md V1)
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,8 @@ class DFSpec:
 
     @property
     def master_right(self) -> int:
-        """The right ``XF`` satisfied by the master key's follow-up state ``X`` and above (pboc-purse.md §8.3)."""
+        """The right ``XF`` satisfied by the master key's follow-up state ``X`` and above (FMCOS 2.0 access rights,
+        sources.md V1)."""
         key = self.master_key
         if key is None or key.follow_state is None:
             raise ValueError(f"{self.name}: no master key 39/00 with a follow-up state to give the DF's rights")
@@ -187,7 +189,8 @@ class DFSpec:
 
 @dataclass(frozen=True)
 class AtrLayout:
-    """Answer to reset carrying the 8-byte cardNo at ATR bytes 5..12 (health-card.md §5.2, S1 ``loadCardNo``).
+    """Answer to reset carrying the 8-byte cardNo at ATR bytes 5..12 (WS/T 543.4 diversification factors, S1
+    ``loadCardNo``).
 
     ``prefix`` is ATR bytes 0..4, ``suffix`` what follows cardNo. A real card's layout is a profile change.
     """

@@ -1,7 +1,7 @@
 """Card cryptography as pure functions: ciphers, MACs, diversification, purse, secure messaging, health card.
 
 Every function validates its inputs and raises :class:`CryptoError` (never printing key bytes). Each module's
-docstring cites its source in ``shared/reference/pboc-purse.md`` / ``health-card.md``; the known-answer vectors in
+docstring cites its source in ``shared/reference/JR/T 0025.1-2`` / ``WS/T 543``; the known-answer vectors in
 ``shared/vectors/`` are reproduced by ``tests/sam/test_crypto_vectors.py``.
 """
 

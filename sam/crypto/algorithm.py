@@ -1,6 +1,6 @@
 """The card's algorithm identifier (算法标识) and the block size it implies.
 
-Source: pboc-purse.md §3.5 (ReaderFrame labels ``0 = 3DES``, ``4 = SM4``; the INITIALIZE FOR LOAD/PURCHASE
+Source: SM4 purse variant, sources.md F1 (ReaderFrame labels ``0 = 3DES``, ``4 = SM4``; the INITIALIZE FOR LOAD/PURCHASE
 response carries the same byte).
 """
 

@@ -1,4 +1,4 @@
-"""External and internal authentication cryptograms, FMCOS form (pboc-purse.md §7.2).
+"""External and internal authentication cryptograms, FMCOS form (ISO/IEC 7816-4 EXTERNAL/INTERNAL AUTHENTICATE).
 
 EXTERNAL AUTHENTICATE: ``00 82 00 KID 08 | E_ECB(ExtAuthKey, challenge ‖ 00..)``; a 4-byte challenge is right-padded
 with ``00`` to the block (real-card vector in des_mac.json ``fm1208-external-authenticate``). With SM4 keys the

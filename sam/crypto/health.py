@@ -1,11 +1,13 @@
-"""Resident Health Card cryptography (health-card.md §5-§6; docs/decisions.md D1).
+"""Resident Health Card cryptography (WS/T 543.4 keys, commands; docs/decisions.md D1).
 
 * Card keys are SM4 and stored on the card already diversified: one level ``div(MK, cardNo)``, two levels
   ``div(div(MK, city), cardNo)`` (D1: the most general factor first).
 * Session key per authentication: ``SK = SM4_ECB(K, challenge ‖ ~challenge)`` with the card's 8-byte challenge.
-* EXTERNAL AUTHENTICATE cryptogram (§6.1): ``E = SM4_ECB(SK, terminal data(8) ‖ 00×8)``, cryptogram = left half
+* EXTERNAL AUTHENTICATE cryptogram (WS/T 543.4 EXTERNAL AUTHENTICATE): ``E = SM4_ECB(SK, terminal data(8) ‖ 00×8)``,
+  cryptogram = left half
   XOR right half of ``E`` (8 bytes).
-* Secure-messaging write (§6.2): ``SM4_ECB(SK, pad80(L ‖ data, 16))`` followed by a 4-byte SM4 CBC-MAC (IV zero)
+* Secure-messaging write (WS/T 543.4 SM UPDATE RECORD): ``SM4_ECB(SK, pad80(L ‖ data, 16))`` followed by a 4-byte SM4
+  CBC-MAC (IV zero)
   over ``CLA' INS P1 P2 Lc'`` ‖ ciphertext, padded the same way.
 """
 
@@ -41,7 +43,7 @@ def health_session_key(card_key: bytes, challenge: bytes) -> bytes:
 
 
 def health_auth_cryptogram(card_key: bytes, challenge: bytes, terminal_data: bytes) -> bytes:
-    """The 8-byte EXTERNAL AUTHENTICATE cryptogram of §6.1."""
+    """The 8-byte EXTERNAL AUTHENTICATE cryptogram of WS/T 543.4 EXTERNAL AUTHENTICATE"""
     if len(terminal_data) != 8:
         raise CryptoError(f"terminal_data: 8 bytes expected, not {len(terminal_data)}")
     block = encrypt_ecb(Algorithm.SM4, health_session_key(card_key, challenge), terminal_data + bytes(8))
@@ -57,7 +59,8 @@ def _mac_input(header: bytes, cipher: bytes) -> bytes:
 
 
 def health_sm_wrap(card_key: bytes, challenge: bytes, header: bytes, plain: bytes) -> bytes:
-    """The data field of a secure-messaging write: ciphertext ‖ MAC (§6.2). ``header`` has CLA bit 04 set."""
+    """The data field of a secure-messaging write: ciphertext ‖ MAC (WS/T 543.4 SM UPDATE RECORD). ``header`` has CLA
+    bit 04 set."""
     if len(plain) > 255 - 16 - MAC_BYTES:
         raise CryptoError("data: too long for one secure-messaging command")
     sk = health_session_key(card_key, challenge)

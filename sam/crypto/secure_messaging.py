@@ -1,4 +1,4 @@
-"""FMCOS / PBOC secure messaging (线路保护 and 线路加密), pboc-purse.md §7.1.
+"""FMCOS / PBOC secure messaging (线路保护 and 线路加密), JR/T 0025.1 secure messaging
 
 * MAC protection: CLA bit ``04`` set; the MAC input is ``CLA' INS P1 P2 Lc'`` ‖ data with ``Lc' = len(data) + 4``;
   the IV is the card's challenge right-padded with ``00``; the left 4 MAC bytes are appended to the data.

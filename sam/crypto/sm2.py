@@ -1,4 +1,5 @@
-"""SM2 digital signatures for the DF03 record signatures (health-card.md §3, §7: items 211/383 are r ‖ s).
+"""SM2 digital signatures for the DF03 record signatures (WS/T 543.3 data items, 健康卡 SAM spec: items 211/383 are r ‖
+s).
 
 * Algorithm: GB/T 32918.2-2016 (= GM/T 0003.2-2012) §6 signature generation, §7 verification, on the recommended
   curve sm2p256v1 of GB/T 32918.5-2017 (= GM/T 0003.5-2012) §2.
@@ -188,7 +189,7 @@ def _digest(public_key: Sm2PublicKey, message: bytes, uid: bytes) -> bytes:
 
 
 def sm2_sign_digest(private_key: Sm2PrivateKey, digest: bytes) -> bytes:
-    """Sign a ready 32-byte ``e = SM3(Z_A ‖ M)`` (what a SAM's SM2SignHash receives, health-card.md §7)."""
+    """Sign a ready 32-byte ``e = SM3(Z_A ‖ M)`` (what a SAM's SM2SignHash receives, 健康卡 SAM spec)."""
     digest = _as_bytes("digest", digest)
     if len(digest) != _DIGEST_BYTES:
         raise CryptoError(f"SM2 digest must be {_DIGEST_BYTES} bytes, got {len(digest)}")

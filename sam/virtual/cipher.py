@@ -1,19 +1,19 @@
 """Key derivation and general computation: ``80 1A`` (PSAM), ``80 DE`` (health SAM), ``80 FA`` (both).
 
-``80 1A P1 P2 Lc factors(8N)`` — 通用 DES 计算初始化 (pboc-purse.md §5.1): P1 = N << 5 | key attribute
+``80 1A P1 P2 Lc factors(8N)`` — 通用 DES 计算初始化 (PSAM COS, sources.md V2): P1 = N << 5 | key attribute
 (:class:`~sam.keystore.KeyUsage`), P2 = key index; the purse key is diversified through the N factors into the
 volatile working key. Master-control, purchase and load keys cannot be used this way (``6985``): their own
 commands (``80 70``, ``80 7C``) keep their session keys inside the SAM. Needs the verified SAM PIN (``6982``):
 every command that uses a key does (``80 1A``, ``80 DE``, ``80 FA``, ``80 70``, ``80 72``, ``80 7C``, ``80 CE``;
 issue #11 item 6), so a SAM taken out of its terminal computes no cryptogram for anyone without its PIN.
 
-``80 DE P1 P2 Lc cardNo ‖ [cityFactor ‖] challenge`` — health-card key derivation (health-card.md §5.1, §6.1;
-docs/decisions.md D1): the same P1 layout (``27`` = one level + authentication key, ``47`` two levels, ``28``/``48``
-protection keys), P2 = SAM key index; ``K = div(MK, factors)`` then ``SK = SM4_ECB(K, challenge ‖ ~challenge)``
-becomes the working key. Needs the verified SAM PIN (``6982``).
+``80 DE P1 P2 Lc cardNo ‖ [cityFactor ‖] challenge`` — health-card key derivation (WS/T 543.4 key table, WS/T 543.4
+EXTERNAL AUTHENTICATE; docs/decisions.md D1): the same P1 layout (``27`` = one level + authentication key, ``47`` two
+levels, ``28``/``48`` protection keys), P2 = SAM key index; ``K = div(MK, factors)`` then ``SK = SM4_ECB(K, challenge ‖
+~challenge)`` becomes the working key. Needs the verified SAM PIN (``6982``).
 
-``80 FA P1 00 Lc data`` — 通用 DES 计算 with the working key, PIN-gated like the derivations (pboc-purse.md §5.1
-table; health-card.md §6.1-§6.2):
+``80 FA P1 00 Lc data`` — 通用 DES 计算 with the working key, PIN-gated like the derivations (PSAM COS, sources.md V2
+table; WS/T 543.4 EXTERNAL AUTHENTICATE, SM UPDATE RECORD):
 
 ====  =====================================================================================================
 P1    meaning
@@ -24,9 +24,9 @@ P1    meaning
 ====  =====================================================================================================
 
 The caller supplies the ``80 00..`` padding (data must be whole blocks, else ``6700``). The MAC is the PBOC MAC
-of pboc-purse.md §3.1/§3.5 without its padding step: SM4 CBC-MAC; 3DES with a 16-byte key = ISO/IEC 9797-1
-algorithm 3, with an 8-byte key single-DES CBC-MAC; a TAC key MACs with ``K_L ⊕ K_R`` (§3.4). The left 4 bytes
-of the final block are returned.
+of JR/T 0025.2 MAC algorithm; SM4 purse variant, sources.md F1 without its padding step: SM4 CBC-MAC; 3DES with a
+16-byte key = ISO/IEC 9797-1 algorithm 3, with an 8-byte key single-DES CBC-MAC; a TAC key MACs with ``K_L ⊕ K_R`` (JR/T
+0025.2 purchase MAC/TAC). The left 4 bytes of the final block are returned.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The SAM's file tree: transparent EFs whose contents are views of the image (health-card.md §7.1,
-pboc-purse.md §5.2).
+"""The SAM's file tree: transparent EFs whose contents are views of the image (健康卡 SAM spec: files,
+PSAM files, sources.md V2).
 
 ::
 

@@ -5,8 +5,8 @@
   current); otherwise a 15-bit offset in the current EF. Le larger than what remains → ``6Cxx``; no Le or
   Le = 256 (``00``) returns what remains.
 * GET RESPONSE ``00 C0 00 00 Le`` (§11.6.1): the T=0 way of fetching a computation's result after ``61xx``
-  (health-card.md §6.4, pboc-purse.md §4).
-* GET CHALLENGE ``00 84 00 00 04|08`` (§11.5.3).
+  (WS/T 543.4 responses, JR/T 0025.2 purchase with a PSAM).
+* GET CHALLENGE ``00 84 00 00 04|08`` (JR/T 0025.1 data formats1.5.3).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""SAM PIN: VERIFY ``00 20 00 00 Lc PIN`` and CHANGE PIN ``80 5E 01 00 Lc old ‖ FF ‖ new`` (health-card.md §7.2).
+"""SAM PIN: VERIFY ``00 20 00 00 Lc PIN`` and CHANGE PIN ``80 5E 01 00 Lc old ‖ FF ‖ new`` (健康卡 SAM spec: commands).
 
 * The PIN is decimal digits sent as packed BCD ("123456" → ``12 34 56``).
 * A wrong PIN answers ``63Cx`` (x tries left, ``63C0`` for the last one); with no tries left every attempt
-  answers ``6983`` (pboc-purse.md §7.2, §12). A correct PIN restores the counter. VERIFY without data reports
-  the counter (``63Cx``) or ``9000`` if the PIN is already verified (ISO/IEC 7816-4 §11.5.6).
+  answers ``6983`` (ISO/IEC 7816-4 EXTERNAL/INTERNAL AUTHENTICATE, ISO/IEC 7816-4 and JR/T 0025.1 status words). A
+  correct PIN restores the counter. VERIFY without data reports the counter (``63Cx``) or ``9000`` if the PIN is already
+  verified (ISO/IEC 7816-4 §11.5.6).
 * The counter is persistent (saved at every change); the "verified" state is not (cleared at power-on).
 """
 

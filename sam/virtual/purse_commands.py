@@ -1,11 +1,12 @@
-"""Purse commands: INIT_SAM_FOR_PURCHASE ``80 70``, CREDIT_SAM_FOR_PURCHASE ``80 72`` (pboc-purse.md §4) and the
-project's load authorisation ``80 7C`` (an extension: real PSAMs do not hold load keys, pboc-purse.md §3.3).
+"""Purse commands: INIT_SAM_FOR_PURCHASE ``80 70``, CREDIT_SAM_FOR_PURCHASE ``80 72`` (JR/T 0025.2 purchase with a PSAM)
+and the project's load authorisation ``80 7C`` (an extension: real PSAMs do not hold load keys, JR/T 0025.2 load
+MAC/TAC).
 
 ``80 70 00 00 Lc | ICC random(4) ‖ offline counter(2) ‖ amount(4) ‖ type(1) ‖ datetime(7) ‖ key version(1) ‖
 algorithm(1) ‖ factors(8N)``, Lc = ``14 + 8N`` (N = 0..3; N = 0 uses the purchase key undiversified) →
 ``terminal serial(4) ‖ MAC1(4)``. The serial is incremented, saved, and its low two bytes enter the session key
-(pboc-purse.md §3.2); MAC1 covers amount ‖ type ‖ terminal ID (EF16) ‖ datetime (§3.4). No purchase key for the
-version and algorithm → ``9403``.
+(JR/T 0025.2 session key); MAC1 covers amount ‖ type ‖ terminal ID (EF16) ‖ datetime (JR/T 0025.2 purchase MAC/TAC). No
+purchase key for the version and algorithm → ``9403``.
 
 ``80 72 00 00 04 | MAC2`` → ``9000`` if MAC2 = MAC(SESPK, amount), else ``9302``. Either way the purchase
 session ends; without one → ``6985``. Both need the verified SAM PIN (``6982``), as every key-using command of
@@ -13,7 +14,8 @@ this SAM does (issue #11 item 6).
 
 ``80 7C 00 00 Lc | ICC random(4) ‖ online counter(2) ‖ balance before(4) ‖ amount(4) ‖ type(1) ‖ terminal ID(6) ‖
 datetime(7) ‖ MAC1(4) ‖ key version(1) ‖ algorithm(1) ‖ factors(8N)``, Lc = ``22 + 8N``: verifies the card's
-load MAC1 (``9302`` if wrong) and returns the load MAC2 for CREDIT FOR LOAD (§3.3). Needs the SAM PIN.
+load MAC1 (``9302`` if wrong) and returns the load MAC2 for CREDIT FOR LOAD (JR/T 0025.2 load MAC/TAC). Needs the SAM
+PIN.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ the simulators' engine (:class:`apdu.engine.Engine`). Unlike vicc, ``execute`` n
 Persistent state is a :class:`~sam.virtual.image.SamImage`; each change to it (PIN counter, terminal serial) is
 saved at once when the SAM was opened with a ``path`` (atomic replace), and reported to ``on_change``.
 Computations that carry command data and answer data (``80 70``, ``80 FA``, ``80 C8``, ``80 CE``, ``80 7C``)
-answer ``61xx`` and hand out the data by GET RESPONSE, as T=0 SAMs do (health-card.md §6.4, pboc-purse.md §4),
-unless the image sets ``t0_get_response`` to false.
+answer ``61xx`` and hand out the data by GET RESPONSE, as T=0 SAMs do (WS/T 543.4 responses, JR/T 0025.2 purchase with a
+PSAM), unless the image sets ``t0_get_response`` to false.
 
 The full command set and file tree are documented in ``docs/sam.md``.
 """

@@ -1,4 +1,4 @@
-"""Volatile SAM state, cleared at every power-on and reset (apdu/card.py contract; pcsc-vpcd.md §4)."""
+"""Volatile SAM state, cleared at every power-on and reset (apdu/card.py contract; pcscd polling, sources.md F5)."""
 
 from __future__ import annotations
 

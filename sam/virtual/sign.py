@@ -1,11 +1,11 @@
 """SM3 digest and SM2 signing on the SAM (project extensions: no public source shows these APDUs,
-health-card.md §7.2 and open point 5).
+健康卡 SAM spec: commands and open point 5).
 
 ``80 C8 P1 00 Lc data`` — SM3 DIGEST (GB/T 32905-2016): P1 = ``01`` more data follows (buffered, no output),
 ``00`` last or only part → the 32-byte digest. At most 16 KiB in total (``6A84``).
 
 ``80 CE 00 00 20 e`` — SM2 SIGN DIGEST (GB/T 32918.2-2016 §6.1): signs ``e = SM3(Z_A ‖ M)`` with the SAM's SM2
-key and returns ``r ‖ s`` (64 bytes). Needs the verified SAM PIN (health-card.md §7.2 "PIN-gated"). The public
+key and returns ``r ‖ s`` (64 bytes). Needs the verified SAM PIN (健康卡 SAM spec: commands "PIN-gated"). The public
 key is readable in DF01/EF001D.
 """
 

@@ -2,10 +2,11 @@
 reaches a state its image cannot hold.
 
 * Secure-messaging commands whose data field cannot be MAC'd (extended length: ``Lc'`` is one byte,
-  pboc-purse.md §7.1) answer 6700, not 6F00.
+  JR/T 0025.1 secure messaging) answer 6700, not 6F00.
 * An overdraft limit in the image never lets a purchase take the balance below 0 (docs/decisions.md D8); every
   state reached by loads, purchases and unloads saves and loads again.
-* Wrong PIN RELOAD MACs (and PIN UNBLOCK cryptograms) cost the key a try and end in 6983 (pboc-purse.md §7.2, §9).
+* Wrong PIN RELOAD MACs (and PIN UNBLOCK cryptograms) cost the key a try and end in 6983 (ISO/IEC 7816-4
+  EXTERNAL/INTERNAL AUTHENTICATE, JR/T 0025.1 PIN commands).
 * Random APDUs, sent after the authentications that open each DF, never answer 6F00 nor raise.
 """
 

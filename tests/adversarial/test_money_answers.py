@@ -38,7 +38,7 @@ from healthcard.virtual import new_demo_card
 READER = "virtual-0"
 ROOT = Path(__file__).resolve().parents[2]
 DEBIT_FOR_PURCHASE, CREDIT_FOR_LOAD, INITIALIZE = 0x54, 0x52, 0x50
-CREDIT_SAM_FOR_PURCHASE = 0x72  # the PSAM's MAC2 check (pboc-purse.md §4 step 4)
+CREDIT_SAM_FOR_PURCHASE = 0x72  # the PSAM's MAC2 check (JR/T 0025.2 purchase with a PSAM step 4)
 
 
 def _backend(daemon: Daemon, reader: str = READER) -> Any:

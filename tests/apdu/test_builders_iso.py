@@ -1,7 +1,7 @@
 # ruff: noqa: E501, PLW0108  (one table row per command: long rows read better than wrapped ones)
 """Exact bytes of the ISO/FMCOS builders, hand-derived from the layouts in the reference.
 
-HC = health-card.md, PB = pboc-purse.md, ISO = ISO/IEC 7816-4:2013 §11.
+HC = WS/T 543, PB = JR/T 0025.1-2, ISO = ISO/IEC 7816-4:2013 §11.
 """
 
 from __future__ import annotations
@@ -14,75 +14,75 @@ from apdu import iso
 from apdu.command import Command, Redact
 from apdu.errors import ApduFormatError
 
-CRYPT = bytes.fromhex("6233F9C8BFBEB899")  # PB §7.2 FM1208 cryptogram (S13)
+CRYPT = bytes.fromhex("6233F9C8BFBEB899")  # ISO/IEC 7816-4 EXTERNAL/INTERNAL AUTHENTICATE FM1208 cryptogram (S13)
 MAC = bytes.fromhex("A1B2C3D4")
-AID = bytes.fromhex("A00000000386980701")  # PB §8.2 S13 DF name
+AID = bytes.fromhex("A00000000386980701")  # FMCOS 2.0 CREATE FILE, sources.md V1 S13 DF name
 
 CASES: list[tuple[str, Callable[[], Command], str]] = [
     # SELECT
-    ("HC §1 SELECT DDF1", lambda: iso.select_fid(0xDDF1), "00A4000002DDF1"),
-    ("PB §8.1 SELECT FID", lambda: iso.select_fid(0xDF01), "00A4000002DF01"),
+    ("WS/T 543.1-.6 SELECT DDF1", lambda: iso.select_fid(0xDDF1), "00A4000002DDF1"),
+    ("FMCOS 2.0 base commands, sources.md V1 SELECT FID", lambda: iso.select_fid(0xDF01), "00A4000002DF01"),
     ("ISO SELECT MF", lambda: iso.select_mf(), "00A40000023F00"),
     ("ISO SELECT FID, FCI, Le", lambda: iso.select_fid(0xEF05, le=256), "00A4000002EF0500"),
     ("ISO SELECT FID no response", lambda: iso.select_fid(0xEF05, info=iso.FileInfo.NONE), "00A4000C02EF05"),
     ("ISO SELECT FID, FCP", lambda: iso.select_fid(0xEF05, info=iso.FileInfo.FCP), "00A4000402EF05"),
-    ("PB §8.1 SELECT AID", lambda: iso.select_df_name(AID), "00A4040009A00000000386980701"),
+    ("FMCOS 2.0 base commands, sources.md V1 SELECT AID", lambda: iso.select_df_name(AID), "00A4040009A00000000386980701"),
     ("ISO SELECT AID next", lambda: iso.select_df_name(AID, occurrence=iso.Occurrence.NEXT), "00A4040209A00000000386980701"),
     ("ISO SELECT PSE with Le", lambda: iso.select_df_name(b"1PAY.SYS.DDF01", le=256), "00A404000E315041592E5359532E444446303100"),
     ("ISO SELECT path from MF", lambda: iso.select_path([0xDDF1, 0xDF01]), "00A4080004DDF1DF01"),
     ("ISO SELECT path from current", lambda: iso.select_path([0xDF03, 0xEE01], from_mf=False), "00A4090004DF03EE01"),
     ("ISO SELECT parent", lambda: iso.select_parent(), "00A40300"),
     # binary
-    ("HC §7.1 READ BINARY EF0015", lambda: iso.read_binary(0, 0x0E), "00B000000E"),
-    ("HC §2.4 READ BINARY photo chunk", lambda: iso.read_binary(0x0180, 0x80), "00B0018080"),
+    ("健康卡 SAM spec: files READ BINARY EF0015", lambda: iso.read_binary(0, 0x0E), "00B000000E"),
+    ("WS/T 543.3 photo READ BINARY photo chunk", lambda: iso.read_binary(0x0180, 0x80), "00B0018080"),
     ("ISO READ BINARY whole", lambda: iso.read_binary(), "00B0000000"),
-    ("PB §5.2 READ BINARY SFI 16", lambda: iso.read_binary_sfi(0x16, 0, 6), "00B0960006"),
-    ("PB §5.2 READ BINARY SFI 15", lambda: iso.read_binary_sfi(0x15, 0, 0x0A), "00B095000A"),
-    ("HC §6.3 UPDATE BINARY", lambda: iso.update_binary(0x0100, b"\x01\x02\x03"), "00D6010003010203"),
+    ("PSAM files, sources.md V2 READ BINARY SFI 16", lambda: iso.read_binary_sfi(0x16, 0, 6), "00B0960006"),
+    ("PSAM files, sources.md V2 READ BINARY SFI 15", lambda: iso.read_binary_sfi(0x15, 0, 0x0A), "00B095000A"),
+    ("WS/T 543.4 plain writes UPDATE BINARY", lambda: iso.update_binary(0x0100, b"\x01\x02\x03"), "00D6010003010203"),
     ("ISO UPDATE BINARY SFI", lambda: iso.update_binary_sfi(0x15, 4, b"\xaa"), "00D6950401AA"),
     # records
-    ("HC §2.2 READ RECORD by number", lambda: iso.read_record(3), "00B2030400"),
+    ("WS/T 543.3 record addressing READ RECORD by number", lambda: iso.read_record(3), "00B2030400"),
     ("ISO READ RECORD SFI 18", lambda: iso.read_record(1, sfi=0x18, length=0x17), "00B201C417"),
     ("ISO READ RECORD current", lambda: iso.read_record(0), "00B2000400"),
-    ("HC §2.2 READ RECORD KH by id", lambda: iso.read_record_by_id(0x08, length=0x14), "00B2080014"),
-    ("HC §2.2 READ RECORD KLB by id", lambda: iso.read_record_by_id(0x01, length=0x03), "00B2010003"),
-    ("HC §2.2 READ RECORD YYCSDM by id", lambda: iso.read_record_by_id(0x39, length=0x05), "00B2390005"),
+    ("WS/T 543.3 record addressing READ RECORD KH by id", lambda: iso.read_record_by_id(0x08, length=0x14), "00B2080014"),
+    ("WS/T 543.3 record addressing READ RECORD KLB by id", lambda: iso.read_record_by_id(0x01, length=0x03), "00B2010003"),
+    ("WS/T 543.3 record addressing READ RECORD YYCSDM by id", lambda: iso.read_record_by_id(0x39, length=0x05), "00B2390005"),
     ("ISO READ RECORD next", lambda: iso.read_record_by_id(occurrence=iso.Occurrence.NEXT), "00B2000200"),
     ("ISO READ RECORD last", lambda: iso.read_record_by_id(occurrence=iso.Occurrence.LAST), "00B2000100"),
     ("ISO READ RECORD previous SFI 1", lambda: iso.read_record_by_id(0, occurrence=iso.Occurrence.PREVIOUS, sfi=1, length=10), "00B2000B0A"),
-    ("HC §6.2 UPDATE RECORD by number", lambda: iso.update_record(2, bytes.fromhex("0C0101")), "00DC0204030C0101"),
+    ("WS/T 543.4 SM UPDATE RECORD by number", lambda: iso.update_record(2, bytes.fromhex("0C0101")), "00DC0204030C0101"),
     ("ISO UPDATE RECORD SFI 5", lambda: iso.update_record(1, b"\x01", sfi=5), "00DC012C0101"),
     ("ISO UPDATE RECORD by id", lambda: iso.update_record_by_id(0x08, b"\x08\x00"), "00DC0800020800"),
-    ("HC §2.5 cyclic write", lambda: iso.update_record_cyclic(b"ABC"), "00DC000303414243"),
+    ("WS/T 543.3 cyclic files cyclic write", lambda: iso.update_record_cyclic(b"ABC"), "00DC000303414243"),
     ("ISO APPEND RECORD", lambda: iso.append_record(bytes.fromhex("010131")), "00E2000003010131"),
     ("ISO APPEND RECORD SFI 18", lambda: iso.append_record(b"\x00", sfi=0x18), "00E200C00100"),
-    ("HC §6.3 index set valid", lambda: iso.write_record(2, cla=0x84), "84D20204"),
+    ("WS/T 543.4 plain writes index set valid", lambda: iso.write_record(2, cla=0x84), "84D20204"),
     ("ISO WRITE RECORD", lambda: iso.write_record(1, b"\x00"), "00D201040100"),
-    ("HC §6.3 index erase", lambda: iso.erase_record(3, cla=0x84), "840C0304"),
+    ("WS/T 543.4 plain writes index erase", lambda: iso.erase_record(3, cla=0x84), "840C0304"),
     ("ISO ERASE RECORD SFI", lambda: iso.erase_record(1, sfi=6), "000C0134"),
     # PIN
-    ("PB §9 VERIFY", lambda: iso.verify(bytes.fromhex("123456"), key_id=0x01), "0020000103123456"),
-    ("HC §7.2 SAM VERIFY", lambda: iso.verify(bytes.fromhex("123456")), "0020000003123456"),
+    ("JR/T 0025.1 PIN commands VERIFY", lambda: iso.verify(bytes.fromhex("123456"), key_id=0x01), "0020000103123456"),
+    ("健康卡 SAM spec: commands SAM VERIFY", lambda: iso.verify(bytes.fromhex("123456")), "0020000003123456"),
     ("ISO VERIFY tries query", lambda: iso.verify(b"", key_id=0x01), "00200001"),
-    ("PB §9 CHANGE PIN", lambda: iso.change_pin(bytes.fromhex("123456"), bytes.fromhex("654321"), key_id=0x01), "805E010107123456FF654321"),
-    ("PB §9 RELOAD PIN", lambda: iso.reload_pin(bytes.fromhex("123456"), MAC), "805E000007123456A1B2C3D4"),
-    ("PB §9 PIN UNBLOCK", lambda: iso.unblock_pin(bytes(range(8)), MAC, key_id=0x01), "842401000C0001020304050607A1B2C3D4"),
+    ("JR/T 0025.1 PIN commands CHANGE PIN", lambda: iso.change_pin(bytes.fromhex("123456"), bytes.fromhex("654321"), key_id=0x01), "805E010107123456FF654321"),
+    ("JR/T 0025.1 PIN commands RELOAD PIN", lambda: iso.reload_pin(bytes.fromhex("123456"), MAC), "805E000007123456A1B2C3D4"),
+    ("JR/T 0025.1 PIN commands PIN UNBLOCK", lambda: iso.unblock_pin(bytes(range(8)), MAC, key_id=0x01), "842401000C0001020304050607A1B2C3D4"),
     # authentication
-    ("PB §7.2 GET CHALLENGE 8", lambda: iso.get_challenge(), "0084000008"),
-    ("PB §7.2 GET CHALLENGE 4", lambda: iso.get_challenge(4), "0084000004"),
-    ("PB §7.2 EXTERNAL AUTHENTICATE", lambda: iso.external_authenticate(CRYPT, key_id=0x00), "00820000086233F9C8BFBEB899"),
-    ("HC §6.1 EXTERNAL AUTHENTICATE RK", lambda: iso.external_authenticate_health(CRYPT, bytes.fromhex("1122334455667788"), key_ref=0x84), "00820084116233F9C8BFBEB899112233445566778801"),
-    ("PB §7.2 INTERNAL AUTHENTICATE", lambda: iso.internal_authenticate(bytes(8), key_id=0x00), "00880000080000000000000000"),
+    ("ISO/IEC 7816-4 EXTERNAL/INTERNAL AUTHENTICATE GET CHALLENGE 8", lambda: iso.get_challenge(), "0084000008"),
+    ("ISO/IEC 7816-4 EXTERNAL/INTERNAL AUTHENTICATE GET CHALLENGE 4", lambda: iso.get_challenge(4), "0084000004"),
+    ("ISO/IEC 7816-4 EXTERNAL/INTERNAL AUTHENTICATE EXTERNAL AUTHENTICATE", lambda: iso.external_authenticate(CRYPT, key_id=0x00), "00820000086233F9C8BFBEB899"),
+    ("WS/T 543.4 EXTERNAL AUTHENTICATE RK", lambda: iso.external_authenticate_health(CRYPT, bytes.fromhex("1122334455667788"), key_ref=0x84), "00820084116233F9C8BFBEB899112233445566778801"),
+    ("ISO/IEC 7816-4 EXTERNAL/INTERNAL AUTHENTICATE", lambda: iso.internal_authenticate(bytes(8), key_id=0x00), "00880000080000000000000000"),
     ("ISO INTERNAL AUTHENTICATE Le", lambda: iso.internal_authenticate(b"\x01", key_id=1, le=256), "0088000101 01 00"),
     # responses and data
-    ("HC §6.1 GET RESPONSE", lambda: iso.get_response(0x10), "00C0000010"),
+    ("WS/T 543.4 EXTERNAL AUTHENTICATE GET RESPONSE", lambda: iso.get_response(0x10), "00C0000010"),
     ("ISO GET DATA ATC (PBOC CLA)", lambda: iso.get_data(0x9F36, cla=0x80), "80CA9F3600"),
     ("ISO GET DATA", lambda: iso.get_data(0x0042, length=8), "00CA004208"),
     # block commands
-    ("PB §10 APPLICATION BLOCK temporary", lambda: iso.application_block(MAC), "841E000004A1B2C3D4"),
-    ("PB §10 APPLICATION BLOCK permanent", lambda: iso.application_block(MAC, permanent=True), "841E000104A1B2C3D4"),
-    ("PB §10 APPLICATION UNBLOCK", lambda: iso.application_unblock(MAC), "8418000004A1B2C3D4"),
-    ("PB §10 CARD BLOCK", lambda: iso.card_block(MAC), "8416000004A1B2C3D4"),
+    ("JR/T 0025.1 APPLICATION/CARD BLOCK APPLICATION BLOCK temporary", lambda: iso.application_block(MAC), "841E000004A1B2C3D4"),
+    ("JR/T 0025.1 APPLICATION/CARD BLOCK APPLICATION BLOCK permanent", lambda: iso.application_block(MAC, permanent=True), "841E000104A1B2C3D4"),
+    ("JR/T 0025.1 APPLICATION/CARD BLOCK APPLICATION UNBLOCK", lambda: iso.application_unblock(MAC), "8418000004A1B2C3D4"),
+    ("JR/T 0025.1 APPLICATION/CARD BLOCK", lambda: iso.card_block(MAC), "8416000004A1B2C3D4"),
 ]  # fmt: skip
 
 

@@ -1,5 +1,5 @@
 # ruff: noqa: E501, PLW0108  (one table row per command: long rows read better than wrapped ones)
-"""Exact bytes of the purse builders and parsing of their answers (pboc-purse.md §1-§2, vectors V1/V2)."""
+"""Exact bytes of the purse builders and parsing of their answers (JR/T 0025.1 data formats, purse commands, vectors V1/V2)."""
 
 from __future__ import annotations
 
@@ -32,24 +32,24 @@ WHEN = dt.datetime(2011, 12, 21, 21, 48, 22)
 MAC = bytes.fromhex("3A845BF0")
 
 CASES: list[tuple[str, Callable[[], Command], str]] = [
-    ("§2.1 INITIALIZE FOR LOAD EP", lambda: pboc.initialize_for_load(1, 0x1000, TID), "805000020B010000100000112233445510"),
-    ("§2.1 INITIALIZE FOR LOAD ED", lambda: pboc.initialize_for_load(1, 0x1000, TID, purse=pboc.Purse.ED), "805000010B010000100000112233445510"),
-    ("§2.3 INITIALIZE FOR PURCHASE", lambda: pboc.initialize_for_purchase(1, 100, TID), "805001020B0100000064001122334455 0F"),
-    ("§2.7 INITIALIZE FOR UNLOAD", lambda: pboc.initialize_for_unload(2, 0x0102, TID), "805005010B020000010200112233445510"),
-    ("§2.9 INITIALIZE FOR CASH WITHDRAW", lambda: pboc.initialize_for_cash_withdraw(1, 1, TID), "805002010B0100000001001122334455 0F"),
-    ("§2.10 INITIALIZE FOR CAPP PURCHASE", lambda: pboc.initialize_for_capp_purchase(1, 1, TID), "805003020B0100000001001122334455 0F"),
-    ("§2.8 INITIALIZE FOR UPDATE", lambda: pboc.initialize_for_update(1, TID), "8050040107 01 001122334455 13"),
-    ("§2.2 CREDIT FOR LOAD (V1)", lambda: pboc.credit_for_load(WHEN, MAC), "805200000B201112212148223A845BF004"),
-    ("§2.4 DEBIT FOR PURCHASE (S11 frame)", lambda: pboc.debit_for_purchase(0x0077433B, dt.datetime(2021, 1, 25, 9, 56, 28), bytes.fromhex("A24781CB")), "805401000F0077433B20210125095628A24781CB08"),
-    ("§2.7 DEBIT FOR UNLOAD", lambda: pboc.debit_for_unload(WHEN, MAC), "805403000B201112212148223A845BF004"),
-    # §2.8 lists no Le; the answer is the 4-byte TAC, so Le 04 is sent (documented in the builder).
-    ("§2.8 UPDATE OVERDRAW LIMIT", lambda: pboc.update_overdraft_limit(0x002710, WHEN, MAC), "805800000E002710201112212148223A845BF004"),
-    ("§2.5 GET BALANCE EP", lambda: pboc.get_balance(), "805C000204"),
-    ("§2.5 GET BALANCE ED", lambda: pboc.get_balance(pboc.Purse.ED), "805C000104"),
-    ("§2.6 GET TRANSACTION PROVE (S11)", lambda: pboc.get_transaction_prove(0x09, 0x0028), "805A000902002808"),
-    ("§2.6 GET TRANSACTION PROVE EP purchase", lambda: pboc.get_transaction_prove(pboc.TransactionType.EP_PURCHASE, 5), "805A000602000508"),
-    ("§2.10 UPDATE CAPP DATA CACHE (S5)", lambda: pboc.update_capp_data_cache(0x02, 0x1A, b"\x01\x02"), "80DC02D0020102"),
-    ("§2.10 UPDATE CAPP DATA CACHE SFI 1E", lambda: pboc.update_capp_data_cache(0x00, 0x1E, b"\xff"), "80DC00F001FF"),
+    ("INITIALIZE FOR LOAD EP", lambda: pboc.initialize_for_load(1, 0x1000, TID), "805000020B010000100000112233445510"),
+    ("INITIALIZE FOR LOAD ED", lambda: pboc.initialize_for_load(1, 0x1000, TID, purse=pboc.Purse.ED), "805000010B010000100000112233445510"),
+    ("INITIALIZE FOR PURCHASE", lambda: pboc.initialize_for_purchase(1, 100, TID), "805001020B0100000064001122334455 0F"),
+    ("INITIALIZE FOR UNLOAD", lambda: pboc.initialize_for_unload(2, 0x0102, TID), "805005010B020000010200112233445510"),
+    ("INITIALIZE FOR CASH WITHDRAW", lambda: pboc.initialize_for_cash_withdraw(1, 1, TID), "805002010B0100000001001122334455 0F"),
+    ("INITIALIZE FOR CAPP PURCHASE", lambda: pboc.initialize_for_capp_purchase(1, 1, TID), "805003020B0100000001001122334455 0F"),
+    ("INITIALIZE FOR UPDATE", lambda: pboc.initialize_for_update(1, TID), "8050040107 01 001122334455 13"),
+    ("CREDIT FOR LOAD (V1)", lambda: pboc.credit_for_load(WHEN, MAC), "805200000B201112212148223A845BF004"),
+    ("DEBIT FOR PURCHASE (S11 frame)", lambda: pboc.debit_for_purchase(0x0077433B, dt.datetime(2021, 1, 25, 9, 56, 28), bytes.fromhex("A24781CB")), "805401000F0077433B20210125095628A24781CB08"),
+    ("DEBIT FOR UNLOAD", lambda: pboc.debit_for_unload(WHEN, MAC), "805403000B201112212148223A845BF004"),
+    # JR/T 0025.1 UPDATE OVERDRAW LIMIT lists no Le; the answer is the 4-byte TAC, so Le 04 is sent (documented in the builder).
+    ("UPDATE OVERDRAW LIMIT", lambda: pboc.update_overdraft_limit(0x002710, WHEN, MAC), "805800000E002710201112212148223A845BF004"),
+    ("GET BALANCE EP", lambda: pboc.get_balance(), "805C000204"),
+    ("GET BALANCE ED", lambda: pboc.get_balance(pboc.Purse.ED), "805C000104"),
+    ("GET TRANSACTION PROVE (S11)", lambda: pboc.get_transaction_prove(0x09, 0x0028), "805A000902002808"),
+    ("GET TRANSACTION PROVE EP purchase", lambda: pboc.get_transaction_prove(pboc.TransactionType.EP_PURCHASE, 5), "805A000602000508"),
+    ("UPDATE CAPP DATA CACHE (S5)", lambda: pboc.update_capp_data_cache(0x02, 0x1A, b"\x01\x02"), "80DC02D0020102"),
+    ("UPDATE CAPP DATA CACHE SFI 1E", lambda: pboc.update_capp_data_cache(0x00, 0x1E, b"\xff"), "80DC00F001FF"),
 ]  # fmt: skip
 
 
@@ -98,17 +98,17 @@ def test_published_purchase_vector_v2() -> None:
 
 
 def test_response_records_split_fields_in_reference_order() -> None:
-    # §2.3: balance(4) ‖ offline counter(2) ‖ overdraft(3) ‖ key version ‖ algorithm ‖ random(4)
+    # JR/T 0025.1 INITIALIZE FOR PURCHASE: balance(4) ‖ offline counter(2) ‖ overdraft(3) ‖ key version ‖ algorithm ‖ random(4)
     p = InitForPurchaseResponse.parse(bytes.fromhex("000003E8 0007 0001F4 02 04 CAFEBABE"))
     assert (p.balance, p.offline_counter, p.overdraft_limit, p.key_version, p.algorithm) == (1000, 7, 500, 2, 4)
     assert p.icc_random == bytes.fromhex("CAFEBABE")
-    # §2.8: balance ‖ online counter ‖ old limit ‖ key version ‖ algorithm ‖ random ‖ MAC1
+    # JR/T 0025.1 UPDATE OVERDRAW LIMIT: balance ‖ online counter ‖ old limit ‖ key version ‖ algorithm ‖ random ‖ MAC1
     u = InitForUpdateResponse.parse(bytes.fromhex("00000010 0003 000100 01 00 11223344 55667788"))
     assert (u.balance, u.online_counter, u.overdraft_limit, u.mac1) == (16, 3, 256, bytes.fromhex("55667788"))
-    # §2.4: TAC ‖ MAC2; S11 frame TAC F3183336, MAC2 622083C8
+    # JR/T 0025.1 DEBIT FOR PURCHASE: TAC ‖ MAC2; S11 frame TAC F3183336, MAC2 622083C8
     d = DebitForPurchaseResponse.parse(bytes.fromhex("F3183336622083C8"))
     assert (d.tac, d.mac2) == (bytes.fromhex("F3183336"), bytes.fromhex("622083C8"))
-    # §2.6: MAC ‖ TAC (TAC at bytes 4..7)
+    # JR/T 0025.1 GET TRANSACTION PROVE: MAC ‖ TAC (TAC at bytes 4..7)
     t = TransactionProveResponse.parse(bytes.fromhex("0102030405060708"))
     assert (t.mac, t.tac) == (bytes.fromhex("01020304"), bytes.fromhex("05060708"))
     assert BalanceResponse.parse(bytes.fromhex("0001E240")).balance == 123456

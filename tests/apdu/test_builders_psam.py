@@ -1,7 +1,7 @@
 # ruff: noqa: E501, PLW0108  (one table row per command: long rows read better than wrapped ones)
 """Exact bytes of the PSAM and health-card SAM builders and parsing of their answers.
 
-PB = pboc-purse.md §4-§5, HC = health-card.md §5-§7.
+PB = JR/T 0025.2 purchase with a PSAM; PSAM COS, sources.md V2, HC = WS/T 543.4 keys, commands; 健康卡 SAM spec.
 """
 
 from __future__ import annotations
@@ -21,38 +21,38 @@ WHEN = dt.datetime(2012, 2, 29, 13, 51, 0)
 SERIAL8 = bytes.fromhex("0000000000000001")  # rightmost 8 bytes of the application serial
 ISSUER8 = bytes.fromhex("4000000000000000")
 CARD_NO = bytes.fromhex("0102030405060708")
-CITY = bytes.fromhex("3431303030303030")  # HC §5.2: YYCSDM 410400 -> "41000000"
+CITY = bytes.fromhex("3431303030303030")  # WS/T 543.4 diversification factors: YYCSDM 410400 -> "41000000"
 CHALLENGE = bytes.fromhex("A1A2A3A4A5A6A7A8")
 
-# PB §4 step 2 data: random(4) ‖ counter(2) ‖ amount(4) ‖ type(1) ‖ datetime(7) ‖ key version(1) ‖ algorithm(1) ‖ factors
+# JR/T 0025.2 purchase with a PSAM step 2 data: random(4) ‖ counter(2) ‖ amount(4) ‖ type(1) ‖ datetime(7) ‖ key version(1) ‖ algorithm(1) ‖ factors
 PURCHASE_DATA = "11223344" "0005" "00001000" "06" "20120229135100" "01" "00"
 
 CASES: list[tuple[str, Callable[[], Command], str]] = [
-    ("PB §4 80 70, N=1 (Lc 1C)", lambda: psam.init_sam_for_purchase(icc_random=RAND, card_counter=5, amount=0x1000, transaction_type=6, when=WHEN, key_version=1, algorithm=0, factors=[SERIAL8]), "807000001C" + PURCHASE_DATA + SERIAL8.hex() + "08"),
-    ("PB §4 80 70, N=2 (Lc 24)", lambda: psam.init_sam_for_purchase(icc_random=RAND, card_counter=5, amount=0x1000, transaction_type=6, when=WHEN, key_version=1, algorithm=0, factors=[SERIAL8, ISSUER8]), "8070000024" + PURCHASE_DATA + SERIAL8.hex() + ISSUER8.hex() + "08"),
-    ("PB §4 80 70 vendor P1/P2, Le 0C (S28)", lambda: psam.init_sam_for_purchase(icc_random=RAND, card_counter=5, amount=0x1000, transaction_type=6, when=WHEN, key_version=1, algorithm=0, factors=[SERIAL8], p1=0x01, p2=0x02, le=0x0C), "807001021C" + PURCHASE_DATA + SERIAL8.hex() + "0C"),
-    ("PB §4 80 72", lambda: psam.credit_sam_for_purchase(bytes.fromhex("56988A13")), "807200000456988A13"),
-    ("PB §5.1 80 1A (S22)", lambda: psam.init_for_descrypt(0x45, 0x01, [CARD_NO, bytes.fromhex("2000FF0000000000")]), "801A450110" + CARD_NO.hex() + "2000FF0000000000"),
-    ("PB §5.1 80 1A (S12, TAC key)", lambda: psam.init_for_descrypt(psam.descrypt_p1(2, 0x04), 0x00, [SERIAL8, ISSUER8]), "801A440010" + SERIAL8.hex() + ISSUER8.hex()),
-    ("PB §5.1 80 1A no factor", lambda: psam.init_for_descrypt(psam.descrypt_p1(0, psam.KeyUsage.MAC), 0x02), "801A0602"),
-    ("PB §5.1 80 FA encrypt (S22)", lambda: psam.sam_encrypt(bytes.fromhex("0102030405060708")), "80FA0000080102030405060708"),
-    ("PB §5.1 80 FA encrypt, more", lambda: psam.sam_encrypt(bytes(8), more=True), "80FA0200080000000000000000"),
-    ("PB §10/§5.1 80 FA MAC for APPLICATION BLOCK (S22)", lambda: psam.sam_mac(RAND + bytes(4), bytes.fromhex("841E000004800000")), "80FA05001011223344000000 00841E000004800000"),
-    ("PB §5.1 80 FA MAC last block", lambda: psam.cipher_data(psam.CipherMode.MAC_LAST, bytes(8)), "80FA0100080000000000000000"),
-    ("PB §5.2 EF16 terminal id", lambda: psam.read_terminal_id(), "00B0960006"),
-    ("PB §5.2 EF15 public info", lambda: psam.read_public_info(), "00B095000A"),
-    ("PB §5.2 EF17 key index", lambda: psam.read_purchase_key_index(), "00B0970001"),
-    ("HC §6.1 80 DE RK_DDF1 (47 31, 18)", lambda: healthsam.derive_key(0x47, 0x31, CARD_NO, CHALLENGE, city_factor=CITY), "80DE473118" + CARD_NO.hex() + CITY.hex() + CHALLENGE.hex()),
-    ("HC §5.1 80 DE UK_DDF1 (27 2A, 10)", lambda: healthsam.derive_key(0x27, 0x2A, CARD_NO, CHALLENGE), "80DE272A10" + CARD_NO.hex() + CHALLENGE.hex()),
-    ("HC §6.1 80 FA 00 00 10", lambda: healthsam.encrypt(bytes.fromhex("1122334455667788") + bytes(8)), "80FA0000101122334455667788" + "00" * 8),
-    ("HC §6.2 80 FA 05 00 MAC", lambda: healthsam.mac(bytes(16), bytes.fromhex("04DC010414") + bytes(16) + bytes.fromhex("800000")), "80FA050028" + "00" * 16 + "04DC010414" + "00" * 16 + "800000"),
-    ("HC §7.2 SAM VERIFY PIN", lambda: healthsam.verify_pin("123456"), "0020000003123456"),
-    ("HC §7.2 SAM CHANGE PIN", lambda: healthsam.change_pin("123456", "654321"), "805E010007123456FF654321"),
-    ("HC §7.1 EF0015", lambda: healthsam.read_public_info(), "00B000000E"),
-    ("HC §7.1 EF0016", lambda: healthsam.read_terminal_info(), "00B0000006"),
-    ("HC §7.1 EF001A", lambda: healthsam.read_app_info(), "00B0000019"),
-    ("HC §7.1 EF001B", lambda: healthsam.read_issuer_certificate(), "00B00000B4"),
-    ("HC §7.1 EF001C", lambda: healthsam.read_sam_certificate(), "00B00000BE"),
+    ("JR/T 0025.2 purchase with a PSAM 80 70, N=1 (Lc 1C)", lambda: psam.init_sam_for_purchase(icc_random=RAND, card_counter=5, amount=0x1000, transaction_type=6, when=WHEN, key_version=1, algorithm=0, factors=[SERIAL8]), "807000001C" + PURCHASE_DATA + SERIAL8.hex() + "08"),
+    ("JR/T 0025.2 purchase with a PSAM 80 70, N=2 (Lc 24)", lambda: psam.init_sam_for_purchase(icc_random=RAND, card_counter=5, amount=0x1000, transaction_type=6, when=WHEN, key_version=1, algorithm=0, factors=[SERIAL8, ISSUER8]), "8070000024" + PURCHASE_DATA + SERIAL8.hex() + ISSUER8.hex() + "08"),
+    ("JR/T 0025.2 purchase with a PSAM 80 70 vendor P1/P2, Le 0C (S28)", lambda: psam.init_sam_for_purchase(icc_random=RAND, card_counter=5, amount=0x1000, transaction_type=6, when=WHEN, key_version=1, algorithm=0, factors=[SERIAL8], p1=0x01, p2=0x02, le=0x0C), "807001021C" + PURCHASE_DATA + SERIAL8.hex() + "0C"),
+    ("JR/T 0025.2 purchase with a PSAM 80 72", lambda: psam.credit_sam_for_purchase(bytes.fromhex("56988A13")), "807200000456988A13"),
+    ("PSAM COS, sources.md V2 80 1A (S22)", lambda: psam.init_for_descrypt(0x45, 0x01, [CARD_NO, bytes.fromhex("2000FF0000000000")]), "801A450110" + CARD_NO.hex() + "2000FF0000000000"),
+    ("PSAM COS, sources.md V2 80 1A (S12, TAC key)", lambda: psam.init_for_descrypt(psam.descrypt_p1(2, 0x04), 0x00, [SERIAL8, ISSUER8]), "801A440010" + SERIAL8.hex() + ISSUER8.hex()),
+    ("PSAM COS, sources.md V2 80 1A no factor", lambda: psam.init_for_descrypt(psam.descrypt_p1(0, psam.KeyUsage.MAC), 0x02), "801A0602"),
+    ("PSAM COS, sources.md V2 80 FA encrypt (S22)", lambda: psam.sam_encrypt(bytes.fromhex("0102030405060708")), "80FA0000080102030405060708"),
+    ("PSAM COS, sources.md V2 80 FA encrypt, more", lambda: psam.sam_encrypt(bytes(8), more=True), "80FA0200080000000000000000"),
+    ("JR/T 0025.1 APPLICATION/CARD BLOCK; PSAM COS, sources.md V2 80 FA MAC for APPLICATION BLOCK (S22)", lambda: psam.sam_mac(RAND + bytes(4), bytes.fromhex("841E000004800000")), "80FA05001011223344000000 00841E000004800000"),
+    ("PSAM COS, sources.md V2 80 FA MAC last block", lambda: psam.cipher_data(psam.CipherMode.MAC_LAST, bytes(8)), "80FA0100080000000000000000"),
+    ("PSAM files, sources.md V2 EF16 terminal id", lambda: psam.read_terminal_id(), "00B0960006"),
+    ("PSAM files, sources.md V2 EF15 public info", lambda: psam.read_public_info(), "00B095000A"),
+    ("PSAM files, sources.md V2 EF17 key index", lambda: psam.read_purchase_key_index(), "00B0970001"),
+    ("WS/T 543.4 EXTERNAL AUTHENTICATE 80 DE RK_DDF1 (47 31, 18)", lambda: healthsam.derive_key(0x47, 0x31, CARD_NO, CHALLENGE, city_factor=CITY), "80DE473118" + CARD_NO.hex() + CITY.hex() + CHALLENGE.hex()),
+    ("WS/T 543.4 key table 80 DE UK_DDF1 (27 2A, 10)", lambda: healthsam.derive_key(0x27, 0x2A, CARD_NO, CHALLENGE), "80DE272A10" + CARD_NO.hex() + CHALLENGE.hex()),
+    ("WS/T 543.4 EXTERNAL AUTHENTICATE 80 FA 00 00 10", lambda: healthsam.encrypt(bytes.fromhex("1122334455667788") + bytes(8)), "80FA0000101122334455667788" + "00" * 8),
+    ("WS/T 543.4 SM UPDATE RECORD 80 FA 05 00 MAC", lambda: healthsam.mac(bytes(16), bytes.fromhex("04DC010414") + bytes(16) + bytes.fromhex("800000")), "80FA050028" + "00" * 16 + "04DC010414" + "00" * 16 + "800000"),
+    ("健康卡 SAM spec: commands SAM VERIFY PIN", lambda: healthsam.verify_pin("123456"), "0020000003123456"),
+    ("健康卡 SAM spec: commands SAM CHANGE PIN", lambda: healthsam.change_pin("123456", "654321"), "805E010007123456FF654321"),
+    ("健康卡 SAM spec: files EF0015", lambda: healthsam.read_public_info(), "00B000000E"),
+    ("健康卡 SAM spec: files EF0016", lambda: healthsam.read_terminal_info(), "00B0000006"),
+    ("健康卡 SAM spec: files EF001A", lambda: healthsam.read_app_info(), "00B0000019"),
+    ("健康卡 SAM spec: files EF001B", lambda: healthsam.read_issuer_certificate(), "00B00000B4"),
+    ("健康卡 SAM spec: files EF001C", lambda: healthsam.read_sam_certificate(), "00B00000BE"),
 ]  # fmt: skip
 
 
@@ -94,7 +94,7 @@ def test_redaction() -> None:
 def test_sam_records() -> None:
     r = SamPurchaseInitResponse.parse(bytes.fromhex("0000012C F15CAB75"))
     assert (r.terminal_serial, r.mac1) == (300, bytes.fromhex("F15CAB75"))
-    t = TerminalInfo.parse(bytes.fromhex("015300029D95"))  # PB §5.2 example (S4)
+    t = TerminalInfo.parse(bytes.fromhex("015300029D95"))  # PSAM files, sources.md V2 example (S4)
     assert t.terminal_id == bytes.fromhex("015300029D95")
     assert (t.province, t.city, t.issuer, t.serial) == (0x01, 0x53, 0x00, 0x029D95)
     p10 = SamPublicInfo.parse(bytes(range(10)))

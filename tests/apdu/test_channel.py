@@ -1,4 +1,5 @@
-"""Channel: 61xx GET RESPONSE chains, 6Cxx re-send, bounds, opt-outs, typed errors, tracing (pcsc-vpcd.md §6)."""
+"""Channel: 61xx GET RESPONSE chains, 6Cxx re-send, bounds, opt-outs, typed errors, tracing (ISO/IEC 7816-3 T=0
+61xx/6Cxx)."""
 
 from __future__ import annotations
 

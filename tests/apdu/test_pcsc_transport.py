@@ -2,7 +2,8 @@
 
 The real stack (pcscd + vpcd) is exercised in tests/e2e/test_apdu_e2e.py; this file covers the paths a live
 pcscd cannot produce on demand: a reset in the middle of a transaction, the service going away, pyscard
-missing (pcsc-vpcd.md §7.1, §7.3, §7.6).
+missing (PC/SC field problems, sources.md F6.1, PC/SC field problems, sources.md F6.3, PC/SC field problems, sources.md
+F6.6).
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ def test_no_service_drops_the_context_and_connect_recovers(fake: FakeScard) -> N
         t.transmit(b"\x00\xa4\x00\x00")
     assert not t.connected
     t.connect()
-    assert fake.contexts == 2  # a fresh context after the service came back (pcsc-vpcd.md §7.1)
+    assert fake.contexts == 2  # a fresh context after the service came back (PC/SC field problems, sources.md F6.1)
 
 
 def test_service_down_at_connect(fake: FakeScard) -> None:

@@ -1,4 +1,5 @@
-"""Status-word table and typed errors (ISO/IEC 7816-4 tables 5-6; pboc-purse.md §2, §7.2, §12)."""
+"""Status-word table and typed errors (ISO/IEC 7816-4 tables 5-6; JR/T 0025.1 purse commands, ISO/IEC 7816-4
+EXTERNAL/INTERNAL AUTHENTICATE, ISO/IEC 7816-4 and JR/T 0025.1 status words)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from apdu.status import SW, Category, describe, known_words, more_data, sw_bytes
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
-# Every word the brief and the references name (pboc-purse.md §12, §2, §7.2; ISO/IEC 7816-4 table 6).
+# Every word the brief and the references name (ISO/IEC 7816-4 and JR/T 0025.1 status words, JR/T 0025.1 purse commands,
+# ISO/IEC 7816-4 EXTERNAL/INTERNAL AUTHENTICATE; ISO/IEC 7816-4 table 6).
 REQUIRED = [
     0x9000, 0x6200, 0x6281, 0x6282, 0x6283, 0x6300, 0x6400, 0x6500, 0x6581, 0x6700, 0x6800, 0x6881, 0x6882,
     0x6900, 0x6981, 0x6982, 0x6983, 0x6984, 0x6985, 0x6986, 0x6987, 0x6988, 0x6A80, 0x6A81, 0x6A82, 0x6A83,

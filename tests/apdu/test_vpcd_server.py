@@ -1,5 +1,6 @@
 """VpcdCardServer against a fake vpcd (a listening socket in the test): framing, control codes, short reads,
-side-effect-free GET ATR, socket options, on_change, reconnect and stop (pcsc-vpcd.md §2, §4; vpcd-latency.md).
+side-effect-free GET ATR, socket options, on_change, reconnect and stop (vsmartcard vpcd protocol, pcscd polling,
+sources.md F5; sources.md F7).
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def test_control_codes_and_apdus(fake_vpcd: FakeVpcd) -> None:
         fake_vpcd.control(0)
         fake_vpcd.control(4)
         assert fake_vpcd.read_frame() == ATR
-        # GET ATR changed nothing: no power event, no APDU (pcsc-vpcd.md §4).
+        # GET ATR changed nothing: no power event, no APDU (pcscd polling, sources.md F5).
         assert card.events == ["on", "apdu 00a40400", "reset", "off"]
         assert changes == [card]
         assert handle.server.apdu_count == 1

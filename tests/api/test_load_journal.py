@@ -1,7 +1,8 @@
 """LoadJournal and CardSession.recover_load: a load torn at every tear point is recovered exactly once.
 
 Mirrors the debit test in test_purse.py: the journal's ``prepared`` entry (written right before CREDIT FOR LOAD)
-is what makes a lost answer recoverable with GET TRANSACTION PROVE type 02 (pboc-purse.md §2.2, §2.6).
+is what makes a lost answer recoverable with GET TRANSACTION PROVE type 02 (JR/T 0025.1 CREDIT FOR LOAD, JR/T 0025.1 GET
+TRANSACTION PROVE).
 """
 
 from __future__ import annotations

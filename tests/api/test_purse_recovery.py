@@ -1,8 +1,8 @@
 """Recovery after the card was used elsewhere: 9406 from GET TRANSACTION PROVE is not "never debited".
 
-The card keeps the proof (MAC ‖ TAC) of its last transaction only (pboc-purse.md §2.6); after a later
+The card keeps the proof (MAC ‖ TAC) of its last transaction only (JR/T 0025.1 GET TRANSACTION PROVE); after a later
 transaction ``recover_purchase`` / ``recover_load`` must find the prepared one in the EP detail records
-(pboc-purse.md §11, SFI 0x18, newest first) instead of voiding a debit the card made.
+(JR/T 0025.1 transaction detail file, SFI 0x18, newest first) instead of voiding a debit the card made.
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def test_sigkill_at_every_step_loses_and_doubles_nothing(tmp_path: Path, kind: s
         if entry.state == pb.TRANSACTION_STATE_CONFIRMED:
             assert balance == before + sign * amount
             assert entry.balance_after_fen == balance
-            assert len(entry.tac) == 8  # loads too: GET TRANSACTION PROVE type 02 (pboc-purse.md §2.6)
+            assert len(entry.tac) == 8  # loads too: GET TRANSACTION PROVE type 02 (JR/T 0025.1 GET TRANSACTION PROVE)
         else:
             assert entry.state == pb.TRANSACTION_STATE_VOIDED
             assert balance == before, entry.void_reason

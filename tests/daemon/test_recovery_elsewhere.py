@@ -1,8 +1,8 @@
 """Issue #6: a card pulled mid-transaction and used at another terminal before it comes back.
 
-The card then proves only that other transaction (pboc-purse.md §2.6: GET TRANSACTION PROVE answers 9406 for ours),
-so the open entry must be settled from the card's detail records (pboc-purse.md §11): confirmed without TAC when
-the card executed it, voided when it did not; the journal's balances agree with the card.
+The card then proves only that other transaction (JR/T 0025.1 GET TRANSACTION PROVE: GET TRANSACTION PROVE answers 9406
+for ours), so the open entry must be settled from the card's detail records (JR/T 0025.1 transaction detail file):
+confirmed without TAC when the card executed it, voided when it did not; the journal's balances agree with the card.
 """
 
 from __future__ import annotations

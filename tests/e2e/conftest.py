@@ -15,7 +15,7 @@ Usage (every test in ``tests/e2e/`` is marked ``pcsc`` automatically)::
 
 1. takes the exclusive ``flock`` on ``/tmp/healthcard-vpcd.lock`` that covers both slots, re-entrantly within this
    process (so parallel test runs never serve two cards on one slot — vpcd accepts one card per port,
-   pcsc-vpcd.md §3.1 — and two runs can never deadlock by taking the two slots in opposite orders, which
+   vsmartcard vpcd reader.conf — and two runs can never deadlock by taking the two slots in opposite orders, which
    per-slot locks allowed: a test serving the SAM on slot 1 before the card on slot 0 against one doing the
    reverse);
 2. serves ``card`` with :class:`apdu.vpcd.VpcdCardServer` on TCP ``35963 + slot`` (``on_change`` is passed on:

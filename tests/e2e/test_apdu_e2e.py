@@ -2,7 +2,8 @@
 
 Covers ISO/IEC 7816-3 cases 1-4, 61xx GET RESPONSE chains (including ``61 00`` = 256 bytes), 6Cxx, the same
 through :class:`apdu.channel.Channel` over :class:`apdu.pcsc.PcscTransport`, exclusivity, a reset by another
-process, and card removal (pcsc-vpcd.md §2, §4, §6, §7.3).
+process, and card removal (vsmartcard vpcd protocol, pcscd polling, sources.md F5, ISO/IEC 7816-3 T=0 61xx/6Cxx, PC/SC
+field problems, sources.md F6.3).
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ def test_plain_pyscard_by_reader_name(vpcd: VpcdFixture) -> None:
             assert send("8012000000") == (_pattern(256), 0x9000)  # case 2, Le 00 = 256
             assert send("8014000003A1A2A3") == (b"", 0x9000)  # case 3
             assert send("8016000002B1B200") == (bytes.fromhex("B2B1A3A2A1"), 0x9000)  # case 4
-            # pyscard leaves 61xx and 6Cxx to the caller (pcsc-vpcd.md §6): they arrive raw.
+            # pyscard leaves 61xx and 6Cxx to the caller (ISO/IEC 7816-3 T=0 61xx/6Cxx): they arrive raw.
             assert send("80180005") == (b"", 0x6105)
             assert send("00C0000005") == (_pattern(5, 7), 0x9000)
             assert send("801A000010") == (b"", 0x6C08)
@@ -150,7 +151,7 @@ def test_channel_over_pcsc_handles_61xx_and_6cxx(vpcd: VpcdFixture) -> None:
     with vpcd(card) as name, PcscTransport(name) as transport:
         channel = Channel(transport, tracer=Tracer(recorder))
         assert transport.atr == ATR
-        assert transport.protocol == "T=1"  # vpcd stamps T=1 (pcsc-vpcd.md §2)
+        assert transport.protocol == "T=1"  # vpcd stamps T=1 (vsmartcard vpcd protocol)
         assert channel.send(Command(0x80, 0x10, 0, 0)).data == b""
         assert channel.send(Command(0x80, 0x12, 0, 0, le=256)).data == _pattern(256)
         assert channel.send(Command(0x80, 0x14, 0, 0, b"\xaa\xbb")).sw == 0x9000

@@ -1,7 +1,8 @@
 """Conformance of the virtual card through pyscard → pcscd → vpcd, with plain pyscard APDUs on the client side.
 
 Only the ``vpcd`` fixture (tests/e2e/conftest.py) serves the card; the client side is pyscard plus sam.crypto to
-compute and check MACs with the demo keys (pboc-purse.md §2-§3, §7; health-card.md §2, §4, §6).
+compute and check MACs with the demo keys (JR/T 0025.1 purse commands; JR/T 0025.2 MAC/TAC, JR/T 0025.1 secure
+messaging; WS/T 543.3 file tree, WS/T 543.3 access rules, WS/T 543.4 commands).
 
 Speed: pcscd notices a card inserted or removed only at its presence poll (about 0.4 s each way), so serving a new
 card per test cost ~0.8 s of waiting per test. The module serves one :class:`CardSlot` for all tests and puts a

@@ -2,7 +2,8 @@
 
 Driven by reader name with plain pyscard (raw APDUs, the GET RESPONSE done by hand, as a terminal program would)
 and with :class:`sam.client.SamClient` over :class:`apdu.pcsc.PcscTransport`; the terminal serial the SAM
-persists survives being served again from its image file (issue 3 "Evidence"; pcsc-vpcd.md §2, §4).
+persists survives being served again from its image file (issue 3 "Evidence"; vsmartcard vpcd protocol, pcscd polling,
+sources.md F5).
 """
 
 from __future__ import annotations

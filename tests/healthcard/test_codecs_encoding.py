@@ -1,4 +1,4 @@
-"""an / cn / b encodings, dates, ID numbers, code tables (health-card.md §2.2, §3)."""
+"""an / cn / b encodings, dates, ID numbers, code tables (WS/T 543.3 record addressing, WS/T 543.3 data items)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Typed record files, fixed records, DF03 layouts, purse records (health-card.md §2.3-§3.6, pboc-purse.md §11)."""
+"""Typed record files, fixed records, DF03 layouts, purse records (WS/T 543.3 record layouts, DF03 items, JR/T 0025.1
+transaction detail file)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """SELECT, binary and record commands, access refusals and malformed APDUs on the virtual card.
 
-Sources: ISO/IEC 7816-4 §7, §11; health-card.md §2.1/§2.2 (tree, record addressing); pboc-purse.md §8 (issuance
-commands and rights), §12 (status words).
+Sources: ISO/IEC 7816-4 §7, §11; WS/T 543.3 file tree, record addressing (tree, record addressing); FMCOS 2.0 issuance,
+sources.md V1 (issuance commands and rights), ISO/IEC 7816-4 and JR/T 0025.1 status words.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""APPLICATION BLOCK / UNBLOCK and CARD BLOCK (pboc-purse.md §10) with the status words of docs/virtual-card.md.
+"""APPLICATION BLOCK / UNBLOCK and CARD BLOCK (JR/T 0025.1 APPLICATION/CARD BLOCK) with the status words of
+docs/virtual-card.md.
 
 A temporarily blocked application answers SELECT with FCI ‖ 6283 and only SELECT, GET CHALLENGE, EXTERNAL
 AUTHENTICATE and APPLICATION UNBLOCK; everything else 6A81. A permanently blocked one answers 9303 (SELECT
-included, no FCI). A blocked card answers 6A81 to everything, for good. The MAC is the FMCOS SM MAC of §7.1 over
-``84 xx P1 P2 04`` with the purse ADF's line-protection key 36/00.
+included, no FCI). A blocked card answers 6A81 to everything, for good. The MAC is the FMCOS SM MAC of JR/T 0025.1
+secure messaging over ``84 xx P1 P2 04`` with the purse ADF's line-protection key 36/00.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""PIN unblock, PIN reload (pboc-purse.md §9) and INTERNAL AUTHENTICATE (§7.2) on the purse ADF of the demo card.
+"""PIN unblock, PIN reload (JR/T 0025.1 PIN commands) and INTERNAL AUTHENTICATE (ISO/IEC 7816-4 EXTERNAL/INTERNAL
+AUTHENTICATE) on the purse ADF of the demo card.
 
 Keys: PIN 3A/00 (123456, 3 tries), PIN unblock 37/00, PIN reload 38/00, TAC / internal key 34/00, all diversified
 from the demo master keys with the rightmost 8 bytes of the application serial (EF15).
@@ -76,7 +77,7 @@ def test_pin_unblock_survives_power_cycle() -> None:
 
 
 def _reload_mac(reload_key: bytes, pin: bytes) -> bytes:
-    """pboc-purse.md §9: DES-MAC (IV 0) of the new PIN under key_L ⊕ key_R (computed here by hand)."""
+    """JR/T 0025.1 PIN commands: DES-MAC (IV 0) of the new PIN under key_L ⊕ key_R (computed here by hand)."""
     folded = bytes(a ^ b for a, b in zip(reload_key[:8], reload_key[8:], strict=True))
     return session_mac(TDES, folded, pin)
 

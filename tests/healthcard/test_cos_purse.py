@@ -1,4 +1,5 @@
-"""PBOC purse on the virtual card: purchase and load MACs/TAC checked with sam.crypto (pboc-purse.md §2-§3)."""
+"""PBOC purse on the virtual card: purchase and load MACs/TAC checked with sam.crypto (JR/T 0025.1 purse commands; JR/T
+0025.2 MAC/TAC)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Security on the virtual card: challenge, authentication, PIN counters, secure messaging, life cycle.
 
-Sources: pboc-purse.md §7 (FMCOS SM and authentication), §8.3 (rights), §10 (block commands); health-card.md
-§6.1/§6.2 (health-card authentication and SM writes); docs/decisions.md D3.
+Sources: JR/T 0025.1 secure messaging (FMCOS SM and authentication), FMCOS 2.0 access rights, sources.md V1 (rights),
+JR/T 0025.1 APPLICATION/CARD BLOCK (block commands); WS/T 543.4 EXTERNAL AUTHENTICATE, SM UPDATE RECORD (health-card
+authentication and SM writes); docs/decisions.md D3.
 """
 
 from __future__ import annotations

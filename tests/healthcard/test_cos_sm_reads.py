@@ -1,8 +1,8 @@
 """Secure messaging on reads: READ BINARY / READ RECORD with CLA 04 answer data ‖ MAC ‖ SW.
 
-pboc-purse.md §7.1 "Response MAC": same IV rule as commands (the last challenge right-padded with 00), computed over
-the returned data with the DF's SM key (type 36, else the master key 39/00). Files created with the read-protection
-byte 80 (docs/virtual-card.md) refuse plain reads with 6987.
+JR/T 0025.1 secure messaging "Response MAC": same IV rule as commands (the last challenge right-padded with 00),
+computed over the returned data with the DF's SM key (type 36, else the master key 39/00). Files created with the
+read-protection byte 80 (docs/virtual-card.md) refuse plain reads with 6987.
 """
 
 from __future__ import annotations

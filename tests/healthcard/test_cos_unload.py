@@ -1,10 +1,11 @@
-"""Unload (圈提, pboc-purse.md §2.7): INITIALIZE FOR UNLOAD ``80 50 05 02`` and DEBIT FOR UNLOAD ``80 54 03 00``.
+"""Unload (圈提, JR/T 0025.1 INITIALIZE FOR UNLOAD): INITIALIZE FOR UNLOAD ``80 50 05 02`` and DEBIT FOR UNLOAD ``80 54
+03 00``.
 
 The demo profile has no unload key, so each test first adds one (type 3D, index 01) with WRITE KEY, after
 EXTERNAL AUTHENTICATE with the ADF master key. MAC1 and MAC2
-are the load formulas with transaction type 03 and the unload key's session key (§3.3); the answer MAC is the
-project's documented choice (docs/virtual-card.md): session-key MAC over new balance ‖ online counter ‖ amount ‖
-type ‖ terminal ‖ date ‖ time.
+are the load formulas with transaction type 03 and the unload key's session key (JR/T 0025.2 load MAC/TAC); the answer
+MAC is the project's documented choice (docs/virtual-card.md): session-key MAC over new balance ‖ online counter ‖
+amount ‖ type ‖ terminal ‖ date ‖ time.
 """
 
 from __future__ import annotations

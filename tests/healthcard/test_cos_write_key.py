@@ -1,4 +1,5 @@
-"""WRITE KEY in ciphertext ``84 D4`` (pboc-purse.md §7.1 "FMCOS ciphertext + MAC keys", §8.4).
+"""WRITE KEY in ciphertext ``84 D4`` (JR/T 0025.1 secure messaging "FMCOS ciphertext + MAC keys", FMCOS 2.0 WRITE KEY,
+sources.md V1).
 
 The key data (same layout as the plain ``80 D4``) is line-encrypted and MAC'd with the current DF's master key
 39/00 and the last challenge; a type byte with the two high bits set (``3E`` → ``FE``) makes a protected key that

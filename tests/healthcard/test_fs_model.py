@@ -1,4 +1,5 @@
-"""File-system model: FMCOS rights (pboc-purse.md §8.3), journaled commit and recovery, JSON round trips."""
+"""File-system model: FMCOS rights (FMCOS 2.0 access rights, sources.md V1), journaled commit and recovery, JSON round
+trips."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Issuance plan and personalise() against a scripted channel (pboc-purse.md §7.2, §8.2; health-card.md §6)."""
+"""Issuance plan and personalise() against a scripted channel (ISO/IEC 7816-4 EXTERNAL/INTERNAL AUTHENTICATE, FMCOS 2.0
+CREATE FILE, sources.md V1; WS/T 543.4 commands)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def test_plan_order() -> None:
 
 
 def test_create_file_bytes() -> None:
-    # pboc-purse.md §8.2 layouts.
+    # FMCOS 2.0 CREATE FILE, sources.md V1 layouts.
     # add-key right = the DF master key's state (decisions D10): FF for DDF1 (MK_DDF1 → F), F2 for the purse
     assert _by_label("CREATE DDF1 key file").encode() == bytes.fromhex("80E00000073F020095FF0401")
     assert _by_label("CREATE ADF1001 key file").encode() == bytes.fromhex("80E00000073F020095F20000")

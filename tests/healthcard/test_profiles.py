@@ -1,4 +1,5 @@
-"""Profile consistency (health-card.md §2.1-§2.3, §4, §5.1; pboc-purse.md §8)."""
+"""Profile consistency (WS/T 543.3 file tree, record addressing, record layouts, WS/T 543.3 access rules, WS/T 543.4 key
+table; FMCOS 2.0 issuance, sources.md V1)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 After each tear the card is powered on again (and, as a second check, its image saved at the moment of the tear
 is loaded into a new card): balance, counters and records are either all before or all after the transaction,
 and GET TRANSACTION PROVE gives the purchase's MAC2 ‖ TAC exactly when the debit was committed
-(pboc-purse.md §2.6).
+(JR/T 0025.1 GET TRANSACTION PROVE).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def test_demo_card_answers_with_personalised_data() -> None:
     assert card.atr == bytes.fromhex("3B6D000048") + card_no + bytes.fromhex("43484B31")
     assert _x(card, "00A4000002DDF1")[-2:] == b"\x90\x00"
     assert _x(card, "00A4000002EF05") == b"\x90\x00"
-    kh = _x(card, "00B2080014")  # KH by identifier, health-card.md §2.2
+    kh = _x(card, "00B2080014")  # KH by identifier, WS/T 543.3 record addressing
     assert kh[:2] == b"\x08\x12" and kh[-2:] == b"\x90\x00"
     issuer = IssuerData.from_records(_read_records(card, 10))
     assert issuer.card_number == person.card_number and issuer.city_code == "110100"

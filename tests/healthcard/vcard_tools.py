@@ -1,7 +1,8 @@
 """Helpers for the virtual-card tests: a shared personalised card, APDU shortcuts, terminal-side purse flows.
 
 The terminal side uses only ``sam.crypto`` and the demo master keys (``sam/data/demo-keys.json``), diversified
-with the rightmost 8 bytes of the application serial read from EF15 (pboc-purse.md §3, §6.1).
+with the rightmost 8 bytes of the application serial read from EF15 (JR/T 0025.2 MAC/TAC, JR/T 0025.2 key
+diversification).
 """
 
 from __future__ import annotations

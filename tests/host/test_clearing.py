@@ -1,5 +1,6 @@
 """Clearing on both backends: real TACs from the virtual card verified, uploads exactly once, shadow balances,
-forged TACs and missing counters flagged (host-clearing.md §1-§2, §5)."""
+forged TACs and missing counters flagged (clearing practice, sources.md H1; clearing practice, sources.md H2, clearing
+practice, sources.md H5)."""
 
 from __future__ import annotations
 

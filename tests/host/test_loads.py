@@ -1,5 +1,5 @@
 """Online load authorisation: MAC2 from the host's key store after MAC1 and the card's status are checked
-(host-clearing.md §3), and the daemon's Load through the host (both backends)."""
+(clearing practice, sources.md H3), and the daemon's Load through the host (both backends)."""
 
 from __future__ import annotations
 

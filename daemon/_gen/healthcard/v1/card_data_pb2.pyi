@@ -3,7 +3,7 @@
 isort:skip_file
 Typed contents of a resident health card (居民健康卡), section by section.
 
-Field names are the stable attribute names of healthcard.codecs.records (health-card.md §3.1-§3.6); dates
+Field names are the stable attribute names of healthcard.codecs.records (WS/T 543.3 DDF1/EF05, DDF1/EF06, DDF1/EF08, DF01 items, DF02 items, DF03 items); dates
 are ISO 8601 strings ("2024-01-31"), codes are the code-table values as strings ("1" = male ...).
 """
 
@@ -161,7 +161,7 @@ Global___SignatureStatus: _TypeAlias = SignatureStatus  # noqa: Y015
 
 @_typing.final
 class IssuerData(_message.Message):
-    """DDF1/EF05 发卡机构基本数据 (health-card.md §3.1)."""
+    """DDF1/EF05 发卡机构基本数据 (WS/T 543.3 DDF1/EF05)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -219,7 +219,7 @@ Global___IssuerData: _TypeAlias = IssuerData  # noqa: Y015
 
 @_typing.final
 class Holder(_message.Message):
-    """DDF1/EF06 持卡人基本信息 (health-card.md §3.2)."""
+    """DDF1/EF06 持卡人基本信息 (WS/T 543.3 DDF1/EF06)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -257,7 +257,7 @@ Global___Holder: _TypeAlias = Holder  # noqa: Y015
 
 @_typing.final
 class Validity(_message.Message):
-    """DDF1/EF08 有效期/电话/支付方式 (health-card.md §3.3)."""
+    """DDF1/EF08 有效期/电话/支付方式 (WS/T 543.3 DDF1/EF08)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -603,7 +603,7 @@ Global___Immunisation: _TypeAlias = Immunisation  # noqa: Y015
 
 @_typing.final
 class VisitRecord(_message.Message):
-    """One DF03 visit-record slot (health-card.md §3.6)."""
+    """One DF03 visit-record slot (WS/T 543.3 DF03 items)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -648,7 +648,7 @@ class VisitRecord(_message.Message):
     """The signer's SM2 public key x‖y as upper-case hex (empty when the record names none and none verified it)."""
     @_builtins.property
     def items(self) -> _containers.ScalarMap[_builtins.int, _builtins.str]:
-        """Item number -> value (an/cn items as text, b items as lower-case hex), as in health-card.md §3.6."""
+        """Item number -> value (an/cn items as text, b items as lower-case hex), as in WS/T 543.3 DF03 items"""
 
     def __init__(
         self,

@@ -480,7 +480,7 @@ class IssueCardRequest(_message.Message):
     reader: _builtins.str
     """Reader holding the blank card."""
     card_number: _builtins.str
-    """Card number to issue (KH), required: the holder's resident ID number (health-card.md §3.1); when
+    """Card number to issue (KH), required: the holder's resident ID number (WS/T 543.3 DDF1/EF05); when
     holder.id_number is given as well, the two must be equal.
     """
     operator_id: _builtins.str

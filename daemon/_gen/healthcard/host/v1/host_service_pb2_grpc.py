@@ -158,7 +158,7 @@ class HostServiceServicer:
 
     def AuthoriseLoad(self, request, context):
         """Online load authorisation: checks the card's status and MAC1 with the card's load key, answers MAC2
-        (host-clearing.md §3). The load itself is booked when the daemon uploads it with its TAC.
+        (clearing practice, sources.md H3). The load itself is booked when the daemon uploads it with its TAC.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

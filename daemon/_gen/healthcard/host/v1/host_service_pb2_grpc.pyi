@@ -57,7 +57,7 @@ class HostServiceStub:
     """A card's account at the host: shadow balance, counter gaps, TAC failures and its ledger entries."""
     AuthoriseLoad: _grpc.UnaryUnaryMultiCallable[_host_service_pb2.AuthoriseLoadRequest, _host_service_pb2.AuthoriseLoadResponse]
     """Online load authorisation: checks the card's status and MAC1 with the card's load key, answers MAC2
-    (host-clearing.md §3). The load itself is booked when the daemon uploads it with its TAC.
+    (clearing practice, sources.md H3). The load itself is booked when the daemon uploads it with its TAC.
     """
     GetSettlement: _grpc.UnaryUnaryMultiCallable[_host_service_pb2.GetSettlementRequest, _host_service_pb2.GetSettlementResponse]
     """日结: one business day per cashier (operator), department (merchant) and terminal, with each cashier's
@@ -101,7 +101,7 @@ class HostServiceAsyncStub(HostServiceStub):
     """A card's account at the host: shadow balance, counter gaps, TAC failures and its ledger entries."""
     AuthoriseLoad: _aio.UnaryUnaryMultiCallable[_host_service_pb2.AuthoriseLoadRequest, _host_service_pb2.AuthoriseLoadResponse]  # type: ignore[assignment]
     """Online load authorisation: checks the card's status and MAC1 with the card's load key, answers MAC2
-    (host-clearing.md §3). The load itself is booked when the daemon uploads it with its TAC.
+    (clearing practice, sources.md H3). The load itself is booked when the daemon uploads it with its TAC.
     """
     GetSettlement: _aio.UnaryUnaryMultiCallable[_host_service_pb2.GetSettlementRequest, _host_service_pb2.GetSettlementResponse]  # type: ignore[assignment]
     """日结: one business day per cashier (operator), department (merchant) and terminal, with each cashier's
@@ -190,7 +190,7 @@ class HostServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_host_service_pb2.AuthoriseLoadResponse, _abc.Awaitable[_host_service_pb2.AuthoriseLoadResponse]]:
         """Online load authorisation: checks the card's status and MAC1 with the card's load key, answers MAC2
-        (host-clearing.md §3). The load itself is booked when the daemon uploads it with its TAC.
+        (clearing practice, sources.md H3). The load itself is booked when the daemon uploads it with its TAC.
         """
 
     @_abc_1.abstractmethod
