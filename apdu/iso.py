@@ -5,10 +5,12 @@ One function per command; each returns an immutable :class:`~apdu.command.Comman
 
 * ISO/IEC 7816-4:2013 §11 (SELECT §11.2.2, READ/UPDATE BINARY §11.3, records §11.4, VERIFY §11.5.6,
   EXTERNAL/INTERNAL AUTHENTICATE §11.5.3-4, GET CHALLENGE §11.5.5, GET RESPONSE §11.6.1, GET DATA §11.4.3);
-* pboc-purse.md §7.2 (FMCOS authentication), §8.1 (SELECT forms), §9 (PIN change/reload/unblock), §10
+* ISO/IEC 7816-4 EXTERNAL/INTERNAL AUTHENTICATE (FMCOS authentication), FMCOS 2.0 base commands, sources.md V1 (SELECT
+  forms), JR/T 0025.1 PIN commands (PIN change/reload/unblock), JR/T 0025.1 APPLICATION/CARD BLOCK
   (APPLICATION BLOCK/UNBLOCK, CARD BLOCK);
-* health-card.md §2.2 (record addressing), §2.5 (cyclic writes), §6.1 (17-byte EXTERNAL AUTHENTICATE),
-  §6.3 and docs/decisions.md D4 (DF03 index WRITE/ERASE RECORD with CLA 84).
+* WS/T 543.3 record addressing, WS/T 543.3 cyclic files (cyclic writes), WS/T 543.4 EXTERNAL
+  AUTHENTICATE (17-byte EXTERNAL AUTHENTICATE),
+  WS/T 543.4 plain writes and docs/decisions.md D4 (DF03 index WRITE/ERASE RECORD with CLA 84).
 
 Commands carrying PINs or key-dependent data set :attr:`Command.redact` so traces and reprs hide them.
 """
@@ -119,8 +121,8 @@ def select(
     """SELECT ``00 A4 P1 P2 [Lc data] [Le]``: P1 = ``by``, P2 = ``info | occurrence`` (ISO/IEC 7816-4 §11.2.2).
 
     ``le=None`` sends the case-3 form the FMCOS and health-card code uses (``00 A4 00 00 02 DD F1``,
-    pboc-purse.md §8.1, health-card.md §1); a T=0 card then offers the FCI with ``61xx``. Pass ``le=256`` for
-    the case-4 form. ``info=FileInfo.NONE`` asks for no response data and forbids ``le``.
+    FMCOS 2.0 base commands, sources.md V1, WS/T 543.1-.6); a T=0 card then offers the FCI with ``61xx``. Pass
+    ``le=256`` for the case-4 form. ``info=FileInfo.NONE`` asks for no response data and forbids ``le``.
     """
     by = SelectBy(by)
     if info is FileInfo.NONE and le is not None:
@@ -138,7 +140,14 @@ def select(
 
 
 def select_fid(fid: int, *, info: FileInfo = FileInfo.FCI, le: int | None = None) -> Command:
-    """SELECT by file identifier ``00 A4 00 00 02 FID`` (pboc-purse.md §8.1; health-card.md §1 ``DDF1``)."""
+    """SELECT by file identifier ``00 A4 00 00 02 FID`` (FMCOS 2.0 base commands, sources.md V1; WS/T 543.1-.6
+    ``DDF1``).
+
+    Example: the health card's DDF1 (WS/T 543.3 file tree).
+
+    >>> select_fid(0xDDF1).encode().hex().upper()
+    '00A4000002DDF1'
+    """
     return select(SelectBy.FID, _fid("fid", fid), info=info, le=le)
 
 
@@ -154,7 +163,8 @@ def select_df_name(
     info: FileInfo = FileInfo.FCI,
     le: int | None = None,
 ) -> Command:
-    """SELECT by DF name/AID ``00 A4 04 P2 Lc name`` (pboc-purse.md §8.1; P2 ``02`` = next occurrence)."""
+    """SELECT by DF name/AID ``00 A4 04 P2 Lc name`` (FMCOS 2.0 base commands, sources.md V1; P2 ``02`` = next
+    occurrence)."""
     return select(SelectBy.DF_NAME, name, info=info, occurrence=occurrence, le=le)
 
 
@@ -187,7 +197,7 @@ def select_parent(*, info: FileInfo = FileInfo.FCI, le: int | None = None) -> Co
 def read_binary(offset: int = 0, length: int = 256) -> Command:
     """READ BINARY of the current EF ``00 B0 off_hi off_lo Le`` (ISO/IEC 7816-4 §11.3.3; offset < 0x8000).
 
-    Example: the health-card SAM's EF0015 ``00 B0 00 00 0E`` (health-card.md §7.1).
+    Example: the health-card SAM's EF0015 ``00 B0 00 00 0E`` (健康卡 SAM spec: files).
     """
     check_int("offset", offset, 0, 0x7FFF)
     return Command(0x00, 0xB0, offset >> 8, offset & 0xFF, le=check_length("length", length))
@@ -196,14 +206,15 @@ def read_binary(offset: int = 0, length: int = 256) -> Command:
 def read_binary_sfi(sfi: int, offset: int = 0, length: int = 256) -> Command:
     """READ BINARY with an SFI ``00 B0 80|SFI offset Le`` (ISO/IEC 7816-4 §11.3.3; offset 0..255).
 
-    Example: PSAM terminal number ``00 B0 96 00 06`` (pboc-purse.md §5.2).
+    Example: PSAM terminal number ``00 B0 96 00 06`` (PSAM files, sources.md V2).
     """
     check_int("offset", offset, 0, 0xFF)
     return Command(0x00, 0xB0, 0x80 | check_sfi(sfi), offset, le=check_length("length", length))
 
 
 def update_binary(offset: int, data: bytes) -> Command:
-    """UPDATE BINARY of the current EF ``00 D6 off_hi off_lo Lc data`` (ISO/IEC 7816-4 §11.3.5; health-card.md §6.3)."""
+    """UPDATE BINARY of the current EF ``00 D6 off_hi off_lo Lc data`` (ISO/IEC 7816-4 §11.3.5; WS/T 543.4 plain
+    writes)."""
     check_int("offset", offset, 0, 0x7FFF)
     data = check_bytes("data", data, low=1, high=65535)
     return Command(0x00, 0xD6, offset >> 8, offset & 0xFF, data)
@@ -222,7 +233,7 @@ def update_binary_sfi(sfi: int, offset: int, data: bytes) -> Command:
 def read_record(number: int, *, sfi: int | None = None, length: int = 256) -> Command:
     """READ RECORD by number ``00 B2 rec SFI<<3|04 Le`` (ISO/IEC 7816-4 §11.4.3; ``number`` 0 = current record).
 
-    Health card: ``00 B2 <rec> 04 00`` reads a whole record of the current EF (health-card.md §2.2).
+    Health card: ``00 B2 <rec> 04 00`` reads a whole record of the current EF (WS/T 543.3 record addressing).
     """
     return Command(0x00, 0xB2, _record_number(number), _record_p2(sfi, _BY_NUMBER), le=check_length("length", length))
 
@@ -237,7 +248,7 @@ def read_record_by_id(
     """READ RECORD by identifier ``00 B2 id SFI<<3|occ Le`` (ISO/IEC 7816-4 §11.4.3).
 
     ``identifier`` 0 means any record, so ``occurrence`` selects the first/last/next/previous record. Health card
-    DDF1/EF05: ``00 B2 08 00 14`` reads KH, the record whose first byte is tag 08 (health-card.md §2.2).
+    DDF1/EF05: ``00 B2 08 00 14`` reads KH, the record whose first byte is tag 08 (WS/T 543.3 record addressing).
     """
     check_int("identifier", identifier, 0, 0xFF)
     p2 = _record_p2(sfi, int(Occurrence(occurrence)))
@@ -264,7 +275,8 @@ def update_record_by_id(
 
 
 def update_record_cyclic(data: bytes, *, sfi: int | None = None) -> Command:
-    """Write a cyclic EF ``00 DC 00 03 Lc data``: P2 ``03`` = previous record (health-card.md §2.5, §6.3).
+    """Write a cyclic EF ``00 DC 00 03 Lc data``: P2 ``03`` = previous record (WS/T 543.3 cyclic files, WS/T 543.4 plain
+    writes).
 
     The written record becomes record 1 (the newest).
     """
@@ -280,8 +292,8 @@ def append_record(data: bytes, *, sfi: int | None = None) -> Command:
 def write_record(number: int, data: bytes = b"", *, sfi: int | None = None, cla: int = 0x00) -> Command:
     """WRITE RECORD by number ``CLA D2 rec SFI<<3|04 [Lc data]`` (ISO/IEC 7816-4 §11.4.4).
 
-    Health card DF03 index "set valid": ``84 D2 <rec> 04`` with no data (health-card.md §4, §6.3;
-    docs/decisions.md D4) is ``write_record(rec, cla=0x84)``.
+    Health card DF03 index "set valid": ``84 D2 <rec> 04`` with no data (WS/T 543.3 access rules, WS/T 543.4 plain
+    writes; docs/decisions.md D4) is ``write_record(rec, cla=0x84)``.
     """
     data = check_bytes("data", data, low=0, high=255)
     check_int("cla", cla, 0, 0xFF)
@@ -291,7 +303,7 @@ def write_record(number: int, data: bytes = b"", *, sfi: int | None = None, cla:
 def erase_record(number: int, *, sfi: int | None = None, cla: int = 0x00) -> Command:
     """ERASE RECORD ``CLA 0C rec SFI<<3|04`` (ISO/IEC 7816-4:2013 §11.4.8; P2 b3..b1 = 100: record P1 only).
 
-    Health card DF03 index "erase": ``84 0C <rec> 04`` (health-card.md §4; docs/decisions.md D4) is
+    Health card DF03 index "erase": ``84 0C <rec> 04`` (WS/T 543.3 access rules; docs/decisions.md D4) is
     ``erase_record(rec, cla=0x84)``.
     """
     check_int("cla", cla, 0, 0xFF)
@@ -302,7 +314,7 @@ def erase_record(number: int, *, sfi: int | None = None, cla: int = 0x00) -> Com
 
 
 def verify(pin: bytes, *, key_id: int = 0x00) -> Command:
-    """VERIFY ``00 20 00 KID Lc PIN`` (pboc-purse.md §9, ISO/IEC 7816-4 §11.5.6); data redacted.
+    """VERIFY ``00 20 00 KID Lc PIN`` (JR/T 0025.1 PIN commands, ISO/IEC 7816-4 §11.5.6); data redacted.
 
     An empty ``pin`` gives the case-1 form ``00 20 00 KID`` that asks for the tries left (answer 63Cx).
     """
@@ -311,7 +323,8 @@ def verify(pin: bytes, *, key_id: int = 0x00) -> Command:
 
 
 def change_pin(old_pin: bytes, new_pin: bytes, *, key_id: int = 0x00) -> Command:
-    """CHANGE PIN ``80 5E 01 KID Lc old ‖ FF ‖ new`` (pboc-purse.md §9; health SAM health-card.md §7.2)."""
+    """CHANGE PIN ``80 5E 01 KID Lc old ‖ FF ‖ new`` (JR/T 0025.1 PIN commands; health SAM 健康卡 SAM spec:
+    commands)."""
     old_pin = check_bytes("old_pin", old_pin, low=1, high=8)
     new_pin = check_bytes("new_pin", new_pin, low=1, high=8)
     data = old_pin + b"\xff" + new_pin
@@ -319,14 +332,14 @@ def change_pin(old_pin: bytes, new_pin: bytes, *, key_id: int = 0x00) -> Command
 
 
 def reload_pin(new_pin: bytes, mac: bytes, *, key_id: int = 0x00) -> Command:
-    """RELOAD PIN ``80 5E 00 KID Lc newPIN ‖ MAC`` (pboc-purse.md §9; MAC under the PIN-reload key)."""
+    """RELOAD PIN ``80 5E 00 KID Lc newPIN ‖ MAC`` (JR/T 0025.1 PIN commands; MAC under the PIN-reload key)."""
     new_pin = check_bytes("new_pin", new_pin, low=1, high=8)
     mac = check_bytes("mac", mac, 4)
     return Command(0x80, 0x5E, 0x00, check_int("key_id", key_id, 0, 0xFF), new_pin + mac, redact=Redact.COMMAND_DATA)
 
 
 def unblock_pin(encrypted_pin: bytes, mac: bytes, *, key_id: int = 0x00) -> Command:
-    """PIN UNBLOCK ``84 24 KID 00 Lc Enc(Ld ‖ PIN) ‖ MAC`` (pboc-purse.md §9; note the key id in P1)."""
+    """PIN UNBLOCK ``84 24 KID 00 Lc Enc(Ld ‖ PIN) ‖ MAC`` (JR/T 0025.1 PIN commands; note the key id in P1)."""
     encrypted_pin = check_bytes("encrypted_pin", encrypted_pin, 8, 16, 24, 32)
     mac = check_bytes("mac", mac, 4)
     kid = check_int("key_id", key_id, 0, 0xFF)
@@ -334,12 +347,13 @@ def unblock_pin(encrypted_pin: bytes, mac: bytes, *, key_id: int = 0x00) -> Comm
 
 
 def get_challenge(length: int = 8) -> Command:
-    """GET CHALLENGE ``00 84 00 00 Le`` (pboc-purse.md §7.2: Le 04 or 08; health card 08)."""
+    """GET CHALLENGE ``00 84 00 00 Le`` (ISO/IEC 7816-4 EXTERNAL/INTERNAL AUTHENTICATE: Le 04 or 08; health card 08)."""
     return Command(0x00, 0x84, 0x00, 0x00, le=check_int("length", length, 1, 256))
 
 
 def external_authenticate(cryptogram: bytes, *, key_id: int, cla: int = 0x00) -> Command:
-    """EXTERNAL AUTHENTICATE ``00 82 00 KID 08 cryptogram`` (pboc-purse.md §7.2, FMCOS form; data redacted).
+    """EXTERNAL AUTHENTICATE ``00 82 00 KID 08 cryptogram`` (ISO/IEC 7816-4 EXTERNAL/INTERNAL AUTHENTICATE, FMCOS form;
+    data redacted).
 
     The FMCOS cryptogram is 8 bytes (3DES); 16 is accepted for SM4 cards.
     """
@@ -351,7 +365,7 @@ def external_authenticate(cryptogram: bytes, *, key_id: int, cla: int = 0x00) ->
 def external_authenticate_health(cryptogram: bytes, terminal_data: bytes, *, key_ref: int) -> Command:
     """Health-card EXTERNAL AUTHENTICATE ``00 82 00 KREF 11 | cryptogram(8) ‖ terminal data(8) ‖ 01``.
 
-    Source: health-card.md §6.1 (the card tells it from the FMCOS form by Lc, docs/decisions.md D3). Data
+    Source: WS/T 543.4 EXTERNAL AUTHENTICATE (the card tells it from the FMCOS form by Lc, docs/decisions.md D3). Data
     redacted.
     """
     cryptogram = check_bytes("cryptogram", cryptogram, 8)
@@ -361,7 +375,8 @@ def external_authenticate_health(cryptogram: bytes, terminal_data: bytes, *, key
 
 
 def internal_authenticate(data: bytes, *, key_id: int, le: int | None = None) -> Command:
-    """INTERNAL AUTHENTICATE ``00 88 00 KID Lc data [Le]`` (pboc-purse.md §7.2; ISO/IEC 7816-4 §11.5.4).
+    """INTERNAL AUTHENTICATE ``00 88 00 KID Lc data [Le]`` (ISO/IEC 7816-4 EXTERNAL/INTERNAL AUTHENTICATE; ISO/IEC
+    7816-4 §11.5.4).
 
     The card's answer (data encrypted under its internal key) is flagged ``Redact.RESPONSE_DATA``.
     """
@@ -376,7 +391,7 @@ def internal_authenticate(data: bytes, *, key_id: int, le: int | None = None) ->
 
 
 def get_response(length: int = 256, *, cla: int = 0x00) -> Command:
-    """GET RESPONSE ``00 C0 00 00 Le`` (ISO/IEC 7816-4 §11.6.1; after ``61xx``, health-card.md §6.4)."""
+    """GET RESPONSE ``00 C0 00 00 Le`` (ISO/IEC 7816-4 §11.6.1; after ``61xx``, WS/T 543.4 responses)."""
     return Command(check_int("cla", cla, 0, 0xFF), 0xC0, 0x00, 0x00, le=check_int("length", length, 1, 256))
 
 
@@ -391,18 +406,19 @@ def get_data(tag: int, *, cla: int = 0x00, length: int = 256) -> Command:
 
 
 def application_block(mac: bytes, *, permanent: bool = False) -> Command:
-    """APPLICATION BLOCK ``84 1E 00 P2 04 MAC`` (pboc-purse.md §10; P2 ``00`` temporary, ``01`` permanent).
+    """APPLICATION BLOCK ``84 1E 00 P2 04 MAC`` (JR/T 0025.1 APPLICATION/CARD BLOCK; P2 ``00`` temporary, ``01``
+    permanent).
 
-    The MAC is the secure-messaging MAC over ``84 1E 00 P2 04`` (pboc-purse.md §7.1).
+    The MAC is the secure-messaging MAC over ``84 1E 00 P2 04`` (JR/T 0025.1 secure messaging).
     """
     return Command(0x84, 0x1E, 0x00, 0x01 if permanent else 0x00, check_bytes("mac", mac, 4))
 
 
 def application_unblock(mac: bytes) -> Command:
-    """APPLICATION UNBLOCK ``84 18 00 00 04 MAC`` (pboc-purse.md §10)."""
+    """APPLICATION UNBLOCK ``84 18 00 00 04 MAC`` (JR/T 0025.1 APPLICATION/CARD BLOCK)."""
     return Command(0x84, 0x18, 0x00, 0x00, check_bytes("mac", mac, 4))
 
 
 def card_block(mac: bytes) -> Command:
-    """CARD BLOCK ``84 16 00 00 04 MAC`` (pboc-purse.md §10)."""
+    """CARD BLOCK ``84 16 00 00 04 MAC`` (JR/T 0025.1 APPLICATION/CARD BLOCK)."""
     return Command(0x84, 0x16, 0x00, 0x00, check_bytes("mac", mac, 4))

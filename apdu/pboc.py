@@ -1,4 +1,4 @@
-"""PBOC electronic passbook / purse (ED/EP) command builders (pboc-purse.md §1-§2).
+"""PBOC electronic passbook / purse (ED/EP) command builders (JR/T 0025.1 data formats, purse commands).
 
 Amounts are integer fen (unsigned 32-bit), counters 16-bit, terminal IDs 6 bytes, datetimes BCD
 ``YYYYMMDDhhmmss`` built from :class:`datetime.datetime`. The answers parse into the records of
@@ -35,14 +35,15 @@ __all__ = [
 
 
 class Purse(enum.IntEnum):
-    """P2 of INITIALIZE and GET BALANCE: which purse (pboc-purse.md §1)."""
+    """P2 of INITIALIZE and GET BALANCE: which purse (JR/T 0025.1 data formats)."""
 
     ED = 0x01  # 电子存折, passbook
     EP = 0x02  # 电子钱包, purse
 
 
 class TransactionType(enum.IntEnum):
-    """Transaction-type identifiers (交易类型标识), entering MACs, TACs and detail records (pboc-purse.md §1)."""
+    """Transaction-type identifiers (交易类型标识), entering MACs, TACs and detail records (JR/T 0025.1 data
+    formats)."""
 
     ED_LOAD = 0x01
     EP_LOAD = 0x02
@@ -55,7 +56,7 @@ class TransactionType(enum.IntEnum):
 
 
 class InitializeKind(enum.IntEnum):
-    """P1 of INITIALIZE (INS 50) (pboc-purse.md §1); the virtual card dispatches on it too."""
+    """P1 of INITIALIZE (INS 50) (JR/T 0025.1 data formats); the virtual card dispatches on it too."""
 
     LOAD = 0x00
     PURCHASE = 0x01
@@ -80,23 +81,35 @@ def _initialize(
 
 
 def initialize_for_load(key_index: int, amount: int, terminal_id: bytes, *, purse: Purse = Purse.EP) -> Command:
-    """INITIALIZE FOR LOAD ``80 50 00 P2 0B | KeyIdx ‖ Amount(4) ‖ TermID(6) | Le 10`` (pboc-purse.md §2.1).
+    """INITIALIZE FOR LOAD ``80 50 00 P2 0B | KeyIdx ‖ Amount(4) ‖ TermID(6) | Le 10`` (JR/T 0025.1 INITIALIZE FOR
+    LOAD).
 
     Answer: :class:`~apdu.response_records.InitForLoadResponse`.
+
+    Example: the command of the published load example (``pboc_purse.json`` V1, passbook):
+
+    >>> initialize_for_load(1, 0x1000, bytes.fromhex("001122334455"), purse=Purse.ED).encode().hex().upper()
+    '805000010B010000100000112233445510'
     """
     return _initialize(InitializeKind.LOAD, purse, key_index, amount, terminal_id, 0x10)
 
 
 def initialize_for_purchase(key_index: int, amount: int, terminal_id: bytes, *, purse: Purse = Purse.EP) -> Command:
-    """INITIALIZE FOR PURCHASE ``80 50 01 P2 0B | KeyIdx ‖ Amount(4) ‖ TermID(6) | Le 0F`` (pboc-purse.md §2.3).
+    """INITIALIZE FOR PURCHASE ``80 50 01 P2 0B | KeyIdx ‖ Amount(4) ‖ TermID(6) | Le 0F`` (JR/T 0025.1 INITIALIZE FOR
+    PURCHASE).
 
     Answer: :class:`~apdu.response_records.InitForPurchaseResponse`.
+
+    Example: the command of the published purchase example (``pboc_purse.json`` V2):
+
+    >>> initialize_for_purchase(1, 0x1000, bytes.fromhex("001122334455")).encode().hex().upper()
+    '805001020B01000010000011223344550F'
     """
     return _initialize(InitializeKind.PURCHASE, purse, key_index, amount, terminal_id, 0x0F)
 
 
 def initialize_for_unload(key_index: int, amount: int, terminal_id: bytes, *, purse: Purse = Purse.ED) -> Command:
-    """INITIALIZE FOR UNLOAD ``80 50 05 01 0B | KeyIdx ‖ Amount ‖ TermID | Le 10`` (pboc-purse.md §2.7).
+    """INITIALIZE FOR UNLOAD ``80 50 05 01 0B | KeyIdx ‖ Amount ‖ TermID | Le 10`` (JR/T 0025.1 INITIALIZE FOR UNLOAD).
 
     Answer as for load: :class:`~apdu.response_records.InitForLoadResponse`.
     """
@@ -106,19 +119,21 @@ def initialize_for_unload(key_index: int, amount: int, terminal_id: bytes, *, pu
 def initialize_for_cash_withdraw(
     key_index: int, amount: int, terminal_id: bytes, *, purse: Purse = Purse.ED
 ) -> Command:
-    """INITIALIZE FOR CASH WITHDRAW ``80 50 02 01 0B | … | Le 0F`` (pboc-purse.md §2.9; purchase-style answer)."""
+    """INITIALIZE FOR CASH WITHDRAW ``80 50 02 01 0B | … | Le 0F`` (JR/T 0025.1 DEBIT FOR CASH WITHDRAW; purchase-style
+    answer)."""
     return _initialize(InitializeKind.CASH_WITHDRAW, purse, key_index, amount, terminal_id, 0x0F)
 
 
 def initialize_for_capp_purchase(
     key_index: int, amount: int, terminal_id: bytes, *, purse: Purse = Purse.EP
 ) -> Command:
-    """INITIALIZE FOR CAPP PURCHASE ``80 50 03 02 0B | … | Le 0F`` (pboc-purse.md §2.10; purchase-style answer)."""
+    """INITIALIZE FOR CAPP PURCHASE ``80 50 03 02 0B | … | Le 0F`` (JR/T 0025 CAPP purchase; purchase-style answer)."""
     return _initialize(InitializeKind.CAPP_PURCHASE, purse, key_index, amount, terminal_id, 0x0F)
 
 
 def initialize_for_update(key_index: int, terminal_id: bytes, *, purse: Purse = Purse.ED) -> Command:
-    """INITIALIZE FOR UPDATE (overdraft limit) ``80 50 04 01 07 | KeyIdx ‖ TermID | Le 13`` (pboc-purse.md §2.8).
+    """INITIALIZE FOR UPDATE (overdraft limit) ``80 50 04 01 07 | KeyIdx ‖ TermID | Le 13`` (JR/T 0025.1 UPDATE OVERDRAW
+    LIMIT).
 
     Answer: :class:`~apdu.response_records.InitForUpdateResponse`.
     """
@@ -126,25 +141,33 @@ def initialize_for_update(key_index: int, terminal_id: bytes, *, purse: Purse = 
 
 
 def credit_for_load(when: _dt.datetime, mac2: bytes) -> Command:
-    """CREDIT FOR LOAD ``80 52 00 00 0B | date(4) ‖ time(3) ‖ MAC2(4) | Le 04`` (pboc-purse.md §2.2).
+    """CREDIT FOR LOAD ``80 52 00 00 0B | date(4) ‖ time(3) ‖ MAC2(4) | Le 04`` (JR/T 0025.1 CREDIT FOR LOAD).
 
     Answer: :class:`~apdu.response_records.CreditForLoadResponse` (TAC).
+
+    Example: the CREDIT FOR LOAD of the published load example (``pboc_purse.json`` V1):
+
+    >>> import datetime
+    >>> when = datetime.datetime(2011, 12, 21, 21, 48, 22)
+    >>> credit_for_load(when, bytes.fromhex("3A845BF0")).encode().hex().upper()
+    '805200000B201112212148223A845BF004'
     """
     return Command(0x80, 0x52, 0x00, 0x00, encode_datetime(when) + check_bytes("mac2", mac2, 4), 0x04)
 
 
 def debit_for_purchase(terminal_serial: int, when: _dt.datetime, mac1: bytes) -> Command:
-    """DEBIT FOR PURCHASE ``80 54 01 00 0F | serial(4) ‖ date(4) ‖ time(3) ‖ MAC1(4) | Le 08`` (pboc-purse.md §2.4).
+    """DEBIT FOR PURCHASE ``80 54 01 00 0F | serial(4) ‖ date(4) ‖ time(3) ‖ MAC1(4) | Le 08`` (JR/T 0025.1 DEBIT FOR
+    PURCHASE).
 
     ``terminal_serial`` is the PSAM's terminal transaction serial. The same command serves CAPP purchases
-    (§2.10). Answer: :class:`~apdu.response_records.DebitForPurchaseResponse` (TAC ‖ MAC2).
+    (JR/T 0025 CAPP purchase). Answer: :class:`~apdu.response_records.DebitForPurchaseResponse` (TAC ‖ MAC2).
     """
     serial = check_int("terminal_serial", terminal_serial, 0, 0xFFFFFFFF).to_bytes(4, "big")
     return Command(0x80, 0x54, 0x01, 0x00, serial + encode_datetime(when) + check_bytes("mac1", mac1, 4), 0x08)
 
 
 def debit_for_unload(when: _dt.datetime, mac2: bytes) -> Command:
-    """DEBIT FOR UNLOAD ``80 54 03 00 0B | date ‖ time ‖ MAC2 | Le 04`` (pboc-purse.md §2.7).
+    """DEBIT FOR UNLOAD ``80 54 03 00 0B | date ‖ time ‖ MAC2 | Le 04`` (JR/T 0025.1 INITIALIZE FOR UNLOAD).
 
     Answer: :class:`~apdu.response_records.DebitForUnloadResponse` (a session-key MAC).
     """
@@ -152,7 +175,8 @@ def debit_for_unload(when: _dt.datetime, mac2: bytes) -> Command:
 
 
 def update_overdraft_limit(new_limit: int, when: _dt.datetime, mac2: bytes) -> Command:
-    """UPDATE OVERDRAW LIMIT ``80 58 00 00 0E | new limit(3) ‖ date ‖ time ‖ MAC2 | Le 04`` (pboc-purse.md §2.8).
+    """UPDATE OVERDRAW LIMIT ``80 58 00 00 0E | new limit(3) ‖ date ‖ time ‖ MAC2 | Le 04`` (JR/T 0025.1 UPDATE OVERDRAW
+    LIMIT).
 
     The reference lists no Le; the answer is the 4-byte TAC
     (:class:`~apdu.response_records.UpdateOverdraftLimitResponse`), so Le ``04`` is sent as for CREDIT FOR LOAD.
@@ -162,16 +186,24 @@ def update_overdraft_limit(new_limit: int, when: _dt.datetime, mac2: bytes) -> C
 
 
 def get_balance(purse: Purse = Purse.EP) -> Command:
-    """GET BALANCE ``80 5C 00 P2 04`` (pboc-purse.md §2.5). Answer: :class:`~apdu.response_records.BalanceResponse`."""
+    """GET BALANCE ``80 5C 00 P2 04`` (JR/T 0025.1 GET BALANCE). Answer:
+    :class:`~apdu.response_records.BalanceResponse`.
+
+    >>> get_balance().encode().hex().upper()
+    '805C000204'
+    """
     return Command(0x80, 0x5C, 0x00, int(Purse(purse)), le=0x04)
 
 
 def get_transaction_prove(transaction_type: TransactionType | int, counter: int) -> Command:
-    """GET TRANSACTION PROVE ``80 5A 00 TT 02 | counter(2) | Le 08`` (pboc-purse.md §2.6).
+    """GET TRANSACTION PROVE ``80 5A 00 TT 02 | counter(2) | Le 08`` (JR/T 0025.1 GET TRANSACTION PROVE).
 
     ``transaction_type`` is the type of the transaction being proved (02 EP load, 06 EP purchase, 09 CAPP);
     ``counter`` the card counter *after* it (the counter used + 1). Answer:
     :class:`~apdu.response_records.TransactionProveResponse` (MAC ‖ TAC).
+
+    >>> get_transaction_prove(TransactionType.EP_PURCHASE, 5).encode().hex().upper()
+    '805A000602000508'
     """
     tt = check_int("transaction_type", int(transaction_type), 0, 0xFF)
     data = check_int("counter", counter, 0, 0xFFFF).to_bytes(2, "big")
@@ -179,6 +211,6 @@ def get_transaction_prove(transaction_type: TransactionType | int, counter: int)
 
 
 def update_capp_data_cache(identifier: int, sfi: int, record: bytes) -> Command:
-    """UPDATE CAPP DATA CACHE ``80 DC P1 SFI<<3 Lc record`` (pboc-purse.md §2.10; e.g. ``80 DC 02 D0 …``)."""
+    """UPDATE CAPP DATA CACHE ``80 DC P1 SFI<<3 Lc record`` (JR/T 0025 CAPP purchase; e.g. ``80 DC 02 D0 …``)."""
     check_int("identifier", identifier, 0, 0xFF)
     return Command(0x80, 0xDC, identifier, check_sfi(sfi) << 3, check_bytes("record", record, low=1, high=255))

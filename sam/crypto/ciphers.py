@@ -1,8 +1,9 @@
 """Block ciphers: single DES, two- and three-key 3DES, and SM4, in ECB and CBC mode.
 
 * 3DES/DES: ``cryptography``'s decrepit ``TripleDES`` (OpenSSL). A DES key ``k`` is run as 3DES ``k k k`` and a
-  two-key key ``k1 k2`` as ``k1 k2 k1`` (pboc-purse.md §15, des_mac.json "verified_with"). Keys with equal halves,
-  such as the FMCOS transport key ``FF``×16 (pboc-purse.md §7.2), are accepted — pycryptodome refuses them.
+  two-key key ``k1 k2`` as ``k1 k2 k1`` (crypto libraries, sources.md F2, des_mac.json "verified_with"). Keys with equal
+  halves, such as the FMCOS transport key ``FF``×16 (ISO/IEC 7816-4 EXTERNAL/INTERNAL AUTHENTICATE), are accepted —
+  pycryptodome refuses them.
 * SM4: GB/T 32907-2016 through ``cryptography``'s ``algorithms.SM4``.
 
 Inputs must be whole blocks: padding is the caller's decision (:mod:`sam.crypto.padding`).
@@ -53,7 +54,15 @@ def _check_iv(alg: Algorithm, iv: bytes) -> None:
 
 
 def encrypt_ecb(alg: Algorithm, key: bytes, data: bytes) -> bytes:
-    """ECB-encrypt whole blocks."""
+    """ECB-encrypt whole blocks.
+
+    Example: GB/T 32907-2016 Example 1 (``sm4.json``).
+
+    >>> from sam.crypto.algorithm import Algorithm
+    >>> k = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+    >>> encrypt_ecb(Algorithm.SM4, k, k).hex().upper()
+    '681EDF34D206965E86B3E94F536E4246'
+    """
     _check_blocks(alg, data)
     enc = Cipher(_algorithm(alg, key), modes.ECB()).encryptor()  # noqa: S305 - ECB is what the cards specify
     return enc.update(data) + enc.finalize()

@@ -1,4 +1,4 @@
-"""The PBOC/FMCOS MAC (pboc-purse.md §3.1, §3.5, §7.1).
+"""The PBOC/FMCOS MAC (JR/T 0025.2 MAC algorithm, SM4 purse variant, sources.md F1, JR/T 0025.1 secure messaging).
 
 * Padding: method 2, always (``80 00..``).
 * One function per algorithm, named after it (as pyemv does); none picks an algorithm from the key's length,
@@ -38,7 +38,7 @@ MAC_BYTES = 4
 
 
 def iv_from_challenge(alg: Algorithm, challenge: bytes | None) -> bytes:
-    """The IV for a MAC: the zero block, or the challenge right-padded with ``00`` (pboc-purse.md §7.1)."""
+    """The IV for a MAC: the zero block, or the challenge right-padded with ``00`` (JR/T 0025.1 secure messaging)."""
     size = block_size(alg)
     if challenge is None:
         return bytes(size)
@@ -60,7 +60,14 @@ def _need(name: str, key: bytes, length: int) -> None:
 def des_mac(key: bytes, data: bytes, iv: bytes | None = None) -> bytes:
     """ISO/IEC 9797-1 MAC algorithm 1 with single DES (8-byte key), padding method 2: the whole last block.
 
-    The PBOC transaction MACs under a 3DES card's 8-byte session keys (MAC1, MAC2, TAC; pboc-purse.md §3.5).
+    The PBOC transaction MACs under a 3DES card's 8-byte session keys (MAC1, MAC2, TAC; SM4 purse variant, sources.md
+    F1).
+
+    Example: MAC1 of the published load example (``pboc_purse.json`` V1): session key ``9B1D924E05595603``, data
+    old balance ‖ amount ‖ type 01 ‖ terminal id; the MAC is the left 4 bytes of the result.
+
+    >>> des_mac(bytes.fromhex("9B1D924E05595603"), bytes.fromhex("000000000000100001001122334455")).hex().upper()
+    '2988AE5A165CF0C0'
     """
     _need("des_mac", key, 8)
     return _cbc_last(Algorithm.TDES, key, data, iv)
@@ -71,7 +78,15 @@ def retail_mac_3des(key: bytes, data: bytes, iv: bytes | None = None) -> bytes:
 
     Single DES with K_L over every block, then the last block decrypted with K_R and encrypted with K_L; not
     full 3DES-CBC (regression.json ``reg-retail-mac-distinct-halves``). Secure messaging and key-protected
-    commands of a 3DES card (pboc-purse.md §3.1, §7.1).
+    commands of a 3DES card (JR/T 0025.2 MAC algorithm, JR/T 0025.1 secure messaging).
+
+    Example: the secure-messaging MAC of an UPDATE BINARY with CLA 04 (``des_mac.json`` fmcos-sm-mac-1,
+    klks/fmcos-python), IV = 4-byte card challenge ‖ ``00``×4; the MAC sent is ``F2F62231``.
+
+    >>> key = bytes.fromhex("FF" * 16)
+    >>> data = bytes.fromhex("04D600001411223344556677889900AABBCCDDEEFF")
+    >>> retail_mac_3des(key, data, bytes.fromhex("44A47DEB00000000"))[:4].hex().upper()
+    'F2F62231'
     """
     _need("retail_mac_3des", key, 16)
     left, right = key[:8], key[8:]
@@ -80,7 +95,7 @@ def retail_mac_3des(key: bytes, data: bytes, iv: bytes | None = None) -> bytes:
 
 
 def sm4_mac(key: bytes, data: bytes, iv: bytes | None = None) -> bytes:
-    """SM4 CBC-MAC (16-byte key and blocks), padding method 2: the whole last block (pboc-purse.md §3.1)."""
+    """SM4 CBC-MAC (16-byte key and blocks), padding method 2: the whole last block (JR/T 0025.2 MAC algorithm)."""
     _need("sm4_mac", key, 16)
     return _cbc_last(Algorithm.SM4, key, data, iv)
 

@@ -1,8 +1,9 @@
 """Purse (ED/EP) cryptography: session keys, MAC1, MAC2 and TAC of load and purchase.
 
-Sources: pboc-purse.md §3.2 (session keys), §3.3 (load), §3.4 (purchase), §3.5 (SM4 variant). Amounts, balances
-and counters are unsigned big-endian; ``date_time`` is 7 bytes BCD ``YYYYMMDDhhmmss``; ``terminal_id`` 6 bytes.
-Anchors: pboc_purse.json (published examples) and regression.json (diversified 3DES and SM4 cases).
+Sources: JR/T 0025.2 session key (session keys), JR/T 0025.2 load MAC/TAC (load), JR/T 0025.2 purchase MAC/TAC
+(purchase), SM4 purse variant, sources.md F1 (SM4 variant). Amounts, balances and counters are unsigned big-endian;
+``date_time`` is 7 bytes BCD ``YYYYMMDDhhmmss``; ``terminal_id`` 6 bytes. Anchors: pboc_purse.json (published examples)
+and regression.json (diversified 3DES and SM4 cases).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def _session_key(alg: Algorithm, key: bytes, block: bytes) -> bytes:
 
 
 def _transaction_fields(amount: int, tx_type: int, terminal_id: bytes, date_time: bytes) -> bytes:
-    """``amount(4) ‖ type(1) ‖ TermID(6) ‖ date(4) ‖ time(3)``: purchase MAC1 and load MAC2 (§3.3, §3.4)."""
+    """``amount(4) ‖ type(1) ‖ TermID(6) ‖ date(4) ‖ time(3)``: purchase MAC1 and load MAC2 (JR/T 0025.2 load MAC/TAC,
+    JR/T 0025.2 purchase MAC/TAC)."""
     return (
         _u(amount, 4, "amount")
         + _u(tx_type, 1, "tx_type")
@@ -59,7 +61,16 @@ def _transaction_fields(amount: int, tx_type: int, terminal_id: bytes, date_time
 def purchase_session_key(
     alg: Algorithm, purchase_key: bytes, icc_random: bytes, offline_counter: int, terminal_serial: int
 ) -> bytes:
-    """SESPK from ``ICC random(4) ‖ offline counter(2) ‖ low 2 bytes of the terminal serial`` (§3.2, §3.5)."""
+    """SESPK from ``ICC random(4) ‖ offline counter(2) ‖ low 2 bytes of the terminal serial`` (JR/T 0025.2 session key,
+    SM4 purse variant, sources.md F1).
+
+    Example: the published purchase example (``pboc_purse.json`` V2), counter 0, terminal serial 1.
+
+    >>> from sam.crypto.algorithm import Algorithm
+    >>> dpk = bytes.fromhex("11223344556677888877665544332211")
+    >>> purchase_session_key(Algorithm.TDES, dpk, bytes.fromhex("11223344"), 0, 1).hex().upper()
+    '003238ABC57659DD'
+    """
     block = (
         _fixed(icc_random, 4, "icc_random")
         + _u(offline_counter, 2, "offline_counter")
@@ -69,13 +80,28 @@ def purchase_session_key(
 
 
 def load_session_key(alg: Algorithm, load_key: bytes, icc_random: bytes, online_counter: int) -> bytes:
-    """SESLK from ``ICC random(4) ‖ online counter(2) ‖ 80 00`` (§3.2, §3.5)."""
+    """SESLK from ``ICC random(4) ‖ online counter(2) ‖ 80 00`` (JR/T 0025.2 session key, SM4 purse variant, sources.md
+    F1).
+
+    Example: the published load example (``pboc_purse.json`` V1).
+
+    >>> from sam.crypto.algorithm import Algorithm
+    >>> dlk = bytes.fromhex("11223344556677888877665544332211")
+    >>> load_session_key(Algorithm.TDES, dlk, bytes.fromhex("11223344"), 0).hex().upper()
+    '9B1D924E05595603'
+    """
     block = _fixed(icc_random, 4, "icc_random") + _u(online_counter, 2, "online_counter") + b"\x80\x00"
     return _session_key(alg, load_key, block)
 
 
 def tac_session_key(alg: Algorithm, tac_key: bytes) -> bytes:
-    """The key the TAC is computed with: ``DTK_L ⊕ DTK_R`` for 3DES (§3.4), the DTK itself for SM4 (§3.5)."""
+    """The key the TAC is computed with: ``DTK_L ⊕ DTK_R`` for 3DES (JR/T 0025.2 purchase MAC/TAC), the DTK itself for
+    SM4 (SM4 purse variant, sources.md F1).
+
+    >>> from sam.crypto.algorithm import Algorithm
+    >>> tac_session_key(Algorithm.TDES, bytes.fromhex("11223344556677888877665544332211")).hex().upper()
+    '9955551111555599'
+    """
     if alg is Algorithm.SM4:
         return _fixed(tac_key, 16, "tac_key")
     _fixed(tac_key, 16, "tac_key")
@@ -85,12 +111,26 @@ def tac_session_key(alg: Algorithm, tac_key: bytes) -> bytes:
 def purchase_mac1(
     alg: Algorithm, session_key: bytes, amount: int, tx_type: int, terminal_id: bytes, date_time: bytes
 ) -> bytes:
-    """MAC1 over ``amount(4) ‖ type(1) ‖ TermID(6) ‖ date(4) ‖ time(3)`` (§3.4)."""
+    """MAC1 over ``amount(4) ‖ type(1) ‖ TermID(6) ‖ date(4) ‖ time(3)`` (JR/T 0025.2 purchase MAC/TAC).
+
+    Example (``pboc_purse.json`` V2): amount 0x1000 fen, type 06, date-time 2012-02-29 13:51:00.
+
+    >>> from sam.crypto.algorithm import Algorithm
+    >>> sk = bytes.fromhex("003238ABC57659DD")
+    >>> when = bytes.fromhex("20120229135100")
+    >>> purchase_mac1(Algorithm.TDES, sk, 0x1000, 0x06, bytes.fromhex("001122334455"), when).hex().upper()
+    'F15CAB75'
+    """
     return session_mac(alg, session_key, _transaction_fields(amount, tx_type, terminal_id, date_time))
 
 
 def purchase_mac2(alg: Algorithm, session_key: bytes, amount: int) -> bytes:
-    """MAC2 over ``amount(4)`` only (§3.4)."""
+    """MAC2 over ``amount(4)`` only (JR/T 0025.2 purchase MAC/TAC).
+
+    >>> from sam.crypto.algorithm import Algorithm
+    >>> purchase_mac2(Algorithm.TDES, bytes.fromhex("003238ABC57659DD"), 0x1000).hex().upper()  # V2
+    '56988A13'
+    """
     return session_mac(alg, session_key, _u(amount, 4, "amount"))
 
 
@@ -103,7 +143,8 @@ def purchase_tac(
     terminal_serial: int,
     date_time: bytes,
 ) -> bytes:
-    """TAC over ``amount ‖ type ‖ TermID ‖ terminal serial(4) ‖ date ‖ time`` with the TAC key (§3.4)."""
+    """TAC over ``amount ‖ type ‖ TermID ‖ terminal serial(4) ‖ date ‖ time`` with the TAC key (JR/T 0025.2 purchase
+    MAC/TAC)."""
     data = (
         _u(amount, 4, "amount")
         + _u(tx_type, 1, "tx_type")
@@ -117,7 +158,15 @@ def purchase_tac(
 def load_mac1(
     alg: Algorithm, session_key: bytes, balance_before: int, amount: int, tx_type: int, terminal_id: bytes
 ) -> bytes:
-    """Load MAC1 over ``old balance(4) ‖ amount(4) ‖ type(1) ‖ TermID(6)`` (§3.3)."""
+    """Load MAC1 over ``old balance(4) ‖ amount(4) ‖ type(1) ‖ TermID(6)`` (JR/T 0025.2 load MAC/TAC).
+
+    Example (``pboc_purse.json`` V1): balance 0, amount 0x1000 fen, type 01, terminal ``001122334455``.
+
+    >>> from sam.crypto.algorithm import Algorithm
+    >>> sk = bytes.fromhex("9B1D924E05595603")
+    >>> load_mac1(Algorithm.TDES, sk, 0, 0x1000, 0x01, bytes.fromhex("001122334455")).hex().upper()
+    '2988AE5A'
+    """
     data = (
         _u(balance_before, 4, "balance_before")
         + _u(amount, 4, "amount")
@@ -130,7 +179,16 @@ def load_mac1(
 def load_mac2(
     alg: Algorithm, session_key: bytes, amount: int, tx_type: int, terminal_id: bytes, date_time: bytes
 ) -> bytes:
-    """Load MAC2 over ``amount(4) ‖ type(1) ‖ TermID(6) ‖ date(4) ‖ time(3)`` (§3.3)."""
+    """Load MAC2 over ``amount(4) ‖ type(1) ‖ TermID(6) ‖ date(4) ‖ time(3)`` (JR/T 0025.2 load MAC/TAC).
+
+    Example (``pboc_purse.json`` V1), date-time 2011-12-21 21:48:22:
+
+    >>> from sam.crypto.algorithm import Algorithm
+    >>> sk = bytes.fromhex("9B1D924E05595603")
+    >>> when = bytes.fromhex("20111221214822")
+    >>> load_mac2(Algorithm.TDES, sk, 0x1000, 0x01, bytes.fromhex("001122334455"), when).hex().upper()
+    '3A845BF0'
+    """
     return session_mac(alg, session_key, _transaction_fields(amount, tx_type, terminal_id, date_time))
 
 
