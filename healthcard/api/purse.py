@@ -284,7 +284,6 @@ class PurseContext:
     def __init__(self, access: CardAccess) -> None:
         self.access = access
         self._factor: bytes | None = None
-        self._terminal_id: bytes | None = None
 
     def select(self) -> None:
         """SELECT the purse ADF (once per session while nothing else is selected)."""
@@ -311,13 +310,11 @@ class PurseContext:
         return self._factor
 
     def terminal_id(self) -> bytes:
-        """The PSAM's terminal number (EF16), read once."""
-        if self._terminal_id is None:
-            sam = self.access.sam
-            if sam is None:
-                raise MissingInputError("a purchase needs a PSAM, and the session has none", needs="sam")
-            self._terminal_id = sam.terminal_id()
-        return self._terminal_id
+        """The PSAM's terminal number (EF16; the SAM client reads it once)."""
+        sam = self.access.sam
+        if sam is None:
+            raise MissingInputError("a purchase needs a PSAM, and the session has none", needs="sam")
+        return sam.terminal_id()
 
 
 def debit(
