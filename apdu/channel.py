@@ -135,9 +135,7 @@ class Channel:
             parts.append(out[:-2])
             if out[-2] != 0x61:
                 return Response(b"".join(parts), out[-2], out[-1])
-        raise LibraryError(
-            f"more than {self._max_chain} GET RESPONSE commands after {command.header.hex(' ').upper()}"
-        )
+        raise LibraryError(f"more than {self._max_chain} GET RESPONSE commands after {command.header.hex(' ').upper()}")
 
     def send(self, command: Command, *, layer: Layer = Layer.CARD) -> Response:
         """Like :meth:`transmit`, but raise the typed :class:`~apdu.errors.CardError` subclass (the SAM variant

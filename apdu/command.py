@@ -183,9 +183,7 @@ class Command:
     def __repr__(self) -> str:
         """Like the dataclass repr, but redacted data is never shown (PINs, keys)."""
         data = (
-            f"<{len(self.data)} bytes redacted>"
-            if self.redact & Redact.COMMAND_DATA and self.data
-            else repr(self.data)
+            f"<{len(self.data)} bytes redacted>" if self.redact & Redact.COMMAND_DATA and self.data else repr(self.data)
         )
         return (
             f"Command(cla=0x{self.cla:02X}, ins=0x{self.ins:02X}, p1=0x{self.p1:02X}, p2=0x{self.p2:02X}, "

@@ -202,7 +202,12 @@ def create_binary_ef(
 
 
 def _create_record_ef(
-    file_type: FileType, fid: int, records: int, record_length: int, read_right: int, write_right: int,
+    file_type: FileType,
+    fid: int,
+    records: int,
+    record_length: int,
+    read_right: int,
+    write_right: int,
     protection: Protection,
 ) -> Command:
     data = bytes(
@@ -247,9 +252,7 @@ def create_linear_variable_ef(
 ) -> Command:
     """CREATE FILE variable-length record EF ``… | 2C|prot ‖ count ‖ max length ‖ read ‖ write ‖ FF FF`` (FMCOS 2.0
     CREATE FILE, sources.md V1)."""
-    return _create_record_ef(
-        FileType.LINEAR_VARIABLE, fid, records, record_length, read_right, write_right, protection
-    )
+    return _create_record_ef(FileType.LINEAR_VARIABLE, fid, records, record_length, read_right, write_right, protection)
 
 
 def create_cyclic_ef(

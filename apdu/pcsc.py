@@ -384,9 +384,7 @@ class PcscTransport:
         if state & scard.SCARD_STATE_PRESENT:
             # pcscd may not have polled the reader since the failure: wait for the next state change.
             current = state & ~scard.SCARD_STATE_CHANGED
-            hr, states = scard.SCardGetStatusChange(
-                context, int(self._removal_wait * 1000), [(self._reader, current)]
-            )
+            hr, states = scard.SCardGetStatusChange(context, int(self._removal_wait * 1000), [(self._reader, current)])
             if hr != scard.SCARD_S_SUCCESS:
                 return False
             state = states[0][1]

@@ -153,9 +153,7 @@ class VpcdCardServer:
 
     def serve_in_thread(self, *, name: str | None = None) -> VpcdServerHandle:
         """Run :meth:`serve_forever` in a daemon thread; stop it with the returned handle."""
-        thread = threading.Thread(
-            target=self.serve_forever, name=name or f"vpcd-card:{self.port}", daemon=True
-        )
+        thread = threading.Thread(target=self.serve_forever, name=name or f"vpcd-card:{self.port}", daemon=True)
         thread.start()
         return VpcdServerHandle(self, thread)
 

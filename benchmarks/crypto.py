@@ -177,9 +177,7 @@ class Row:
         return self.ours / self.theirs if self.theirs else float("nan")
 
 
-def fastest(
-    candidates: list[tuple[str, Callable[[], object]]], expected: object, window: float
-) -> tuple[str, float]:
+def fastest(candidates: list[tuple[str, Callable[[], object]]], expected: object, window: float) -> tuple[str, float]:
     """The fastest alternative that computes ``expected``."""
     best = ("none available", 0.0)
     for name, fn in candidates:
@@ -207,16 +205,24 @@ def main_table(window: float) -> list[Row]:
         if have_gmalg:
             sm4_alts.append(("gmalg SM4", partial(cbc_mac, gmalg_sm4_encryptor, key16, data)))
         name, theirs = fastest(sm4_alts, ours_mac, window)
-        rows.append(Row(f"SM4 MAC, {size} B", "MAC/s", rate(partial(crypto.mac, SM4, key16, data), window),
-                        name, theirs))
+        rows.append(
+            Row(f"SM4 MAC, {size} B", "MAC/s", rate(partial(crypto.mac, SM4, key16, data), window), name, theirs)
+        )
 
         ours_tdes = crypto.mac(TDES, key16, data)
         tdes_alts: list[tuple[str, Callable[[], object]]] = [("pyDes", partial(pydes_retail_mac, key16, data))]
         if not have_pydes:
             tdes_alts = [("pycryptodome DES (C; pyDes not installed)", partial(pycryptodome_retail_mac, key16, data))]
         name, theirs = fastest(tdes_alts, ours_tdes, window)
-        rows.append(Row(f"3DES MAC (ISO 9797-1 alg. 3), {size} B", "MAC/s",
-                        rate(partial(crypto.mac, TDES, key16, data), window), name, theirs))
+        rows.append(
+            Row(
+                f"3DES MAC (ISO 9797-1 alg. 3), {size} B",
+                "MAC/s",
+                rate(partial(crypto.mac, TDES, key16, data), window),
+                name,
+                theirs,
+            )
+        )
 
     factor = secrets.token_bytes(8)
     sm4_div: list[tuple[str, Callable[[], object]]] = []
@@ -225,14 +231,28 @@ def main_table(window: float) -> list[Row]:
     if have_gmalg:
         sm4_div.append(("gmalg SM4", lambda: sm4_diversify_with(gmalg_sm4_encryptor, key16, factor)))
     name, theirs = fastest(sm4_div, crypto.diversify(SM4, key16, factor), window)
-    rows.append(Row("SM4 diversification (1 level)", "keys/s",
-                    rate(lambda: crypto.diversify(SM4, key16, factor), window), name, theirs))
+    rows.append(
+        Row(
+            "SM4 diversification (1 level)",
+            "keys/s",
+            rate(lambda: crypto.diversify(SM4, key16, factor), window),
+            name,
+            theirs,
+        )
+    )
     tdes_div: list[tuple[str, Callable[[], object]]] = [("pyDes", partial(pydes_tdes_diversify, key16, factor))]
     if not have_pydes:
         tdes_div = [("pycryptodome DES3 (C; pyDes not installed)", partial(pycryptodome_tdes_diversify, key16, factor))]
     name, theirs = fastest(tdes_div, crypto.diversify(TDES, key16, factor), window)
-    rows.append(Row("3DES diversification (1 level)", "keys/s",
-                    rate(lambda: crypto.diversify(TDES, key16, factor), window), name, theirs))
+    rows.append(
+        Row(
+            "3DES diversification (1 level)",
+            "keys/s",
+            rate(lambda: crypto.diversify(TDES, key16, factor), window),
+            name,
+            theirs,
+        )
+    )
 
     private = crypto.sm2_generate_private_key()
     public = private.public_key()
@@ -256,11 +276,25 @@ def main_table(window: float) -> list[Row]:
         measured = rate(sign, window)
         if measured > theirs:
             name, theirs = candidate, measured
-    rows.append(Row("SM2 sign (200 B message, with Z)", "sig/s",
-                    rate(lambda: crypto.sm2_sign(private, message), window), name, theirs))
+    rows.append(
+        Row(
+            "SM2 sign (200 B message, with Z)",
+            "sig/s",
+            rate(lambda: crypto.sm2_sign(private, message), window),
+            name,
+            theirs,
+        )
+    )
     name, theirs = fastest(verify_alts, True, window)
-    rows.append(Row("SM2 verify (200 B message, with Z)", "verify/s",
-                    rate(lambda: crypto.sm2_verify(public, message, signature), window), name, theirs))
+    rows.append(
+        Row(
+            "SM2 verify (200 B message, with Z)",
+            "verify/s",
+            rate(lambda: crypto.sm2_verify(public, message, signature), window),
+            name,
+            theirs,
+        )
+    )
 
     big, small = secrets.token_bytes(1 << 20), secrets.token_bytes(16 << 10)
     sm3_alts: list[tuple[str, Callable[[], object]]] = []
@@ -269,8 +303,15 @@ def main_table(window: float) -> list[Row]:
     if have_gmalg:
         sm3_alts.append(("gmalg SM3", lambda: gmalg_sm3(small)))
     name, theirs = fastest(sm3_alts, crypto.sm3(small), window)
-    rows.append(Row("SM3 (ours 1 MiB, alternative 16 KiB buffers)", "MB/s",
-                    rate(lambda: crypto.sm3(big), window) * len(big) / 1e6, name, theirs * len(small) / 1e6))
+    rows.append(
+        Row(
+            "SM3 (ours 1 MiB, alternative 16 KiB buffers)",
+            "MB/s",
+            rate(lambda: crypto.sm3(big), window) * len(big) / 1e6,
+            name,
+            theirs * len(small) / 1e6,
+        )
+    )
     return rows
 
 
@@ -287,8 +328,10 @@ def print_main(rows: list[Row]) -> None:
     print("| operation | sam.crypto | fastest alternative | alternative | sam.crypto / alternative |")
     print("|---|---:|---|---:|---:|")
     for row in rows:
-        print(f"| {row.operation} | {row.ours:,.0f} {row.unit} | {row.alternative} | {row.theirs:,.1f} {row.unit} "
-              f"| {row.ratio:,.1f}× |")
+        print(
+            f"| {row.operation} | {row.ours:,.0f} {row.unit} | {row.alternative} | {row.theirs:,.1f} {row.unit} "
+            f"| {row.ratio:,.1f}× |"
+        )
 
 
 # --- SM2 candidates (docs/sm2.md) -----------------------------------------------------------------------------------
@@ -322,8 +365,10 @@ def measure_gmalglib(window: float) -> Candidate:
     c.custom_uid = yes(lib.SM2(pk=b"\x04" + VEC_P, uid=b"ALICE").verify(b"m", alice.sign(b"m"))) + " (uid=)"
     c.rejects_tampered = yes(not verifier.verify(VEC_MSG + b"!", VEC_SIG) and not verifier.verify(VEC_MSG, bytes(64)))
     fresh = lib.SM2(VEC_D, uid=VEC_UID)
-    c.sign_rate, c.verify_rate = rate(lambda: fresh.sign(VEC_MSG), window), rate(
-        lambda: verifier.verify(VEC_MSG, VEC_SIG), window)
+    c.sign_rate, c.verify_rate = (
+        rate(lambda: fresh.sign(VEC_MSG), window),
+        rate(lambda: verifier.verify(VEC_MSG, VEC_SIG), window),
+    )
     return c
 
 
@@ -334,7 +379,8 @@ def measure_tongsuopy(window: float) -> Candidate:
     c = Candidate(f"tongsuopy {version('tongsuopy')}", "C (bundled BabaSSL 8.3.2 = OpenSSL 1.1.1h base), cffi")
     private = ec.derive_private_key(int.from_bytes(VEC_D, "big"), ec.SM2())
     public = ec.EllipticCurvePublicNumbers(
-        int.from_bytes(VEC_P[:32], "big"), int.from_bytes(VEC_P[32:], "big"), ec.SM2()).public_key()
+        int.from_bytes(VEC_P[:32], "big"), int.from_bytes(VEC_P[32:], "big"), ec.SM2()
+    ).public_key()
     der = encode_dss_signature(int.from_bytes(VEC_SIG[:32], "big"), int.from_bytes(VEC_SIG[32:], "big"))
     algorithm = ec.ECDSA(hashes.SM3())
 
@@ -432,14 +478,20 @@ def sm2_candidates(window: float) -> None:
         rows.append(measure(window))
     rows.append(measure_ours(window))
     print(f"<!-- {environment()} -->")
-    print("| library | kind | verifies published (r,s) | reproduces with fixed k | custom uid | rejects tampered "
-          "| sign/s | verify/s | note |")
+    print(
+        "| library | kind | verifies published (r,s) | reproduces with fixed k | custom uid | rejects tampered "
+        "| sign/s | verify/s | note |"
+    )
     print("|---|---|---|---|---|---|---:|---:|---|")
     for c in rows:
-        print(f"| {c.name} | {c.kind} | {c.verify_published} | {c.fixed_k} | {c.custom_uid} | {c.rejects_tampered} "
-              f"| {c.sign_rate:,.0f} | {c.verify_rate:,.0f} | {c.note} |")
-    print("| gmssl-python 2.2.2 | ctypes binding | - | - | - | - | - | - | not measurable: needs the GmSSL 3 shared "
-          "library libgmssl, which Debian 12 does not package; its module gmssl.py is shadowed by gmssl's package |")
+        print(
+            f"| {c.name} | {c.kind} | {c.verify_published} | {c.fixed_k} | {c.custom_uid} | {c.rejects_tampered} "
+            f"| {c.sign_rate:,.0f} | {c.verify_rate:,.0f} | {c.note} |"
+        )
+    print(
+        "| gmssl-python 2.2.2 | ctypes binding | - | - | - | - | - | - | not measurable: needs the GmSSL 3 shared "
+        "library libgmssl, which Debian 12 does not package; its module gmssl.py is shadowed by gmssl's package |"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -155,13 +155,18 @@ def run_backend(backend: str, pg_dsn: str, tmp: Path, rows_list: list[int], uplo
                     batch = 200
                     t0 = time.perf_counter()
                     for start in range(0, uploads, batch):
-                        stub.UploadTransactions(pb.UploadTransactionsRequest(
-                            node_id="bulk", transactions=[_upload(i, "bulk") for i in range(start, start + batch)]))
+                        stub.UploadTransactions(
+                            pb.UploadTransactionsRequest(
+                                node_id="bulk", transactions=[_upload(i, "bulk") for i in range(start, start + batch)]
+                            )
+                        )
                     throughput = f"{uploads / (time.perf_counter() - t0):,.0f} uploads/s (batches of {batch})"
             up50, up99 = _ms(latency_up)
             au50, au99 = _ms(latency_auth)
-            print(f"| {backend} | {rows:,} | {up50:.2f} / {up99:.2f} | {au50:.2f} / {au99:.2f} | {throughput} |"
-                  f" seeded in {seeded:.1f} s")
+            print(
+                f"| {backend} | {rows:,} | {up50:.2f} / {up99:.2f} | {au50:.2f} / {au99:.2f} | {throughput} |"
+                f" seeded in {seeded:.1f} s"
+            )
         finally:
             host.stop(grace=1)
 

@@ -346,8 +346,10 @@ def main() -> int:
             theirs = max(theirs, value)
         print("\n| READ BINARY 16 B (00 B0 00 00 10), same run, alternating | APDUs/s |\n|---|---:|")
         print(f"| ours: `VirtualCard.execute`, access check on (Python {platform.python_version()}) | {ours:,.0f} |")
-        print(f"| vicc: `Iso7816OS.execute`, no access check (vsmartcard {vicc_version()}, Python {vicc_py}) "
-              f"| {theirs:,.0f} |")
+        print(
+            f"| vicc: `Iso7816OS.execute`, no access check (vsmartcard {vicc_version()}, Python {vicc_py}) "
+            f"| {theirs:,.0f} |"
+        )
         print(f"| ratio ours / vicc | {ours / theirs:.1f}× |")
     if args.no_pcsc:
         return 0

@@ -20,6 +20,7 @@ Loads go through the card API's ``LoadJournal`` hook: the journal's ``prepared``
 from INITIALIZE FOR LOAD) is recorded right before CREDIT FOR LOAD; recovery is ``CardSession.recover_load``
 (GET TRANSACTION PROVE type 02, JR/T 0025.1 GET TRANSACTION PROVE), checked against the balance.
 """
+
 from __future__ import annotations
 
 import logging
@@ -301,8 +302,13 @@ class _DebitJournal(_JournalAdapter):
     def prepared(self, p: ApiPreparedDebit) -> None:
         self._hooks.prepared(
             Prepared(
-                p.card_number, p.amount_fen, p.balance_before_fen, p.offline_counter, p.terminal_id,
-                p.terminal_serial, p.when,
+                p.card_number,
+                p.amount_fen,
+                p.balance_before_fen,
+                p.offline_counter,
+                p.terminal_id,
+                p.terminal_serial,
+                p.when,
             )
         )
 
@@ -497,9 +503,7 @@ class _KeptSession:
     def __enter__(self) -> ApiCardOps:
         return self._reader._begin_job()
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self._reader._end_job(failed=exc)
 
 

@@ -240,7 +240,11 @@ def classify(exc: BaseException) -> Failure:
         return Failure(grpc.StatusCode.RESOURCE_EXHAUSTED, R.ERROR_REASON_STORAGE_FULL, exc.message, "library")
     if isinstance(exc, RequestIdConflictError):
         return Failure(
-            grpc.StatusCode.ALREADY_EXISTS, R.ERROR_REASON_REQUEST_ID_CONFLICT, exc.message, "data", "request_id",
+            grpc.StatusCode.ALREADY_EXISTS,
+            R.ERROR_REASON_REQUEST_ID_CONFLICT,
+            exc.message,
+            "data",
+            "request_id",
             metadata=(("mismatch", exc.mismatch),),
         )
     if isinstance(exc, DataError):

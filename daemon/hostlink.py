@@ -357,8 +357,13 @@ class HostLink:
             return sum(self._send_uploads([row]) for row, _ in entries)  # find the malformed one
         for result in reply.results:
             if result.tac_status != hpb.TAC_STATUS_VERIFIED:
-                log.warning("the host did not verify an uploaded TAC", extra={
-                    "transaction_id": result.transaction_id, "tac_status": hpb.TacStatus.Name(result.tac_status)})
+                log.warning(
+                    "the host did not verify an uploaded TAC",
+                    extra={
+                        "transaction_id": result.transaction_id,
+                        "tac_status": hpb.TacStatus.Name(result.tac_status),
+                    },
+                )
         faults.hit("upload", "after_host_answer")  # crash test: the host recorded them, the outbox still has them
         self.outbox.done([row.seq for row, _ in entries])
         return len(entries) + len(gone)

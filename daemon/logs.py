@@ -60,9 +60,7 @@ class bind_request_id:  # noqa: N801 - used like the function it replaced (``wit
     def __enter__(self) -> None:
         self._token = _REQUEST_ID.set(self._request_id)
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         _REQUEST_ID.reset(self._token)
 
 

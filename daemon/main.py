@@ -41,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
         help="validate the configuration (with the other options applied), print a summary and exit",
     )  # fmt: skip
     p.add_argument(
-        "--simulate", action="store_true", default=None,
+        "--simulate",
+        action="store_true",
+        default=None,
         help="in-process virtual readers virtual-0 and virtual-1 with demo cards and the virtual SAM",
     )
     p.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:50051)")
@@ -59,8 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = (
             load_config(args.config)
             .with_overrides(
-                simulate=args.simulate, listen=args.listen, state_dir=args.state_dir,
-                metrics_listen=args.metrics_listen, log_format=args.log_format, log_level=args.log_level,
+                simulate=args.simulate,
+                listen=args.listen,
+                state_dir=args.state_dir,
+                metrics_listen=args.metrics_listen,
+                log_format=args.log_format,
+                log_level=args.log_level,
             )
             .validate()
         )

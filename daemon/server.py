@@ -71,7 +71,10 @@ class Daemon:
             backends = [GuardedBackend(b, self.blacklist, self.hostlink.authorise_load) for b in backends]
         workers = {
             b.name: ReaderWorker(
-                b, self.events, poll_interval=config.poll_interval_s, on_insert=self._on_insert,
+                b,
+                self.events,
+                poll_interval=config.poll_interval_s,
+                on_insert=self._on_insert,
                 on_apdus=lambda reader, n: self.metrics.apdus.labels(reader=reader).inc(n),
             )
             for b in backends

@@ -269,9 +269,7 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
         self, request: pb.WatchCardsRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.WatchCardsResponse]:
         if request.reader:
-            self._call(
-                "WatchCards", context, lambda _: self._readers.worker(check_reader(request.reader)), audit=False
-            )
+            self._call("WatchCards", context, lambda _: self._readers.worker(check_reader(request.reader)), audit=False)
         if request.after_event_id < 0:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "after_event_id: must not be negative")
 

@@ -52,8 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--node", default="demo-kiosk", help="the kiosk daemon's node_id at the host")
     p.add_argument("--reader", default="virtual-0")
     p.add_argument("--operator", default="counter-01")
-    p.add_argument("--declare", action="append", default=[], metavar="OPERATOR=FEN",
-                   help="a cashier's declared cash for the settlement (repeatable)")
+    p.add_argument(
+        "--declare",
+        action="append",
+        default=[],
+        metavar="OPERATOR=FEN",
+        help="a cashier's declared cash for the settlement (repeatable)",
+    )
     args = p.parse_args(argv)
     with grpc.insecure_channel(args.host) as hch, grpc.insecure_channel(args.kiosk) as kch:
         host, kiosk = hpb_grpc.HostServiceStub(hch), pb_grpc.HealthCardServiceStub(kch)
@@ -71,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
 
         wait_until("the host to have the kiosk's uploads", caught_up)
         account = host.GetAccount(hpb.GetAccountRequest(card_number=number, page_size=1))
-        print(f"    card {number}: shadow balance {account.shadow_balance_fen} fen = balance on the card "
-              f"{card.balance_fen} fen; TAC failures {account.tac_failures}; counter gaps {len(account.gaps)}")
+        print(
+            f"    card {number}: shadow balance {account.shadow_balance_fen} fen = balance on the card "
+            f"{card.balance_fen} fen; TAC failures {account.tac_failures}; counter gaps {len(account.gaps)}"
+        )
 
         step(2, "退费", "refund the kiosk's last fee")
         listing = kiosk.ListTransactions(pb.ListTransactionsRequest(card_number=number, page_size=20))
@@ -82,10 +89,18 @@ def main(argv: list[str] | None = None) -> int:
             node_id=args.node, transaction_id=fee.transaction_id, amount_fen=fee.amount_fen,
             operator_id=args.operator, reason="appointment cancelled", request_id="RF-" + fee.transaction_id[:24],
         ))  # fmt: skip
-        print(f"    credit {refund.credit.amount_fen} fen for debit {fee.transaction_id} "
-              f"(still refundable: {refund.refundable_fen} fen)")
-        loaded = kiosk.Load(pb.LoadRequest(reader=args.reader, amount_fen=fee.amount_fen,
-                                           request_id="RL-" + uuid.uuid4().hex[:12], operator_id=args.operator))
+        print(
+            f"    credit {refund.credit.amount_fen} fen for debit {fee.transaction_id} "
+            f"(still refundable: {refund.refundable_fen} fen)"
+        )
+        loaded = kiosk.Load(
+            pb.LoadRequest(
+                reader=args.reader,
+                amount_fen=fee.amount_fen,
+                request_id="RL-" + uuid.uuid4().hex[:12],
+                operator_id=args.operator,
+            )
+        )
         print(f"    the card receives it as a load authorised by the host: balance {loaded.balance_fen} fen")
 
         step(3, "挂失", "the holder reports the card lost at the counter")

@@ -52,10 +52,14 @@ def main() -> dict[str, object]:
         before = s.balance()
         paid = s.debit(1_250, journal=journal, when=dt.datetime(2025, 3, 1, 9, 30))
         out["debit"] = (before, paid.balance_fen, paid.tac)
-        out["recovered"] = s.recover_purchase(  # e.g. after a crash between prepared() and debited()
-            PreparedDebit(s.card_number, 1_250, before, paid.card_counter, paid.terminal_id,
-                          paid.terminal_serial, paid.when)
-        ) is not None
+        out["recovered"] = (
+            s.recover_purchase(  # e.g. after a crash between prepared() and debited()
+                PreparedDebit(
+                    s.card_number, 1_250, before, paid.card_counter, paid.terminal_id, paid.terminal_serial, paid.when
+                )
+            )
+            is not None
+        )
         try:
             s.debit(10_000_000)
         except InsufficientFundsError as exc:

@@ -155,8 +155,14 @@ def run(stub: pb_grpc.HealthCardServiceStub, args: argparse.Namespace, order: st
         number += 1
 
     step(number, "支付挂号费", f"Pay the registration fee (request id {order})")
-    debit = pb.DebitRequest(reader=args.reader, amount_fen=args.fee, request_id=order, order_id=order,
-                            merchant_id="OUTPATIENT-REG", operator_id=args.operator)
+    debit = pb.DebitRequest(
+        reader=args.reader,
+        amount_fen=args.fee,
+        request_id=order,
+        order_id=order,
+        merchant_id="OUTPATIENT-REG",
+        operator_id=args.operator,
+    )
     reply = settle_payment(stub.Debit, debit, timeout=args.timeout, retries=args.retries)
     print(f"    扣款成功 Debited {yuan(args.fee)}; balance {yuan(reply.balance_fen)}; TAC {reply.tac}")
 

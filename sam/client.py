@@ -372,8 +372,9 @@ class SamClient:
         digest = b""
         for i, part in enumerate(parts):
             more = i < len(parts) - 1
-            digest = self._send(Command(0x80, self.profile.sm3_ins, 0x01 if more else 0x00, 0, part, None if more
-                                        else 32))
+            digest = self._send(
+                Command(0x80, self.profile.sm3_ins, 0x01 if more else 0x00, 0, part, None if more else 32)
+            )
         return _check("SM3 digest", digest, 32)
 
     def sm2_public_key(self) -> bytes:

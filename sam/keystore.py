@@ -275,8 +275,9 @@ class KeyStore:
             if name not in _ISSUANCE_KEYS:
                 raise UnknownKeyError(f"issuance: {name!r} is not an issuance key name")
             entries.append(
-                KeyEntry(name, "issuance", Algorithm.TDES, KeyUsage.MASTER, _ISSUANCE_KEYS[name], 0,
-                         _key_bytes(text, name))
+                KeyEntry(
+                    name, "issuance", Algorithm.TDES, KeyUsage.MASTER, _ISSUANCE_KEYS[name], 0, _key_bytes(text, name)
+                )
             )
         pin = health.get("sam_pin")
         if pin is not None and not isinstance(pin, str):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The README's test command: set up, make sure pcscd serves the vpcd readers, then ruff, mypy, lint-imports (the
-# architecture contracts of pyproject.toml), buf lint, pytest.
+# The README's test command: set up, make sure pcscd serves the vpcd readers, then ruff (lint and format --check),
+# mypy, lint-imports (the architecture contracts of pyproject.toml), buf lint, pytest.
 #
 # pcscd: if nothing listens on the vpcd ports (35963/35964), start `pcscd -f` for this run and stop it at exit.
 # A pcscd started by anything else (the system, a person) is used as is and never stopped. Concurrent runs share
@@ -114,6 +114,7 @@ if [ "${HEALTHCARD_SKIP_PG:-}" != "1" ]; then
   fi
 fi
 step "$BIN/ruff" check .
+step "$BIN/ruff" format --check .
 step "$BIN/mypy"
 step "$BIN/lint-imports"
 if [ -d protos ] && find protos -name "*.proto" -print -quit | grep -q .; then

@@ -32,29 +32,38 @@ def offending_lines(text: str) -> list[tuple[int, str]]:
 
 
 def test_the_pattern_catches_each_form_of_citation() -> None:
-    for cited in ("(pboc-purse.md §2.6)", "see health-card.md", "[pcsc-vpcd.md](x)", "vpcd-latency.md:",
-                  "host-clearing.md §3", "PB §7.1", "HC §5"):
+    for cited in (
+        "(pboc-purse.md §2.6)",
+        "see health-card.md",
+        "[pcsc-vpcd.md](x)",
+        "vpcd-latency.md:",
+        "host-clearing.md §3",
+        "PB §7.1",
+        "HC §5",
+    ):
         assert offending_lines(f'"""x {cited} y"""'), cited
-    for fine in ("JR/T 0025.1 GET TRANSACTION PROVE", "docs/sources.md F5", "ISO/IEC 7816-4 §11.3.5",
-                 "docs/health-cards.md", "the health-card layer", "P2 §"):
+    for fine in (
+        "JR/T 0025.1 GET TRANSACTION PROVE",
+        "docs/sources.md F5",
+        "ISO/IEC 7816-4 §11.3.5",
+        "docs/health-cards.md",
+        "the health-card layer",
+        "P2 §",
+    ):
         assert not offending_lines(fine), fine
 
 
 def test_no_python_file_cites_the_reference_notes() -> None:
     files = _project_py_files()
     assert len(files) > 100  # the scan sees the project, not an empty directory
-    found = [
-        f"{p.relative_to(ROOT)}:{n}: {line.strip()}" for p in files for n, line in offending_lines(p.read_text())
-    ]
+    found = [f"{p.relative_to(ROOT)}:{n}: {line.strip()}" for p in files for n, line in offending_lines(p.read_text())]
     assert not found, "cite the public standard or docs/sources.md instead:\n" + "\n".join(found)
 
 
 def test_sources_md_defines_every_entry_the_code_cites() -> None:
     doc = (ROOT / "docs" / "sources.md").read_text()
     cited = {
-        m.group(1)
-        for p in _project_py_files()
-        for m in re.finditer(r"sources\.md ([A-Z]\d+(?:\.\d+)?)", p.read_text())
+        m.group(1) for p in _project_py_files() for m in re.finditer(r"sources\.md ([A-Z]\d+(?:\.\d+)?)", p.read_text())
     }
     assert cited  # the code does cite entries
     missing = []

@@ -71,16 +71,28 @@ def run_audit(
         " FROM cards c WHERE c.status IN ('ISSUED', 'LOST')"
     ):
         if r["seen"] is not None and int(r["seen"]) != int(r["shadow"]):
-            findings.append(Finding("SHADOW_MISMATCH", r["card_number"], "",
-                                    f"shadow balance {r['shadow']} fen, last seen on the card {r['seen']} fen"))
+            findings.append(
+                Finding(
+                    "SHADOW_MISMATCH",
+                    r["card_number"],
+                    "",
+                    f"shadow balance {r['shadow']} fen, last seen on the card {r['seen']} fen",
+                )
+            )
     for r in db.query(
         "SELECT l.card_number, l.node_id, l.transaction_id, l.transaction_time FROM ledger l JOIN cards c"
         " ON c.card_number = l.card_number WHERE c.status <> 'ISSUED' AND l.transaction_time > (SELECT"
         " MAX(e.changed_at) FROM card_events e WHERE e.card_number = l.card_number AND e.to_status <> 'ISSUED')"
         " ORDER BY l.entry_id"
     ):
-        findings.append(Finding("LISTED_ACTIVITY", r["card_number"], r["node_id"],
-                                f"transaction {r['transaction_id']} at {r['transaction_time']} after the listing"))
+        findings.append(
+            Finding(
+                "LISTED_ACTIVITY",
+                r["card_number"],
+                r["node_id"],
+                f"transaction {r['transaction_id']} at {r['transaction_time']} after the listing",
+            )
+        )
     silent_since = _iso(now - _dt.timedelta(hours=silent_hours))
     for r in db.query("SELECT node_id, MAX(received_at) AS last FROM ledger GROUP BY node_id ORDER BY node_id"):
         if r["last"] < silent_since:

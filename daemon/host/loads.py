@@ -72,8 +72,12 @@ class Loads:
             raise DataError(f"amount_fen: 1..{MAX_LOAD_FEN}", field="amount_fen")
         if balance_before_fen < 0 or not 0 <= online_counter <= 0xFFFF:
             raise DataError("balance_before_fen >= 0 and online_counter 0..65535", field="online_counter")
-        for name, value, pattern in (("icc_random", icc_random, _HEX8), ("mac1", mac1, _HEX8),
-                                     ("terminal_id", terminal_id, _HEX12), ("card_time", card_time, _TIME)):
+        for name, value, pattern in (
+            ("icc_random", icc_random, _HEX8),
+            ("mac1", mac1, _HEX8),
+            ("terminal_id", terminal_id, _HEX12),
+            ("card_time", card_time, _TIME),
+        ):
             if not pattern.match(value):
                 raise DataError(f"{name}: malformed", field=name)
         if not 0 < len(node_id) <= 64:

@@ -52,8 +52,12 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
         config = (
             load_host_config(args.config, env=env)
             .with_overrides(
-                listen=args.listen, state_dir=args.state_dir, database=database,
-                metrics_listen=args.metrics_listen, log_format=args.log_format, log_level=args.log_level,
+                listen=args.listen,
+                state_dir=args.state_dir,
+                database=database,
+                metrics_listen=args.metrics_listen,
+                log_format=args.log_format,
+                log_level=args.log_level,
             )
             .validate()
         )

@@ -167,8 +167,15 @@ class Registry:
             "SELECT * FROM card_events WHERE card_number = ? ORDER BY event_id", (check_card_number(card_number),)
         )
         return [
-            StatusChange(r["card_number"], CardStatus(r["from_status"]), CardStatus(r["to_status"]),
-                         r["operator_id"], r["reason"], r["client"], r["changed_at"])
+            StatusChange(
+                r["card_number"],
+                CardStatus(r["from_status"]),
+                CardStatus(r["to_status"]),
+                r["operator_id"],
+                r["reason"],
+                r["client"],
+                r["changed_at"],
+            )
             for r in rows
         ]
 
@@ -178,8 +185,9 @@ class Registry:
             "SELECT * FROM blacklist WHERE version > ? ORDER BY version LIMIT ?", (int(version), int(limit))
         )
         return [
-            BlacklistChange(int(r["version"]), r["card_number"], bool(r["listed"]), CardStatus(r["status"]),
-                            r["changed_at"])
+            BlacklistChange(
+                int(r["version"]), r["card_number"], bool(r["listed"]), CardStatus(r["status"]), r["changed_at"]
+            )
             for r in rows
         ]
 
@@ -267,9 +275,7 @@ class Registry:
         record = CardRecord.from_row(rows[0])
         allowed = expect if expect is not None else frozenset(s for s, nxt in TRANSITIONS.items() if to in nxt)
         if record.status not in allowed or to not in TRANSITIONS[record.status]:
-            raise CardStatusConflictError(
-                f"card {card_number} is {record.status.value}: it cannot become {to.value}"
-            )
+            raise CardStatusConflictError(f"card {card_number} is {record.status.value}: it cannot become {to.value}")
         at = now_iso()
         cur.execute(
             "UPDATE cards SET status = ?, replaced_by = ? WHERE card_number = ?",
@@ -282,8 +288,7 @@ class Registry:
         )
         if record.status.listed != to.listed:
             version = cur.execute(
-                "INSERT INTO blacklist (card_number, listed, status, changed_at) VALUES (?, ?, ?, ?)"
-                " RETURNING version",
+                "INSERT INTO blacklist (card_number, listed, status, changed_at) VALUES (?, ?, ?, ?) RETURNING version",
                 (card_number, int(to.listed), to.value, at),
             )[0]["version"]
         else:

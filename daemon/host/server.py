@@ -55,8 +55,13 @@ class Host:
         self.audit = AuditRunner(self.db, self.metrics, config.audit_interval_s)
         self.metrics.blacklist_version.set(self.registry.blacklist_version())
         self.servicer = HostServicer(
-            registry=self.registry, clearing=self.clearing, loads=self.loads, credits=self.credits,
-            metrics=self.metrics, tokens=config.tokens, poll_interval_s=poll_interval_s,
+            registry=self.registry,
+            clearing=self.clearing,
+            loads=self.loads,
+            credits=self.credits,
+            metrics=self.metrics,
+            tokens=config.tokens,
+            poll_interval_s=poll_interval_s,
         )
         interceptors: list[grpc.ServerInterceptor[Any, Any]] = (
             [TokenAuthInterceptor(config.tokens, HOST_POLICY)] if config.tokens else []

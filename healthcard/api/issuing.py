@@ -286,8 +286,12 @@ def issue_batch(
     for person in _progress(items, progress, stream or sys.stderr):
         card = blank_card(card_no_for(person))
         if target is not None and not overwrite and (target / f"{person.card_number}.json").exists():
-            result = IssueResult(person.card_number, card_no_for(person).hex().upper(), False,
-                                 error=f"{target / f'{person.card_number}.json'} exists (use --force to overwrite)")
+            result = IssueResult(
+                person.card_number,
+                card_no_for(person).hex().upper(),
+                False,
+                error=f"{target / f'{person.card_number}.json'} exists (use --force to overwrite)",
+            )
             report.results.append(result)
             if on_result is not None:
                 on_result(result)

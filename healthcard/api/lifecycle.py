@@ -21,7 +21,6 @@ from healthcard.api.purse import PurseContext
 __all__ = ["block_application", "block_card", "unblock_application"]
 
 
-
 def _send_with_mac(ctx: PurseContext, ins: int, p2: int) -> None:
     sam = ctx.access.sam
     if sam is None:

@@ -410,7 +410,13 @@ def _wall_clocks(when: _dt.datetime) -> set[_dt.datetime]:
 
 
 def _executed(
-    ctx: PurseContext, *, proved: bool, tx_type: int, counter: int, amount_fen: int, terminal_id: str,
+    ctx: PurseContext,
+    *,
+    proved: bool,
+    tx_type: int,
+    counter: int,
+    amount_fen: int,
+    terminal_id: str,
     when: _dt.datetime,
 ) -> bool:
     """Did the card execute the prepared transaction? ``proved``: GET TRANSACTION PROVE answered 9000.

@@ -295,6 +295,7 @@ class CardSession:
         immunisations in ``data`` are listed newest first (as read) and appended oldest first.
         """
         return self.update(CardUpdate.from_card_data(data, clear), previous)
+
     def append_allergy(self, allergy: Allergy) -> None:
         """Add an allergy (DF02/EF07, cyclic)."""
         writing.append_allergy(self.access, allergy)

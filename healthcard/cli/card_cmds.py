@@ -101,8 +101,11 @@ def _readers(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"readers": names})
     else:
-        print(table([[n] for n in names], ["reader"]) if names else "no PC/SC reader (without --reader the "
-                                                                    "commands use the in-process demo card)")
+        print(
+            table([[n] for n in names], ["reader"])
+            if names
+            else "no PC/SC reader (without --reader the commands use the in-process demo card)"
+        )
     return 0
 
 
@@ -242,8 +245,12 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser("read", help="read the card (all sections, or --section ...)")
     add_session_options(p)
-    p.add_argument("--section", action="append", metavar="NAME",
-                   help="section(s) to read, comma-separated or repeated: " + ", ".join(s.value for s in Section))
+    p.add_argument(
+        "--section",
+        action="append",
+        metavar="NAME",
+        help="section(s) to read, comma-separated or repeated: " + ", ".join(s.value for s in Section),
+    )
     p.add_argument("--photo", metavar="FILE", help="also save the photo to FILE")  # fmt: skip
     p.set_defaults(handler=_read)
 
@@ -260,14 +267,19 @@ def register(subparsers: Any) -> None:
     p.add_argument("--person", metavar="PERSON.json")
     p.add_argument("--batch", metavar="FILE", help="CSV or JSON list of persons")
     p.add_argument("--issuer", metavar="ISSUER.json", help="issuer configuration (default: the demo issuer)")
-    p.add_argument("--out", type=Path,
-                   help="card image to write (default: the demo card in the state dir); never overwritten "
-                        "without --force")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="card image to write (default: the demo card in the state dir); never overwritten without --force",
+    )
     p.add_argument("--out-dir", type=Path, help="directory for the card images (<KH>.json)")
     p.add_argument("--sam", type=Path, help="virtual SAM image used for the read-back")
     p.add_argument("--force", action="store_true", help="replace card images that exist already")
-    p.add_argument("--skip-invalid", action="store_true",
-                   help="--batch: issue the valid rows and report the invalid ones (default: issue nothing)")
+    p.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="--batch: issue the valid rows and report the invalid ones (default: issue nothing)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_issue)
 

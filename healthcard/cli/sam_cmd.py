@@ -41,8 +41,12 @@ def _hex_arg(text: str) -> bytes:
 
 def register(subparsers: Any) -> None:
     """Add the ``sam`` command group."""
-    sam = subparsers.add_parser("sam", help="virtual SAM images: new, info, serve", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sam = subparsers.add_parser(
+        "sam",
+        help="virtual SAM images: new, info, serve",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = sam.add_subparsers(dest="sam_command", metavar="SUBCOMMAND")
     sub.required = True
 
@@ -92,8 +96,13 @@ def summary(image: SamImage) -> dict[str, Any]:
         "factor_order": image.factor_order,
         "sm2_public_key": sm2_load_private_key(image.sm2_private_key).public_key().to_bytes().hex().upper(),
         "keys": [
-            {"name": e.name, "algorithm": e.algorithm.name, "usage": e.usage.name, "index": e.index,
-             "version": e.version}
+            {
+                "name": e.name,
+                "algorithm": e.algorithm.name,
+                "usage": e.usage.name,
+                "index": e.index,
+                "version": e.version,
+            }
             for e in image.keys
         ],
     }
@@ -120,8 +129,10 @@ def _serve(args: argparse.Namespace) -> int:
     sam = VirtualSam.open(args.sam)
     server = VpcdCardServer(sam, args.host, args.port)
     slot = args.port - 35963
-    print(f"serving {args.sam} on vpcd {args.host}:{args.port} (reader 'Virtual PCD 00 {slot:02d}'); Ctrl-C stops",
-          file=sys.stderr)
+    print(
+        f"serving {args.sam} on vpcd {args.host}:{args.port} (reader 'Virtual PCD 00 {slot:02d}'); Ctrl-C stops",
+        file=sys.stderr,
+    )
     try:
         serve_until_signalled(server)
     finally:

@@ -129,8 +129,9 @@ def _decoded(path: tuple[int, ...], ef: EF) -> list[str]:
 
 def _ef_line(ef: EF) -> str:
     rights = f"read {describe_right(ef.read)}, write {describe_right(ef.write)}"
-    sm = ("" if not ef.sm else f", SM {ef.sm.name.lower()}") + ("" if not ef.read_sm else
-                                                                 f", read SM {ef.read_sm.name.lower()}")
+    sm = ("" if not ef.sm else f", SM {ef.sm.name.lower()}") + (
+        "" if not ef.read_sm else f", read SM {ef.read_sm.name.lower()}"
+    )
     if isinstance(ef, TransparentEF):
         used = len(ef.data.rstrip(b"\x00"))
         return f"EF {ef.fid:04X} binary {ef.size} B ({used} used); {rights}{sm}"
@@ -150,7 +151,8 @@ def render_tree(df: DF, path: tuple[int, ...] = (), indent: str = "") -> list[st
     if df.key_file is not None:
         kf = df.key_file
         keys = ", ".join(
-            f"{k.key_type:02X}/{k.key_id:02X}" + (f" tries {k.tries_left}/{k.max_tries}" if k.counted else "")
+            f"{k.key_type:02X}/{k.key_id:02X}"
+            + (f" tries {k.tries_left}/{k.max_tries}" if k.counted else "")
             + (" protected" if k.protected else "")
             for k in kf.keys.values()
         )

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["read_binary", "target_ef", "update_binary"]
 
 
-
 def target_ef(card: VirtualCard, sfi: int) -> EF:
     """The EF addressed by ``sfi`` (made current) or the current EF when ``sfi`` is 0."""
     if sfi:

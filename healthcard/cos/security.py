@@ -220,5 +220,3 @@ def pin_unblock(card: VirtualCard, apdu: bytes) -> bytes:
         raise SwError(SW.DATA_INVALID)
     card.commit([SetKeyTries(card.df_path, pin.key_type, pin.key_id, pin.max_tries)], "pin-unblock")
     return b""
-
-

@@ -119,7 +119,10 @@ def _last_to_json(last: LastTransaction | None) -> dict[str, Any] | None:
     if last is None:
         return None
     return {
-        "type": f"{last.tx_type:02X}", "counter_after": last.counter_after, "mac": _h(last.mac), "tac": _h(last.tac)
+        "type": f"{last.tx_type:02X}",
+        "counter_after": last.counter_after,
+        "mac": _h(last.mac),
+        "tac": _h(last.tac),
     }
 
 

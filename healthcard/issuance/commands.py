@@ -90,9 +90,7 @@ def create_ef(ef: EFSpec) -> Command:
     bits."""
     protection = fmcos.Protection(ef.sm.value)
     if ef.kind is FileType.BINARY:
-        return fmcos.create_binary_ef(
-            ef.fid, ef.size, read_right=ef.read, write_right=ef.write, protection=protection
-        )
+        return fmcos.create_binary_ef(ef.fid, ef.size, read_right=ef.read, write_right=ef.write, protection=protection)
     if ef.kind is FileType.PURSE:
         if ef.detail_sfi is None:
             raise ValueError(f"{ef.name}: a purse EF needs the SFI of its detail file")

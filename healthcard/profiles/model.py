@@ -23,6 +23,7 @@ __all__ = [
     "right",
 ]
 
+
 def right(low: int, high: int = 0xF) -> int:
     """The access byte ``XY`` allowing states ``low..high`` (FMCOS 2.0 access rights, sources.md V1)."""
     if not 0 <= low <= high <= 0xF:
@@ -82,9 +83,7 @@ class EFSpec:
             raise ValueError(f"{self.name}: {self.kind!r} is not an EF structure")
         if self.kind is FileType.BINARY and not 0 < self.size <= 0xFFFF:
             raise ValueError(f"{self.name}: a binary EF needs a size")
-        if self.kind in RECORD_TYPES and not (
-            0 < self.records <= 0xFF and 0 < self.record_size <= 0xFF
-        ):
+        if self.kind in RECORD_TYPES and not (0 < self.records <= 0xFF and 0 < self.record_size <= 0xFF):
             raise ValueError(f"{self.name}: a record EF needs a record count and length")
         if self.tags and len(self.tags) != self.records:
             raise ValueError(f"{self.name}: {len(self.tags)} TLV tags for {self.records} records")

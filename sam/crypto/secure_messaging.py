@@ -19,12 +19,13 @@ from sam.crypto.mac import MAC_BYTES, mac, verify_mac
 from sam.crypto.padding import pad80, pad80_if_needed
 
 __all__ = [
-        "sm_decrypt_data",
+    "sm_decrypt_data",
     "sm_encrypt_and_mac_command",
     "sm_encrypt_data",
     "sm_mac_command",
     "verify_sm_command",
 ]
+
 
 def _mac_input(cla: int, ins: int, p1: int, p2: int, data: bytes) -> bytes:
     if len(data) + MAC_BYTES > 255:
@@ -64,9 +65,7 @@ def sm_encrypt_and_mac_command(
 ) -> Command:
     """Encrypt the command data, then MAC-protect the command."""
     cryptogram = sm_encrypt_data(alg, enc_key, command.data, pad_always=pad_always)
-    encrypted = Command(
-        command.cla, command.ins, command.p1, command.p2, cryptogram, command.le, redact=command.redact
-    )
+    encrypted = Command(command.cla, command.ins, command.p1, command.p2, cryptogram, command.le, redact=command.redact)
     return sm_mac_command(alg, mac_key, encrypted, challenge)
 
 

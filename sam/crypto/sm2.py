@@ -221,9 +221,7 @@ def sm2_sign(private_key: Sm2PrivateKey, message: bytes, uid: bytes = SM2_DEFAUL
     return sm2_sign_digest(private_key, _digest(private_key.public_key(), message, uid))
 
 
-def sm2_verify(
-    public_key: Sm2PublicKey, message: bytes, signature: bytes, uid: bytes = SM2_DEFAULT_UID
-) -> bool:
+def sm2_verify(public_key: Sm2PublicKey, message: bytes, signature: bytes, uid: bytes = SM2_DEFAULT_UID) -> bool:
     """True if ``signature`` (64-byte ``r ‖ s``) is valid for ``message`` and ``uid`` (GB/T 32918.2-2016 §7.1).
 
     Raises :class:`CryptoError` for a signature that is not 64 bytes or arguments of the wrong type.

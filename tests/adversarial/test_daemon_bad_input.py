@@ -178,8 +178,13 @@ def test_a_full_disk_while_auditing_a_write_still_answers_the_write(
     before = stub.ReadCard(pb.ReadCardRequest(reader="virtual-0")).card.validity.phone1
     assert before != "13900000000"
     full_disk(lambda sql, params: sql.lstrip().startswith("INSERT INTO audit"))
-    written = stub.WriteCard(pb.WriteCardRequest(reader="virtual-0", sections=[cd.CARD_SECTION_VALIDITY],
-                                                 card=cd.CardData(validity=cd.Validity(phone1="13900000000"))))
+    written = stub.WriteCard(
+        pb.WriteCardRequest(
+            reader="virtual-0",
+            sections=[cd.CARD_SECTION_VALIDITY],
+            card=cd.CardData(validity=cd.Validity(phone1="13900000000")),
+        )
+    )
     assert written.card_number  # the card was written: the answer says so, not STORAGE_FULL
     full_disk(lambda sql, params: False)
     assert stub.ReadCard(pb.ReadCardRequest(reader="virtual-0")).card.validity.phone1 == "13900000000"

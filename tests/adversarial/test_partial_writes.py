@@ -187,4 +187,3 @@ def test_daemon_refuses_a_bad_clear_and_changes_nothing(stub: pb_grpc.HealthCard
             stub.WriteCard(pb.WriteCardRequest(reader="virtual-0", sections=sections, clear_fields=clear))
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert _read(stub) == before
-

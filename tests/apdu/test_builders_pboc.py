@@ -64,7 +64,10 @@ def test_published_load_vector_v1() -> None:
     v = by_id("pboc_purse", "pboc-load-v1")
     f = v["initialize_for_load"]["command_fields"]
     cmd = pboc.initialize_for_load(
-        int(f["key_index"], 16), int(f["amount"], 16), bytes.fromhex(f["terminal_id"]), purse=pboc.Purse(int(f["P2"], 16))
+        int(f["key_index"], 16),
+        int(f["amount"], 16),
+        bytes.fromhex(f["terminal_id"]),
+        purse=pboc.Purse(int(f["P2"], 16)),
     )
     assert cmd.encode().hex().upper() == v["initialize_for_load"]["command"]
     r = v["initialize_for_load"]["response_fields"]
@@ -79,7 +82,9 @@ def test_published_load_vector_v1() -> None:
     )
     c = v["credit_for_load"]["command_fields"]
     when = dt.datetime.strptime(c["date"] + c["time"], "%Y%m%d%H%M%S")
-    assert pboc.credit_for_load(when, bytes.fromhex(c["mac2"])).encode().hex().upper() == v["credit_for_load"]["command"]
+    assert (
+        pboc.credit_for_load(when, bytes.fromhex(c["mac2"])).encode().hex().upper() == v["credit_for_load"]["command"]
+    )
 
 
 def test_published_purchase_vector_v2() -> None:

@@ -25,7 +25,7 @@ CITY = bytes.fromhex("3431303030303030")  # WS/T 543.4 diversification factors: 
 CHALLENGE = bytes.fromhex("A1A2A3A4A5A6A7A8")
 
 # JR/T 0025.2 purchase with a PSAM step 2 data: random(4) ‖ counter(2) ‖ amount(4) ‖ type(1) ‖ datetime(7) ‖ key version(1) ‖ algorithm(1) ‖ factors
-PURCHASE_DATA = "11223344" "0005" "00001000" "06" "20120229135100" "01" "00"
+PURCHASE_DATA = "1122334400050000100006201202291351000100"
 
 CASES: list[tuple[str, Callable[[], Command], str]] = [
     ("JR/T 0025.2 purchase with a PSAM 80 70, N=1 (Lc 1C)", lambda: psam.init_sam_for_purchase(icc_random=RAND, card_counter=5, amount=0x1000, transaction_type=6, when=WHEN, key_version=1, algorithm=0, factors=[SERIAL8]), "807000001C" + PURCHASE_DATA + SERIAL8.hex() + "08"),
@@ -127,11 +127,71 @@ def test_sam_records_reject_bad_input(parse: Callable[[bytes], object], data: by
 @pytest.mark.parametrize(
     ("build", "field"),
     [
-        (lambda: psam.init_sam_for_purchase(icc_random=RAND, card_counter=1, amount=1, transaction_type=6, when=WHEN, key_version=1, algorithm=0, factors=[]), "factors"),
-        (lambda: psam.init_sam_for_purchase(icc_random=RAND, card_counter=1, amount=1, transaction_type=6, when=WHEN, key_version=1, algorithm=0, factors=[SERIAL8] * 4), "factors"),
-        (lambda: psam.init_sam_for_purchase(icc_random=RAND, card_counter=1, amount=1, transaction_type=6, when=WHEN, key_version=1, algorithm=0, factors=[bytes(7)]), "factors"),
-        (lambda: psam.init_sam_for_purchase(icc_random=bytes(3), card_counter=1, amount=1, transaction_type=6, when=WHEN, key_version=1, algorithm=0, factors=[SERIAL8]), "icc_random"),
-        (lambda: psam.init_sam_for_purchase(icc_random=RAND, card_counter=1, amount=-5, transaction_type=6, when=WHEN, key_version=1, algorithm=0, factors=[SERIAL8]), "amount"),
+        (
+            lambda: psam.init_sam_for_purchase(
+                icc_random=RAND,
+                card_counter=1,
+                amount=1,
+                transaction_type=6,
+                when=WHEN,
+                key_version=1,
+                algorithm=0,
+                factors=[],
+            ),
+            "factors",
+        ),
+        (
+            lambda: psam.init_sam_for_purchase(
+                icc_random=RAND,
+                card_counter=1,
+                amount=1,
+                transaction_type=6,
+                when=WHEN,
+                key_version=1,
+                algorithm=0,
+                factors=[SERIAL8] * 4,
+            ),
+            "factors",
+        ),
+        (
+            lambda: psam.init_sam_for_purchase(
+                icc_random=RAND,
+                card_counter=1,
+                amount=1,
+                transaction_type=6,
+                when=WHEN,
+                key_version=1,
+                algorithm=0,
+                factors=[bytes(7)],
+            ),
+            "factors",
+        ),
+        (
+            lambda: psam.init_sam_for_purchase(
+                icc_random=bytes(3),
+                card_counter=1,
+                amount=1,
+                transaction_type=6,
+                when=WHEN,
+                key_version=1,
+                algorithm=0,
+                factors=[SERIAL8],
+            ),
+            "icc_random",
+        ),
+        (
+            lambda: psam.init_sam_for_purchase(
+                icc_random=RAND,
+                card_counter=1,
+                amount=-5,
+                transaction_type=6,
+                when=WHEN,
+                key_version=1,
+                algorithm=0,
+                factors=[SERIAL8],
+            ),
+            "amount",
+        ),
         (lambda: psam.credit_sam_for_purchase(bytes(5)), "mac2"),
         (lambda: psam.init_for_descrypt(0x45, 1, [bytes(8)] * 4), "factors"),
         (lambda: psam.sam_mac(bytes(4), bytes(8)), "iv"),

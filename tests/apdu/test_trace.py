@@ -85,9 +85,7 @@ def test_secrets_never_appear_in_traces_or_logs(
     with caplog.at_level(logging.DEBUG, logger="apdu.trace.test"):
         response = channel.transmit(command)
     secret_hex = secret.hex(" ").upper()
-    everything = "\n".join(
-        [*rec.lines(), caplog.text, repr(rec.events), *(e.command + e.response for e in rec.events)]
-    )
+    everything = "\n".join([*rec.lines(), caplog.text, repr(rec.events), *(e.command + e.response for e in rec.events)])
     assert secret_hex not in everything
     assert secret.hex().upper() not in everything.replace(" ", "")
     assert "**" in rec.events[0].command

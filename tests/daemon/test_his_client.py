@@ -28,9 +28,7 @@ def test_his_client_reads_holder_and_round_trips_an_outpatient_record(tmp_path: 
             runs.append(json.loads(done.stdout))
         with grpc.insecure_channel(target) as channel:
             stub = pb_grpc.HealthCardServiceStub(channel)
-            card = stub.ReadCard(
-                pb.ReadCardRequest(reader="virtual-0", sections=[cd.CARD_SECTION_OUTPATIENT])
-            ).card
+            card = stub.ReadCard(pb.ReadCardRequest(reader="virtual-0", sections=[cd.CARD_SECTION_OUTPATIENT])).card
     first, second = runs
     assert first["patient"]["name"] == "张伟" and first["patient"]["card_number"] == "110105198506150030"
     assert first["patient"]["abo"] == "A" and first["patient"]["allergies"] == ["青霉素（全身皮疹，瘙痒）"]

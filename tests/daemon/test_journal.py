@@ -336,7 +336,9 @@ def test_a_database_from_before_settlement_gains_the_column_and_keeps_its_entrie
     audit = AuditRecord(client="peer:test", operation="SettleTransaction:confirmed", outcome="OK", operator_id="op")
     settled = journal.settle(prepared, State.CONFIRMED, tac="", note="operator op: issuer record", audit=audit)
     assert (settled.state, settled.balance_after_fen, settled.settlement_note) == (
-        State.CONFIRMED, 700, "operator op: issuer record"
+        State.CONFIRMED,
+        700,
+        "operator op: issuer record",
     )
     with pytest.raises(TransitionError):  # final now
         journal.settle(settled, State.VOIDED, tac="", note="again", audit=audit)

@@ -202,7 +202,9 @@ def test_an_operator_settles_an_entry_the_card_can_no_longer_decide(
 
     settled = settle(tac="0a0b0c0d").transaction
     assert (settled.state, settled.balance_after_fen, settled.tac) == (
-        pb.TRANSACTION_STATE_CONFIRMED, start - 700, "0A0B0C0D"
+        pb.TRANSACTION_STATE_CONFIRMED,
+        start - 700,
+        "0A0B0C0D",
     )
     assert settled.settlement_note == "operator fin-01: issuer record 2026-11-23"
     assert _refused(settle) == (grpc.StatusCode.FAILED_PRECONDITION, "TRANSACTION_NOT_SETTLEABLE")

@@ -156,9 +156,10 @@ def test_list_transactions_and_reconciliation(stub: pb_grpc.HealthCardServiceStu
     assert all(len(t.tac) == 8 for t in group.transactions)
     serials = [t.terminal_serial for t in group.transactions]
     assert serials == sorted(serials)
-    assert _error(lambda: stub.GetReconciliationReport(pb.GetReconciliationReportRequest(business_date="x")))[
-        2
-    ].field == "business_date"
+    assert (
+        _error(lambda: stub.GetReconciliationReport(pb.GetReconciliationReportRequest(business_date="x")))[2].field
+        == "business_date"
+    )
 
 
 def test_audit_trail_records_personal_reads_and_money(stub: pb_grpc.HealthCardServiceStub) -> None:

@@ -27,8 +27,9 @@ def test_partial_write_and_a_record_signed_at_a_verified_at_b(vpcd: VpcdFixture)
             slot = s.add_visit(InpatientRecord(1, items={64: "北京协和医院", 66: "20250301"}))
         for trusted, expected in (({"医院A": key_a}, RecordSignature(SignatureStatus.VALID, "医院A", key_a)),
                                   (None, RecordSignature(SignatureStatus.UNTRUSTED, "", key_a))):  # fmt: skip
-            with vpcd(sam_b, slot=1) as sam_reader, open_pcsc_session(
-                card_reader, sam_reader, sam_pin="123456", trusted_signers=trusted
-            ) as s:
+            with (
+                vpcd(sam_b, slot=1) as sam_reader,
+                open_pcsc_session(card_reader, sam_reader, sam_pin="123456", trusted_signers=trusted) as s,
+            ):
                 records = s.read({Section.INPATIENT}).inpatient
                 assert records is not None and records[slot - 1].signature == expected

@@ -77,8 +77,15 @@ def test_sam_client_over_pcsc_and_serial_persistence(vpcd: VpcdFixture, tmp_path
     when = dt.datetime(2024, 3, 15, 10, 11, 12)
 
     def purchase(client: SamClient, amount: int) -> int:
-        answer = client.init_for_purchase(icc_random=H("01020304"), card_counter=1, amount=amount,
-                                          when=when, key_version=1, algorithm=0, factors=[factor])
+        answer = client.init_for_purchase(
+            icc_random=H("01020304"),
+            card_counter=1,
+            amount=amount,
+            when=when,
+            key_version=1,
+            algorithm=0,
+            factors=[factor],
+        )
         serial, mac1 = answer.terminal_serial, answer.mac1
         sk = purchase_session_key(Algorithm.TDES, dpk, H("01020304"), 1, serial)
         assert mac1 == purchase_mac1(Algorithm.TDES, sk, amount, 6, H("000000000001"), H("20240315101112"))
@@ -91,8 +98,15 @@ def test_sam_client_over_pcsc_and_serial_persistence(vpcd: VpcdFixture, tmp_path
         client.verify_pin("123456")  # every key-using SAM command needs the PIN
         assert [purchase(client, 100), purchase(client, 200)] == [1, 2]
         with pytest.raises(MacError) as info:
-            client.init_for_purchase(icc_random=H("01020304"), card_counter=1, amount=1, when=when,
-                                     key_version=1, algorithm=0, factors=[factor])
+            client.init_for_purchase(
+                icc_random=H("01020304"),
+                card_counter=1,
+                amount=1,
+                when=when,
+                key_version=1,
+                algorithm=0,
+                factors=[factor],
+            )
             client.credit_for_purchase(b"\x00" * 4)
         assert isinstance(info.value, SamError) and info.value.sw == 0x9302
         with pytest.raises(PinError) as pin_info:
@@ -102,7 +116,8 @@ def test_sam_client_over_pcsc_and_serial_persistence(vpcd: VpcdFixture, tmp_path
         card_no, city, challenge = H("0102030405060708"), b"41000000", H("A1B2C3D4E5F60718")
         key = health_card_key(demo.by_name("RK_DDF1").value, card_no, city)
         assert client.health_auth_cryptogram("RK_DDF1", card_no, challenge, H("1122334455667788"), city) == (
-            health_auth_cryptogram(key, challenge, H("1122334455667788")))
+            health_auth_cryptogram(key, challenge, H("1122334455667788"))
+        )
         public = sm2_load_public_key(client.sm2_public_key())
         assert sm2_verify(public, b"DF03 record", client.sm2_sign(b"DF03 record"))
     assert load_sam_image(path).terminal_serial == 3

@@ -47,22 +47,63 @@ def run() -> CardRun:
         balance = opening
         for i, amount in enumerate((120, 250, 75, 1)):
             r = s.debit(amount)
-            uploads.append(Upload(f"d{i}", "debit", number, amount, balance, r.balance_fen, r.card_counter,
-                                  r.terminal_id, r.terminal_serial, r.tac, _stamp(r.when), _utc(r.when),
-                                  "2026-12-04", f"M{i % 2}", f"c{i % 2}", f"order-{i}"))
+            uploads.append(
+                Upload(
+                    f"d{i}",
+                    "debit",
+                    number,
+                    amount,
+                    balance,
+                    r.balance_fen,
+                    r.card_counter,
+                    r.terminal_id,
+                    r.terminal_serial,
+                    r.tac,
+                    _stamp(r.when),
+                    _utc(r.when),
+                    "2026-12-04",
+                    f"M{i % 2}",
+                    f"c{i % 2}",
+                    f"order-{i}",
+                )
+            )
             balance = r.balance_fen
         load = s.load(300)
-        uploads.append(Upload("l0", "load", number, 300, balance, load.balance_fen, load.online_counter,
-                              load.terminal_id, 0, load.tac, _stamp(load.when), _utc(load.when),
-                              "2026-12-04", "", "c0", "top-up"))
+        uploads.append(
+            Upload(
+                "l0",
+                "load",
+                number,
+                300,
+                balance,
+                load.balance_fen,
+                load.online_counter,
+                load.terminal_id,
+                0,
+                load.tac,
+                _stamp(load.when),
+                _utc(load.when),
+                "2026-12-04",
+                "",
+                "c0",
+                "top-up",
+            )
+        )
     return CardRun(number, factor, opening, uploads)
 
 
 @pytest.fixture
 def clearing(ledger: LedgerDb, run: CardRun) -> Iterator[Clearing]:
     registry = Registry(ledger)
-    registry.register(card_number=run.card_number, masked_id="110105********0030", institution="H001",
-                      purse_factor=run.factor, opening_balance_fen=run.opening, operator_id="issuer", client="t")
+    registry.register(
+        card_number=run.card_number,
+        masked_id="110105********0030",
+        institution="H001",
+        purse_factor=run.factor,
+        opening_balance_fen=run.opening,
+        operator_id="issuer",
+        client="t",
+    )
     yield Clearing(ledger, registry, DemoKeyStore.from_demo_keys())
 
 
@@ -97,8 +138,11 @@ def test_a_missing_counter_is_a_gap(clearing: Clearing, run: CardRun) -> None:
     debits = [u for u in run.uploads if u.kind == "debit"]
     clearing.record("kiosk-a", [debits[0], debits[3]])  # counters n and n+3: n+1 and n+2 never arrived
     (gap,) = clearing.gaps(run.card_number)
-    assert (gap.kind, gap.first_missing, gap.last_missing) == ("debit", debits[0].card_counter + 1,
-                                                              debits[3].card_counter - 1)
+    assert (gap.kind, gap.first_missing, gap.last_missing) == (
+        "debit",
+        debits[0].card_counter + 1,
+        debits[3].card_counter - 1,
+    )
     clearing.record("kiosk-b", [debits[1], debits[2]])  # they arrive later from another kiosk
     assert clearing.gaps(run.card_number) == []
 
@@ -165,7 +209,8 @@ def test_settlement_per_cashier_department_terminal_and_cash(clearing: Clearing,
     terminals = {g.key for g in day.groups if g.dimension == "terminal"}
     assert terminals == {"kiosk-a:000000000001", "kiosk-b:000000000001"}
     assert [(c.operator_id, c.expected_fen, c.declared_fen, c.difference_fen) for c in day.cash] == [
-        ("c0", 300, 300, 0), ("c1", 0, 5, 5)
+        ("c0", 300, 300, 0),
+        ("c1", 0, 5, 5),
     ]
     verified = [g for g in day.groups if g.dimension == "operator"]
     net = sum(g.verified_amount_fen * (1 if g.kind == "load" else -1) for g in verified)
@@ -191,13 +236,23 @@ def test_audit_finds_what_it_should(clearing: Clearing, run: CardRun) -> None:
     # the forged record is the newest: its balance is not the shadow balance
     assert kinds == ["COUNTER_GAP", "SHADOW_MISMATCH", "TAC_FAILED"]
     clearing.registry.change_status(run.card_number, CardStatus.LOST, operator_id="o", reason="lost", client="t")
-    later = dataclasses.replace(debits[2], transaction_id="after-loss",
-                                transaction_time=_utc(_dt.datetime.now(_dt.UTC) + _dt.timedelta(minutes=5)))
+    later = dataclasses.replace(
+        debits[2],
+        transaction_id="after-loss",
+        transaction_time=_utc(_dt.datetime.now(_dt.UTC) + _dt.timedelta(minutes=5)),
+    )
     clearing.record("kiosk-b", [later])
     listed = [f for f in run_audit(clearing.db) if f.kind == "LISTED_ACTIVITY"]
     assert [(f.card_number, f.node_id) for f in listed] == [(run.card_number, "kiosk-b")]
-    clearing.registry.register(card_number="IDLE1", masked_id="1*1", institution="H", purse_factor="00" * 8,
-                               opening_balance_fen=0, operator_id="o", client="t")
+    clearing.registry.register(
+        card_number="IDLE1",
+        masked_id="1*1",
+        institution="H",
+        purse_factor="00" * 8,
+        opening_balance_fen=0,
+        operator_id="o",
+        client="t",
+    )
     future = _dt.datetime.now(_dt.UTC) + _dt.timedelta(days=400)
     far = run_audit(clearing.db, now=future)
     assert {f.node_id for f in far if f.kind == "SILENT_TERMINAL"} == {"kiosk-a", "kiosk-b"}

@@ -50,8 +50,23 @@ class Desk:
         tid = f"t{self.n}"
         counter = r.card_counter if kind == "debit" else r.online_counter
         serial = r.terminal_serial if kind == "debit" else 0
-        u = Upload(tid, kind, s.card_number, amount, before, r.balance_fen, counter, r.terminal_id, serial, r.tac,
-                   r.when.strftime("%Y%m%d%H%M%S"), r.when.astimezone(_dt.UTC).isoformat(), DAY, "M1", operator)
+        u = Upload(
+            tid,
+            kind,
+            s.card_number,
+            amount,
+            before,
+            r.balance_fen,
+            counter,
+            r.terminal_id,
+            serial,
+            r.tac,
+            r.when.strftime("%Y%m%d%H%M%S"),
+            r.when.astimezone(_dt.UTC).isoformat(),
+            DAY,
+            "M1",
+            operator,
+        )
         (result,) = self.clearing.record("desk", [u])
         assert result.tac_status == "VERIFIED"
         return tid

@@ -115,4 +115,3 @@ def test_the_daemons_load_goes_through_the_host(host: Host, stub: hpb_grpc.HostS
             assert kiosk.GetBalance(pb.GetBalanceRequest(reader="virtual-0")).balance_fen == loaded.balance_fen
     finally:
         d.stop(grace=2)
-

@@ -80,7 +80,8 @@ def test_lost_found_lost_records_who_why_when_and_versions_the_list(ledger: Ledg
     assert all(h.changed_at.endswith("+00:00") for h in history)
     changes = reg.blacklist_since(0)
     assert [(c.version, c.card_number, c.listed, c.status) for c in changes] == [
-        (1, card, True, CardStatus.LOST), (2, card, False, CardStatus.ISSUED)
+        (1, card, True, CardStatus.LOST),
+        (2, card, False, CardStatus.ISSUED),
     ]
     assert reg.blacklist_since(1)[0].version == 2 and reg.blacklist_version() == 2
 

@@ -48,7 +48,8 @@ def test_register_get_and_history(stub: pb_grpc.HostServiceStub) -> None:
     got = stub.GetCard(pb.GetCardRequest(card_number=CARD))
     assert got.card.status == pb.CARD_STATUS_LOST and got.card.listed
     assert [(h.to_status, h.operator_id, h.reason) for h in got.history] == [
-        (pb.CARD_STATUS_ISSUED, "issuer-1", "registered"), (pb.CARD_STATUS_LOST, "counter-2", "holder phoned")
+        (pb.CARD_STATUS_ISSUED, "issuer-1", "registered"),
+        (pb.CARD_STATUS_LOST, "counter-2", "holder phoned"),
     ]
     assert got.history[1].client.startswith("peer:") and got.history[1].changed_at.seconds > 0
 
@@ -97,7 +98,8 @@ def test_blacklist_stream_delivers_a_loss_within_seconds_and_resumes(stub: pb_gr
     stub.ReportLost(pb.ReportLostRequest(card_number="C2", operator_id="op", reason="lost"))
     stub.ReportFound(pb.ReportFoundRequest(card_number=CARD, operator_id="op", reason="found"))
     assert [(i.version, i.card_number, i.listed) for i in (got.get(timeout=5), got.get(timeout=5))] == [
-        (2, "C2", True), (3, CARD, False)
+        (2, "C2", True),
+        (3, CARD, False),
     ]
     stream.cancel()
     resumed: Any = stub.WatchBlacklist(pb.WatchBlacklistRequest(since_version=1), timeout=10)
@@ -137,8 +139,12 @@ def test_tokens_are_required_when_configured(tmp_path: Path) -> None:
             with pytest.raises(grpc.RpcError) as info:  # a daemon's token may not report a card lost
                 stub.ReportLost(lost, metadata=(("authorization", f"Bearer {token}"),))
             assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
-            assert stub.GetCard(pb.GetCardRequest(card_number="X1"), metadata=(("authorization", f"Bearer {token}"),)
-                                ).card.status == pb.CARD_STATUS_ISSUED
+            assert (
+                stub.GetCard(
+                    pb.GetCardRequest(card_number="X1"), metadata=(("authorization", f"Bearer {token}"),)
+                ).card.status
+                == pb.CARD_STATUS_ISSUED
+            )
             reply_lost = stub.ReportLost(lost, metadata=(("authorization", f"Bearer {counter}"),))
             assert reply_lost.card.listed
     finally:
@@ -155,7 +161,7 @@ def test_config_rules(tmp_path: Path) -> None:
     loaded = load_host_config(conf, env={"HOST_DB": "postgresql://u:secret@db/x"})
     assert loaded.database_url == "postgresql://u:secret@db/x" and "secret" not in repr(loaded)
     assert HostConfig(state_dir=tmp_path).database_url == str(tmp_path / "host.db")
-    conf.write_text('bogus = 1\n', encoding="utf-8")
+    conf.write_text("bogus = 1\n", encoding="utf-8")
     assert main(["--config", str(conf)], environ={}) == 2
     assert main(["--listen", "0.0.0.0:1"], environ={}) == 2
     assert main(["--database-env", "MISSING"], environ={}) == 2

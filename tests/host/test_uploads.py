@@ -74,10 +74,14 @@ def test_debits_while_the_host_is_down_are_recorded_exactly_once(world: dict[str
     start_kiosk: Callable[[str], Daemon] = world["start_kiosk"]  # type: ignore[assignment]
     host = start_host()
     a, b = start_kiosk("kiosk-a"), start_kiosk("kiosk-b")
+
     def registered(d: Daemon) -> bool:
         number = _card(d).GetBalance(pb.GetBalanceRequest(reader="virtual-0")).card_number
-        return d.hostlink is not None and d.hostlink.outbox.card_seen_before(number) and (
-            d.hostlink.outbox.counts() == (0, 0))
+        return (
+            d.hostlink is not None
+            and d.hostlink.outbox.card_seen_before(number)
+            and (d.hostlink.outbox.counts() == (0, 0))
+        )
 
     for d in (a, b):  # both have seen their cards and registered them
         _wait(lambda d=d: registered(d))  # type: ignore[misc]
@@ -123,4 +127,5 @@ def test_debits_while_the_host_is_down_are_recorded_exactly_once(world: dict[str
         assert [r.duplicate for r in again.results] == [True] * 4
         card_a = stub_a.GetBalance(pb.GetBalanceRequest(reader="virtual-0"))
         assert hstub.GetAccount(hpb.GetAccountRequest(card_number=card_a.card_number)).shadow_balance_fen == (
-            card_a.balance_fen)
+            card_a.balance_fen
+        )

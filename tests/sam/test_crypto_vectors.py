@@ -90,14 +90,15 @@ def test_published_purchase() -> None:
     v = by_id("pboc_purse", "pboc-purchase-v2")
     f = v["session_key"]["input_fields"]
     sk = crypto.purchase_session_key(
-        TDES, H(v["keys"]["DPK"]), H(f["icc_random"]), int(f["offline_counter"], 16),
+        TDES,
+        H(v["keys"]["DPK"]),
+        H(f["icc_random"]),
+        int(f["offline_counter"], 16),
         int(f["terminal_transaction_serial_low_2_bytes"], 16),
     )
     assert sk == H(v["session_key"]["value"])
     m1 = v["mac1"]["input_fields"]
-    mac1 = crypto.purchase_mac1(
-        TDES, sk, int(m1["amount"], 16), 0x06, H(m1["terminal_id"]), H(m1["date"] + m1["time"])
-    )
+    mac1 = crypto.purchase_mac1(TDES, sk, int(m1["amount"], 16), 0x06, H(m1["terminal_id"]), H(m1["date"] + m1["time"]))
     assert mac1 == H(v["mac1"]["value"])
     assert crypto.purchase_mac2(TDES, sk, int(m1["amount"], 16)) == H(v["mac2"]["value"])
 

@@ -42,7 +42,12 @@ def test_demo_keys_are_typed() -> None:
     assert len(store) == 15 + 7 + 2
     purchase = store.by_name("purchase")
     assert (purchase.app, purchase.algorithm, purchase.usage, purchase.index, purchase.version) == (
-        "purse", Algorithm.TDES, KeyUsage.PURCHASE, 1, 1)
+        "purse",
+        Algorithm.TDES,
+        KeyUsage.PURCHASE,
+        1,
+        1,
+    )
     assert purchase.value == bytes.fromhex("C3949BB04B7E3E466AF2F0D7A13585C0")
     rk = store.find(KeyUsage.ENCRYPT, 0x31)
     assert (rk.name, rk.algorithm, rk.app) == ("RK_DDF1", Algorithm.SM4, "health")
@@ -134,8 +139,12 @@ def test_malformed_files(path: tuple[str, ...], value: str, error: type[Exceptio
 def test_two_keys_with_the_same_reference_are_refused() -> None:
     key = bytes(16)
     with pytest.raises(KeyStoreError):
-        KeyStore([KeyEntry("a", "purse", Algorithm.TDES, KeyUsage.MAC, 1, 0, key),
-                  KeyEntry("b", "purse", Algorithm.TDES, KeyUsage.MAC, 1, 0, key)])
+        KeyStore(
+            [
+                KeyEntry("a", "purse", Algorithm.TDES, KeyUsage.MAC, 1, 0, key),
+                KeyEntry("b", "purse", Algorithm.TDES, KeyUsage.MAC, 1, 0, key),
+            ]
+        )
 
 
 def test_invalid_json_file(tmp_path: Path) -> None:

@@ -109,8 +109,9 @@ def test_locked_pin(client: SamClient) -> None:
 def test_purchase_round_trip_with_card_side_crypto(client: SamClient) -> None:
     client.verify_pin("123456")  # every key-using SAM command needs the PIN
     factor = H("0000000000000321")
-    result = client.init_for_purchase(icc_random=H("01020304"), card_counter=9, amount=1234, when=WHEN,
-                                      key_version=1, algorithm=0, factors=[factor])
+    result = client.init_for_purchase(
+        icc_random=H("01020304"), card_counter=9, amount=1234, when=WHEN, key_version=1, algorithm=0, factors=[factor]
+    )
     assert isinstance(result, SamPurchaseInitResponse)
     serial, mac1 = result.terminal_serial, result.mac1
     assert serial == 1
@@ -118,8 +119,9 @@ def test_purchase_round_trip_with_card_side_crypto(client: SamClient) -> None:
     sk = purchase_session_key(Algorithm.TDES, dpk, H("01020304"), 9, serial)
     assert mac1 == purchase_mac1(Algorithm.TDES, sk, 1234, 0x06, TERMINAL, H("20240315101112"))
     client.credit_for_purchase(purchase_mac2(Algorithm.TDES, sk, 1234))
-    second = client.init_for_purchase(icc_random=H("01020304"), card_counter=10, amount=1, when=WHEN,
-                                      key_version=1, algorithm=0, factors=[factor])
+    second = client.init_for_purchase(
+        icc_random=H("01020304"), card_counter=10, amount=1, when=WHEN, key_version=1, algorithm=0, factors=[factor]
+    )
     assert second.terminal_serial == 2
     with pytest.raises(MacError) as info:
         client.credit_for_purchase(b"\x00" * 4)
@@ -131,8 +133,15 @@ def test_published_purchase_vector_through_the_client() -> None:
     client = connect(VirtualSam(new_sam_image(vector_store())))
     assert client.terminal_id() == H("001122334455")
     client.verify_pin("123456")
-    result = client.init_for_purchase(icc_random=H("11223344"), card_counter=0, amount=0x1000,
-                                      when=dt.datetime(2012, 2, 29, 13, 51), key_version=1, algorithm=0, factors=[])
+    result = client.init_for_purchase(
+        icc_random=H("11223344"),
+        card_counter=0,
+        amount=0x1000,
+        when=dt.datetime(2012, 2, 29, 13, 51),
+        key_version=1,
+        algorithm=0,
+        factors=[],
+    )
     assert (result.terminal_serial, result.mac1) == (1, H("F15CAB75"))
     client.credit_for_purchase(H("56988A13"))
 
@@ -140,8 +149,15 @@ def test_published_purchase_vector_through_the_client() -> None:
 def test_unknown_purchase_key_is_9403(client: SamClient) -> None:
     client.verify_pin("123456")  # every key-using SAM command needs the PIN
     with pytest.raises(SamError) as info:
-        client.init_for_purchase(icc_random=b"\x00" * 4, card_counter=0, amount=1, when=WHEN, key_version=7,
-                                 algorithm=0, factors=[b"\x00" * 8])
+        client.init_for_purchase(
+            icc_random=b"\x00" * 4,
+            card_counter=0,
+            amount=1,
+            when=WHEN,
+            key_version=7,
+            algorithm=0,
+            factors=[b"\x00" * 8],
+        )
     assert info.value.sw == 0x9403
 
 
@@ -157,8 +173,15 @@ def test_two_level_factor_order_from_profile_and_image() -> None:
     default.verify_pin("123456")
     reversed_profile.verify_pin("123456")
     for client in (default, reversed_profile):
-        got = client.init_for_purchase(icc_random=b"\x00" * 4, card_counter=0, amount=5, when=WHEN,
-                                       key_version=1, algorithm=0, factors=[card, issuer])
+        got = client.init_for_purchase(
+            icc_random=b"\x00" * 4,
+            card_counter=0,
+            amount=5,
+            when=WHEN,
+            key_version=1,
+            algorithm=0,
+            factors=[card, issuer],
+        )
         assert got.mac1 == expected
 
 
@@ -167,8 +190,17 @@ def test_load_authorisation(client: SamClient) -> None:
     dlk = diversify(Algorithm.TDES, DEMO.by_name("load").value, factor)
     sk = load_session_key(Algorithm.TDES, dlk, H("0A0B0C0D"), 3)
     mac1 = load_mac1(Algorithm.TDES, sk, 100, 5000, 0x02, TERMINAL)
-    kwargs = dict(icc_random=H("0A0B0C0D"), online_counter=3, balance_before=100, amount=5000,
-                  terminal_id=TERMINAL, when=WHEN, key_version=1, algorithm=0, factors=[factor])
+    kwargs = dict(
+        icc_random=H("0A0B0C0D"),
+        online_counter=3,
+        balance_before=100,
+        amount=5000,
+        terminal_id=TERMINAL,
+        when=WHEN,
+        key_version=1,
+        algorithm=0,
+        factors=[factor],
+    )
     sent = client.channel.exchanges
     with pytest.raises(MissingInputError) as missing:  # PIN-gated: refused by the client before any APDU
         client.authorise_load(mac1=mac1, **kwargs)  # type: ignore[arg-type]
@@ -188,11 +220,13 @@ def test_external_auth_and_line_protection(client: SamClient) -> None:
     factor = H("0000000012345678")
     key = diversify(Algorithm.TDES, DEMO.by_name("external_auth").value, factor)
     assert client.external_auth_cryptogram(H("AFE9CD6F"), [factor]) == external_auth_cryptogram(
-        Algorithm.TDES, key, H("AFE9CD6F"))
+        Algorithm.TDES, key, H("AFE9CD6F")
+    )
     lp = diversify(Algorithm.TDES, DEMO.by_name("line_protection").value, factor)
     command = Command(0x00, 0xD6, 0x95, 0x00, bytes(range(30)))
     assert client.line_protection_mac(command, H("01020304"), [factor]) == sm_mac_command(
-        Algorithm.TDES, lp, command, H("01020304"))
+        Algorithm.TDES, lp, command, H("01020304")
+    )
 
 
 def test_long_encrypt_and_mac_are_chained(client: SamClient) -> None:
@@ -203,7 +237,8 @@ def test_long_encrypt_and_mac_are_chained(client: SamClient) -> None:
     assert client.encrypt(data) == encrypt_ecb(Algorithm.TDES, key, data)
     assert client.mac(data, algorithm=Algorithm.TDES) == mac(Algorithm.TDES, key, data)
     assert client.mac(data[:20], algorithm=Algorithm.TDES, iv=H("01020304")) == mac(
-        Algorithm.TDES, key, data[:20], H("01020304"))
+        Algorithm.TDES, key, data[:20], H("01020304")
+    )
 
 
 def test_health_authentication_and_secure_messaging(client: SamClient) -> None:
@@ -212,7 +247,8 @@ def test_health_authentication_and_secure_messaging(client: SamClient) -> None:
     for name, city in (("RK_DF03", CITY), ("UK_DDF1", None)):
         key = health_card_key(DEMO.by_name(name).value, CARD_NO, city)
         assert client.health_auth_cryptogram(name, CARD_NO, CHALLENGE, terminal_data, CITY) == (
-            health_auth_cryptogram(key, CHALLENGE, terminal_data))
+            health_auth_cryptogram(key, CHALLENGE, terminal_data)
+        )
     header, plain = H("04DC0104"), "北京市海淀区".encode()
     body = client.health_sm_wrap("STK_DF02", CARD_NO, CHALLENGE, header, plain, CITY)
     card_key = health_card_key(DEMO.by_name("STK_DF02").value, CARD_NO, CITY)
@@ -246,8 +282,9 @@ def test_sm3_and_sm2(client: SamClient) -> None:
 
 def test_profile_files(tmp_path: Path) -> None:
     toml = tmp_path / "vendor.toml"
-    toml.write_text('name = "vendor-x"\nfactors_card_first = false\n[health_keys]\nRK_DDF1 = ["0x47", "41"]\n',
-                    encoding="utf-8")
+    toml.write_text(
+        'name = "vendor-x"\nfactors_card_first = false\n[health_keys]\nRK_DDF1 = ["0x47", "41"]\n', encoding="utf-8"
+    )
     profile = load_sam_profile(toml)
     assert profile.name == "vendor-x" and not profile.factors_card_first
     assert profile.health_key("RK_DDF1") == (0x47, 0x41)
@@ -267,6 +304,13 @@ def test_profile_p1p2_reach_the_sam() -> None:
     client = connect(VirtualSam(new_sam_image()), SamProfile(purchase_p1p2=(0x01, 0x00)))
     client.verify_pin("123456")
     with pytest.raises(SamError) as info:
-        client.init_for_purchase(icc_random=b"\x00" * 4, card_counter=0, amount=1, when=WHEN, key_version=1,
-                                 algorithm=0, factors=[b"\x00" * 8])
+        client.init_for_purchase(
+            icc_random=b"\x00" * 4,
+            card_counter=0,
+            amount=1,
+            when=WHEN,
+            key_version=1,
+            algorithm=0,
+            factors=[b"\x00" * 8],
+        )
     assert info.value.sw == 0x6A86

@@ -169,9 +169,9 @@ def test_interop_tongsuopy_default_uid(key: Sm2PrivateKey) -> None:
     ours = sm2_sign(key, b"DF03 record")
     der = encode_dss_signature(int.from_bytes(ours[:32], "big"), int.from_bytes(ours[32:], "big"))
     public.verify(der, b"DF03 record", ec.ECDSA(hashes.SM3()))  # raises InvalidSignature on failure
-    r, s = decode_dss_signature(ec.derive_private_key(int.from_bytes(D, "big"), ec.SM2()).sign(
-        b"DF03 record", ec.ECDSA(hashes.SM3())
-    ))
+    r, s = decode_dss_signature(
+        ec.derive_private_key(int.from_bytes(D, "big"), ec.SM2()).sign(b"DF03 record", ec.ECDSA(hashes.SM3()))
+    )
     assert sm2_verify(key.public_key(), b"DF03 record", r.to_bytes(32, "big") + s.to_bytes(32, "big"))
 
 

@@ -249,9 +249,15 @@ V2 = by_id("pboc_purse", "pboc-purchase-v2")
 def v2_init(levels: str = "") -> str:
     ip = V2["initialize_for_purchase"]["response_fields"]
     data = (
-        ip["icc_random"] + ip["offline_counter"] + V2["initialize_for_purchase"]["command_fields"]["amount"]
-        + V2["transaction_type"] + V2["mac1"]["input_fields"]["date"] + V2["mac1"]["input_fields"]["time"]
-        + ip["key_version"] + ip["algorithm_id"] + levels
+        ip["icc_random"]
+        + ip["offline_counter"]
+        + V2["initialize_for_purchase"]["command_fields"]["amount"]
+        + V2["transaction_type"]
+        + V2["mac1"]["input_fields"]["date"]
+        + V2["mac1"]["input_fields"]["time"]
+        + ip["key_version"]
+        + ip["algorithm_id"]
+        + levels
     )
     return f"8070 0000 {len(H(data)):02X} {data} 08"
 
@@ -315,8 +321,7 @@ def test_sm4_purchase() -> None:
     reply = fetch(card, f"807000001C{data}08")
     dpk = diversify(Algorithm.SM4, key, H("0123456789ABCDEF"))
     sk = purchase_session_key(Algorithm.SM4, dpk, H("11223344"), 5, 1)
-    assert reply == (1).to_bytes(4, "big") + purchase_mac1(
-        Algorithm.SM4, sk, 100, 6, H("000000000001"), H(DATETIME))
+    assert reply == (1).to_bytes(4, "big") + purchase_mac1(Algorithm.SM4, sk, 100, 6, H("000000000001"), H(DATETIME))
     assert sw_of(card, "8072000004" + purchase_mac2(Algorithm.SM4, sk, 100).hex()) == 0x9000
     assert sw_of(card, v2_init("0123456789ABCDEF")) == 0x9403  # no 3DES purchase key in this store
 
