@@ -30,7 +30,7 @@ import ipaddress
 import logging
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -290,9 +290,12 @@ def _secret(section: Mapping[str, Any], key: str, env: Mapping[str, str], where:
     return None
 
 
-def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None) -> Config:
-    """Read a TOML configuration file (``None``: defaults) — not yet validated."""
-    env = os.environ if env is None else env
+def read_config_document(path: str | Path | None, *, known: Collection[str]) -> tuple[dict[str, Any], Path]:
+    """The TOML document at ``path`` (``None``: empty) and the folder its relative paths start from.
+
+    Shared by healthcardd's and healthcard-host's loaders. A key outside ``known`` is a :class:`ConfigError`
+    naming it (a misspelt key must not silently fall back to a default).
+    """
     doc: dict[str, Any] = {}
     base = Path.cwd()
     if path is not None:
@@ -302,14 +305,14 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config {str(path)!r}: {exc}", field="config") from exc
         base = path.parent
-    known = {
-        "listen", "state_dir", "metrics_listen", "simulate", "readers", "tokens", "tls", "sam",
-        "queue_timeout_s", "poll_interval_s", "log_format", "log_level", "workers", "max_streams",
-        "trusted_signers", "host",
-    }  # fmt: skip
-    unknown = sorted(set(doc) - known)
+    unknown = sorted(set(doc) - set(known))
     if unknown:
         raise ConfigError(f"unknown configuration keys: {', '.join(unknown)}", field=unknown[0])
+    return doc, base
+
+
+def parse_tokens(doc: Mapping[str, Any], env: Mapping[str, str]) -> tuple[TokenConfig, ...]:
+    """The ``[[tokens]]`` tables: name, token (or token_env) and roles (checked by the service's validate)."""
     tokens = []
     for i, item in enumerate(doc.get("tokens", [])):
         secret = _secret(item, "token", env, f"tokens[{i}]")
@@ -319,16 +322,36 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise ConfigError(f"tokens[{i}]: roles must be a list of role names", field="tokens")
         tokens.append(TokenConfig(name=str(item["name"]), token=secret, roles=tuple(roles)))
-    tls = None
-    if "tls" in doc:
-        t = doc["tls"]
-        if "cert_file" not in t or "key_file" not in t:
-            raise ConfigError("tls: needs cert_file and key_file", field="tls")
-        tls = TlsConfig(
-            cert_file=base / t["cert_file"],
-            key_file=base / t["key_file"],
-            client_ca_file=(base / t["client_ca_file"]) if "client_ca_file" in t else None,
-        )
+    return tuple(tokens)
+
+
+def parse_tls(doc: Mapping[str, Any], base: Path) -> TlsConfig | None:
+    """The ``[tls]`` table (paths relative to the config file), or ``None`` without one."""
+    if "tls" not in doc:
+        return None
+    t = doc["tls"]
+    if "cert_file" not in t or "key_file" not in t:
+        raise ConfigError("tls: needs cert_file and key_file", field="tls")
+    return TlsConfig(
+        cert_file=base / t["cert_file"],
+        key_file=base / t["key_file"],
+        client_ca_file=(base / t["client_ca_file"]) if "client_ca_file" in t else None,
+    )
+
+
+def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None) -> Config:
+    """Read a TOML configuration file (``None``: defaults) — not yet validated."""
+    env = os.environ if env is None else env
+    doc, base = read_config_document(
+        path,
+        known={
+            "listen", "state_dir", "metrics_listen", "simulate", "readers", "tokens", "tls", "sam",
+            "queue_timeout_s", "poll_interval_s", "log_format", "log_level", "workers", "max_streams",
+            "trusted_signers", "host",
+        },
+    )  # fmt: skip
+    tokens = parse_tokens(doc, env)
+    tls = parse_tls(doc, base)
     sam_pin = _secret(doc.get("sam", {}), "pin", env, "sam")
     if sam_pin is None and "HEALTHCARDD_SAM_PIN" in env:
         sam_pin = Secret(env["HEALTHCARDD_SAM_PIN"])

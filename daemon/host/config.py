@@ -19,7 +19,6 @@ Example (docs/host.md has the full reference)::
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,6 +31,9 @@ from daemon.config import (
     TokenConfig,
     _secret,
     is_loopback,
+    parse_tls,
+    parse_tokens,
+    read_config_document,
     split_host_port,
 )
 
@@ -109,38 +111,15 @@ class HostConfig:
 def load_host_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None) -> HostConfig:
     """Read a TOML configuration file (``None``: defaults) — not yet validated."""
     env = os.environ if env is None else env
-    doc: dict[str, Any] = {}
-    base = Path.cwd()
-    if path is not None:
-        path = Path(path)
-        try:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read config {str(path)!r}: {exc}", field="config") from exc
-        base = path.parent
-    known = {"listen", "state_dir", "database", "database_env", "metrics_listen", "tokens", "tls", "log_format",
-             "log_level", "workers", "audit_interval_s", "replacement_wait_s"}  # fmt: skip
-    unknown = sorted(set(doc) - known)
-    if unknown:
-        raise ConfigError(f"unknown configuration keys: {', '.join(unknown)}", field=unknown[0])
-    tokens = []
-    for i, item in enumerate(doc.get("tokens", [])):
-        secret = _secret(item, "token", env, f"tokens[{i}]")
-        if secret is None or "name" not in item:
-            raise ConfigError(f"tokens[{i}]: needs name and token (or token_env)", field="tokens")
-        roles = item.get("roles", [])
-        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-            raise ConfigError(f"tokens[{i}]: roles must be a list of role names", field="tokens")
-        tokens.append(TokenConfig(name=str(item["name"]), token=secret, roles=tuple(roles)))
-    tls = None
-    if "tls" in doc:
-        t = doc["tls"]
-        if "cert_file" not in t or "key_file" not in t:
-            raise ConfigError("tls: needs cert_file and key_file", field="tls")
-        tls = TlsConfig(
-            cert_file=base / t["cert_file"], key_file=base / t["key_file"],
-            client_ca_file=(base / t["client_ca_file"]) if "client_ca_file" in t else None,
-        )  # fmt: skip
+    doc, base = read_config_document(
+        path,
+        known={
+            "listen", "state_dir", "database", "database_env", "metrics_listen", "tokens", "tls", "log_format",
+            "log_level", "workers", "audit_interval_s", "replacement_wait_s",
+        },
+    )  # fmt: skip
+    tokens = parse_tokens(doc, env)
+    tls = parse_tls(doc, base)
     return HostConfig(
         listen=str(doc.get("listen", DEFAULT_HOST_LISTEN)),
         state_dir=base / str(doc["state_dir"]) if "state_dir" in doc else HostConfig.state_dir,
