@@ -1,5 +1,5 @@
 """Issuing cards: personalise a blank card from a person record and an issuer configuration, then verify it by
-reading it back; batch issuance from a CSV or JSON list with a progress bar and a per-card report.
+reading it back; batch issuance from a CSV or JSON list with a per-card report (``on_result`` per card).
 
 The APDU script is :func:`healthcard.issuance.plan` / :func:`~healthcard.issuance.personalise` (FMCOS 2.0 issuance,
 sources.md V1, 健康卡个人化管理办法, docs/profiles.md "Personalisation flow"); the read-back goes through the normal
@@ -11,12 +11,11 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import json
-import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from apdu.errors import DataError, HealthCardError
 from apdu.trace import Tracer
@@ -236,29 +235,6 @@ def load_batch(path: str | Path) -> list[Person]:
     return list(batch.persons)
 
 
-# --- progress -------------------------------------------------------------------------------------------------
-
-
-def _progress(items: Sequence[Person], enabled: bool, stream: TextIO) -> Iterator[Person]:
-    """tqdm or rich when installed, else a plain ``n/total`` line on ``stream``."""
-    if not enabled:
-        yield from items
-        return
-    try:
-        from tqdm import tqdm  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
-
-        yield from tqdm(items, desc="issuing", unit="card", file=stream)
-        return
-    except ImportError:
-        pass
-    total = len(items)
-    for n, item in enumerate(items, 1):
-        yield item
-        stream.write(f"\rissuing {n}/{total}")
-        stream.flush()
-    stream.write("\n")
-
-
 def issue_batch(
     persons: Iterable[Person],
     issuer: IssuerConfig,
@@ -266,8 +242,6 @@ def issue_batch(
     out_dir: str | Path | None = None,
     keys: KeySource | None = None,
     issue_date: _dt.date | None = None,
-    progress: bool = False,
-    stream: TextIO | None = None,
     on_result: Callable[[IssueResult], None] | None = None,
     sam_image: str | Path | None = None,
     overwrite: bool = False,
@@ -277,13 +251,15 @@ def issue_batch(
 
     An image already in ``out_dir`` (an earlier run, or the same card number twice in the batch) is not
     overwritten unless ``overwrite``: that person's result fails with an error saying so, and no card is made.
+    ``on_result`` is called after each person (a command line draws its progress from it; the library prints
+    nothing).
     """
     items = list(persons)
     report = BatchReport()
     target = Path(out_dir) if out_dir is not None else None
     if target is not None:
         target.mkdir(parents=True, exist_ok=True)
-    for person in _progress(items, progress, stream or sys.stderr):
+    for person in items:
         card = blank_card(card_no_for(person))
         if target is not None and not overwrite and (target / f"{person.card_number}.json").exists():
             result = IssueResult(

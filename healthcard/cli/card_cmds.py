@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from apdu.errors import DataError
 from apdu.pcsc import list_readers
 from healthcard.api import CardData, CardUpdate, Section, open_virtual_session
-from healthcard.api.issuing import issue_batch, issue_card, read_batch
+from healthcard.api.issuing import IssueResult, issue_batch, issue_card, read_batch
 from healthcard.cli import _card_common
 from healthcard.cli._card_common import (
     add_session_options,
@@ -142,6 +143,19 @@ def _write(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_line(total: int) -> Callable[[IssueResult], None]:
+    """An ``issuing n/total`` line on stderr, redrawn after each card (ended by a newline after the last)."""
+    done = 0
+
+    def draw(_result: IssueResult) -> None:
+        nonlocal done
+        done += 1
+        sys.stderr.write(f"\rissuing {done}/{total}" + ("\n" if done == total else ""))
+        sys.stderr.flush()
+
+    return draw
+
+
 def _issue_batch(args: argparse.Namespace) -> int:
     """``issue --batch``: every bad row named (position and field); valid rows issued with ``--skip-invalid``."""
     issuer = load_issuer(args.issuer) if args.issuer else demo_issuer()
@@ -154,8 +168,9 @@ def _issue_batch(args: argparse.Namespace) -> int:
             f"to issue the {len(batch.persons)} valid row(s) and report the rest", field="batch",
         )  # fmt: skip
     sam = existing_image(args.sam, "--sam", "healthcard sam new")
-    report = issue_batch(batch.persons, issuer, out_dir=args.out_dir, progress=not args.json, sam_image=sam,
-                         overwrite=args.force, tracer=_card_common.TRACER)  # fmt: skip
+    report = issue_batch(batch.persons, issuer, out_dir=args.out_dir, sam_image=sam, overwrite=args.force,
+                         tracer=_card_common.TRACER,
+                         on_result=None if args.json else _progress_line(len(batch.persons)))  # fmt: skip
     invalid = [{"row": e.where, "field": e.field, "error": e.message} for e in batch.errors]
     if args.json:
         emit_json({**report.to_json(), "invalid_rows": invalid})

@@ -25,7 +25,6 @@ __all__ = ["build_parser", "main", "package_version"]
 
 # Modules that add subcommands, in the order they appear in --help.
 _SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "healthcard.cli.demo_cmd",
     "healthcard.cli.sam_cmd",
     "healthcard.cli.sim_cmd",
     "healthcard.cli.card_cmds",
@@ -46,14 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in _SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:  # a subcommand group not built yet
-            if exc.name != name:
-                raise
-            continue
-        module.register(sub)
+    for name in _SUBCOMMAND_MODULES:  # a module that fails to import is a bug to see, never a silently lost group
+        importlib.import_module(name).register(sub)
     return parser
 
 
