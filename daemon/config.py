@@ -30,7 +30,7 @@ import ipaddress
 import logging
 import os
 import tomllib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -165,37 +165,9 @@ class Config:
 
     def validate(self) -> Config:
         """Check the security and consistency rules; raise :class:`ConfigError` with a clear message."""
-        host, port = split_host_port(self.listen)
-        if not 0 <= port <= 65535:
-            raise ConfigError(f"listen: port {port} out of range", field="listen")
-        self._check_exposure(self.listen, host, "listen")
-        if self.metrics_listen:
-            metrics_host, _ = split_host_port(self.metrics_listen)
-            self._check_exposure(self.metrics_listen, metrics_host, "metrics_listen")
-        if self.tls is not None:
-            for path in (self.tls.cert_file, self.tls.key_file, self.tls.client_ca_file):
-                if path is not None and not path.is_file():
-                    raise ConfigError(f"tls: file {str(path)!r} does not exist", field="tls")
-        names = [t.name for t in self.tokens]
-        if len(set(names)) != len(names):
-            raise ConfigError("tokens: names must be unique", field="tokens")
-        if any(len(t.token.reveal()) < 16 for t in self.tokens):
-            raise ConfigError("tokens: every token needs at least 16 characters", field="tokens")
         from daemon.roles import KNOWN_ROLES  # noqa: PLC0415 - daemon.roles imports the generated gRPC code
 
-        for t in self.tokens:
-            if not t.roles:
-                raise ConfigError(
-                    f"tokens: token {t.name!r} needs roles = [...] (any of {', '.join(sorted(KNOWN_ROLES))})",
-                    field="tokens",
-                )
-            unknown = sorted(set(t.roles) - KNOWN_ROLES)
-            if unknown:
-                raise ConfigError(
-                    f"tokens: token {t.name!r} has unknown role(s) {', '.join(unknown)}"
-                    f" (known: {', '.join(sorted(KNOWN_ROLES))})",
-                    field="tokens",
-                )
+        check_access(self.listen, self.metrics_listen, self.tls, self.tokens, KNOWN_ROLES)
         if not self.simulate and not self.readers:
             raise ConfigError("no [[readers]] configured (or run with --simulate)", field="readers")
         if self.log_format not in {"json", "text"}:
@@ -216,22 +188,6 @@ class Config:
             _check_host_link(self.host)
         return self
 
-    def _check_exposure(self, address: str, host: str, name: str) -> None:
-        """A non-loopback ``address`` needs TLS and at least one token (ConfigError naming what is missing)."""
-        if is_loopback(host):
-            return
-        missing = []
-        if self.tls is None:
-            missing.append("a [tls] section with cert_file and key_file")
-        if not self.tokens:
-            missing.append("at least one [[tokens]] entry")
-        if missing:
-            raise ConfigError(
-                f"refusing to listen on {address} ({name}): a non-loopback address needs " + " and ".join(missing)
-                + " (or listen on 127.0.0.1)",
-                field=name,
-            )  # fmt: skip
-
     def trust_list(self) -> TrustList:
         """``trusted_signers`` as the card API's trust list; a bad key is a :class:`ConfigError` naming it."""
         from healthcard.api import TrustList  # noqa: PLC0415 - the card API is imported lazily
@@ -244,6 +200,63 @@ class Config:
     def with_overrides(self, **changes: Any) -> Config:
         """A copy with command-line overrides applied (``None`` values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def check_access(
+    listen: str,
+    metrics_listen: str,
+    tls: TlsConfig | None,
+    tokens: Sequence[TokenConfig],
+    known_roles: Collection[str],
+) -> None:
+    """The access rules healthcardd and healthcard-host share (issue #11 item 10, docs/security.md).
+
+    Ports in range; a non-loopback ``listen`` or ``metrics_listen`` needs TLS and at least one token; the TLS files
+    exist; token names are unique, each token has at least 16 characters and at least one role, all of them in
+    ``known_roles`` (the service's own role set). :class:`ConfigError` names the field and what to change.
+    """
+    for name, address in (("listen", listen), ("metrics_listen", metrics_listen)):
+        if not address:
+            continue
+        host, port = split_host_port(address)
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"{name}: port {port} out of range", field=name)
+        _check_exposure(address, host, name, tls, tokens)
+    if tls is not None:
+        for path in (tls.cert_file, tls.key_file, tls.client_ca_file):
+            if path is not None and not path.is_file():
+                raise ConfigError(f"tls: file {str(path)!r} does not exist", field="tls")
+    names = [t.name for t in tokens]
+    if len(set(names)) != len(names):
+        raise ConfigError("tokens: names must be unique", field="tokens")
+    if any(len(t.token.reveal()) < 16 for t in tokens):
+        raise ConfigError("tokens: every token needs at least 16 characters", field="tokens")
+    known = ", ".join(sorted(known_roles))
+    for t in tokens:
+        if not t.roles:
+            raise ConfigError(f"tokens: token {t.name!r} needs roles = [...] (any of {known})", field="tokens")
+        unknown = sorted(set(t.roles) - set(known_roles))
+        if unknown:
+            raise ConfigError(
+                f"tokens: token {t.name!r} has unknown role(s) {', '.join(unknown)} (known: {known})", field="tokens"
+            )
+
+
+def _check_exposure(address: str, host: str, name: str, tls: TlsConfig | None, tokens: Sequence[TokenConfig]) -> None:
+    """A non-loopback ``address`` needs TLS and at least one token (ConfigError naming what is missing)."""
+    if is_loopback(host):
+        return
+    missing = []
+    if tls is None:
+        missing.append("a [tls] section with cert_file and key_file")
+    if not tokens:
+        missing.append("at least one [[tokens]] entry")
+    if missing:
+        raise ConfigError(
+            f"refusing to listen on {address} ({name}): a non-loopback address needs " + " and ".join(missing)
+            + " (or listen on 127.0.0.1)",
+            field=name,
+        )  # fmt: skip
 
 
 def _check_host_link(link: HostLinkConfig) -> None:

@@ -30,11 +30,10 @@ from daemon.config import (
     TlsConfig,
     TokenConfig,
     _secret,
-    is_loopback,
+    check_access,
     parse_tls,
     parse_tokens,
     read_config_document,
-    split_host_port,
 )
 
 __all__ = ["DEFAULT_HOST_LISTEN", "HostConfig", "load_host_config"]
@@ -65,38 +64,9 @@ class HostConfig:
 
     def validate(self) -> HostConfig:
         """The security and consistency rules; :class:`ConfigError` says what to change."""
-        host, port = split_host_port(self.listen)
-        if not 0 <= port <= 65535:
-            raise ConfigError(f"listen: port {port} out of range", field="listen")
-        if not is_loopback(host) and (self.tls is None or not self.tokens):
-            raise ConfigError(
-                f"refusing to listen on {self.listen}: a non-loopback address needs a [tls] section and at least"
-                " one [[tokens]] entry (or listen on 127.0.0.1)",
-                field="listen",
-            )
-        if self.tls is not None:
-            for path in (self.tls.cert_file, self.tls.key_file, self.tls.client_ca_file):
-                if path is not None and not path.is_file():
-                    raise ConfigError(f"tls: file {str(path)!r} does not exist", field="tls")
-        names = [t.name for t in self.tokens]
-        if len(set(names)) != len(names):
-            raise ConfigError("tokens: names must be unique", field="tokens")
-        if any(len(t.token.reveal()) < 16 for t in self.tokens):
-            raise ConfigError("tokens: every token needs at least 16 characters", field="tokens")
         from daemon.host.roles import HOST_KNOWN_ROLES  # noqa: PLC0415 - imports the generated gRPC code
 
-        known = ", ".join(sorted(HOST_KNOWN_ROLES))
-        for t in self.tokens:
-            if not t.roles or set(t.roles) - HOST_KNOWN_ROLES:
-                raise ConfigError(f"tokens: token {t.name!r} needs roles = [...] from {known}", field="tokens")
-        if self.metrics_listen:
-            metrics_host, _ = split_host_port(self.metrics_listen)
-            if not is_loopback(metrics_host) and (self.tls is None or not self.tokens):
-                raise ConfigError(
-                    f"refusing to serve metrics on {self.metrics_listen}: a non-loopback address needs [tls] and"
-                    " [[tokens]]",
-                    field="metrics_listen",
-                )
+        check_access(self.listen, self.metrics_listen, self.tls, self.tokens, HOST_KNOWN_ROLES)
         if self.log_format not in {"json", "text"}:
             raise ConfigError("log_format must be 'json' or 'text'", field="log_format")
         if self.audit_interval_s < 0 or self.replacement_wait_s < 0:

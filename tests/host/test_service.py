@@ -154,8 +154,10 @@ def test_tokens_are_required_when_configured(tmp_path: Path) -> None:
 def test_config_rules(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         HostConfig(listen="0.0.0.0:50061").validate()
-    with pytest.raises(ConfigError, match="roles"):
+    with pytest.raises(ConfigError, match=r"unknown role\(s\) cashier"):  # a daemon role is not a host role
         HostConfig(tokens=(TokenConfig("x", Secret("y" * 20), roles=("cashier",)),)).validate()
+    with pytest.raises(ConfigError, match="needs roles"):
+        HostConfig(tokens=(TokenConfig("x", Secret("y" * 20), roles=()),)).validate()
     conf = tmp_path / "host.toml"
     conf.write_text('listen = "127.0.0.1:0"\ndatabase_env = "HOST_DB"\n', encoding="utf-8")
     loaded = load_host_config(conf, env={"HOST_DB": "postgresql://u:secret@db/x"})
