@@ -160,8 +160,13 @@ def test_a_read_only_state_dir_exits_2_with_a_message() -> None:
         state.mkdir(mode=0o755)
         command = [sys.executable, "-m", "daemon.main", "--simulate", "--listen", "127.0.0.1:0",
                    "--state-dir", str(state)]  # fmt: skip
-        if os.geteuid() == 0:  # root writes anywhere: run the daemon as nobody, for whom the directory is read-only
-            command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+        if os.geteuid() == 0:
+            # Root writes anywhere: the directory belongs to nobody, mode 0555, and the daemon runs as root with no
+            # capabilities (no DAC override, no chown/chmod of another's file). Still root, it can read the
+            # checkout and its venv wherever CI clones them (a 0700 temporary folder would shut nobody out).
+            os.chown(state, 65534, 65534)
+            state.chmod(0o555)
+            command = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", *command]
         else:
             state.chmod(0o555)
         result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=60)
