@@ -9,6 +9,7 @@ always, ``EF`` = never). WRITE KEY commands carry ``Redact.COMMAND_DATA``: trace
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 
 from apdu._checks import check_bytes, check_int, check_sfi
@@ -289,10 +290,53 @@ def create_purse_ef(
 # --- WRITE KEY ------------------------------------------------------------------------------------------------
 
 
-def _write_key(key_type: int, key_id: int, head: bytes, secret: bytes, *, update: bool, protected: bool) -> Command:
-    type_byte = key_type | (0xC0 if protected else 0x00)
+@dataclasses.dataclass(frozen=True)
+class _KeyKind:
+    """One family of WRITE KEY data fields ``type ‖ use ‖ change ‖ byte 3 ‖ byte 4 ‖ secret`` (FMCOS 2.0 WRITE KEY,
+    sources.md V1): the key types it covers, what bytes 3 and 4 mean and how long the secret may be."""
+
+    types: frozenset[KeyType]
+    byte3: str
+    byte4: str
+    value_field: str = "key"
+    value_range: tuple[int, int] | None = None  # a range of lengths (PIN); else an 8- or 16-byte key
+
+
+_TRANSACTION = _KeyKind(_TRANSACTION_TYPES, "version", "algorithm")
+_EXTERNAL_AUTH = _KeyKind(frozenset({KeyType.EXTERNAL_AUTH}), "follow_state", "error_counter")
+_PIN = _KeyKind(frozenset({KeyType.PIN}), "follow_state", "error_counter", value_field="pin", value_range=(2, 8))
+_MAINTENANCE = _KeyKind(_MAINTENANCE_TYPES, "byte3", "error_counter")
+
+
+def _write_key(
+    kind: _KeyKind,
+    key_type: int,
+    key_id: int,
+    secret: bytes,
+    rights: tuple[int, int],
+    bytes34: tuple[int, int],
+    *,
+    update: bool,
+    protected: bool,
+) -> Command:
+    """``80 D4 P1 KID Lc | type ‖ use ‖ change ‖ byte 3 ‖ byte 4 ‖ secret``; P1 ``01`` adds, P1 = type byte updates;
+    ``protected`` sets the two high type bits (the key may then only be written ciphered + MAC'd)."""
+    kt = _key_type(key_type, kind.types)
+    head = bytes(
+        (
+            _right("use_right", rights[0]),
+            _right("change_right", rights[1]),
+            check_int(kind.byte3, bytes34[0], 0, 0xFF),
+            check_int(kind.byte4, bytes34[1], 0, 0xFF),
+        )
+    )
+    if kind.value_range is None:
+        body = check_bytes(kind.value_field, secret, 8, 16)
+    else:
+        body = check_bytes(kind.value_field, secret, low=kind.value_range[0], high=kind.value_range[1])
+    type_byte = kt | (0xC0 if protected else 0x00)
     p1 = type_byte if update else _ADD_KEY
-    data = bytes((type_byte,)) + head + secret
+    data = bytes((type_byte,)) + head + body
     return Command(0x80, 0xD4, p1, check_int("key_id", key_id, 0, 0xFF), data, redact=Redact.COMMAND_DATA)
 
 
@@ -323,20 +367,11 @@ def write_transaction_key(
 
     Types 30/31/32 (DES encrypt/decrypt/MAC), 34 (TAC, internal), 3C (overdraft), 3D (unload), 3E (purchase),
     3F (load); key 8 or 16 bytes, Lc ``0D``/``15`` (FMCOS 2.0 WRITE KEY, sources.md V1). ``update``: P1 = key type
-    instead of
-    ``01``. ``protected``: set the two high type bits (``3E`` → ``FE``), the key may then only be written
+    instead of ``01``. ``protected``: set the two high type bits (``3E`` → ``FE``), the key may then only be written
     encrypted + MAC'd with ``84 D4`` (JR/T 0025.1 secure messaging). Data redacted.
     """
-    kt = _key_type(int(key_type), _TRANSACTION_TYPES)
-    head = bytes(
-        (
-            _right("use_right", use_right),
-            _right("change_right", change_right),
-            check_int("version", version, 0, 0xFF),
-            check_int("algorithm", algorithm, 0, 0xFF),
-        )
-    )
-    return _write_key(kt, key_id, head, check_bytes("key", key, 8, 16), update=update, protected=protected)
+    rights, bytes34 = (use_right, change_right), (version, algorithm)
+    return _write_key(_TRANSACTION, int(key_type), key_id, key, rights, bytes34, update=update, protected=protected)
 
 
 def write_external_auth_key(
@@ -355,16 +390,9 @@ def write_external_auth_key(
     Source: FMCOS 2.0 WRITE KEY, sources.md V1 (``80D4010015 39 F0 F0 AA 33 FF×16``, S13); key id ``00`` is the DF
     master key. Data redacted.
     """
-    head = bytes(
-        (
-            _right("use_right", use_right),
-            _right("change_right", change_right),
-            check_int("follow_state", follow_state, 0, 0xFF),
-            check_int("error_counter", error_counter, 0, 0xFF),
-        )
-    )
-    secret = check_bytes("key", key, 8, 16)
-    return _write_key(KeyType.EXTERNAL_AUTH, key_id, head, secret, update=update, protected=protected)
+    rights, bytes34 = (use_right, change_right), (follow_state, error_counter)
+    kind = _EXTERNAL_AUTH
+    return _write_key(kind, KeyType.EXTERNAL_AUTH, key_id, key, rights, bytes34, update=update, protected=protected)
 
 
 def write_pin(
@@ -381,16 +409,8 @@ def write_pin(
 
     Source: FMCOS 2.0 WRITE KEY, sources.md V1 (Lc ``07``-``0D``; the change right is fixed ``EF``). Data redacted.
     """
-    head = bytes(
-        (
-            _right("use_right", use_right),
-            NEVER,
-            check_int("follow_state", follow_state, 0, 0xFF),
-            check_int("error_counter", error_counter, 0, 0xFF),
-        )
-    )
-    secret = check_bytes("pin", pin, low=2, high=8)
-    return _write_key(KeyType.PIN, key_id, head, secret, update=update, protected=protected)
+    rights, bytes34 = (use_right, NEVER), (follow_state, error_counter)
+    return _write_key(_PIN, KeyType.PIN, key_id, pin, rights, bytes34, update=update, protected=protected)
 
 
 def write_maintenance_key(
@@ -410,13 +430,5 @@ def write_maintenance_key(
     Types 36 (line protection, the health card's STK keys), 37 (PIN unblock), 38 (PIN reload); source
     FMCOS 2.0 WRITE KEY, sources.md V1 (``80D401000D 36 F0 F0 FF 33 FF×8``, S13). Data redacted.
     """
-    kt = _key_type(int(key_type), _MAINTENANCE_TYPES)
-    head = bytes(
-        (
-            _right("use_right", use_right),
-            _right("change_right", change_right),
-            0xFF,
-            check_int("error_counter", error_counter, 0, 0xFF),
-        )
-    )
-    return _write_key(kt, key_id, head, check_bytes("key", key, 8, 16), update=update, protected=protected)
+    rights, bytes34 = (use_right, change_right), (0xFF, error_counter)
+    return _write_key(_MAINTENANCE, int(key_type), key_id, key, rights, bytes34, update=update, protected=protected)
