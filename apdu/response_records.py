@@ -12,15 +12,13 @@ purchase with a PSAM; PSAM COS, sources.md V2 (PSAM), 健康卡 SAM spec: files 
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self
-
-import construct as cs
+from typing import ClassVar, Self
 
 from apdu._checks import check_bytes, check_int
 from apdu.bcd import decode_date, encode_date
 from apdu.errors import ApduFormatError
+from apdu.layout import Layout, raw, uint
 
 __all__ = [
     "BalanceResponse",
@@ -40,69 +38,8 @@ __all__ = [
 ]
 
 
-def _need(record: str, data: bytes, length: int) -> bytes:
-    data = bytes(data)
-    if len(data) != length:
-        raise ApduFormatError(f"{record} response must be {length} bytes, got {len(data)}", field=record)
-    return data
-
-
 def _byte(name: str, value: int) -> bytes:
     return bytes((check_int(name, value, 0, 0xFF),))
-
-
-class Layout:
-    """A fixed byte layout declared once: named big-endian unsigned integers and byte strings, in order.
-
-    The declaration is a ``construct`` Struct (:attr:`struct`, the reference codec: the tests check that
-    :meth:`parse` and :meth:`build` agree with it byte for byte). The two methods slice by the offsets it
-    declares, because a compiled Struct costs about 10 µs per record, a quarter of the virtual card's purchase
-    rate (benchmarks/simulator.py). Values are checked so that one that does not fit raises
-    :class:`~apdu.errors.ApduFormatError` naming its field.
-    """
-
-    def __init__(self, *fields: cs.Renamed) -> None:
-        self.struct = cs.Struct(*fields)
-        self.size: int = self.struct.sizeof()
-        self.fields: tuple[tuple[str, int, bool], ...] = tuple(
-            (f.name, f.sizeof(), isinstance(f.subcon, cs.Bytes)) for f in fields
-        )
-        offsets, at = [], 0
-        for name, size, is_bytes in self.fields:
-            offsets.append((name, at, at + size, is_bytes))
-            at += size
-        self._slices: tuple[tuple[str, int, int, bool], ...] = tuple(offsets)
-
-    def parse(self, record: str, data: bytes) -> dict[str, Any]:
-        """The field values of ``data``; ``ApduFormatError(field=record)`` unless it has exactly :attr:`size` bytes."""
-        return dict(zip((name for name, _, _ in self.fields), self.values(record, data), strict=True))
-
-    def values(self, record: str, data: bytes) -> list[Any]:
-        """The field values of ``data`` in declaration order (see :meth:`parse`)."""
-        d = _need(record, data, self.size)
-        return [d[a:b] if is_bytes else int.from_bytes(d[a:b], "big") for _, a, b, is_bytes in self._slices]
-
-    def build(self, values: dict[str, Any]) -> bytes:
-        """The bytes of ``values`` (every field checked: ints in range, byte strings of their length)."""
-        return self.build_from(values.__getitem__)
-
-    def build_from(self, value: Callable[[str], Any]) -> bytes:
-        """The bytes of the values ``value(name)`` gives (see :meth:`build`)."""
-        out = b""
-        for name, size, is_bytes in self.fields:
-            if is_bytes:
-                out += check_bytes(name, value(name), size)
-            else:
-                out += check_int(name, value(name), 0, (1 << (8 * size)) - 1).to_bytes(size, "big")
-        return out
-
-
-def _uint(name: str, size: int) -> cs.Renamed:
-    return name / cs.BytesInteger(size)
-
-
-def _raw(name: str, size: int) -> cs.Renamed:
-    return name / cs.Bytes(size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +67,8 @@ class InitForLoadResponse(_FixedRecord):
     """
 
     LAYOUT: ClassVar[Layout] = Layout(
-        _uint("balance", 4), _uint("online_counter", 2), _uint("key_version", 1), _uint("algorithm", 1),
-        _raw("icc_random", 4), _raw("mac1", 4),
+        uint("balance", 4), uint("online_counter", 2), uint("key_version", 1), uint("algorithm", 1),
+        raw("icc_random", 4), raw("mac1", 4),
     )  # fmt: skip
     LENGTH: ClassVar[int] = 16
     balance: int
@@ -151,8 +88,8 @@ class InitForPurchaseResponse(_FixedRecord):
     """
 
     LAYOUT: ClassVar[Layout] = Layout(
-        _uint("balance", 4), _uint("offline_counter", 2), _uint("overdraft_limit", 3), _uint("key_version", 1),
-        _uint("algorithm", 1), _raw("icc_random", 4),
+        uint("balance", 4), uint("offline_counter", 2), uint("overdraft_limit", 3), uint("key_version", 1),
+        uint("algorithm", 1), raw("icc_random", 4),
     )  # fmt: skip
     LENGTH: ClassVar[int] = 15
     balance: int
@@ -171,8 +108,8 @@ class InitForUpdateResponse(_FixedRecord):
     """
 
     LAYOUT: ClassVar[Layout] = Layout(
-        _uint("balance", 4), _uint("online_counter", 2), _uint("overdraft_limit", 3), _uint("key_version", 1),
-        _uint("algorithm", 1), _raw("icc_random", 4), _raw("mac1", 4),
+        uint("balance", 4), uint("online_counter", 2), uint("overdraft_limit", 3), uint("key_version", 1),
+        uint("algorithm", 1), raw("icc_random", 4), raw("mac1", 4),
     )  # fmt: skip
     LENGTH: ClassVar[int] = 19
     balance: int
@@ -188,13 +125,13 @@ class InitForUpdateResponse(_FixedRecord):
 class DebitForPurchaseResponse(_FixedRecord):
     """DEBIT FOR PURCHASE answer: TAC(4) ‖ MAC2(4), in that order (JR/T 0025.1 DEBIT FOR PURCHASE)."""
 
-    LAYOUT: ClassVar[Layout] = Layout(_raw("tac", 4), _raw("mac2", 4))
+    LAYOUT: ClassVar[Layout] = Layout(raw("tac", 4), raw("mac2", 4))
     LENGTH: ClassVar[int] = 8
     tac: bytes
     mac2: bytes
 
 
-_TAC = Layout(_raw("tac", 4))
+_TAC = Layout(raw("tac", 4))
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +156,7 @@ class UpdateOverdraftLimitResponse(_FixedRecord):
 class DebitForUnloadResponse(_FixedRecord):
     """DEBIT FOR UNLOAD answer: a MAC(4) under the session key, not a TAC (JR/T 0025.1 INITIALIZE FOR UNLOAD)."""
 
-    LAYOUT: ClassVar[Layout] = Layout(_raw("mac", 4))
+    LAYOUT: ClassVar[Layout] = Layout(raw("mac", 4))
     LENGTH: ClassVar[int] = 4
     mac: bytes
 
@@ -229,7 +166,7 @@ class TransactionProveResponse(_FixedRecord):
     """GET TRANSACTION PROVE answer: MAC(4) ‖ TAC(4) (JR/T 0025.1 GET TRANSACTION PROVE: TAC at bytes 4..7, M
     confidence)."""
 
-    LAYOUT: ClassVar[Layout] = Layout(_raw("mac", 4), _raw("tac", 4))
+    LAYOUT: ClassVar[Layout] = Layout(raw("mac", 4), raw("tac", 4))
     LENGTH: ClassVar[int] = 8
     mac: bytes
     tac: bytes
@@ -239,7 +176,7 @@ class TransactionProveResponse(_FixedRecord):
 class BalanceResponse(_FixedRecord):
     """GET BALANCE answer: balance(4), big-endian fen (JR/T 0025.1 GET BALANCE)."""
 
-    LAYOUT: ClassVar[Layout] = Layout(_uint("balance", 4))
+    LAYOUT: ClassVar[Layout] = Layout(uint("balance", 4))
     LENGTH: ClassVar[int] = 4
     balance: int
 
@@ -249,7 +186,7 @@ class SamPurchaseInitResponse(_FixedRecord):
     """PSAM INIT_SAM_FOR_PURCHASE (``80 70``) answer: terminal transaction serial(4) ‖ MAC1(4) (JR/T 0025.2 purchase
     with a PSAM)."""
 
-    LAYOUT: ClassVar[Layout] = Layout(_uint("terminal_serial", 4), _raw("mac1", 4))
+    LAYOUT: ClassVar[Layout] = Layout(uint("terminal_serial", 4), raw("mac1", 4))
     LENGTH: ClassVar[int] = 8
     terminal_serial: int
     mac1: bytes
@@ -260,7 +197,7 @@ class TerminalInfo(_FixedRecord):
     """The 6-byte terminal number (终端机编号): PSAM EF16 ``00 B0 96 00 06`` (PSAM files, sources.md V2), health SAM
     EF0016 (健康卡 SAM spec: files: province(1) ‖ city(1) ‖ issuer(1) ‖ serial(3))."""
 
-    LAYOUT: ClassVar[Layout] = Layout(_raw("terminal_id", 6))
+    LAYOUT: ClassVar[Layout] = Layout(raw("terminal_id", 6))
     LENGTH: ClassVar[int] = 6
     terminal_id: bytes
 
@@ -329,8 +266,8 @@ class HealthSamAppInfo:
     """
 
     LAYOUT: ClassVar[Layout] = Layout(
-        _uint("key_index", 1), _raw("issuer_id", 8), _raw("receiver_id", 8), _raw("start_date", 4),
-        _raw("expiry_date", 4),
+        uint("key_index", 1), raw("issuer_id", 8), raw("receiver_id", 8), raw("start_date", 4),
+        raw("expiry_date", 4),
     )  # fmt: skip
     LENGTH: ClassVar[int] = 25
     key_index: int
