@@ -55,7 +55,7 @@ from sam.crypto import (
     purchase_mac2,
     purchase_session_key,
     purchase_tac,
-    session_mac,
+    unload_mac,
 )
 
 if TYPE_CHECKING:
@@ -238,8 +238,7 @@ def _debit_unload(card: VirtualCard, data: bytes) -> bytes:
     p, purse = _take(card, _UNLOAD)
     date_time, mac2 = _verified_host_mac2(card, p, data, "unload:mac2-verified")
     balance = purse.balance - p.amount
-    answer = session_mac(p.alg, p.session_key, balance.to_bytes(4, "big") + p.counter.to_bytes(2, "big")
-                         + p.amount.to_bytes(4, "big") + bytes((p.tx_type,)) + p.terminal_id + date_time)  # fmt: skip
+    answer = unload_mac(p.alg, p.session_key, balance, p.counter, p.amount, p.tx_type, p.terminal_id, date_time)
     last = LastTransaction(p.tx_type, p.counter + 1, mac2, answer)
     ops: list[Op] = [SetPurse((*card.df_path, purse.fid), balance, p.counter + 1, purse.offline_counter, last)]
     card.commit(ops + _detail_ops(card, purse, p, p.counter, date_time), "unload")

@@ -40,6 +40,7 @@ from sam.crypto.purse_crypto import (
     purchase_session_key,
     purchase_tac,
     tac_session_key,
+    unload_mac,
 )
 from sam.crypto.secure_messaging import (
     sm_decrypt_data,
@@ -114,6 +115,7 @@ __all__ = [
     "sm_encrypt_data",
     "sm_mac_command",
     "tac_session_key",
+    "unload_mac",
     "unpad80",
     "verify_mac",
     "verify_session_mac",

@@ -8,6 +8,8 @@ and regression.json (diversified 3DES and SM4 cases).
 
 from __future__ import annotations
 
+from apdu.errors import ApduFormatError
+from apdu.layout import Layout, raw, uint
 from sam.crypto.algorithm import Algorithm
 from sam.crypto.ciphers import encrypt_ecb
 from sam.crypto.diversify import invert
@@ -24,6 +26,7 @@ __all__ = [
     "purchase_session_key",
     "purchase_tac",
     "tac_session_key",
+    "unload_mac",
 ]
 
 
@@ -47,24 +50,41 @@ def _session_key(alg: Algorithm, key: bytes, block: bytes) -> bytes:
     return encrypt_ecb(alg, key, block)
 
 
-def _transaction_fields(amount: int, tx_type: int, terminal_id: bytes, date_time: bytes) -> bytes:
-    """``amount(4) ‖ type(1) ‖ TermID(6) ‖ date(4) ‖ time(3)``: purchase MAC1 and load MAC2 (JR/T 0025.2 load MAC/TAC,
-    JR/T 0025.2 purchase MAC/TAC)."""
-    return (
-        _u(amount, 4, "amount")
-        + _u(tx_type, 1, "tx_type")
-        + _fixed(terminal_id, 6, "terminal_id")
-        + _fixed(date_time, 7, "date_time")
-    )
+# The data each MAC and TAC is computed over, declared once (JR/T 0025.2 load MAC/TAC, JR/T 0025.2 purchase MAC/TAC).
+_AMOUNT, _TX_TYPE, _TERMINAL, _DATE_TIME = (
+    uint("amount", 4),
+    uint("tx_type", 1),
+    raw("terminal_id", 6),
+    raw("date_time", 7),
+)
+LOAD_MAC1_DATA = Layout(uint("balance_before", 4), _AMOUNT, _TX_TYPE, _TERMINAL)
+"""Load MAC1: ``old balance(4) ‖ amount(4) ‖ type(1) ‖ TermID(6)``."""
+TRANSACTION_DATA = Layout(_AMOUNT, _TX_TYPE, _TERMINAL, _DATE_TIME)
+"""Purchase MAC1 and load MAC2: ``amount(4) ‖ type(1) ‖ TermID(6) ‖ date(4) ‖ time(3)``."""
+PURCHASE_MAC2_DATA = Layout(_AMOUNT)
+"""Purchase MAC2: ``amount(4)`` only."""
+PURCHASE_TAC_DATA = Layout(_AMOUNT, _TX_TYPE, _TERMINAL, uint("terminal_serial", 4), _DATE_TIME)
+"""Purchase TAC: ``amount ‖ type ‖ TermID ‖ terminal serial(4) ‖ date ‖ time``."""
+LOAD_TAC_DATA = Layout(uint("balance_after", 4), uint("online_counter", 2), _AMOUNT, _TX_TYPE, _TERMINAL, _DATE_TIME)
+"""Load TAC and the unload answer MAC: ``new balance ‖ online counter before increment ‖ amount ‖ type ‖ TermID ‖
+date ‖ time``."""
+
+
+def _data(layout: Layout, **values: int | bytes) -> bytes:
+    """``layout`` built from ``values``; a value that does not fit is a :class:`CryptoError` naming it."""
+    try:
+        return layout.build(values)
+    except ApduFormatError as exc:
+        raise CryptoError(exc.message) from None
 
 
 def purchase_session_key(
     alg: Algorithm, purchase_key: bytes, icc_random: bytes, offline_counter: int, terminal_serial: int
 ) -> bytes:
     """SESPK from ``ICC random(4) ‖ offline counter(2) ‖ low 2 bytes of the terminal serial`` (JR/T 0025.2 session key,
-    SM4 purse variant, sources.md F1).
+        SM4 purse variant, sources.md F1).
 
-    Example: the published purchase example (``pboc_purse.json`` V2), counter 0, terminal serial 1.
+        Example: the published purchase example (``pboc_purse.json`` V2), counter 0, terminal serial 1.
 
     >>> from sam.crypto.algorithm import Algorithm
     >>> dpk = bytes.fromhex("11223344556677888877665544332211")
@@ -81,9 +101,9 @@ def purchase_session_key(
 
 def load_session_key(alg: Algorithm, load_key: bytes, icc_random: bytes, online_counter: int) -> bytes:
     """SESLK from ``ICC random(4) ‖ online counter(2) ‖ 80 00`` (JR/T 0025.2 session key, SM4 purse variant, sources.md
-    F1).
+        F1).
 
-    Example: the published load example (``pboc_purse.json`` V1).
+        Example: the published load example (``pboc_purse.json`` V1).
 
     >>> from sam.crypto.algorithm import Algorithm
     >>> dlk = bytes.fromhex("11223344556677888877665544332211")
@@ -96,7 +116,7 @@ def load_session_key(alg: Algorithm, load_key: bytes, icc_random: bytes, online_
 
 def tac_session_key(alg: Algorithm, tac_key: bytes) -> bytes:
     """The key the TAC is computed with: ``DTK_L ⊕ DTK_R`` for 3DES (JR/T 0025.2 purchase MAC/TAC), the DTK itself for
-    SM4 (SM4 purse variant, sources.md F1).
+        SM4 (SM4 purse variant, sources.md F1).
 
     >>> from sam.crypto.algorithm import Algorithm
     >>> tac_session_key(Algorithm.TDES, bytes.fromhex("11223344556677888877665544332211")).hex().upper()
@@ -113,7 +133,7 @@ def purchase_mac1(
 ) -> bytes:
     """MAC1 over ``amount(4) ‖ type(1) ‖ TermID(6) ‖ date(4) ‖ time(3)`` (JR/T 0025.2 purchase MAC/TAC).
 
-    Example (``pboc_purse.json`` V2): amount 0x1000 fen, type 06, date-time 2012-02-29 13:51:00.
+        Example (``pboc_purse.json`` V2): amount 0x1000 fen, type 06, date-time 2012-02-29 13:51:00.
 
     >>> from sam.crypto.algorithm import Algorithm
     >>> sk = bytes.fromhex("003238ABC57659DD")
@@ -121,7 +141,8 @@ def purchase_mac1(
     >>> purchase_mac1(Algorithm.TDES, sk, 0x1000, 0x06, bytes.fromhex("001122334455"), when).hex().upper()
     'F15CAB75'
     """
-    return session_mac(alg, session_key, _transaction_fields(amount, tx_type, terminal_id, date_time))
+    data = _data(TRANSACTION_DATA, amount=amount, tx_type=tx_type, terminal_id=terminal_id, date_time=date_time)
+    return session_mac(alg, session_key, data)
 
 
 def purchase_mac2(alg: Algorithm, session_key: bytes, amount: int) -> bytes:
@@ -131,7 +152,7 @@ def purchase_mac2(alg: Algorithm, session_key: bytes, amount: int) -> bytes:
     >>> purchase_mac2(Algorithm.TDES, bytes.fromhex("003238ABC57659DD"), 0x1000).hex().upper()  # V2
     '56988A13'
     """
-    return session_mac(alg, session_key, _u(amount, 4, "amount"))
+    return session_mac(alg, session_key, _data(PURCHASE_MAC2_DATA, amount=amount))
 
 
 def purchase_tac(
@@ -145,13 +166,10 @@ def purchase_tac(
 ) -> bytes:
     """TAC over ``amount ‖ type ‖ TermID ‖ terminal serial(4) ‖ date ‖ time`` with the TAC key (JR/T 0025.2 purchase
     MAC/TAC)."""
-    data = (
-        _u(amount, 4, "amount")
-        + _u(tx_type, 1, "tx_type")
-        + _fixed(terminal_id, 6, "terminal_id")
-        + _u(terminal_serial, 4, "terminal_serial")
-        + _fixed(date_time, 7, "date_time")
-    )
+    data = _data(
+        PURCHASE_TAC_DATA, amount=amount, tx_type=tx_type, terminal_id=terminal_id,
+        terminal_serial=terminal_serial, date_time=date_time,
+    )  # fmt: skip
     return session_mac(alg, tac_session_key(alg, tac_key), data)
 
 
@@ -160,19 +178,14 @@ def load_mac1(
 ) -> bytes:
     """Load MAC1 over ``old balance(4) ‖ amount(4) ‖ type(1) ‖ TermID(6)`` (JR/T 0025.2 load MAC/TAC).
 
-    Example (``pboc_purse.json`` V1): balance 0, amount 0x1000 fen, type 01, terminal ``001122334455``.
+        Example (``pboc_purse.json`` V1): balance 0, amount 0x1000 fen, type 01, terminal ``001122334455``.
 
     >>> from sam.crypto.algorithm import Algorithm
     >>> sk = bytes.fromhex("9B1D924E05595603")
     >>> load_mac1(Algorithm.TDES, sk, 0, 0x1000, 0x01, bytes.fromhex("001122334455")).hex().upper()
     '2988AE5A'
     """
-    data = (
-        _u(balance_before, 4, "balance_before")
-        + _u(amount, 4, "amount")
-        + _u(tx_type, 1, "tx_type")
-        + _fixed(terminal_id, 6, "terminal_id")
-    )
+    data = _data(LOAD_MAC1_DATA, balance_before=balance_before, amount=amount, tx_type=tx_type, terminal_id=terminal_id)
     return session_mac(alg, session_key, data)
 
 
@@ -181,7 +194,7 @@ def load_mac2(
 ) -> bytes:
     """Load MAC2 over ``amount(4) ‖ type(1) ‖ TermID(6) ‖ date(4) ‖ time(3)`` (JR/T 0025.2 load MAC/TAC).
 
-    Example (``pboc_purse.json`` V1), date-time 2011-12-21 21:48:22:
+        Example (``pboc_purse.json`` V1), date-time 2011-12-21 21:48:22:
 
     >>> from sam.crypto.algorithm import Algorithm
     >>> sk = bytes.fromhex("9B1D924E05595603")
@@ -189,7 +202,8 @@ def load_mac2(
     >>> load_mac2(Algorithm.TDES, sk, 0x1000, 0x01, bytes.fromhex("001122334455"), when).hex().upper()
     '3A845BF0'
     """
-    return session_mac(alg, session_key, _transaction_fields(amount, tx_type, terminal_id, date_time))
+    data = _data(TRANSACTION_DATA, amount=amount, tx_type=tx_type, terminal_id=terminal_id, date_time=date_time)
+    return session_mac(alg, session_key, data)
 
 
 def load_tac(
@@ -202,13 +216,31 @@ def load_tac(
     terminal_id: bytes,
     date_time: bytes,
 ) -> bytes:
-    """Load TAC over ``new balance ‖ online counter before increment ‖ amount ‖ type ‖ TermID ‖ date ‖ time``."""
-    data = (
-        _u(balance_after, 4, "balance_after")
-        + _u(online_counter, 2, "online_counter")
-        + _u(amount, 4, "amount")
-        + _u(tx_type, 1, "tx_type")
-        + _fixed(terminal_id, 6, "terminal_id")
-        + _fixed(date_time, 7, "date_time")
-    )
+    """Load TAC over :data:`LOAD_TAC_DATA` with the TAC key (JR/T 0025.2 load MAC/TAC)."""
+    data = _load_tac_data(balance_after, online_counter, amount, tx_type, terminal_id, date_time)
     return session_mac(alg, tac_session_key(alg, tac_key), data)
+
+
+def unload_mac(
+    alg: Algorithm,
+    session_key: bytes,
+    balance_after: int,
+    online_counter: int,
+    amount: int,
+    tx_type: int,
+    terminal_id: bytes,
+    date_time: bytes,
+) -> bytes:
+    """The DEBIT FOR UNLOAD answer MAC: :data:`LOAD_TAC_DATA` under the session key (the layout is this project's
+    choice, JR/T 0025.1 INITIALIZE FOR UNLOAD only says the session key is used [INF])."""
+    data = _load_tac_data(balance_after, online_counter, amount, tx_type, terminal_id, date_time)
+    return session_mac(alg, session_key, data)
+
+
+def _load_tac_data(
+    balance_after: int, online_counter: int, amount: int, tx_type: int, terminal_id: bytes, date_time: bytes
+) -> bytes:
+    return _data(
+        LOAD_TAC_DATA, balance_after=balance_after, online_counter=online_counter, amount=amount, tx_type=tx_type,
+        terminal_id=terminal_id, date_time=date_time,
+    )  # fmt: skip

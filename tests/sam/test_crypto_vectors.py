@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from apdu.command import Command
 from sam import crypto
-from sam.crypto import Algorithm
+from sam.crypto import Algorithm, purse_crypto
 from tests.vectors import VECTORS_DIR, by_id, load
 
 H = bytes.fromhex
@@ -182,3 +182,17 @@ def test_regression_line_encryption_padding() -> None:
         got = crypto.sm_encrypt_data(TDES, key, plain[1:], pad_always=pad_always)
         assert got == H(case["ciphertext"])
         assert crypto.sm_decrypt_data(TDES, key, got) == plain[1:]
+
+
+def test_mac_data_layouts_split_and_rebuild_the_published_tac_inputs() -> None:
+    """The TAC inputs of the regression vector split by the declared layouts and rebuild byte for byte; the unload
+    answer MAC is the session-key MAC over the load TAC layout."""
+    v = by_id("regression", "reg-tac-for-published-examples")
+    purchase_input, load_input = H(v["purchase_tac_input"]), H(v["load_tac_input"])
+    purchase = purse_crypto.PURCHASE_TAC_DATA.parse("purchase TAC data", purchase_input)
+    assert purse_crypto.PURCHASE_TAC_DATA.build(purchase) == purchase_input
+    assert crypto.purchase_tac(TDES, H(v["DTK"]), **purchase) == H(v["purchase_TAC"])
+    load = purse_crypto.LOAD_TAC_DATA.parse("load TAC data", load_input)
+    assert purse_crypto.LOAD_TAC_DATA.build(load) == load_input
+    session_key = bytes.fromhex("9B1D924E05595603")  # the published load example's SESLK
+    assert crypto.unload_mac(TDES, session_key, **load) == crypto.session_mac(TDES, session_key, load_input)
