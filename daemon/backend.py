@@ -8,12 +8,13 @@ rest of the daemon does not depend on that API's details. Money is integer fen.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from daemon.journal import Kind
+from healthcard.api import CardData, LoadRequest, Section
 
 __all__ = ["CardOps", "Completed", "Prepared", "ReaderBackend", "TxHooks"]
 
@@ -64,8 +65,8 @@ class CardOps(Protocol):
         """KH of the card."""
         ...
 
-    def read(self, sections: Collection[str] | None) -> Mapping[str, Any]:
-        """Card data as JSON with the field names of ``healthcard.v1.CardData``; ``None`` = all sections."""
+    def read(self, sections: Collection[Section] | None) -> CardData:
+        """The card API's data of ``sections`` (``None`` = all sections)."""
         ...
 
     def balance(self) -> int:
@@ -76,20 +77,24 @@ class CardOps(Protocol):
         """A purchase (JR/T 0025.1 INITIALIZE FOR PURCHASE), journaled through ``hooks``."""
         ...
 
-    def load(self, amount_fen: int, hooks: TxHooks) -> Completed:
-        """A load (JR/T 0025.1 CREDIT FOR LOAD), journaled through ``hooks``."""
+    def load(
+        self, amount_fen: int, hooks: TxHooks, authoriser: Callable[[LoadRequest], bytes] | None = None
+    ) -> Completed:
+        """A load (JR/T 0025.1 CREDIT FOR LOAD), journaled through ``hooks``; ``authoriser`` checks MAC1 and makes
+        MAC2 (the hospital host's, :meth:`daemon.hostlink.HostLink.authorise_load`), else the session's SAM."""
         ...
 
     def recover(self, kind: Kind, prepared: Prepared) -> Completed | None:
         """GET TRANSACTION PROVE for a prepared transaction: the result, or ``None`` if the card was not changed."""
         ...
 
-    def write(self, sections: Mapping[str, Mapping[str, Any]], clear: Collection[str] = ()) -> list[str]:
-        """Merge the fields given as JSON (``healthcard.v1.CardData`` names) into the card and erase the ``clear``
-        fields (``"validity.phone1"``); fields neither given nor cleared keep their value. Returns the sections."""
+    def write(self, sections: Mapping[str, object], clear: Collection[str] = ()) -> tuple[Section, ...]:
+        """Merge the sections given in the card API's JSON form (``CardUpdate.from_json``: section names as keys)
+        into the card and erase the ``clear`` fields (``"validity.phone1"``); fields neither given nor cleared keep
+        their value. Returns the sections written."""
         ...
 
-    def issue(self, card_number: str, holder: Mapping[str, Any]) -> str:
+    def issue(self, card_number: str, holder: Mapping[str, object]) -> str:
         """Personalise a blank card; returns the card number."""
         ...
 

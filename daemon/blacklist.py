@@ -25,6 +25,7 @@ from daemon.backend import CardOps, Completed, Prepared, ReaderBackend, TxHooks
 from daemon.database import Database
 from daemon.errors import DaemonError, R
 from daemon.journal import Kind
+from healthcard.api import CardData, LoadRequest, Section
 
 __all__ = ["CardListedError", "GuardedBackend", "ListChange", "LocalBlacklist"]
 
@@ -166,7 +167,7 @@ class GuardedCardOps:
     """
 
     def __init__(
-        self, inner: CardOps, blacklist: LocalBlacklist, authoriser: Callable[[Any], bytes] | None = None
+        self, inner: CardOps, blacklist: LocalBlacklist, authoriser: Callable[[LoadRequest], bytes] | None = None
     ) -> None:
         self._inner = inner
         self._blacklist = blacklist
@@ -176,7 +177,7 @@ class GuardedCardOps:
     def card_number(self) -> str:
         return self._inner.card_number
 
-    def read(self, sections: Collection[str] | None) -> Mapping[str, Any]:
+    def read(self, sections: Collection[Section] | None) -> CardData:
         return self._inner.read(sections)
 
     def balance(self) -> int:
@@ -186,19 +187,19 @@ class GuardedCardOps:
         self._blacklist.check(self._inner.card_number)
         return self._inner.debit(amount_fen, hooks)
 
-    def load(self, amount_fen: int, hooks: TxHooks) -> Completed:
+    def load(
+        self, amount_fen: int, hooks: TxHooks, authoriser: Callable[[LoadRequest], bytes] | None = None
+    ) -> Completed:
         self._blacklist.check(self._inner.card_number)
-        if self._authoriser is not None:  # ApiCardOps.load takes the authoriser (the CardOps protocol does not)
-            return self._inner.load(amount_fen, hooks, authoriser=self._authoriser)  # type: ignore[call-arg]
-        return self._inner.load(amount_fen, hooks)
+        return self._inner.load(amount_fen, hooks, authoriser=authoriser or self._authoriser)
 
     def recover(self, kind: Kind, prepared: Prepared) -> Completed | None:
         return self._inner.recover(kind, prepared)  # finishing an earlier transaction is always allowed
 
-    def write(self, sections: Mapping[str, Mapping[str, Any]], clear: Collection[str] = ()) -> list[str]:
+    def write(self, sections: Mapping[str, object], clear: Collection[str] = ()) -> tuple[Section, ...]:
         return self._inner.write(sections, clear)
 
-    def issue(self, card_number: str, holder: Mapping[str, Any]) -> str:
+    def issue(self, card_number: str, holder: Mapping[str, object]) -> str:
         return self._inner.issue(card_number, holder)
 
     def add_record(self, kind: str, items: Mapping[int, str]) -> int:
@@ -212,7 +213,7 @@ class GuardedBackend:
     """A :class:`ReaderBackend` whose sessions are :class:`GuardedCardOps`; everything else is the inner one's."""
 
     def __init__(
-        self, inner: ReaderBackend, blacklist: LocalBlacklist, authoriser: Callable[[Any], bytes] | None = None
+        self, inner: ReaderBackend, blacklist: LocalBlacklist, authoriser: Callable[[LoadRequest], bytes] | None = None
     ) -> None:
         self.inner = inner
         self._blacklist = blacklist

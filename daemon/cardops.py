@@ -1,8 +1,9 @@
 """The daemon's only use of the high-level card API (``healthcard.api``, docs/architecture.md).
 
 The daemon imports nothing of ``healthcard`` but :mod:`healthcard.api` (an import-linter contract in
-pyproject.toml, run by scripts/test.sh); the card API is imported lazily at run time (``healthcardd --help`` and
-the PC/SC-less paths stay light) and for the type checker at the top.
+pyproject.toml, run by scripts/test.sh), typed against it. ``daemon.main`` imports the server (and so this module
+and the card API) only once the configuration is valid, so ``healthcardd --help`` stays light; pyscard
+(``apdu.pcsc``) is imported only by :class:`PcscReader`, so ``--simulate`` runs without it.
 
 * :class:`SimulatedReader` — ``--simulate``: an in-process virtual card (a demo card with a balance) and the
   virtual SAM, persisted in the state directory by the card store (``healthcard.store``, exported by
@@ -28,7 +29,6 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
 
 from apdu.errors import HealthCardError, LibraryError, ReaderError
 from apdu.files import private_dir
@@ -37,72 +37,38 @@ from daemon.backend import Completed, Prepared, TxHooks
 from daemon.errors import CardNotBlankError, SamUnavailableError
 from daemon.journal import Kind
 from daemon.samgate import SamGate
-
-if TYPE_CHECKING:
-    from apdu.card import SimulatedCard
-    from healthcard.api import (
-        CardData,
-        CardSession,
-        LoadRequest,
-        LoadResult,
-        LoggedCardState,
-        PurchaseResult,
-        Section,
-        TrustList,
-        VirtualCard,
-    )
-    from healthcard.api import PreparedDebit as ApiPreparedDebit
-    from healthcard.api import PreparedLoad as ApiPreparedLoad
+from healthcard.api import (
+    DEMO_PURSE_PIN,
+    DEMO_SAM_PIN,
+    CardData,
+    CardSession,
+    InpatientRecord,
+    LoadRequest,
+    LoadResult,
+    LoggedCardState,
+    OutpatientRecord,
+    Person,
+    PreparedDebit,
+    PreparedLoad,
+    PurchaseResult,
+    Section,
+    TrustList,
+    VirtualCard,
+    blank_card,
+    card_no_for,
+    demo_issuer,
+    issue_card,
+    load_demo_person,
+    new_demo_card,
+    open_logged_card,
+    open_pcsc_session,
+    open_sam,
+)
 
 __all__ = ["BLANK_READER", "ApiCardOps", "PcscReader", "SimulatedReader", "simulated_readers"]
 
 BLANK_READER = "virtual-blank"
 log = logging.getLogger("healthcardd.readers")
-
-# CardData / Section names of healthcard.api -> healthcard.v1.CardData field names.
-_RENAME = {"clinical": "clinical_flags", "special": "special_info"}
-_SECTION_OF = {"clinical_flags": "clinical", "special_info": "special", "inpatient_records": "inpatient",
-               "outpatient_records": "outpatient"}  # fmt: skip
-
-
-def _jsonify(value: Any) -> Any:
-    to_json = getattr(value, "to_json", None)
-    if callable(to_json):
-        return to_json()
-    return value
-
-
-def _card_data_json(data: CardData) -> dict[str, Any]:
-    out: dict[str, Any] = {"card_number": data.card_number}
-    for name in ("issuer", "holder", "validity", "addresses", "contacts", "occupation_marriage", "documents",
-                 "clinical", "special"):  # fmt: skip
-        value = getattr(data, name, None)
-        if value is not None:
-            out[_RENAME.get(name, name)] = _jsonify(value)
-    if data.photo is not None:
-        out["photo"] = bytes(data.photo)
-    if data.allergies is not None:
-        out["allergies"] = [{"substance": a.substance, "reaction": a.reaction} for a in data.allergies]
-    if data.immunisations is not None:
-        out["immunisations"] = [
-            {"name": i.name, "date": i.date.isoformat() if i.date else ""} for i in data.immunisations
-        ]
-    visits = []
-    for kind in ("inpatient", "outpatient"):
-        for record in getattr(data, kind, None) or ():
-            visit = {"kind": kind, "slot": record.slot, "valid": record.valid, "items": dict(record.items)}
-            if record.signature is not None:
-                visit["signature"] = record.signature
-            visits.append(visit)
-    if visits:
-        out["visit_records"] = visits
-    if data.purse is not None:
-        app = data.purse.application
-        out["purse"] = {
-            "balance_fen": data.purse.balance_fen,
-            "application_serial": app.app_serial.hex().upper() if app is not None else "",
-        }
-    return out
 
 
 class ApiCardOps:
@@ -133,9 +99,8 @@ class ApiCardOps:
         """APPLICATION UNBLOCK of the purse; ``purse_factor`` (16 hex digits) as kept when it was blocked."""
         self._s.unblock_application(bytes.fromhex(purse_factor))
 
-    def read(self, sections: Collection[str] | None) -> Mapping[str, Any]:
-        wanted = None if sections is None else [_section(s) for s in sections]
-        return _card_data_json(self._s.read(wanted))
+    def read(self, sections: Collection[Section] | None) -> CardData:
+        return self._s.read(sections)
 
     def balance(self) -> int:
         return self._s.balance()
@@ -169,8 +134,6 @@ class ApiCardOps:
     def recover(self, kind: Kind, prepared: Prepared) -> Completed | None:
         if kind is Kind.LOAD:
             return self._recover_load(prepared)
-        from healthcard.api import PreparedDebit  # noqa: PLC0415
-
         result = self._s.recover_purchase(
             PreparedDebit(
                 card_number=prepared.card_number, amount_fen=prepared.amount_fen,
@@ -191,8 +154,6 @@ class ApiCardOps:
         detail records, 9406 with the balance unchanged means the card never loaded. Entries from before the online
         counter was journaled (counter 0 and no terminal) are settled by the balance alone.
         """
-        from healthcard.api import PreparedLoad  # noqa: PLC0415
-
         balance = self.balance()
         loaded = prepared.balance_before_fen + prepared.amount_fen
         tac = ""
@@ -217,25 +178,17 @@ class ApiCardOps:
             raise LibraryError("load recovery: the balance matches neither before nor after the load")
         return Completed(balance, prepared.card_counter, prepared.terminal_id, 0, tac, prepared.when)
 
-    def write(self, sections: Mapping[str, Mapping[str, Any]], clear: Collection[str] = ()) -> list[str]:
-        """Merge the given fields into the card (``CardSession.update``); ``clear``: ``"section.field"`` names."""
-        doc = {_SECTION_OF.get(k, k): v for k, v in sections.items()}
-        cleared = []
-        for name in clear:
-            section, dot, rest = name.partition(".")
-            cleared.append(_SECTION_OF.get(section, section) + dot + rest)
-        written = self._s.update({**doc, "clear": cleared})
-        inverse = {v: k for k, v in _SECTION_OF.items()}
-        return [inverse.get(s.value, s.value) for s in written]
+    def write(self, sections: Mapping[str, object], clear: Collection[str] = ()) -> tuple[Section, ...]:
+        """Merge the given sections (``CardUpdate.from_json`` form) into the card (``CardSession.update``);
+        ``clear``: ``"section.field"`` names."""
+        return self._s.update({**sections, "clear": list(clear)})
 
-    def issue(self, card_number: str, holder: Mapping[str, Any]) -> str:
+    def issue(self, card_number: str, holder: Mapping[str, object]) -> str:
         """Personalise the blank card with the demo issuer and demo key set, then read it back (healthcard.api).
 
         The daemon issues with the project's demo issuer configuration (``healthcard.virtual.demo_issuer``)
         and demo keys; a card that already has a card number is refused.
         """
-        from healthcard.api import Person, card_no_for, demo_issuer, issue_card  # noqa: PLC0415
-
         person = Person.from_json({"holder": {**holder, "id_number": card_number}})
         if self._feeder is not None:
             self._s = self._feeder(card_no_for(person))
@@ -254,25 +207,10 @@ class ApiCardOps:
             return False
 
     def add_record(self, kind: str, items: Mapping[int, str]) -> int:
-        from healthcard.api import InpatientRecord, OutpatientRecord  # noqa: PLC0415
-
         inpatient = kind == "inpatient"
         slot = self._s.next_visit_slot(inpatient)
         record = (InpatientRecord if inpatient else OutpatientRecord)(slot=slot, valid=True, items=dict(items))
         return self._s.add_visit(record)
-
-
-_SECTIONS: dict[str, Section] = {}  # CardData field / section name -> healthcard.api Section
-
-
-def _section(name: str) -> Section:
-    """``Section.parse`` of a section name (``clinical_flags`` etc. renamed), remembered per name."""
-    section = _SECTIONS.get(name)
-    if section is None:
-        from healthcard.api import Section  # noqa: PLC0415 - the card API is imported lazily
-
-        section = _SECTIONS[name] = Section.parse(_SECTION_OF.get(name, name))
-    return section
 
 
 class _JournalAdapter:
@@ -299,7 +237,7 @@ class _DebitJournal(_JournalAdapter):
 
     __slots__ = ()
 
-    def prepared(self, p: ApiPreparedDebit) -> None:
+    def prepared(self, p: PreparedDebit) -> None:
         self._hooks.prepared(
             Prepared(
                 p.card_number,
@@ -321,7 +259,7 @@ class _LoadJournal(_JournalAdapter):
 
     __slots__ = ()
 
-    def prepared(self, p: ApiPreparedLoad) -> None:
+    def prepared(self, p: PreparedLoad) -> None:
         before, counter = p.balance_before_fen, p.online_counter
         self._hooks.prepared(Prepared(p.card_number, p.amount_fen, before, counter, p.terminal_id, 0, p.when))
 
@@ -361,21 +299,19 @@ class SimulatedReader:
         self, name: str, state_dir: Path, *, sam_pin: str | None = None, blank: bool = False,
         trusted_signers: TrustList | None = None, terminal_id: bytes | None = None,
     ) -> None:  # fmt: skip
-        from healthcard.api import open_logged_card, open_sam  # noqa: PLC0415
-
         self._name = name
         self._trusted_signers = trusted_signers
         cards = private_dir(state_dir / "cards")  # 0700: card images and logs hold card keys
         self._image = cards / f"{name}.json"
         self._blank = blank
-        self._card: SimulatedCard
+        self._card: VirtualCard
         self._state: LoggedCardState
         self._card, self._state = open_logged_card(self._image, lambda: _new_card(name, blank))
         self._sam = open_sam(cards / f"{name}-sam.json", terminal_id=terminal_id)
         self.card_transport = _ReaderLockedTransport(self._card, name=f"{name}:card")
         self.sam_transport = _ReaderLockedTransport(self._sam, name=f"{name}:sam")
         self._sam_pin = sam_pin
-        self._gate = SamGate(name, sam_pin or _demo_sam_pin())
+        self._gate = SamGate(name, sam_pin or DEMO_SAM_PIN)
         self._apdus = 0
         self._generation = 0  # bumped by every removal/insertion: an open session is for one generation
         self._session: CardSession | None = None
@@ -419,8 +355,6 @@ class SimulatedReader:
         self.card_transport.insert(self._card)
 
     def _open_session(self) -> CardSession:
-        from healthcard.api import DEMO_PURSE_PIN, DEMO_SAM_PIN, CardSession  # noqa: PLC0415
-
         self._gate.check()  # a SAM that refused the PIN is not sent anything
         generation = self._generation
         session = CardSession(
@@ -455,8 +389,6 @@ class SimulatedReader:
 
     def _feed_blank(self, card_no: bytes) -> CardSession:
         """Dispense a new blank card with chip number ``card_no`` into the reader; returns a session on it."""
-        from healthcard.api import blank_card, open_logged_card  # noqa: PLC0415
-
         self._drop_session()
         self._state.close(compact=False)
         self._image.unlink(missing_ok=True)
@@ -523,8 +455,6 @@ class _ReaderLockedTransport(InProcessTransport):
 def _new_card(reader: str, blank: bool) -> VirtualCard:
     """A new card for a simulated reader: blank for the dispenser, else the demo card of the reader's demo person
     (package data: an installed ``healthcardd --simulate`` reads nothing of ``examples/``)."""
-    from healthcard.api import blank_card, load_demo_person, new_demo_card  # noqa: PLC0415
-
     if blank:
         return blank_card(bytes.fromhex("B1A4C00000000001"))
     person = _PERSONS.get(reader)
@@ -544,12 +474,6 @@ def simulated_readers(
                         terminal_id=i.to_bytes(6, "big"))
         for i, n in enumerate(names, 1)
     ]  # fmt: skip
-
-
-def _demo_sam_pin() -> str:
-    from healthcard.api import DEMO_SAM_PIN  # noqa: PLC0415
-
-    return DEMO_SAM_PIN
 
 
 class PcscReader:
@@ -604,8 +528,6 @@ class PcscReader:
 
     @contextmanager
     def session(self) -> Iterator[ApiCardOps]:
-        from healthcard.api import open_pcsc_session  # noqa: PLC0415
-
         self._gate.check()  # a SAM that refused the PIN is not sent anything, nor is the card opened
         session = open_pcsc_session(self._name, self._sam_reader or None, sam_pin=self._sam_pin,
                                     trusted_signers=self._trusted_signers)  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from google.protobuf import json_format
@@ -18,46 +18,30 @@ from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon.audit import AuditEvent
 from daemon.journal import Entry, Kind, ReconciliationGroup, State
 from daemon.paging import politely
+from healthcard.api import CardData, InpatientRecord, OutpatientRecord, PurseInfo, RecordSignature, Section
 
 __all__ = [
-    "SECTION_NAMES",
-    "add_photo_and_visits",
+    "CARD_SECTION",
+    "SECTIONS",
     "audit_message",
     "card_data_message",
     "card_data_sections",
     "fill_card_data",
     "group_message",
-    "section_name",
     "set_timestamp",
     "timestamp",
     "transaction_message",
 ]
 
-# CardSection enum -> the CardData field it fills (also the section names CardOps.read understands). The section's
-# own name (audit trail, messages) is the enum name without its prefix, the card API's Section value: section_name().
-SECTION_NAMES: dict[int, str] = {
-    cd.CARD_SECTION_ISSUER: "issuer",
-    cd.CARD_SECTION_HOLDER: "holder",
-    cd.CARD_SECTION_PHOTO: "photo",
-    cd.CARD_SECTION_VALIDITY: "validity",
-    cd.CARD_SECTION_ADDRESSES: "addresses",
-    cd.CARD_SECTION_CONTACTS: "contacts",
-    cd.CARD_SECTION_OCCUPATION_MARRIAGE: "occupation_marriage",
-    cd.CARD_SECTION_DOCUMENTS: "documents",
-    cd.CARD_SECTION_CLINICAL: "clinical_flags",
-    cd.CARD_SECTION_SPECIAL: "special_info",
-    cd.CARD_SECTION_ALLERGIES: "allergies",
-    cd.CARD_SECTION_IMMUNISATIONS: "immunisations",
-    cd.CARD_SECTION_INPATIENT: "inpatient_records",
-    cd.CARD_SECTION_OUTPATIENT: "outpatient_records",
-    cd.CARD_SECTION_PURSE: "purse",
+# CardSection enum value -> the card API's Section of the same name (CARD_SECTION_CLINICAL -> Section.CLINICAL): the
+# one set of section names of the proto, the card API and the CLI; CardData's section fields carry the same names
+# (tests/api/test_section_names.py fails when they drift apart).
+SECTIONS: dict[cd.CardSection.ValueType, Section] = {
+    value: Section.parse(cd.CardSection.Name(value))
+    for value in cd.CardSection.values()
+    if value != cd.CARD_SECTION_UNSPECIFIED
 }
-
-
-def section_name(value: int) -> str:
-    """``CARD_SECTION_CLINICAL`` -> ``clinical``: the one name of a section in the proto, the card API and the CLI."""
-    return cd.CardSection.Name(value).removeprefix("CARD_SECTION_").lower()  # type: ignore[arg-type]
-
+CARD_SECTION: dict[Section, cd.CardSection.ValueType] = {section: value for value, section in SECTIONS.items()}
 
 _KIND = {Kind.DEBIT: pb.TRANSACTION_KIND_DEBIT, Kind.LOAD: pb.TRANSACTION_KIND_LOAD}
 _SIGNATURE = {"unsigned": cd.SIGNATURE_STATUS_UNSIGNED, "valid": cd.SIGNATURE_STATUS_VALID,
@@ -123,23 +107,48 @@ def _bytes_field(name: str, value: Any) -> Any:
 _BYTES_FIELDS = {"issuer_certificate"}
 
 
-def card_data_message(doc: Mapping[str, Any]) -> cd.CardData:
-    """``CardData`` from the JSON form of :meth:`daemon.backend.CardOps.read` (photo as bytes)."""
+def card_data_message(data: CardData) -> cd.CardData:
+    """``CardData`` of what the card API read (:meth:`daemon.backend.CardOps.read`)."""
     message = cd.CardData()
-    fill_card_data(message, doc)
+    fill_card_data(message, data)
     return message
 
 
-def fill_card_data(message: cd.CardData, doc: Mapping[str, Any]) -> None:
-    """Fill an empty ``message`` (e.g. ``ReadCardResponse.card``, no copy) like :func:`card_data_message`.
+# The sections whose proto form is not their to_json form: the photo is bytes (not {"size", "format",
+# "base64"}), visit records keep their item numbers as map keys and b items as lower-case hex (not "item_064"
+# keys and upper-case hex) with the signature check in flat fields, and the purse gives only the application
+# serial of its application data.
+_NOT_JSON = (Section.PHOTO.value, Section.INPATIENT.value, Section.OUTPATIENT.value, Section.PURSE.value)
+
+
+def fill_card_data(message: cd.CardData, data: CardData) -> None:
+    """Fill an empty ``message`` (e.g. ``ReadCardResponse.card``, no copy) with what the card API read.
+
+    The card number and the record sections (issuer ... special), allergies and immunisations are the card
+    API's own ``CardData.to_json()``, section by section under the same names, read as ``json_format.ParseDict``
+    reads it (:func:`fill_json`); the photo, visit records and purse are set from the typed data (``_NOT_JSON``).
+    """
+    doc = data.to_json()
+    for name in _NOT_JSON:
+        doc.pop(name, None)
+    fill_json(message, doc)
+    if data.photo is not None:
+        message.photo = bytes(data.photo)
+    for inpatient in data.inpatient or ():
+        _fill_visit(message.inpatient.add(kind=cd.VISIT_KIND_INPATIENT), inpatient)
+    for outpatient in data.outpatient or ():
+        _fill_visit(message.outpatient.add(kind=cd.VISIT_KIND_OUTPATIENT), outpatient)
+    if data.purse is not None:
+        _fill_purse(message.purse, data.purse)
+
+
+def fill_json(message: cd.CardData, doc: Mapping[str, Any]) -> None:
+    """``json_format.ParseDict(_jsonable(doc), message, ignore_unknown_fields=True)``, message set even when empty.
 
     The sections are the JSON form of the card API's data (:func:`_jsonable`: dates ISO, bytes hex, code-table
-    values by code) read by ``json_format.ParseDict`` ignoring unknown fields; :func:`_set_plain` does both in one
-    walk for plain documents, and anything else goes through the two steps themselves, with the same result.
+    values by code); :func:`_set_plain` does both steps in one walk for plain documents, and anything else goes
+    through the two steps themselves, with the same result.
     """
-    doc = dict(doc)
-    photo = doc.pop("photo", None)
-    visits = doc.pop("visit_records", None) or []
     try:
         if _is_code(doc):
             raise _NotPlainError("document")
@@ -148,23 +157,28 @@ def fill_card_data(message: cd.CardData, doc: Mapping[str, Any]) -> None:
         message.Clear()
         json_format.ParseDict(_jsonable(doc), message, ignore_unknown_fields=True)
     message.SetInParent()  # present even when empty
-    add_photo_and_visits(message, photo, visits)
 
 
-def add_photo_and_visits(message: cd.CardData, photo: Any, visits: Any) -> None:
-    """The two parts of the card data that do not go through JSON: the photo as bytes, the visit records."""
-    if isinstance(photo, bytes | bytearray):
-        message.photo = bytes(photo)
-    for visit in visits:
-        kind = cd.VISIT_KIND_INPATIENT if visit.get("kind") == "inpatient" else cd.VISIT_KIND_OUTPATIENT
-        record = message.visit_records.add(kind=kind, slot=int(visit.get("slot", 0)), valid=bool(visit.get("valid")))
-        signature = visit.get("signature")
-        if signature is not None:  # a healthcard.codecs.signature.RecordSignature
-            record.signature_status = _SIGNATURE[signature.status.value]
-            record.signer = signature.signer
-            record.signer_key = signature.signer_key.hex().upper()
-        for item, value in (visit.get("items") or {}).items():
-            record.items[int(item)] = value.hex() if isinstance(value, bytes) else str(value)
+def _fill_visit(message: cd.VisitRecord, record: InpatientRecord | OutpatientRecord) -> None:
+    """One DF03 slot: item numbers as keys, text as is, b items as lower-case hex, the signature check flat."""
+    message.slot, message.valid = record.slot, record.valid
+    signature = record.signature
+    if signature is not None:
+        _fill_signature(message, signature)
+    for item, value in record.items.items():
+        message.items[item] = value.hex() if isinstance(value, bytes) else value
+
+
+def _fill_signature(message: cd.VisitRecord, signature: RecordSignature) -> None:
+    message.signature_status = _SIGNATURE[signature.status.value]
+    message.signer = signature.signer
+    message.signer_key = signature.signer_key.hex().upper()
+
+
+def _fill_purse(message: cd.Purse, purse: PurseInfo) -> None:
+    message.balance_fen = purse.balance_fen
+    if purse.application is not None:
+        message.application_serial = purse.application.app_serial.hex().upper()
 
 
 class _NotPlainError(Exception):
@@ -270,10 +284,11 @@ def _set_scalar(message: Message, name: str, kind: int, value: Any) -> None:
         raise _NotPlainError(name)
 
 
-def card_data_sections(message: cd.CardData, sections: list[str]) -> dict[str, Any]:
-    """The JSON form of the requested sections of a ``CardData`` (for :meth:`CardOps.write`)."""
+def card_data_sections(message: cd.CardData, sections: Collection[Section]) -> dict[str, Any]:
+    """The requested sections of a ``CardData`` in the card API's JSON form (for :meth:`CardOps.write`: what
+    ``CardUpdate.from_json`` takes), keyed by section name, the same names as the message's fields."""
     doc = json_format.MessageToDict(message, preserving_proto_field_name=True)
-    return {name: doc.get(name, {}) for name in sections}
+    return {s.value: doc.get(s.value, [] if s.tlv_type is None else {}) for s in sections}
 
 
 def transaction_message(entry: Entry) -> pb.Transaction:

@@ -38,6 +38,7 @@ from daemon.errors import REASON_KEY, DaemonError, R
 from daemon.journal import Entry, Journal, Kind
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox, OutboxRow
+from healthcard.api import LoadRequest
 
 __all__ = ["HostLink", "HostRefusedError", "HostUnavailableError", "host_channel"]
 
@@ -173,7 +174,7 @@ class HostLink:
 
     # --- load authorisation ---------------------------------------------------------------------------------
 
-    def authorise_load(self, request: Any) -> bytes:
+    def authorise_load(self, request: LoadRequest) -> bytes:
         """MAC2 from the host for a ``healthcard.api.purse.LoadRequest`` (raises before the card is changed)."""
         message = hpb.AuthoriseLoadRequest(
             node_id=self.node_id, card_number=request.card_number, amount_fen=request.amount_fen,

@@ -27,13 +27,13 @@ from daemon.auth import client_identity
 from daemon.backend import CardOps, ReaderBackend
 from daemon.config import TokenConfig
 from daemon.convert import (
-    SECTION_NAMES,
+    CARD_SECTION,
+    SECTIONS,
     STATE_OF,
     audit_message,
     card_data_sections,
     fill_card_data,
     group_message,
-    section_name,
     set_timestamp,
     timestamp,
     transaction_message,
@@ -65,6 +65,7 @@ from daemon.validation import (
     check_timestamp,
     loggable,
 )
+from healthcard.api import Section
 
 __all__ = ["UNPAGED_REPORT_MAX", "HealthCardServicer"]
 
@@ -73,9 +74,7 @@ UNPAGED_REPORT_MAX = 10_000
 
 T = TypeVar("T")
 log = logging.getLogger("healthcardd.service")
-_PERSONAL = {"holder", "photo", "validity", "addresses", "contacts", "occupation_marriage", "documents",
-             "clinical_flags", "special_info", "allergies", "immunisations", "inpatient_records",
-             "outpatient_records"}  # fmt: skip
+_PERSONAL = frozenset(Section) - {Section.ISSUER, Section.PURSE}  # a read of these is audited
 
 
 class _AuditNote:
@@ -292,17 +291,18 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
             _check_card_request(request)
             names = _sections(request.sections)
             note.withhold_unaudited = True
-            note.operation = "ReadCard:" + (",".join(sorted(map(section_name, request.sections))) if names else "all")
+            note.operation = "ReadCard:" + (",".join(sorted(s.value for s in names)) if names else "all")
             note.enabled = names is None or bool(set(names) & _PERSONAL)
 
             def job(backend: ReaderBackend) -> pb.ReadCardResponse:
                 with backend.session() as card:
                     note.card_number = card.card_number
                     self._tx.resolve_card(card)
-                    doc = dict(card.read(names))
-                doc.setdefault("card_number", note.card_number)
+                    data = card.read(names)
                 response = pb.ReadCardResponse()
-                fill_card_data(response.card, doc)  # in place: ReadCardResponse(card=...) would copy it
+                fill_card_data(response.card, data)  # in place: ReadCardResponse(card=...) would copy it
+                if not response.card.card_number:
+                    response.card.card_number = note.card_number
                 return response
 
             return self._run(request.reader, job)
@@ -318,27 +318,23 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
             names = _sections(request.sections)
             if not names:
                 raise _invalid("sections", "sections: name at least one section to write")
-            if "photo" in names or "purse" in names:
+            if Section.PHOTO in names or Section.PURSE in names:
                 raise _invalid("sections", "sections: photo and purse cannot be written with WriteCard")
-            note.operation = "WriteCard:" + ",".join(sorted(map(section_name, request.sections)))
-            data = card_data_sections(request.card, sorted(names))
+            note.operation = "WriteCard:" + ",".join(sorted(s.value for s in names))
+            data = card_data_sections(request.card, names)
             clear = list(request.clear_fields)
             if len(clear) > 64:
                 raise _invalid("clear_fields", "clear_fields: at most 64 names")
             for name in clear:
                 check_text(name, "clear_fields", limit=64)
-                if name.partition(".")[0] not in names:
+                if _section_of_field(name) not in names:
                     raise _invalid("clear_fields", f"clear_fields: {name!r} is not a field of a listed section")
 
             def job(backend: ReaderBackend, _retried: bool) -> pb.WriteCardResponse:
                 with backend.session() as card:  # a retried merge writes the same values: nothing more changes
                     note.card_number = card.card_number
                     written = card.write(data, clear)
-                inverse = {v: k for k, v in SECTION_NAMES.items()}
-                return pb.WriteCardResponse(
-                    card_number=note.card_number,
-                    sections=[inverse[w] for w in written if w in inverse],  # type: ignore[misc]
-                )
+                return pb.WriteCardResponse(card_number=note.card_number, sections=[CARD_SECTION[w] for w in written])
 
             return self._once(request, note, pb.WriteCardResponse, job)
 
@@ -642,11 +638,10 @@ def _issued_already(backend: ReaderBackend, card_number: str) -> bool:
 
 def _record_written(card: CardOps, kind: str, items: Mapping[int, str]) -> int | None:
     """The slot of a valid ``kind`` record on the card holding every one of ``items`` (an earlier attempt's)."""
-    section = "inpatient_records" if kind == "inpatient" else "outpatient_records"
-    for record in card.read([section]).get("visit_records", ()):
-        stored = {int(k): v for k, v in record["items"].items()}
-        if record["kind"] == kind and record["valid"] and all(stored.get(k) == v for k, v in items.items()):
-            return int(record["slot"])
+    section = Section.parse(kind)
+    for record in card.read([section]).get(section) or ():
+        if record.valid and all(record.items.get(k) == v for k, v in items.items()):
+            return int(record.slot)
     return None
 
 
@@ -654,14 +649,24 @@ def _invalid(field: str, message: str) -> Exception:
     return DataError(message, field=field)
 
 
-def _sections(values: Sequence[int]) -> list[str] | None:
+def _section_of_field(name: str) -> Section | None:
+    """The section of a ``"section.field"`` name (``clinical.asthma``; the former proto spellings too), if any."""
+    try:
+        return Section.parse(name.partition(".")[0])
+    except DataError:
+        return None
+
+
+def _sections(values: Sequence[cd.CardSection.ValueType]) -> list[Section] | None:
+    """The card API's sections of a request's ``CardSection`` values (``None``: none listed, all sections)."""
     if not values:
         return None
     names = []
     for value in values:
-        if value not in SECTION_NAMES:
+        section = SECTIONS.get(value)
+        if section is None:
             raise _invalid("sections", f"sections: unknown section {value}")
-        names.append(SECTION_NAMES[value])
+        names.append(section)
     return names
 
 

@@ -48,7 +48,7 @@ def read_patient(stub: pb_grpc.HealthCardServiceStub, reader: str, operator: str
         "id_number": card.holder.id_number,
         "birth_date": card.holder.birth_date,
         "phone": card.validity.phone1,
-        "abo": ABO.get(card.clinical_flags.abo, "?"),
+        "abo": ABO.get(card.clinical.abo, "?"),
         "allergies": [f"{a.substance}（{a.reaction}）" for a in card.allergies],
     }
 
@@ -79,8 +79,8 @@ def read_outpatient(
     card = stub.ReadCard(
         pb.ReadCardRequest(reader=reader, sections=[cd.CARD_SECTION_OUTPATIENT], operator_id=operator)
     ).card
-    for record in card.visit_records:
-        if record.kind == cd.VISIT_KIND_OUTPATIENT and record.slot == slot and record.valid:
+    for record in card.outpatient:
+        if record.slot == slot and record.valid:
             status = cd.SignatureStatus.Name(record.signature_status).removeprefix("SIGNATURE_STATUS_")
             return dict(record.items), {"status": status, "signer": record.signer}
     return {}, {}

@@ -187,3 +187,28 @@ def test_daemon_refuses_a_bad_clear_and_changes_nothing(stub: pb_grpc.HealthCard
             stub.WriteCard(pb.WriteCardRequest(reader="virtual-0", sections=sections, clear_fields=clear))
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert _read(stub) == before
+
+
+def test_daemon_clears_by_the_section_names_of_the_cli_and_api(stub: pb_grpc.HealthCardServiceStub) -> None:
+    """``clear_fields`` takes ``clinical.asthma`` as ``healthcard write --clear`` does (the former proto name too)."""
+    sections = [cd.CARD_SECTION_CLINICAL]
+    for clear in ("clinical.asthma", "clinical_flags.asthma"):
+        stub.WriteCard(pb.WriteCardRequest(reader="virtual-0", card=cd.CardData(clinical=cd.ClinicalFlags(asthma=True)),
+                                           sections=sections))  # fmt: skip
+        assert stub.ReadCard(pb.ReadCardRequest(reader="virtual-0", sections=sections)).card.clinical.asthma
+        reply = stub.WriteCard(pb.WriteCardRequest(reader="virtual-0", sections=sections, clear_fields=[clear]))
+        assert list(reply.sections) == sections
+        assert not stub.ReadCard(pb.ReadCardRequest(reader="virtual-0", sections=sections)).card.clinical.asthma
+
+
+def test_daemon_writes_listed_visit_records_into_their_slots(stub: pb_grpc.HealthCardServiceStub) -> None:
+    items = {213: "北京协和医院", 215: "20261204093000", 217: "心内科门诊"}
+    record = cd.VisitRecord(kind=cd.VISIT_KIND_OUTPATIENT, slot=4, valid=True, items=items)
+    sections = [cd.CARD_SECTION_OUTPATIENT]
+    reply = stub.WriteCard(pb.WriteCardRequest(reader="virtual-0", card=cd.CardData(outpatient=[record]),
+                                               sections=sections))  # fmt: skip
+    assert list(reply.sections) == sections
+    card = stub.ReadCard(pb.ReadCardRequest(reader="virtual-0", sections=sections)).card
+    slot = {r.slot: r for r in card.outpatient}[4]
+    assert slot.valid and slot.kind == cd.VISIT_KIND_OUTPATIENT and dict(slot.items)[217] == "心内科门诊"
+    assert slot.signature_status == cd.SIGNATURE_STATUS_VALID and not card.inpatient

@@ -248,7 +248,7 @@ def daemons(tmp_path: Path) -> Iterator[_Daemons]:
 
 def _visit(stub: pb_grpc.HealthCardServiceStub, reader: str) -> cd.VisitRecord:
     card = stub.ReadCard(pb.ReadCardRequest(reader=reader, sections=[cd.CARD_SECTION_INPATIENT])).card
-    valid = [v for v in card.visit_records if v.valid]
+    valid = [v for v in card.inpatient if v.valid]
     assert len(valid) == 1
     return valid[0]
 

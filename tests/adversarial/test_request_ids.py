@@ -49,7 +49,7 @@ def _backend(daemon: Daemon, reader: str = READER) -> Any:
 def _records(stub: pb_grpc.HealthCardServiceStub, items: dict[int, str] = ITEMS) -> list[int]:
     """Slots of the valid out-patient records of the card in virtual-0 holding ``items``."""
     card = stub.ReadCard(pb.ReadCardRequest(reader=READER, sections=[cd.CARD_SECTION_OUTPATIENT])).card
-    return [r.slot for r in card.visit_records
+    return [r.slot for r in card.outpatient
             if r.valid and all(r.items.get(k) == v for k, v in items.items())]  # fmt: skip
 
 

@@ -1,8 +1,9 @@
 """One name per card section across the card API, the ``healthcard`` command and the daemon's proto (issue #15).
 
 The sets compared: ``healthcard.api.Section`` values, the names ``healthcard read --section`` accepts (its help and
-``Section.parse``), the ``CardSection`` enum of protos/healthcard/v1/card_data.proto without its prefix, and the
-table in docs/data-elements.md "Section names".
+``Section.parse``), the ``CardSection`` enum of protos/healthcard/v1/card_data.proto without its prefix, the
+section fields of its ``CardData`` message and of the card API's ``CardData``, and the table in
+docs/data-elements.md "Section names".
 """
 
 from __future__ import annotations
@@ -10,25 +11,33 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from apdu.errors import DataError
 from daemon._gen.healthcard.v1 import card_data_pb2 as cd
-from daemon.convert import SECTION_NAMES, section_name
-from healthcard.api import Section
+from daemon.convert import CARD_SECTION, SECTIONS
+from healthcard.api import CardData, Section
 
 ROOT = Path(__file__).resolve().parents[2]
 API = {s.value for s in Section}
 
 
 def test_the_proto_enum_names_are_the_api_names() -> None:
-    proto = {section_name(v) for v in cd.CardSection.values() if v != cd.CARD_SECTION_UNSPECIFIED}
-    assert proto == API
-    assert set(SECTION_NAMES) == set(cd.CardSection.values()) - {cd.CARD_SECTION_UNSPECIFIED}
-    for value in SECTION_NAMES:  # every enum value parses to the Section of its name
-        assert Section.parse(cd.CardSection.Name(value)).value == section_name(value)  # type: ignore[arg-type]
+    proto = {cd.CardSection.Name(v).removeprefix("CARD_SECTION_").lower() for v in cd.CardSection.values()}
+    assert proto - {"unspecified"} == API
+    assert set(SECTIONS) == set(cd.CardSection.values()) - {cd.CARD_SECTION_UNSPECIFIED}
+    for value, section in SECTIONS.items():  # every enum value is the Section of its name, and back
+        assert cd.CardSection.Name(value) == "CARD_SECTION_" + section.name and CARD_SECTION[section] == value
+
+
+def test_the_card_data_message_has_one_field_per_section_named_as_the_section() -> None:
+    """The proto's CardData and the card API's CardData hold the same sections under the same names."""
+    message = {f.name for f in cd.CardData.DESCRIPTOR.fields}
+    assert message == {"card_number"} | API
+    assert {f.name for f in fields(CardData)} == message  # and CardData.to_json() keys its sections by them
 
 
 def test_the_cli_offers_and_accepts_exactly_those_names() -> None:

@@ -1,13 +1,15 @@
-"""daemon.convert: ReadCard's CardData is exactly what ``json_format.ParseDict`` made of the card's JSON.
+"""daemon.convert: ReadCard's CardData is the card API's ``CardData.to_json()`` under the same section names.
 
-``fill_card_data`` sets plain fields directly and hands anything else to ParseDict; these tests compare it with the
-ParseDict pipeline it replaced (same message, or the same exception and message), on real card reads and on
+The JSON part (``fill_json``) sets plain fields directly and hands anything else to ParseDict; these tests compare it
+with the ParseDict pipeline it replaced (same message, or the same exception and message), on real card reads and on
 generated documents with the awkward cases: JSON names, unknown and extension keys, nulls, wrong types, code-table
-values, bytes, dates, unpaired surrogates, out-of-range integers.
+values, bytes, dates, unpaired surrogates, out-of-range integers. The photo, visit records and purse are set from
+the typed data; a full read checks them against what the card API read.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -21,16 +23,18 @@ from hypothesis import strategies as st
 from daemon._gen.healthcard.v1 import card_data_pb2 as cd
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon.cardops import SimulatedReader
-from daemon.convert import _jsonable, add_photo_and_visits, card_data_message, fill_card_data, timestamp
+from daemon.convert import _jsonable, card_data_message, fill_card_data, fill_json, timestamp
+from healthcard.api import CardData, Section
 
 
 def _reference(doc: dict[str, Any]) -> cd.CardData:
-    """The conversion before the fast path (daemon/convert.py at 27191cd)."""
-    doc = dict(doc)
-    photo = doc.pop("photo", None)
-    visits = doc.pop("visit_records", None) or []
-    message = json_format.ParseDict(_jsonable(doc), cd.CardData(), ignore_unknown_fields=True)
-    add_photo_and_visits(message, photo, visits)  # not the subject: the JSON part above is the oracle
+    """The JSON conversion before the fast path (daemon/convert.py at 27191cd)."""
+    return json_format.ParseDict(_jsonable(doc), cd.CardData(), ignore_unknown_fields=True)
+
+
+def _fast(doc: dict[str, Any]) -> cd.CardData:
+    message = cd.CardData()
+    fill_json(message, doc)
     return message
 
 
@@ -41,38 +45,81 @@ def _outcome(convert: Any, doc: dict[str, Any]) -> tuple[str, Any]:
         return type(exc).__name__, str(exc)
 
 
-def test_a_full_card_read_converts_as_parse_dict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _full_read(tmp_path: Path) -> CardData:
+    """Every section of the demo card, with one signed in-patient and one out-patient record added."""
     reader = SimulatedReader("virtual-0", tmp_path)
     try:
         with reader.session() as card:
-            doc = dict(card.read(None))
+            card.add_record("inpatient", {64: "北京协和医院", 66: "20250301"})
+            card.add_record("outpatient", {213: "北京协和医院", 215: "20261204093000", 217: "心内科门诊"})
+            return card.read(None)
     finally:
         reader.close()
-    assert {"holder", "issuer", "purse", "photo", "visit_records"} <= set(doc)
-    expected = _reference(doc)
+
+
+def test_a_full_card_read_converts_as_parse_dict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _full_read(tmp_path)
+    doc = data.to_json()
+    assert {"holder", "issuer", "purse", "photo", "inpatient", "outpatient"} <= set(doc)
+    json_part = {k: v for k, v in doc.items() if k not in {"photo", "inpatient", "outpatient", "purse"}}
+    expected = _reference(json_part)
     parsed: list[object] = []
     monkeypatch.setattr(json_format, "ParseDict", lambda *a, **k: parsed.append(a))
-    message = card_data_message(doc)
+    message = card_data_message(data)
     assert not parsed  # the card's JSON is plain: set field by field
+    for name in ("photo", "inpatient", "outpatient", "purse"):
+        message.ClearField(name)
     assert message == expected
-    assert message.holder.name and message.issuer.issuer_name and message.purse.balance_fen > 0
+    assert message.holder.name and message.issuer.issuer_name
     assert message.holder.gender == doc["holder"]["gender"]["code"]  # a code-table value carries its code
+
+
+def test_photo_visits_and_purse_come_from_the_typed_data(tmp_path: Path) -> None:
+    data = _full_read(tmp_path)
+    message = card_data_message(data)
+    assert data.photo is not None and message.photo == data.photo
+    assert base64.b64decode(data.to_json()["photo"]["base64"]) == message.photo
+    assert data.purse is not None and data.purse.application is not None
+    assert message.purse.balance_fen == data.purse.balance_fen > 0
+    assert message.purse.application_serial == data.purse.application.app_serial.hex().upper()
+    for kind, records, visits in ((cd.VISIT_KIND_INPATIENT, data.inpatient, message.inpatient),
+                                  (cd.VISIT_KIND_OUTPATIENT, data.outpatient, message.outpatient)):  # fmt: skip
+        assert records and [v.slot for v in visits] == [r.slot for r in records]
+        for record, visit in zip(records, visits, strict=True):
+            assert visit.kind == kind and visit.valid == record.valid
+            expected = {k: v.hex() if isinstance(v, bytes) else v for k, v in record.items.items()}
+            assert dict(visit.items) == expected
+            if record.signature is not None:
+                assert visit.signer_key == record.signature.signer_key.hex().upper()
+    assert any(r.valid and r.items.get(217) == "心内科门诊" for r in data.outpatient or ())
+    assert any(r.valid and r.signature is not None for r in data.inpatient or ())
+
+
+def test_section_fields_are_named_as_the_sections(tmp_path: Path) -> None:
+    """Every section the card API read lands in the CardData field of the same name."""
+    data = _full_read(tmp_path)
+    message = card_data_message(data)
+    for section in data.sections:
+        if section.tlv_type is not None or section is Section.PURSE:
+            assert message.HasField(section.value), section  # type: ignore[arg-type]
+        elif section is not Section.PHOTO:
+            assert len(getattr(message, section.value)) == len(data.get(section)), section
 
 
 def test_issuer_certificate_bytes_from_hex() -> None:
     doc = {"issuer": {"issuer_certificate": "00ff10", "issue_date": dt.date(2024, 5, 6)}}
-    message = card_data_message(doc)
+    message = _fast(doc)
     assert message.issuer.issuer_certificate == bytes.fromhex("00ff10") and message.issuer.issue_date == "2024-05-06"
     assert message == _reference(doc)
 
 
-def test_fill_in_place_equals_the_copied_message() -> None:
-    doc = {"card_number": "110105198506150030", "holder": {"name": "张伟", "gender": {"code": "1", "meaning": "男"}}}
+def test_fill_in_place_equals_the_copied_message(tmp_path: Path) -> None:
+    data = _full_read(tmp_path)
     response = pb.ReadCardResponse()
-    fill_card_data(response.card, doc)
-    assert response == pb.ReadCardResponse(card=card_data_message(doc))
+    fill_card_data(response.card, data)
+    assert response == pb.ReadCardResponse(card=card_data_message(data))
     empty = pb.ReadCardResponse()
-    fill_card_data(empty.card, {})
+    fill_card_data(empty.card, CardData())
     assert empty.HasField("card") and empty == pb.ReadCardResponse(card=cd.CardData())
 
 
@@ -129,15 +176,13 @@ def test_every_field_with_every_kind_of_value_converts_as_parse_dict() -> None:
                 docs += [{key: {sub: value}} for value in _SAMPLES]
                 docs += [{key: [{sub: value}]} for value in _SAMPLES]
     for doc in docs:
-        doc.pop("visit_records", None)
-        assert _outcome(card_data_message, doc) == _outcome(_reference, doc), doc
+        assert _outcome(_fast, doc) == _outcome(_reference, doc), doc
 
 
 @settings(max_examples=100, deadline=None)
 @given(_object(cd.CardData.DESCRIPTOR))
 def test_generated_documents_convert_as_parse_dict(doc: dict[str, Any]) -> None:
-    doc.pop("visit_records", None)  # built by hand in both (not through ParseDict)
-    assert _outcome(card_data_message, doc) == _outcome(_reference, doc)
+    assert _outcome(_fast, doc) == _outcome(_reference, doc)
 
 
 @settings(max_examples=100, deadline=None)
@@ -150,14 +195,14 @@ def test_generated_documents_convert_as_parse_dict(doc: dict[str, Any]) -> None:
             "issuer": st.fixed_dictionaries(
                 {}, optional={"issuer_certificate": st.binary(max_size=8), "issue_date": st.dates()}
             ),
-            "clinical_flags": st.fixed_dictionaries({}, optional={"asthma": st.booleans(), "abo": st.text(max_size=2)}),
+            "clinical": st.fixed_dictionaries({}, optional={"asthma": st.booleans(), "abo": st.text(max_size=2)}),
             "purse": st.fixed_dictionaries({}, optional={"balance_fen": st.integers(0, 2**31)}),
             "allergies": st.lists(st.fixed_dictionaries({"substance": st.text(max_size=4)}), max_size=2),
         },
     )
 )
 def test_card_shaped_documents_convert_as_parse_dict(doc: dict[str, Any]) -> None:
-    assert _outcome(card_data_message, doc) == _outcome(_reference, doc)
+    assert _outcome(_fast, doc) == _outcome(_reference, doc)
 
 
 def _from_datetime(when: dt.datetime) -> Timestamp:

@@ -36,7 +36,7 @@ def test_his_client_reads_holder_and_round_trips_an_outpatient_record(tmp_path: 
     assert first["signature"] == second["signature"] == {"status": "VALID", "signer": "own SAM"}  # signed by the SAM
     assert second["slot"] == first["slot"] + 1  # the next free slot (WS/T 543.3 DF03 index files)
     assert first["read_back"]["217"] == "心内科门诊" and second["read_back"]["217"] == "儿科门诊"
-    on_card = {r.slot: dict(r.items) for r in card.visit_records if r.valid}
+    on_card = {r.slot: dict(r.items) for r in card.outpatient if r.valid}
     assert on_card[second["slot"]][217] == "儿科门诊" and on_card[second["slot"]][213] == "北京协和医院"
     operations = [row["operation"] for row in second["audit"]]
     assert operations == ["ReadCard:outpatient", "AddRecord:outpatient",

@@ -18,6 +18,7 @@ from daemon.errors import ReaderBusyError, ShuttingDownError
 from daemon.events import EventBus
 from daemon.logs import bind_request_id, current_request_id
 from daemon.readers import ReaderWorker
+from healthcard.api import Section
 
 
 class FakeBackend:
@@ -213,18 +214,18 @@ def test_simulated_debit_and_load_hand_the_hooks_what_they_return(tmp_path: Path
     assert load_hooks.steps[1][1] == loaded and loaded.balance_fen == after == before - 250 + 1000
 
 
-def test_simulated_read_names_sections_by_cardata_field(tmp_path: Path) -> None:
+def test_simulated_read_answers_the_card_api_data_of_the_sections_asked(tmp_path: Path) -> None:
     reader = SimulatedReader("virtual-0", tmp_path)
     try:
         with reader.session() as card:
-            holder = card.read(["holder"])
-            renamed = card.read(["clinical_flags", "special_info", "holder"])  # api names: clinical, special
-            with pytest.raises(HealthCardError):
-                card.read(["no-such-section"])
+            number = card.card_number
+            holder = card.read([Section.HOLDER])
+            both = card.read([Section.CLINICAL, Section.SPECIAL, Section.HOLDER])
     finally:
         reader.close()
-    assert set(holder) == {"card_number", "holder"} and holder["holder"]["name"]
-    assert {"clinical_flags", "special_info", "holder"} <= set(renamed)
+    assert holder.sections == (Section.HOLDER,) and holder.holder is not None and holder.holder.name
+    assert holder.card_number == number
+    assert both.sections == (Section.HOLDER, Section.CLINICAL, Section.SPECIAL) and both.holder == holder.holder
 
 
 def test_simulated_session_is_kept_across_jobs_and_dropped_after_a_failure(tmp_path: Path) -> None:

@@ -3,8 +3,12 @@
 isort:skip_file
 Typed contents of a resident health card (居民健康卡), section by section.
 
-Field names are the stable attribute names of healthcard.codecs.records (WS/T 543.3 DDF1/EF05, DDF1/EF06, DDF1/EF08, DF01 items, DF02 items, DF03 items); dates
-are ISO 8601 strings ("2024-01-31"), codes are the code-table values as strings ("1" = male ...).
+CardData's section fields are named as the card API's sections (healthcard.api.Section, `healthcard read
+--section`, CardSection below); the fields inside a section are the stable attribute names of
+healthcard.codecs (WS/T 543.3 DDF1/EF05, DDF1/EF06, DDF1/EF08, DF01 items, DF02 items, DF03 items), as in
+`healthcard read --json`. Dates are ISO 8601 strings ("2024-01-31"), codes are the code-table values as
+strings ("1" = male ...). Fields 10, 11 and 14 were called clinical_flags, special_info and visit_records
+before (docs/daemon.md "Changes"); their numbers are unchanged.
 """
 
 from collections import abc as _abc
@@ -710,12 +714,13 @@ class CardData(_message.Message):
     CONTACTS_FIELD_NUMBER: _builtins.int
     OCCUPATION_MARRIAGE_FIELD_NUMBER: _builtins.int
     DOCUMENTS_FIELD_NUMBER: _builtins.int
-    CLINICAL_FLAGS_FIELD_NUMBER: _builtins.int
-    SPECIAL_INFO_FIELD_NUMBER: _builtins.int
+    CLINICAL_FIELD_NUMBER: _builtins.int
+    SPECIAL_FIELD_NUMBER: _builtins.int
     ALLERGIES_FIELD_NUMBER: _builtins.int
     IMMUNISATIONS_FIELD_NUMBER: _builtins.int
-    VISIT_RECORDS_FIELD_NUMBER: _builtins.int
+    INPATIENT_FIELD_NUMBER: _builtins.int
     PURSE_FIELD_NUMBER: _builtins.int
+    OUTPATIENT_FIELD_NUMBER: _builtins.int
     card_number: _builtins.str
     """KH card number (always present)."""
     photo: _builtins.bytes
@@ -749,12 +754,12 @@ class CardData(_message.Message):
         """DF01/EF08."""
 
     @_builtins.property
-    def clinical_flags(self) -> Global___ClinicalFlags:
-        """DF02/EF05."""
+    def clinical(self) -> Global___ClinicalFlags:
+        """DF02/EF05 (was clinical_flags)."""
 
     @_builtins.property
-    def special_info(self) -> Global___SpecialInfo:
-        """DF02/EF06."""
+    def special(self) -> Global___SpecialInfo:
+        """DF02/EF06 (was special_info)."""
 
     @_builtins.property
     def allergies(self) -> _containers.RepeatedCompositeFieldContainer[Global___Allergy]:
@@ -765,12 +770,18 @@ class CardData(_message.Message):
         """DF02/EF08."""
 
     @_builtins.property
-    def visit_records(self) -> _containers.RepeatedCompositeFieldContainer[Global___VisitRecord]:
-        """DF03 in-patient and out-patient records."""
+    def inpatient(self) -> _containers.RepeatedCompositeFieldContainer[Global___VisitRecord]:
+        """DF03 in-patient records, one per slot (EE01..EE03; kind VISIT_KIND_INPATIENT). Field 14 was visit_records,
+        which held the out-patient records too: those are in outpatient (16) now.
+        """
 
     @_builtins.property
     def purse(self) -> Global___Purse:
         """The e-purse."""
+
+    @_builtins.property
+    def outpatient(self) -> _containers.RepeatedCompositeFieldContainer[Global___VisitRecord]:
+        """DF03 out-patient records, one per slot (ED01..ED05; kind VISIT_KIND_OUTPATIENT)."""
 
     def __init__(
         self,
@@ -784,16 +795,17 @@ class CardData(_message.Message):
         contacts: Global___Contacts | None = ...,
         occupation_marriage: Global___OccupationMarriage | None = ...,
         documents: Global___Documents | None = ...,
-        clinical_flags: Global___ClinicalFlags | None = ...,
-        special_info: Global___SpecialInfo | None = ...,
+        clinical: Global___ClinicalFlags | None = ...,
+        special: Global___SpecialInfo | None = ...,
         allergies: _abc.Iterable[Global___Allergy] | None = ...,
         immunisations: _abc.Iterable[Global___Immunisation] | None = ...,
-        visit_records: _abc.Iterable[Global___VisitRecord] | None = ...,
+        inpatient: _abc.Iterable[Global___VisitRecord] | None = ...,
         purse: Global___Purse | None = ...,
+        outpatient: _abc.Iterable[Global___VisitRecord] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["addresses", b"addresses", "clinical_flags", b"clinical_flags", "contacts", b"contacts", "documents", b"documents", "holder", b"holder", "issuer", b"issuer", "occupation_marriage", b"occupation_marriage", "purse", b"purse", "special_info", b"special_info", "validity", b"validity"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["addresses", b"addresses", "clinical", b"clinical", "contacts", b"contacts", "documents", b"documents", "holder", b"holder", "issuer", b"issuer", "occupation_marriage", b"occupation_marriage", "purse", b"purse", "special", b"special", "validity", b"validity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["addresses", b"addresses", "allergies", b"allergies", "card_number", b"card_number", "clinical_flags", b"clinical_flags", "contacts", b"contacts", "documents", b"documents", "holder", b"holder", "immunisations", b"immunisations", "issuer", b"issuer", "occupation_marriage", b"occupation_marriage", "photo", b"photo", "purse", b"purse", "special_info", b"special_info", "validity", b"validity", "visit_records", b"visit_records"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addresses", b"addresses", "allergies", b"allergies", "card_number", b"card_number", "clinical", b"clinical", "contacts", b"contacts", "documents", b"documents", "holder", b"holder", "immunisations", b"immunisations", "inpatient", b"inpatient", "issuer", b"issuer", "occupation_marriage", b"occupation_marriage", "outpatient", b"outpatient", "photo", b"photo", "purse", b"purse", "special", b"special", "validity", b"validity"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -379,7 +379,7 @@ Global___ReadCardResponse: _TypeAlias = ReadCardResponse  # noqa: Y015
 
 @_typing.final
 class WriteCardRequest(_message.Message):
-    """Request of WriteCard. A partial write: in the listed record sections (issuer ... special_info) only the fields
+    """Request of WriteCard. A partial write: in the listed record sections (issuer ... special) only the fields
     set in card are written and merged into what the card holds; every other field keeps its value. A proto3
     field left at its default ("" or false) counts as not given: to erase a field (or to turn a flag off) name it
     in clear_fields. Allergies and immunisations listed are appended; visit records go into their slots.
@@ -412,8 +412,9 @@ class WriteCardRequest(_message.Message):
 
     @_builtins.property
     def clear_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Fields to erase, as "section.field" with the CardData names ("validity.phone2",
-        "clinical_flags.asthma"); each names a field of a listed record section that is not also set in card.
+        """Fields to erase, as "section.field" with the section names of CardSection / CardData ("validity.phone2",
+        "clinical.asthma"), as `healthcard write --clear` takes them; each names a field of a listed record section
+        that is not also set in card.
         """
 
     def __init__(
