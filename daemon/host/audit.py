@@ -40,6 +40,7 @@ class Finding:
     card_number: str = ""
     node_id: str = ""
     detail: str = ""
+    purse_factor: str = ""
 
 
 def _iso(when: _dt.datetime) -> str:
@@ -52,59 +53,49 @@ def run_audit(
     """Every finding now (module docstring)."""
     now = now or _dt.datetime.now(_dt.UTC)
     findings: list[Finding] = []
-    for r in db.query("SELECT card_number, node_id, transaction_id FROM ledger WHERE tac_status = 'FAILED'"
-                      " ORDER BY entry_id"):  # fmt: skip
+    for r in db.query("SELECT card_number, purse_factor, node_id, transaction_id FROM ledger WHERE tac_status ="
+                      " 'FAILED' ORDER BY entry_id"):  # fmt: skip
         findings.append(Finding("TAC_FAILED", r["card_number"], r["node_id"],
-                                f"transaction {r['transaction_id']}: the TAC does not verify"))  # fmt: skip
-    rows = db.query("SELECT DISTINCT card_number, kind, card_counter FROM ledger ORDER BY card_number, kind,"
-                    " card_counter")  # fmt: skip
-    by_card: dict[str, list[tuple[str, int]]] = {}
+                                f"transaction {r['transaction_id']}: the TAC does not verify",
+                                r["purse_factor"]))  # fmt: skip
+    rows = db.query("SELECT DISTINCT card_number, purse_factor, kind, card_counter FROM ledger ORDER BY card_number,"
+                    " purse_factor, kind, card_counter")  # fmt: skip
+    by_card: dict[tuple[str, str], list[tuple[str, int]]] = {}
     for r in rows:
-        by_card.setdefault(r["card_number"], []).append((r["kind"], int(r["card_counter"])))
-    for card, counters in by_card.items():
+        by_card.setdefault((r["card_number"], r["purse_factor"]), []).append((r["kind"], int(r["card_counter"])))
+    for (card, factor), counters in by_card.items():
         for gap in gaps_of(counters):
             findings.append(Finding("COUNTER_GAP", card, "", f"{gap.kind} counters {gap.first_missing}.."
-                                    f"{gap.last_missing} never received"))  # fmt: skip
+                                    f"{gap.last_missing} never received", factor))  # fmt: skip
     for r in db.query(
-        "SELECT c.card_number, c.shadow_balance_fen AS shadow, (SELECT l.balance_after_fen FROM ledger l"
-        " WHERE l.card_number = c.card_number ORDER BY l.transaction_time DESC, l.entry_id DESC LIMIT 1) AS seen"
-        " FROM cards c WHERE c.status IN ('ISSUED', 'LOST')"
+        "SELECT c.card_number, c.purse_factor, c.shadow_balance_fen AS shadow, (SELECT l.balance_after_fen FROM"
+        " ledger l WHERE l.card_number = c.card_number AND l.purse_factor = c.purse_factor ORDER BY"
+        " l.transaction_time DESC, l.entry_id DESC LIMIT 1) AS seen FROM cards c WHERE c.status IN ('ISSUED', 'LOST')"
     ):
         if r["seen"] is not None and int(r["seen"]) != int(r["shadow"]):
-            findings.append(
-                Finding(
-                    "SHADOW_MISMATCH",
-                    r["card_number"],
-                    "",
-                    f"shadow balance {r['shadow']} fen, last seen on the card {r['seen']} fen",
-                )
-            )
+            detail = f"shadow balance {r['shadow']} fen, last seen on the card {r['seen']} fen"
+            findings.append(Finding("SHADOW_MISMATCH", r["card_number"], "", detail, r["purse_factor"]))
     for r in db.query(
-        "SELECT l.card_number, l.node_id, l.transaction_id, l.transaction_time FROM ledger l JOIN cards c"
-        " ON c.card_number = l.card_number WHERE c.status <> 'ISSUED' AND l.transaction_time > (SELECT"
-        " MAX(e.changed_at) FROM card_events e WHERE e.card_number = l.card_number AND e.to_status <> 'ISSUED')"
-        " ORDER BY l.entry_id"
+        "SELECT l.card_number, l.purse_factor, l.node_id, l.transaction_id, l.transaction_time FROM ledger l JOIN"
+        " cards c ON c.card_number = l.card_number AND c.purse_factor = l.purse_factor WHERE c.status <> 'ISSUED'"
+        " AND l.transaction_time > (SELECT MAX(e.changed_at) FROM card_events e WHERE e.card_number = l.card_number"
+        " AND e.purse_factor = l.purse_factor AND e.to_status <> 'ISSUED') ORDER BY l.entry_id"
     ):
-        findings.append(
-            Finding(
-                "LISTED_ACTIVITY",
-                r["card_number"],
-                r["node_id"],
-                f"transaction {r['transaction_id']} at {r['transaction_time']} after the listing",
-            )
-        )
+        detail = f"transaction {r['transaction_id']} at {r['transaction_time']} after the listing"
+        findings.append(Finding("LISTED_ACTIVITY", r["card_number"], r["node_id"], detail, r["purse_factor"]))
     silent_since = _iso(now - _dt.timedelta(hours=silent_hours))
     for r in db.query("SELECT node_id, MAX(received_at) AS last FROM ledger GROUP BY node_id ORDER BY node_id"):
         if r["last"] < silent_since:
             findings.append(Finding("SILENT_TERMINAL", "", r["node_id"], f"last upload {r['last']}"))
     unused_since = _iso(now - _dt.timedelta(days=30 * unused_months))
     for r in db.query(
-        "SELECT c.card_number FROM cards c WHERE c.status = 'ISSUED' AND c.registered_at < ? AND NOT EXISTS"
-        " (SELECT 1 FROM ledger l WHERE l.card_number = c.card_number AND l.transaction_time >= ?)"
-        " ORDER BY c.card_number",
+        "SELECT c.card_number, c.purse_factor FROM cards c WHERE c.status = 'ISSUED' AND c.registered_at < ? AND NOT"
+        " EXISTS (SELECT 1 FROM ledger l WHERE l.card_number = c.card_number AND l.purse_factor = c.purse_factor"
+        " AND l.transaction_time >= ?) ORDER BY c.card_number, c.purse_factor",
         (unused_since, unused_since),
     ):
-        findings.append(Finding("DEAD_ACCOUNT", r["card_number"], "", f"no transaction for {unused_months} months"))
+        detail = f"no transaction for {unused_months} months"
+        findings.append(Finding("DEAD_ACCOUNT", r["card_number"], "", detail, r["purse_factor"]))
     return findings
 
 

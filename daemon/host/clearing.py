@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from apdu.errors import DataError
 from daemon.host.db import Cursor, LedgerDb, Row
 from daemon.host.keystore import HostKeyStore
-from daemon.host.registry import CardRecord, Registry, check_card_number, now_iso
+from daemon.host.registry import CardRecord, Registry, check_card_number, check_factor, now_iso, resolve
 from daemon.paging import Keyset, Page, fetch_page
 
 __all__ = ["MAX_BATCH", "Clearing", "CounterGap", "Recorded", "Upload"]
@@ -53,6 +53,7 @@ class Upload:
     merchant_id: str = ""
     operator_id: str = ""
     order_id: str = ""
+    purse_factor: str = ""
 
     def validate(self, where: str) -> Upload:
         """This upload if well formed, else :class:`DataError` naming ``where.<field>``."""
@@ -68,6 +69,10 @@ class Upload:
             check_card_number(self.card_number)
         except DataError:
             raise bad("card_number", "1-32 letters or digits") from None
+        try:
+            check_factor(self.purse_factor, required=False)
+        except DataError:
+            raise bad("purse_factor", "16 hex digits (EF15 bytes 12..19) or empty") from None
         if self.amount_fen <= 0:
             raise bad("amount_fen", "must be > 0")
         if min(self.balance_before_fen, self.balance_after_fen, self.card_counter, self.terminal_serial) < 0:
@@ -126,6 +131,7 @@ def _ledger_row(r: Row) -> LedgerRow:
         terminal_id=r["terminal_id"], terminal_serial=int(r["terminal_serial"]), tac=r["tac"],
         card_time=r["card_time"], transaction_time=r["transaction_time"], business_date=r["business_date"],
         merchant_id=r["merchant_id"], operator_id=r["operator_id"], order_id=r["order_id"],
+        purse_factor=r["purse_factor"],
     )  # fmt: skip
     return LedgerRow(upload, r["node_id"], r["tac_status"], r["received_at"], int(r["entry_id"]))
 
@@ -168,31 +174,38 @@ class Clearing:
         if len(uploads) > MAX_BATCH:
             raise DataError(f"transactions: at most {MAX_BATCH} per upload", field="transactions")
         checked = [u.validate(f"transactions[{i}]") for i, u in enumerate(uploads)]
-        order = sorted(range(len(checked)), key=lambda i: (checked[i].card_number, i))
+        order = sorted(range(len(checked)), key=lambda i: (checked[i].card_number, checked[i].purse_factor, i))
         results: dict[int, Recorded] = {}
         with self.db.transaction() as cur:
-            cards: dict[str, CardRecord | None] = {}
+            cards: dict[tuple[str, str], CardRecord | None] = {}
             for i in order:
                 results[i] = self._record_one(cur, node_id, checked[i], cards)
         return [results[i] for i in range(len(checked))]
 
-    def _record_one(self, cur: Cursor, node_id: str, u: Upload, cards: dict[str, CardRecord | None]) -> Recorded:
+    def _record_one(
+        self, cur: Cursor, node_id: str, u: Upload, cards: dict[tuple[str, str], CardRecord | None]
+    ) -> Recorded:
+        """One upload. The card is the registry's (KH, factor) — without a factor (a daemon older than the
+        re-keying) the holder's current card; a factor the registry does not hold for the KH is ``UNKNOWN_CARD``
+        (recorded and flagged, never booked): the key always comes from the registry row, never the request."""
         existing = cur.execute(
             "SELECT tac_status FROM ledger WHERE node_id = ? AND transaction_id = ?", (node_id, u.transaction_id)
         )
         if existing:
             return Recorded(u.transaction_id, True, existing[0]["tac_status"])
-        if u.card_number not in cards:
-            rows = cur.execute("SELECT * FROM cards WHERE card_number = ?{for_update}", (u.card_number,))
-            cards[u.card_number] = CardRecord.from_row(rows[0]) if rows else None
-        verdict = self._verdict(cards[u.card_number], u)
+        factor = u.purse_factor.upper()
+        if (u.card_number, factor) not in cards:
+            cards[(u.card_number, factor)] = resolve(cur, u.card_number, factor, lock=True)
+        card = cards[(u.card_number, factor)]
+        verdict = self._verdict(card, u)
+        stored_factor = card.purse_factor if card is not None else factor
         cur.execute(
-            "INSERT INTO ledger (node_id, transaction_id, kind, card_number, amount_fen, balance_before_fen,"
-            " balance_after_fen, card_counter, terminal_id, terminal_serial, tac, card_time, transaction_time,"
-            " business_date, merchant_id, operator_id, order_id, tac_status, received_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO ledger (node_id, transaction_id, kind, card_number, purse_factor, amount_fen,"
+            " balance_before_fen, balance_after_fen, card_counter, terminal_id, terminal_serial, tac, card_time,"
+            " transaction_time, business_date, merchant_id, operator_id, order_id, tac_status, received_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (node_id, transaction_id) DO NOTHING",
-            (node_id, u.transaction_id, u.kind, u.card_number, u.amount_fen, u.balance_before_fen,
+            (node_id, u.transaction_id, u.kind, u.card_number, stored_factor, u.amount_fen, u.balance_before_fen,
              u.balance_after_fen, u.card_counter, u.terminal_id, u.terminal_serial, u.tac, u.card_time,
              u.transaction_time, u.business_date, u.merchant_id, u.operator_id, u.order_id, verdict, now_iso()),
         )  # fmt: skip
@@ -201,43 +214,46 @@ class Clearing:
         if verdict == "VERIFIED":
             delta = u.amount_fen if u.kind == "load" else -u.amount_fen
             cur.execute(
-                "UPDATE cards SET shadow_balance_fen = shadow_balance_fen + ? WHERE card_number = ?",
-                (delta, u.card_number),
+                "UPDATE cards SET shadow_balance_fen = shadow_balance_fen + ? WHERE card_number = ?"
+                " AND purse_factor = ?",
+                (delta, u.card_number, stored_factor),
             )
         return Recorded(u.transaction_id, False, verdict)
 
     # --- the account ------------------------------------------------------------------------------------------
 
-    def gaps(self, card_number: str) -> list[CounterGap]:
+    def gaps(self, card: CardRecord) -> list[CounterGap]:
         """Counter gaps of the card (debits: offline counter; loads: online counter)."""
         rows = self.db.query(
-            "SELECT DISTINCT kind, card_counter FROM ledger WHERE card_number = ? ORDER BY kind, card_counter",
-            (card_number,),
+            "SELECT DISTINCT kind, card_counter FROM ledger WHERE card_number = ? AND purse_factor = ?"
+            " ORDER BY kind, card_counter",
+            card.key,
         )
         return gaps_of([(r["kind"], int(r["card_counter"])) for r in rows])
 
-    def tac_failures(self, card_number: str) -> int:
+    def tac_failures(self, card: CardRecord) -> int:
         """Recorded transactions of the card whose TAC failed."""
         rows = self.db.query(
-            "SELECT COUNT(*) AS n FROM ledger WHERE card_number = ? AND tac_status = 'FAILED'", (card_number,)
+            "SELECT COUNT(*) AS n FROM ledger WHERE card_number = ? AND purse_factor = ? AND tac_status = 'FAILED'",
+            card.key,
         )
         return int(rows[0]["n"])
 
-    def last_seen_balance(self, card_number: str) -> int | None:
+    def last_seen_balance(self, card: CardRecord) -> int | None:
         """The balance after the card's newest transaction (by transaction time), ``None`` without any."""
         rows = self.db.query(
-            "SELECT balance_after_fen FROM ledger WHERE card_number = ? ORDER BY transaction_time DESC, entry_id DESC"
-            " LIMIT 1",
-            (card_number,),
+            "SELECT balance_after_fen FROM ledger WHERE card_number = ? AND purse_factor = ? ORDER BY"
+            " transaction_time DESC, entry_id DESC LIMIT 1",
+            card.key,
         )
         return int(rows[0]["balance_after_fen"]) if rows else None
 
-    def entries(self, card_number: str, *, limit: int, token: str = "") -> Page[LedgerRow]:
+    def entries(self, card: CardRecord, *, limit: int, token: str = "") -> Page[LedgerRow]:
         """The card's ledger rows, newest first (keyset paging by entry id)."""
         page = fetch_page(
             self.db.query,
             select="SELECT * FROM ledger", keyset=_ENTRIES, key_of=lambda r: (int(r["entry_id"]),),
-            where=("card_number = ?",), params=(card_number,), limit=limit, token=token,
+            where=("card_number = ?", "purse_factor = ?"), params=card.key, limit=limit, token=token,
         )  # fmt: skip
         return Page([_ledger_row(r) for r in page.rows], page.next_token)
 

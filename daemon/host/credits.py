@@ -10,7 +10,8 @@ arrives with the card's TAC, so every fen stays accounted for in the ledger.
   all refunds of a debit together never exceed it; idempotent by request id.
 * **Replacement** (``ReplaceCard``): a card LOST for at least the waiting period (``replacement_wait_s``: offline
   terminals' uploads arrive meanwhile) becomes REPLACED (listed for good, ``replaced_by``); its shadow balance
-  then becomes a TRANSFER credit of the new card (registered, ISSUED).
+  then becomes a TRANSFER credit of the new card — for the same holder a card with the same KH and another purse
+  factor, registered in the same transaction.
 * **Cancellation** (``CancelCard``) without the card: a card LOST for the waiting period becomes CANCELLED and its
   shadow balance is paid out (``payouts``; in the settlement of the operator who paid).
 
@@ -27,8 +28,17 @@ import grpc
 from apdu.errors import DataError
 from daemon.errors import DaemonError, R
 from daemon.host.db import Cursor, LedgerDb, Row
-from daemon.host.errors import CardNotRegisteredError, CardStatusConflictError
-from daemon.host.registry import CardRecord, CardStatus, Registry, check_card_number, now_iso
+from daemon.host.errors import CardStatusConflictError
+from daemon.host.registry import (
+    CardRecord,
+    CardStatus,
+    Registry,
+    check_card_number,
+    check_factor,
+    not_registered,
+    now_iso,
+    resolve,
+)
 
 __all__ = ["Credit", "Credits", "RefundNotAllowedError"]
 
@@ -51,12 +61,13 @@ class Credit:
     amount_fen: int
     reference: str
     used: bool
+    purse_factor: str = ""
 
     @classmethod
     def from_row(cls, r: Row) -> Credit:
         """From a row."""
         return cls(int(r["credit_id"]), r["card_number"], r["kind"], int(r["amount_fen"]), r["reference"],
-                   r["authorisation_id"] is not None)  # fmt: skip
+                   r["authorisation_id"] is not None, r["purse_factor"])  # fmt: skip
 
 
 def _text(value: str, name: str) -> str:
@@ -92,25 +103,25 @@ class Credits:
                     raise DataError("request_id was used for another refund", field="request_id")
                 return credit, self._refundable(cur, reference, credit.card_number)
             debit = cur.execute(
-                "SELECT card_number, amount_fen, tac_status FROM ledger WHERE node_id = ? AND transaction_id = ?"
-                " AND kind = 'debit'",
+                "SELECT card_number, purse_factor, amount_fen, tac_status FROM ledger WHERE node_id = ? AND"
+                " transaction_id = ? AND kind = 'debit'",
                 (node_id, transaction_id),
             )
             if not debit or debit[0]["tac_status"] != "VERIFIED":
                 raise RefundNotAllowedError(f"no TAC-verified debit {reference} is recorded at the host")
-            card_number = debit[0]["card_number"]
-            card = cur.execute("SELECT * FROM cards WHERE card_number = ?{for_update}", (card_number,))
-            if not card or CardRecord.from_row(card[0]).status is not CardStatus.ISSUED:
+            card_number, factor = debit[0]["card_number"], debit[0]["purse_factor"]
+            card = resolve(cur, card_number, factor, lock=True)
+            if card is None or card.status is not CardStatus.ISSUED:
                 raise CardStatusConflictError(f"card {card_number} is not ISSUED: refund to its replacement")
             left = self._refundable(cur, reference, card_number)
             if amount_fen > left:
                 raise RefundNotAllowedError(f"at most {left} fen of debit {reference} can still be refunded")
             row = cur.execute(
-                "INSERT INTO credits (card_number, kind, amount_fen, reference, operator_id, reason, request_id,"
-                " created_at) VALUES (?, 'REFUND', ?, ?, ?, ?, ?, ?) RETURNING *",
-                (card_number, amount_fen, reference, operator_id, reason, request_id, now_iso()),
+                "INSERT INTO credits (card_number, purse_factor, kind, amount_fen, reference, operator_id, reason,"
+                " request_id, created_at) VALUES (?, ?, 'REFUND', ?, ?, ?, ?, ?, ?) RETURNING *",
+                (card_number, factor, amount_fen, reference, operator_id, reason, request_id, now_iso()),
             )
-            self._event(cur, card_number, operator_id, f"refund credit {amount_fen} fen of {reference}: {reason}",
+            self._event(cur, card, operator_id, f"refund credit {amount_fen} fen of {reference}: {reason}",
                         client)  # fmt: skip
             return Credit.from_row(row[0]), left - amount_fen
 
@@ -128,20 +139,21 @@ class Credits:
         return int(debit[0]["amount_fen"]) - int(done[0]["s"]) if debit else 0
 
     @staticmethod
-    def _event(cur: Cursor, card_number: str, operator_id: str, reason: str, client: str) -> None:
-        status = cur.execute("SELECT status FROM cards WHERE card_number = ?", (card_number,))[0]["status"]
+    def _event(cur: Cursor, card: CardRecord, operator_id: str, reason: str, client: str) -> None:
+        status = card.status.value
         cur.execute(
-            "INSERT INTO card_events (card_number, from_status, to_status, operator_id, reason, client, changed_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (card_number, status, status, operator_id, reason[:256], client, now_iso()),
+            "INSERT INTO card_events (card_number, purse_factor, from_status, to_status, operator_id, reason, client,"
+            " changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (*card.key, status, status, operator_id, reason[:256], client, now_iso()),
         )
 
     def _lost_long_enough(self, cur: Cursor, card: CardRecord) -> None:
         if card.status is not CardStatus.LOST:
             raise CardStatusConflictError(f"card {card.card_number} is {card.status.value}: report it lost first")
         since = cur.execute(
-            "SELECT MAX(changed_at) AS t FROM card_events WHERE card_number = ? AND to_status = 'LOST'",
-            (card.card_number,),
+            "SELECT MAX(changed_at) AS t FROM card_events WHERE card_number = ? AND purse_factor = ?"
+            " AND to_status = 'LOST'",
+            card.key,
         )[0]["t"]
         listed = _dt.datetime.fromisoformat(since)
         ready = listed + _dt.timedelta(seconds=self.wait_s)
@@ -152,58 +164,107 @@ class Credits:
             )
 
     def replace(
-        self, *, old_card_number: str, new_card_number: str, operator_id: str, reason: str, client: str
-    ) -> tuple[CardRecord, Credit | None]:
-        """补卡 (module docstring); ``(old card, transfer credit or None for a zero balance)``."""
+        self, *, old_card_number: str, new_card_number: str, operator_id: str, reason: str, client: str,
+        old_purse_factor: str = "", new_purse_factor: str = "", new_opening_balance_fen: int = 0,
+    ) -> tuple[CardRecord, Credit | None]:  # fmt: skip
+        """补卡 (module docstring); ``(old card, transfer credit or None for a zero balance)``.
+
+        The old card: ``old_card_number`` (+ ``old_purse_factor``), by default the holder's current card. The new
+        card: ``new_card_number`` + ``new_purse_factor``. A new card of the **same holder** (same KH) is registered
+        here, in the same transaction, with the old card's masked ID and institution and
+        ``new_opening_balance_fen`` (a daemon that saw it earlier could not register it: the old card was still
+        current); a new card of another KH must be registered and ISSUED. A repeat of a replacement that was done
+        answers the same (old card, credit) and changes nothing.
+        """
         check_card_number(old_card_number)
         check_card_number(new_card_number)
+        old_factor = check_factor(old_purse_factor, "old_purse_factor", required=False)
+        new_factor = check_factor(new_purse_factor, "new_purse_factor", required=False)
         operator_id, reason = _text(operator_id, "operator_id"), _text(reason, "reason")
-        if old_card_number == new_card_number:
-            raise DataError("the new card must be another card", field="new_card_number")
+        same_holder = old_card_number == new_card_number
+        if same_holder and not new_factor:
+            raise DataError("new_purse_factor: required for a new card of the same holder (same card number)",
+                            field="new_purse_factor")  # fmt: skip
+        if isinstance(new_opening_balance_fen, bool) or new_opening_balance_fen < 0:
+            raise DataError("new_opening_balance_fen must be >= 0", field="new_opening_balance_fen")
         with self.db.transaction(lists=True) as cur:
-            rows = cur.execute("SELECT * FROM cards WHERE card_number = ?{for_update}", (old_card_number,))
-            if not rows:
-                raise CardNotRegisteredError(f"card {old_card_number} is not registered at the host")
-            old = CardRecord.from_row(rows[0])
+            old = resolve(cur, old_card_number, old_factor, lock=True)
+            if old is None:
+                raise not_registered(old_card_number, old_factor)
+            if old.key == (new_card_number, new_factor):
+                raise DataError("the new card must be another card", field="new_purse_factor")
+            done = self._replaced_already(cur, old, new_card_number, new_factor)
+            if done is not None:
+                return old, done[0]
             self._lost_long_enough(cur, old)
-            new_rows = cur.execute("SELECT * FROM cards WHERE card_number = ?{for_update}", (new_card_number,))
-            if not new_rows:
-                raise CardNotRegisteredError(f"the new card {new_card_number} is not registered at the host")
-            if CardRecord.from_row(new_rows[0]).status is not CardStatus.ISSUED:
-                raise CardStatusConflictError(f"the new card {new_card_number} is not ISSUED")
+            new = resolve(cur, new_card_number, new_factor, lock=True)
+            if new is not None and new.key == old.key:
+                raise DataError("the new card must be another card", field="new_card_number")
+            if new is None and not same_holder:
+                raise not_registered(new_card_number, new_factor)
+            if new is not None and new.status is not CardStatus.ISSUED:
+                raise CardStatusConflictError(f"the new card {new_card_number} is {new.status.value}, not ISSUED")
+            new_key = new.key if new is not None else (new_card_number, new_factor)
             record, _ = self.registry.change_status(
-                old_card_number, CardStatus.REPLACED, operator_id=operator_id, reason=reason, client=client,
-                replaced_by=new_card_number, cur=cur,
+                old.card_number, CardStatus.REPLACED, operator_id=operator_id, reason=reason, client=client,
+                replaced_by=new_key, purse_factor=old.purse_factor, cur=cur,
             )  # fmt: skip
+            if new is None:
+                inserted = Registry.insert(
+                    cur, card_number=new_card_number, masked_id=old.masked_id, institution=old.institution,
+                    purse_factor=new_factor, opening_balance_fen=new_opening_balance_fen, operator_id=operator_id,
+                    client=client, reason=f"registered (补卡: replaces the card with purse factor {old.purse_factor})",
+                )  # fmt: skip
+                if inserted is None:
+                    raise CardStatusConflictError(f"card number {new_card_number} got another current card; retry")
             credit = None
             if old.shadow_balance_fen > 0:
                 row = cur.execute(
-                    "INSERT INTO credits (card_number, kind, amount_fen, reference, operator_id, reason, request_id,"
-                    " created_at) VALUES (?, 'TRANSFER', ?, ?, ?, ?, ?, ?) RETURNING *",
-                    (new_card_number, old.shadow_balance_fen, old_card_number, operator_id, reason,
-                     f"transfer:{old_card_number}", now_iso()),
+                    "INSERT INTO credits (card_number, purse_factor, kind, amount_fen, reference, operator_id, reason,"
+                    " request_id, created_at) VALUES (?, ?, 'TRANSFER', ?, ?, ?, ?, ?, ?) RETURNING *",
+                    (*new_key, old.shadow_balance_fen, f"{old.card_number}/{old.purse_factor}", operator_id, reason,
+                     f"transfer:{old.card_number}:{old.purse_factor}", now_iso()),
                 )  # fmt: skip
                 credit = Credit.from_row(row[0])
-                cur.execute("UPDATE cards SET shadow_balance_fen = 0 WHERE card_number = ?", (old_card_number,))
+                cur.execute("UPDATE cards SET shadow_balance_fen = 0 WHERE card_number = ? AND purse_factor = ?",
+                            old.key)  # fmt: skip
             return record, credit
 
-    def cancel(self, *, card_number: str, operator_id: str, reason: str, client: str) -> tuple[CardRecord, int]:
+    @staticmethod
+    def _replaced_already(
+        cur: Cursor, old: CardRecord, new_card_number: str, new_factor: str
+    ) -> tuple[Credit | None] | None:
+        """``(transfer credit or None,)`` when ``old`` was replaced by exactly this new card (a repeated call)."""
+        if old.status is not CardStatus.REPLACED or old.replaced_by != new_card_number:
+            return None
+        if new_factor and old.replaced_by_factor != new_factor:
+            return None
+        rows = cur.execute(
+            "SELECT * FROM credits WHERE request_id = ?", (f"transfer:{old.card_number}:{old.purse_factor}",)
+        )
+        return (Credit.from_row(rows[0]) if rows else None,)
+
+    def cancel(
+        self, *, card_number: str, operator_id: str, reason: str, client: str, purse_factor: str = ""
+    ) -> tuple[CardRecord, int]:
         """注销 without the card (module docstring); ``(card, payout in fen)``."""
         check_card_number(card_number)
+        factor = check_factor(purse_factor, required=False)
         operator_id, reason = _text(operator_id, "operator_id"), _text(reason, "reason")
         with self.db.transaction(lists=True) as cur:
-            rows = cur.execute("SELECT * FROM cards WHERE card_number = ?{for_update}", (card_number,))
-            if not rows:
-                raise CardNotRegisteredError(f"card {card_number} is not registered at the host")
-            card = CardRecord.from_row(rows[0])
+            card = resolve(cur, card_number, factor, lock=True)
+            if card is None:
+                raise not_registered(card_number, factor)
             self._lost_long_enough(cur, card)
             record, _ = self.registry.change_status(
-                card_number, CardStatus.CANCELLED, operator_id=operator_id, reason=reason, client=client, cur=cur
-            )
+                card_number, CardStatus.CANCELLED, operator_id=operator_id, reason=reason, client=client,
+                purse_factor=card.purse_factor, cur=cur,
+            )  # fmt: skip
             payout = max(card.shadow_balance_fen, 0)
             cur.execute(
-                "INSERT INTO payouts (card_number, amount_fen, operator_id, reason, paid_at) VALUES (?, ?, ?, ?, ?)",
-                (card_number, payout, operator_id, reason, now_iso()),
+                "INSERT INTO payouts (card_number, purse_factor, amount_fen, operator_id, reason, paid_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (*card.key, payout, operator_id, reason, now_iso()),
             )
-            cur.execute("UPDATE cards SET shadow_balance_fen = 0 WHERE card_number = ?", (card_number,))
+            cur.execute("UPDATE cards SET shadow_balance_fen = 0 WHERE card_number = ? AND purse_factor = ?", card.key)
             return record, payout

@@ -1,10 +1,13 @@
 """Online load authorisation (clearing practice, sources.md H3; JR/T 0025.2 load MAC/TAC).
 
 A daemon sends what the card answered to INITIALIZE FOR LOAD (balance, online counter, random, MAC1) with the
-amount, its terminal id and the date-time it will use. The host takes the card's purse factor from its registry
-(never from the request), refuses a card that is not ISSUED (``CARD_LISTED``) or unknown, checks MAC1 with the
-card's load key (``WRONG_MAC``), records the authorisation and answers MAC2. The load reaches the ledger and the
-shadow balance when the daemon uploads it with the card's TAC (:mod:`daemon.host.clearing`).
+amount, its terminal id, the date-time it will use and the card's purse factor (EF15, naming the physical card
+among the holder's cards). The host takes the key's diversification factor from the registry row that the card
+number and factor name (never from the request alone: a factor the registry does not hold for the card number is
+``CARD_NOT_REGISTERED``; without one, the holder's current card), refuses a card that is not ISSUED
+(``CARD_LISTED``) or unknown, checks MAC1 with the card's load key (``WRONG_MAC``), records the authorisation and
+answers MAC2. The load reaches the ledger and the shadow balance when the daemon uploads it with the card's TAC
+(:mod:`daemon.host.clearing`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from apdu.errors import DataError
 from daemon.errors import DaemonError, R
 from daemon.host.db import LedgerDb
 from daemon.host.keystore import HostKeyStore, LoadFields
-from daemon.host.registry import CardStatus, Registry, check_card_number, now_iso
+from daemon.host.registry import CardStatus, Registry, check_card_number, check_factor, now_iso
 
 __all__ = ["LoadAuthorisation", "LoadRefusedError", "Loads"]
 
@@ -63,10 +66,11 @@ class Loads:
 
     def authorise(
         self, *, node_id: str, card_number: str, amount_fen: int, balance_before_fen: int, online_counter: int,
-        icc_random: str, mac1: str, terminal_id: str, card_time: str, algorithm: int,
+        icc_random: str, mac1: str, terminal_id: str, card_time: str, algorithm: int, purse_factor: str = "",
     ) -> LoadAuthorisation:  # fmt: skip
         """Check and answer one load (module docstring)."""
         check_card_number(card_number)
+        purse_factor = check_factor(purse_factor, required=False)
         icc_random, mac1, terminal_id = icc_random.upper(), mac1.upper(), terminal_id.upper()
         if not 0 < amount_fen <= MAX_LOAD_FEN:
             raise DataError(f"amount_fen: 1..{MAX_LOAD_FEN}", field="amount_fen")
@@ -82,7 +86,7 @@ class Loads:
                 raise DataError(f"{name}: malformed", field=name)
         if not 0 < len(node_id) <= 64:
             raise DataError("node_id: 1-64 characters", field="node_id")
-        card = self.registry.get(card_number)
+        card = self.registry.get(card_number, purse_factor)
         if card.status is not CardStatus.ISSUED:
             raise LoadRefusedError(f"card {card_number} is {card.status.value} at the host: no load")
         fields = LoadFields(
@@ -98,18 +102,19 @@ class Loads:
             # load. An earlier authorisation for the same online counter was never used by the card (the counter
             # moves only with a credited load), so its credit is free again.
             credit = cur.execute(
-                "SELECT credit_id, kind FROM credits WHERE card_number = ? AND amount_fen = ? AND (authorisation_id"
-                " IS NULL OR authorisation_id IN (SELECT authorisation_id FROM load_authorisations WHERE"
-                " card_number = ? AND online_counter = ?)) ORDER BY credit_id LIMIT 1{for_update}",
-                (card_number, amount_fen, card_number, online_counter),
+                "SELECT credit_id, kind FROM credits WHERE card_number = ? AND purse_factor = ? AND amount_fen = ?"
+                " AND (authorisation_id IS NULL OR authorisation_id IN (SELECT authorisation_id FROM"
+                " load_authorisations WHERE card_number = ? AND purse_factor = ? AND online_counter = ?))"
+                " ORDER BY credit_id LIMIT 1{for_update}",
+                (*card.key, amount_fen, *card.key, online_counter),
             )
             credit_id = int(credit[0]["credit_id"]) if credit else None
             row = cur.execute(
-                "INSERT INTO load_authorisations (node_id, card_number, amount_fen, balance_before_fen, online_counter,"
-                " terminal_id, card_time, authorised_at, credit_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " RETURNING authorisation_id",
-                (node_id, card_number, amount_fen, balance_before_fen, online_counter, terminal_id, card_time,
-                 now_iso(), credit_id),
+                "INSERT INTO load_authorisations (node_id, card_number, purse_factor, amount_fen, balance_before_fen,"
+                " online_counter, terminal_id, card_time, authorised_at, credit_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING authorisation_id",
+                (node_id, card_number, card.purse_factor, amount_fen, balance_before_fen, online_counter, terminal_id,
+                 card_time, now_iso(), credit_id),
             )  # fmt: skip
             authorisation_id = int(row[0]["authorisation_id"])
             if credit_id is not None:

@@ -6,6 +6,11 @@ Status machine (docs/host.md)::
     LOST --补卡 (replacement)--> REPLACED        (final, listed for good)
     ISSUED | LOST --注销 (cancellation)--> CANCELLED   (final, listed for good)
 
+A physical card is identified by its card number (KH) and its purse factor (:mod:`daemon.host.schema`): for the
+resident health card the KH is the holder's ID number, so every card of one holder has the same KH. At most one
+card per KH is *current* (ISSUED or LOST); an RPC that names a card by KH alone means the holder's current card
+(else the newest one), and a purse factor selects a specific card (:meth:`Registry.resolve`).
+
 A card is *listed* (daemons refuse it) in every status but ISSUED. Each change writes, in one transaction, the
 card's new status, a ``card_events`` row (operator, reason, client, time) and, when being listed changes, a
 ``blacklist`` row whose version the daemons follow. The host stores only a masked ID number (``masked_id``):
@@ -29,7 +34,9 @@ __all__ = [
     "CardStatus",
     "Registry",
     "StatusChange",
+    "check_factor",
     "now_iso",
+    "resolve",
 ]
 
 
@@ -45,6 +52,11 @@ class CardStatus(enum.StrEnum):
     def listed(self) -> bool:
         """Daemons refuse the card in this status."""
         return self is not CardStatus.ISSUED
+
+    @property
+    def current(self) -> bool:
+        """The holder's current card (at most one per KH): ISSUED or LOST."""
+        return self in {CardStatus.ISSUED, CardStatus.LOST}
 
 
 #: The allowed transitions (module docstring).
@@ -80,6 +92,7 @@ class CardRecord:
     shadow_balance_fen: int
     registered_at: str
     registered_by: str
+    replaced_by_factor: str = ""
 
     @classmethod
     def from_row(cls, row: Row) -> CardRecord:
@@ -89,7 +102,13 @@ class CardRecord:
             purse_factor=row["purse_factor"], status=CardStatus(row["status"]), replaced_by=row["replaced_by"],
             opening_balance_fen=int(row["opening_balance_fen"]), shadow_balance_fen=int(row["shadow_balance_fen"]),
             registered_at=row["registered_at"], registered_by=row["registered_by"],
+            replaced_by_factor=row["replaced_by_factor"],
         )  # fmt: skip
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The physical card: (KH, purse factor)."""
+        return self.card_number, self.purse_factor
 
 
 @dataclass(frozen=True)
@@ -97,6 +116,7 @@ class StatusChange:
     """One ``card_events`` row."""
 
     card_number: str
+    purse_factor: str
     from_status: CardStatus
     to_status: CardStatus
     operator_id: str
@@ -111,6 +131,7 @@ class BlacklistChange:
 
     version: int
     card_number: str
+    purse_factor: str
     listed: bool
     status: CardStatus
     changed_at: str
@@ -121,6 +142,34 @@ def check_card_number(card_number: str) -> str:
     if not _CARD_NUMBER.match(card_number or ""):
         raise DataError("card_number: 1-32 letters or digits", field="card_number")
     return card_number
+
+
+def check_factor(purse_factor: str, field: str = "purse_factor", *, required: bool = True) -> str:
+    """A purse factor: 16 hex digits (EF15 bytes 12..19), upper case; ``""`` allowed when not ``required``."""
+    factor = (purse_factor or "").upper()
+    if (factor or required) and not _FACTOR.match(factor):
+        raise DataError(f"{field}: 16 hex digits (EF15 bytes 12..19)", field=field)
+    return factor
+
+
+#: The card a KH (and optionally a factor) names: that physical card, else the holder's current card (ISSUED or
+#: LOST; at most one), else the newest card of the KH. ``{for_update}`` locks it (PostgreSQL).
+_RESOLVE = (
+    "SELECT * FROM cards WHERE card_number = ? AND (? = '' OR purse_factor = ?) ORDER BY CASE WHEN status IN"
+    " ('ISSUED', 'LOST') THEN 0 ELSE 1 END, registered_at DESC LIMIT 1"
+)
+
+
+def resolve(cur: Cursor, card_number: str, purse_factor: str = "", *, lock: bool = False) -> CardRecord | None:
+    """The card ``card_number`` (+ ``purse_factor``) names, in a transaction (module docstring); ``None``."""
+    rows = cur.execute(_RESOLVE + ("{for_update}" if lock else ""), (card_number, purse_factor, purse_factor))
+    return CardRecord.from_row(rows[0]) if rows else None
+
+
+def not_registered(card_number: str, purse_factor: str = "") -> CardNotRegisteredError:
+    """The error for a card the registry does not hold."""
+    which = f" with purse factor {purse_factor}" if purse_factor else ""
+    return CardNotRegisteredError(f"card {card_number}{which} is not registered at the host")
 
 
 def _text(value: str, name: str, *, required: bool = True) -> str:
@@ -149,26 +198,36 @@ class Registry:
 
     # --- reading ------------------------------------------------------------------------------------------
 
-    def get(self, card_number: str) -> CardRecord:
-        """The card, or :class:`CardNotRegisteredError`."""
-        rows = self.db.query("SELECT * FROM cards WHERE card_number = ?", (check_card_number(card_number),))
-        if not rows:
-            raise CardNotRegisteredError(f"card {card_number} is not registered at the host")
-        return CardRecord.from_row(rows[0])
-
-    def find(self, card_number: str) -> CardRecord | None:
-        """The card, or ``None``."""
-        rows = self.db.query("SELECT * FROM cards WHERE card_number = ?", (card_number,))
+    def find(self, card_number: str, purse_factor: str = "") -> CardRecord | None:
+        """The card a KH (+ factor) names (module docstring), or ``None``."""
+        factor = check_factor(purse_factor, required=False)
+        rows = self.db.query(_RESOLVE, (check_card_number(card_number), factor, factor))
         return CardRecord.from_row(rows[0]) if rows else None
 
-    def history(self, card_number: str) -> list[StatusChange]:
-        """Every status change of the card, oldest first."""
+    def get(self, card_number: str, purse_factor: str = "") -> CardRecord:
+        """The card a KH (+ factor) names, or :class:`CardNotRegisteredError`."""
+        record = self.find(card_number, purse_factor)
+        if record is None:
+            raise not_registered(card_number, purse_factor)
+        return record
+
+    def cards_of(self, card_number: str) -> list[CardRecord]:
+        """Every physical card of a KH, oldest first (a holder's cards)."""
         rows = self.db.query(
-            "SELECT * FROM card_events WHERE card_number = ? ORDER BY event_id", (check_card_number(card_number),)
+            "SELECT * FROM cards WHERE card_number = ? ORDER BY registered_at", (check_card_number(card_number),)
+        )
+        return [CardRecord.from_row(r) for r in rows]
+
+    def history(self, card_number: str, purse_factor: str) -> list[StatusChange]:
+        """Every status change of the physical card, oldest first."""
+        rows = self.db.query(
+            "SELECT * FROM card_events WHERE card_number = ? AND purse_factor = ? ORDER BY event_id",
+            (check_card_number(card_number), check_factor(purse_factor)),
         )
         return [
             StatusChange(
                 r["card_number"],
+                r["purse_factor"],
                 CardStatus(r["from_status"]),
                 CardStatus(r["to_status"]),
                 r["operator_id"],
@@ -186,7 +245,12 @@ class Registry:
         )
         return [
             BlacklistChange(
-                int(r["version"]), r["card_number"], bool(r["listed"]), CardStatus(r["status"]), r["changed_at"]
+                int(r["version"]),
+                r["card_number"],
+                r["purse_factor"],
+                bool(r["listed"]),
+                CardStatus(r["status"]),
+                r["changed_at"],
             )
             for r in rows
         ]
@@ -204,94 +268,123 @@ class Registry:
     ) -> tuple[CardRecord, bool]:  # fmt: skip
         """Record an issued card; ``(record, created)``. The same card with the same facts is not an error.
 
-        ``observed``: a card a daemon saw rather than issued — an existing registration wins, whatever its facts.
+        ``observed``: a card a daemon saw rather than issued — an existing registration wins, whatever its facts:
+        that of the same physical card, or the holder's current card when this one is another (a second card of
+        a holder becomes current only through 补卡, :meth:`daemon.host.credits.Credits.replace`). Issuing a card
+        for a KH that has a current card with another factor is :class:`CardAlreadyRegisteredError`.
         """
         check_card_number(card_number)
         masked_id = check_masked_id(masked_id)
         institution = _text(institution, "institution")
         operator_id = _text(operator_id, "operator_id")
-        factor = (purse_factor or "").upper()
-        if not _FACTOR.match(factor):
-            raise DataError("purse_factor: 16 hex digits (EF15 bytes 12..19)", field="purse_factor")
+        factor = check_factor(purse_factor)
         if isinstance(opening_balance_fen, bool) or opening_balance_fen < 0:
             raise DataError("opening_balance_fen must be >= 0", field="opening_balance_fen")
-        at = now_iso()
         with self.db.transaction() as cur:
-            existing = cur.execute("SELECT * FROM cards WHERE card_number = ?{for_update}", (card_number,))
-            if existing:
-                record = CardRecord.from_row(existing[0])
+            existing = resolve(cur, card_number, factor, lock=True) or resolve(cur, card_number, lock=True)
+            if existing is not None and (existing.purse_factor == factor or existing.status.current):
                 if observed:
-                    return record, False
-                same = (record.masked_id, record.institution, record.purse_factor, record.opening_balance_fen) == (
-                    masked_id, institution, factor, opening_balance_fen)  # fmt: skip
+                    return existing, False
+                if existing.purse_factor != factor:
+                    raise CardAlreadyRegisteredError(
+                        f"card number {card_number} has a current card ({existing.status.value}, purse factor"
+                        f" {existing.purse_factor}): replace (补卡) or cancel (注销) it first"
+                    )
+                same = (existing.masked_id, existing.institution, existing.opening_balance_fen) == (
+                    masked_id, institution, opening_balance_fen)  # fmt: skip
                 if not same:
                     raise CardAlreadyRegisteredError(f"card {card_number} is registered with other facts")
-                return record, False
-            cur.execute(
-                "INSERT INTO cards (card_number, masked_id, institution, purse_factor, status, opening_balance_fen,"
-                " shadow_balance_fen, registered_at, registered_by) VALUES (?, ?, ?, ?, 'ISSUED', ?, ?, ?, ?)"
-                " ON CONFLICT (card_number) DO NOTHING",
-                (card_number, masked_id, institution, factor, opening_balance_fen, opening_balance_fen, at,
-                 operator_id),
+                return existing, False
+            record = self.insert(
+                cur, card_number=card_number, masked_id=masked_id, institution=institution, purse_factor=factor,
+                opening_balance_fen=opening_balance_fen, operator_id=operator_id, client=client,
+                reason="registered (seen by a daemon)" if observed else "registered",
             )  # fmt: skip
-            if cur.rowcount() == 0:  # registered by a concurrent call between the SELECT and the INSERT
+            if record is None:  # registered by a concurrent call between the SELECT and the INSERT
                 if observed:
-                    return CardRecord.from_row(cur.execute("SELECT * FROM cards WHERE card_number = ?",
-                                                           (card_number,))[0]), False  # fmt: skip
+                    found = resolve(cur, card_number, factor) or resolve(cur, card_number)
+                    if found is not None:
+                        return found, False
                 raise CardAlreadyRegisteredError(f"card {card_number} was registered concurrently; retry")
-            cur.execute(
-                "INSERT INTO card_events (card_number, from_status, to_status, operator_id, reason, client,"
-                " changed_at) VALUES (?, 'ISSUED', 'ISSUED', ?, ?, ?, ?)",
-                (card_number, operator_id, "registered (seen by a daemon)" if observed else "registered", client, at),
-            )
-            row = cur.execute("SELECT * FROM cards WHERE card_number = ?", (card_number,))
-        return CardRecord.from_row(row[0]), True
+        return record, True
+
+    @staticmethod
+    def insert(
+        cur: Cursor, *, card_number: str, masked_id: str, institution: str, purse_factor: str,
+        opening_balance_fen: int, operator_id: str, client: str, reason: str,
+    ) -> CardRecord | None:  # fmt: skip
+        """Insert an ISSUED card and its registration event (checked input); ``None`` if the key was taken."""
+        at = now_iso()
+        cur.execute(
+            "INSERT INTO cards (card_number, masked_id, institution, purse_factor, status, opening_balance_fen,"
+            " shadow_balance_fen, registered_at, registered_by) VALUES (?, ?, ?, ?, 'ISSUED', ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            (card_number, masked_id, institution, purse_factor, opening_balance_fen, opening_balance_fen, at,
+             operator_id),
+        )  # fmt: skip
+        if cur.rowcount() == 0:
+            return None
+        cur.execute(
+            "INSERT INTO card_events (card_number, purse_factor, from_status, to_status, operator_id, reason, client,"
+            " changed_at) VALUES (?, ?, 'ISSUED', 'ISSUED', ?, ?, ?, ?)",
+            (card_number, purse_factor, operator_id, reason, client, at),
+        )
+        return resolve(cur, card_number, purse_factor)
 
     def change_status(
         self, card_number: str, to: CardStatus, *, operator_id: str, reason: str, client: str,
-        expect: frozenset[CardStatus] | None = None, replaced_by: str = "", cur: Cursor | None = None,
+        expect: frozenset[CardStatus] | None = None, replaced_by: tuple[str, str] = ("", ""),
+        purse_factor: str = "", cur: Cursor | None = None,
     ) -> tuple[CardRecord, int]:  # fmt: skip
-        """Move the card to ``to`` (recording who, why, when); ``(record, blacklist version)``.
+        """Move the card (KH + ``purse_factor``, else the holder's current card) to ``to``; ``(record, version)``.
+
+        Records who, why and when. ``replaced_by``: the new card (KH, factor) of a replacement.
 
         ``expect``: the statuses the card must be in (default: any that may go to ``to``). The blacklist version
         is that of this change, or the current one when being listed did not change. ``cur``: run inside the
         caller's transaction (which must have been opened with ``lists=True``).
         """
         check_card_number(card_number)
+        factor = check_factor(purse_factor, required=False)
         operator_id = _text(operator_id, "operator_id")
         reason = _text(reason, "reason")
         if cur is None:
             with self.db.transaction(lists=True) as own:
-                return self._change(own, card_number, to, operator_id, reason, client, expect, replaced_by)
-        return self._change(cur, card_number, to, operator_id, reason, client, expect, replaced_by)
+                return self._change(own, (card_number, factor), to, operator_id, reason, client, expect, replaced_by)
+        return self._change(cur, (card_number, factor), to, operator_id, reason, client, expect, replaced_by)
 
     def _change(
-        self, cur: Cursor, card_number: str, to: CardStatus, operator_id: str, reason: str, client: str,
-        expect: frozenset[CardStatus] | None, replaced_by: str,
+        self, cur: Cursor, card: tuple[str, str], to: CardStatus, operator_id: str, reason: str, client: str,
+        expect: frozenset[CardStatus] | None, replaced_by: tuple[str, str],
     ) -> tuple[CardRecord, int]:  # fmt: skip
-        rows = cur.execute("SELECT * FROM cards WHERE card_number = ?{for_update}", (card_number,))
-        if not rows:
-            raise CardNotRegisteredError(f"card {card_number} is not registered at the host")
-        record = CardRecord.from_row(rows[0])
+        found = resolve(cur, *card, lock=True)
+        if found is None:
+            raise not_registered(*card)
+        record = found
+        card_number, factor = record.key
         allowed = expect if expect is not None else frozenset(s for s, nxt in TRANSITIONS.items() if to in nxt)
         if record.status not in allowed or to not in TRANSITIONS[record.status]:
             raise CardStatusConflictError(f"card {card_number} is {record.status.value}: it cannot become {to.value}")
         at = now_iso()
+        new_number, new_factor = replaced_by if replaced_by[0] else (record.replaced_by, record.replaced_by_factor)
         cur.execute(
-            "UPDATE cards SET status = ?, replaced_by = ? WHERE card_number = ?",
-            (to.value, replaced_by or record.replaced_by, card_number),
+            "UPDATE cards SET status = ?, replaced_by = ?, replaced_by_factor = ? WHERE card_number = ?"
+            " AND purse_factor = ?",
+            (to.value, new_number, new_factor, card_number, factor),
         )
         cur.execute(
-            "INSERT INTO card_events (card_number, from_status, to_status, operator_id, reason, client, changed_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (card_number, record.status.value, to.value, operator_id, reason, client, at),
+            "INSERT INTO card_events (card_number, purse_factor, from_status, to_status, operator_id, reason, client,"
+            " changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (card_number, factor, record.status.value, to.value, operator_id, reason, client, at),
         )
         if record.status.listed != to.listed:
             version = cur.execute(
-                "INSERT INTO blacklist (card_number, listed, status, changed_at) VALUES (?, ?, ?, ?) RETURNING version",
-                (card_number, int(to.listed), to.value, at),
+                "INSERT INTO blacklist (card_number, purse_factor, listed, status, changed_at) VALUES (?, ?, ?, ?, ?)"
+                " RETURNING version",
+                (card_number, factor, int(to.listed), to.value, at),
             )[0]["version"]
         else:
             version = cur.execute("SELECT MAX(version) AS v FROM blacklist")[0]["v"] or 0
-        row = cur.execute("SELECT * FROM cards WHERE card_number = ?", (card_number,))
-        return CardRecord.from_row(row[0]), int(version)
+        changed = resolve(cur, card_number, factor)
+        assert changed is not None  # locked above
+        return changed, int(version)

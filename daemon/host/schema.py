@@ -1,6 +1,12 @@
 """The host ledger's tables (portable SQL; ``{id}`` is the dialect's auto-numbered key, :mod:`daemon.host.db`).
 
-* ``cards`` — the registry: one row per issued card, its status and (filled by uploads) its shadow balance.
+A **physical card** is identified by its card number (KH) **and** its purse diversification factor (EF15 bytes
+12..19, unique per chip: it derives from the chip's cardNo). For the resident health card the KH is the holder's
+ID number, so a replacement card for the same holder has the same KH and another factor (docs/host.md, "A card's
+identity"). Every table that names a card carries both columns.
+
+* ``cards`` — the registry: one row per physical card (key: KH + factor), its status and (filled by uploads) its
+  shadow balance. At most one card per KH is *current* (ISSUED or LOST): the partial unique index ``cards_current``.
 * ``card_events`` — every status change with operator, reason, client and time (kept; hospitals keep these
   records for at least a year, so the host never deletes them).
 * ``blacklist`` — the list's change log; ``version`` orders the changes a daemon follows (WatchBlacklist).
@@ -10,20 +16,24 @@
   amount; ``payouts`` — balances paid out at cancellation.
 
 Times are ISO-8601 UTC text with microseconds (sortable, identical in both engines); money is BIGINT fen.
+
+Schema versions (``host_meta.schema_version``): 1 keyed cards by KH alone; 2 keys them by KH + purse factor.
+:func:`create_schema` migrates a version-1 ledger in place (:func:`_migrate_1_to_2`), on both engines.
 """
 
 from __future__ import annotations
 
-from daemon.host.db import LedgerDb
+from apdu.errors import DataError
+from daemon.host.db import Cursor, Dialect, LedgerDb
 
-__all__ = ["SCHEMA_VERSION", "create_schema"]
+__all__ = ["SCHEMA_VERSION", "create_schema", "schema_version"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS host_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS cards (
-    card_number         TEXT PRIMARY KEY,
+#: The registry table (``{table}``: also built under another name by the migration).
+_CARDS = """
+CREATE TABLE IF NOT EXISTS {table} (
+    card_number         TEXT NOT NULL,
     masked_id           TEXT NOT NULL,
     institution         TEXT NOT NULL,
     purse_factor        TEXT NOT NULL,
@@ -32,11 +42,32 @@ CREATE TABLE IF NOT EXISTS cards (
     opening_balance_fen BIGINT NOT NULL CHECK (opening_balance_fen >= 0),
     shadow_balance_fen  BIGINT NOT NULL,
     registered_at       TEXT NOT NULL,
-    registered_by       TEXT NOT NULL
+    registered_by       TEXT NOT NULL,
+    replaced_by_factor  TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (card_number, purse_factor)
 );
+"""
+_PAYOUTS = """
+CREATE TABLE IF NOT EXISTS {table} (
+    payout_id   {id},
+    card_number TEXT NOT NULL,
+    purse_factor TEXT NOT NULL DEFAULT '',
+    amount_fen  BIGINT NOT NULL,
+    operator_id TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    paid_at     TEXT NOT NULL,
+    UNIQUE (card_number, purse_factor)
+);
+"""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS host_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+{cards}
+CREATE UNIQUE INDEX IF NOT EXISTS cards_current ON cards (card_number) WHERE status IN ('ISSUED', 'LOST');
 CREATE TABLE IF NOT EXISTS card_events (
     event_id    {id},
     card_number TEXT NOT NULL,
+    purse_factor TEXT NOT NULL DEFAULT '',
     from_status TEXT NOT NULL,
     to_status   TEXT NOT NULL,
     operator_id TEXT NOT NULL,
@@ -44,10 +75,11 @@ CREATE TABLE IF NOT EXISTS card_events (
     client      TEXT NOT NULL,
     changed_at  TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS card_events_card ON card_events (card_number, event_id);
+CREATE INDEX IF NOT EXISTS card_events_card ON card_events (card_number, purse_factor, event_id);
 CREATE TABLE IF NOT EXISTS blacklist (
     version     {id},
     card_number TEXT NOT NULL,
+    purse_factor TEXT NOT NULL DEFAULT '',
     listed      INTEGER NOT NULL CHECK (listed IN (0, 1)),
     status      TEXT NOT NULL,
     changed_at  TEXT NOT NULL
@@ -58,6 +90,7 @@ CREATE TABLE IF NOT EXISTS ledger (
     transaction_id     TEXT NOT NULL,
     kind               TEXT NOT NULL CHECK (kind IN ('debit', 'load')),
     card_number        TEXT NOT NULL,
+    purse_factor       TEXT NOT NULL DEFAULT '',
     amount_fen         BIGINT NOT NULL CHECK (amount_fen > 0),
     balance_before_fen BIGINT NOT NULL,
     balance_after_fen  BIGINT NOT NULL,
@@ -75,15 +108,16 @@ CREATE TABLE IF NOT EXISTS ledger (
     received_at        TEXT NOT NULL,
     UNIQUE (node_id, transaction_id)
 );
-CREATE INDEX IF NOT EXISTS ledger_card ON ledger (card_number, entry_id);
-CREATE INDEX IF NOT EXISTS ledger_card_counter ON ledger (card_number, kind, card_counter);
-CREATE INDEX IF NOT EXISTS ledger_card_time ON ledger (card_number, transaction_time);
+CREATE INDEX IF NOT EXISTS ledger_card ON ledger (card_number, purse_factor, entry_id);
+CREATE INDEX IF NOT EXISTS ledger_card_counter ON ledger (card_number, purse_factor, kind, card_counter);
+CREATE INDEX IF NOT EXISTS ledger_card_time ON ledger (card_number, purse_factor, transaction_time);
 CREATE INDEX IF NOT EXISTS ledger_day ON ledger (business_date);
 CREATE INDEX IF NOT EXISTS ledger_node ON ledger (node_id, received_at);
 CREATE TABLE IF NOT EXISTS load_authorisations (
     authorisation_id {id},
     node_id          TEXT NOT NULL,
     card_number      TEXT NOT NULL,
+    purse_factor     TEXT NOT NULL DEFAULT '',
     amount_fen       BIGINT NOT NULL,
     balance_before_fen BIGINT NOT NULL,
     online_counter   BIGINT NOT NULL,
@@ -95,6 +129,7 @@ CREATE TABLE IF NOT EXISTS load_authorisations (
 CREATE TABLE IF NOT EXISTS credits (
     credit_id   {id},
     card_number TEXT NOT NULL,
+    purse_factor TEXT NOT NULL DEFAULT '',
     kind        TEXT NOT NULL CHECK (kind IN ('REFUND', 'TRANSFER')),
     amount_fen  BIGINT NOT NULL CHECK (amount_fen > 0),
     reference   TEXT NOT NULL,
@@ -104,23 +139,95 @@ CREATE TABLE IF NOT EXISTS credits (
     authorisation_id BIGINT,
     created_at  TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS credits_card ON credits (card_number, credit_id);
+CREATE INDEX IF NOT EXISTS credits_card ON credits (card_number, purse_factor, credit_id);
 CREATE INDEX IF NOT EXISTS credits_reference ON credits (reference);
-CREATE TABLE IF NOT EXISTS payouts (
-    payout_id   {id},
-    card_number TEXT NOT NULL UNIQUE,
-    amount_fen  BIGINT NOT NULL,
-    operator_id TEXT NOT NULL,
-    reason      TEXT NOT NULL,
-    paid_at     TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS load_authorisations_card ON load_authorisations (card_number, online_counter)
+{payouts}
+CREATE INDEX IF NOT EXISTS load_authorisations_card ON load_authorisations (card_number, purse_factor,
+    online_counter)
 """
 
 
+def _schema() -> str:
+    return _SCHEMA.replace("{cards}", _CARDS.replace("{table}", "cards")).replace(
+        "{payouts}", _PAYOUTS.replace("{table}", "payouts")
+    )
+
+
+#: Version-1 tables that name a card by KH alone: they gain the card's purse factor (taken from ``cards``).
+_FACTOR_TABLES = ("card_events", "blacklist", "ledger", "load_authorisations", "credits")
+#: Version-1 indexes that version 2 redefines with the factor (dropped, then created by the schema script).
+_V1_INDEXES = ("card_events_card", "ledger_card", "ledger_card_counter", "ledger_card_time", "credits_card",
+               "load_authorisations_card")  # fmt: skip
+_CARD_COLUMNS = (
+    "card_number, masked_id, institution, purse_factor, status, replaced_by, opening_balance_fen,"
+    " shadow_balance_fen, registered_at, registered_by"
+)
+
+
+def _migrate_1_to_2(cur: Cursor, dialect: Dialect) -> None:
+    """Re-key a version-1 ledger by physical card (KH + purse factor), in place, in the caller's transaction.
+
+    Every row keeps its values; rows naming a card get that card's factor (a v1 KH had exactly one card), rows of
+    a card the registry never knew (an ``UNKNOWN_CARD`` upload) get ``''``. ``cards`` and (SQLite) ``payouts``
+    are rebuilt: their keys change, and SQLite cannot change a table's key in place.
+    """
+    for index in _V1_INDEXES:
+        cur.execute(f"DROP INDEX IF EXISTS {index}")
+    for table in _FACTOR_TABLES:
+        cur.execute(f"ALTER TABLE {table} ADD COLUMN purse_factor TEXT NOT NULL DEFAULT ''")
+        cur.execute(
+            f"UPDATE {table} SET purse_factor = COALESCE((SELECT c.purse_factor FROM cards c"  # noqa: S608 - constants
+            f" WHERE c.card_number = {table}.card_number), '')"
+        )
+    cur.execute(dialect.schema(_CARDS.replace("{table}", "cards_v2")))
+    cur.execute(
+        f"INSERT INTO cards_v2 ({_CARD_COLUMNS}, replaced_by_factor) SELECT {_CARD_COLUMNS},"  # noqa: S608
+        " COALESCE((SELECT n.purse_factor FROM cards n WHERE n.card_number = cards.replaced_by), '') FROM cards"
+    )
+    cur.execute("DROP TABLE cards")
+    cur.execute("ALTER TABLE cards_v2 RENAME TO cards")
+    if dialect.postgres:
+        cur.execute("ALTER TABLE payouts ADD COLUMN purse_factor TEXT NOT NULL DEFAULT ''")
+        cur.execute("ALTER TABLE payouts DROP CONSTRAINT payouts_card_number_key")
+        cur.execute("ALTER TABLE payouts ADD CONSTRAINT payouts_card_number_purse_factor_key UNIQUE (card_number,"
+                    " purse_factor)")  # fmt: skip
+    else:
+        cur.execute(dialect.schema(_PAYOUTS.replace("{table}", "payouts_v2")))
+        cur.execute(
+            "INSERT INTO payouts_v2 (payout_id, card_number, purse_factor, amount_fen, operator_id, reason, paid_at)"
+            " SELECT p.payout_id, p.card_number, COALESCE((SELECT c.purse_factor FROM cards c WHERE c.card_number ="
+            " p.card_number), ''), p.amount_fen, p.operator_id, p.reason, p.paid_at FROM payouts p"
+        )
+        cur.execute("DROP TABLE payouts")
+        cur.execute("ALTER TABLE payouts_v2 RENAME TO payouts")
+    cur.execute(
+        "UPDATE payouts SET purse_factor = COALESCE((SELECT c.purse_factor FROM cards c WHERE c.card_number ="
+        " payouts.card_number), '')"
+    )
+
+
+def schema_version(db: LedgerDb) -> int:
+    """The ledger's schema version (0: an empty database)."""
+    db.executescript("CREATE TABLE IF NOT EXISTS host_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    rows = db.query("SELECT value FROM host_meta WHERE key = 'schema_version'")
+    return int(rows[0]["value"]) if rows else 0
+
+
 def create_schema(db: LedgerDb) -> None:
-    """Create the tables that do not exist yet and record the schema version."""
-    db.executescript(db.dialect.schema(_SCHEMA))
+    """Create the tables that do not exist yet, migrating an older ledger first, and record the schema version.
+
+    The migration runs in one transaction that first locks the version row, so two host processes starting on
+    the same PostgreSQL migrate once; a newer ledger than this code knows is refused (:class:`DataError`).
+    """
+    if schema_version(db) > SCHEMA_VERSION:
+        raise DataError(f"the ledger's schema is newer than this healthcard-host ({SCHEMA_VERSION})",
+                        field="database")  # fmt: skip
+    with db.transaction() as cur:
+        rows = cur.execute("SELECT value FROM host_meta WHERE key = 'schema_version'{for_update}")
+        if rows and int(rows[0]["value"]) == 1:
+            _migrate_1_to_2(cur, db.dialect)
+            cur.execute("UPDATE host_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+    db.executescript(db.dialect.schema(_schema()))
     with db.transaction() as cur:
         cur.execute(
             "INSERT INTO host_meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING",

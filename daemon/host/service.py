@@ -59,7 +59,7 @@ def card_message(record: CardRecord) -> pb.Card:
         card_number=record.card_number, masked_id=record.masked_id, institution=record.institution,
         status=card_status(record.status), replaced_by=record.replaced_by, purse_factor=record.purse_factor,
         opening_balance_fen=record.opening_balance_fen, registered_at=timestamp(record.registered_at),
-        listed=record.status.listed,
+        listed=record.status.listed, replaced_by_purse_factor=record.replaced_by_factor,
     )  # fmt: skip
 
 
@@ -74,7 +74,7 @@ def _change_message(change: StatusChange) -> pb.CardStatusChange:
 def _list_message(change: BlacklistChange) -> pb.WatchBlacklistResponse:
     return pb.WatchBlacklistResponse(
         version=change.version, card_number=change.card_number, listed=change.listed,
-        status=card_status(change.status), changed_at=timestamp(change.changed_at),
+        status=card_status(change.status), changed_at=timestamp(change.changed_at), purse_factor=change.purse_factor,
     )  # fmt: skip
 
 
@@ -90,7 +90,7 @@ def _upload(t: pb.UploadedTransaction) -> Upload:
         amount_fen=t.amount_fen, balance_before_fen=t.balance_before_fen, balance_after_fen=t.balance_after_fen,
         card_counter=t.card_counter, terminal_id=t.terminal_id.upper(), terminal_serial=t.terminal_serial,
         tac=t.tac.upper(), card_time=t.card_time, transaction_time=when, business_date=t.business_date,
-        merchant_id=t.merchant_id, operator_id=t.operator_id, order_id=t.order_id,
+        merchant_id=t.merchant_id, operator_id=t.operator_id, order_id=t.order_id, purse_factor=t.purse_factor,
     )  # fmt: skip
 
 
@@ -102,7 +102,7 @@ def _entry_message(e: LedgerRow) -> pb.LedgerEntry:
             balance_before_fen=u.balance_before_fen, balance_after_fen=u.balance_after_fen,
             card_counter=u.card_counter, terminal_id=u.terminal_id, terminal_serial=u.terminal_serial, tac=u.tac,
             card_time=u.card_time, transaction_time=timestamp(u.transaction_time), business_date=u.business_date,
-            merchant_id=u.merchant_id, operator_id=u.operator_id, order_id=u.order_id,
+            merchant_id=u.merchant_id, operator_id=u.operator_id, order_id=u.order_id, purse_factor=u.purse_factor,
         ),
         node_id=e.node_id, tac_status=pb.TacStatus.Value(f"TAC_STATUS_{e.tac_status}"),
         received_at=timestamp(e.received_at),
@@ -112,7 +112,7 @@ def _entry_message(e: LedgerRow) -> pb.LedgerEntry:
 def _credit_message(c: Credit) -> pb.Credit:
     kind = pb.CreditKind.Value(f"CREDIT_KIND_{c.kind}")
     return pb.Credit(credit_id=c.credit_id, card_number=c.card_number, kind=kind, amount_fen=c.amount_fen,
-                     reference=c.reference, used=c.used)  # fmt: skip
+                     reference=c.reference, used=c.used, purse_factor=c.purse_factor)  # fmt: skip
 
 
 class ListNotifier:
@@ -204,19 +204,20 @@ class HostServicer(pb_grpc.HostServiceServicer):
 
     def GetCard(self, request: pb.GetCardRequest, context: grpc.ServicerContext) -> pb.GetCardResponse:
         def work(_client: str) -> pb.GetCardResponse:
-            record = self._registry.get(request.card_number)
-            history = [_change_message(c) for c in self._registry.history(request.card_number)]
-            return pb.GetCardResponse(card=card_message(record), history=history)
+            record = self._registry.get(request.card_number, request.purse_factor)
+            history = [_change_message(c) for c in self._registry.history(*record.key)]
+            cards = [card_message(c) for c in self._registry.cards_of(record.card_number)]
+            return pb.GetCardResponse(card=card_message(record), history=history, cards=cards)
 
         return self._call("GetCard", context, work)
 
     def _status_change(
         self, method: str, context: grpc.ServicerContext, card_number: str, to: CardStatus,
-        operator_id: str, reason: str,
+        operator_id: str, reason: str, purse_factor: str,
     ) -> tuple[CardRecord, int]:  # fmt: skip
         def work(client: str) -> tuple[CardRecord, int]:
             record, version = self._registry.change_status(
-                card_number, to, operator_id=operator_id, reason=reason, client=client
+                card_number, to, operator_id=operator_id, reason=reason, client=client, purse_factor=purse_factor
             )
             self.lists.notify()
             self._metrics.blacklist_version.set(version)
@@ -228,14 +229,16 @@ class HostServicer(pb_grpc.HostServiceServicer):
 
     def ReportLost(self, request: pb.ReportLostRequest, context: grpc.ServicerContext) -> pb.ReportLostResponse:
         record, version = self._status_change(
-            "ReportLost", context, request.card_number, CardStatus.LOST, request.operator_id, request.reason
-        )
+            "ReportLost", context, request.card_number, CardStatus.LOST, request.operator_id, request.reason,
+            request.purse_factor,
+        )  # fmt: skip
         return pb.ReportLostResponse(card=card_message(record), blacklist_version=version)
 
     def ReportFound(self, request: pb.ReportFoundRequest, context: grpc.ServicerContext) -> pb.ReportFoundResponse:
         record, version = self._status_change(
-            "ReportFound", context, request.card_number, CardStatus.ISSUED, request.operator_id, request.reason
-        )
+            "ReportFound", context, request.card_number, CardStatus.ISSUED, request.operator_id, request.reason,
+            request.purse_factor,
+        )  # fmt: skip
         return pb.ReportFoundResponse(card=card_message(record), blacklist_version=version)
 
     # --- clearing ---------------------------------------------------------------------------------------------
@@ -262,18 +265,18 @@ class HostServicer(pb_grpc.HostServiceServicer):
 
     def GetAccount(self, request: pb.GetAccountRequest, context: grpc.ServicerContext) -> pb.GetAccountResponse:
         def work(_client: str) -> pb.GetAccountResponse:
-            record = self._registry.get(request.card_number)
+            record = self._registry.get(request.card_number, request.purse_factor)
             size = request.page_size or 50
             if not 0 < size <= 500:
                 raise DataError("page_size: 1-500", field="page_size")
-            page = self._clearing.entries(record.card_number, limit=size, token=request.page_token)
-            last = self._clearing.last_seen_balance(record.card_number)
+            page = self._clearing.entries(record, limit=size, token=request.page_token)
+            last = self._clearing.last_seen_balance(record)
             return pb.GetAccountResponse(
                 card=card_message(record), shadow_balance_fen=record.shadow_balance_fen,
                 last_seen_balance_fen=-1 if last is None else last,
-                tac_failures=self._clearing.tac_failures(record.card_number),
+                tac_failures=self._clearing.tac_failures(record),
                 gaps=[pb.CounterGap(kind=_KIND[g.kind], first_missing=g.first_missing, last_missing=g.last_missing)
-                      for g in self._clearing.gaps(record.card_number)],
+                      for g in self._clearing.gaps(record)],
                 entries=[_entry_message(e) for e in page.rows], next_page_token=page.next_token,
             )  # fmt: skip
 
@@ -287,7 +290,7 @@ class HostServicer(pb_grpc.HostServiceServicer):
                 node_id=request.node_id, card_number=request.card_number, amount_fen=request.amount_fen,
                 balance_before_fen=request.balance_before_fen, online_counter=request.online_counter,
                 icc_random=request.icc_random, mac1=request.mac1, terminal_id=request.terminal_id,
-                card_time=request.card_time, algorithm=request.algorithm,
+                card_time=request.card_time, algorithm=request.algorithm, purse_factor=request.purse_factor,
             )  # fmt: skip
             log.info("load authorised", extra={"card_number": request.card_number, "amount_fen": request.amount_fen,
                                                "authorisation_id": granted.authorisation_id})  # fmt: skip
@@ -332,8 +335,8 @@ class HostServicer(pb_grpc.HostServiceServicer):
                                  unused_months=request.unused_months or 12, now=ran)  # fmt: skip
             counts = {kind: sum(1 for f in findings if f.kind == kind) for kind in KINDS}
             reply = pb.GetAuditReportResponse(
-                findings=[pb.AuditFinding(kind=f.kind, card_number=f.card_number, node_id=f.node_id, detail=f.detail)
-                          for f in findings],
+                findings=[pb.AuditFinding(kind=f.kind, card_number=f.card_number, node_id=f.node_id, detail=f.detail,
+                                          purse_factor=f.purse_factor) for f in findings],
                 counts=counts,
             )  # fmt: skip
             reply.ran_at.FromDatetime(ran)
@@ -358,9 +361,12 @@ class HostServicer(pb_grpc.HostServiceServicer):
             old, credit = self._credits.replace(
                 old_card_number=request.old_card_number, new_card_number=request.new_card_number,
                 operator_id=request.operator_id, reason=request.reason, client=client,
+                old_purse_factor=request.old_purse_factor, new_purse_factor=request.new_purse_factor,
+                new_opening_balance_fen=request.new_opening_balance_fen,
             )  # fmt: skip
             self.lists.notify()
-            return pb.ReplaceCardResponse(old_card=card_message(old),
+            new = self._registry.get(old.replaced_by, old.replaced_by_factor)
+            return pb.ReplaceCardResponse(old_card=card_message(old), new_card=card_message(new),
                                           credit=_credit_message(credit) if credit else None)  # fmt: skip
 
         return self._call("ReplaceCard", context, work)
@@ -368,8 +374,9 @@ class HostServicer(pb_grpc.HostServiceServicer):
     def CancelCard(self, request: pb.CancelCardRequest, context: grpc.ServicerContext) -> pb.CancelCardResponse:
         def work(client: str) -> pb.CancelCardResponse:
             card, payout = self._credits.cancel(
-                card_number=request.card_number, operator_id=request.operator_id, reason=request.reason, client=client
-            )
+                card_number=request.card_number, operator_id=request.operator_id, reason=request.reason, client=client,
+                purse_factor=request.purse_factor,
+            )  # fmt: skip
             self.lists.notify()
             return pb.CancelCardResponse(card=card_message(card), payout_fen=payout)
 

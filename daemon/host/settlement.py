@@ -116,8 +116,8 @@ def settle(db: LedgerDb, business_date: str, declared: Mapping[str, int] | None 
     for r in db.query(
         "SELECT l.operator_id AS op, SUM(l.amount_fen) AS s FROM ledger l WHERE l.business_date = ? AND l.kind = 'load'"
         " AND l.tac_status = 'VERIFIED' AND EXISTS (SELECT 1 FROM load_authorisations a WHERE a.card_number ="
-        " l.card_number AND a.online_counter = l.card_counter AND a.amount_fen = l.amount_fen AND a.credit_id IS NOT"
-        " NULL) GROUP BY l.operator_id",
+        " l.card_number AND a.purse_factor = l.purse_factor AND a.online_counter = l.card_counter"
+        " AND a.amount_fen = l.amount_fen AND a.credit_id IS NOT NULL) GROUP BY l.operator_id",
         (business_date,),
     ):
         expected[str(r["op"])] = expected.get(str(r["op"]), 0) - int(r["s"])

@@ -114,10 +114,13 @@ def test_verified_uploads_move_the_shadow_balance_once(clearing: Clearing, run: 
     assert all(r.duplicate and r.tac_status == "VERIFIED" for r in again)
     card = clearing.registry.get(run.card_number)
     assert card.shadow_balance_fen == run.uploads[-1].balance_after_fen == run.opening - 446 + 300
-    assert clearing.last_seen_balance(run.card_number) == card.shadow_balance_fen
-    assert clearing.gaps(run.card_number) == [] and clearing.tac_failures(run.card_number) == 0
-    page = clearing.entries(run.card_number, limit=3)
-    rest = clearing.entries(run.card_number, limit=3, token=page.next_token)
+    assert clearing.last_seen_balance(clearing.registry.get(run.card_number)) == card.shadow_balance_fen
+    assert (
+        clearing.gaps(clearing.registry.get(run.card_number)) == []
+        and clearing.tac_failures(clearing.registry.get(run.card_number)) == 0
+    )
+    page = clearing.entries(clearing.registry.get(run.card_number), limit=3)
+    rest = clearing.entries(clearing.registry.get(run.card_number), limit=3, token=page.next_token)
     assert [e.upload.transaction_id for e in page.rows + rest.rows] == ["l0", "d3", "d2", "d1", "d0"]
     assert rest.next_token == ""
 
@@ -131,20 +134,20 @@ def test_a_forged_tac_is_flagged_and_not_booked(clearing: Clearing, run: CardRun
     results = clearing.record("kiosk-b", [forged, tampered_tac])
     assert [r.tac_status for r in results] == ["FAILED", "FAILED"]
     assert clearing.registry.get(run.card_number).shadow_balance_fen == run.opening
-    assert clearing.tac_failures(run.card_number) == 2
+    assert clearing.tac_failures(clearing.registry.get(run.card_number)) == 2
 
 
 def test_a_missing_counter_is_a_gap(clearing: Clearing, run: CardRun) -> None:
     debits = [u for u in run.uploads if u.kind == "debit"]
     clearing.record("kiosk-a", [debits[0], debits[3]])  # counters n and n+3: n+1 and n+2 never arrived
-    (gap,) = clearing.gaps(run.card_number)
+    (gap,) = clearing.gaps(clearing.registry.get(run.card_number))
     assert (gap.kind, gap.first_missing, gap.last_missing) == (
         "debit",
         debits[0].card_counter + 1,
         debits[3].card_counter - 1,
     )
     clearing.record("kiosk-b", [debits[1], debits[2]])  # they arrive later from another kiosk
-    assert clearing.gaps(run.card_number) == []
+    assert clearing.gaps(clearing.registry.get(run.card_number)) == []
 
 
 def test_unknown_card_and_missing_tac_are_recorded_not_booked(clearing: Clearing, run: CardRun) -> None:
@@ -173,7 +176,7 @@ def test_malformed_uploads_are_refused_and_nothing_is_recorded(
     with pytest.raises(DataError) as info:
         clearing.record("k", [run.uploads[0], bad])
     assert info.value.field == f"transactions[1].{field}"
-    assert clearing.entries(run.card_number, limit=10).rows == []
+    assert clearing.entries(clearing.registry.get(run.card_number), limit=10).rows == []
 
 
 @given(st.lists(st.tuples(st.sampled_from(["debit", "load"]), st.integers(0, 40)), max_size=30))
@@ -257,3 +260,23 @@ def test_audit_finds_what_it_should(clearing: Clearing, run: CardRun) -> None:
     far = run_audit(clearing.db, now=future)
     assert {f.node_id for f in far if f.kind == "SILENT_TERMINAL"} == {"kiosk-a", "kiosk-b"}
     assert [f.card_number for f in far if f.kind == "DEAD_ACCOUNT"] == ["IDLE1"]  # the lost card is not ISSUED
+
+
+def test_an_upload_whose_purse_factor_the_registry_does_not_hold_is_flagged_not_booked(
+    clearing: Clearing, run: CardRun
+) -> None:
+    """The physical card is KH + purse factor: an upload naming a factor the registry has not got for the KH (another
+    chip claiming the holder's number) is recorded as UNKNOWN_CARD and moves no balance, even with a TAC that the
+    registered card's key would accept; the right factor books it."""
+    genuine = run.uploads[0]
+    other_chip = dataclasses.replace(genuine, transaction_id="x0", purse_factor="00010000000000FF")
+    (result,) = clearing.record("kiosk-a", [other_chip])
+    assert result.tac_status == "UNKNOWN_CARD" and not result.duplicate
+    card = clearing.registry.get(run.card_number)
+    assert card.shadow_balance_fen == run.opening
+    (right,) = clearing.record("kiosk-a", [dataclasses.replace(genuine, purse_factor=run.factor.lower())])
+    assert right.tac_status == "VERIFIED"
+    assert clearing.registry.get(run.card_number).shadow_balance_fen == genuine.balance_after_fen
+    with pytest.raises(DataError) as info:
+        clearing.record("kiosk-a", [dataclasses.replace(genuine, transaction_id="x1", purse_factor="XYZ")])
+    assert info.value.field == "transactions[0].purse_factor"

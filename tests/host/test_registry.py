@@ -71,7 +71,7 @@ def test_lost_found_lost_records_who_why_when_and_versions_the_list(ledger: Ledg
     assert lost.status is CardStatus.LOST and lost.status.listed and v1 == 1
     found, v2 = reg.change_status(card, CardStatus.ISSUED, operator_id="op-8", reason="found, ID checked", client="c2")
     assert found.status is CardStatus.ISSUED and v2 == 2
-    history = reg.history(card)
+    history = reg.history(*reg.get(card).key)
     assert [(h.from_status, h.to_status, h.operator_id, h.reason) for h in history] == [
         (CardStatus.ISSUED, CardStatus.ISSUED, "op-1", "registered"),
         (CardStatus.ISSUED, CardStatus.LOST, "op-7", "holder phoned"),
@@ -100,7 +100,7 @@ def test_status_conflicts_and_unknown_cards_change_nothing(ledger: LedgerDb) -> 
     with pytest.raises(DataError):
         reg.change_status(card, CardStatus.LOST, operator_id="op", reason="  ", client="c")
     assert reg.get(card).status is CardStatus.CANCELLED
-    assert len(reg.history(card)) == 2 and reg.blacklist_version() == 1
+    assert len(reg.history(*reg.get(card).key)) == 2 and reg.blacklist_version() == 1
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -150,6 +150,7 @@ class Credit(_message.Message):
     AMOUNT_FEN_FIELD_NUMBER: _builtins.int
     REFERENCE_FIELD_NUMBER: _builtins.int
     USED_FIELD_NUMBER: _builtins.int
+    PURSE_FACTOR_FIELD_NUMBER: _builtins.int
     credit_id: _builtins.int
     """The host's number."""
     card_number: _builtins.str
@@ -162,6 +163,8 @@ class Credit(_message.Message):
     """A refund: "node_id/transaction_id" of the debit; a transfer: the replaced card's number."""
     used: _builtins.bool
     """True once a load authorisation has used it."""
+    purse_factor: _builtins.str
+    """The purse factor of the card the credit is for."""
     def __init__(
         self,
         *,
@@ -171,10 +174,11 @@ class Credit(_message.Message):
         amount_fen: _builtins.int = ...,
         reference: _builtins.str = ...,
         used: _builtins.bool = ...,
+        purse_factor: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "card_number", b"card_number", "credit_id", b"credit_id", "kind", b"kind", "reference", b"reference", "used", b"used"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "card_number", b"card_number", "credit_id", b"credit_id", "kind", b"kind", "purse_factor", b"purse_factor", "reference", b"reference", "used", b"used"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -260,6 +264,9 @@ class ReplaceCardRequest(_message.Message):
     NEW_CARD_NUMBER_FIELD_NUMBER: _builtins.int
     OPERATOR_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    OLD_PURSE_FACTOR_FIELD_NUMBER: _builtins.int
+    NEW_PURSE_FACTOR_FIELD_NUMBER: _builtins.int
+    NEW_OPENING_BALANCE_FEN_FIELD_NUMBER: _builtins.int
     old_card_number: _builtins.str
     """The lost card."""
     new_card_number: _builtins.str
@@ -268,6 +275,15 @@ class ReplaceCardRequest(_message.Message):
     """The staff member (required)."""
     reason: _builtins.str
     """Why (required), e.g. "ID checked, new card issued"."""
+    old_purse_factor: _builtins.str
+    """Selects the old card among the holder's physical cards; empty: the holder's current card."""
+    new_purse_factor: _builtins.str
+    """The new card's purse factor (required when new_card_number is the old card's: the same holder). A
+    new card of the same holder is registered by this call, with the old card's masked ID and
+    institution.
+    """
+    new_opening_balance_fen: _builtins.int
+    """The new card's balance when it was issued (a blank card: 0), in fen; for a card this call registers."""
     def __init__(
         self,
         *,
@@ -275,10 +291,13 @@ class ReplaceCardRequest(_message.Message):
         new_card_number: _builtins.str = ...,
         operator_id: _builtins.str = ...,
         reason: _builtins.str = ...,
+        old_purse_factor: _builtins.str = ...,
+        new_purse_factor: _builtins.str = ...,
+        new_opening_balance_fen: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["new_card_number", b"new_card_number", "old_card_number", b"old_card_number", "operator_id", b"operator_id", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["new_card_number", b"new_card_number", "new_opening_balance_fen", b"new_opening_balance_fen", "new_purse_factor", b"new_purse_factor", "old_card_number", b"old_card_number", "old_purse_factor", b"old_purse_factor", "operator_id", b"operator_id", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -292,6 +311,7 @@ class ReplaceCardResponse(_message.Message):
 
     OLD_CARD_FIELD_NUMBER: _builtins.int
     CREDIT_FIELD_NUMBER: _builtins.int
+    NEW_CARD_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def old_card(self) -> Global___Card:
         """The old card, now REPLACED."""
@@ -300,15 +320,20 @@ class ReplaceCardResponse(_message.Message):
     def credit(self) -> Global___Credit:
         """The credit the new card receives (amount 0: nothing to move)."""
 
+    @_builtins.property
+    def new_card(self) -> Global___Card:
+        """The new card."""
+
     def __init__(
         self,
         *,
         old_card: Global___Card | None = ...,
         credit: Global___Credit | None = ...,
+        new_card: Global___Card | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["credit", b"credit", "old_card", b"old_card"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["credit", b"credit", "new_card", b"new_card", "old_card", b"old_card"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["credit", b"credit", "old_card", b"old_card"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credit", b"credit", "new_card", b"new_card", "old_card", b"old_card"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -323,22 +348,26 @@ class CancelCardRequest(_message.Message):
     CARD_NUMBER_FIELD_NUMBER: _builtins.int
     OPERATOR_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    PURSE_FACTOR_FIELD_NUMBER: _builtins.int
     card_number: _builtins.str
     """The card (LOST)."""
     operator_id: _builtins.str
     """The staff member paying out (required)."""
     reason: _builtins.str
     """Why (required)."""
+    purse_factor: _builtins.str
+    """Selects one of the holder's physical cards; empty: the holder's current card."""
     def __init__(
         self,
         *,
         card_number: _builtins.str = ...,
         operator_id: _builtins.str = ...,
         reason: _builtins.str = ...,
+        purse_factor: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "operator_id", b"operator_id", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "operator_id", b"operator_id", "purse_factor", b"purse_factor", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -592,6 +621,7 @@ class AuditFinding(_message.Message):
     CARD_NUMBER_FIELD_NUMBER: _builtins.int
     NODE_ID_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
+    PURSE_FACTOR_FIELD_NUMBER: _builtins.int
     kind: _builtins.str
     """TAC_FAILED, COUNTER_GAP, SHADOW_MISMATCH, LISTED_ACTIVITY, SILENT_TERMINAL, DEAD_ACCOUNT."""
     card_number: _builtins.str
@@ -600,6 +630,8 @@ class AuditFinding(_message.Message):
     """The terminal (node_id) concerned, if any."""
     detail: _builtins.str
     """What was found, in words."""
+    purse_factor: _builtins.str
+    """The physical card concerned (with card_number), when the finding is about a card."""
     def __init__(
         self,
         *,
@@ -607,10 +639,11 @@ class AuditFinding(_message.Message):
         card_number: _builtins.str = ...,
         node_id: _builtins.str = ...,
         detail: _builtins.str = ...,
+        purse_factor: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "detail", b"detail", "kind", b"kind", "node_id", b"node_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "detail", b"detail", "kind", b"kind", "node_id", b"node_id", "purse_factor", b"purse_factor"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -689,6 +722,7 @@ class AuthoriseLoadRequest(_message.Message):
     CARD_TIME_FIELD_NUMBER: _builtins.int
     KEY_VERSION_FIELD_NUMBER: _builtins.int
     ALGORITHM_FIELD_NUMBER: _builtins.int
+    PURSE_FACTOR_FIELD_NUMBER: _builtins.int
     node_id: _builtins.str
     """The daemon's name."""
     card_number: _builtins.str
@@ -711,6 +745,11 @@ class AuthoriseLoadRequest(_message.Message):
     """Key version and algorithm id from INITIALIZE FOR LOAD."""
     algorithm: _builtins.int
     """Algorithm id (0 = 3DES, 4 = SM4)."""
+    purse_factor: _builtins.str
+    """The card's purse diversification factor (EF15 bytes 12..19, 16 hex digits), as the card in the
+    reader gave it: selects the physical card; the key's factor is the registry's. Empty: the holder's
+    current card.
+    """
     def __init__(
         self,
         *,
@@ -725,10 +764,11 @@ class AuthoriseLoadRequest(_message.Message):
         card_time: _builtins.str = ...,
         key_version: _builtins.int = ...,
         algorithm: _builtins.int = ...,
+        purse_factor: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "amount_fen", b"amount_fen", "balance_before_fen", b"balance_before_fen", "card_number", b"card_number", "card_time", b"card_time", "icc_random", b"icc_random", "key_version", b"key_version", "mac1", b"mac1", "node_id", b"node_id", "online_counter", b"online_counter", "terminal_id", b"terminal_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "amount_fen", b"amount_fen", "balance_before_fen", b"balance_before_fen", "card_number", b"card_number", "card_time", b"card_time", "icc_random", b"icc_random", "key_version", b"key_version", "mac1", b"mac1", "node_id", b"node_id", "online_counter", b"online_counter", "purse_factor", b"purse_factor", "terminal_id", b"terminal_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -786,6 +826,7 @@ class UploadedTransaction(_message.Message):
     MERCHANT_ID_FIELD_NUMBER: _builtins.int
     OPERATOR_ID_FIELD_NUMBER: _builtins.int
     ORDER_ID_FIELD_NUMBER: _builtins.int
+    PURSE_FACTOR_FIELD_NUMBER: _builtins.int
     transaction_id: _builtins.str
     """The daemon's journal id; with the request's node_id, the key that makes the upload exactly-once."""
     kind: Global___TransactionKind.ValueType
@@ -816,6 +857,11 @@ class UploadedTransaction(_message.Message):
     """Operator (cashier)."""
     order_id: _builtins.str
     """Order reference."""
+    purse_factor: _builtins.str
+    """The card's purse diversification factor (EF15 bytes 12..19, 16 hex digits): the physical card. The host
+    books it on the registered card of this card number and factor only (else UNKNOWN_CARD); empty: the
+    holder's current card (daemons before the re-keying).
+    """
     @_builtins.property
     def transaction_time(self) -> _timestamp_pb2.Timestamp:
         """When the transaction happened."""
@@ -839,10 +885,11 @@ class UploadedTransaction(_message.Message):
         merchant_id: _builtins.str = ...,
         operator_id: _builtins.str = ...,
         order_id: _builtins.str = ...,
+        purse_factor: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["transaction_time", b"transaction_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "balance_after_fen", b"balance_after_fen", "balance_before_fen", b"balance_before_fen", "business_date", b"business_date", "card_counter", b"card_counter", "card_number", b"card_number", "card_time", b"card_time", "kind", b"kind", "merchant_id", b"merchant_id", "operator_id", b"operator_id", "order_id", b"order_id", "tac", b"tac", "terminal_id", b"terminal_id", "terminal_serial", b"terminal_serial", "transaction_id", b"transaction_id", "transaction_time", b"transaction_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "balance_after_fen", b"balance_after_fen", "balance_before_fen", b"balance_before_fen", "business_date", b"business_date", "card_counter", b"card_counter", "card_number", b"card_number", "card_time", b"card_time", "kind", b"kind", "merchant_id", b"merchant_id", "operator_id", b"operator_id", "order_id", b"order_id", "purse_factor", b"purse_factor", "tac", b"tac", "terminal_id", b"terminal_id", "terminal_serial", b"terminal_serial", "transaction_id", b"transaction_id", "transaction_time", b"transaction_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -939,22 +986,26 @@ class GetAccountRequest(_message.Message):
     CARD_NUMBER_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    PURSE_FACTOR_FIELD_NUMBER: _builtins.int
     card_number: _builtins.str
     """KH of the card."""
     page_size: _builtins.int
     """Ledger entries per page (1-500; 0 = 50)."""
     page_token: _builtins.str
     """From next_page_token of the previous page."""
+    purse_factor: _builtins.str
+    """Selects one of the holder's physical cards; empty: the holder's current card, else the newest one."""
     def __init__(
         self,
         *,
         card_number: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        purse_factor: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "page_size", b"page_size", "page_token", b"page_token", "purse_factor", b"purse_factor"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1095,6 +1146,7 @@ class Card(_message.Message):
     OPENING_BALANCE_FEN_FIELD_NUMBER: _builtins.int
     REGISTERED_AT_FIELD_NUMBER: _builtins.int
     LISTED_FIELD_NUMBER: _builtins.int
+    REPLACED_BY_PURSE_FACTOR_FIELD_NUMBER: _builtins.int
     card_number: _builtins.str
     """KH of the card."""
     masked_id: _builtins.str
@@ -1113,6 +1165,8 @@ class Card(_message.Message):
     """The purse balance when the card was registered, in fen."""
     listed: _builtins.bool
     """True while daemons must refuse the card (LOST, REPLACED, CANCELLED)."""
+    replaced_by_purse_factor: _builtins.str
+    """The purse factor of the card that replaced this one (REPLACED only; with replaced_by, the physical card)."""
     @_builtins.property
     def registered_at(self) -> _timestamp_pb2.Timestamp:
         """When the card was registered."""
@@ -1129,10 +1183,11 @@ class Card(_message.Message):
         opening_balance_fen: _builtins.int = ...,
         registered_at: _timestamp_pb2.Timestamp | None = ...,
         listed: _builtins.bool = ...,
+        replaced_by_purse_factor: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["registered_at", b"registered_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "institution", b"institution", "listed", b"listed", "masked_id", b"masked_id", "opening_balance_fen", b"opening_balance_fen", "purse_factor", b"purse_factor", "registered_at", b"registered_at", "replaced_by", b"replaced_by", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "institution", b"institution", "listed", b"listed", "masked_id", b"masked_id", "opening_balance_fen", b"opening_balance_fen", "purse_factor", b"purse_factor", "registered_at", b"registered_at", "replaced_by", b"replaced_by", "replaced_by_purse_factor", b"replaced_by_purse_factor", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1265,16 +1320,22 @@ class GetCardRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CARD_NUMBER_FIELD_NUMBER: _builtins.int
+    PURSE_FACTOR_FIELD_NUMBER: _builtins.int
     card_number: _builtins.str
     """KH of the card."""
+    purse_factor: _builtins.str
+    """Selects one of the holder's physical cards; empty: the holder's current card (ISSUED or LOST), else the
+    newest one.
+    """
     def __init__(
         self,
         *,
         card_number: _builtins.str = ...,
+        purse_factor: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "purse_factor", b"purse_factor"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1288,6 +1349,7 @@ class GetCardResponse(_message.Message):
 
     CARD_FIELD_NUMBER: _builtins.int
     HISTORY_FIELD_NUMBER: _builtins.int
+    CARDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def card(self) -> Global___Card:
         """The registry entry."""
@@ -1296,15 +1358,20 @@ class GetCardResponse(_message.Message):
     def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___CardStatusChange]:
         """Every status change, oldest first."""
 
+    @_builtins.property
+    def cards(self) -> _containers.RepeatedCompositeFieldContainer[Global___Card]:
+        """Every physical card of this card number (the holder's cards), oldest first."""
+
     def __init__(
         self,
         *,
         card: Global___Card | None = ...,
         history: _abc.Iterable[Global___CardStatusChange] | None = ...,
+        cards: _abc.Iterable[Global___Card] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["card", b"card"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "history", b"history"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "cards", b"cards", "history", b"history"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1319,22 +1386,26 @@ class ReportLostRequest(_message.Message):
     CARD_NUMBER_FIELD_NUMBER: _builtins.int
     OPERATOR_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    PURSE_FACTOR_FIELD_NUMBER: _builtins.int
     card_number: _builtins.str
     """KH of the card."""
     operator_id: _builtins.str
     """The staff member at the counter (required)."""
     reason: _builtins.str
     """Why (required), e.g. "holder reported loss by phone, ID checked"."""
+    purse_factor: _builtins.str
+    """Selects one of the holder's physical cards; empty: the holder's current card."""
     def __init__(
         self,
         *,
         card_number: _builtins.str = ...,
         operator_id: _builtins.str = ...,
         reason: _builtins.str = ...,
+        purse_factor: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "operator_id", b"operator_id", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "operator_id", b"operator_id", "purse_factor", b"purse_factor", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1377,22 +1448,26 @@ class ReportFoundRequest(_message.Message):
     CARD_NUMBER_FIELD_NUMBER: _builtins.int
     OPERATOR_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    PURSE_FACTOR_FIELD_NUMBER: _builtins.int
     card_number: _builtins.str
     """KH of the card."""
     operator_id: _builtins.str
     """The staff member at the counter (required)."""
     reason: _builtins.str
     """Why (required)."""
+    purse_factor: _builtins.str
+    """Selects one of the holder's physical cards; empty: the holder's current card."""
     def __init__(
         self,
         *,
         card_number: _builtins.str = ...,
         operator_id: _builtins.str = ...,
         reason: _builtins.str = ...,
+        purse_factor: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "operator_id", b"operator_id", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "operator_id", b"operator_id", "purse_factor", b"purse_factor", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1459,6 +1534,7 @@ class WatchBlacklistResponse(_message.Message):
     LISTED_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     CHANGED_AT_FIELD_NUMBER: _builtins.int
+    PURSE_FACTOR_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     """Increasing version of the change (a daemon stores the last it applied)."""
     card_number: _builtins.str
@@ -1467,6 +1543,10 @@ class WatchBlacklistResponse(_message.Message):
     """True: refuse the card from now on; false: it is no longer listed."""
     status: Global___CardStatus.ValueType
     """The card's status after the change."""
+    purse_factor: _builtins.str
+    """The listed or unlisted physical card's purse factor: daemons match card number and factor, so a
+    holder's new card is not refused for the old one.
+    """
     @_builtins.property
     def changed_at(self) -> _timestamp_pb2.Timestamp:
         """When the change was made."""
@@ -1479,10 +1559,11 @@ class WatchBlacklistResponse(_message.Message):
         listed: _builtins.bool = ...,
         status: Global___CardStatus.ValueType = ...,
         changed_at: _timestamp_pb2.Timestamp | None = ...,
+        purse_factor: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["changed_at", b"changed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "changed_at", b"changed_at", "listed", b"listed", "status", b"status", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "changed_at", b"changed_at", "listed", b"listed", "purse_factor", b"purse_factor", "status", b"status", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
