@@ -19,7 +19,8 @@ and the card API) only once the configuration is valid, so ``healthcardd --help`
 
 Loads go through the card API's ``LoadJournal`` hook: the journal's ``prepared`` step (balance and online counter
 from INITIALIZE FOR LOAD) is recorded right before CREDIT FOR LOAD; recovery is ``CardSession.recover_load``
-(GET TRANSACTION PROVE type 02, JR/T 0025.1 GET TRANSACTION PROVE), checked against the balance.
+(GET TRANSACTION PROVE type 02, JR/T 0025.1 GET TRANSACTION PROVE, the detail records and the balance: the card
+API's rules).
 """
 
 from __future__ import annotations
@@ -132,8 +133,18 @@ class ApiCardOps:
         return _load_completed(result)
 
     def recover(self, kind: Kind, prepared: Prepared) -> Completed | None:
+        """The card API's recovery of a prepared entry (``CardSession.recover_load`` / ``recover_purchase``: GET
+        TRANSACTION PROVE, the detail records and, for a load, the balance decide); ``None``: the card was not
+        changed."""
         if kind is Kind.LOAD:
-            return self._recover_load(prepared)
+            loaded = self._s.recover_load(
+                PreparedLoad(
+                    card_number=prepared.card_number, amount_fen=prepared.amount_fen,
+                    balance_before_fen=prepared.balance_before_fen, online_counter=prepared.card_counter,
+                    terminal_id=prepared.terminal_id, when=prepared.when,
+                )
+            )  # fmt: skip
+            return None if loaded is None else _load_completed(loaded)
         result = self._s.recover_purchase(
             PreparedDebit(
                 card_number=prepared.card_number, amount_fen=prepared.amount_fen,
@@ -142,41 +153,6 @@ class ApiCardOps:
             )
         )  # fmt: skip
         return None if result is None else _completed(result)
-
-    def _recover_load(self, prepared: Prepared) -> Completed | None:
-        """``CardSession.recover_load`` (GET TRANSACTION PROVE type 02, JR/T 0025.1 GET TRANSACTION PROVE), checked by
-        the balance.
-
-        The TAC comes from the card when it still holds that load as its last transaction; the balance must
-        agree (before + amount). A load the card no longer proves but lists in its detail records (JR/T 0025.1
-        transaction detail file; ``tac`` empty) is confirmed whatever the balance now is: the card was used since.
-        ``None`` from a card with detail records means they decided it never ran (whatever the balance now is); without
-        detail records, 9406 with the balance unchanged means the card never loaded. Entries from before the online
-        counter was journaled (counter 0 and no terminal) are settled by the balance alone.
-        """
-        balance = self.balance()
-        loaded = prepared.balance_before_fen + prepared.amount_fen
-        tac = ""
-        if prepared.terminal_id:
-            result = self._s.recover_load(
-                PreparedLoad(
-                    card_number=prepared.card_number, amount_fen=prepared.amount_fen,
-                    balance_before_fen=prepared.balance_before_fen, online_counter=prepared.card_counter,
-                    terminal_id=prepared.terminal_id, when=prepared.when,
-                )
-            )  # fmt: skip
-            if result is not None and not result.tac:  # found in the detail records: the card was used since
-                return Completed(loaded, prepared.card_counter, prepared.terminal_id, 0, "", prepared.when)
-            if result is None and self._s.purse_records():  # the detail records decided: it never ran
-                return None
-            tac = result.tac if result is not None else ""
-        if tac and balance != loaded:
-            raise LibraryError("load recovery: the card proves the load but the balance does not match")
-        if not tac and balance == prepared.balance_before_fen:
-            return None
-        if balance != loaded:
-            raise LibraryError("load recovery: the balance matches neither before nor after the load")
-        return Completed(balance, prepared.card_counter, prepared.terminal_id, 0, tac, prepared.when)
 
     def write(self, sections: Mapping[str, object], clear: Collection[str] = ()) -> tuple[Section, ...]:
         """Merge the given sections (``CardUpdate.from_json`` form) into the card (``CardSession.update``);

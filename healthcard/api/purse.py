@@ -15,7 +15,8 @@ Load (JR/T 0025.1 INITIALIZE FOR LOAD, CREDIT FOR LOAD, JR/T 0025.2 load MAC/TAC
 needs it, docs/profiles.md) → INITIALIZE FOR LOAD (balance, online counter, random, MAC1) → a :class:`LoadAuthoriser`
 checks MAC1 and returns MAC2 (at the issuer host or HSM in production; the demo key set in tests) →
 ``journal.prepared()`` → CREDIT FOR LOAD → TAC → ``journal.loaded()``. ``recover_load`` mirrors ``recover_purchase``:
-GET TRANSACTION PROVE type 02 with the online counter after the prepared load, then the detail records.
+GET TRANSACTION PROVE type 02 with the online counter after the prepared load, then the detail records, and since a
+load raises the balance, the balance as well (its docstring lists the rules).
 
 Amounts are integer fen.
 """
@@ -534,13 +535,47 @@ def load(
 
 
 def recover_load(ctx: PurseContext, prepared: PreparedLoad) -> LoadResult | None:
-    """Did the card execute the prepared load? GET TRANSACTION PROVE type 02 with the online counter after it.
+    """Did the card execute the prepared load? GET TRANSACTION PROVE type 02 with the online counter after it, the
+    detail records and the balance decide.
 
     Returns the :class:`LoadResult` (balance = balance before + amount) or ``None`` when the card never credited
-    (the load may be tried again). As for purchases (:func:`recover_purchase`), the detail records (JR/T 0025.1
-    transaction detail file) decide whether the proof (or its absence, 9406) is the prepared load's; a load found there
-    while the proof is gone is returned with ``tac=""``. Raises :class:`~apdu.errors.LibraryError` when neither is left.
+    (the load may be tried again). Raises :class:`~apdu.errors.LibraryError` when the card cannot decide. The rules:
+
+    * A load the card still proves (its last transaction, JR/T 0025.1 GET TRANSACTION PROVE): its TAC, and the
+      balance must be before + amount (a load is the only way the balance rises; anything else is an error).
+    * A load the card no longer proves but lists in its detail records (JR/T 0025.1 transaction detail file):
+      confirmed with ``tac=""`` whatever the balance now is — the card was used since. When the records
+      (:func:`_executed`, as for purchases) say it never ran, ``None`` whatever the balance now is.
+    * No proof and no detail record to decide (a profile without a detail file, or none written yet): the balance
+      decides — unchanged → ``None``, before + amount → confirmed with ``tac=""``, anything else → error.
+    * A prepared load without a terminal id (a journal written before it kept the online counter and terminal)
+      cannot be proved: the balance alone decides, as above.
     """
+    balance = read_balance(ctx.access)
+    loaded = prepared.balance_before_fen + prepared.amount_fen
+    tac = ""
+    if prepared.terminal_id:
+        found = _prove_load(ctx, prepared)
+        if found is not None and not found.tac:  # in the detail records, proof gone: the card was used since
+            return found
+        if found is None and purse_records(ctx):  # the detail records decided: it never ran
+            return None
+        tac = found.tac if found is not None else ""
+    if tac and balance != loaded:
+        raise LibraryError("load recovery: the card proves the load but the balance does not match")
+    if not tac and balance == prepared.balance_before_fen:
+        return None
+    if balance != loaded:
+        raise LibraryError("load recovery: the balance matches neither before nor after the load")
+    return LoadResult(
+        balance_fen=balance, online_counter=prepared.online_counter, terminal_id=prepared.terminal_id, tac=tac,
+        when=prepared.when,
+    )  # fmt: skip
+
+
+def _prove_load(ctx: PurseContext, prepared: PreparedLoad) -> LoadResult | None:
+    """GET TRANSACTION PROVE type 02 with the online counter after the prepared load, checked against the detail
+    records (:func:`_executed`): the load with its TAC (``""`` when found only in the records), or ``None``."""
     ctx.select()
     command = pboc.get_transaction_prove(TransactionType.EP_LOAD, (prepared.online_counter + 1) & 0xFFFF)
     r = ctx.access.send(command, accept=(SW.OK, SW.NO_TRANSACTION))

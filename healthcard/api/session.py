@@ -416,8 +416,9 @@ class CardSession:
         return purse.recover_purchase(self._purse_ctx(), prepared)
 
     def recover_load(self, prepared: purse.PreparedLoad) -> purse.LoadResult | None:
-        """GET TRANSACTION PROVE (type 02), then the detail records, for a prepared load: its result (``tac`` empty
-        when the proof is gone), or ``None`` if the card never loaded."""
+        """GET TRANSACTION PROVE (type 02), the detail records and the balance, for a prepared load: its result
+        (``tac`` empty when the proof is gone), or ``None`` if the card never loaded (rules:
+        :func:`healthcard.api.purse.recover_load`)."""
         return purse.recover_load(self._purse_ctx(), prepared)
 
     def _number_or_blank(self) -> str:
