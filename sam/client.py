@@ -33,7 +33,7 @@ from apdu import healthsam, iso, psam
 from apdu.bcd import encode_datetime
 from apdu.channel import Channel
 from apdu.command import Command, Redact
-from apdu.errors import DataError, Layer, MissingInputError, PinBlockedError, PinError, error_for
+from apdu.errors import DataError, Layer, MacError, MissingInputError, PinBlockedError, PinError, error_for
 from apdu.response_records import SamPublicInfo, SamPurchaseInitResponse, TerminalInfo
 from sam.crypto import Algorithm, block_size, iv_from_challenge, pad80
 from sam.crypto.sm2 import SM2_DEFAULT_UID, sm2_load_public_key, sm2_z
@@ -249,6 +249,37 @@ class SamClient:
         )
         mac2 = self._send(Command(0x80, self.profile.load_mac2_ins, 0, 0, data, 4, redact=Redact.RESPONSE_DATA))
         return _check("load MAC2", mac2, 4)
+
+    def verify_tac(
+        self,
+        *,
+        covered: bytes,
+        tac: bytes,
+        key_version: int,
+        algorithm: int,
+        factors: Sequence[bytes],
+    ) -> bool:
+        """Whether ``tac`` is the card's TAC over ``covered``, checked inside the SAM (project extension ``80 7E``,
+        docs/sam.md): True on ``9000``, False on ``9302``; any other status word raises the SAM error.
+
+        ``covered`` is :func:`sam.crypto.purchase_tac_data` (22 bytes) or :func:`sam.crypto.load_tac_data` (24
+        bytes); the SAM diversifies its TAC master key of ``key_version``/``algorithm`` through ``factors`` (card
+        first) and answers only yes or no. Needs the SAM PIN.
+        """
+        type_at = {22: 4, 24: 10}.get(len(covered))  # where the transaction type is in what the TAC covers
+        if type_at is None:
+            raise DataError("covered: 22 bytes (purchase) or 24 bytes (load) required", field="covered")
+        self._need_pin()
+        ordered = self.profile.order_factors(list(factors))
+        data = bytes(covered) + _check("tac", tac, 4) + bytes((key_version, algorithm))
+        data += b"".join(_check("factors", f, 8) for f in ordered)
+        response = self._channel.transmit(Command(0x80, self.profile.tac_verify_ins, covered[type_at], 0, data))
+        if response.ok:
+            return True
+        error = error_for(response.sw, layer=Layer.SAM)
+        if isinstance(error, MacError):
+            return False
+        raise error
 
     # --- generic key derivation and computation (PSAM COS, sources.md V2) ----------------------------------------
 

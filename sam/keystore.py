@@ -232,6 +232,10 @@ class KeyStore:
         """The load master key for the key version and algorithm a card reports (JR/T 0025.2 load MAC/TAC)."""
         return self._versioned(KeyUsage.LOAD, version, algorithm)
 
+    def tac_key(self, version: int, algorithm: Algorithm) -> KeyEntry:
+        """The TAC master key of a key version and algorithm (JR/T 0025.2 purchase MAC/TAC; host SAM ``80 7E``)."""
+        return self._versioned(KeyUsage.TAC, version, algorithm)
+
     def _versioned(self, usage: KeyUsage, version: int, algorithm: Algorithm) -> KeyEntry:
         for entry in self._entries:
             if entry.usage == usage and entry.version == version and entry.algorithm == algorithm:

@@ -103,7 +103,7 @@ class SamProfile:
         ``80 1A`` (key attribute, key index) per purpose: ``line_protection``, ``external_auth``, ``tac`` ...
     health_keys:
         ``80 DE`` (P1, P2) per health-card key name.
-    sm3_ins, sm2_sign_ins, load_mac2_ins, sm2_public_key_fid:
+    sm3_ins, sm2_sign_ins, load_mac2_ins, tac_verify_ins, sm2_public_key_fid:
         The project-extension commands of the virtual SAM (docs/sam.md); a real SAM's own values go here.
     max_data:
         Largest data field sent in one ``80 FA`` / ``80 C8`` command (longer inputs are chained).
@@ -120,6 +120,7 @@ class SamProfile:
     sm3_ins: int = 0xC8
     sm2_sign_ins: int = 0xCE
     load_mac2_ins: int = 0x7C
+    tac_verify_ins: int = 0x7E
     sm2_public_key_fid: int = 0x001D
     max_data: int = 0xF0
 

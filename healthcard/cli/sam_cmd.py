@@ -1,6 +1,8 @@
 """``healthcard sam``: make, inspect and serve virtual SAM images (docs/sam.md).
 
-* ``healthcard sam new --out SAM.json [--keys FILE] [--terminal-id HEX] [--pin DIGITS] [--force]``
+* ``healthcard sam new --out SAM.json [--kind demo|psam|host] [--keys FILE] [--terminal-id HEX] [--pin DIGITS]
+  [--force]`` (``--kind host``: the hospital host's SAM, only the load and TAC master keys; ``psam``: a terminal's,
+  without them; ``demo``, the default: every key)
 * ``healthcard sam info --sam SAM.json [--json]`` (never prints keys or the PIN)
 * ``healthcard sam serve --sam SAM.json [--host 127.0.0.1] [--port 35964]``: serves the SAM into pcscd through
   vpcd (slot 1 = TCP 35964, reader "Virtual PCD 00 01"; vsmartcard vpcd docs) until Ctrl-C or SIGTERM; the image is
@@ -21,7 +23,7 @@ from healthcard.cli._serve import serve_until_signalled
 from healthcard.cli.pins import PinOption, add_pin_options
 from sam.crypto.sm2 import sm2_load_private_key
 from sam.keystore import load_keystore
-from sam.virtual import SamImage, VirtualSam, load_sam_image, new_sam_image, save_sam_image
+from sam.virtual import IMAGE_KINDS, SamImage, VirtualSam, load_sam_image, new_sam_image, save_sam_image
 
 __all__ = ["register"]
 
@@ -53,6 +55,11 @@ def register(subparsers: Any) -> None:
     new = sub.add_parser("new", help="make a virtual SAM image (demo keys unless --keys)")
     new.add_argument("--out", required=True, type=Path, help="image file to write")
     new.add_argument("--keys", type=Path, help="key-store JSON (schema of sam/data/demo-keys.json)")
+    new.add_argument(
+        "--kind", choices=IMAGE_KINDS, default="demo",
+        help="demo: every key (default); psam: a terminal's SAM, no load or TAC key; host: the hospital host's SAM,"
+        " only the load and TAC keys (docs/sam.md)",
+    )  # fmt: skip
     new.add_argument("--terminal-id", type=_hex_arg, help="6-byte terminal ID in hex (default: from the keys)")
     add_pin_options(new, NEW_SAM_PIN, default="from the keys, else 123456")
     new.add_argument("--force", action="store_true", help="overwrite an existing image")
@@ -77,9 +84,10 @@ def _new(args: argparse.Namespace) -> int:
     keys = load_keystore(args.keys) if args.keys else None
     if args.terminal_id is not None and len(args.terminal_id) != 6:
         raise DataError("--terminal-id: 6 bytes (12 hex digits) required", field="terminal_id")
-    image = new_sam_image(keys, terminal_id=args.terminal_id, pin=args.pin)
+    image = new_sam_image(keys, terminal_id=args.terminal_id, pin=args.pin, kind=args.kind)
     save_sam_image(image, out)
     print(f"wrote {out}: SAM serial {image.sam_serial.hex().upper()}, terminal ID {image.terminal_id.hex().upper()}")
+    print(f"kind {args.kind}: keys {', '.join(e.name for e in image.keys)}")
     if keys is None:
         print("keys: the demo key set (test only; never use it for real cards)")
     return 0

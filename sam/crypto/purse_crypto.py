@@ -21,10 +21,13 @@ __all__ = [
     "load_mac2",
     "load_session_key",
     "load_tac",
+    "load_tac_data",
     "purchase_mac1",
     "purchase_mac2",
     "purchase_session_key",
     "purchase_tac",
+    "purchase_tac_data",
+    "tac_mac",
     "tac_session_key",
     "unload_mac",
 ]
@@ -166,10 +169,21 @@ def purchase_tac(
 ) -> bytes:
     """TAC over ``amount ‖ type ‖ TermID ‖ terminal serial(4) ‖ date ‖ time`` with the TAC key (JR/T 0025.2 purchase
     MAC/TAC)."""
-    data = _data(
+    return tac_mac(alg, tac_key, purchase_tac_data(amount, tx_type, terminal_id, terminal_serial, date_time))
+
+
+def purchase_tac_data(amount: int, tx_type: int, terminal_id: bytes, terminal_serial: int, date_time: bytes) -> bytes:
+    """What a purchase TAC covers, :data:`PURCHASE_TAC_DATA` (22 bytes; the host SAM's ``80 7E`` checks a TAC over
+    it)."""
+    return _data(
         PURCHASE_TAC_DATA, amount=amount, tx_type=tx_type, terminal_id=terminal_id,
         terminal_serial=terminal_serial, date_time=date_time,
     )  # fmt: skip
+
+
+def tac_mac(alg: Algorithm, tac_key: bytes, data: bytes) -> bytes:
+    """The TAC of ``data`` (:func:`purchase_tac_data` or :func:`load_tac_data`) under the card's TAC key: the session
+    MAC keyed with :func:`tac_session_key` (JR/T 0025.2 purchase MAC/TAC; SM4 purse variant, sources.md F1)."""
     return session_mac(alg, tac_session_key(alg, tac_key), data)
 
 
@@ -217,8 +231,7 @@ def load_tac(
     date_time: bytes,
 ) -> bytes:
     """Load TAC over :data:`LOAD_TAC_DATA` with the TAC key (JR/T 0025.2 load MAC/TAC)."""
-    data = _load_tac_data(balance_after, online_counter, amount, tx_type, terminal_id, date_time)
-    return session_mac(alg, tac_session_key(alg, tac_key), data)
+    return tac_mac(alg, tac_key, load_tac_data(balance_after, online_counter, amount, tx_type, terminal_id, date_time))
 
 
 def unload_mac(
@@ -233,13 +246,15 @@ def unload_mac(
 ) -> bytes:
     """The DEBIT FOR UNLOAD answer MAC: :data:`LOAD_TAC_DATA` under the session key (the layout is this project's
     choice, JR/T 0025.1 INITIALIZE FOR UNLOAD only says the session key is used [INF])."""
-    data = _load_tac_data(balance_after, online_counter, amount, tx_type, terminal_id, date_time)
+    data = load_tac_data(balance_after, online_counter, amount, tx_type, terminal_id, date_time)
     return session_mac(alg, session_key, data)
 
 
-def _load_tac_data(
+def load_tac_data(
     balance_after: int, online_counter: int, amount: int, tx_type: int, terminal_id: bytes, date_time: bytes
 ) -> bytes:
+    """What a load TAC (and the unload answer MAC) covers, :data:`LOAD_TAC_DATA` (24 bytes; the host SAM's ``80 7E``
+    checks a TAC over it)."""
     return _data(
         LOAD_TAC_DATA, balance_after=balance_after, online_counter=online_counter, amount=amount, tx_type=tx_type,
         terminal_id=terminal_id, date_time=date_time,

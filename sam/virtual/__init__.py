@@ -4,8 +4,10 @@ Test and demo use only: its image stores keys in clear.
 """
 
 from sam.virtual.image import (
+    IMAGE_KINDS,
     SamImage,
     SamImageError,
+    keys_for_kind,
     load_sam_image,
     new_sam_image,
     save_sam_image,
@@ -14,9 +16,11 @@ from sam.virtual.sam import COMMANDS, VirtualSam
 
 __all__ = [
     "COMMANDS",
+    "IMAGE_KINDS",
     "SamImage",
     "SamImageError",
     "VirtualSam",
+    "keys_for_kind",
     "load_sam_image",
     "new_sam_image",
     "save_sam_image",

@@ -2,10 +2,12 @@
 
 ``80 1A P1 P2 Lc factors(8N)`` — 通用 DES 计算初始化 (PSAM COS, sources.md V2): P1 = N << 5 | key attribute
 (:class:`~sam.keystore.KeyUsage`), P2 = key index; the purse key is diversified through the N factors into the
-volatile working key. Master-control, purchase and load keys cannot be used this way (``6985``): their own
-commands (``80 70``, ``80 7C``) keep their session keys inside the SAM. Needs the verified SAM PIN (``6982``):
-every command that uses a key does (``80 1A``, ``80 DE``, ``80 FA``, ``80 70``, ``80 72``, ``80 7C``, ``80 CE``;
-issue #11 item 6), so a SAM taken out of its terminal computes no cryptogram for anyone without its PIN.
+volatile working key. Master-control, purchase, load and TAC keys cannot be used this way (``6985``): their own
+commands (``80 70``, ``80 7C``, ``80 7E``) keep their session keys inside the SAM, and a TAC key only *verifies* a
+TAC (``80 7E``): a SAM that computed TACs for any data would let whoever holds its PIN forge uploads. Needs the
+verified SAM PIN (``6982``): every command that uses a key does (``80 1A``, ``80 DE``, ``80 FA``, ``80 70``, ``80 72``,
+``80 7C``, ``80 7E``, ``80 CE``; issue #11 item 6), so a SAM taken out of its terminal computes no cryptogram for
+anyone without its PIN.
 
 ``80 DE P1 P2 Lc cardNo ‖ [cityFactor ‖] challenge`` — health-card key derivation (WS/T 543.4 key table, WS/T 543.4
 EXTERNAL AUTHENTICATE; docs/decisions.md D1): the same P1 layout (``27`` = one level + authentication key, ``47`` two
@@ -25,8 +27,8 @@ P1    meaning
 
 The caller supplies the ``80 00..`` padding (data must be whole blocks, else ``6700``). The MAC is the PBOC MAC
 of JR/T 0025.2 MAC algorithm; SM4 purse variant, sources.md F1 without its padding step: SM4 CBC-MAC; 3DES with a
-16-byte key = ISO/IEC 9797-1 algorithm 3, with an 8-byte key single-DES CBC-MAC; a TAC key MACs with ``K_L ⊕ K_R`` (JR/T
-0025.2 purchase MAC/TAC). The left 4 bytes of the final block are returned.
+16-byte key = ISO/IEC 9797-1 algorithm 3, with an 8-byte key single-DES CBC-MAC. The left 4 bytes of the final block
+are returned.
 """
 
 from __future__ import annotations
@@ -37,14 +39,13 @@ from apdu.card import SwError
 from apdu.command import Command
 from apdu.status import SW
 from sam.crypto import Algorithm, block_size, decrypt_ecb, diversify, diversify_path, encrypt_cbc, encrypt_ecb
-from sam.crypto import tac_session_key as _tac_key
 from sam.keystore import KeyEntry, KeyUsage, UnknownKeyError
 from sam.virtual.context import SamContext, require_pin
 from sam.virtual.session import WorkingKey
 
 __all__ = ["cipher_data", "health_derive", "init_cipher", "ordered_factors"]
 
-_NOT_VIA_1A = frozenset({KeyUsage.MASTER, KeyUsage.PURCHASE, KeyUsage.LOAD})
+_NOT_VIA_1A = frozenset({KeyUsage.MASTER, KeyUsage.PURCHASE, KeyUsage.LOAD, KeyUsage.TAC})
 MAX_LEVELS = 3
 
 
@@ -113,8 +114,6 @@ def _mac_key(key: WorkingKey) -> tuple[bytes, bytes | None]:
     value = key.value
     if key.algorithm is Algorithm.SM4:
         return value, None
-    if key.usage is KeyUsage.TAC:
-        return _tac_key(Algorithm.TDES, value), None
     if len(value) == 16:
         return value[:8], value[8:]
     return value, None

@@ -21,14 +21,16 @@ from typing import Any
 
 from apdu.errors import HealthCardError, Layer
 from sam.crypto.sm2 import sm2_generate_private_key
-from sam.keystore import KeyStore, KeyStoreError, load_demo_keys, write_json_atomically
+from sam.keystore import KeyStore, KeyStoreError, KeyUsage, load_demo_keys, write_json_atomically
 
 __all__ = [
     "FACTOR_ORDERS",
     "IMAGE_FORMAT",
+    "IMAGE_KINDS",
     "IMAGE_VERSION",
     "SamImage",
     "SamImageError",
+    "keys_for_kind",
     "load_sam_image",
     "new_sam_image",
     "save_sam_image",
@@ -40,6 +42,13 @@ IMAGE_VERSION = 1
 #: JR/T 0025.2 key diversification open point): ``general_first`` = last listed first (card serial is listed first but
 #: applied last), ``as_listed`` = left to right.
 FACTOR_ORDERS = ("general_first", "as_listed")
+#: Which keys a new image takes from its key store (``healthcard sam new --kind``): ``demo`` all of them (the demo's
+#: all-in-one SAM, which also authorises loads with ``80 7C`` when no host is configured); ``psam`` a terminal's SAM,
+#: without the purse load and TAC master keys (a real PSAM holds neither: loads are authorised and TACs checked at
+#: the host, JR/T 0025.2 load MAC/TAC, clearing practice sources.md H2/H3); ``host`` the hospital host's SAM, with
+#: only those two (``80 7C`` load MAC2, ``80 7E`` TAC check; docs/host.md "Keys in a SAM").
+IMAGE_KINDS = ("demo", "psam", "host")
+_HOST_USAGES = frozenset({KeyUsage.LOAD, KeyUsage.TAC})
 DEFAULT_PIN = "123456"
 DEFAULT_TERMINAL_ID = bytes.fromhex("000000000001")
 MAX_SERIAL = 0xFFFFFFFF
@@ -194,18 +203,37 @@ def default_health_app_info() -> bytes:
     )
 
 
+def keys_for_kind(store: KeyStore, kind: str) -> KeyStore:
+    """The part of ``store`` an image of ``kind`` holds (:data:`IMAGE_KINDS`); :class:`SamImageError` for another
+    kind, or a host kind whose store has no load or TAC key."""
+    if kind not in IMAGE_KINDS:
+        raise SamImageError(f"SAM image kind: one of {', '.join(IMAGE_KINDS)}, not {kind!r}")
+    if kind == "demo":
+        return store
+    host_key = [e for e in store if e.app == "purse" and e.usage in _HOST_USAGES]
+    if kind == "host":
+        if {e.usage for e in host_key} != _HOST_USAGES:
+            raise SamImageError("a host SAM needs the purse load and TAC master keys; the key store lacks one")
+        entries = host_key
+    else:
+        entries = [e for e in store if e not in host_key]
+    return KeyStore(entries, sam_pin=store.sam_pin, terminal_id=store.terminal_id, description=store.description)
+
+
 def new_sam_image(
     keys: KeyStore | None = None,
     *,
     terminal_id: bytes | None = None,
     pin: str | None = None,
     sam_serial: bytes | None = None,
+    kind: str = "demo",
 ) -> SamImage:
-    """A fresh image: demo keys unless ``keys`` is given, a new random SM2 signing key and SAM serial.
+    """A fresh image: demo keys unless ``keys`` is given (only those of ``kind``, :func:`keys_for_kind`), a new random
+    SM2 signing key and SAM serial.
 
     The terminal ID and PIN default to those of the key store (``psam.terminal_id``, ``health_app.sam_pin``).
     """
-    store = load_demo_keys() if keys is None else keys
+    store = keys_for_kind(load_demo_keys() if keys is None else keys, kind)
     return SamImage(
         keys=store,
         sm2_private_key=sm2_generate_private_key().private_bytes(),

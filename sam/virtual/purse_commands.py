@@ -16,6 +16,15 @@ this SAM does (issue #11 item 6).
 datetime(7) ‖ MAC1(4) ‖ key version(1) ‖ algorithm(1) ‖ factors(8N)``, Lc = ``22 + 8N``: verifies the card's
 load MAC1 (``9302`` if wrong) and returns the load MAC2 for CREDIT FOR LOAD (JR/T 0025.2 load MAC/TAC). Needs the SAM
 PIN.
+
+``80 7E P1 00 Lc | covered ‖ TAC(4) ‖ key version(1) ‖ algorithm(1) ‖ factors(8N)`` (project extension, the host
+SAM's TAC check): P1 is the transaction type the TAC covers; ``covered`` is what the card's TAC covers (JR/T 0025.2
+purchase MAC/TAC, load MAC/TAC): for a purchase (``05``/``06``) ``amount(4) ‖ type(1) ‖ TermID(6) ‖ terminal
+serial(4) ‖ datetime(7)``, 22 bytes; for a load (``01``/``02``) ``new balance(4) ‖ online counter(2) ‖ amount(4) ‖
+type(1) ‖ TermID(6) ‖ datetime(7)``, 24 bytes; its type byte must equal P1. ``9000`` if the TAC is right under the
+TAC master key of that version and algorithm diversified through the factors, ``9302`` if not; no data either way:
+the SAM verifies TACs, it never makes one. ``9403`` no TAC key, ``6A80`` type byte ≠ P1, ``6A86`` P1/P2, ``6700``
+Lc. Needs the SAM PIN.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from sam.crypto import (
     purchase_mac1,
     purchase_mac2,
     purchase_session_key,
+    tac_mac,
 )
 from sam.keystore import KeyEntry, UnknownKeyError
 from sam.virtual.cipher import ordered_factors
@@ -42,10 +52,12 @@ from sam.virtual.context import SamContext, require_p1p2, require_pin
 from sam.virtual.image import MAX_SERIAL
 from sam.virtual.session import PendingPurchase
 
-__all__ = ["authorise_load", "credit_for_purchase", "init_for_purchase"]
+__all__ = ["authorise_load", "credit_for_purchase", "init_for_purchase", "verify_tac"]
 
 _INIT_FIXED = 0x14
 _LOAD_FIXED = 0x22
+#: ``80 7E`` P1 (transaction type) → length of what the TAC covers and the offset of its type byte.
+_TAC_LAYOUTS = {0x05: (22, 4), 0x06: (22, 4), 0x01: (24, 10), 0x02: (24, 10)}
 MAX_LEVELS = 3
 
 
@@ -130,3 +142,25 @@ def authorise_load(ctx: SamContext, cmd: Command) -> bytes:
     if not hmac.compare_digest(load_mac1(alg, session_key, balance, amount, tx_type, terminal_id), mac1):
         raise SwError(SW.MAC_ERROR)
     return load_mac2(alg, session_key, amount, tx_type, terminal_id, date_time)
+
+
+def verify_tac(ctx: SamContext, cmd: Command) -> bytes:
+    """``80 7E`` (project extension): whether the TAC is right; the SAM never hands one out."""
+    if cmd.p1 not in _TAC_LAYOUTS or cmd.p2 != 0:
+        raise SwError(SW.WRONG_P1P2)
+    covered_length, type_at = _TAC_LAYOUTS[cmd.p1]
+    fixed = covered_length + 6
+    _levels(cmd, fixed)
+    require_pin(ctx)
+    d = cmd.data
+    covered, tac, version, alg = d[:covered_length], d[covered_length : covered_length + 4], d[fixed - 2], d[fixed - 1]
+    if covered[type_at] != cmd.p1:
+        raise SwError(SW.DATA_INVALID)
+    algorithm = _algorithm(alg)
+    try:
+        entry = ctx.image.keys.tac_key(version, algorithm)
+    except UnknownKeyError:
+        raise SwError(SW.KEY_INDEX_UNSUPPORTED) from None
+    if not hmac.compare_digest(tac_mac(algorithm, _card_key(ctx, entry, d[fixed:]), covered), tac):
+        raise SwError(SW.MAC_ERROR)
+    return b""

@@ -43,6 +43,7 @@ COMMANDS: Mapping[tuple[int, int], Handler] = {
     (0x80, 0x70): purse_commands.init_for_purchase,
     (0x80, 0x72): purse_commands.credit_for_purchase,
     (0x80, 0x7C): purse_commands.authorise_load,
+    (0x80, 0x7E): purse_commands.verify_tac,
     (0x80, 0x1A): cipher.init_cipher,
     (0x80, 0xDE): cipher.health_derive,
     (0x80, 0xFA): cipher.cipher_data,

@@ -32,6 +32,12 @@ KEY_USING = {
     "80 70 purchase MAC1": PURCHASE,
     "80 72 purchase MAC2 check": "8072000004" + "00" * 4,
     "80 7C load MAC2": LOAD,
+    "80 7E TAC check": "807E060024"
+    + "000010000600112233445500000001"
+    + DATETIME
+    + "3DA1149C"
+    + "0100"
+    + "1234567890123445",
     "80 DE health session key": "80DE272A10" + "0102030405060708" + "A1B2C3D4E5F60718",
     "80 CE SM2 signature": "80CE000020" + "00" * 32,
 }
@@ -64,7 +70,7 @@ def test_the_cryptogram_chain_is_closed_without_the_pin() -> None:
 def test_the_pin_must_be_verified_again(lose_it: str) -> None:
     sam = _sam()
     assert sw_of(sam, PIN) == 0x9000
-    assert sw_of(sam, KEY_USING["80 1A TAC key"]) == 0x9000
+    assert sw_of(sam, KEY_USING["80 1A line protection key"]) == 0x9000
     if lose_it == "wrong VERIFY":
         assert sw_of(sam, "0020000003999999") == 0x63C2
     elif lose_it == "reset":
@@ -73,7 +79,7 @@ def test_the_pin_must_be_verified_again(lose_it: str) -> None:
         sam.power_off()
         sam.power_on()
     assert sw_of(sam, KEY_USING["80 FA MAC"]) == 0x6982
-    assert sw_of(sam, KEY_USING["80 1A TAC key"]) == 0x6982
+    assert sw_of(sam, KEY_USING["80 1A line protection key"]) == 0x6982
 
 
 def test_the_terminal_side_reports_the_missing_pin_as_a_sam_security_error() -> None:

@@ -28,7 +28,6 @@ from sam.crypto import (
     purchase_mac1,
     purchase_mac2,
     purchase_session_key,
-    purchase_tac,
     sm3,
     sm_mac_command,
 )
@@ -449,14 +448,11 @@ def test_chained_mac_equals_the_one_shot_mac(sam: VirtualSam) -> None:
     assert sw_of(sam, f"80FA010008{'00' * 8}") == 0x6985  # no chain in progress
 
 
-def test_tac_key_mac_reproduces_purchase_tac(sam: VirtualSam) -> None:
+def test_a_tac_key_cannot_become_a_working_key(sam: VirtualSam) -> None:
+    """A TAC key only verifies (80 7E): a SAM that MACed any data with it would forge uploads for its PIN holder."""
     verify(sam)
-    factor = H("0000000000000077")
-    assert sw_of(sam, f"801A2C0108{factor.hex()}") == 0x9000
-    body = H("00000064" + "06" + "000000000001" + "00000005" + DATETIME)
-    got = fetch(sam, f"80FA0500{8 + len(pad80(body, 8)):02X}{'00' * 8}{pad80(body, 8).hex()}")
-    dtk = diversify(Algorithm.TDES, DEMO.by_name("tac").value, factor)
-    assert got == purchase_tac(Algorithm.TDES, dtk, 100, 6, H("000000000001"), 5, H(DATETIME))
+    assert sw_of(sam, "801A2C0108" + "0000000000000077") == 0x6985
+    assert sw_of(sam, f"80FA050010{'00' * 16}") == 0x6985  # and so no working key to MAC with
 
 
 @pytest.mark.parametrize(
