@@ -60,6 +60,9 @@ class DaemonError(HealthCardError):
     field = ""
     message_zh = ""
     metadata: tuple[tuple[str, str], ...] = ()
+    #: ``ErrorDetails.layer`` / ``status_word`` when a device below the daemon caused it (a SAM's status word).
+    reported_layer = "daemon"
+    status_word = ""
 
 
 class UnknownReaderError(DaemonError):
@@ -112,6 +115,7 @@ class SamUnavailableError(DaemonError):
     code = grpc.StatusCode.FAILED_PRECONDITION
     reason = R.ERROR_REASON_SAM_ERROR
     field = "reader"
+    reported_layer = "sam"
 
 
 class TransactionInDoubtError(DaemonError):
@@ -209,6 +213,8 @@ _CODE_OF_REASON: dict[int, grpc.StatusCode] = {
     R.ERROR_REASON_STORAGE_FULL: grpc.StatusCode.RESOURCE_EXHAUSTED,
     R.ERROR_REASON_RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     R.ERROR_REASON_PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    R.ERROR_REASON_HOST_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    R.ERROR_REASON_HOST_KEYS_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
 }
 
 
@@ -231,10 +237,9 @@ def _card_reason(exc: CardError) -> int:
 def classify(exc: BaseException) -> Failure:
     """The :class:`Failure` for an exception raised while serving a request."""
     if isinstance(exc, DaemonError):
-        layer = "sam" if isinstance(exc, SamUnavailableError) else "daemon"
         return Failure(
-            exc.code, exc.reason, exc.message, layer, field=exc.field, message_zh=exc.message_zh,
-            metadata=exc.metadata,
+            exc.code, exc.reason, exc.message, exc.reported_layer, field=exc.field, status_word=exc.status_word,
+            message_zh=exc.message_zh, metadata=exc.metadata,
         )  # fmt: skip
     if isinstance(exc, StorageFullError):
         return Failure(grpc.StatusCode.RESOURCE_EXHAUSTED, R.ERROR_REASON_STORAGE_FULL, exc.message, "library")

@@ -34,7 +34,7 @@ from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as hpb_grpc
 from daemon.backend import CardOps
 from daemon.blacklist import ListChange, LocalBlacklist
 from daemon.config import HostLinkConfig
-from daemon.errors import REASON_KEY, DaemonError, R
+from daemon.errors import REASON_KEY, DaemonError, R, code_of_reason
 from daemon.journal import Entry, Journal, Kind
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox, OutboxRow
@@ -66,9 +66,11 @@ class HostRefusedError(DaemonError):
 
     code = grpc.StatusCode.FAILED_PRECONDITION
 
-    def __init__(self, message: str, reason: int) -> None:
+    def __init__(self, message: str, reason: int, *, message_zh: str = "") -> None:
         super().__init__(message)
         self.reason = reason
+        self.code = code_of_reason(reason)  # HOST_KEYS_UNAVAILABLE: UNAVAILABLE (retry later); else FAILED_PRECONDITION
+        self.message_zh = message_zh
 
 
 _UPLOAD_BATCH = 200
@@ -187,13 +189,19 @@ class HostLink:
             reply = self.stub.AuthoriseLoad(message, metadata=self.metadata, timeout=10)
         except grpc.RpcError as exc:
             code = exc.code()
+            failed: Any = exc
+            trailers: dict[str, Any] = {key: value for key, value in failed.trailing_metadata() or ()}
+            name = str(trailers.get(REASON_KEY, "INTERNAL"))
+            if name == "HOST_KEYS_UNAVAILABLE":  # the host answered: its SAM cannot (the card was not changed)
+                raise HostRefusedError(
+                    f"the hospital host cannot authorise loads now: {exc.details()}; the card was not changed",
+                    R.ERROR_REASON_HOST_KEYS_UNAVAILABLE,
+                    message_zh="医院主机的密钥设备(SAM)暂不可用，无法圈存；卡片未改变，请稍后重试。",
+                ) from None
             if code in {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}:
                 raise HostUnavailableError(
                     "the hospital host cannot be reached to authorise the load; the card was not changed"
                 ) from None
-            failed: Any = exc
-            trailers: dict[str, Any] = {key: value for key, value in failed.trailing_metadata() or ()}
-            name = str(trailers.get(REASON_KEY, "INTERNAL"))
             try:
                 reason = R.Value(f"ERROR_REASON_{name}")
             except ValueError:

@@ -6,7 +6,12 @@ import grpc
 
 from daemon.errors import DaemonError, R
 
-__all__ = ["CardAlreadyRegisteredError", "CardNotRegisteredError", "CardStatusConflictError"]
+__all__ = [
+    "CardAlreadyRegisteredError",
+    "CardNotRegisteredError",
+    "CardStatusConflictError",
+    "HostKeysUnavailableError",
+]
 
 
 class CardNotRegisteredError(DaemonError):
@@ -31,3 +36,21 @@ class CardAlreadyRegisteredError(DaemonError):
     code = grpc.StatusCode.ALREADY_EXISTS
     reason = R.ERROR_REASON_CARD_ALREADY_REGISTERED
     field = "card_number"
+
+
+class HostKeysUnavailableError(DaemonError):
+    """The host's key store cannot answer (its SAM removed, its reader or the PC/SC service gone, the PIN refused, a
+    key missing): nothing was authorised or booked, the caller retries later (docs/host.md "Keys in a SAM").
+
+    ``reported_layer`` and ``status_word`` say which device failed and how (``SAM`` and e.g. ``6983``, or
+    ``reader``); the message names the reader and the status word in English, ``message_zh`` in Chinese.
+    """
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = R.ERROR_REASON_HOST_KEYS_UNAVAILABLE
+
+    def __init__(self, message: str, *, message_zh: str, layer: str, status_word: str = "") -> None:
+        super().__init__(message)
+        self.message_zh = message_zh
+        self.reported_layer = layer
+        self.status_word = status_word

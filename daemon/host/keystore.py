@@ -1,10 +1,11 @@
 """The host's purse keys behind one interface (clearing practice, sources.md H2; clearing practice, sources.md H3; JR/T
 0025.2 session key, load MAC/TAC, purchase MAC/TAC).
 
-:class:`HostKeyStore` is what clearing and load authorisation ask: "is this TAC right for this card?" and (later)
-"MAC2 for this load". Keys never leave it. :class:`DemoKeyStore` holds the public demo master keys
-(``sam/data/demo-keys.json``, test and demo only); a production host puts a PC/SC host SAM or a PKCS#11 HSM behind
-the same two methods (not implemented yet: docs/host.md, Status).
+:class:`HostKeyStore` is what clearing and load authorisation ask: "is this TAC right for this card?" and "MAC2
+for this load". Keys never leave it. :class:`DemoKeyStore` holds the public demo master keys
+(``sam/data/demo-keys.json``, test and demo only) in the process's memory; a production host keeps them in a host
+SAM behind the same two methods (:class:`daemon.host.samkeys.SamKeyStore`, over PC/SC); a PKCS#11 HSM would be a
+third implementation (not written: docs/host.md, Status).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class LoadFields:
     mac1: bytes
     terminal_id: bytes
     card_time: str
+    key_version: int = 1  # from INITIALIZE FOR LOAD: which load key (a SAM-backed store selects by it)
 
 
 class HostKeyStore(Protocol):

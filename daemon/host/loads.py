@@ -67,6 +67,7 @@ class Loads:
     def authorise(
         self, *, node_id: str, card_number: str, amount_fen: int, balance_before_fen: int, online_counter: int,
         icc_random: str, mac1: str, terminal_id: str, card_time: str, algorithm: int, purse_factor: str = "",
+        key_version: int = 1,
     ) -> LoadAuthorisation:  # fmt: skip
         """Check and answer one load (module docstring)."""
         check_card_number(card_number)
@@ -84,6 +85,8 @@ class Loads:
         ):
             if not pattern.match(value):
                 raise DataError(f"{name}: malformed", field=name)
+        if not 0 <= key_version <= 0xFF or not 0 <= algorithm <= 0xFF:
+            raise DataError("key_version and algorithm: one byte each (from INITIALIZE FOR LOAD)", field="key_version")
         if not 0 < len(node_id) <= 64:
             raise DataError("node_id: 1-64 characters", field="node_id")
         card = self.registry.get(card_number, purse_factor)
@@ -92,7 +95,7 @@ class Loads:
         fields = LoadFields(
             algorithm=algorithm, amount_fen=amount_fen, balance_before_fen=balance_before_fen,
             online_counter=online_counter, icc_random=bytes.fromhex(icc_random), mac1=bytes.fromhex(mac1),
-            terminal_id=bytes.fromhex(terminal_id), card_time=card_time,
+            terminal_id=bytes.fromhex(terminal_id), card_time=card_time, key_version=key_version,
         )  # fmt: skip
         mac2 = self.keys.load_mac2(bytes.fromhex(card.purse_factor), fields)
         if mac2 is None:

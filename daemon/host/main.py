@@ -24,7 +24,11 @@ __all__ = ["main"]
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="healthcard-host", description="Hospital host for healthcardd (gRPC).")
-    p.add_argument("--config", type=Path, help="TOML configuration file")
+    p.add_argument("--config", type=Path, help="TOML configuration file (sample: examples/deploy/healthcard-host.toml)")
+    p.add_argument(
+        "--check-config", action="store_true",
+        help="validate the configuration (with the other options applied), print a summary and exit",
+    )  # fmt: skip
     p.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:50061)")
     p.add_argument("--state-dir", type=Path, help="where the embedded SQLite ledger lives (host.db)")
     p.add_argument(
@@ -64,6 +68,12 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     except ConfigError as exc:
         print(f"healthcard-host: {exc.message}", file=sys.stderr)
         return 2
+    if args.check_config:
+        ledger = "PostgreSQL" if config.database_url.lower().startswith(("postgresql:", "postgres:")) else "SQLite"
+        print(
+            f"healthcard-host: configuration OK: listen {config.listen}, ledger {ledger}, keys {config.keys.describe()}"
+        )
+        return 0
     configure_logging(fmt=config.log_format, level=config.log_level)
     from daemon.host.server import Host  # noqa: PLC0415 - grpc and the database driver only once the config is valid
 

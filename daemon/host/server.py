@@ -21,11 +21,13 @@ from daemon.host.clearing import Clearing
 from daemon.host.config import HostConfig
 from daemon.host.credits import Credits
 from daemon.host.db import LedgerDb, open_ledger
-from daemon.host.keystore import DemoKeyStore, HostKeyStore
+from daemon.host.errors import HostKeysUnavailableError
+from daemon.host.keystore import HostKeyStore
 from daemon.host.loads import Loads
 from daemon.host.metrics import HostMetrics
 from daemon.host.registry import Registry
 from daemon.host.roles import HOST_POLICY
+from daemon.host.samkeys import SamKeyStore, open_key_store
 from daemon.host.schema import create_schema
 from daemon.host.service import HostServicer
 from daemon.roles import METRICS_SCRAPE
@@ -47,7 +49,8 @@ class Host:
         self.db = db if db is not None else open_ledger(config.database_url)
         create_schema(self.db)
         self.registry = Registry(self.db)
-        self.keys = keys if keys is not None else DemoKeyStore.from_demo_keys()
+        self.keys = keys if keys is not None else open_key_store(config.keys)
+        self._check_keys()
         self.clearing = Clearing(self.db, self.registry, self.keys)
         self.loads = Loads(self.db, self.registry, self.keys)
         self.credits = Credits(self.db, self.registry, config.replacement_wait_s)
@@ -71,6 +74,20 @@ class Host:
         self.health = enable_health_and_reflection(self.server, (HOST_SERVICE_NAME,))
         self.port = bind(self.server, config.listen, config.tls)
         self.metrics_port = 0
+
+    def _check_keys(self) -> None:
+        """Log where the keys are; a host SAM is probed (reachable, PIN, both keys). A SAM that fails is logged and
+        the host starts anyway: registry, blacklist and settlement work, loads and uploads answer
+        HOST_KEYS_UNAVAILABLE until the SAM answers (docs/host.md "Keys in a SAM")."""
+        if not isinstance(self.keys, SamKeyStore):
+            log.warning("keys: %s", self.config.keys.describe() if self.config.keys.store == "demo" else "given")
+            return
+        try:
+            self.keys.probe()
+        except HostKeysUnavailableError as exc:
+            log.error("host SAM not ready: %s", exc.message, extra={"status_word": exc.status_word})
+        else:
+            log.info("host SAM ready: load and TAC keys answer", extra={"readers": self.keys.readers})
 
     def start(self) -> None:
         """Start metrics and the gRPC server; health SERVING."""

@@ -291,6 +291,7 @@ class HostServicer(pb_grpc.HostServiceServicer):
                 balance_before_fen=request.balance_before_fen, online_counter=request.online_counter,
                 icc_random=request.icc_random, mac1=request.mac1, terminal_id=request.terminal_id,
                 card_time=request.card_time, algorithm=request.algorithm, purse_factor=request.purse_factor,
+                key_version=request.key_version,
             )  # fmt: skip
             log.info("load authorised", extra={"card_number": request.card_number, "amount_fen": request.amount_fen,
                                                "authorisation_id": granted.authorisation_id})  # fmt: skip

@@ -105,6 +105,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The card is on the host's blacklist (挂失, replaced or cancelled): no debit or load."""
     ERROR_REASON_HOST_UNAVAILABLE: _ErrorReason.ValueType  # 34
     """A load needs the hospital host's authorisation and the host could not be reached: the card was not changed."""
+    ERROR_REASON_HOST_KEYS_UNAVAILABLE: _ErrorReason.ValueType  # 35
+    """healthcard-host: the host's key store (its SAM: removed, reader or PC/SC service gone, PIN refused, key
+    missing) cannot answer; nothing was authorised or booked: retry later (ErrorDetails: layer, status_word).
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Why an RPC failed. Clients switch on this, never on the human message."""
@@ -183,6 +187,10 @@ ERROR_REASON_CARD_LISTED: ErrorReason.ValueType  # 33
 """The card is on the host's blacklist (挂失, replaced or cancelled): no debit or load."""
 ERROR_REASON_HOST_UNAVAILABLE: ErrorReason.ValueType  # 34
 """A load needs the hospital host's authorisation and the host could not be reached: the card was not changed."""
+ERROR_REASON_HOST_KEYS_UNAVAILABLE: ErrorReason.ValueType  # 35
+"""healthcard-host: the host's key store (its SAM: removed, reader or PC/SC service gone, PIN refused, key
+missing) cannot answer; nothing was authorised or booked: retry later (ErrorDetails: layer, status_word).
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
 
 @_typing.final
