@@ -182,9 +182,13 @@ class PostgresLedger(LedgerDb):
             raise DataError(message, field="database") from exc
         self.url = url
         self.dialect = Dialect("postgresql")
+        # check: a pooled connection is tested (an empty query) before it is lent, so connections the server
+        # dropped — a restart, a failover to the standby behind the same address — are replaced, not handed to an
+        # RPC (docs/host.md "Deployment", failover).
         self._pool = ConnectionPool(
-            url, min_size=1, max_size=pool_size, kwargs={"row_factory": dict_row, "autocommit": True}, open=False
-        )
+            url, min_size=1, max_size=pool_size, kwargs={"row_factory": dict_row, "autocommit": True}, open=False,
+            check=ConnectionPool.check_connection,
+        )  # fmt: skip
         self._pool.open(wait=True, timeout=30)
 
     @contextmanager
