@@ -102,6 +102,18 @@ class CardOps(Protocol):
         """Write a DF03 visit record (``"inpatient"``/``"outpatient"``); returns the slot."""
         ...
 
+    def purse_factor(self) -> str:
+        """The purse diversification factor (16 hex digits) the hospital host keys the card by."""
+        ...
+
+    def block_purse(self) -> None:
+        """APPLICATION BLOCK (temporary) of the purse (JR/T 0025.1 APPLICATION BLOCK; a listed card)."""
+        ...
+
+    def unblock_purse(self, purse_factor: str) -> None:
+        """APPLICATION UNBLOCK of the purse; ``purse_factor`` as kept when it was blocked."""
+        ...
+
 
 class ReaderBackend(Protocol):
     """One card reader (with its SAM), used only from its worker thread."""

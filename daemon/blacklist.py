@@ -205,8 +205,14 @@ class GuardedCardOps:
     def add_record(self, kind: str, items: Mapping[int, str]) -> int:
         return self._inner.add_record(kind, items)
 
-    def __getattr__(self, name: str) -> Any:  # backend-specific extras (e.g. the host load authoriser hook)
-        return getattr(self._inner, name)
+    def purse_factor(self) -> str:
+        return self._inner.purse_factor()
+
+    def block_purse(self) -> None:
+        self._inner.block_purse()  # blocking and unblocking a listed card is what the list is for
+
+    def unblock_purse(self, purse_factor: str) -> None:
+        self._inner.unblock_purse(purse_factor)
 
 
 class GuardedBackend:

@@ -1,9 +1,9 @@
 """The daemon's only use of the high-level card API (``healthcard.api``, docs/architecture.md).
 
 The daemon imports nothing of ``healthcard`` but :mod:`healthcard.api` (an import-linter contract in
-pyproject.toml, run by scripts/test.sh), typed against it. ``daemon.main`` imports the server (and so this module
-and the card API) only once the configuration is valid, so ``healthcardd --help`` stays light; pyscard
-(``apdu.pcsc``) is imported only by :class:`PcscReader`, so ``--simulate`` runs without it.
+pyproject.toml, run by scripts/test.sh), typed against it, with no function-local imports: ``daemon.main`` imports
+the server (and so this module and the card API) only once the configuration is valid, so ``healthcardd --help``
+stays light, and ``apdu.pcsc`` imports pyscard only when a PC/SC reader is used, so ``--simulate`` runs without it.
 
 * :class:`SimulatedReader` — ``--simulate``: an in-process virtual card (a demo card with a balance) and the
   virtual SAM, persisted in the state directory by the card store (``healthcard.store``, exported by
@@ -34,6 +34,7 @@ from types import TracebackType
 from apdu.errors import HealthCardError, LibraryError, ReaderError
 from apdu.files import private_dir
 from apdu.inprocess import InProcessTransport
+from apdu.pcsc import PcscTransport, list_readers, reader_has_card
 from daemon.backend import Completed, Prepared, TxHooks
 from daemon.errors import CardNotBlankError, SamUnavailableError
 from daemon.journal import Kind
@@ -483,8 +484,6 @@ class PcscReader:
         return self._apdus
 
     def poll(self) -> tuple[bool, bytes]:
-        from apdu.pcsc import PcscTransport, list_readers  # noqa: PLC0415 - pyscard only for PC/SC readers
-
         if self._name not in list_readers():  # a fresh context each time: survives pcscd restarts
             raise ReaderError(f"reader {self._name!r} is not present", reader=self._name)
         transport = PcscTransport(self._name)
@@ -498,8 +497,6 @@ class PcscReader:
             transport.disconnect()
 
     def poll_sam(self) -> bool:
-        from apdu.pcsc import reader_has_card  # noqa: PLC0415 - pyscard only for PC/SC readers
-
         return reader_has_card(self._sam_reader) if self._sam_reader else False
 
     @contextmanager

@@ -190,7 +190,8 @@ class Config:
 
     def trust_list(self) -> TrustList:
         """``trusted_signers`` as the card API's trust list; a bad key is a :class:`ConfigError` naming it."""
-        from healthcard.api import TrustList  # noqa: PLC0415 - the card API is imported lazily
+        # The card API (~0.3 s of imports) only once the configuration is checked: not for healthcardd --help.
+        from healthcard.api import TrustList  # noqa: PLC0415
 
         try:
             return TrustList(dict(self.trusted_signers))

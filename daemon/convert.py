@@ -9,7 +9,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from google.protobuf import json_format
-from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -194,14 +194,14 @@ _PLANS: dict[str, _Plan] = {}
 _EXTENSION_KEY = re.compile(r"\[[a-zA-Z0-9\._]*\]$")  # ParseDict's extension keys ("[pkg.ext]"): left to it
 
 
-def _plan(descriptor: Any) -> _Plan:
+def _plan(descriptor: Descriptor) -> _Plan:
     """The treatment of each key of a JSON object for ``descriptor`` (JSON names first, as ParseDict looks them up)."""
     plan = _PLANS.get(descriptor.full_name)
     if plan is not None:
         return plan
     plan = _PLANS[descriptor.full_name] = {}
     for field in descriptor.fields:
-        sub: Any = field.message_type
+        sub: Descriptor | None = field.message_type
         if field.containing_oneof is not None:
             kind = _OTHER
         elif sub is not None:

@@ -223,11 +223,11 @@ class HostLink:
         if self.blacklist.status(number) is None:
             return False
         try:
-            factor = card.purse_factor()  # type: ignore[attr-defined]
+            factor = card.purse_factor()
         except CardError:  # the purse cannot be read: blocked already (here or at another kiosk)
             return False
         self.blacklist.record_block(number, factor)
-        card.block_purse()  # type: ignore[attr-defined]
+        card.block_purse()
         log.warning("listed card inserted: purse application blocked", extra={"card_number": masked(number)})
         return True
 
@@ -242,7 +242,7 @@ class HostLink:
             return False
         kept = self.blacklist.blocked_factor(number)
         try:
-            card.purse_factor()  # type: ignore[attr-defined]
+            card.purse_factor()
         except CardError:
             pass  # blocked
         else:
@@ -252,7 +252,7 @@ class HostLink:
         factor = kept or self._registered_factor(number)
         if not factor:
             return False
-        card.unblock_purse(factor)  # type: ignore[attr-defined]
+        card.unblock_purse(factor)
         self.blacklist.forget_block(number)
         log.warning("card no longer listed: purse application unblocked", extra={"card_number": masked(number)})
         return True
@@ -272,7 +272,7 @@ class HostLink:
         number = card.card_number
         if self.outbox.card_seen_before(number):
             return
-        factor = card.purse_factor()  # type: ignore[attr-defined]
+        factor = card.purse_factor()
         registration = {
             "card_number": number, "masked_id": masked(number), "institution": self.config.institution or "-",
             "purse_factor": factor, "opening_balance_fen": card.balance(), "operator_id": self.node_id,

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
 
 from apdu.errors import PinError, SamError
 from daemon.errors import SamUnusableError
+from healthcard.api import CardSession
 
 __all__ = ["SamGate", "is_sam_pin_refusal"]
 
@@ -51,8 +51,8 @@ class SamGate:
                 " again (its remaining PIN tries are kept): correct the PIN in the configuration and restart"
             )
 
-    def verify(self, session: Any) -> None:
-        """VERIFY the PIN on ``session`` (a ``healthcard.api.CardSession``) unless it was verified already.
+    def verify(self, session: CardSession) -> None:
+        """VERIFY the PIN on ``session`` unless it was verified already.
 
         Without a configured PIN nothing is sent (a PSAM that needs none). A refusal marks the SAM unusable.
         """

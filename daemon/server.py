@@ -21,6 +21,7 @@ from daemon.audit import AuditTrail
 from daemon.auth import TokenAuthInterceptor
 from daemon.backend import ReaderBackend
 from daemon.blacklist import GuardedBackend, LocalBlacklist
+from daemon.cardops import PcscReader, simulated_readers
 from daemon.config import Config
 from daemon.database import Database
 from daemon.events import EventBus
@@ -42,8 +43,6 @@ log = logging.getLogger("healthcardd")
 
 def make_backends(config: Config) -> list[ReaderBackend]:
     """The reader backends of a configuration (simulated or PC/SC)."""
-    from daemon.cardops import PcscReader, simulated_readers  # noqa: PLC0415 - imports the card API
-
     pin = config.sam_pin.reveal() if config.sam_pin is not None else None
     trust = config.trust_list()
     if config.simulate:
