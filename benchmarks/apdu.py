@@ -110,7 +110,7 @@ def overhead_rows(window: float, rounds: int) -> tuple[float, float, float]:
     return raw_best, chan_best, traced_best
 
 
-def _wait_present(reader: str, atr: bytes, timeout: float) -> None:
+def _wait_present(reader: str, atr: bytes, timeout: float, what: str = "the echo card") -> None:
     from smartcard import scard  # noqa: PLC0415 - optional dependency
 
     deadline = time.monotonic() + timeout
@@ -123,16 +123,17 @@ def _wait_present(reader: str, atr: bytes, timeout: float) -> None:
         finally:
             scard.SCardReleaseContext(ctx)
         time.sleep(0.02)
-    raise RuntimeError(f"pcscd does not report the echo card in {reader!r}")
+    raise RuntimeError(f"pcscd does not report {what} in {reader!r}")
 
 
-def _vpcd_listening() -> bool:
+def _vpcd_listening(slot: int = 0) -> bool:
+    port = f":{35963 + slot:04X}"
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             text = Path(table).read_text(encoding="ascii")
         except OSError:
             continue
-        if any(f.split()[1].upper().endswith(":8C7B") and f.split()[3] == "0A" for f in text.splitlines()[1:]):
+        if any(f.split()[1].upper().endswith(port) and f.split()[3] == "0A" for f in text.splitlines()[1:]):
             return True
     return False
 

@@ -1,5 +1,7 @@
 """healthcard-host: uploads/s on SQLite and PostgreSQL, and AuthoriseLoad / upload latency at 0, 100k and 1M ledger
-rows (issue #12; figures in docs/performance.md).
+rows (issue #12; figures in docs/performance.md); with ``--keys``, AuthoriseLoad and upload latency with the keys in
+the demo store, in a virtual host SAM in the host's process, and in one served through pcscd + vpcd (slot 1, under
+the tests' vpcd lock), plus AuthoriseLoads/s of 8 concurrent clients on one SAM.
 
 The host runs in this process on loopback; the client calls it over gRPC, so every figure includes gRPC, the
 host's validation and its database transaction(s). Uploads carry real-looking transactions of registered cards
@@ -12,11 +14,13 @@ itself (a recursive CTE: the same SQL on both engines), spread over 50,000 cards
 PostgreSQL: ``HEALTHCARD_TEST_PG_DSN`` or a throwaway cluster (scripts/pg_throwaway.sh) for the run.
 
     .venv/bin/python -m benchmarks.host [--rows 0,100000,1000000] [--uploads 4000] [--samples 300]
+    .venv/bin/python -m benchmarks.host --keys [--samples 300]
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import logging
 import os
 import statistics
@@ -25,20 +29,25 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
 
+from apdu.inprocess import InProcessTransport
 from daemon._gen.healthcard.host.v1 import host_service_pb2 as pb
 from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as pb_grpc
 from daemon.config import Secret
 from daemon.host.config import HostConfig
+from daemon.host.keystore import DemoKeyStore, HostKeyStore
+from daemon.host.samkeys import SamKeyStore
 from daemon.host.server import Host
 from healthcard.issuance.keysource import DEMO_KEYS_PATH
 from sam.crypto.algorithm import Algorithm
 from sam.crypto.diversify import diversify
 from sam.crypto.purse_crypto import load_mac1, load_session_key
+from sam.virtual import VirtualSam, new_sam_image
 
 ROOT = Path(__file__).resolve().parents[1]
 FACTOR = bytes.fromhex("3CB6BF9E00C2C9EA")
@@ -119,7 +128,7 @@ def _load_request(i: int) -> pb.AuthoriseLoadRequest:
     return pb.AuthoriseLoadRequest(
         node_id="bench", card_number=f"C{i % CARDS}", amount_fen=500, balance_before_fen=1000, online_counter=counter,
         icc_random=random.hex(), mac1=mac1.hex(), terminal_id="000000000001", card_time="20261204120000",
-        algorithm=0,
+        algorithm=0, key_version=1,
     )  # fmt: skip
 
 
@@ -171,6 +180,77 @@ def run_backend(backend: str, pg_dsn: str, tmp: Path, rows_list: list[int], uplo
             host.stop(grace=1)
 
 
+def _key_store_row(name: str, keys: HostKeyStore, tmp: Path, samples: int) -> None:
+    """One line: upload of 1 and AuthoriseLoad p50/p99 over gRPC (SQLite, empty ledger), 8 clients' loads/s."""
+    config = HostConfig(listen="127.0.0.1:0", state_dir=tmp, database=Secret(str(tmp / f"keys-{uuid.uuid4().hex}.db")),
+                        audit_interval_s=0)  # fmt: skip
+    host = Host(config, keys=keys)
+    host.start()
+    try:
+        seed(host, 0)
+        with grpc.insecure_channel(f"127.0.0.1:{host.port}") as ch:
+            stub = pb_grpc.HostServiceStub(ch)
+            stub.GetCard(pb.GetCardRequest(card_number="C1"))
+            up, auth = [], []
+            for i in range(samples):
+                t0 = time.perf_counter()
+                stub.UploadTransactions(pb.UploadTransactionsRequest(node_id="k", transactions=[_upload(i, "k")]))
+                up.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                stub.AuthoriseLoad(_load_request(i))
+                auth.append(time.perf_counter() - t0)
+            per_client = max(samples // 8, 10)
+
+            def client(c: int) -> None:
+                for i in range(per_client):
+                    stub.AuthoriseLoad(_load_request(10_000 + c * per_client + i))
+
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(client, range(8)))
+            rate = 8 * per_client / (time.perf_counter() - t0)
+        up50, up99 = _ms(up)
+        au50, au99 = _ms(auth)
+        print(f"| {name} | {up50:.2f} / {up99:.2f} | {au50:.2f} / {au99:.2f} | {rate:,.0f} |")
+    finally:
+        host.stop(grace=1)
+
+
+def run_keys(tmp: Path, samples: int) -> None:
+    """The key stores side by side (module docstring)."""
+    print("| key store | upload of 1, ms p50 / p99 | AuthoriseLoad, ms p50 / p99 | AuthoriseLoads/s, 8 clients |")
+    print("|---|---:|---:|---:|")
+    _key_store_row("demo (keys in memory)", DemoKeyStore.from_demo_keys(), tmp, samples)
+    sam = VirtualSam(new_sam_image(kind="host", pin="123456"))
+    _key_store_row("host SAM, in-process virtual SAM", SamKeyStore([InProcessTransport(sam)], pin="123456"), tmp,
+                   samples)  # fmt: skip
+    from benchmarks.apdu import _vpcd_listening, _wait_present  # noqa: PLC0415
+
+    if not _vpcd_listening(1):
+        print("| host SAM through pcscd + vpcd | not measured: pcscd is not serving the vpcd reader | | |")
+        return
+    from apdu.pcsc import PcscTransport  # noqa: PLC0415
+    from apdu.vpcd import DEFAULT_PORT, VpcdCardServer, reader_name  # noqa: PLC0415
+
+    spare = VirtualSam(new_sam_image(kind="host", pin="123456"))  # a second SAM with the same keys: a pool of two
+    with open("/tmp/healthcard-vpcd.lock", "ab") as lock:  # the tests' lock on both vpcd slots
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        handles = [VpcdCardServer(card, port=DEFAULT_PORT + slot).serve_in_thread() for slot, card in
+                   ((1, sam), (0, spare))]  # fmt: skip
+        try:
+            for slot, card, handle in ((1, sam, handles[0]), (0, spare, handles[1])):
+                if not handle.wait_atr_served(10):
+                    raise RuntimeError("vpcd did not take the host SAM")
+                _wait_present(reader_name(slot), card.atr, 10, "the host SAM")
+            store = SamKeyStore([PcscTransport(reader_name(1))], pin="123456")
+            _key_store_row("host SAM through pcscd + vpcd", store, tmp, samples)
+            pool = SamKeyStore([PcscTransport(reader_name(1)), PcscTransport(reader_name(0))], pin="123456")
+            _key_store_row("pool of 2 host SAMs through pcscd + vpcd", pool, tmp, samples)
+        finally:
+            for handle in handles:
+                handle.stop()
+
+
 def main() -> None:
     """Run both backends and print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -178,8 +258,13 @@ def main() -> None:
     parser.add_argument("--uploads", type=int, default=4000)
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--keys", action="store_true", help="compare the key stores instead (SQLite)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # the host warns about every unverified upload; the figures are the point
+    if args.keys:
+        with tempfile.TemporaryDirectory() as tmp:
+            run_keys(Path(tmp), args.samples)
+        return
     rows_list = [int(r) for r in args.rows.split(",")]
     print("| backend | ledger rows | upload of 1, ms p50 / p99 | AuthoriseLoad, ms p50 / p99 | throughput |")
     print("|---|---:|---:|---:|---|")
