@@ -1,4 +1,5 @@
-"""Private files: the project's one atomic writer, 0600 files and 0700 directories (issue #11 item 9, issue #14).
+"""Private files: the project's one atomic writer, 0600 files and 0700 directories (issue #11 item 9, issue #14), and
+the one reader of a secret kept in a file (:func:`read_private_line`: PIN files of the CLI, the host SAM's PIN).
 
 Card images, card logs, SAM images and key stores hold card keys and personal data. Every one of them is written
 by :func:`write_atomically`: a temporary file in the same directory, created 0600 whatever the umask, then
@@ -11,10 +12,32 @@ process). Lives in ``apdu``, the lowest layer, so that ``sam``, ``healthcard`` a
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["open_private", "private_dir", "write_atomically"]
+from apdu.errors import DataError
+
+__all__ = ["open_private", "private_dir", "read_private_line", "write_atomically"]
+
+
+def read_private_line(path: str | os.PathLike[str]) -> str:
+    """The first line of a file only its owner can read (a PIN or password file), stripped.
+
+    :class:`~apdu.errors.DataError` (never with the file's content) when the file is readable or writable by its
+    group or others ("chmod 600"), cannot be read, or is empty.
+    """
+    target = Path(path)
+    try:
+        mode = target.stat().st_mode
+        if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise DataError(f"{target} is readable by other users: chmod 600 {target}")
+        lines = target.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise DataError(f"cannot read {target}: {exc.strerror or type(exc).__name__}") from None
+    if not lines or not lines[0].strip():
+        raise DataError(f"{target} is empty")
+    return lines[0].strip()
 
 
 def private_dir(path: str | os.PathLike[str]) -> Path:

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from apdu.errors import DataError
+from apdu.files import read_private_line
 from daemon.config import (
     ConfigError,
     Secret,
@@ -123,10 +125,9 @@ def _parse_keys(doc: Mapping[str, Any], env: Mapping[str, str], base: Path) -> K
             raise ConfigError("[keys]: pin_file, pin_env or pin, only one", field="keys.pin_file")
         path = base / str(section["pin_file"])
         try:
-            pin = Secret(path.read_text(encoding="utf-8").strip())
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise ConfigError(f"[keys] pin_file: cannot read {str(path)!r}: {reason}", field="keys.pin_file") from None
+            pin = Secret(read_private_line(path))
+        except DataError as exc:
+            raise ConfigError(f"[keys] pin_file: {exc.message}", field="keys.pin_file") from None
         source = f"file {str(path)!r}"
     readers = section.get("readers", [])
     if not isinstance(readers, list) or not all(isinstance(r, str) and r for r in readers):

@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from apdu.errors import DataError
+from apdu.files import read_private_line
 
 __all__ = ["PURSE_PIN", "SAM_PIN", "PinOption", "add_pin_options", "resolve_pin", "resolve_pins"]
 
@@ -60,20 +60,9 @@ def add_pin_options(parser: argparse.ArgumentParser, option: PinOption, default:
 
 def _read_pin_file(path: Path, option: PinOption) -> str:
     try:
-        mode = path.stat().st_mode
-        if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise DataError(
-                f"{option.flag}-file: {path} is readable by other users: chmod 600 {path}",
-                field=f"{option.dest}_file",
-            )
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise DataError(
-            f"{option.flag}-file: cannot read {path}: {exc.strerror}", field=f"{option.dest}_file"
-        ) from None
-    if not lines or not lines[0].strip():
-        raise DataError(f"{option.flag}-file: {path} is empty", field=f"{option.dest}_file")
-    return lines[0].strip()
+        return read_private_line(path)
+    except DataError as exc:
+        raise DataError(f"{option.flag}-file: {exc.message}", field=f"{option.dest}_file") from None
 
 
 def resolve_pin(

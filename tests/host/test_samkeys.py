@@ -240,6 +240,13 @@ def test_configuration_of_the_key_store(tmp_path: Path) -> None:
     image = tmp_path / "host-sam.json"
     save_sam_image(new_sam_image(kind="host", pin=PIN), image)
     (tmp_path / "pin").write_text(PIN + "\n", encoding="utf-8")
+    (tmp_path / "pin").chmod(0o644)
+    conf = tmp_path / "host.toml"
+    conf.write_text('[keys]\nstore = "sam"\nimage = "host-sam.json"\npin_file = "pin"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="readable by other users") as refused:  # like the CLI's PIN files
+        load_host_config(conf, env={})
+    assert PIN not in refused.value.message
+    (tmp_path / "pin").chmod(0o600)
     conf = tmp_path / "host.toml"
     conf.write_text('[keys]\nstore = "sam"\nimage = "host-sam.json"\npin_file = "pin"\n', encoding="utf-8")
     config = load_host_config(conf, env={}).validate()
