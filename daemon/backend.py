@@ -30,6 +30,7 @@ class Prepared:
     terminal_id: str
     terminal_serial: int
     when: _dt.datetime
+    purse_factor: str = ""  # EF15 bytes 12..19: which physical card (the host's key of a card with its KH)
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,10 @@ class CardOps(Protocol):
 
     def purse_factor(self) -> str:
         """The purse diversification factor (16 hex digits) the hospital host keys the card by."""
+        ...
+
+    def chip_number(self) -> str:
+        """The chip's cardNo from the ATR (16 hex digits): which of a holder's cards, also with a blocked purse."""
         ...
 
     def block_purse(self) -> None:

@@ -1,9 +1,10 @@
 """The daemon's copy of the host's blacklist, and the guard that refuses listed cards (issue #12; docs/host.md).
 
 The copy lives in the daemon's SQLite database (table ``host_blacklist`` and the version in ``meta``), so it
-survives restarts and works while the host is unreachable; :class:`daemon.hostlink.HostLink` keeps it current
-from the host's ``WatchBlacklist`` stream. Lookups are answered from memory (a set loaded at start and updated
-with every change), so the check before each Debit/Load costs no database read.
+survives restarts and works while the host is unreachable. It lists physical cards — card number (KH) and purse
+factor — so a holder's replacement card (same KH) is not refused for the old one. :class:`daemon.hostlink.HostLink`
+keeps it current from the host's ``WatchBlacklist`` stream. Lookups are answered from memory (a set loaded at
+start and updated with every change), so the check before each Debit/Load costs no database read.
 
 :class:`GuardedBackend` wraps a reader backend: Debit and Load on a listed card fail with ``CARD_LISTED``
 before any purse APDU is sent, so the journal voids the request (the card was not changed) and a repeat of the
@@ -13,16 +14,19 @@ request id answers the same failure.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 
+from apdu.errors import CardError
 from daemon.backend import CardOps, Completed, Prepared, ReaderBackend, TxHooks
-from daemon.database import Database
+from daemon.database import Database, rekey_table
 from daemon.errors import DaemonError, R
 from daemon.journal import Kind
 from healthcard.api import CardData, LoadRequest, Section
@@ -30,21 +34,45 @@ from healthcard.api import CardData, LoadRequest, Section
 __all__ = ["CardListedError", "GuardedBackend", "ListChange", "LocalBlacklist"]
 
 _VERSION_KEY = "host_blacklist_version"
+#: A physical card is its card number (KH) and purse factor (docs/host.md, "A card's identity"). ``purse_factor``
+#: ``''`` marks a row copied from a list that knew only the KH (before that change): it refuses every card of the
+#: KH until the re-sync from version 0 that the migration starts delivers the KH's rows with factors.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS host_blacklist (
-    card_number TEXT PRIMARY KEY,
-    status      TEXT NOT NULL,
-    version     INTEGER NOT NULL,
-    changed_at  TEXT NOT NULL
+    card_number  TEXT NOT NULL,
+    purse_factor TEXT NOT NULL DEFAULT '',
+    status       TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    changed_at   TEXT NOT NULL,
+    PRIMARY KEY (card_number, purse_factor)
 )
 """
+#: ``chip_no``: the chip's cardNo from the ATR — readable while the purse is blocked, so the daemon can tell which
+#: of a holder's cards is in the reader and find the factor it kept (the unblock's MAC is keyed with it).
 _BLOCKED_SCHEMA = """
 CREATE TABLE IF NOT EXISTS host_blocked_purses (
-    card_number  TEXT PRIMARY KEY,
+    card_number  TEXT NOT NULL,
+    chip_no      TEXT NOT NULL DEFAULT '',
     purse_factor TEXT NOT NULL,
-    blocked_at   TEXT NOT NULL
+    blocked_at   TEXT NOT NULL,
+    PRIMARY KEY (card_number, chip_no)
 )
 """
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Re-key the KH-only tables of a daemon from before the host keyed cards by KH + purse factor.
+
+    ``host_blacklist``: the rows are kept with factor ``''`` (every card of the KH stays refused, offline too) and
+    the version goes back to 0, so the follower re-syncs the whole list with factors; each change it applies for a
+    KH replaces that KH's old row. ``host_blocked_purses``: the kept factor becomes the chip number too (the cards
+    this project issues have EF15's factor = the chip's cardNo, ``healthcard.issuance``).
+    """
+    if rekey_table(conn, "host_blacklist", "purse_factor", _SCHEMA,
+                   "card_number, '', status, version, changed_at"):  # fmt: skip
+        conn.execute("DELETE FROM meta WHERE key = ?", (_VERSION_KEY,))
+    rekey_table(conn, "host_blocked_purses", "chip_no", _BLOCKED_SCHEMA,
+                "card_number, purse_factor, purse_factor, blocked_at")  # fmt: skip
 
 
 class CardListedError(DaemonError):
@@ -64,18 +92,23 @@ class ListChange:
     listed: bool
     status: str
     changed_at: str
+    purse_factor: str = ""
 
 
 class LocalBlacklist:
-    """The listed cards, persisted in the daemon's database and mirrored in memory."""
+    """The listed physical cards (KH, purse factor), persisted in the daemon's database and mirrored in memory."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._lock = threading.Lock()
         with db.transaction(durable=False) as conn:
+            _migrate(conn)
             conn.execute(_SCHEMA)
             conn.execute(_BLOCKED_SCHEMA)
-        self._listed = {str(r["card_number"]): str(r["status"]) for r in db.query("SELECT * FROM host_blacklist")}
+        self._listed = {
+            (str(r["card_number"]), str(r["purse_factor"])): str(r["status"])
+            for r in db.query("SELECT * FROM host_blacklist")
+        }
         rows = db.query("SELECT value FROM meta WHERE key = ?", (_VERSION_KEY,))
         self._version = int(rows[0]["value"]) if rows else 0
 
@@ -85,13 +118,20 @@ class LocalBlacklist:
         with self._lock:
             return self._version
 
-    def status(self, card_number: str) -> str | None:
-        """The host status of a listed card (LOST, REPLACED, CANCELLED), ``None`` when not listed."""
-        with self._lock:
-            return self._listed.get(card_number)
+    def status(self, card_number: str, purse_factor: str = "") -> str | None:
+        """The host status (LOST, REPLACED, CANCELLED) of the listed card, ``None`` when it is not listed.
 
-    def listed(self) -> Mapping[str, str]:
-        """A snapshot: card number -> status."""
+        The card is KH + ``purse_factor``; a KH-only row (module docstring) matches every factor. Without a factor:
+        whether any card of the KH is listed.
+        """
+        factor = purse_factor.upper()
+        with self._lock:
+            if factor:
+                return self._listed.get((card_number, factor)) or self._listed.get((card_number, ""))
+            return next((st for (kh, _), st in self._listed.items() if kh == card_number), None)
+
+    def listed(self) -> Mapping[tuple[str, str], str]:
+        """A snapshot: (card number, purse factor) -> status."""
         with self._lock:
             return dict(self._listed)
 
@@ -99,21 +139,25 @@ class LocalBlacklist:
         """Apply changes in version order in one commit (older versions than the copy's are skipped)."""
         with self._lock, self._db.transaction(durable=False) as conn:
             version = self._version
-            updates: dict[str, str | None] = {}
+            updates: dict[tuple[str, str], str | None] = {}
             for change in changes:
                 if change.version <= version:
                     continue
+                key = (change.card_number, change.purse_factor.upper())
+                if key[1]:  # the host names the physical card now: the KH-only row of a migrated copy goes
+                    conn.execute("DELETE FROM host_blacklist WHERE card_number = ? AND purse_factor = ''", (key[0],))
+                    updates[(key[0], "")] = None
                 if change.listed:
                     conn.execute(
-                        "INSERT INTO host_blacklist (card_number, status, version, changed_at) VALUES (?, ?, ?, ?)"
-                        " ON CONFLICT (card_number) DO UPDATE SET status = excluded.status,"
-                        " version = excluded.version, changed_at = excluded.changed_at",
-                        (change.card_number, change.status, change.version, change.changed_at),
+                        "INSERT INTO host_blacklist (card_number, purse_factor, status, version, changed_at)"
+                        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (card_number, purse_factor) DO UPDATE SET"
+                        " status = excluded.status, version = excluded.version, changed_at = excluded.changed_at",
+                        (*key, change.status, change.version, change.changed_at),
                     )
-                    updates[change.card_number] = change.status
+                    updates[key] = change.status
                 else:
-                    conn.execute("DELETE FROM host_blacklist WHERE card_number = ?", (change.card_number,))
-                    updates[change.card_number] = None
+                    conn.execute("DELETE FROM host_blacklist WHERE card_number = ? AND purse_factor = ?", key)
+                    updates[key] = None
                 version = change.version
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -130,33 +174,53 @@ class LocalBlacklist:
 
     # --- purses this daemon blocked (APPLICATION BLOCK on insertion, daemon/hostlink.py) -----------------------
 
-    def blocked_factor(self, card_number: str) -> str | None:
-        """The purse factor kept when this daemon blocked the card's purse; ``None`` when it did not."""
-        rows = self._db.query("SELECT purse_factor FROM host_blocked_purses WHERE card_number = ?", (card_number,))
+    def blocked_factor(self, card_number: str, chip_no: str = "") -> str | None:
+        """The purse factor kept when this daemon blocked the purse of the chip (any chip of the KH without
+        ``chip_no``); ``None`` when it did not."""
+        rows = self._db.query(
+            "SELECT purse_factor FROM host_blocked_purses WHERE card_number = ? AND (? = '' OR chip_no = ?)",
+            (card_number, chip_no, chip_no),
+        )
         return str(rows[0]["purse_factor"]) if rows else None
 
-    def record_block(self, card_number: str, purse_factor: str) -> None:
+    def record_block(self, card_number: str, chip_no: str, purse_factor: str) -> None:
         """Keep the factor before APPLICATION BLOCK: the unblock's MAC needs it and a blocked purse cannot say it."""
         with self._db.transaction() as conn:
             conn.execute(
-                "INSERT INTO host_blocked_purses (card_number, purse_factor, blocked_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (card_number) DO UPDATE SET purse_factor = excluded.purse_factor",
-                (card_number, purse_factor, _dt.datetime.now(_dt.UTC).isoformat()),
+                "INSERT INTO host_blocked_purses (card_number, chip_no, purse_factor, blocked_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (card_number, chip_no) DO UPDATE SET purse_factor = excluded.purse_factor",
+                (card_number, chip_no, purse_factor, _dt.datetime.now(_dt.UTC).isoformat()),
             )
 
-    def forget_block(self, card_number: str) -> None:
-        """The purse was unblocked (APPLICATION UNBLOCK)."""
+    def forget_block(self, card_number: str, chip_no: str = "") -> None:
+        """The purse of the chip (every chip of the KH without ``chip_no``) was unblocked (APPLICATION UNBLOCK)."""
         with self._db.transaction() as conn:
-            conn.execute("DELETE FROM host_blocked_purses WHERE card_number = ?", (card_number,))
+            conn.execute(
+                "DELETE FROM host_blocked_purses WHERE card_number = ? AND (? = '' OR chip_no = ?)",
+                (card_number, chip_no, chip_no),
+            )
 
-    def check(self, card_number: str) -> None:
-        """Raise :class:`CardListedError` for a listed card."""
-        status = self.status(card_number)
+    def check(self, card_number: str, purse_factor: str) -> None:
+        """Raise :class:`CardListedError` when the physical card (KH + purse factor) is listed."""
+        status = self.status(card_number, purse_factor) if purse_factor else self._listed_kh_only(card_number)
         if status is not None:
             word = {"LOST": "reported lost (挂失)", "REPLACED": "replaced (已补卡)", "CANCELLED": "cancelled (已注销)"}
             raise CardListedError(
                 f"card {card_number} is on the host's blacklist: {word.get(status, status)}; no debit or load"
             )
+
+    def _listed_kh_only(self, card_number: str) -> str | None:
+        """A card whose purse factor cannot be read: refused when any card of its KH is listed (its purse is
+        blocked or unreadable anyway; nothing better to go by)."""
+        return self.status(card_number)
+
+
+class HostAuthoriser(Protocol):
+    """The host's load authoriser (:meth:`daemon.hostlink.HostLink.authorise_load`): MAC2 for the physical card."""
+
+    def __call__(self, request: LoadRequest, *, purse_factor: str = "") -> bytes:
+        """MAC2 for ``request`` on the card with this purse factor."""
+        ...
 
 
 class GuardedCardOps:
@@ -166,9 +230,7 @@ class GuardedCardOps:
     instead of the session's SAM.
     """
 
-    def __init__(
-        self, inner: CardOps, blacklist: LocalBlacklist, authoriser: Callable[[LoadRequest], bytes] | None = None
-    ) -> None:
+    def __init__(self, inner: CardOps, blacklist: LocalBlacklist, authoriser: HostAuthoriser | None = None) -> None:
         self._inner = inner
         self._blacklist = blacklist
         self._authoriser = authoriser
@@ -183,15 +245,25 @@ class GuardedCardOps:
     def balance(self) -> int:
         return self._inner.balance()
 
+    def _factor(self) -> str:
+        """The card's purse factor ("" when the purse cannot be read: blocked)."""
+        try:
+            return self._inner.purse_factor()
+        except CardError:
+            return ""
+
     def debit(self, amount_fen: int, hooks: TxHooks) -> Completed:
-        self._blacklist.check(self._inner.card_number)
+        self._blacklist.check(self._inner.card_number, self._factor())
         return self._inner.debit(amount_fen, hooks)
 
     def load(
         self, amount_fen: int, hooks: TxHooks, authoriser: Callable[[LoadRequest], bytes] | None = None
     ) -> Completed:
-        self._blacklist.check(self._inner.card_number)
-        return self._inner.load(amount_fen, hooks, authoriser=authoriser or self._authoriser)
+        factor = self._factor()
+        self._blacklist.check(self._inner.card_number, factor)
+        if authoriser is None and self._authoriser is not None:  # the host's: it is told which physical card
+            authoriser = functools.partial(self._authoriser, purse_factor=factor)
+        return self._inner.load(amount_fen, hooks, authoriser=authoriser)
 
     def recover(self, kind: Kind, prepared: Prepared) -> Completed | None:
         return self._inner.recover(kind, prepared)  # finishing an earlier transaction is always allowed
@@ -208,6 +280,9 @@ class GuardedCardOps:
     def purse_factor(self) -> str:
         return self._inner.purse_factor()
 
+    def chip_number(self) -> str:
+        return self._inner.chip_number()
+
     def block_purse(self) -> None:
         self._inner.block_purse()  # blocking and unblocking a listed card is what the list is for
 
@@ -219,7 +294,7 @@ class GuardedBackend:
     """A :class:`ReaderBackend` whose sessions are :class:`GuardedCardOps`; everything else is the inner one's."""
 
     def __init__(
-        self, inner: ReaderBackend, blacklist: LocalBlacklist, authoriser: Callable[[LoadRequest], bytes] | None = None
+        self, inner: ReaderBackend, blacklist: LocalBlacklist, authoriser: HostAuthoriser | None = None
     ) -> None:
         self.inner = inner
         self._blacklist = blacklist

@@ -57,10 +57,10 @@ from healthcard.api import (
     TrustList,
     VirtualCard,
     blank_card,
-    card_no_for,
     demo_issuer,
     issue_card,
     load_demo_person,
+    new_chip_number,
     new_demo_card,
     open_logged_card,
     open_pcsc_session,
@@ -76,8 +76,9 @@ log = logging.getLogger("healthcardd.readers")
 class ApiCardOps:
     """:class:`daemon.backend.CardOps` over a ``healthcard.api.CardSession``.
 
-    ``feeder`` (simulated card dispenser only): called by :meth:`issue` with the chip number for the person; it
-    puts a new blank card into the reader and returns the session on it.
+    ``feeder`` (simulated card dispenser only): called by :meth:`issue` with a fresh chip number
+    (:func:`healthcard.issuance.new_chip_number`); it puts a new blank card into the reader and returns the session
+    on it.
     """
 
     def __init__(self, session: CardSession, feeder: Callable[[bytes], CardSession] | None = None) -> None:
@@ -91,6 +92,10 @@ class ApiCardOps:
     def purse_factor(self) -> str:
         """The purse diversification factor (16 hex digits) the host needs for the card's keys."""
         return self._s.purse_factor().hex().upper()
+
+    def chip_number(self) -> str:
+        """The chip's cardNo from the ATR (16 hex digits): readable also while the purse is blocked."""
+        return self._s.chip_number
 
     def block_purse(self) -> None:
         """APPLICATION BLOCK (temporary) of the purse with the SAM's MAC (JR/T 0025.1 APPLICATION/CARD BLOCK; a listed
@@ -108,7 +113,7 @@ class ApiCardOps:
         return self._s.balance()
 
     def debit(self, amount_fen: int, hooks: TxHooks) -> Completed:
-        journal = _DebitJournal(hooks)
+        journal = _DebitJournal(hooks, self._s.purse_factor)
         result = self._s.debit(amount_fen, journal=journal)
         if journal.completed is not None and journal.result is result:
             return journal.completed
@@ -124,7 +129,7 @@ class ApiCardOps:
         who checks MAC1 and makes MAC2 — the hospital host when one is configured (:mod:`daemon.hostlink`),
         else the session's SAM (the virtual SAM's load extension: demo and offline use only).
         """
-        journal = _LoadJournal(hooks)
+        journal = _LoadJournal(hooks, self._s.purse_factor)
         if authoriser is not None:
             result = self._s.load(amount_fen, journal=journal, authoriser=authoriser)
         else:
@@ -168,7 +173,7 @@ class ApiCardOps:
         """
         person = Person.from_json({"holder": {**holder, "id_number": card_number}})
         if self._feeder is not None:
-            self._s = self._feeder(card_no_for(person))
+            self._s = self._feeder(new_chip_number())  # a fresh chip per blank card, never derived from the KH
         elif self._has_card_number():
             raise CardNotBlankError("the card in the reader is already issued: insert a blank card")
         result = issue_card(self._s, person, demo_issuer())
@@ -197,10 +202,11 @@ class _JournalAdapter:
     debit or load returns as well (built once).
     """
 
-    __slots__ = ("_hooks", "completed", "result")
+    __slots__ = ("_factor", "_hooks", "completed", "result")
 
-    def __init__(self, hooks: TxHooks) -> None:
+    def __init__(self, hooks: TxHooks, factor: Callable[[], bytes]) -> None:
         self._hooks = hooks
+        self._factor = factor  # the session's purse factor (read and cached by the purse context before MAC1)
         self.result: PurchaseResult | LoadResult | None = None
         self.completed: Completed | None = None
 
@@ -224,6 +230,7 @@ class _DebitJournal(_JournalAdapter):
                 p.terminal_id,
                 p.terminal_serial,
                 p.when,
+                self._factor().hex().upper(),
             )
         )
 
@@ -238,7 +245,8 @@ class _LoadJournal(_JournalAdapter):
 
     def prepared(self, p: PreparedLoad) -> None:
         before, counter = p.balance_before_fen, p.online_counter
-        self._hooks.prepared(Prepared(p.card_number, p.amount_fen, before, counter, p.terminal_id, 0, p.when))
+        factor = self._factor().hex().upper()
+        self._hooks.prepared(Prepared(p.card_number, p.amount_fen, before, counter, p.terminal_id, 0, p.when, factor))
 
     def loaded(self, r: LoadResult) -> None:
         self._done(r, _load_completed(r))
@@ -269,7 +277,8 @@ class SimulatedReader:
     Everything but :meth:`remove_card` / :meth:`insert_card` runs on the reader's worker thread.
 
     ``blank=True`` makes a simulated card dispenser: it starts with a blank card, and every ``IssueCard`` feeds
-    a new blank card (chip number derived from the person) which stays in the reader once issued.
+    a new blank card (a fresh random chip number, so two cards of one holder have distinct keys) which stays in
+    the reader once issued.
     """
 
     def __init__(

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from apdu.errors import HealthCardError, Layer
 
-__all__ = ["SCHEMA_VERSION", "Database", "StorageFullError", "is_storage_full"]
+__all__ = ["SCHEMA_VERSION", "Database", "StorageFullError", "is_storage_full", "rekey_table"]
 
 SCHEMA_VERSION = 1
 
@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS transactions (
     client             TEXT NOT NULL DEFAULT '',
     void_reason        TEXT NOT NULL DEFAULT '',
     settlement_note    TEXT NOT NULL DEFAULT '',
+    purse_factor       TEXT NOT NULL DEFAULT '',
     created_at         TEXT NOT NULL,
     updated_at         TEXT NOT NULL,
     seq                INTEGER NOT NULL
@@ -138,6 +139,20 @@ def is_storage_full(exc: BaseException) -> bool:
     return code == _SQLITE_FULL or (code is None and "database or disk is full" in str(exc))
 
 
+def rekey_table(conn: sqlite3.Connection, table: str, column: str, create: str, select: str) -> bool:
+    """Rebuild ``table`` with the ``create`` DDL when it exists without ``column`` (a key column SQLite cannot add
+    in place); its rows are copied as ``select`` (columns of the old table, in the new table's order). True when
+    it rebuilt. Runs in the caller's transaction."""
+    columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    if not columns or column in columns:
+        return False
+    conn.execute(f"ALTER TABLE {table} RENAME TO {table}_old")
+    conn.execute(create)
+    conn.execute(f"INSERT INTO {table} SELECT {select} FROM {table}_old")  # noqa: S608 - constants of the caller
+    conn.execute(f"DROP TABLE {table}_old")
+    return True
+
+
 def _private_files(path: Path) -> None:
     """The state directory 0700 and the database file 0600 before SQLite opens it, whatever the umask.
 
@@ -184,6 +199,8 @@ class Database:
             columns = {row[1] for row in self._conn.execute("PRAGMA table_info(transactions)")}
             if "settlement_note" not in columns:  # a database from before SettleTransaction
                 self._conn.execute("ALTER TABLE transactions ADD COLUMN settlement_note TEXT NOT NULL DEFAULT ''")
+            if "purse_factor" not in columns:  # a database from before the host keyed cards by KH + purse factor
+                self._conn.execute("ALTER TABLE transactions ADD COLUMN purse_factor TEXT NOT NULL DEFAULT ''")
             self._conn.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )

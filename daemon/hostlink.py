@@ -101,7 +101,7 @@ def upload_message(entry: Entry) -> hpb.UploadedTransaction:
         card_counter=entry.card_counter or 0, terminal_id=entry.terminal_id,
         terminal_serial=entry.terminal_serial or 0, tac=entry.tac, card_time=card_time(when),
         business_date=entry.business_date, merchant_id=entry.merchant_id, operator_id=entry.operator_id,
-        order_id=entry.order_id,
+        order_id=entry.order_id, purse_factor=entry.purse_factor,
     )  # fmt: skip
     message.transaction_time.FromDatetime(when.astimezone(_dt.UTC))
     return message
@@ -176,9 +176,12 @@ class HostLink:
 
     # --- load authorisation ---------------------------------------------------------------------------------
 
-    def authorise_load(self, request: LoadRequest) -> bytes:
-        """MAC2 from the host for a ``healthcard.api.purse.LoadRequest`` (raises before the card is changed)."""
-        message = hpb.AuthoriseLoadRequest(
+    def authorise_load(self, request: LoadRequest, *, purse_factor: str = "") -> bytes:
+        """MAC2 from the host for a ``healthcard.api.purse.LoadRequest`` (raises before the card is changed).
+
+        ``purse_factor``: the card's, as read in the reader — with the card number, the physical card the host
+        authorises (it keys MAC2 with its registry's factor of that card, never with this one)."""
+        message = hpb.AuthoriseLoadRequest(purse_factor=purse_factor,
             node_id=self.node_id, card_number=request.card_number, amount_fen=request.amount_fen,
             balance_before_fen=request.balance_before_fen, online_counter=request.online_counter,
             icc_random=bytes(request.icc_random).hex().upper(), mac1=bytes(request.mac1).hex().upper(),
@@ -216,17 +219,21 @@ class HostLink:
 
         Temporary block (P2 ``00``) with the SAM's line-protection MAC (JR/T 0025.1 APPLICATION/CARD BLOCK;
         ``healthcard.api.lifecycle``): the purse then refuses every purse command at any terminal, also one that
-        does not follow the host's list. The purse factor is kept first (``host_blocked_purses``): the MAC of the
-        later APPLICATION UNBLOCK is keyed with it, and a blocked purse cannot be read. True when it blocked.
+        does not follow the host's list. Listed means this physical card — KH and purse factor — so a holder's
+        new card is not blocked for the old one. The factor is kept first (``host_blocked_purses``, by the chip's
+        number from the ATR): the MAC of the later APPLICATION UNBLOCK is keyed with it, and a blocked purse cannot
+        be read. True when it blocked.
         """
         number = card.card_number
-        if self.blacklist.status(number) is None:
+        if self.blacklist.status(number) is None:  # no card of this KH is listed: nothing to read
             return False
         try:
             factor = card.purse_factor()
         except CardError:  # the purse cannot be read: blocked already (here or at another kiosk)
             return False
-        self.blacklist.record_block(number, factor)
+        if self.blacklist.status(number, factor) is None:
+            return False
+        self.blacklist.record_block(number, card.chip_number(), factor)
         card.block_purse()
         log.warning("listed card inserted: purse application blocked", extra={"card_number": masked(number)})
         return True
@@ -234,33 +241,33 @@ class HostLink:
     def unblock_if_lifted(self, card: CardOps) -> bool:
         """On insertion, first: APPLICATION UNBLOCK of a blocked purse whose card is no longer listed (解挂).
 
-        The MAC key is diversified with the factor kept when this daemon blocked it or, for a card another kiosk
-        blocked, the factor in the host's registry. True when it unblocked.
+        A blocked purse cannot say its factor; the chip's number (ATR) can: the factor is the one kept when this
+        daemon blocked that chip or, for a chip another kiosk blocked, the registry's card of this KH whose factor
+        is the chip number (the cards this project issues have EF15's factor = cardNo). True when it unblocked.
         """
         number = card.card_number
-        if self.blacklist.status(number) is not None:
-            return False
-        kept = self.blacklist.blocked_factor(number)
+        chip = card.chip_number()
         try:
             card.purse_factor()
         except CardError:
             pass  # blocked
         else:
-            if kept is not None:  # not blocked after all (a crash between keeping the factor and the block)
-                self.blacklist.forget_block(number)
-            return False
-        factor = kept or self._registered_factor(number)
-        if not factor:
+            if self.blacklist.blocked_factor(number, chip) is not None:
+                self.blacklist.forget_block(number, chip)
+            return False  # not blocked (or a crash between keeping the factor and the block)
+        factor = self.blacklist.blocked_factor(number, chip) or self._registered_factor(number, chip)
+        if not factor or self.blacklist.status(number, factor) is not None:
             return False
         card.unblock_purse(factor)
-        self.blacklist.forget_block(number)
+        self.blacklist.forget_block(number, chip)
         log.warning("card no longer listed: purse application unblocked", extra={"card_number": masked(number)})
         return True
 
-    def _registered_factor(self, card_number: str) -> str:
-        """The purse factor in the host's registry ("" when the host cannot say)."""
+    def _registered_factor(self, card_number: str, chip: str) -> str:
+        """The factor of the registry's card of this KH and chip ("" when the host does not have it or cannot say)."""
+        request = hpb.GetCardRequest(card_number=card_number, purse_factor=chip)
         try:
-            reply = self.stub.GetCard(hpb.GetCardRequest(card_number=card_number), metadata=self.metadata, timeout=5)
+            reply = self.stub.GetCard(request, metadata=self.metadata, timeout=5)
         except grpc.RpcError:
             return ""
         return str(reply.card.purse_factor)
@@ -270,14 +277,14 @@ class HostLink:
     def card_seen(self, card: CardOps) -> None:
         """On insertion: the first time this daemon sees a card, enqueue its registration for the host."""
         number = card.card_number
-        if self.outbox.card_seen_before(number):
-            return
         factor = card.purse_factor()
+        if self.outbox.card_seen_before(number, factor):
+            return
         registration = {
             "card_number": number, "masked_id": masked(number), "institution": self.config.institution or "-",
             "purse_factor": factor, "opening_balance_fen": card.balance(), "operator_id": self.node_id,
         }  # fmt: skip
-        if self.outbox.card_seen(number, registration):
+        if self.outbox.card_seen(number, factor, registration):
             self.wake()
 
     # --- the uploader -----------------------------------------------------------------------------------------
@@ -404,7 +411,7 @@ class HostLink:
         self._touch()
         for item in stream:
             version = self.blacklist.apply([ListChange(
-                version=item.version, card_number=item.card_number, listed=item.listed,
+                version=item.version, card_number=item.card_number, listed=item.listed, purse_factor=item.purse_factor,
                 status=_status_name(item.status), changed_at=item.changed_at.ToDatetime(_dt.UTC).isoformat(),
             )])  # fmt: skip
             self.list_version.set(version)

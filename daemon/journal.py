@@ -136,6 +136,7 @@ class Entry:
     settlement_note: str = ""
     created_at: _dt.datetime | None = None
     updated_at: _dt.datetime | None = None
+    purse_factor: str = ""
 
     @property
     def is_open(self) -> bool:
@@ -347,13 +348,17 @@ class Journal:
         terminal_id: str,
         terminal_serial: int,
         when: _dt.datetime,
+        purse_factor: str = "",
     ) -> Entry:
-        """The card and SAM prepared the transaction; the next APDU changes the card."""
+        """The card and SAM prepared the transaction; the next APDU changes the card.
+
+        ``purse_factor``: the card's EF15 factor (with the card number, the physical card the host books it on)."""
         return self._update(
             transaction_id,
             State.PREPARED,
             {
                 "card_number": card_number,
+                "purse_factor": purse_factor,
                 "balance_before_fen": balance_before_fen,
                 "card_counter": card_counter,
                 "terminal_id": terminal_id,

@@ -22,10 +22,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from daemon.database import Database
+from daemon.database import Database, rekey_table
 
 __all__ = ["Outbox", "OutboxRow"]
 
+#: Cards whose registration was enqueued: physical cards, KH + purse factor (a holder's cards share the KH).
+_SEEN_SCHEMA = """CREATE TABLE IF NOT EXISTS host_seen_cards (
+        card_number  TEXT NOT NULL,
+        purse_factor TEXT NOT NULL DEFAULT '',
+        seen_at      TEXT NOT NULL,
+        PRIMARY KEY (card_number, purse_factor)
+    )"""
 _STATEMENTS = (
     """CREATE TABLE IF NOT EXISTS host_outbox (
         seq        INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -35,7 +42,7 @@ _STATEMENTS = (
         created_at TEXT NOT NULL,
         parked     TEXT NOT NULL DEFAULT ''
     )""",
-    "CREATE TABLE IF NOT EXISTS host_seen_cards (card_number TEXT PRIMARY KEY, seen_at TEXT NOT NULL)",
+    _SEEN_SCHEMA,
     """CREATE TRIGGER IF NOT EXISTS host_outbox_on_confirm AFTER UPDATE OF state ON transactions
        WHEN NEW.state = 'confirmed' AND OLD.state <> 'confirmed'
        BEGIN
@@ -71,6 +78,9 @@ class Outbox:
     def __init__(self, db: Database) -> None:
         self._db = db
         with db.transaction() as conn:
+            # a daemon from before physical cards: its KH-only rows are kept with factor '' (each card of such a
+            # KH is registered once more, as observed: the host keeps what it has)
+            rekey_table(conn, "host_seen_cards", "purse_factor", _SEEN_SCHEMA, "card_number, '', seen_at")
             for statement in _STATEMENTS:
                 conn.execute(statement)
 
@@ -101,20 +111,25 @@ class Outbox:
         )
         return int(rows[0]["waiting"]), int(rows[0]["parked"])
 
-    def card_seen_before(self, card_number: str) -> bool:
-        """Whether the card's registration was enqueued already."""
-        return bool(self._db.query("SELECT 1 FROM host_seen_cards WHERE card_number = ?", (card_number,)))
+    def card_seen_before(self, card_number: str, purse_factor: str = "") -> bool:
+        """Whether the physical card's registration (any card of the KH without a factor) was enqueued already."""
+        return bool(self._db.query(
+            "SELECT 1 FROM host_seen_cards WHERE card_number = ? AND (? = '' OR purse_factor = ?)",
+            (card_number, purse_factor, purse_factor),
+        ))  # fmt: skip
 
-    def card_seen(self, card_number: str, registration: Mapping[str, Any]) -> bool:
-        """Enqueue the registration of a card seen for the first time; False when it was seen before."""
+    def card_seen(self, card_number: str, purse_factor: str, registration: Mapping[str, Any]) -> bool:
+        """Enqueue the registration of a physical card seen for the first time; False when it was seen before."""
         with self._db.transaction() as conn:
             added = conn.execute(
-                "INSERT OR IGNORE INTO host_seen_cards (card_number, seen_at) VALUES (?, ?)", (card_number, _now())
+                "INSERT OR IGNORE INTO host_seen_cards (card_number, purse_factor, seen_at) VALUES (?, ?, ?)",
+                (card_number, purse_factor, _now()),
             ).rowcount
             if added:
                 conn.execute(
                     "INSERT OR IGNORE INTO host_outbox (kind, item_key, payload, created_at)"
                     " VALUES ('register', ?, ?, ?)",
-                    ("register:" + card_number, json.dumps(dict(registration), ensure_ascii=False), _now()),
-                )
+                    (f"register:{card_number}:{purse_factor}", json.dumps(dict(registration), ensure_ascii=False),
+                     _now()),
+                )  # fmt: skip
         return bool(added)

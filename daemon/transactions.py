@@ -83,6 +83,7 @@ class _Hooks:
             terminal_id=prepared.terminal_id,
             terminal_serial=prepared.terminal_serial,
             when=prepared.when,
+            purse_factor=prepared.purse_factor,
         )
         self.prepared_seen = True
         self.card_number = prepared.card_number
@@ -121,6 +122,7 @@ def _prepared_of(entry: Entry) -> Prepared:
         terminal_id=entry.terminal_id,
         terminal_serial=entry.terminal_serial or 0,
         when=entry.transaction_time,
+        purse_factor=entry.purse_factor,
     )
 
 

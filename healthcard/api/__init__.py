@@ -35,7 +35,7 @@ from healthcard.api.signatures import TrustList
 from healthcard.codecs.fixed import InpatientRecord, OutpatientRecord
 from healthcard.codecs.signature import RecordSignature, SignatureStatus
 from healthcard.cos.card import VirtualCard
-from healthcard.issuance import IssuerConfig, card_no_for
+from healthcard.issuance import IssuerConfig, card_no_for, new_chip_number
 from healthcard.person import Person
 from healthcard.store import LoggedCardState, open_logged_card, open_sam
 from healthcard.virtual import DEMO_PERSONS, blank_card, demo_issuer, load_demo_person, new_demo_card
@@ -77,6 +77,7 @@ __all__ = [
     "demo_issuer",
     "issue_card",
     "load_demo_person",
+    "new_chip_number",
     "new_demo_card",
     "open_logged_card",
     "open_pcsc_session",

@@ -21,7 +21,7 @@ from apdu.errors import DataError, HealthCardError
 from apdu.trace import Tracer
 from healthcard.api.sections import CardData, Section
 from healthcard.api.session import CardSession, open_virtual_session
-from healthcard.issuance import DemoKeySource, IssuerConfig, KeySource, card_no_for, personalise
+from healthcard.issuance import DemoKeySource, IssuerConfig, KeySource, new_chip_number, personalise
 from healthcard.person import Person
 from healthcard.virtual import blank_card, save_card
 
@@ -260,11 +260,12 @@ def issue_batch(
     if target is not None:
         target.mkdir(parents=True, exist_ok=True)
     for person in items:
-        card = blank_card(card_no_for(person))
+        chip = new_chip_number()  # a fresh chip per card: never derived from the KH (two cards, two key sets)
+        card = blank_card(chip)
         if target is not None and not overwrite and (target / f"{person.card_number}.json").exists():
             result = IssueResult(
                 person.card_number,
-                card_no_for(person).hex().upper(),
+                chip.hex().upper(),
                 False,
                 error=f"{target / f'{person.card_number}.json'} exists (use --force to overwrite)",
             )

@@ -29,7 +29,7 @@ from healthcard.cli._card_common import (
 )
 from healthcard.cli.pins import PURSE_PIN, add_pin_options
 from healthcard.codecs import TlvFile, element
-from healthcard.issuance import card_no_for, load_issuer
+from healthcard.issuance import load_issuer, new_chip_number
 from healthcard.person import load_person
 from healthcard.virtual import blank_card, demo_issuer, save_card
 
@@ -196,7 +196,7 @@ def _issue(args: argparse.Namespace) -> int:
         raise DataError(f"{target} exists: the card image is not overwritten (use --force to replace it)",
                         field="out")  # fmt: skip
     sam = existing_image(args.sam, "--sam", "healthcard sam new") or state_dir() / "demo-sam.json"
-    card = blank_card(card_no_for(person))
+    card = blank_card(new_chip_number())  # a fresh chip: a second card of the person gets its own keys
     with open_virtual_session(card=card, sam_image=sam, tracer=_card_common.TRACER) as s:
         result = issue_card(s, person, issuer)
     if result.ok:

@@ -2,7 +2,16 @@
 
 from healthcard.issuance.issuer import IssuerConfig, load_issuer
 from healthcard.issuance.keysource import DemoKeySource, KeySource
-from healthcard.issuance.script import CommandChannel, Report, Step, StepKind, card_no_for, personalise, plan
+from healthcard.issuance.script import (
+    CommandChannel,
+    Report,
+    Step,
+    StepKind,
+    card_no_for,
+    new_chip_number,
+    personalise,
+    plan,
+)
 
 __all__ = [
     "CommandChannel",
@@ -14,6 +23,7 @@ __all__ = [
     "StepKind",
     "card_no_for",
     "load_issuer",
+    "new_chip_number",
     "personalise",
     "plan",
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as _dt
 import enum
 import hashlib
+import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -37,7 +38,17 @@ from healthcard.profiles.health import city_factor
 from healthcard.profiles.model import DFSpec, EFSpec, KeySpec
 from sam.crypto import Algorithm, external_auth_cryptogram, health_auth_cryptogram, health_sm_wrap
 
-__all__ = ["RK_TERMINAL_DATA", "CommandChannel", "Report", "Step", "StepKind", "card_no_for", "personalise", "plan"]
+__all__ = [
+    "RK_TERMINAL_DATA",
+    "CommandChannel",
+    "Report",
+    "Step",
+    "StepKind",
+    "card_no_for",
+    "new_chip_number",
+    "personalise",
+    "plan",
+]
 
 RK_TERMINAL_DATA = bytes.fromhex("1122334455667788")
 CHUNK = 0x80
@@ -93,8 +104,20 @@ class Report:
 
 
 def card_no_for(person: Person) -> bytes:
-    """Deterministic demo cardNo when the blank card does not provide one: SHA-256(KH)[:8]."""
+    """Deterministic demo cardNo: SHA-256(KH)[:8] — only for the default demo card, which must be the same chip in
+    every run (tests, known-answer vectors, the demo). Every card of one person would get the same cardNo, hence
+    the same purse serial, factor and keys: a new blank card gets :func:`new_chip_number` instead."""
     return hashlib.sha256(person.card_number.encode("ascii")).digest()[:8]
+
+
+def new_chip_number() -> bytes:
+    """A fresh 8-byte cardNo for a simulated blank chip, as a real chip carries its own serial from the fab.
+
+    Random (``secrets``): two cards of one holder (a replacement, 补卡) get distinct chip numbers, hence distinct
+    purse serials (EF15 = ``purse_serial_prefix`` + cardNo), purse factors and keys. 64 random bits: a collision
+    among a hospital's cards is negligible, and the host's registry refuses one (its key is KH + factor).
+    """
+    return secrets.token_bytes(8)
 
 
 class _Planner:

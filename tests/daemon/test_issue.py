@@ -98,3 +98,17 @@ def test_issued_card_survives_a_restart(tmp_path: Path) -> None:
                 assert (card.card_number, card.holder.name, card.purse.balance_fen) == (LI.id_number, LI.name, 700)
         finally:
             daemon.stop(grace=5)
+
+
+def test_two_cards_issued_to_one_holder_are_two_chips_with_two_purse_serials(
+    stub: pb_grpc.HealthCardServiceStub,
+) -> None:
+    """The dispenser takes a fresh chip per card (healthcard.issuance.new_chip_number): a replacement card for the
+    same holder has the same KH but another purse serial (EF15), hence another purse factor and other keys."""
+    serials = []
+    for _ in range(2):
+        assert _issue(stub, LI).card_number == LI.id_number
+        purse = stub.ReadCard(pb.ReadCardRequest(reader="virtual-blank", sections=[cd.CARD_SECTION_PURSE])).card.purse
+        serials.append(purse.application_serial)
+    assert len(set(serials)) == 2 and all(len(s) == 20 for s in serials)
+    assert serials[0][-16:] != serials[1][-16:]  # the purse factor: EF15 bytes 12..19

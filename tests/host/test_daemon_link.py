@@ -127,20 +127,48 @@ def test_found_again_lifts_the_refusal(host: Host, stub: hpb_grpc.HostServiceStu
     assert _debit(d, "after-found").balance_fen == 9900
 
 
+F1, F2 = "0001000000000001", "0001000000000002"
+
+
 def test_local_blacklist_persists_skips_old_versions_and_says_why(tmp_path: Path) -> None:
     db = Database(tmp_path / "d.db")
     bl = LocalBlacklist(db)
     assert bl.version == 0
-    bl.apply([ListChange(1, "C1", True, "LOST", "t"), ListChange(2, "C2", True, "CANCELLED", "t")])
-    bl.apply([ListChange(2, "C2", False, "ISSUED", "t")])  # an old version again: ignored
+    bl.apply([ListChange(1, "C1", True, "LOST", "t", F1), ListChange(2, "C2", True, "CANCELLED", "t", F1)])
+    bl.apply([ListChange(2, "C2", False, "ISSUED", "t", F1)])  # an old version again: ignored
     with pytest.raises(CardListedError) as info:
-        bl.check("C1")
+        bl.check("C1", F1)
     assert "挂失" in info.value.message and info.value.field == "card_number"
-    bl.apply([ListChange(3, "C1", False, "ISSUED", "t")])
+    bl.check("C1", F2)  # the holder's other card (same KH, another chip) is not listed
+    bl.apply([ListChange(3, "C1", False, "ISSUED", "t", F1)])
     db.close()
     reopened = LocalBlacklist(Database(tmp_path / "d.db"))
-    assert reopened.version == 3 and reopened.listed() == {"C2": "CANCELLED"}
-    reopened.check("C1")
+    assert reopened.version == 3 and reopened.listed() == {("C2", F1): "CANCELLED"}
+    reopened.check("C1", F1)
+
+
+def test_a_kh_only_copy_is_migrated_refuses_every_card_of_the_kh_until_the_resync(tmp_path: Path) -> None:
+    """A daemon's copy from before physical cards (KH only) keeps refusing the KH offline and re-syncs from 0."""
+    db = Database(tmp_path / "d.db")
+    with db.transaction() as conn:
+        conn.execute("CREATE TABLE host_blacklist (card_number TEXT PRIMARY KEY, status TEXT NOT NULL,"
+                     " version INTEGER NOT NULL, changed_at TEXT NOT NULL)")  # fmt: skip
+        conn.execute("INSERT INTO host_blacklist VALUES ('C1', 'LOST', 7, 't')")
+        conn.execute("CREATE TABLE host_blocked_purses (card_number TEXT PRIMARY KEY, purse_factor TEXT NOT NULL,"
+                     " blocked_at TEXT NOT NULL)")  # fmt: skip
+        conn.execute("INSERT INTO host_blocked_purses VALUES ('C1', ?, 't')", (F1,))
+        conn.execute("INSERT INTO meta (key, value) VALUES ('host_blacklist_version', '7')")
+    bl = LocalBlacklist(db)
+    assert bl.version == 0  # the follower asks the host for the whole list again
+    for factor in (F1, F2):
+        with pytest.raises(CardListedError):
+            bl.check("C1", factor)
+    assert bl.blocked_factor("C1", F1) == F1  # the kept factor, found by the chip number now
+    bl.apply([ListChange(1, "C1", True, "REPLACED", "t", F1)])  # the re-sync names the physical card
+    assert bl.listed() == {("C1", F1): "REPLACED"}
+    bl.check("C1", F2)
+    with pytest.raises(CardListedError):
+        bl.check("C1", F1)
 
 
 def test_host_link_config_rules(tmp_path: Path) -> None:
