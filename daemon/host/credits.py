@@ -191,6 +191,11 @@ class Credits:
             old = resolve(cur, old_card_number, old_factor, lock=True)
             if old is None:
                 raise not_registered(old_card_number, old_factor)
+            if old.key == (new_card_number, new_factor) and not old_factor:  # a repeat: KH now names the new card
+                rows = cur.execute(
+                    "SELECT * FROM cards WHERE replaced_by = ? AND replaced_by_factor = ?{for_update}", old.key
+                )
+                old = CardRecord.from_row(rows[0]) if rows else old
             if old.key == (new_card_number, new_factor):
                 raise DataError("the new card must be another card", field="new_purse_factor")
             done = self._replaced_already(cur, old, new_card_number, new_factor)
