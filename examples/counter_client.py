@@ -1,4 +1,4 @@
-"""The hospital counter after the kiosk: refund, 挂失, a debit refused at the kiosk, 解挂, the day's 日结.
+"""The hospital counter after the kiosk: refund, 挂失, a debit refused at the kiosk, 补卡, the day's 日结.
 
 Talks to healthcard-host (the counter's side) and to the kiosk's healthcardd (to show what the holder sees).
 scripts/demo.sh runs it after examples/kiosk_client.py:
@@ -7,8 +7,11 @@ scripts/demo.sh runs it after examples/kiosk_client.py:
 
 Steps: wait until the host has the kiosk's uploads; refund the kiosk's last fee (退费: a credit the card receives
 with its next load of that amount, no cash); report the card lost (挂失) and watch the kiosk refuse a payment
-with CARD_LISTED; lift the report (解挂: the demo card is needed again next run); print the day's settlement
-(日结) as CSV with the cashier's declared cash reconciled.
+with CARD_LISTED; replace it (补卡): a new card for the same holder (same card number, a new chip) from the
+kiosk's card dispenser with the holder's data, the old card's balance moved onto it by the host (a TRANSFER
+credit its first load receives, no cash); the new card pays at the kiosk while the old one stays refused; print
+the day's settlement (日结) as CSV with the cashier's declared cash reconciled. The host needs
+``replacement_wait_s = 0`` for the demo (scripts/demo.sh): a hospital waits days for offline terminals' uploads.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ import datetime as _dt
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
 from daemon._gen.healthcard.host.v1 import host_service_pb2 as hpb
 from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as hpb_grpc
+from daemon._gen.healthcard.v1 import card_data_pb2 as cd
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
 
@@ -44,6 +49,59 @@ def wait_until(what: str, predicate: Any, timeout: float = 30.0) -> None:
         time.sleep(0.2)
 
 
+def debit_refusal(kiosk: pb_grpc.HealthCardServiceStub, reader: str) -> str:
+    """Try a 100 fen payment on ``reader``; the refusal's reason (a payment taken is reported and retried)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            kiosk.Debit(pb.DebitRequest(reader=reader, amount_fen=100, request_id="X-" + uuid.uuid4().hex[:12]))
+            print("    the list had not arrived yet: 100 fen taken", file=sys.stderr)
+            time.sleep(0.5)
+        except grpc.RpcError as exc:
+            err: Any = exc
+            reason = str(dict(err.trailing_metadata() or ()).get(REASON_KEY, ""))
+            print(f"    refused: {err.details()} [{reason}]")
+            return reason
+    return ""
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """What 补卡 gave: both cards' purse factors, the holder copied, the credit and the new card's balance."""
+
+    old_factor: str
+    new_factor: str
+    holder_name: str
+    credit_fen: int
+    balance_fen: int
+
+
+def replace_card(
+    host: hpb_grpc.HostServiceStub, kiosk: pb_grpc.HealthCardServiceStub, args: argparse.Namespace, number: str,
+    holder: Any,
+) -> Replacement:  # fmt: skip
+    """补卡: IssueCard on the kiosk's dispenser (same card number, the holder's data), ReplaceCard at the host
+    (the old card REPLACED, its shadow balance a TRANSFER credit of the new card), then the new card's load of
+    exactly the credit (the host authorises it as the credit: no cash)."""
+    old_factor = host.GetCard(hpb.GetCardRequest(card_number=number)).card.purse_factor
+    kiosk.IssueCard(pb.IssueCardRequest(reader=args.dispenser, holder=holder, card_number=number,
+                                        operator_id=args.operator), timeout=60)  # fmt: skip
+    new = kiosk.ReadCard(pb.ReadCardRequest(reader=args.dispenser,
+                                            sections=[cd.CARD_SECTION_HOLDER, cd.CARD_SECTION_PURSE])).card  # fmt: skip
+    new_factor = new.purse.application_serial[-16:]  # EF15 bytes 12..19
+    replaced = host.ReplaceCard(hpb.ReplaceCardRequest(
+        old_card_number=number, new_card_number=number, new_purse_factor=new_factor,
+        new_opening_balance_fen=new.purse.balance_fen, operator_id=args.operator, reason="补卡, holder's ID checked",
+    ))  # fmt: skip
+    balance = new.purse.balance_fen
+    if replaced.credit.amount_fen:
+        balance = kiosk.Load(pb.LoadRequest(
+            reader=args.dispenser, amount_fen=replaced.credit.amount_fen, request_id="T-" + uuid.uuid4().hex[:12],
+            operator_id=args.operator,
+        )).balance_fen  # fmt: skip
+    return Replacement(old_factor, new_factor, new.holder.name, replaced.credit.amount_fen, balance)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the counter's part of the demo."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -51,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kiosk", default="127.0.0.1:50051")
     p.add_argument("--node", default="demo-kiosk", help="the kiosk daemon's node_id at the host")
     p.add_argument("--reader", default="virtual-0")
+    p.add_argument("--dispenser", default="virtual-blank", help="the kiosk's reader with blank cards (补卡)")
     p.add_argument("--operator", default="counter-01")
     p.add_argument(
         "--declare",
@@ -64,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         host, kiosk = hpb_grpc.HostServiceStub(hch), pb_grpc.HealthCardServiceStub(kch)
         card = kiosk.GetBalance(pb.GetBalanceRequest(reader=args.reader))
         number = card.card_number
+        # the holder's data as the counter has it for 补卡 (the demo reads it from the card while it is at hand)
+        holder = kiosk.ReadCard(pb.ReadCardRequest(reader=args.reader, sections=[cd.CARD_SECTION_HOLDER])).card.holder
 
         step(1, "上传", "the kiosk's transactions reach the host (store-and-forward, TACs checked)")
 
@@ -103,34 +164,55 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"    the card receives it as a load authorised by the host: balance {loaded.balance_fen} fen")
 
+        def load_uploaded() -> bool:  # 补卡 moves the shadow balance: it must have the load (replacement_wait_s)
+            account = host.GetAccount(hpb.GetAccountRequest(card_number=number, page_size=1))
+            return bool(account.shadow_balance_fen == loaded.balance_fen)
+
+        wait_until("the host to have the refund's load", load_uploaded)
+
         step(3, "挂失", "the holder reports the card lost at the counter")
         lost = host.ReportLost(hpb.ReportLostRequest(card_number=number, operator_id=args.operator,
                                                      reason="holder phoned, ID checked"))  # fmt: skip
         print(f"    {number}: {hpb.CardStatus.Name(lost.card.status)}, blacklist version {lost.blacklist_version}")
 
         step(4, "拒付", "a payment with the lost card at the kiosk is refused")
-        refused = ""
         time.sleep(1.0)  # the kiosk's daemon learns the list through its stream (well under a second)
-        deadline = time.monotonic() + 10
-        while not refused and time.monotonic() < deadline:
-            try:
-                attempt = pb.DebitRequest(reader=args.reader, amount_fen=100, request_id="X-" + uuid.uuid4().hex[:12])
-                kiosk.Debit(attempt)
-                print("    the list had not arrived yet: 100 fen taken", file=sys.stderr)
-                time.sleep(0.5)
-            except grpc.RpcError as exc:
-                err: Any = exc
-                refused = str(dict(err.trailing_metadata() or ()).get(REASON_KEY, ""))
-                print(f"    refused: {err.details()} [{refused}]")
+        refused = debit_refusal(kiosk, args.reader)
         if refused != "CARD_LISTED":
             print("    the kiosk did not refuse the lost card", file=sys.stderr)
             return 1
 
-        step(5, "解挂", "the card is found again (the demo uses it next time)")
-        host.ReportFound(hpb.ReportFoundRequest(card_number=number, operator_id=args.operator, reason="found"))
-        print(f"    {number}: ISSUED")
+        step(5, "补卡", "a new card for the same holder: a new chip, the holder's data, the balance moved")
+        new_card = replace_card(host, kiosk, args, number, holder)
+        print(
+            f"    old card {number}/{new_card.old_factor}: REPLACED (listed for good);"
+            f" new card {number}/{new_card.new_factor}: ISSUED"
+        )
+        print(
+            f"    the holder's data copied: {new_card.holder_name}; the balance moved: TRANSFER credit"
+            f" {new_card.credit_fen} fen = the old card's shadow balance, loaded onto the new card without cash:"
+            f" balance {new_card.balance_fen} fen"
+        )
 
-        step(6, "日结", "the day's settlement (CSV), the kiosk operator declaring its takings")
+        step(6, "新卡", "the new card pays at the kiosk; the old card stays refused")
+        paid = kiosk.Debit(
+            pb.DebitRequest(reader=args.dispenser, amount_fen=100, request_id="N-" + uuid.uuid4().hex[:12])
+        )
+        print(f"    new card: paid 100 fen, balance {paid.balance_fen} fen")
+        print(f"    old card: refused [{debit_refusal(kiosk, args.reader)}]")
+
+        def new_card_uploaded() -> bool:
+            account = host.GetAccount(hpb.GetAccountRequest(card_number=number, page_size=1))
+            return bool(account.shadow_balance_fen == paid.balance_fen)
+
+        wait_until("the host to have the new card's uploads", new_card_uploaded)
+        old_account = host.GetAccount(hpb.GetAccountRequest(card_number=number, purse_factor=new_card.old_factor))
+        print(
+            f"    at the host: old card's shadow balance {old_account.shadow_balance_fen} fen, new card's"
+            f" {paid.balance_fen} fen = its balance"
+        )
+
+        step(7, "日结", "the day's settlement (CSV), the kiosk operator declaring its takings")
         day = _dt.date.today().isoformat()
         declared = [hpb.DeclaredCash(operator_id=op, amount_fen=int(fen))
                     for op, _, fen in (d.partition("=") for d in args.declare)]  # fmt: skip

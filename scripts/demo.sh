@@ -2,11 +2,12 @@
 # The README's main command: run healthcard-host (the hospital host, embedded SQLite) and healthcardd connected to
 # it on the embedded default (virtual readers, demo cards, virtual SAM; no hardware), walk through a kiosk
 # registration payment with examples/kiosk_client.py (its top-up authorised by the host), then the counter's part
-# with examples/counter_client.py: refund, report the card lost, a payment refused at the kiosk, found again, the
-# day's settlement.
+# with examples/counter_client.py: refund, report the card lost, a payment refused at the kiosk, 补卡 (a new card
+# for the same holder from the kiosk's dispenser, the balance moved onto it), the new card paying while the old
+# one stays refused, the day's settlement.
 #
 # Idempotent: sets up the venv with scripts/setup.sh when it is missing; uses a private state directory under
-# var/demo (journal + card images: each run debits the same demo card again); stops the daemon at the end.
+# var/demo (journal, card images, host ledger: emptied at the start of each run); stops the daemon at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
@@ -17,6 +18,9 @@ LISTEN=${HEALTHCARDD_LISTEN:-127.0.0.1:50051}
 HOST_LISTEN=${HEALTHCARD_HOST_LISTEN:-127.0.0.1:50061}
 STATE=${HEALTHCARDD_STATE:-var/demo}
 mkdir -p "$STATE"
+# Each run starts afresh: the counter's part replaces (补卡) the kiosk's demo card, and a replaced card stays
+# listed for good; so the demo's journal, card images and host ledger of an earlier run go first.
+rm -rf "$STATE/host" "$STATE/cards" "$STATE"/*.db "$STATE"/*.db-wal "$STATE"/*.db-shm
 LOG="$STATE/healthcardd.log"
 HOST_LOG="$STATE/healthcard-host.log"
 cat >"$STATE/healthcardd.toml" <<TOMLEOF
@@ -28,7 +32,13 @@ institution = "DEMO"
 retry_s = 0.5
 TOMLEOF
 
-"$PY" -m daemon.host.main --listen "$HOST_LISTEN" --state-dir "$STATE/host" --log-format json >"$HOST_LOG" 2>&1 &
+# replacement_wait_s = 0: the demo replaces a card right after reporting it lost (a hospital waits days, so that
+# the uploads of offline terminals reach the old card's balance first; docs/host.md).
+cat >"$STATE/healthcard-host.toml" <<TOMLEOF
+replacement_wait_s = 0
+TOMLEOF
+"$PY" -m daemon.host.main --config "$STATE/healthcard-host.toml" --listen "$HOST_LISTEN" --state-dir "$STATE/host" \
+  --log-format json >"$HOST_LOG" 2>&1 &
 HOST_PID=$!
 "$PY" -m daemon.main --config "$STATE/healthcardd.toml" --listen "$LISTEN" --state-dir "$STATE" --log-format json \
   >"$LOG" 2>&1 &

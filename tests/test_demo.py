@@ -58,6 +58,13 @@ def test_demo_script_goes_on_at_the_counter(tmp_path: Path) -> None:
     shadow = re.search(r"shadow balance (\d+) fen = balance on the card (\d+) fen; TAC failures 0", out)
     assert shadow is not None and shadow.group(1) == shadow.group(2)
     assert "credit 500 fen for debit" in out and "[CARD_LISTED]" in out
+    # 补卡: a new chip for the same holder, the balance moved onto it, the new card pays, the old one is refused
+    moved = re.search(r"TRANSFER credit (\d+) fen = the old card's shadow balance.*balance (\d+) fen", out)
+    assert moved is not None and moved.group(1) == moved.group(2) != "0"
+    old_new = re.search(r"old card (\w+)/([0-9A-F]{16}): REPLACED.*new card (\w+)/([0-9A-F]{16}): ISSUED", out)
+    assert old_new is not None and old_new.group(1) == old_new.group(3) and old_new.group(2) != old_new.group(4)
+    assert "the holder's data copied: 张伟" in out
+    assert "old card: refused [CARD_LISTED]" in out and "old card's shadow balance 0 fen" in out
     assert "the list had not arrived yet" not in done.stderr  # refused at the first attempt
     csv_part = out.split("日结", 1)[1]
     assert "operator,kiosk-01,debit,1,500,1,500" in csv_part

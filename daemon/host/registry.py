@@ -377,7 +377,7 @@ class Registry:
             " changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (card_number, factor, record.status.value, to.value, operator_id, reason, client, at),
         )
-        if record.status.listed != to.listed:
+        if record.status.listed or to.listed:  # listed, unlisted, or listed for another reason (LOST -> REPLACED)
             version = cur.execute(
                 "INSERT INTO blacklist (card_number, purse_factor, listed, status, changed_at) VALUES (?, ?, ?, ?, ?)"
                 " RETURNING version",

@@ -19,9 +19,11 @@ import grpc
 import pytest
 
 from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as pb_grpc
+from daemon.config import Config, HostLinkConfig
 from daemon.host.config import HostConfig
 from daemon.host.db import LedgerDb, open_ledger
 from daemon.host.server import Host
+from daemon.server import Daemon
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ("sqlite", "postgresql")
@@ -109,3 +111,22 @@ def stub(host: Host) -> Iterator[pb_grpc.HostServiceStub]:
     """A client of the running host."""
     with grpc.insecure_channel(f"127.0.0.1:{host.port}") as channel:
         yield pb_grpc.HostServiceStub(channel)
+
+
+@pytest.fixture
+def kiosk(tmp_path: Path) -> Iterator[Callable[[str, int], Daemon]]:
+    """Start simulated daemons linked to a host port; all are stopped at the end."""
+    started: list[Daemon] = []
+
+    def make(name: str, host_port: int) -> Daemon:
+        link = HostLinkConfig(address=f"127.0.0.1:{host_port}", node_id=name, institution="H001", retry_s=0.2)
+        config = Config(listen="127.0.0.1:0", state_dir=tmp_path / name, simulate=True, poll_interval_s=0.05,
+                        host=link).validate()  # fmt: skip
+        d = Daemon(config)
+        d.start()
+        started.append(d)
+        return d
+
+    yield make
+    for d in started:
+        d.stop(grace=2)

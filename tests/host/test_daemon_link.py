@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,25 +28,6 @@ def _wait(predicate: Callable[[], bool], timeout: float = 10.0) -> float:
             raise AssertionError("timed out")
         time.sleep(0.02)
     return time.monotonic() - started
-
-
-@pytest.fixture
-def kiosk(tmp_path: Path) -> Iterator[Callable[[str, int], Daemon]]:
-    """Start simulated daemons linked to a host port; all are stopped at the end."""
-    started: list[Daemon] = []
-
-    def make(name: str, host_port: int) -> Daemon:
-        link = HostLinkConfig(address=f"127.0.0.1:{host_port}", node_id=name, institution="H001", retry_s=0.2)
-        config = Config(listen="127.0.0.1:0", state_dir=tmp_path / name, simulate=True, poll_interval_s=0.05,
-                        host=link).validate()  # fmt: skip
-        d = Daemon(config)
-        d.start()
-        started.append(d)
-        return d
-
-    yield make
-    for d in started:
-        d.stop(grace=2)
 
 
 def _registered(stub: hpb_grpc.HostServiceStub, card: str) -> bool:

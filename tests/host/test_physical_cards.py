@@ -46,7 +46,8 @@ def test_one_current_card_per_holder_and_a_second_card_only_through_replacement(
     assert reg.get(KH, OLD.lower()).status is CardStatus.REPLACED and reg.get(KH, OLD).shadow_balance_fen == 0
     assert [c.purse_factor for c in reg.cards_of(KH)] == [OLD, NEW]
     listed = reg.blacklist_since(0)
-    assert [(c.card_number, c.purse_factor, c.listed) for c in listed] == [(KH, OLD, True)]
+    assert [(c.card_number, c.purse_factor, c.listed, c.status) for c in listed] == [
+        (KH, OLD, True, CardStatus.LOST), (KH, OLD, True, CardStatus.REPLACED)]  # fmt: skip
     # the old card's status changes and the new card's registration are each card's own history
     assert [h.to_status for h in reg.history(KH, OLD)] == [CardStatus.ISSUED, CardStatus.LOST, CardStatus.REPLACED]
     assert [h.to_status for h in reg.history(KH, NEW)] == [CardStatus.ISSUED]

@@ -106,7 +106,8 @@ def test_status_conflicts_and_unknown_cards_change_nothing(ledger: LedgerDb) -> 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(st.sampled_from(list(CardStatus)), max_size=8))
 def test_status_machine_matches_its_table(ledger: LedgerDb, steps: list[CardStatus]) -> None:
-    """Any sequence of requested changes: the registry follows TRANSITIONS and lists exactly the non-ISSUED."""
+    """Any sequence of requested changes: the registry follows TRANSITIONS and lists exactly the non-ISSUED (a
+    change between two listed statuses, e.g. LOST -> REPLACED, is a list change too: the status daemons show)."""
     reg = Registry(ledger)
     number = f"P{abs(hash(tuple(steps))) % 10**12}"
     if reg.find(number) is None:
@@ -116,7 +117,7 @@ def test_status_machine_matches_its_table(ledger: LedgerDb, steps: list[CardStat
     for to in steps:
         if to in TRANSITIONS[state]:
             _, _ = reg.change_status(number, to, operator_id="op", reason="r", client="c")
-            listed_changes += int(state.listed != to.listed)
+            listed_changes += int(state.listed or to.listed)  # listed, unlisted or listed for another reason
             state = to
         else:
             with pytest.raises(CardStatusConflictError):

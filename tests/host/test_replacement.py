@@ -6,49 +6,22 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import grpc
-import pytest
 
 from daemon._gen.healthcard.host.v1 import host_service_pb2 as hpb
 from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as hpb_grpc
 from daemon._gen.healthcard.v1 import card_data_pb2 as cd
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
-from daemon.config import Config, HostLinkConfig
 from daemon.host.server import Host
 from daemon.server import Daemon
+from tests.host.test_daemon_link import _wait
 
 OLD, NEW = "virtual-0", "virtual-blank"
-
-
-def _wait(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
-
-
-@pytest.fixture
-def kiosk(tmp_path: Path) -> Iterator[Callable[[str, int], Daemon]]:
-    started: list[Daemon] = []
-
-    def make(name: str, host_port: int) -> Daemon:
-        link = HostLinkConfig(address=f"127.0.0.1:{host_port}", node_id=name, institution="H001", retry_s=0.2)
-        config = Config(listen="127.0.0.1:0", state_dir=tmp_path / name, simulate=True, poll_interval_s=0.05,
-                        host=link).validate()  # fmt: skip
-        d = Daemon(config)
-        d.start()
-        started.append(d)
-        return d
-
-    yield make
-    for d in started:
-        d.stop(grace=2)
 
 
 def _stub(d: Daemon) -> pb_grpc.HealthCardServiceStub:
@@ -117,7 +90,7 @@ def test_the_same_holder_gets_a_replacement_card_that_works_at_another_kiosk(
         shutil.copy(src, cards / src.name)
     b = kiosk("kiosk-b", host.port)
     kb = _stub(b)
-    _wait(lambda: b.blacklist is not None and b.blacklist.status(kh, old_factor) is not None)
+    _wait(lambda: b.blacklist is not None and b.blacklist.status(kh, old_factor) == "REPLACED")
     assert b.blacklist is not None and b.blacklist.status(kh, new_factor) is None
     # the old card: refused and its purse blocked at insertion (the card itself now answers 6283)
     reader: Any = b.readers.worker(OLD).backend  # SimulatedReader: pull the card and put it in again
