@@ -19,7 +19,7 @@ zero byte(s) itself. Confusing the two caused an endless read loop in OpenSC (Op
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from apdu.errors import ApduFormatError
 
@@ -38,6 +38,10 @@ class Redact(enum.Flag):
     COMMAND_DATA = enum.auto()
     RESPONSE_DATA = enum.auto()
     BOTH = COMMAND_DATA | RESPONSE_DATA
+
+
+_RESERVED_INS = frozenset((0x60, 0x90))  # INS 6X and 9X (ISO/IEC 7816-3 §10.3.2: procedure bytes under T=0)
+_new = object.__new__
 
 
 def _check_byte(name: str, value: int) -> None:
@@ -75,20 +79,25 @@ class Command:
     redact: Redact = field(default=Redact.NOTHING, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("cla", "ins", "p1", "p2"):
-            _check_byte(name, getattr(self, name))
-        if not isinstance(self.data, bytes):
-            object.__setattr__(self, "data", bytes(self.data))
-        if len(self.data) > MAX_EXTENDED_LC:
-            raise ApduFormatError(f"data field too long: {len(self.data)} > {MAX_EXTENDED_LC}", field="data")
-        if self.le is not None and not 1 <= self.le <= MAX_EXTENDED_LE:
-            raise ApduFormatError(f"Le must be 1..{MAX_EXTENDED_LE} or absent, got {self.le}", field="le")
-        if not self.extended and (len(self.data) > MAX_SHORT_LC or (self.le is not None and self.le > MAX_SHORT_LE)):
-            object.__setattr__(self, "extended", True)
-        if self.extended and not self.data and self.le is None:
+        if not (0 <= self.cla <= 0xFF and 0 <= self.ins <= 0xFF and 0 <= self.p1 <= 0xFF and 0 <= self.p2 <= 0xFF):
+            for name in ("cla", "ins", "p1", "p2"):
+                _check_byte(name, getattr(self, name))
+        data = self.data
+        if type(data) is not bytes:
+            data = bytes(data)
+            object.__setattr__(self, "data", data)
+        nc, le = len(data), self.le
+        if nc > MAX_EXTENDED_LC:
+            raise ApduFormatError(f"data field too long: {nc} > {MAX_EXTENDED_LC}", field="data")
+        if le is not None and not 1 <= le <= MAX_EXTENDED_LE:
+            raise ApduFormatError(f"Le must be 1..{MAX_EXTENDED_LE} or absent, got {le}", field="le")
+        if not self.extended:
+            if nc > MAX_SHORT_LC or (le is not None and le > MAX_SHORT_LE):
+                object.__setattr__(self, "extended", True)
+        elif not nc and le is None:
             # Case 1 has no length field, hence no extended form: normalise so decode(encode(c)) == c.
             object.__setattr__(self, "extended", False)
-        if (self.ins & 0xF0) in (0x60, 0x90):
+        if (self.ins & 0xF0) in _RESERVED_INS:
             raise ApduFormatError(f"INS {self.ins:02X} is invalid (6X and 9X are reserved)", field="ins")
 
     @property
@@ -137,40 +146,60 @@ class Command:
         """Parse any valid short or extended command APDU; raise :class:`ApduFormatError` otherwise.
 
         The case is decided from the length as in ISO/IEC 7816-3 §12.1.3 (and emv-utils
-        ``iso7816_apdu_case``).
+        ``iso7816_apdu_case``). This is the simulators' per-APDU path (:mod:`apdu.engine`), so the object is built
+        without :meth:`__post_init__`: every value taken from the bytes is already a byte, a length within range
+        or an Le of 1..65536, and only the INS byte can still be invalid. ``tests/apdu/test_command_decode.py``
+        checks that the result equals what the validating constructor builds, for any bytes.
         """
-        raw = bytes(raw)
+        if type(raw) is not bytes:
+            raw = bytes(raw)
         n = len(raw)
         if n < 4:
             raise ApduFormatError(f"command APDU too short: {n} bytes (the header alone is 4)", field="header")
-        cla, ins, p1, p2 = raw[0], raw[1], raw[2], raw[3]
-        body = raw[4:]
-        if not body:
-            return cls(cla, ins, p1, p2)
-        if len(body) == 1:
-            return cls(cla, ins, p1, p2, le=body[0] or 256)
-        if body[0] != 0:
-            nc = body[0]
-            if len(body) == 1 + nc:
-                return cls(cla, ins, p1, p2, body[1:])
-            if len(body) == 2 + nc:
-                return cls(cla, ins, p1, p2, body[1 : 1 + nc], le=body[-1] or 256)
-            raise ApduFormatError(f"Lc = {nc} does not match the {len(body) - 1} bytes that follow it", field="lc")
-        # body[0] == 0 and more than one byte: extended length.
-        if len(body) == 2:
-            raise ApduFormatError("extended length field truncated: 00 must be followed by 2 bytes", field="lc")
-        if len(body) == 3:
-            return cls(cla, ins, p1, p2, le=int.from_bytes(body[1:3], "big") or 65536, extended=True)
-        nc = int.from_bytes(body[1:3], "big")
-        if nc == 0:
-            raise ApduFormatError("extended Lc of 0 is not allowed", field="lc")
-        rest = body[3:]
-        if len(rest) == nc:
-            return cls(cla, ins, p1, p2, rest, extended=True)
-        if len(rest) == nc + 2:
-            le = int.from_bytes(rest[nc:], "big") or 65536
-            return cls(cla, ins, p1, p2, rest[:nc], le=le, extended=True)
-        raise ApduFormatError(f"extended Lc = {nc} does not match the {len(rest)} bytes that follow it", field="lc")
+        data, le, extended = b"", None, False
+        if n == 5:
+            le = raw[4] or 256
+        elif n > 5:
+            nc = raw[4]
+            if nc:
+                if n == 5 + nc:
+                    data = raw[5:]
+                elif n == 6 + nc:
+                    data, le = raw[5:-1], raw[-1] or 256
+                else:
+                    raise ApduFormatError(f"Lc = {nc} does not match the {n - 5} bytes that follow it", field="lc")
+            else:  # 00 and more bytes: extended length
+                extended = True
+                if n == 6:
+                    raise ApduFormatError("extended length field truncated: 00 must be followed by 2 bytes", field="lc")
+                if n == 7:
+                    le = ((raw[5] << 8) | raw[6]) or 65536
+                else:
+                    nc = (raw[5] << 8) | raw[6]
+                    if nc == 0:
+                        raise ApduFormatError("extended Lc of 0 is not allowed", field="lc")
+                    if n == 7 + nc:
+                        data = raw[7:]
+                    elif n == 9 + nc:
+                        data, le = raw[7:-2], ((raw[-2] << 8) | raw[-1]) or 65536
+                    else:
+                        raise ApduFormatError(
+                            f"extended Lc = {nc} does not match the {n - 7} bytes that follow it", field="lc"
+                        )
+        ins = raw[1]
+        if (ins & 0xF0) in _RESERVED_INS:
+            raise ApduFormatError(f"INS {ins:02X} is invalid (6X and 9X are reserved)", field="ins")
+        command = _new(cls)
+        # The slots written directly (the dataclass is frozen for everyone else; object.__setattr__ is slower).
+        _set_cla(command, raw[0])
+        _set_ins(command, ins)
+        _set_p1(command, raw[2])
+        _set_p2(command, raw[3])
+        _set_data(command, data)
+        _set_le(command, le)
+        _set_extended(command, extended)
+        _set_redact(command, _NOTHING)
+        return command
 
     def __str__(self) -> str:
         """Hex form; a command flagged ``Redact.COMMAND_DATA`` shows its data length only."""
@@ -189,3 +218,10 @@ class Command:
             f"Command(cla=0x{self.cla:02X}, ins=0x{self.ins:02X}, p1=0x{self.p1:02X}, p2=0x{self.p2:02X}, "
             f"data={data}, le={self.le}, extended={self.extended}, redact={self.redact})"
         )
+
+
+# Command.decode's direct slot writers (member descriptors of the frozen dataclass's __slots__).
+_set_cla, _set_ins, _set_p1, _set_p2, _set_data, _set_le, _set_extended, _set_redact = (
+    getattr(Command, f.name).__set__ for f in fields(Command)
+)
+_NOTHING = Redact.NOTHING
