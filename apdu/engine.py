@@ -4,53 +4,62 @@ What every simulated card does around its command handlers, written once (ISO/IE
 the shape of vsmartcard's ``SmartcardOS.execute``):
 
 * a dispatch table keyed by INS (with the set of accepted CLA bytes) or by (CLA, INS);
-* the class check first (``6E00``), then the instruction (``6D00``), then the command's length fields
-  (``6700`` for a command shorter than its header or with inconsistent Lc / Le);
+* the class check first (``6E00``), then the instruction (``6D00``), then the card's own ``before`` check
+  (life cycle, volatile state), then the command's length fields (``6700`` for a command shorter than its
+  header or with inconsistent Lc / Le): no handler sees a malformed command;
 * handlers return the response data for ``9000`` and raise :class:`apdu.card.SwError` for any other word
   (a warning word may carry data, e.g. ``6283`` with the FCI of a blocked application);
 * never raise: any unexpected exception is logged and answered ``6F00`` (no precise diagnosis); only the
   exception types named in ``passthrough`` (a simulated power loss) leave :meth:`Engine.execute`.
 
-The argument handlers receive is what ``parse`` makes of the raw APDU: the virtual SAM's handlers take an
-:class:`apdu.command.Command` (:func:`parse_command`); the virtual card's take the raw bytes (:func:`raw`), because
-``Command.decode`` costs about 4.5 µs against 0.25 µs for the COS's own split, and its READ BINARY answers in
-about 2.3 µs (benchmarks/simulator.py).
+Handlers receive the command parsed once, as an :class:`apdu.command.Command` (``cmd.p1``, ``cmd.data``,
+``cmd.le`` ...), and check what they accept with the helpers below (:func:`require_p1p2`,
+:func:`require_length`, :func:`require_no_data`), written once for both simulators. ``Command.decode`` builds the
+object without re-validating what the bytes already guarantee, so parsing costs about as much as one dispatch
+(benchmarks/apdu.py, docs/performance.md "Virtual card").
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Mapping
-from typing import Generic, TypeVar, cast
+from typing import Generic, TypeVar
 
 from apdu.card import SwError
 from apdu.command import Command
 from apdu.errors import ApduFormatError
 from apdu.status import SW, sw_bytes
 
-__all__ = ["Engine", "parse_command", "raw"]
+__all__ = ["Engine", "require_length", "require_no_data", "require_p1p2"]
 
 C = TypeVar("C")  # what a handler works on (the card, the SAM context)
-P = TypeVar("P")  # what a handler receives of the command (a Command, or the raw bytes)
 
 _OK = sw_bytes(SW.OK)
 _WRONG_LENGTH = sw_bytes(SW.WRONG_LENGTH)
+_decode = Command.decode
 
 
-def parse_command(apdu: bytes) -> Command:
-    """The command as a :class:`~apdu.command.Command`; ``SwError(6700)`` when its length fields are wrong."""
-    try:
-        return Command.decode(apdu)
-    except ApduFormatError as exc:
-        raise SwError(SW.WRONG_LENGTH) from exc
+def require_p1p2(cmd: Command, p1: int, p2: int) -> None:
+    """``6A86`` unless P1-P2 are as given (ISO/IEC 7816-4 table 6: incorrect parameters P1-P2)."""
+    if cmd.p1 != p1 or cmd.p2 != p2:
+        raise SwError(SW.WRONG_P1P2)
 
 
-def raw(apdu: bytes) -> bytes:
-    """The command as it came (the handler splits it itself)."""
-    return apdu
+def require_length(cmd: Command, *lengths: int) -> bytes:
+    """The data field, or ``6700`` if its length is not one of ``lengths``."""
+    data = cmd.data
+    if len(data) not in lengths:
+        raise SwError(SW.WRONG_LENGTH)
+    return data
 
 
-class Engine(Generic[C, P]):
+def require_no_data(cmd: Command) -> None:
+    """``6700`` when the command carries a data field (a case 1 or 2 command sent with Lc)."""
+    if cmd.data:
+        raise SwError(SW.WRONG_LENGTH)
+
+
+class Engine(Generic[C]):
     """Dispatch one command APDU to its handler and turn the outcome into a response APDU.
 
     Parameters
@@ -61,11 +70,10 @@ class Engine(Generic[C, P]):
         (CLA, INS) -> handler, for a card whose instructions each belong to one class. Give one of the two.
     classes:
         The CLA bytes accepted with ``by_ins``.
-    parse:
-        What the handler receives of the raw APDU (:func:`parse_command` or :func:`raw`).
     before:
-        Called with the context and the parsed command after the dispatch check and before the handler
-        (state the card clears on every other command, life-cycle refusals); may raise ``SwError``.
+        Called with the context and the APDU as it came, after the dispatch check and before its length fields
+        are parsed: what the card does on every command it knows, well-formed or not (state it clears on every
+        other command, life-cycle refusals); may raise ``SwError``.
     after:
         Makes the response APDU from the handler's data (default ``data ‖ 90 00``), e.g. to hold the data back
         for GET RESPONSE.
@@ -78,12 +86,11 @@ class Engine(Generic[C, P]):
     def __init__(
         self,
         *,
-        by_ins: Mapping[int, Callable[[C, P], bytes]] | None = None,
-        by_cla_ins: Mapping[tuple[int, int], Callable[[C, P], bytes]] | None = None,
+        by_ins: Mapping[int, Callable[[C, Command], bytes]] | None = None,
+        by_cla_ins: Mapping[tuple[int, int], Callable[[C, Command], bytes]] | None = None,
         classes: Collection[int] = (),
-        parse: Callable[[bytes], P],
-        before: Callable[[C, P], None] | None = None,
-        after: Callable[[C, P, bytes], bytes] | None = None,
+        before: Callable[[C, bytes], None] | None = None,
+        after: Callable[[C, Command, bytes], bytes] | None = None,
         passthrough: tuple[type[BaseException], ...] = (),
         name: str = "simulated card",
     ) -> None:
@@ -95,8 +102,6 @@ class Engine(Generic[C, P]):
         self._by_cla_ins = dict(by_cla_ins) if by_cla_ins is not None else {}
         self._classes = frozenset(classes) | frozenset(cla for cla, _ in self._by_cla_ins)
         self._known_ins = frozenset(self._by_ins or ()) | frozenset(ins for _, ins in self._by_cla_ins)
-        self._parse = parse
-        self._raw = parse is raw  # no call for the identity
         self._before = before
         self._after = after
         self._passthrough = passthrough
@@ -108,7 +113,7 @@ class Engine(Generic[C, P]):
         """Every INS some handler serves."""
         return self._known_ins
 
-    def handler(self, cla: int, ins: int) -> Callable[[C, P], bytes]:
+    def handler(self, cla: int, ins: int) -> Callable[[C, Command], bytes]:
         """The handler for ``cla``/``ins``; ``SwError(6E00)`` for a class, ``SwError(6D00)`` for an instruction
         the card does not have (ISO/IEC 7816-4 table 6)."""
         if self._by_ins is not None:
@@ -136,9 +141,12 @@ class Engine(Generic[C, P]):
                     raise SwError(SW.INS_NOT_SUPPORTED)
             else:
                 handler = self.handler(apdu[0], apdu[1])
-            command = cast("P", apdu) if self._raw else self._parse(apdu)
             if self._before is not None:
-                self._before(context, command)
+                self._before(context, apdu)
+            try:
+                command = _decode(apdu)
+            except ApduFormatError:
+                return _WRONG_LENGTH
             data = handler(context, command)
             return self._after(context, command, data) if self._after is not None else data + _OK
         except SwError as exc:

@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
+from apdu.command import Command
+from apdu.engine import require_no_data
 from apdu.status import SW, wrong_le
-from healthcard.cos.body import split
 from healthcard.cos.sm import MAX_SM_READ, mac_response, unwrap_write
 from healthcard.fs.journal import WriteBinary
 from healthcard.fs.nodes import EF, TransparentEF
@@ -38,35 +39,26 @@ def target_ef(card: VirtualCard, sfi: int) -> EF:
     return cur
 
 
-def read_binary(card: VirtualCard, apdu: bytes) -> bytes:
-    """``00 B0 P1 P2 Le`` — the hot path: no objects, no exceptions on success. CLA ``04``: see :func:`_read_other`."""
-    p1 = apdu[2]
+def read_binary(card: VirtualCard, cmd: Command) -> bytes:
+    """``00 B0 P1 P2 Le`` — the hot path: no exceptions on success. Other forms: see :func:`_read_other`."""
+    p1 = cmd.p1
     ef: EF | None
     if p1 & 0x80:
         ef = target_ef(card, p1 & 0x1F)
-        offset = apdu[3]
+        offset = cmd.p2
     else:
         ef = card.ef
         if ef is None:
             raise SwError(SW.COMMAND_NOT_ALLOWED)
-        offset = (p1 << 8) | apdu[3]
+        offset = (p1 << 8) | cmd.p2
     if type(ef) is not TransparentEF:
         raise SwError(SW.INCOMPATIBLE_FILE)
     right = ef.read
     if not (right & 0x0F) <= card.security <= (right >> 4):
         raise SwError(SW.SECURITY_NOT_SATISFIED)
-    if len(apdu) != 5 or apdu[0] or ef.read_sm:
-        return _read_other(card, apdu, ef, offset)
-    le = apdu[4] or 256
-    size = ef.size
-    if offset >= size:
-        raise SwError(SW.WRONG_OFFSET)
-    end = offset + le
-    if end > size:
-        if le != 256:
-            raise SwError(wrong_le(size - offset))
-        end = size
-    return ef.data[offset:end]
+    if cmd.cla or cmd.data or cmd.extended or ef.read_sm:
+        return _read_other(card, cmd, ef, offset)
+    return _slice(ef, offset, cmd.le or 256, 256)
 
 
 def _slice(ef: TransparentEF, offset: int, le: int, most: int) -> bytes:
@@ -83,41 +75,40 @@ def _slice(ef: TransparentEF, offset: int, le: int, most: int) -> bytes:
     return ef.data[offset : offset + le]
 
 
-def _read_other(card: VirtualCard, apdu: bytes, ef: TransparentEF, offset: int) -> bytes:
-    """Every READ BINARY form but the plain case 2: no Le, CLA ``04`` with a response MAC (JR/T 0025.1 secure
-    messaging).
+def _read_other(card: VirtualCard, cmd: Command, ef: TransparentEF, offset: int) -> bytes:
+    """Every READ BINARY form but the plain short one: CLA ``04`` with a response MAC (JR/T 0025.1 secure
+    messaging), extended Le, a data field (6700), a file whose reads need SM.
 
     A file whose reads need SM (``read_sm``) answers a plain read with 6987. With CLA ``04``, Le counts the data
     bytes (the 4-byte MAC comes on top); Le ``00`` reads at most :data:`~healthcard.cos.sm.MAX_SM_READ` bytes.
     """
-    cla = apdu[0]
+    cla = cmd.cla
     if cla & 0x80:
         raise SwError(SW.CLA_NOT_SUPPORTED)
-    data, ne = split(apdu)
+    ne = cmd.le or 256
     if not cla & 0x04:
-        if data:
-            raise SwError(SW.WRONG_LENGTH)
+        require_no_data(cmd)
         if ef.read_sm:
             raise SwError(SW.SM_OBJECTS_MISSING)
-        return _slice(ef, offset, ne or 256, 256)
-    return mac_response(card, apdu, _slice(ef, offset, ne or 256, MAX_SM_READ))
+        return _slice(ef, offset, ne, 256)
+    return mac_response(card, cmd, _slice(ef, offset, ne, MAX_SM_READ))
 
 
-def update_binary(card: VirtualCard, apdu: bytes) -> bytes:
+def update_binary(card: VirtualCard, cmd: Command) -> bytes:
     """``00/04 D6 P1 P2 Lc data`` (plain, MAC or MAC + encryption as the file requires)."""
-    if apdu[0] & 0x80:
+    if cmd.cla & 0x80:
         raise SwError(SW.CLA_NOT_SUPPORTED)
-    p1 = apdu[2]
+    p1 = cmd.p1
     if p1 & 0x80:
         ef = target_ef(card, p1 & 0x1F)
-        offset = apdu[3]
+        offset = cmd.p2
     else:
         ef = target_ef(card, 0)
-        offset = (p1 << 8) | apdu[3]
+        offset = (p1 << 8) | cmd.p2
     if not isinstance(ef, TransparentEF):
         raise SwError(SW.INCOMPATIBLE_FILE)
     card.need(ef.write)
-    data = unwrap_write(card, apdu, ef.sm)
+    data = unwrap_write(card, cmd, ef.sm)
     if not data:
         raise SwError(SW.WRONG_LENGTH)
     if offset >= ef.size:

@@ -3,7 +3,8 @@
 Design (anchors.md §2, "Simulator = INS→handler table + SwError + file tree"): :meth:`VirtualCard.execute`
 runs the command on the simulators' one engine (:class:`apdu.engine.Engine`, shared with the virtual SAM):
 the INS byte picks a handler of the dispatch table (one module per command group), which is called as
-``handler(card, apdu)`` on the raw bytes; handlers raise :class:`apdu.card.SwError` for other words and return
+``handler(card, cmd)`` with the command parsed once (:class:`apdu.command.Command`; wrong length fields answer
+6700 before any handler runs); handlers raise :class:`apdu.card.SwError` for other words and return
 the response data for ``90 00``. ``execute`` never raises: malformed input gets 6700 / 6A86 / 6D00 / 6E00 ...,
 an unexpected exception 6F00.
 Secure-messaging commands (CLA bit ``04``) in extended-length form answer 6700: the MAC input carries
@@ -24,7 +25,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
-from apdu.engine import Engine, raw
+from apdu.command import Command
+from apdu.engine import Engine
 from apdu.status import SW, sw_bytes
 from healthcard.fs.journal import Op
 from healthcard.fs.keys import KeyFile
@@ -38,7 +40,7 @@ __all__ = ["Handler", "VirtualCard"]
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[["VirtualCard", bytes], bytes]
+Handler = Callable[["VirtualCard", Command], bytes]
 Rng = Callable[[int], bytes]
 
 _CLASSES = frozenset((0x00, 0x04, 0x80, 0x84))
@@ -70,10 +72,9 @@ class VirtualCard:
 
         self.state = state
         self.rng = rng
-        self._engine: Engine[VirtualCard, bytes] = Engine(
+        self._engine: Engine[VirtualCard] = Engine(
             by_ins=table(),
             classes=_CLASSES,
-            parse=raw,
             before=VirtualCard._before,
             after=VirtualCard._after,
             passthrough=(Torn,),
@@ -148,7 +149,8 @@ class VirtualCard:
             return b""
 
     def _before(self, apdu: bytes) -> None:
-        """What every command meets after the dispatch check: SM length, the pending purse step, the lock."""
+        """What every command meets after the dispatch check, before its length fields are parsed (a malformed
+        command too): SM length, the pending purse step, the lock."""
         if self.pending is None and not self.lock and not apdu[0] & 0x04:
             return  # the common case, first (benchmarks/simulator.py)
         ins = apdu[1]
@@ -160,7 +162,7 @@ class VirtualCard:
         if self.lock and ins not in _ALLOWED_WHEN_LOCKED[self.lock]:
             raise SwError(SW.APP_PERMANENTLY_LOCKED if self.lock == _LOCK_PERM else SW.APP_LOCKED)
 
-    def _after(self, apdu: bytes, data: bytes) -> bytes:
+    def _after(self, cmd: Command, data: bytes) -> bytes:
         """``data ‖ 90 00``, after the tear point that ends every successful command."""
         if self.state.tear is not None:
             self.state.point("apdu:done")

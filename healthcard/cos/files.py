@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
+from apdu.command import Command
 from apdu.status import SW
-from healthcard.cos.body import split
 from healthcard.fs.nodes import DF, MF_FID, LifeCycle, Node
 
 if TYPE_CHECKING:
@@ -93,15 +93,14 @@ def _relative(card: VirtualCard, p1: int, data: bytes) -> Node | None:
     raise SwError(SW.WRONG_P1P2)
 
 
-def select(card: VirtualCard, apdu: bytes) -> bytes:
+def select(card: VirtualCard, cmd: Command) -> bytes:
     """``00 A4 P1 P2 [Lc data] [Le]``."""
-    if apdu[0] & 0xF0:
+    if cmd.cla & 0xF0:
         raise SwError(SW.CLA_NOT_SUPPORTED)
-    p2 = apdu[3]
+    p2 = cmd.p2
     if p2 not in (0x00, 0x04, 0x0C):
         raise SwError(SW.WRONG_P1P2)
-    data, _ = split(apdu)
-    node, holder = _target(card, apdu[2], data)
+    node, holder = _target(card, cmd.p1, cmd.data)
     if node is None:
         raise SwError(SW.FILE_NOT_FOUND)
     if not isinstance(node, DF):

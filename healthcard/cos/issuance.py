@@ -37,9 +37,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
+from apdu.command import Command
+from apdu.engine import require_no_data, require_p1p2
 from apdu.fmcos import FileType, KeyType, Protection, Scheme
 from apdu.status import SW
-from healthcard.cos.body import split, u16
 from healthcard.cos.sm import algorithm_of
 from healthcard.fs.journal import EraseDF, PutKey, PutKeyFile, PutNode
 from healthcard.fs.keys import Key, KeyFile
@@ -58,19 +59,16 @@ _COUNTED = (0x36, 0x37, 0x38, 0x39, 0x3A)
 _PLAIN = (0x30, 0x31, 0x32, 0x34, 0x3C, 0x3D, 0x3E, 0x3F)
 
 
-def _proprietary(apdu: bytes) -> None:
-    if apdu[0] != 0x80:
+def _proprietary(cmd: Command) -> None:
+    if cmd.cla != 0x80:
         raise SwError(SW.CLA_NOT_SUPPORTED)
 
 
-def erase_df(card: VirtualCard, apdu: bytes) -> bytes:
+def erase_df(card: VirtualCard, cmd: Command) -> bytes:
     """``80 0E 00 00 00``: erase every file and the key file under the current DF (its erase right)."""
-    _proprietary(apdu)
-    if apdu[2] or apdu[3]:
-        raise SwError(SW.WRONG_P1P2)
-    data, _ = split(apdu)
-    if data:
-        raise SwError(SW.WRONG_LENGTH)
+    _proprietary(cmd)
+    require_p1p2(cmd, 0, 0)
+    require_no_data(cmd)
     card.need(card.df.erase_right)
     card.commit([EraseDF(card.df_path)], "erase-df")
     card.ef = None
@@ -85,7 +83,7 @@ def _ef(fid: int, data: bytes) -> EF:
     kind, sm = data[0] & 0x3F, Protection(data[0] & 0xC0)
     read_sm = Protection.MAC if data[5] == _READ_MAC else Protection.NONE
     if kind == FileType.BINARY:
-        size = u16(data, 1)
+        size = int.from_bytes(data[1:3], "big")
         if not size:
             raise SwError(SW.DATA_INVALID)
         return TransparentEF(fid, data[3], data[4], sm, read_sm, size=size)
@@ -102,11 +100,11 @@ def _ef(fid: int, data: bytes) -> EF:
     raise SwError(SW.DATA_INVALID)
 
 
-def create_file(card: VirtualCard, apdu: bytes) -> bytes:
+def create_file(card: VirtualCard, cmd: Command) -> bytes:
     """``80 E0 FID Lc data`` under the current DF (its create right)."""
-    _proprietary(apdu)
-    fid = (apdu[2] << 8) | apdu[3]
-    data, _ = split(apdu)
+    _proprietary(cmd)
+    fid = (cmd.p1 << 8) | cmd.p2
+    data = cmd.data
     if not data:
         raise SwError(SW.WRONG_LENGTH)
     df = card.df
@@ -118,7 +116,7 @@ def create_file(card: VirtualCard, apdu: bytes) -> bytes:
         # transport window: a DF without a key file takes its key file freely (module docstring)
         alg = 0x00 if data[5] == 0xFF else data[5]
         scheme = Scheme(data[6]) if data[6] in (0x00, 0x01) else Scheme.FMCOS
-        kf = KeyFile(fid, u16(data, 1), data[3], data[4], alg, scheme)
+        kf = KeyFile(fid, int.from_bytes(data[1:3], "big"), data[3], data[4], alg, scheme)
         card.commit([PutKeyFile(card.df_path, kf)], "create-key-file")
         return b""
     card.need(df.create_right)
@@ -177,7 +175,7 @@ def _transport_window(kf: KeyFile, key: Key) -> bool:
     return not kf.keys and (key.key_type, key.key_id) == (KeyType.EXTERNAL_AUTH, 0x00)
 
 
-def _ciphertext_key_data(card: VirtualCard, kf: KeyFile, apdu: bytes) -> bytes:
+def _ciphertext_key_data(card: VirtualCard, kf: KeyFile, cmd: Command) -> bytes:
     """Verify the MAC of ``84 D4`` and decrypt its key data with the DF master key 39/00 (JR/T 0025.1 secure
     messaging)."""
     master = kf.find(KeyType.EXTERNAL_AUTH, 0x00)
@@ -187,23 +185,23 @@ def _ciphertext_key_data(card: VirtualCard, kf: KeyFile, apdu: bytes) -> bytes:
     challenge = card.take_challenge()
     alg = algorithm_of(kf.algorithm)
     try:
-        body = verify_sm_command(alg, master.value, apdu, challenge)
+        body = verify_sm_command(alg, master.value, cmd, challenge)
         return sm_decrypt_data(alg, master.value, body)
     except CryptoError as exc:
         raise SwError(SW.SM_OBJECTS_WRONG) from exc
 
 
-def write_key(card: VirtualCard, apdu: bytes) -> bytes:
+def write_key(card: VirtualCard, cmd: Command) -> bytes:
     """``80 D4 P1 KID Lc data`` (plain) or ``84 D4 P1 KID Lc E(data) ‖ MAC``: add (P1 = 01) or replace (P1 = key
     type) a key of the current DF."""
-    cla, p1, kid = apdu[0], apdu[2], apdu[3]
+    cla, p1, kid = cmd.cla, cmd.p1, cmd.p2
     if cla not in (0x80, 0x84):
         raise SwError(SW.CLA_NOT_SUPPORTED)
     kf = card.df.key_file
     if kf is None:
         raise SwError(SW.FILE_NOT_FOUND)
     ciphered = cla == 0x84
-    data = _ciphertext_key_data(card, kf, apdu) if ciphered else split(apdu)[0]
+    data = _ciphertext_key_data(card, kf, cmd) if ciphered else cmd.data
     key = parse_key(p1, kid, data, kf.algorithm)
     existing = kf.find(key.key_type, kid)
     if not ciphered and (key.protected or (existing is not None and existing.protected and p1 != 0x01)):

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
+from apdu.command import Command
+from apdu.engine import require_length, require_no_data
 from apdu.fmcos import KeyType
 from apdu.pboc import InitializeKind, TransactionType
 from apdu.response_records import (
@@ -40,7 +42,6 @@ from apdu.response_records import (
     TransactionProveResponse,
 )
 from apdu.status import SW
-from healthcard.cos.body import split, u16, u32
 from healthcard.cos.sm import algorithm_of
 from healthcard.fs.journal import Op, SetPurse, SetRecords
 from healthcard.fs.keys import Key
@@ -92,8 +93,8 @@ class Pending:
     session_key: bytes = field(default=b"", repr=False)
 
 
-def _proprietary(apdu: bytes) -> None:
-    if apdu[0] != 0x80:
+def _proprietary(cmd: Command) -> None:
+    if cmd.cla != 0x80:
         raise SwError(SW.CLA_NOT_SUPPORTED)
 
 
@@ -114,17 +115,15 @@ def _tac_key(card: VirtualCard) -> Key:
     return key
 
 
-def initialize(card: VirtualCard, apdu: bytes) -> bytes:
+def initialize(card: VirtualCard, cmd: Command) -> bytes:
     """``80 50 P1 P2 0B``: P1 ``00`` load, ``01`` purchase, ``05`` unload."""
-    _proprietary(apdu)
-    kind = apdu[2]
+    _proprietary(cmd)
+    kind = cmd.p1
     if kind not in (_LOAD, _PURCHASE, _UNLOAD):
         raise SwError(SW.WRONG_P1P2)
-    data, _ = split(apdu)
-    if len(data) != 11:
-        raise SwError(SW.WRONG_LENGTH)
-    purse = _purse(card, apdu[3])
-    index, amount, terminal = data[0], u32(data, 1), data[5:11]
+    data = require_length(cmd, 11)
+    purse = _purse(card, cmd.p2)
+    index, amount, terminal = data[0], int.from_bytes(data[1:5], "big"), data[5:11]
     key_type = _KEY_TYPES[kind]
     key = card.key_file().find(key_type, index)
     if key is None:
@@ -177,15 +176,14 @@ def _detail_ops(card: VirtualCard, purse: PurseEF, p: Pending, counter: int, dat
     return [SetRecords((*card.df_path, detail.fid), tuple([record, *detail.records][: detail.count]))]
 
 
-def credit_for_load(card: VirtualCard, apdu: bytes) -> bytes:
+def credit_for_load(card: VirtualCard, cmd: Command) -> bytes:
     """``80 52 00 00 0B | date(4) ‖ time(3) ‖ MAC2`` → TAC (JR/T 0025.1 CREDIT FOR LOAD, JR/T 0025.2 load MAC/TAC)."""
-    _proprietary(apdu)
-    if apdu[2] or apdu[3]:
+    _proprietary(cmd)
+    if cmd.p1 or cmd.p2:
         card.pending = None
         raise SwError(SW.WRONG_P1P2)
-    data, _ = split(apdu)
     p, purse = _take(card, _LOAD)
-    date_time, mac2 = _verified_host_mac2(card, p, data, "load:mac2-verified")
+    date_time, mac2 = _verified_host_mac2(card, p, cmd.data, "load:mac2-verified")
     balance = purse.balance + p.amount
     tac_key = _tac_key(card)
     tac = load_tac(algorithm_of(tac_key.algorithm), tac_key.value, balance, p.counter, p.amount, p.tx_type,
@@ -201,7 +199,7 @@ def _debit_purchase(card: VirtualCard, data: bytes) -> bytes:
     p, purse = _take(card, _PURCHASE)
     if len(data) != 15:
         raise SwError(SW.WRONG_LENGTH)
-    serial, date_time, mac1 = u32(data), data[4:11], data[11:15]
+    serial, date_time, mac1 = int.from_bytes(data[:4], "big"), data[4:11], data[11:15]
     sk = purchase_session_key(p.alg, p.key.value, p.random, p.counter, serial)
     expected = purchase_mac1(p.alg, sk, p.amount, p.tx_type, p.terminal_id, date_time)
     if not hmac.compare_digest(expected, mac1):
@@ -245,43 +243,38 @@ def _debit_unload(card: VirtualCard, data: bytes) -> bytes:
     return DebitForUnloadResponse(answer).encode()
 
 
-def debit(card: VirtualCard, apdu: bytes) -> bytes:
+def debit(card: VirtualCard, cmd: Command) -> bytes:
     """``80 54 01 00`` DEBIT FOR PURCHASE and ``80 54 03 00`` DEBIT FOR UNLOAD."""
-    _proprietary(apdu)
-    data, _ = split(apdu)
-    if apdu[2] == 0x01 and apdu[3] == 0x00:
-        return _debit_purchase(card, data)
-    if apdu[2] == 0x03 and apdu[3] == 0x00:
-        return _debit_unload(card, data)
+    _proprietary(cmd)
+    if cmd.p2 == 0x00:
+        if cmd.p1 == 0x01:
+            return _debit_purchase(card, cmd.data)
+        if cmd.p1 == 0x03:
+            return _debit_unload(card, cmd.data)
     card.pending = None
     raise SwError(SW.WRONG_P1P2)
 
 
-def get_balance(card: VirtualCard, apdu: bytes) -> bytes:
+def get_balance(card: VirtualCard, cmd: Command) -> bytes:
     """``80 5C 00 P2 04`` → balance (4 bytes)."""
-    _proprietary(apdu)
-    if apdu[2]:
+    _proprietary(cmd)
+    if cmd.p1:
         raise SwError(SW.WRONG_P1P2)
-    purse = _purse(card, apdu[3])
-    data, _ = split(apdu)
-    if data:
-        raise SwError(SW.WRONG_LENGTH)
+    purse = _purse(card, cmd.p2)
+    require_no_data(cmd)
     return purse.balance.to_bytes(4, "big")
 
 
-def get_transaction_prove(card: VirtualCard, apdu: bytes) -> bytes:
+def get_transaction_prove(card: VirtualCard, cmd: Command) -> bytes:
     """``80 5A 00 TT 02 | counter after`` → MAC ‖ TAC of that transaction, or 9406."""
-    _proprietary(apdu)
-    if apdu[2]:
+    _proprietary(cmd)
+    if cmd.p1:
         raise SwError(SW.WRONG_P1P2)
-    data, _ = split(apdu)
-    if len(data) != 2:
-        raise SwError(SW.WRONG_LENGTH)
-    counter = u16(data)
+    counter = int.from_bytes(require_length(cmd, 2), "big")
     for fid in (0x0002, 0x0001):
         purse = card.df.children.get(fid)
         if isinstance(purse, PurseEF) and purse.last is not None:
             last = purse.last
-            if last.tx_type == apdu[3] and last.counter_after == counter:
+            if last.tx_type == cmd.p2 and last.counter_after == counter:
                 return TransactionProveResponse(last.mac, last.tac).encode()
     raise SwError(SW.NO_TRANSACTION)

@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
+from apdu.command import Command
+from apdu.engine import require_no_data
 from apdu.fmcos import FileType
 from apdu.status import SW, wrong_le
 from healthcard.cos.binary import target_ef
-from healthcard.cos.body import split
 from healthcard.cos.sm import MAX_SM_READ, mac_response, unwrap_write
 from healthcard.fs.journal import SetRecords
 from healthcard.fs.nodes import RecordEF
@@ -52,19 +53,19 @@ def _store(card: VirtualCard, ef: RecordEF, records: list[bytes], label: str) ->
     return b""
 
 
-def read_record(card: VirtualCard, apdu: bytes) -> bytes:
+def read_record(card: VirtualCard, cmd: Command) -> bytes:
     """``00 B2 P1 P2 Le``: P2 low bits ``100`` = record P1, ``000`` = first record whose identifier is P1.
 
     CLA ``04`` answers ``record ‖ MAC`` (JR/T 0025.1 secure messaging response MAC,
     :func:`healthcard.cos.sm.mac_response`); a file whose reads need SM answers a plain read with 6987.
     """
-    if apdu[0] & 0xF0:
+    if cmd.cla & 0xF0:
         raise SwError(SW.CLA_NOT_SUPPORTED)
-    p1, p2 = apdu[2], apdu[3]
+    p1, p2 = cmd.p1, cmd.p2
     ef = _record_ef(card, p2)
     card.need(ef.read)
-    sm = apdu[0] & 0x04
-    data, le = split(apdu)
+    sm = cmd.cla & 0x04
+    data, le = cmd.data, cmd.le
     if data and not (sm and len(data) == 4):
         raise SwError(SW.WRONG_LENGTH)
     if ef.read_sm and not sm:
@@ -85,21 +86,21 @@ def read_record(card: VirtualCard, apdu: bytes) -> bytes:
     if sm:
         if len(record) > MAX_SM_READ:
             raise SwError(SW.WRONG_LENGTH)
-        return mac_response(card, apdu, record)
+        return mac_response(card, cmd, record)
     return record
 
 
-def update_record(card: VirtualCard, apdu: bytes) -> bytes:
+def update_record(card: VirtualCard, cmd: Command) -> bytes:
     """``00/04 DC P1 P2 Lc data``: record P1 (P2 ``..100``), or a new cyclic record (P1 = 0, P2 ``..011``)."""
-    if apdu[0] & 0x80:
+    if cmd.cla & 0x80:
         raise SwError(SW.CLA_NOT_SUPPORTED)
-    p1, p2 = apdu[2], apdu[3]
+    p1, p2 = cmd.p1, cmd.p2
     ef = _record_ef(card, p2)
     card.need(ef.write)
     mode = p2 & 0x07
     if not (mode == 0x04 and p1) and not (mode == 0x03 and p1 == 0 and ef.structure is FileType.CYCLIC):
         raise SwError(SW.WRONG_P1P2)
-    data = unwrap_write(card, apdu, ef.sm)
+    data = unwrap_write(card, cmd, ef.sm)
     _check_length(ef, data)
     records = list(ef.records)
     if mode == 0x03:
@@ -109,15 +110,15 @@ def update_record(card: VirtualCard, apdu: bytes) -> bytes:
     return _store(card, ef, records, "update-record")
 
 
-def append_record(card: VirtualCard, apdu: bytes) -> bytes:
+def append_record(card: VirtualCard, cmd: Command) -> bytes:
     """``00/04 E2 00 P2 Lc data``: a new last record (linear files) or a new record 1 (cyclic files)."""
-    if apdu[0] & 0x80:
+    if cmd.cla & 0x80:
         raise SwError(SW.CLA_NOT_SUPPORTED)
-    if apdu[2] != 0 or apdu[3] & 0x07:
+    if cmd.p1 != 0 or cmd.p2 & 0x07:
         raise SwError(SW.WRONG_P1P2)
-    ef = _record_ef(card, apdu[3])
+    ef = _record_ef(card, cmd.p2)
     card.need(ef.write)
-    data = unwrap_write(card, apdu, ef.sm)
+    data = unwrap_write(card, cmd, ef.sm)
     _check_length(ef, data)
     if ef.structure is FileType.CYCLIC:
         records = [data, *ef.records][: ef.count]
@@ -128,25 +129,23 @@ def append_record(card: VirtualCard, apdu: bytes) -> bytes:
     return _store(card, ef, records, "append-record")
 
 
-def _fill(card: VirtualCard, apdu: bytes, value: int, label: str) -> bytes:
-    p1, p2 = apdu[2], apdu[3]
+def _fill(card: VirtualCard, cmd: Command, value: int, label: str) -> bytes:
+    p1, p2 = cmd.p1, cmd.p2
     if p2 & 0x07 != 0x04 or p1 == 0:
         raise SwError(SW.WRONG_P1P2)
     ef = _record_ef(card, p2)
     card.need(ef.write)
-    data, _ = split(apdu)
-    if data:
-        raise SwError(SW.WRONG_LENGTH)
+    require_no_data(cmd)
     records = list(ef.records)
     records[_number(ef, p1)] = bytes((value,)) * ef.length
     return _store(card, ef, records, label)
 
 
-def write_record(card: VirtualCard, apdu: bytes) -> bytes:
+def write_record(card: VirtualCard, cmd: Command) -> bytes:
     """``84 D2 rec 04`` (no data): index record := ``00`` (valid), docs/decisions.md D4."""
-    return _fill(card, apdu, 0x00, "write-record")
+    return _fill(card, cmd, 0x00, "write-record")
 
 
-def erase_record(card: VirtualCard, apdu: bytes) -> bytes:
+def erase_record(card: VirtualCard, cmd: Command) -> bytes:
     """``84 0C rec 04`` (no data): index record := ``FF`` (free), docs/decisions.md D4."""
-    return _fill(card, apdu, 0xFF, "erase-record")
+    return _fill(card, cmd, 0xFF, "erase-record")

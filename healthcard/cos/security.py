@@ -14,9 +14,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
+from apdu.command import Command
+from apdu.engine import require_length, require_p1p2
 from apdu.fmcos import KeyType
 from apdu.status import SW, tries_left
-from healthcard.cos.body import split
 from healthcard.cos.sm import algorithm_of
 from healthcard.fs.journal import PutKey, SetKeyTries
 from healthcard.fs.keys import Key
@@ -46,8 +47,8 @@ __all__ = [
 HEALTH_AUTH_LENGTH = 0x11
 
 
-def _iso(apdu: bytes) -> None:
-    if apdu[0] & 0xF0:
+def _iso(cmd: Command) -> None:
+    if cmd.cla & 0xF0:
         raise SwError(SW.CLA_NOT_SUPPORTED)
 
 
@@ -75,28 +76,25 @@ def _failure(card: VirtualCard, key: Key, label: str) -> SwError:
     return SwError(tries_left(left))
 
 
-def get_challenge(card: VirtualCard, apdu: bytes) -> bytes:
+def get_challenge(card: VirtualCard, cmd: Command) -> bytes:
     """``00 84 00 00 Le`` with Le 4, 8 or 16: a fresh random number, remembered for the next command."""
-    _iso(apdu)
-    if apdu[2] or apdu[3]:
-        raise SwError(SW.WRONG_P1P2)
-    data, le = split(apdu)
-    if data or le not in (4, 8, 16):
+    _iso(cmd)
+    require_p1p2(cmd, 0, 0)
+    le = cmd.le
+    if cmd.data or le not in (4, 8, 16):
         raise SwError(SW.WRONG_LENGTH)
     card.challenge = card.rng(le)
     return card.challenge
 
 
-def external_authenticate(card: VirtualCard, apdu: bytes) -> bytes:
+def external_authenticate(card: VirtualCard, cmd: Command) -> bytes:
     """``00 82 00 KID Lc``: Lc 8/16 FMCOS cryptogram, Lc 17 health-card form (docs/decisions.md D3)."""
-    _iso(apdu)
-    if apdu[2]:
+    _iso(cmd)
+    if cmd.p1:
         raise SwError(SW.WRONG_P1P2)
-    data, _ = split(apdu)
-    if len(data) not in (8, 16, HEALTH_AUTH_LENGTH):
-        raise SwError(SW.WRONG_LENGTH)
+    data = require_length(cmd, 8, 16, HEALTH_AUTH_LENGTH)
     kf = card.key_file()
-    key = _usable(card, kf.find(KeyType.EXTERNAL_AUTH, apdu[3]))
+    key = _usable(card, kf.find(KeyType.EXTERNAL_AUTH, cmd.p2))
     challenge = card.take_challenge()
     try:
         if len(data) == HEALTH_AUTH_LENGTH:
@@ -113,26 +111,25 @@ def external_authenticate(card: VirtualCard, apdu: bytes) -> bytes:
     return b""
 
 
-def internal_authenticate(card: VirtualCard, apdu: bytes) -> bytes:
+def internal_authenticate(card: VirtualCard, cmd: Command) -> bytes:
     """``00 88 00 KID Lc data``: the data encrypted with the internal key 34/KID (ISO/IEC 7816-4 EXTERNAL/INTERNAL
     AUTHENTICATE)."""
-    _iso(apdu)
-    data, _ = split(apdu)
+    _iso(cmd)
     kf = card.key_file()
-    key = _usable(card, kf.find(KeyType.INTERNAL, apdu[3]))
+    key = _usable(card, kf.find(KeyType.INTERNAL, cmd.p2))
     try:
-        return internal_auth_response(algorithm_of(key.algorithm), key.value, data)
+        return internal_auth_response(algorithm_of(key.algorithm), key.value, cmd.data)
     except CryptoError as exc:
         raise SwError(SW.WRONG_LENGTH) from exc
 
 
-def verify(card: VirtualCard, apdu: bytes) -> bytes:
+def verify(card: VirtualCard, cmd: Command) -> bytes:
     """``00 20 00 KID Lc PIN``; without data it reports the tries left (``63Cx``)."""
-    _iso(apdu)
-    if apdu[2]:
+    _iso(cmd)
+    if cmd.p1:
         raise SwError(SW.WRONG_P1P2)
-    data, _ = split(apdu)
-    key = card.key_file().find(KeyType.PIN, apdu[3])
+    data = cmd.data
+    key = card.key_file().find(KeyType.PIN, cmd.p2)
     if key is None:
         raise SwError(SW.KEY_NOT_FOUND)
     if not data:
@@ -156,21 +153,21 @@ def _new_pin(card: VirtualCard, key: Key, pin: bytes, label: str) -> bytes:
     return b""
 
 
-def change_or_reload_pin(card: VirtualCard, apdu: bytes) -> bytes:
+def change_or_reload_pin(card: VirtualCard, cmd: Command) -> bytes:
     """``80 5E 01 KID old ‖ FF ‖ new`` (change) and ``80 5E 00 KID new ‖ MAC`` (reload), JR/T 0025.1 PIN commands
 
     The reload MAC is the DES MAC (IV 0) of the new PIN under ``L ⊕ R`` of the PIN-reload key 38/00. A wrong
     reload MAC costs the reload key one try (``63Cx``; ``6983`` once it has none left), as a wrong cryptogram
     costs an authentication key one: without the count the 4-byte MAC could be searched for (issue #11 item 8).
     """
-    if apdu[0] & 0xF0 != 0x80:
+    if cmd.cla & 0xF0 != 0x80:
         raise SwError(SW.CLA_NOT_SUPPORTED)
-    data, _ = split(apdu)
+    data = cmd.data
     kf = card.key_file()
-    key = kf.find(KeyType.PIN, apdu[3])
+    key = kf.find(KeyType.PIN, cmd.p2)
     if key is None:
         raise SwError(SW.KEY_NOT_FOUND)
-    if apdu[2] == 0x01:
+    if cmd.p1 == 0x01:
         key = _usable(card, key)
         sep = data.find(b"\xff")
         if sep < 0:
@@ -179,7 +176,7 @@ def change_or_reload_pin(card: VirtualCard, apdu: bytes) -> bytes:
         if not hmac.compare_digest(old, key.value):
             raise _failure(card, key, "change-pin")
         return _new_pin(card, key, new, "change-pin")
-    if apdu[2] == 0x00:
+    if cmd.p1 == 0x00:
         reload_key = _usable(card, kf.find(KeyType.PIN_RELOAD, 0x00))
         if len(data) < 6:
             raise SwError(SW.WRONG_LENGTH)
@@ -196,22 +193,22 @@ def change_or_reload_pin(card: VirtualCard, apdu: bytes) -> bytes:
     raise SwError(SW.WRONG_P1P2)
 
 
-def pin_unblock(card: VirtualCard, apdu: bytes) -> bytes:
+def pin_unblock(card: VirtualCard, cmd: Command) -> bytes:
     """``84 24 KID 00 Lc E(Ld ‖ PIN) ‖ MAC`` with the PIN-unblock key 37/00: restores the PIN's tries.
 
     A wrong MAC or cryptogram costs the unblock key one try (``63Cx``, then ``6983``), as for PIN RELOAD.
     """
-    if apdu[0] != 0x84:
+    if cmd.cla != 0x84:
         raise SwError(SW.CLA_NOT_SUPPORTED)
     kf = card.key_file()
-    pin = kf.find(KeyType.PIN, apdu[2])
+    pin = kf.find(KeyType.PIN, cmd.p1)
     if pin is None:
         raise SwError(SW.KEY_NOT_FOUND)
     unblock = _usable(card, kf.find(KeyType.PIN_UNBLOCK, 0x00))
     challenge = card.take_challenge()
     alg = algorithm_of(kf.algorithm) if unblock.algorithm in (0, 0xFF) else algorithm_of(unblock.algorithm)
     try:
-        body = verify_sm_command(alg, unblock.value, apdu, challenge)
+        body = verify_sm_command(alg, unblock.value, cmd, challenge)
         given = sm_decrypt_data(alg, unblock.value, body)
     except CryptoError:
         raise _failure(card, unblock, "pin-unblock") from None

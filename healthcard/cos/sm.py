@@ -21,9 +21,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from apdu.card import SwError
+from apdu.command import Command
 from apdu.fmcos import KeyType, Protection, Scheme
 from apdu.status import SW
-from healthcard.cos.body import split
 from healthcard.fs.keys import Key, KeyFile
 from sam.crypto import (
     Algorithm,
@@ -58,53 +58,52 @@ def sm_key(card: VirtualCard, kf: KeyFile) -> Key:
     return key
 
 
-def verify_command_mac(card: VirtualCard, apdu: bytes) -> bytes:
+def verify_command_mac(card: VirtualCard, cmd: Command) -> bytes:
     """Check the MAC of a MAC-protected command (no encryption) and return its data without the MAC."""
     kf = card.key_file()
     key = sm_key(card, kf)
     challenge = card.take_challenge()
-    data, _ = split(apdu)
+    data = cmd.data
     try:
         if kf.scheme is Scheme.HEALTH:
             if len(data) < 4:
                 raise SwError(SW.SM_OBJECTS_WRONG)
             body, tag = data[:-4], data[-4:]
             sk = health_session_key(key.value, challenge)
-            verify_mac(Algorithm.SM4, sk, apdu[:4] + bytes((len(data),)) + body, tag)
+            verify_mac(Algorithm.SM4, sk, cmd.header + bytes((len(data),)) + body, tag)
             return body
-        return verify_sm_command(algorithm_of(kf.algorithm), key.value, apdu, challenge)
+        return verify_sm_command(algorithm_of(kf.algorithm), key.value, cmd, challenge)
     except CryptoError as exc:
         raise SwError(SW.SM_OBJECTS_WRONG) from exc
 
 
-def unwrap_write(card: VirtualCard, apdu: bytes, requirement: Protection) -> bytes:
+def unwrap_write(card: VirtualCard, cmd: Command, requirement: Protection) -> bytes:
     """The plain data of a write command, verifying and decrypting secure messaging when CLA bit 04 is set."""
-    if not apdu[0] & 0x04:
+    if not cmd.cla & 0x04:
         if requirement is not Protection.NONE:
             raise SwError(SW.SM_OBJECTS_MISSING)
-        return split(apdu)[0]
+        return cmd.data
     if requirement is not Protection.ENC_MAC:
-        return verify_command_mac(card, apdu)
+        return verify_command_mac(card, cmd)
     kf = card.key_file()
     key = sm_key(card, kf)
     challenge = card.take_challenge()
-    data, _ = split(apdu)
     try:
         if kf.scheme is Scheme.HEALTH:
-            return health_sm_unwrap(key.value, challenge, apdu[:4], data)
+            return health_sm_unwrap(key.value, challenge, cmd.header, cmd.data)
         alg = algorithm_of(kf.algorithm)
-        body = verify_sm_command(alg, key.value, apdu, challenge)
+        body = verify_sm_command(alg, key.value, cmd, challenge)
         return sm_decrypt_data(alg, key.value, body)
     except CryptoError as exc:
         raise SwError(SW.SM_OBJECTS_WRONG) from exc
 
 
-def mac_response(card: VirtualCard, apdu: bytes, data: bytes) -> bytes:
+def mac_response(card: VirtualCard, cmd: Command, data: bytes) -> bytes:
     """``data ‖ MAC`` for a CLA-04 read; checks the command's own MAC when it has one (see the module docstring)."""
     kf = card.key_file()
     if kf.scheme is not Scheme.FMCOS:
         raise SwError(SW.SM_NOT_SUPPORTED)
-    body, _ = split(apdu)
+    body = cmd.data
     if body and len(body) != 4:
         raise SwError(SW.WRONG_LENGTH)
     key = sm_key(card, kf)
@@ -112,7 +111,7 @@ def mac_response(card: VirtualCard, apdu: bytes, data: bytes) -> bytes:
     alg = algorithm_of(kf.algorithm)
     try:
         if body:
-            verify_sm_command(alg, key.value, apdu, challenge)
+            verify_sm_command(alg, key.value, cmd, challenge)
         return data + mac(alg, key.value, data, challenge)
     except CryptoError as exc:
         raise SwError(SW.SM_OBJECTS_WRONG) from exc

@@ -69,12 +69,18 @@ def sm_encrypt_and_mac_command(
     return sm_mac_command(alg, mac_key, encrypted, challenge)
 
 
-def verify_sm_command(alg: Algorithm, key: bytes, apdu_bytes: bytes, challenge: bytes) -> bytes:
-    """Check the MAC of a secure-messaging command APDU (card side) and return its data without the MAC."""
-    try:
-        command = Command.decode(apdu_bytes)
-    except ApduFormatError as exc:
-        raise CryptoError(f"command: {exc.message}") from exc
+def verify_sm_command(alg: Algorithm, key: bytes, apdu: bytes | Command, challenge: bytes) -> bytes:
+    """Check the MAC of a secure-messaging command APDU (card side) and return its data without the MAC.
+
+    ``apdu`` is the command as sent, or as the card's engine already parsed it (:mod:`apdu.engine`).
+    """
+    if isinstance(apdu, Command):
+        command = apdu
+    else:
+        try:
+            command = Command.decode(apdu)
+        except ApduFormatError as exc:
+            raise CryptoError(f"command: {exc.message}") from exc
     if len(command.data) < MAC_BYTES:
         raise CryptoError("command: no room for a MAC in the data field")
     body, tag = command.data[:-MAC_BYTES], command.data[-MAC_BYTES:]

@@ -12,7 +12,7 @@ from sam.virtual.files import FileTree
 from sam.virtual.image import SamImage
 from sam.virtual.session import Session
 
-__all__ = ["Handler", "SamContext", "require_length", "require_p1p2", "require_pin"]
+__all__ = ["Handler", "SamContext", "require_pin"]
 
 
 @dataclass(slots=True)
@@ -27,19 +27,6 @@ class SamContext:
 
 #: A command handler: returns the response data (SW 9000) or raises :class:`apdu.card.SwError`.
 Handler = Callable[[SamContext, Command], bytes]
-
-
-def require_p1p2(cmd: Command, p1: int, p2: int) -> None:
-    """``6A86`` unless P1-P2 are as given."""
-    if (cmd.p1, cmd.p2) != (p1, p2):
-        raise SwError(SW.WRONG_P1P2)
-
-
-def require_length(cmd: Command, *lengths: int) -> bytes:
-    """The data field, or ``6700`` if its length is not one of ``lengths``."""
-    if len(cmd.data) not in lengths:
-        raise SwError(SW.WRONG_LENGTH)
-    return cmd.data
 
 
 def require_pin(ctx: SamContext) -> None:

@@ -15,8 +15,9 @@ import secrets
 
 from apdu.card import SwError
 from apdu.command import Command
+from apdu.engine import require_length, require_no_data, require_p1p2
 from apdu.status import SW, wrong_le
-from sam.virtual.context import SamContext, require_length, require_p1p2
+from sam.virtual.context import SamContext
 
 __all__ = ["get_challenge", "get_response", "read_binary", "select"]
 
@@ -51,8 +52,7 @@ def _slice(content: bytes, offset: int, le: int | None) -> bytes:
 
 def read_binary(ctx: SamContext, cmd: Command) -> bytes:
     """READ BINARY by SFI or from the current EF."""
-    if cmd.data:
-        raise SwError(SW.WRONG_LENGTH)
+    require_no_data(cmd)
     s = ctx.session
     if cmd.p1 & 0x80:
         if cmd.p1 & 0x60:
@@ -73,8 +73,7 @@ def read_binary(ctx: SamContext, cmd: Command) -> bytes:
 def get_response(ctx: SamContext, cmd: Command) -> bytes:
     """Hand out the data of the previous command (``61xx``); the rest stays for the next GET RESPONSE."""
     require_p1p2(cmd, 0, 0)
-    if cmd.data:
-        raise SwError(SW.WRONG_LENGTH)
+    require_no_data(cmd)
     pending = ctx.session.pending_response
     if not pending:
         raise SwError(SW.CONDITIONS_NOT_SATISFIED)

@@ -14,8 +14,9 @@ import hmac
 
 from apdu.card import SwError
 from apdu.command import Command
+from apdu.engine import require_p1p2
 from apdu.status import SW, tries_left
-from sam.virtual.context import SamContext, require_p1p2
+from sam.virtual.context import SamContext
 
 __all__ = ["change_pin", "verify_pin"]
 

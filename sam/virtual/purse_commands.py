@@ -33,6 +33,7 @@ import hmac
 
 from apdu.card import SwError
 from apdu.command import Command
+from apdu.engine import require_p1p2
 from apdu.response_records import SamPurchaseInitResponse
 from apdu.status import SW
 from sam.crypto import (
@@ -48,7 +49,7 @@ from sam.crypto import (
 )
 from sam.keystore import KeyEntry, UnknownKeyError
 from sam.virtual.cipher import ordered_factors
-from sam.virtual.context import SamContext, require_p1p2, require_pin
+from sam.virtual.context import SamContext, require_pin
 from sam.virtual.image import MAX_SERIAL
 from sam.virtual.session import PendingPurchase
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from apdu.command import Command
-from apdu.engine import Engine, parse_command
+from apdu.engine import Engine
 from apdu.status import SW, more_data, sw_bytes
 from sam.virtual import cipher, iso, pin, purse_commands, sign
 from sam.virtual.context import Handler, SamContext
@@ -149,6 +149,4 @@ def _respond(ctx: SamContext, cmd: Command, data: bytes) -> bytes:
 
 
 #: The SAM's command engine: (CLA, INS) dispatch, handlers take a parsed :class:`~apdu.command.Command`.
-ENGINE: Engine[SamContext, Command] = Engine(
-    by_cla_ins=COMMANDS, parse=parse_command, after=_respond, name="virtual SAM"
-)
+ENGINE: Engine[SamContext] = Engine(by_cla_ins=COMMANDS, after=_respond, name="virtual SAM")

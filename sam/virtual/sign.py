@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from apdu.card import SwError
 from apdu.command import Command
+from apdu.engine import require_p1p2
 from apdu.status import SW
 from sam.crypto import sm3
 from sam.crypto.sm2 import sm2_load_private_key, sm2_sign_digest
-from sam.virtual.context import SamContext, require_p1p2, require_pin
+from sam.virtual.context import SamContext, require_pin
 
 __all__ = ["MAX_SM3_INPUT", "sm2_sign", "sm3_digest"]
 

@@ -4,7 +4,7 @@ The reference below reads the ISO/IEC 7816-3 §12.1.3 case table the other way r
 lists the seven layouts a command of ``n`` bytes could have, keeps the one whose length fields account for
 exactly ``n`` bytes, and builds the command with the validating constructor. The fast path must give an equal
 object with the same fields (``extended`` and ``redact`` included) or fail with the same ``ApduFormatError``
-field.
+field; through the engine, a failure is ``6700``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apdu.command import Command, Redact
+from apdu.engine import Engine
 from apdu.errors import ApduFormatError
 
 SETTINGS = settings(max_examples=400, deadline=None)
@@ -102,6 +103,30 @@ def test_fast_decode_accepts_bytearray_and_memoryview(raw: bytes) -> None:
     expected = _outcome(Command.decode, raw)
     assert _outcome(Command.decode, bytearray(raw)) == expected
     assert _outcome(Command.decode, memoryview(raw)) == expected
+
+
+def _data(ctx: list[Command], cmd: Command) -> bytes:
+    ctx.append(cmd)
+    return b""
+
+
+ENGINE: Engine[list[Command]] = Engine(by_ins={ins: _data for ins in range(256)}, classes=range(256))
+
+
+@SETTINGS
+@given(st.one_of(st.binary(max_size=300), near_valid()))
+def test_the_engine_hands_over_the_same_command_or_answers_6700(raw: bytes) -> None:
+    """What a handler gets is what the validating constructor builds; no layout fits: ``6700``, no handler runs."""
+    seen: list[Command] = []
+    answer = ENGINE.execute(seen, raw)
+    try:
+        strict = reference_decode(raw)
+    except ApduFormatError:
+        assert answer == b"\x67\x00"
+        assert not seen
+    else:
+        assert answer == b"\x90\x00"
+        _same(seen[0], strict)
 
 
 def test_a_decoded_command_is_frozen() -> None:
