@@ -54,6 +54,9 @@ class KeyUsage(enum.IntEnum):
     PIN = 0x0D
     EXTERNAL_AUTH = 0x0E
     INTERNAL_AUTH = 0x0F
+    #: The issuer's unload (圈提) key: a project value (FMCOS key type ``3D`` & ``1F``), not a PSAM attribute — real
+    #: PSAMs hold no unload key; only the virtual SAM's ``80 7C`` extension and key-store files use it.
+    UNLOAD = 0x1D
 
 
 class CipherMode(enum.IntEnum):

@@ -34,6 +34,7 @@ from apdu.bcd import encode_datetime
 from apdu.channel import Channel
 from apdu.command import Command, Redact
 from apdu.errors import DataError, Layer, MacError, MissingInputError, PinBlockedError, PinError, error_for
+from apdu.pboc import TransactionType
 from apdu.response_records import SamPublicInfo, SamPurchaseInitResponse, TerminalInfo
 from sam.crypto import Algorithm, block_size, iv_from_challenge, pad80
 from sam.crypto.sm2 import SM2_DEFAULT_UID, sm2_load_public_key, sm2_z
@@ -233,9 +234,58 @@ class SamClient:
 
         A project extension of the virtual SAM (``80 7C``): real PSAMs do not hold load keys. Needs the SAM PIN.
         """
+        data = self._authorisation_data(
+            icc_random, online_counter, balance_before, amount, transaction_type, terminal_id, when, mac1,
+            key_version, algorithm, factors,
+        )  # fmt: skip
+        mac2 = self._send(Command(0x80, self.profile.load_mac2_ins, 0, 0, data, 4, redact=Redact.RESPONSE_DATA))
+        return _check("load MAC2", mac2, 4)
+
+    def authorise_unload(
+        self,
+        *,
+        icc_random: bytes,
+        online_counter: int,
+        balance_before: int,
+        amount: int,
+        terminal_id: bytes,
+        when: _dt.datetime,
+        mac1: bytes,
+        key_version: int,
+        algorithm: int,
+        factors: Sequence[bytes],
+    ) -> tuple[bytes, bytes]:
+        """Verify the card's unload MAC1 (type 03) and return ``(MAC2, expected answer MAC)`` for DEBIT FOR UNLOAD.
+
+        The same extension command as :meth:`authorise_load` (``80 7C``) with type 03: the virtual SAM uses its
+        unload master key (docs/sam.md; ``9403`` when it has none). Needs the SAM PIN.
+        """
+        data = self._authorisation_data(
+            icc_random, online_counter, balance_before, amount, TransactionType.UNLOAD, terminal_id, when, mac1,
+            key_version, algorithm, factors,
+        )  # fmt: skip
+        answer = self._send(Command(0x80, self.profile.load_mac2_ins, 0, 0, data, 8, redact=Redact.RESPONSE_DATA))
+        _check("unload MAC2 and answer MAC", answer, 8)
+        return answer[:4], answer[4:]
+
+    def _authorisation_data(
+        self,
+        icc_random: bytes,
+        online_counter: int,
+        balance_before: int,
+        amount: int,
+        transaction_type: int,
+        terminal_id: bytes,
+        when: _dt.datetime,
+        mac1: bytes,
+        key_version: int,
+        algorithm: int,
+        factors: Sequence[bytes],
+    ) -> bytes:
+        """The data of ``80 7C`` (docs/sam.md), after checking the SAM PIN is known."""
         self._need_pin()
         ordered = self.profile.order_factors(list(factors))
-        data = (
+        return (
             _check("icc_random", icc_random, 4)
             + online_counter.to_bytes(2, "big")
             + balance_before.to_bytes(4, "big")
@@ -247,8 +297,6 @@ class SamClient:
             + bytes((key_version, algorithm))
             + b"".join(_check("factors", f, 8) for f in ordered)
         )
-        mac2 = self._send(Command(0x80, self.profile.load_mac2_ins, 0, 0, data, 4, redact=Redact.RESPONSE_DATA))
-        return _check("load MAC2", mac2, 4)
 
     def verify_tac(
         self,

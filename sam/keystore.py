@@ -97,6 +97,7 @@ PURSE_KEY_USAGE: dict[str, KeyUsage] = {
     "external_auth": KeyUsage.EXTERNAL_AUTH,
     "pin_unblock": KeyUsage.PIN,
     "pin_reload": KeyUsage.PIN,
+    "unload": KeyUsage.UNLOAD,  # the project's demo unload master key (docs/decisions.md D13)
 }
 _PURSE_DEFAULT_INDEX: dict[str, int] = {"pin_reload": 2}
 
@@ -235,6 +236,10 @@ class KeyStore:
     def tac_key(self, version: int, algorithm: Algorithm) -> KeyEntry:
         """The TAC master key of a key version and algorithm (JR/T 0025.2 purchase MAC/TAC; host SAM ``80 7E``)."""
         return self._versioned(KeyUsage.TAC, version, algorithm)
+
+    def unload_key(self, version: int, algorithm: Algorithm) -> KeyEntry:
+        """The unload master key (圈提, JR/T 0025.1 INITIALIZE FOR UNLOAD; the same version as the card's load key)."""
+        return self._versioned(KeyUsage.UNLOAD, version, algorithm)
 
     def _versioned(self, usage: KeyUsage, version: int, algorithm: Algorithm) -> KeyEntry:
         for entry in self._entries:

@@ -1,11 +1,12 @@
 """The host's purse keys behind one interface (clearing practice, sources.md H2; clearing practice, sources.md H3; JR/T
 0025.2 session key, load MAC/TAC, purchase MAC/TAC).
 
-:class:`HostKeyStore` is what clearing and load authorisation ask: "is this TAC right for this card?" and "MAC2
-for this load". Keys never leave it. :class:`DemoKeyStore` holds the public demo master keys
-(``sam/data/demo-keys.json``, test and demo only) in the process's memory; a production host keeps them in a host
-SAM behind the same two methods (:class:`daemon.host.samkeys.SamKeyStore`, over PC/SC); a PKCS#11 HSM would be a
-third implementation (not written: docs/host.md, Status).
+:class:`HostKeyStore` is what clearing and load authorisation ask: "is this TAC right for this card?", "MAC2 for
+this load" and "MAC2 for this unload, and the answer MAC the card must give" (圈提, JR/T 0025.1 INITIALIZE FOR
+UNLOAD; the unload key, docs/decisions.md D13). Keys never leave it. :class:`DemoKeyStore` holds the public demo
+master keys (``sam/data/demo-keys.json``, test and demo only) in the process's memory; a production host keeps them
+in a host SAM behind the same three methods (:class:`daemon.host.samkeys.SamKeyStore`, over PC/SC); a PKCS#11 HSM
+would be a fourth implementation (not written: docs/host.md, Status).
 """
 
 from __future__ import annotations
@@ -18,13 +19,30 @@ from typing import Protocol
 
 from sam.crypto.algorithm import Algorithm
 from sam.crypto.diversify import diversify
-from sam.crypto.purse_crypto import load_mac1, load_mac2, load_session_key, load_tac, purchase_tac
+from sam.crypto.purse_crypto import (
+    load_mac1,
+    load_mac2,
+    load_session_key,
+    load_tac,
+    purchase_tac,
+    unload_mac,
+)
 from sam.keystore import DEMO_KEYS_RESOURCE
 
-__all__ = ["DEBIT_TYPE", "LOAD_TYPE", "DemoKeyStore", "HostKeyStore", "LoadFields", "TacFields"]
+__all__ = [
+    "DEBIT_TYPE",
+    "LOAD_TYPE",
+    "UNLOAD_TYPE",
+    "DemoKeyStore",
+    "HostKeyStore",
+    "LoadFields",
+    "TacFields",
+    "UnloadMacs",
+]
 
 DEBIT_TYPE = 0x06  # EP purchase (JR/T 0025.1 INITIALIZE FOR PURCHASE)
 LOAD_TYPE = 0x02  # EP load (JR/T 0025.1 CREDIT FOR LOAD)
+UNLOAD_TYPE = 0x03  # unload (JR/T 0025.1 INITIALIZE FOR UNLOAD)
 
 
 class TacFields(Protocol):
@@ -68,7 +86,7 @@ class TacFields(Protocol):
 
 @dataclass(frozen=True)
 class LoadFields:
-    """What MAC1 and MAC2 of a load cover (JR/T 0025.2 load MAC/TAC)."""
+    """What MAC1 and MAC2 of a load — or of an unload — cover (JR/T 0025.2 load MAC/TAC)."""
 
     algorithm: int
     amount_fen: int
@@ -79,6 +97,18 @@ class LoadFields:
     terminal_id: bytes
     card_time: str
     key_version: int = 1  # from INITIALIZE FOR LOAD: which load key (a SAM-backed store selects by it)
+
+
+@dataclass(frozen=True)
+class UnloadMacs:
+    """An unload's MAC2 (for DEBIT FOR UNLOAD) and the answer MAC the card must give to it (the unload session key
+    over new balance ‖ online counter ‖ amount ‖ 03 ‖ terminal ‖ date ‖ time, :func:`sam.crypto.unload_mac`)."""
+
+    mac2: bytes
+    answer: bytes
+
+    def __repr__(self) -> str:
+        return "UnloadMacs(<hidden>)"
 
 
 class HostKeyStore(Protocol):
@@ -92,13 +122,25 @@ class HostKeyStore(Protocol):
         """MAC2 for the load when the card's MAC1 is right (load key diversified by ``purse_factor``), else None."""
         ...
 
+    def unload_macs(self, purse_factor: bytes, fields: LoadFields) -> UnloadMacs | None:
+        """MAC2 and the expected answer MAC for the unload (type 03) when the card's MAC1 is right (the unload key
+        diversified by ``purse_factor``), else None (also when the store has no unload key)."""
+        ...
+
 
 class DemoKeyStore:
     """The demo master keys (3DES, one level of diversification by the EF15 factor). Test and demo only."""
 
-    def __init__(self, tac_master: bytes, load_master: bytes, algorithm: Algorithm = Algorithm.TDES) -> None:
+    def __init__(
+        self,
+        tac_master: bytes,
+        load_master: bytes,
+        algorithm: Algorithm = Algorithm.TDES,
+        unload_master: bytes | None = None,
+    ) -> None:
         self._tac = tac_master
         self._load = load_master
+        self._unload = unload_master
         self._alg = algorithm
 
     def __repr__(self) -> str:
@@ -109,18 +151,37 @@ class DemoKeyStore:
         """The shipped demo key set."""
         data = json.loads(resources.files("sam").joinpath("data", DEMO_KEYS_RESOURCE).read_text(encoding="utf-8"))
         keys = data["purse_app"]["master_keys"]
-        return cls(bytes.fromhex(keys["tac"]), bytes.fromhex(keys["load"]))
+        return cls(bytes.fromhex(keys["tac"]), bytes.fromhex(keys["load"]), unload_master=bytes.fromhex(keys["unload"]))
 
-    def load_mac2(self, purse_factor: bytes, fields: LoadFields) -> bytes | None:
+    def _session_key(self, master: bytes, purse_factor: bytes, fields: LoadFields, tx_type: int) -> bytes | None:
+        """The card's load/unload session key when its MAC1 (type ``tx_type``) is right, else None."""
         alg = Algorithm(fields.algorithm)
         if alg is not self._alg:
             return None
-        dlk = diversify(alg, self._load, purse_factor)
-        sk = load_session_key(alg, dlk, fields.icc_random, fields.online_counter)
-        expected = load_mac1(alg, sk, fields.balance_before_fen, fields.amount_fen, LOAD_TYPE, fields.terminal_id)
-        if not hmac.compare_digest(expected, fields.mac1):
+        card_key = diversify(alg, master, purse_factor)
+        sk = load_session_key(alg, card_key, fields.icc_random, fields.online_counter)
+        expected = load_mac1(alg, sk, fields.balance_before_fen, fields.amount_fen, tx_type, fields.terminal_id)
+        return sk if hmac.compare_digest(expected, fields.mac1) else None
+
+    def load_mac2(self, purse_factor: bytes, fields: LoadFields) -> bytes | None:
+        sk = self._session_key(self._load, purse_factor, fields, LOAD_TYPE)
+        if sk is None:
             return None
-        return load_mac2(alg, sk, fields.amount_fen, LOAD_TYPE, fields.terminal_id, bytes.fromhex(fields.card_time))
+        return load_mac2(
+            self._alg, sk, fields.amount_fen, LOAD_TYPE, fields.terminal_id, bytes.fromhex(fields.card_time)
+        )
+
+    def unload_macs(self, purse_factor: bytes, fields: LoadFields) -> UnloadMacs | None:
+        if self._unload is None or fields.amount_fen > fields.balance_before_fen:
+            return None
+        sk = self._session_key(self._unload, purse_factor, fields, UNLOAD_TYPE)
+        if sk is None:
+            return None
+        stamp = bytes.fromhex(fields.card_time)
+        mac2 = load_mac2(self._alg, sk, fields.amount_fen, UNLOAD_TYPE, fields.terminal_id, stamp)
+        answer = unload_mac(self._alg, sk, fields.balance_before_fen - fields.amount_fen, fields.online_counter,
+                            fields.amount_fen, UNLOAD_TYPE, fields.terminal_id, stamp)  # fmt: skip
+        return UnloadMacs(mac2, answer)
 
     def tac_matches(self, purse_factor: bytes, fields: TacFields, tac: bytes) -> bool:
         dtk = diversify(self._alg, self._tac, purse_factor)

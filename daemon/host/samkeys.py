@@ -7,7 +7,9 @@ through vpcd: ``healthcard sam new --kind host`` + ``healthcard sam serve``) or 
 
 * load MAC2: ``80 7C`` with the card's purse factor; the SAM checks MAC1 first (``9302``: None, the load is refused
   with ``WRONG_MAC``);
-* TAC check: ``80 7E`` (project extension, docs/sam.md): the SAM answers only right (``9000``) or wrong (``9302``).
+* TAC check: ``80 7E`` (project extension, docs/sam.md): the SAM answers only right (``9000``) or wrong (``9302``);
+* unload MAC2 and the answer MAC the card must give: ``80 7C`` with type 03 (the SAM's unload master key, docs/
+  decisions.md D13).
 
 The host process sees neither a master key nor a session key, only MAC2 and yes/no. The SAM PIN is verified once
 per power-on of the SAM (the docs/sam.md PIN gate; again after the SAM was reset or reconnected). A SAM that
@@ -35,7 +37,15 @@ from apdu.errors import DataError, MacError, MissingInputError, ReaderError, Sam
 from apdu.transport import Transport
 from daemon.host.config import KeysConfig
 from daemon.host.errors import HostKeysUnavailableError
-from daemon.host.keystore import DEBIT_TYPE, LOAD_TYPE, DemoKeyStore, HostKeyStore, LoadFields, TacFields
+from daemon.host.keystore import (
+    DEBIT_TYPE,
+    LOAD_TYPE,
+    DemoKeyStore,
+    HostKeyStore,
+    LoadFields,
+    TacFields,
+    UnloadMacs,
+)
 from daemon.samgate import is_sam_pin_refusal
 from sam.client import SamClient
 from sam.crypto import Algorithm, load_tac_data, purchase_tac_data
@@ -186,11 +196,15 @@ class SamKeyStore:
 
     def load_mac2(self, purse_factor: bytes, fields: LoadFields) -> bytes | None:
         """MAC2 from the SAM (``80 7C``: it checks MAC1 first); None when MAC1 is wrong (``9302``)."""
-        try:
-            when = dt.datetime.strptime(fields.card_time, "%Y%m%d%H%M%S")
-        except ValueError:
-            raise DataError("card_time: not a valid date and time", field="card_time") from None
+        when = _card_time(fields)
         return self._run("load MAC2", lambda client: _load_mac2(client, purse_factor, fields, when))
+
+    def unload_macs(self, purse_factor: bytes, fields: LoadFields) -> UnloadMacs | None:
+        """MAC2 and the expected answer MAC of an unload from the SAM (``80 7C`` type 03 with its unload master key,
+        docs/sam.md); None when MAC1 is wrong (``9302``). A SAM without the unload key answers ``9403``:
+        HOST_KEYS_UNAVAILABLE naming it."""
+        when = _card_time(fields)
+        return self._run("unload MAC2", lambda client: _unload_macs(client, purse_factor, fields, when))
 
     def tac_matches(self, purse_factor: bytes, fields: TacFields, tac: bytes) -> bool:
         """Whether the TAC is right, checked inside the SAM (``80 7E``)."""
@@ -218,6 +232,26 @@ class SamKeyStore:
         for sam in self._sams:
             sam.run("TAC check", lambda client: self._verify_tac(client, bytes(8), covered, bytes(4)))
             sam.run("load MAC2", lambda client: _load_mac2(client, bytes(8), load, dt.datetime(2000, 1, 1)))
+
+
+def _card_time(fields: LoadFields) -> dt.datetime:
+    try:
+        return dt.datetime.strptime(fields.card_time, "%Y%m%d%H%M%S")
+    except ValueError:
+        raise DataError("card_time: not a valid date and time", field="card_time") from None
+
+
+def _unload_macs(client: SamClient, purse_factor: bytes, fields: LoadFields, when: dt.datetime) -> UnloadMacs | None:
+    try:
+        mac2, answer = client.authorise_unload(
+            icc_random=fields.icc_random, online_counter=fields.online_counter,
+            balance_before=fields.balance_before_fen, amount=fields.amount_fen, terminal_id=fields.terminal_id,
+            when=when, mac1=fields.mac1, key_version=fields.key_version, algorithm=fields.algorithm,
+            factors=[purse_factor],
+        )  # fmt: skip
+    except MacError:  # 9302: the card's MAC1 is wrong
+        return None
+    return UnloadMacs(mac2, answer)
 
 
 def _load_mac2(client: SamClient, purse_factor: bytes, fields: LoadFields, when: dt.datetime) -> bytes | None:

@@ -28,10 +28,19 @@ from healthcard.api.session import (
     DEMO_SAM_PIN,
     CardSession,
     SamLoadAuthoriser,
+    SamUnloadAuthoriser,
     open_pcsc_session,
     open_virtual_session,
 )
 from healthcard.api.signatures import TrustList
+from healthcard.api.unload import (
+    DemoUnloadAuthoriser,
+    NoUnloadKeyError,
+    UnloadAnswerError,
+    UnloadAuthorisation,
+    UnloadAuthoriser,
+    UnloadJournal,
+)
 from healthcard.codecs.fixed import InpatientRecord, OutpatientRecord
 from healthcard.codecs.signature import RecordSignature, SignatureStatus
 from healthcard.cos.card import VirtualCard
@@ -50,6 +59,7 @@ __all__ = [
     "CardUpdate",
     "DebitJournal",
     "DemoLoadAuthoriser",
+    "DemoUnloadAuthoriser",
     "InpatientRecord",
     "IssueResult",
     "IssuerConfig",
@@ -58,6 +68,7 @@ __all__ = [
     "LoadRequest",
     "LoadResult",
     "LoggedCardState",
+    "NoUnloadKeyError",
     "OutpatientRecord",
     "Person",
     "PreparedDebit",
@@ -68,9 +79,14 @@ __all__ = [
     "RecordSignature",
     "SamClient",
     "SamLoadAuthoriser",
+    "SamUnloadAuthoriser",
     "Section",
     "SignatureStatus",
     "TrustList",
+    "UnloadAnswerError",
+    "UnloadAuthorisation",
+    "UnloadAuthoriser",
+    "UnloadJournal",
     "VirtualCard",
     "blank_card",
     "card_no_for",

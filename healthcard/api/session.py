@@ -26,7 +26,7 @@ from apdu.inprocess import InProcessTransport
 from apdu.pcsc import PcscTransport
 from apdu.trace import Tracer
 from apdu.transport import Transport
-from healthcard.api import lifecycle, purse, reading, signatures, writing
+from healthcard.api import lifecycle, purse, reading, signatures, unload, writing
 from healthcard.api.access import CardAccess
 from healthcard.api.sections import CardData, CardUpdate, Section
 from healthcard.api.signatures import TrustList
@@ -40,6 +40,7 @@ from sam.client import SamClient
 __all__ = [
     "CardSession",
     "SamLoadAuthoriser",
+    "SamUnloadAuthoriser",
     "open_pcsc_session",
     "open_virtual_session",
 ]
@@ -62,6 +63,23 @@ class SamLoadAuthoriser:
             mac1=request.mac1, key_version=request.key_version, algorithm=request.algorithm,
             factors=(request.diversification_factor,),
         )  # fmt: skip
+
+
+class SamUnloadAuthoriser:
+    """Unload authorisation by the session's SAM (the virtual SAM's ``80 7C`` with type 03, PIN-gated): checks MAC1,
+    returns MAC2 and the answer MAC the card must give. Demo and offline use only: a real PSAM holds no unload key."""
+
+    def __init__(self, sam: SamClient) -> None:
+        self.sam = sam
+
+    def __call__(self, request: purse.LoadRequest) -> unload.UnloadAuthorisation:
+        mac2, answer = self.sam.authorise_unload(
+            icc_random=request.icc_random, online_counter=request.online_counter,
+            balance_before=request.balance_before_fen, amount=request.amount_fen, terminal_id=request.terminal_id,
+            when=request.when, mac1=request.mac1, key_version=request.key_version, algorithm=request.algorithm,
+            factors=(request.diversification_factor,),
+        )  # fmt: skip
+        return unload.UnloadAuthorisation(mac2, answer)
 
 
 class CardSession:
@@ -401,6 +419,35 @@ class CardSession:
             raise DataError("a load needs the cardholder's purse PIN", field="PIN")
         return purse.load(self._purse_ctx(), self._number_or_blank(), amount_fen, authoriser=authoriser,
                           pin=the_pin, terminal_id=sam.terminal_id(), journal=journal, when=when)  # fmt: skip
+
+    def unload(
+        self,
+        amount_fen: int | None = None,
+        *,
+        authoriser: unload.UnloadAuthoriser | Callable[[purse.LoadRequest], unload.UnloadAuthorisation] | None = None,
+        journal: unload.UnloadJournal | None = None,
+        when: _dt.datetime | None = None,
+        pin: str | None = None,
+    ) -> purse.LoadResult:
+        """An unload (圈提, :mod:`healthcard.api.unload`): ``amount_fen`` or, ``None``, the whole balance; MAC2 from
+        ``authoriser`` (default: the session SAM's unload key, the virtual SAM's ``80 7C`` extension).
+
+        The journal sees it right before DEBIT FOR UNLOAD and right after the answer MAC; one whose answer was lost
+        or wrong is settled with :meth:`recover_unload`.
+        """
+        sam = self._need_sam()
+        if authoriser is None:
+            authoriser = SamUnloadAuthoriser(sam)
+        the_pin = pin or self.purse_pin
+        if the_pin is None:
+            raise DataError("an unload needs the cardholder's purse PIN", field="PIN")
+        return unload.unload(self._purse_ctx(), self._number_or_blank(), amount_fen, authoriser=authoriser,
+                             pin=the_pin, terminal_id=sam.terminal_id(), journal=journal, when=when)  # fmt: skip
+
+    def recover_unload(self, prepared: purse.PreparedLoad) -> purse.LoadResult | None:
+        """GET TRANSACTION PROVE (type 03), then the detail records, for a prepared unload: its result (``tac`` =
+        the answer MAC, empty when the proof is gone), or ``None`` if the card never unloaded."""
+        return unload.recover_unload(self._purse_ctx(), prepared)
 
     def purse_records(self) -> tuple[purse.PurseRecord, ...]:
         """The EP detail records, newest first (JR/T 0025.1 transaction detail file; READ RECORD by SFI until 6A83)."""

@@ -6,7 +6,8 @@ application data (30 B, transparent, read free by SFI 0x15), EP purse ``0002`` w
 SFI 0x18 (23-byte records). Keys are 3DES, diversified one level with the rightmost 8 bytes of the
 application serial (sam/data/demo-keys.json "purse_app").
 
-States: PIN (3A) → 1, external authentication (39, id 00) → 2. Load needs the PIN (load key use right F1);
+States: PIN (3A) → 1, external authentication (39, id 00) → 2. Load and unload need the PIN (use right F1 of the load
+key 3F and the unload key 3D, both diversified like the others; docs/decisions.md D13);
 EF15 is written after external authentication (F2).
 """
 
@@ -43,6 +44,7 @@ def epurse_profile(*, detail_records: int = 10) -> EPurseProfile:
         _k("external_auth", 0x39, 0x00, state=2, p="ADF master / external authentication"),
         _k("purchase", 0x3E, 0x01, p="purchase (消费)"),
         _k("load", 0x3F, 0x01, use=right(1), p="load (圈存), needs the PIN"),
+        _k("unload", 0x3D, 0x01, use=right(1), p="unload (圈提), needs the PIN"),
         _k("tac", 0x34, 0x00, p="TAC (internal key)"),
         _k("line_protection", 0x36, 0x00, p="line protection (维护)"),
         _k("pin_unblock", 0x37, 0x00, p="PIN unblock"),

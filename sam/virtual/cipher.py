@@ -45,7 +45,7 @@ from sam.virtual.session import WorkingKey
 
 __all__ = ["cipher_data", "health_derive", "init_cipher", "ordered_factors"]
 
-_NOT_VIA_1A = frozenset({KeyUsage.MASTER, KeyUsage.PURCHASE, KeyUsage.LOAD, KeyUsage.TAC})
+_NOT_VIA_1A = frozenset({KeyUsage.MASTER, KeyUsage.PURCHASE, KeyUsage.LOAD, KeyUsage.TAC, KeyUsage.UNLOAD})
 MAX_LEVELS = 3
 
 

@@ -46,9 +46,11 @@ FACTOR_ORDERS = ("general_first", "as_listed")
 #: all-in-one SAM, which also authorises loads with ``80 7C`` when no host is configured); ``psam`` a terminal's SAM,
 #: without the purse load and TAC master keys (a real PSAM holds neither: loads are authorised and TACs checked at
 #: the host, JR/T 0025.2 load MAC/TAC, clearing practice sources.md H2/H3); ``host`` the hospital host's SAM, with
-#: only those two (``80 7C`` load MAC2, ``80 7E`` TAC check; docs/host.md "Keys in a SAM").
+#: only those two (``80 7C`` load MAC2, ``80 7E`` TAC check; docs/host.md "Keys in a SAM") and the unload master key
+#: when the store has one (``80 7C`` type 03; an issuer key as well, docs/decisions.md D13).
 IMAGE_KINDS = ("demo", "psam", "host")
-_HOST_USAGES = frozenset({KeyUsage.LOAD, KeyUsage.TAC})
+_REQUIRED_HOST_USAGES = frozenset({KeyUsage.LOAD, KeyUsage.TAC})
+_HOST_USAGES = _REQUIRED_HOST_USAGES | {KeyUsage.UNLOAD}
 DEFAULT_PIN = "123456"
 DEFAULT_TERMINAL_ID = bytes.fromhex("000000000001")
 MAX_SERIAL = 0xFFFFFFFF
@@ -212,7 +214,7 @@ def keys_for_kind(store: KeyStore, kind: str) -> KeyStore:
         return store
     host_key = [e for e in store if e.app == "purse" and e.usage in _HOST_USAGES]
     if kind == "host":
-        if {e.usage for e in host_key} != _HOST_USAGES:
+        if not {e.usage for e in host_key} >= _REQUIRED_HOST_USAGES:
             raise SamImageError("a host SAM needs the purse load and TAC master keys; the key store lacks one")
         entries = host_key
     else:

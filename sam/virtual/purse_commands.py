@@ -15,7 +15,10 @@ this SAM does (issue #11 item 6).
 ``80 7C 00 00 Lc | ICC random(4) ‖ online counter(2) ‖ balance before(4) ‖ amount(4) ‖ type(1) ‖ terminal ID(6) ‖
 datetime(7) ‖ MAC1(4) ‖ key version(1) ‖ algorithm(1) ‖ factors(8N)``, Lc = ``22 + 8N``: verifies the card's
 load MAC1 (``9302`` if wrong) and returns the load MAC2 for CREDIT FOR LOAD (JR/T 0025.2 load MAC/TAC). Needs the SAM
-PIN.
+PIN. With type ``03`` (unload, 圈提, JR/T 0025.1 INITIALIZE FOR UNLOAD) it uses the unload master key instead and
+answers ``MAC2 ‖ answer MAC`` (8 bytes): the MAC the card's DEBIT FOR UNLOAD must answer, over new balance ‖ online
+counter ‖ amount ‖ type ‖ terminal ID ‖ datetime (the project's layout, docs/virtual-card.md), so the terminal can
+check that the card really unloaded. No such key → ``9403``.
 
 ``80 7E P1 00 Lc | covered ‖ TAC(4) ‖ key version(1) ‖ algorithm(1) ‖ factors(8N)`` (project extension, the host
 SAM's TAC check): P1 is the transaction type the TAC covers; ``covered`` is what the card's TAC covers (JR/T 0025.2
@@ -34,6 +37,7 @@ import hmac
 from apdu.card import SwError
 from apdu.command import Command
 from apdu.engine import require_p1p2
+from apdu.pboc import TransactionType
 from apdu.response_records import SamPurchaseInitResponse
 from apdu.status import SW
 from sam.crypto import (
@@ -46,6 +50,7 @@ from sam.crypto import (
     purchase_mac2,
     purchase_session_key,
     tac_mac,
+    unload_mac,
 )
 from sam.keystore import KeyEntry, UnknownKeyError
 from sam.virtual.cipher import ordered_factors
@@ -135,14 +140,20 @@ def authorise_load(ctx: SamContext, cmd: Command) -> bytes:
     balance, amount, tx_type = int.from_bytes(d[6:10], "big"), int.from_bytes(d[10:14], "big"), d[14]
     terminal_id, date_time, mac1 = d[15:21], d[21:28], d[28:32]
     version, alg = d[32], _algorithm(d[33])
+    unload = tx_type == TransactionType.UNLOAD
     try:
-        entry = ctx.image.keys.load_key(version, alg)
+        entry = (ctx.image.keys.unload_key if unload else ctx.image.keys.load_key)(version, alg)
     except UnknownKeyError:
         raise SwError(SW.KEY_INDEX_UNSUPPORTED) from None
     session_key = load_session_key(alg, _card_key(ctx, entry, d[_LOAD_FIXED:]), random, counter)
     if not hmac.compare_digest(load_mac1(alg, session_key, balance, amount, tx_type, terminal_id), mac1):
         raise SwError(SW.MAC_ERROR)
-    return load_mac2(alg, session_key, amount, tx_type, terminal_id, date_time)
+    mac2 = load_mac2(alg, session_key, amount, tx_type, terminal_id, date_time)
+    if not unload:
+        return mac2
+    if amount > balance:
+        raise SwError(SW.INSUFFICIENT_FUNDS)
+    return mac2 + unload_mac(alg, session_key, balance - amount, counter, amount, tx_type, terminal_id, date_time)
 
 
 def verify_tac(ctx: SamContext, cmd: Command) -> bytes:

@@ -112,7 +112,7 @@ def test_holder_cannot_rewrite_an_allergy_record() -> None:
 def test_the_issuer_with_the_master_keys_still_can() -> None:
     card = fresh_card()
     purse_master_auth(card)  # the ADF master key (state 2)
-    assert card.execute(fmcos.write_transaction_key(0x3D, 0x01, MY_KEY).encode()) == OK
+    assert card.execute(fmcos.write_transaction_key(0x3C, 0x01, MY_KEY).encode()) == OK
     assert x(card, "80E0EF1F07 28 0010 F0 F0 FFFF") == OK
     x(card, "00A40000023F00")
     keys = DemoKeySource()

@@ -40,7 +40,7 @@ class MemoryDebitJournal(_Recorder):
 
 
 class MemoryLoadJournal(_Recorder):
-    """A LoadJournal in memory."""
+    """A LoadJournal (and UnloadJournal) in memory."""
 
     def __init__(self, session: CardSession | None = None) -> None:
         super().__init__(session)
@@ -54,3 +54,5 @@ class MemoryLoadJournal(_Recorder):
     def loaded(self, result: LoadResult) -> None:
         self.result = result
         self._note()
+
+    unloaded = loaded  # an UnloadJournal too (healthcard.api.unload: the same records)

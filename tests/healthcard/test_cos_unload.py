@@ -1,8 +1,8 @@
 """Unload (圈提, JR/T 0025.1 INITIALIZE FOR UNLOAD): INITIALIZE FOR UNLOAD ``80 50 05 02`` and DEBIT FOR UNLOAD ``80 54
 03 00``.
 
-The demo profile has no unload key, so each test first adds one (type 3D, index 01) with WRITE KEY, after
-EXTERNAL AUTHENTICATE with the ADF master key. MAC1 and MAC2
+The demo profile issues the unload key (type 3D, index 01, use right F1: the PIN), diversified from the demo
+unload master key by the purse factor (docs/decisions.md D13). MAC1 and MAC2
 are the load formulas with transaction type 03 and the unload key's session key (JR/T 0025.2 load MAC/TAC); the answer
 MAC is the project's documented choice (docs/virtual-card.md): session-key MAC over new balance ‖ online counter ‖
 amount ‖ type ‖ terminal ‖ date ‖ time.
@@ -10,24 +10,34 @@ amount ‖ type ‖ terminal ‖ date ‖ time.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
-from apdu import fmcos
 from healthcard.cos import VirtualCard
 from healthcard.virtual import DEMO_TERMINAL_ID
 from sam.crypto import Algorithm, load_mac1, load_mac2, load_session_key, session_mac
-from tests.healthcard.vcard_tools import OK, WHEN, balance, fresh_card, purse_factor, purse_master_auth, x
+from tests.healthcard.vcard_tools import KEYS, OK, WHEN, balance, fresh_card, purse_factor, x
 
 TDES = Algorithm.TDES
-UNLOAD_KEY = bytes.fromhex("3D3D3D3D3D3D3D3D0102030405060708")
 TX_UNLOAD = 0x03
+UNLOAD_KEY = b""
 
 
 def _card_with_unload_key() -> VirtualCard:
+    global UNLOAD_KEY  # noqa: PLW0603 - the card key of the demo card, the same for every copy
     card = fresh_card()
-    purse_master_auth(card)  # adding a key to an issued card needs the ADF master key
-    assert card.execute(fmcos.write_transaction_key(0x3D, 0x01, UNLOAD_KEY, use_right=0xF0).encode()) == OK
+    UNLOAD_KEY = KEYS.card_key("unload", purse_factor(card), None)
+    assert x(card, "0020000003123456") == OK  # the unload key's use right F1: the cardholder's PIN
     return card
+
+
+def card_without_unload_key() -> VirtualCard:
+    """A demo card as issued before the profile had the unload key (its purse key file lacks 3D/01)."""
+    card = fresh_card()
+    state = copy.deepcopy(card.state)
+    adf = state.mf.children[0x1001]
+    del adf.key_file.keys[(0x3D, 0x01)]  # type: ignore[union-attr]
+    return VirtualCard(state)
 
 
 @dataclass
@@ -80,12 +90,15 @@ def test_unload_refusals() -> None:
     assert x(card, "805005020B01", (10_001).to_bytes(4, "big") + DEMO_TERMINAL_ID + b"\x10") == b"\x94\x01"
     assert x(card, "805005020B02", (1).to_bytes(4, "big") + DEMO_TERMINAL_ID + b"\x10") == b"\x94\x03"  # no 3D/02
     assert x(card, "805005030B01", (1).to_bytes(4, "big") + DEMO_TERMINAL_ID + b"\x10") == b"\x6a\x86"
+    without_pin = fresh_card()
+    purse_factor(without_pin)
+    assert x(without_pin, "805005020B01", (1).to_bytes(4, "big") + DEMO_TERMINAL_ID + b"\x10") == b"\x69\x82"
     assert x(card, "805403000B", WHEN + bytes(4)) == b"\x69\x85"  # no INITIALIZE FOR UNLOAD before
     _initialize(card, 1)
     assert x(card, "805C000204")[-2:] == OK  # any other command ends the pending unload
     assert x(card, "805403000B", WHEN + bytes(4)) == b"\x69\x85"
     _initialize(card, 1)
     assert x(card, "8054030007", WHEN) == b"\x67\x00"
-    no_key = fresh_card()
+    no_key = card_without_unload_key()
     purse_factor(no_key)
     assert x(no_key, "805005020B01", (1).to_bytes(4, "big") + DEMO_TERMINAL_ID + b"\x10") == b"\x94\x03"

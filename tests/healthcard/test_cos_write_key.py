@@ -46,22 +46,22 @@ def _purse_card() -> tuple[VirtualCard, bytes]:
 
 def test_ciphertext_write_key_adds_a_key() -> None:
     card, master = _purse_card()
-    command = fmcos.write_transaction_key(0x3D, 0x01, NEW_KEY, use_right=0xF0, change_right=0xF0, version=2)
+    command = fmcos.write_transaction_key(0x3C, 0x01, NEW_KEY, use_right=0xF0, change_right=0xF0, version=2)
     wrapped_head = sm_encrypt_and_mac_command(TDES, master, master, command, bytes(4)).encode()[:4]
     assert wrapped_head == bytes.fromhex("84D40101")
     assert _ciphered(card, master, command) == OK
-    key = _kf(card).find(0x3D, 0x01)
+    key = _kf(card).find(0x3C, 0x01)
     assert key is not None and key.value == NEW_KEY and key.version == 2 and not key.protected
 
 
 def test_ciphertext_write_key_needs_challenge_and_right_mac() -> None:
     card, master = _purse_card()
-    command = fmcos.write_transaction_key(0x3D, 0x01, NEW_KEY)
+    command = fmcos.write_transaction_key(0x3C, 0x01, NEW_KEY)
     wrapped = sm_encrypt_and_mac_command(TDES, master, master, command, bytes(4)).encode()
     assert card.execute(wrapped) == b"\x69\x84"  # no challenge
     assert _ciphered(card, master, command, corrupt=True) == b"\x69\x88"
     assert _ciphered(card, OTHER_KEY, command) == b"\x69\x88"  # encrypted and MAC'd under a wrong key
-    assert _kf(card).find(0x3D, 0x01) is None
+    assert _kf(card).find(0x3C, 0x01) is None
     assert x(card, "00A40000021001")[-2:] == OK  # the card goes on answering normally
 
 
@@ -88,11 +88,11 @@ def test_protected_key_only_through_ciphertext() -> None:
 
 def test_plain_write_key_still_works_and_replace_needs_change_right() -> None:
     card, master = _purse_card()
-    assert card.execute(fmcos.write_transaction_key(0x3D, 0x02, NEW_KEY, change_right=0xEF).encode()) == OK
-    replace = fmcos.write_transaction_key(0x3D, 0x02, OTHER_KEY, update=True)
+    assert card.execute(fmcos.write_transaction_key(0x3C, 0x02, NEW_KEY, change_right=0xEF).encode()) == OK
+    replace = fmcos.write_transaction_key(0x3C, 0x02, OTHER_KEY, update=True)
     assert card.execute(replace.encode()) == b"\x69\x82"  # change right EF: never
     assert _ciphered(card, master, replace) == b"\x69\x82"  # ciphertext does not bypass the right
-    assert _ciphered(card, master, fmcos.write_transaction_key(0x3D, 0x02, NEW_KEY)) == b"\x6a\x89"  # exists
+    assert _ciphered(card, master, fmcos.write_transaction_key(0x3C, 0x02, NEW_KEY)) == b"\x6a\x89"  # exists
 
 
 def test_ciphertext_replacement_of_the_transport_key() -> None:
@@ -113,7 +113,7 @@ def test_ciphertext_replacement_of_the_transport_key() -> None:
 
 def test_ciphertext_write_key_class_and_key_file_errors() -> None:
     card, _ = _purse_card()
-    command = fmcos.write_transaction_key(0x3D, 0x01, NEW_KEY)
+    command = fmcos.write_transaction_key(0x3C, 0x01, NEW_KEY)
     assert card.execute(b"\x04" + command.encode()[1:]) == b"\x6e\x00"
     erased = blank_card(bytes(8))
     challenge = x(erased, "0084000008")[:-2]

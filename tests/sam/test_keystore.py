@@ -30,16 +30,20 @@ def demo_json() -> dict[str, Any]:
     return data
 
 
-def test_demo_copy_matches_shared_reference() -> None:
+def test_demo_copy_is_the_shared_reference_plus_the_project_unload_key() -> None:
+    """The shipped set is the shared reference's, plus the unload master key it lacks (docs/decisions.md D13)."""
     shared = Path(__file__).resolve().parents[3] / "shared" / "reference" / "demo-keys.json"
     if not shared.is_file():
         pytest.skip("shared/reference is not beside this checkout")
-    assert DATA.read_bytes() == shared.read_bytes()
+    ours = demo_json()
+    unload = ours["purse_app"]["master_keys"].pop("unload")
+    assert unload == "D5A3C1E7F9B20468AC13E5F7092B4D6F"
+    assert ours == json.loads(shared.read_text(encoding="utf-8"))
 
 
 def test_demo_keys_are_typed() -> None:
     store = load_demo_keys()
-    assert len(store) == 15 + 7 + 2
+    assert len(store) == 15 + 8 + 2
     purchase = store.by_name("purchase")
     assert (purchase.app, purchase.algorithm, purchase.usage, purchase.index, purchase.version) == (
         "purse",
@@ -58,6 +62,8 @@ def test_demo_keys_are_typed() -> None:
     assert store.terminal_id == bytes.fromhex("000000000001")
     assert store.purchase_key(1, Algorithm.TDES) == purchase
     assert store.load_key(1, Algorithm.TDES).name == "load"
+    unload = store.unload_key(1, Algorithm.TDES)
+    assert (unload.name, unload.usage, unload.index) == ("unload", KeyUsage.UNLOAD, 1)
 
 
 def test_repr_never_shows_key_bytes_or_pin() -> None:

@@ -24,7 +24,7 @@ def test_new_and_info(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     text = capsys.readouterr().out
     data = json.loads(text)
     assert data["terminal_id"] == "015300029D95" and data["terminal_serial"] == 0 and data["pin_tries_left"] == 3
-    assert len(data["keys"]) == 24
+    assert len(data["keys"]) == 25
     for entry in image.keys:
         assert entry.value.hex().upper() not in text
     assert image.sm2_private_key.hex().upper() not in text and "2468" not in text

@@ -135,10 +135,12 @@ def test_the_sam_agrees_with_sam_crypto(
 def test_image_kinds_hold_the_keys_of_their_role() -> None:
     demo = load_demo_keys()
     host = keys_for_kind(demo, "host")
-    assert sorted(e.name for e in host) == ["load", "tac"]
+    assert sorted(e.name for e in host) == ["load", "tac", "unload"]  # the issuer's keys (decisions D13)
     psam = keys_for_kind(demo, "psam")
-    assert {e.usage for e in psam if e.app == "purse"}.isdisjoint({KeyUsage.LOAD, KeyUsage.TAC})
-    assert len(psam) == len(demo) - 2 and keys_for_kind(demo, "demo") == demo
+    assert {e.usage for e in psam if e.app == "purse"}.isdisjoint({KeyUsage.LOAD, KeyUsage.TAC, KeyUsage.UNLOAD})
+    assert len(psam) == len(demo) - 3 and keys_for_kind(demo, "demo") == demo
+    without_unload = KeyStore([e for e in demo if e.name != "unload"])
+    assert sorted(e.name for e in keys_for_kind(without_unload, "host")) == ["load", "tac"]  # optional
     with pytest.raises(SamImageError, match="load and TAC"):
         keys_for_kind(psam, "host")
     with pytest.raises(SamImageError, match="kind"):
