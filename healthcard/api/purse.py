@@ -551,44 +551,54 @@ def recover_load(ctx: PurseContext, prepared: PreparedLoad) -> LoadResult | None
     * A prepared load without a terminal id (a journal written before it kept the online counter and terminal)
       cannot be proved: the balance alone decides, as above.
     """
+    return recover_online(ctx, prepared, TransactionType.EP_LOAD)
+
+
+def recover_online(ctx: PurseContext, prepared: PreparedLoad, tx_type: int) -> LoadResult | None:
+    """:func:`recover_load`'s rules for a transaction of the online counter: ``tx_type`` 02 (load: the balance
+    rises by the amount) or 03 (unload, :func:`healthcard.api.unload.recover_unload`: it falls by the amount; the
+    proof's ``TAC`` is then the card's answer MAC)."""
+    what = "unload" if tx_type == TransactionType.UNLOAD else "load"
     balance = read_balance(ctx.access)
-    loaded = prepared.balance_before_fen + prepared.amount_fen
+    sign = -1 if tx_type == TransactionType.UNLOAD else 1
+    after = prepared.balance_before_fen + sign * prepared.amount_fen
     tac = ""
     if prepared.terminal_id:
-        found = _prove_load(ctx, prepared)
+        found = _prove_online(ctx, prepared, tx_type, after)
         if found is not None and not found.tac:  # in the detail records, proof gone: the card was used since
             return found
         if found is None and purse_records(ctx):  # the detail records decided: it never ran
             return None
         tac = found.tac if found is not None else ""
-    if tac and balance != loaded:
-        raise LibraryError("load recovery: the card proves the load but the balance does not match")
+    if tac and balance != after:
+        raise LibraryError(f"{what} recovery: the card proves the {what} but the balance does not match")
     if not tac and balance == prepared.balance_before_fen:
         return None
-    if balance != loaded:
-        raise LibraryError("load recovery: the balance matches neither before nor after the load")
+    if balance != after:
+        raise LibraryError(f"{what} recovery: the balance matches neither before nor after the {what}")
     return LoadResult(
         balance_fen=balance, online_counter=prepared.online_counter, terminal_id=prepared.terminal_id, tac=tac,
         when=prepared.when,
     )  # fmt: skip
 
 
-def _prove_load(ctx: PurseContext, prepared: PreparedLoad) -> LoadResult | None:
-    """GET TRANSACTION PROVE type 02 with the online counter after the prepared load, checked against the detail
-    records (:func:`_executed`): the load with its TAC (``""`` when found only in the records), or ``None``."""
+def _prove_online(ctx: PurseContext, prepared: PreparedLoad, tx_type: int, after: int) -> LoadResult | None:
+    """GET TRANSACTION PROVE of ``tx_type`` with the online counter after the prepared transaction, checked against
+    the detail records (:func:`_executed`): its result with the proof's TAC (``""`` when found only in the records),
+    or ``None``."""
     ctx.select()
-    command = pboc.get_transaction_prove(TransactionType.EP_LOAD, (prepared.online_counter + 1) & 0xFFFF)
+    command = pboc.get_transaction_prove(tx_type, (prepared.online_counter + 1) & 0xFFFF)
     r = ctx.access.send(command, accept=(SW.OK, SW.NO_TRANSACTION))
     proved = r.sw != SW.NO_TRANSACTION
     if not _executed(
-        ctx, proved=proved, tx_type=TransactionType.EP_LOAD, counter=prepared.online_counter,
+        ctx, proved=proved, tx_type=tx_type, counter=prepared.online_counter,
         amount_fen=prepared.amount_fen, terminal_id=prepared.terminal_id, when=prepared.when,
     ):  # fmt: skip
         return None
     tac = TransactionProveResponse.parse(r.data).tac.hex().upper() if proved else ""
     return LoadResult(
-        balance_fen=prepared.balance_before_fen + prepared.amount_fen, online_counter=prepared.online_counter,
-        terminal_id=prepared.terminal_id, tac=tac, when=prepared.when,
+        balance_fen=after, online_counter=prepared.online_counter, terminal_id=prepared.terminal_id, tac=tac,
+        when=prepared.when,
     )  # fmt: skip
 
 

@@ -32,7 +32,7 @@ from apdu import iso, pboc
 from apdu.bcd import encode_datetime
 from apdu.errors import CardError, DataError, MacError
 from apdu.pboc import Purse, TransactionType
-from apdu.response_records import DebitForUnloadResponse, InitForLoadResponse, TransactionProveResponse
+from apdu.response_records import DebitForUnloadResponse, InitForLoadResponse
 from apdu.status import SW, StatusInfo, describe
 from healthcard.api.purse import (
     LoadRequest,
@@ -40,8 +40,8 @@ from healthcard.api.purse import (
     PreparedLoad,
     PurseContext,
     _amount,
-    _executed,
     _now,
+    recover_online,
 )
 from healthcard.api.reading import read_balance
 from healthcard.issuance.keysource import DEMO_KEYS_PATH
@@ -221,24 +221,12 @@ def unload(
 
 
 def recover_unload(ctx: PurseContext, prepared: PreparedLoad) -> LoadResult | None:
-    """Did the card execute the prepared unload? GET TRANSACTION PROVE type 03 with the online counter after it.
+    """Did the card execute the prepared unload? GET TRANSACTION PROVE type 03 with the online counter after it, the
+    detail records and the balance decide — :func:`healthcard.api.purse.recover_load`'s rules with the balance
+    going down.
 
     The :class:`LoadResult` (balance = before − amount, ``tac`` = the card's answer MAC from the proof, ``""`` when
     only the detail record is left) or ``None`` when the card never unloaded (nothing was paid out: the unload may
-    be tried again). As for loads, the detail records decide whose the proof is; :class:`~apdu.errors.LibraryError`
-    when neither is left.
+    be tried again); :class:`~apdu.errors.LibraryError` when the card cannot decide.
     """
-    ctx.select()
-    command = pboc.get_transaction_prove(TransactionType.UNLOAD, (prepared.online_counter + 1) & 0xFFFF)
-    r = ctx.access.send(command, accept=(SW.OK, SW.NO_TRANSACTION))
-    proved = r.sw != SW.NO_TRANSACTION
-    if not _executed(
-        ctx, proved=proved, tx_type=TransactionType.UNLOAD, counter=prepared.online_counter,
-        amount_fen=prepared.amount_fen, terminal_id=prepared.terminal_id, when=prepared.when,
-    ):  # fmt: skip
-        return None
-    mac = TransactionProveResponse.parse(r.data).tac.hex().upper() if proved else ""
-    return LoadResult(
-        balance_fen=prepared.balance_before_fen - prepared.amount_fen, online_counter=prepared.online_counter,
-        terminal_id=prepared.terminal_id, tac=mac, when=prepared.when,
-    )  # fmt: skip
+    return recover_online(ctx, prepared, TransactionType.UNLOAD)
