@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
+from apdu.inprocess import InProcessTransport
+from daemon.host.errors import HostKeysUnavailableError
 from daemon.host.keystore import DemoKeyStore, LoadFields
+from daemon.host.samkeys import SamKeyStore
+from sam.keystore import KeyUsage, load_demo_keys
+from sam.virtual import VirtualSam, new_sam_image
 
 KNOWN = LoadFields(
     algorithm=0, amount_fen=10_000, balance_before_fen=10_000, online_counter=5,
@@ -29,3 +36,19 @@ def test_no_unload_macs_for_a_wrong_mac1_a_load_mac1_or_a_store_without_the_key(
     assert store.load_mac2(FACTOR, KNOWN) is None  # the unload MAC1 is not a load MAC1 (other key, type 03)
     without = DemoKeyStore(bytes(16), bytes(16))
     assert without.unload_macs(FACTOR, KNOWN) is None
+
+
+def _host_sam_store(kind: str) -> SamKeyStore:
+    sam = VirtualSam(new_sam_image(load_demo_keys(), pin="123456", kind=kind))
+    return SamKeyStore([InProcessTransport(sam, name="host-sam")], pin="123456")
+
+
+def test_a_host_sam_gives_the_same_unload_macs_and_a_psam_has_no_unload_key() -> None:
+    """SamKeyStore.unload_macs (80 7C type 03 in a host SAM) equals the known answer; a host-kind image takes the
+    unload key, a psam-kind one does not (docs/decisions.md D13)."""
+    macs = _host_sam_store("host").unload_macs(FACTOR, KNOWN)
+    assert macs is not None and (macs.mac2.hex().upper(), macs.answer.hex().upper()) == ("A7FB315C", "74422D95")
+    assert _host_sam_store("host").unload_macs(FACTOR, dataclasses.replace(KNOWN, amount_fen=1)) is None
+    assert all(e.usage is not KeyUsage.UNLOAD for e in new_sam_image(load_demo_keys(), kind="psam").keys)
+    with pytest.raises(HostKeysUnavailableError, match="9403"):
+        _host_sam_store("psam").unload_macs(FACTOR, KNOWN)
