@@ -41,11 +41,19 @@ INDEX_VALID = 0x00
 INDEX_FREE = 0xFF
 
 
+def _split(struct: cs.Struct, record: bytes, where: str, field: str) -> Any:
+    """``record`` split by ``struct``; a :class:`DataError` naming ``field`` unless it has exactly the struct's size."""
+    size: int = struct.sizeof()
+    if len(record) != size:
+        raise DataError(f"{where}: record of {len(record)} bytes, {size} expected", field=field)
+    return struct.parse(record)
+
+
 @dataclass(frozen=True)
 class Allergy:
     """One DF02/EF07 record: 过敏物质名称 GMWZMC (item 58) and 过敏反应 GMFY (item 59)."""
 
-    SIZE: ClassVar[int] = 120
+    SIZE: ClassVar[int] = ALLERGY_RECORD.sizeof()
     substance: str
     reaction: str = ""
 
@@ -68,9 +76,7 @@ class Allergy:
     @classmethod
     def from_record(cls, record: bytes) -> Self | None:
         """Parse a record; ``None`` for an empty (never written) record."""
-        if len(record) != cls.SIZE:
-            raise DataError(f"DF02/EF07: record of {len(record)} bytes, 120 expected", field="GMWZMC")
-        parsed = ALLERGY_RECORD.parse(record)
+        parsed = _split(ALLERGY_RECORD, record, "DF02/EF07", "GMWZMC")
         substance = decode_an(parsed.substance, field="GMWZMC")
         if not substance:
             return None
@@ -90,7 +96,7 @@ class Allergy:
 class Immunisation:
     """One DF02/EF08 record: 免疫接种名称 MYJZMC (item 60) and 免疫接种时间 MYJZSJ (item 61)."""
 
-    SIZE: ClassVar[int] = 24
+    SIZE: ClassVar[int] = IMMUNISATION_RECORD.sizeof()
     name: str
     date: _dt.date | None = None
 
@@ -109,9 +115,7 @@ class Immunisation:
     @classmethod
     def from_record(cls, record: bytes) -> Self | None:
         """Parse a record; ``None`` for an empty record."""
-        if len(record) != cls.SIZE:
-            raise DataError(f"DF02/EF08: record of {len(record)} bytes, 24 expected", field="MYJZMC")
-        parsed = IMMUNISATION_RECORD.parse(record)
+        parsed = _split(IMMUNISATION_RECORD, record, "DF02/EF08", "MYJZMC")
         name = decode_an(parsed.name, field="MYJZMC")
         if not name:
             return None
