@@ -20,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from apdu.fmcos import ALWAYS, FileType, Protection, Scheme
+from healthcard.codecs.df03 import ED_LAYOUT, EE_LAYOUT
 from healthcard.codecs.elements import element
+from healthcard.codecs.fixed import Allergy, Immunisation
 from healthcard.codecs.tlv_records import (
     Addresses,
     ClinicalFlags,
@@ -82,6 +84,15 @@ def _tlv_ef(fid: int, name: str, content: type[TlvFile], write: int, sm: Protect
     )  # fmt: skip
 
 
+def _df(name: str, description: str, keys: tuple[KeySpec, ...], children: tuple[EFSpec | DFSpec, ...]) -> DFSpec:
+    """A health-card DF: FID and DF name from ``name`` (``DF01`` → ``DF01``, ``HEALTHCARD.DF01``; WS/T 543.3 file tree),
+    SM4 keys under the health scheme (decisions.md D2), the DF master key first (decisions.md D10)."""
+    return DFSpec(
+        fid=int(name, 16), name=name, df_name=b"HEALTHCARD." + name.encode("ascii"), description=description,
+        algorithm=HEALTH_ALGORITHM_SM4, scheme=Scheme.HEALTH, keys=(_master(name), *keys), children=children,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class HealthCardProfile:
     """The health application: DDF1 with DF01..DF03, the ATR layout and the SM option."""
@@ -104,17 +115,14 @@ def health_card_profile(*, sm_writes: bool = True, atr: AtrLayout | None = None)
     """Build the profile. ``sm_writes=False`` is the plain-write variant (WS/T 543.3 access rules "Profile variant")."""
     sm = Protection.ENC_MAC if sm_writes else Protection.NONE
     s2, s3, s4 = right(2, 2), right(3, 3), right(4, 4)
-    hdr = dict(algorithm=HEALTH_ALGORITHM_SM4, scheme=Scheme.HEALTH)
     ddf1_keys = (
-        _master("DDF1"),
         _key("RK_DDF1", 0x39, 0x04, 1, 0x47, 0x31, "read DDF1/EF06-EF08"),
         _key("UK_DDF1", 0x39, 0x05, 2, 0x27, 0x2A, "update DDF1 files"),
         _key("STK_DDF1", 0x36, 0x01, None, 0x28, 0x02, "secure messaging of DDF1 writes"),
     )
-    df01 = DFSpec(
-        fid=0xDF01, name="DF01", df_name=b"HEALTHCARD.DF01", description="demographic / contact", **hdr,  # type: ignore[arg-type]
+    df01 = _df(
+        "DF01", "demographic / contact",
         keys=(
-            _master("DF01"),
             _key("RK_DF01", 0x39, 0x84, 1, 0x47, 0x32, "read DF01"),
             _key("UK_DF01", 0x39, 0x85, 2, 0x27, 0x2B, "update DF01"),
             _key("STK_DF01", 0x36, 0x01, None, 0x28, 0x03, "secure messaging of DF01 writes"),
@@ -126,10 +134,9 @@ def health_card_profile(*, sm_writes: bool = True, atr: AtrLayout | None = None)
             _tlv_ef(0xEF08, "EF08", Documents, s2, sm, READ, "UK_DF01"),
         ),
     )  # fmt: skip
-    df02 = DFSpec(
-        fid=0xDF02, name="DF02", df_name=b"HEALTHCARD.DF02", description="clinical", **hdr,  # type: ignore[arg-type]
+    df02 = _df(
+        "DF02", "clinical",
         keys=(
-            _master("DF02"),
             _key("RK_DF02", 0x39, 0x84, 1, 0x47, 0x33, "read DF02"),
             _key("UK_DF02_1", 0x39, 0x85, 2, 0x47, 0x2C, "update DF02/EF05"),
             _key("UK_DF02_2", 0x39, 0x86, 3, 0x47, 0x2D, "update DF02/EF06"),
@@ -139,17 +146,16 @@ def health_card_profile(*, sm_writes: bool = True, atr: AtrLayout | None = None)
         children=(
             _tlv_ef(0xEF05, "EF05", ClinicalFlags, s2, sm, READ, "UK_DF02_1"),
             _tlv_ef(0xEF06, "EF06", SpecialInfo, s3, sm, READ, "UK_DF02_2"),
-            EFSpec(0xEF07, "EF07", FileType.CYCLIC, READ, s4, records=3, record_size=120, sfi=0x07,
+            EFSpec(0xEF07, "EF07", FileType.CYCLIC, READ, s4, records=3, record_size=Allergy.SIZE, sfi=0x07,
                    write_keys=("UK_DF02_3",), content="Allergy"),
-            EFSpec(0xEF08, "EF08", FileType.CYCLIC, READ, s4, records=10, record_size=24, sfi=0x08,
+            EFSpec(0xEF08, "EF08", FileType.CYCLIC, READ, s4, records=10, record_size=Immunisation.SIZE, sfi=0x08,
                    write_keys=("UK_DF02_3",), content="Immunisation"),
         ),
     )  # fmt: skip
     index_write = right(2, 3)
-    df03 = DFSpec(
-        fid=0xDF03, name="DF03", df_name=b"HEALTHCARD.DF03", description="visit records", **hdr,  # type: ignore[arg-type]
+    df03 = _df(
+        "DF03", "visit records",
         keys=(
-            _master("DF03"),
             _key("RK_DF03", 0x39, 0x84, 1, 0x47, 0x34, "read DF03"),
             _key("UK_DF03_1", 0x39, 0x85, 2, 0x47, 0x2F, "set index valid; write EE/ED"),
             _key("UK_DF03_2", 0x39, 0x86, 3, 0x27, 0x30, "erase index"),
@@ -160,15 +166,14 @@ def health_card_profile(*, sm_writes: bool = True, atr: AtrLayout | None = None)
                    write_keys=("UK_DF03_1", "UK_DF03_2"), content="ZYJLBS"),
             EFSpec(0xEF06, "EF06", FileType.LINEAR_FIXED, READ, index_write, records=5, record_size=1, sfi=0x06,
                    write_keys=("UK_DF03_1", "UK_DF03_2"), content="MZJLBS"),
-            *(EFSpec(0xEE00 + n, f"EE{n:02d}", FileType.BINARY, READ, s2, size=1893, write_keys=("UK_DF03_1",),
-                     content="InpatientRecord") for n in range(1, 4)),
-            *(EFSpec(0xED00 + n, f"ED{n:02d}", FileType.BINARY, READ, s2, size=3267, write_keys=("UK_DF03_1",),
-                     content="OutpatientRecord") for n in range(1, 6)),
+            *(EFSpec(0xEE00 + n, f"EE{n:02d}", FileType.BINARY, READ, s2, size=EE_LAYOUT.size,
+                     write_keys=("UK_DF03_1",), content="InpatientRecord") for n in range(1, 4)),
+            *(EFSpec(0xED00 + n, f"ED{n:02d}", FileType.BINARY, READ, s2, size=ED_LAYOUT.size,
+                     write_keys=("UK_DF03_1",), content="OutpatientRecord") for n in range(1, 6)),
         ),
     )  # fmt: skip
-    ddf1 = DFSpec(
-        fid=0xDDF1, name="DDF1", df_name=b"HEALTHCARD.DDF1", description="resident health card application",
-        **hdr,  # type: ignore[arg-type]
+    ddf1 = _df(
+        "DDF1", "resident health card application",
         keys=ddf1_keys,
         children=(
             _tlv_ef(0xEF05, "EF05", IssuerData, s2, sm, ALWAYS, "UK_DDF1"),
