@@ -11,14 +11,17 @@ process). Lives in ``apdu``, the lowest layer, so that ``sam``, ``healthcard`` a
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from apdu.errors import DataError
 
-__all__ = ["open_private", "private_dir", "read_private_line", "write_atomically"]
+__all__ = ["open_private", "private_dir", "read_json", "read_private_line", "write_atomically"]
 
 
 def read_private_line(path: str | os.PathLike[str]) -> str:
@@ -38,6 +41,15 @@ def read_private_line(path: str | os.PathLike[str]) -> str:
     if not lines or not lines[0].strip():
         raise DataError(f"{target} is empty")
     return lines[0].strip()
+
+
+def read_json(path: str | os.PathLike[str], error: Callable[[str], Exception]) -> Any:
+    """The JSON document in ``path`` (UTF-8); ``error(message)`` is raised, the message naming the file and the line,
+    when it is not valid JSON (the caller's error type says which layer's file it was)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise error(f"{os.fspath(path)}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
 
 
 def private_dir(path: str | os.PathLike[str]) -> Path:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
 from apdu.errors import DataError
+from apdu.files import read_json
 from healthcard.codecs import (
     Addresses,
     Allergy,
@@ -144,10 +144,7 @@ class Person:
 
 def load_person(path: str | Path) -> Person:
     """Load a person record from a JSON file (UTF-8)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})", field="person") from exc
+    data = read_json(path, lambda message: DataError(message, field="person"))
     if not isinstance(data, dict):
         raise DataError(f"{path}: a JSON object is expected", field="person")
     return Person.from_json(data)

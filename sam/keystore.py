@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from apdu.errors import HealthCardError, Layer
-from apdu.files import write_atomically
+from apdu.files import read_json, write_atomically
 from apdu.psam import KeyUsage
 from sam.crypto import Algorithm
 
@@ -329,11 +329,7 @@ class KeyStore:
 
 def load_keystore(path: str | os.PathLike[str]) -> KeyStore:
     """Read a key-store JSON file."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise KeyStoreError(f"{os.fspath(path)}: not valid JSON (line {exc.lineno})") from None
-    return KeyStore.from_json(data)
+    return KeyStore.from_json(read_json(path, KeyStoreError))
 
 
 def save_keystore(store: KeyStore, path: str | os.PathLike[str]) -> None:

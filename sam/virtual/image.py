@@ -12,7 +12,6 @@ The image is a test/demo artefact: keys, PIN and the SM2 private key are stored 
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 from dataclasses import dataclass, field, replace
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from apdu.errors import HealthCardError, Layer
+from apdu.files import read_json
 from sam.crypto.sm2 import sm2_generate_private_key
 from sam.keystore import KeyStore, KeyStoreError, KeyUsage, load_demo_keys, write_json_atomically
 
@@ -247,11 +247,7 @@ def new_sam_image(
 
 def load_sam_image(path: str | os.PathLike[str]) -> SamImage:
     """Read an image file."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise SamImageError(f"{os.fspath(path)}: not valid JSON (line {exc.lineno})") from None
-    return SamImage.from_json(data)
+    return SamImage.from_json(read_json(path, SamImageError))
 
 
 def save_sam_image(image: SamImage, path: str | os.PathLike[str]) -> None:

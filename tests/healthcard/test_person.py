@@ -57,3 +57,11 @@ def test_photo_limit() -> None:
     with pytest.raises(DataError, match="3072") as info:
         Person(holder=person.holder, photo=b"\xff" * 3071)
     assert info.value.field == "ZHAOPIAN"
+
+
+def test_invalid_json_file_is_a_data_error_naming_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "person.json"
+    path.write_text('{\n  "XM": "张三",\n}', encoding="utf-8")
+    with pytest.raises(DataError) as caught:
+        load_person(path)
+    assert caught.value.field == "person" and str(path) in str(caught.value) and "line 3" in str(caught.value)

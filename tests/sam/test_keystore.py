@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from sam.keystore import (
     load_keystore,
     save_keystore,
 )
+from sam.virtual.image import SamImageError, load_sam_image
 
 DATA = Path(__file__).resolve().parents[2] / "sam" / "data" / "demo-keys.json"
 
@@ -153,8 +155,17 @@ def test_two_keys_with_the_same_reference_are_refused() -> None:
         )
 
 
-def test_invalid_json_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("load", "error", "layer"),
+    [(load_keystore, KeyStoreError, Layer.SAM), (load_sam_image, SamImageError, Layer.SAM)],
+)
+def test_invalid_json_file(
+    tmp_path: Path, load: Callable[[Path], object], error: type[Exception], layer: Layer
+) -> None:
+    """Each JSON file loader (apdu.files.read_json) raises its own layer's error naming the file and the line."""
     path = tmp_path / "bad.json"
-    path.write_text("{", encoding="utf-8")
-    with pytest.raises(KeyStoreError):
-        load_keystore(path)
+    path.write_text('{\n  "a": 1,\n}', encoding="utf-8")
+    with pytest.raises(error) as caught:
+        load(path)
+    assert caught.value.layer is layer  # type: ignore[attr-defined]
+    assert str(path) in str(caught.value) and "not valid JSON" in str(caught.value) and "line 3" in str(caught.value)
