@@ -93,15 +93,14 @@ def _new(args: argparse.Namespace) -> int:
     return 0
 
 
+_PUBLIC_ENTRIES = ("sam_serial", "terminal_id", "terminal_serial", "pin_tries_left", "pin_max_tries", "factor_order")
+
+
 def summary(image: SamImage) -> dict[str, Any]:
     """What ``sam info`` shows: identifiers and counters, key names without values."""
+    file_form = image.to_json()  # shown: only the public entries named here (the file form holds keys and PIN)
     return {
-        "sam_serial": image.sam_serial.hex().upper(),
-        "terminal_id": image.terminal_id.hex().upper(),
-        "terminal_serial": image.terminal_serial,
-        "pin_tries_left": image.pin_tries_left,
-        "pin_max_tries": image.pin_max_tries,
-        "factor_order": image.factor_order,
+        **{name: file_form[name] for name in _PUBLIC_ENTRIES},
         "sm2_public_key": sm2_load_private_key(image.sm2_private_key).public_key().to_bytes().hex().upper(),
         "keys": [
             {
