@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -56,6 +55,7 @@ from daemon.database import Database
 from daemon.journal import Journal, Kind
 from daemon.transactions import Request, Transactions
 from healthcard.api import Section, open_virtual_session
+from tests.daemon.procs import free_port, wait_serving
 
 PACE_S = 0.001  # idle before each paced library call: about one gRPC round trip on this machine
 
@@ -165,22 +165,15 @@ def dsync_write_ms(directory: str, n: int = 200) -> float:
 
 def through_daemon(state: str, n: int, *, throughput: bool) -> dict[str, Any]:
     """ReadCard/Debit/health latencies through a ``healthcardd --simulate`` subprocess with ``state``."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "daemon.main", "--simulate", "--listen", f"127.0.0.1:{port}",
                              "--state-dir", state, "--log-level", "WARNING"],
                             cwd=Path(__file__).resolve().parents[1], stderr=subprocess.DEVNULL)  # fmt: skip
     out: dict[str, Any] = {"read": [], "debit": [], "health": [], "rate": float("nan"), "rss": float("nan")}
     try:
+        wait_serving(f"127.0.0.1:{port}", proc, timeout_s=300)
         with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
             health = health_pb2_grpc.HealthStub(ch)
-            while True:
-                try:
-                    if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                        break
-                except grpc.RpcError:
-                    time.sleep(0.1)
             stub = pb_grpc.HealthCardServiceStub(ch)
             stub.ReadCard(pb.ReadCardRequest(reader="virtual-0", sections=[cd.CARD_SECTION_HOLDER]))  # warm-up
             for i in range(n):
@@ -270,9 +263,7 @@ def profile(n: int, parent: str | None) -> None:
     for op, stages in _STAGES.items():
         state = tempfile.mkdtemp(prefix="hcd-prof-", dir=parent)
         out = Path(state) / "profile.json"
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+        port = free_port()
         env = {**os.environ, "HCD_PROFILE_OUT": str(out), "HCD_PROFILE_STAGES": ",".join(s for s, _ in stages)}
         proc = subprocess.Popen([sys.executable, "-c", _PROFILED_DAEMON, "--simulate", "--listen",
                                  f"127.0.0.1:{port}", "--state-dir", state, "--log-level", "WARNING"],
@@ -280,14 +271,8 @@ def profile(n: int, parent: str | None) -> None:
                                 stderr=subprocess.DEVNULL)  # fmt: skip
         client: list[float] = []
         try:
+            wait_serving(f"127.0.0.1:{port}", proc, timeout_s=300)
             with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-                health = health_pb2_grpc.HealthStub(ch)
-                while True:
-                    try:
-                        if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                            break
-                    except grpc.RpcError:
-                        time.sleep(0.1)
                 stub = pb_grpc.HealthCardServiceStub(ch)
                 for i in range(n):
                     t = time.perf_counter()
@@ -314,25 +299,19 @@ def profile(n: int, parent: str | None) -> None:
 def compare(other: str, n: int, parent: str | None) -> None:
     """Paired A/B: this checkout's daemon and ``other``'s, alternately per request (module docstring)."""
     trees = {"this": str(Path(__file__).resolve().parents[1]), "other": str(Path(other).resolve())}
-    procs, stubs, healths = [], {}, {}
+    procs, stubs, healths, targets = [], {}, {}, {}
     try:
         for name, tree in trees.items():
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", 0))
-                port = sock.getsockname()[1]
+            port = free_port()
             state = tempfile.mkdtemp(prefix="hcd-cmp-", dir=parent)
             procs.append(subprocess.Popen([sys.executable, "-m", "daemon.main", "--simulate", "--listen",
                                            f"127.0.0.1:{port}", "--state-dir", state, "--log-level", "WARNING"],
                                           cwd=tree, stderr=subprocess.DEVNULL))  # fmt: skip
-            channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+            targets[name] = f"127.0.0.1:{port}"
+            channel = grpc.insecure_channel(targets[name])
             healths[name], stubs[name] = health_pb2_grpc.HealthStub(channel), pb_grpc.HealthCardServiceStub(channel)
-        for health in healths.values():
-            while True:
-                try:
-                    if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                        break
-                except grpc.RpcError:
-                    time.sleep(0.1)
+        for proc, target in zip(procs, targets.values(), strict=True):
+            wait_serving(target, proc, timeout_s=300)
         res: dict[tuple[str, str], list[float]] = {(t, op): [] for t in trees for op in ("health", "read", "debit")}
         for i in range(n + 30):
             for name in trees:

@@ -27,7 +27,6 @@ import datetime as _dt
 import multiprocessing
 import multiprocessing.synchronize
 import os
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -41,7 +40,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -51,6 +49,7 @@ from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
 from daemon.convert import transaction_message
 from daemon.database import Database
 from daemon.journal import Entry, Journal, Kind, State
+from tests.daemon.procs import free_port, wait_serving
 
 _TREE = Path(__file__).resolve().parents[1]
 
@@ -176,25 +175,13 @@ def conversion(db: Database, day: str, rounds: int = 15) -> None:
 def running_daemon(state: Path, switch_s: float) -> Iterator[tuple[int, str]]:
     """``healthcardd --simulate`` on ``state`` (``switch_s``: its ``sys.setswitchinterval``, 0 = Python's default,
     5 ms); yields (pid, address)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", _DAEMON, str(switch_s), "--simulate", "--listen",
                              f"127.0.0.1:{port}", "--state-dir", str(state), "--log-level", "WARNING"],
                             cwd=_TREE, stderr=subprocess.DEVNULL)  # fmt: skip
     address = f"127.0.0.1:{port}"
     try:
-        with grpc.insecure_channel(address) as ch:
-            health = health_pb2_grpc.HealthStub(ch)
-            deadline = time.monotonic() + 300
-            while True:
-                try:
-                    if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                        break
-                except grpc.RpcError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+        wait_serving(address, proc, timeout_s=300)
         yield proc.pid, address
     finally:
         proc.terminate()

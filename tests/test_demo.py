@@ -5,24 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.daemon.procs import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def test_demo_script_runs_the_kiosk_flow(tmp_path: Path) -> None:
-    env = dict(os.environ, HEALTHCARDD_LISTEN=f"127.0.0.1:{_free_port()}", HEALTHCARDD_STATE=str(tmp_path),
-               HEALTHCARD_HOST_LISTEN=f"127.0.0.1:{_free_port()}", TZ="Asia/Shanghai")  # fmt: skip
+    env = dict(os.environ, HEALTHCARDD_LISTEN=f"127.0.0.1:{free_port()}", HEALTHCARDD_STATE=str(tmp_path),
+               HEALTHCARD_HOST_LISTEN=f"127.0.0.1:{free_port()}", TZ="Asia/Shanghai")  # fmt: skip
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
     done = subprocess.run(
         ["bash", "scripts/demo.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False
@@ -47,8 +41,8 @@ def test_demo_script_runs_the_kiosk_flow(tmp_path: Path) -> None:
 
 def test_demo_script_goes_on_at_the_counter(tmp_path: Path) -> None:
     """The host part: uploads checked, a refund, the lost card refused at the kiosk, the day's settlement."""
-    env = dict(os.environ, HEALTHCARDD_LISTEN=f"127.0.0.1:{_free_port()}", HEALTHCARDD_STATE=str(tmp_path),
-               HEALTHCARD_HOST_LISTEN=f"127.0.0.1:{_free_port()}")  # fmt: skip
+    env = dict(os.environ, HEALTHCARDD_LISTEN=f"127.0.0.1:{free_port()}", HEALTHCARDD_STATE=str(tmp_path),
+               HEALTHCARD_HOST_LISTEN=f"127.0.0.1:{free_port()}")  # fmt: skip
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
     done = subprocess.run(
         ["bash", "scripts/demo.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False

@@ -8,10 +8,7 @@ and retrying the same request id never changes the card again.
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,48 +18,17 @@ from typing import Any
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
 from daemon.faults import STEPS
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.daemon.procs import healthcardd_process
 
 
 @contextmanager
 def _daemon(state: Path, fault: str = "") -> Iterator[tuple[subprocess.Popen[bytes], pb_grpc.HealthCardServiceStub]]:
-    port = _free_port()
-    env = {**os.environ, "HEALTHCARDD_FAULT": fault}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daemon.main", "--simulate", "--listen", f"127.0.0.1:{port}", "--state-dir",
-         str(state), "--log-level", "WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        health = health_pb2_grpc.HealthStub(channel)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                    break
-            except grpc.RpcError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "daemon did not start"
-            time.sleep(0.1)
+    with healthcardd_process(state, fault=fault) as (proc, target), grpc.insecure_channel(target) as channel:
         yield proc, pb_grpc.HealthCardServiceStub(channel)
-    finally:
-        channel.close()
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(15)
 
 
 def _settled(stub: pb_grpc.HealthCardServiceStub) -> list[Any]:

@@ -11,28 +11,47 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from daemon._gen.healthcard.host.v1 import host_service_pb2 as hpb
 from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as hpb_grpc
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
-from daemon.config import Config, HostLinkConfig
+from daemon.config import HostLinkConfig
 from daemon.host.db import open_ledger
 from daemon.host.server import Host
-from daemon.server import Daemon
-from tests.host.test_uploads import _free_port
+from tests.daemon.inprocess import daemon_stub, running_daemon, simulated_config
+from tests.daemon.procs import free_port, wait_serving
 
 
-class HostProcess:
+class _Child:
+    """A server subprocess the test kills with SIGKILL and stops with SIGTERM."""
+
+    proc: subprocess.Popen[Any] | None = None
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        assert self.proc.wait(timeout=30) == -signal.SIGKILL
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class HostProcess(_Child):
     """healthcard-host as a subprocess on a fixed port over ``ledger_url``."""
 
     def __init__(self, port: int, ledger_url: str, state: Path) -> None:
         self.port, self.url, self.state = port, ledger_url, state
-        self.proc: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
         exe = Path(sys.executable).parent / "healthcard-host"
@@ -52,24 +71,10 @@ class HostProcess:
                 break
         raise AssertionError("healthcard-host did not start")
 
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
 
 @pytest.fixture
 def host_process(ledger_url: str, tmp_path: Path) -> Iterator[HostProcess]:
-    h = HostProcess(_free_port(), ledger_url, tmp_path / "host")
+    h = HostProcess(free_port(), ledger_url, tmp_path / "host")
     h.start()
     try:
         yield h
@@ -81,12 +86,8 @@ def test_sigkill_of_the_host_during_uploads_loses_and_doubles_nothing(
     host_process: HostProcess, ledger_url: str, tmp_path: Path
 ) -> None:
     link = HostLinkConfig(address=f"127.0.0.1:{host_process.port}", node_id="kiosk-k", retry_s=0.1)
-    d = Daemon(Config(listen="127.0.0.1:0", state_dir=tmp_path / "k", simulate=True, poll_interval_s=0.05,
-                      host=link).validate())  # fmt: skip
-    d.start()
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{d.port}") as ch:
-            kiosk = pb_grpc.HealthCardServiceStub(ch)
+    with running_daemon(simulated_config(tmp_path / "k", host=link), grace=2) as d:
+        with daemon_stub(d) as kiosk:
             for i in range(40):
                 kiosk.Debit(pb.DebitRequest(reader="virtual-0", amount_fen=10 + i, request_id=f"k-{i}"))
                 if i in (7, 19, 31):  # kill -9 the host while the uploader is busy, then bring it back
@@ -99,8 +100,6 @@ def test_sigkill_of_the_host_during_uploads_loses_and_doubles_nothing(
         while d.hostlink.outbox.counts() != (0, 0) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert d.hostlink.outbox.counts() == (0, 0)
-    finally:
-        d.stop(grace=2)
     db = open_ledger(ledger_url)
     try:
         rows = db.query("SELECT transaction_id, amount_fen, tac_status FROM ledger WHERE node_id = 'kiosk-k'")
@@ -116,18 +115,17 @@ def test_sigkill_of_the_host_during_uploads_loses_and_doubles_nothing(
         assert list(account.gaps) == [] and account.shadow_balance_fen == card.balance_fen
 
 
-class DaemonProcess:
+class DaemonProcess(_Child):
     """healthcardd --simulate as a subprocess linked to a host, on one state directory across restarts."""
 
     def __init__(self, state: Path, host_port: int) -> None:
-        self.state, self.port = state, _free_port()
+        self.state, self.port = state, free_port()
         self.config = state.parent / f"{state.name}.toml"
         self.config.write_text(
             f'listen = "127.0.0.1:{self.port}"\nstate_dir = "{state}"\nsimulate = true\npoll_interval_s = 0.05\n'
             f'log_level = "ERROR"\n[host]\naddress = "127.0.0.1:{host_port}"\nnode_id = "kiosk-d"\nretry_s = 0.1\n',
             encoding="utf-8",
         )
-        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, fault: str = "") -> pb_grpc.HealthCardServiceStub:
         env = {**os.environ, "HEALTHCARDD_FAULT": fault}
@@ -135,31 +133,8 @@ class DaemonProcess:
             [sys.executable, "-m", "daemon.main", "--config", str(self.config)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
-        health = health_pb2_grpc.HealthStub(channel)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                    return pb_grpc.HealthCardServiceStub(channel)
-            except grpc.RpcError:
-                pass
-            assert self.proc.poll() is None and time.monotonic() < deadline, "healthcardd did not start"
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        assert self.proc.wait(timeout=30) == -signal.SIGKILL
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        wait_serving(f"127.0.0.1:{self.port}", self.proc, timeout_s=60)
+        return pb_grpc.HealthCardServiceStub(grpc.insecure_channel(f"127.0.0.1:{self.port}"))
 
 
 def test_sigkill_of_the_daemon_during_uploads_loses_and_doubles_nothing(

@@ -3,7 +3,6 @@ back, shadow balances equal to the cards' balances (issue #12, evidence), on SQL
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,12 +19,7 @@ from daemon.host.config import HostConfig
 from daemon.host.server import Host
 from daemon.hostlink import upload_message
 from daemon.server import Daemon
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.daemon.procs import free_port
 
 
 def _wait(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -38,7 +32,7 @@ def _wait(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
 
 @pytest.fixture
 def world(ledger_url: str, tmp_path: Path) -> Iterator[dict[str, object]]:
-    port = _free_port()
+    port = free_port()
     hosts: list[Host] = []
     kiosks: list[Daemon] = []
 
