@@ -14,9 +14,9 @@ import grpc
 import pytest
 
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
-from daemon.config import Config
 from daemon.errors import REASON_KEY
 from daemon.server import Daemon
+from tests.daemon.inprocess import daemon_stub, running_daemon, simulated_config
 
 
 def rpc_error(call: Any) -> Any:
@@ -35,18 +35,11 @@ def reason(err: Any) -> str:
 
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    config = Config(listen="127.0.0.1:0", state_dir=tmp_path / "state", simulate=True, poll_interval_s=0.05,
-                    queue_timeout_s=10.0).validate()  # fmt: skip
-    d = Daemon(config)
-    d.start()
-    try:
+    with running_daemon(simulated_config(tmp_path / "state", queue_timeout_s=10.0)) as d:
         yield d
-    finally:
-        d.stop(grace=5)
 
 
 @pytest.fixture
 def stub(daemon: Daemon) -> Iterator[pb_grpc.HealthCardServiceStub]:
-    with grpc.insecure_channel(f"127.0.0.1:{daemon.port}") as channel:
-        grpc.channel_ready_future(channel).result(timeout=10)
-        yield pb_grpc.HealthCardServiceStub(channel)
+    with daemon_stub(daemon) as s:
+        yield s

@@ -28,12 +28,12 @@ from apdu.errors import ReaderError
 from daemon._gen.healthcard.v1 import errors_pb2
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
-from daemon.config import Config
 from daemon.database import StorageFullError
 from daemon.errors import DETAILS_KEY, REASON_KEY
 from daemon.server import Daemon
 from healthcard.person import load_person
 from healthcard.virtual import new_demo_card
+from tests.daemon.inprocess import daemon_stub, running_daemon, simulated_config
 
 READER = "virtual-0"
 ROOT = Path(__file__).resolve().parents[2]
@@ -248,26 +248,19 @@ def test_debit_past_the_client_deadline_is_answered_by_the_retry_without_a_secon
 def test_a_retry_that_waits_too_long_behind_the_first_call_is_in_doubt_not_reader_busy(tmp_path: Path) -> None:
     """The client's deadline expired and it retried at once; the retry's queue wait runs out while the first
     call is still debiting. READER_BUSY would say "not charged" — but the first call charges the card."""
-    config = Config(listen="127.0.0.1:0", state_dir=tmp_path / "state", simulate=True, poll_interval_s=0.05,
-                    queue_timeout_s=0.3).validate()  # fmt: skip
-    d = Daemon(config)
-    d.start()
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{d.port}") as channel:
-            stub = pb_grpc.HealthCardServiceStub(channel)
-            start = _balance(stub)
-            _slow_commit(_backend(d), "purchase:commit", 1.5)
-            first = threading.Thread(target=lambda: _error(lambda: stub.Debit(_debit(), timeout=0.2)))
-            first.start()
-            time.sleep(0.5)  # the first call is inside DEBIT FOR PURCHASE now
-            code, reason, details = _error(lambda: stub.Debit(_debit(), timeout=10))  # was UNAVAILABLE/READER_BUSY
-            _assert_in_doubt(code, reason, details, "pay-1")
-            assert details.metadata["cause"] == "READER_BUSY"
-            first.join()
-            again = _settled(lambda: stub.Debit(_debit(), timeout=10))  # retry until the first call is done
-            assert again.replayed and again.balance_fen == start - 300 == _balance(stub)
-    finally:
-        d.stop(grace=5)
+    config = simulated_config(tmp_path / "state", queue_timeout_s=0.3)
+    with running_daemon(config) as d, daemon_stub(d) as stub:
+        start = _balance(stub)
+        _slow_commit(_backend(d), "purchase:commit", 1.5)
+        first = threading.Thread(target=lambda: _error(lambda: stub.Debit(_debit(), timeout=0.2)))
+        first.start()
+        time.sleep(0.5)  # the first call is inside DEBIT FOR PURCHASE now
+        code, reason, details = _error(lambda: stub.Debit(_debit(), timeout=10))  # was UNAVAILABLE/READER_BUSY
+        _assert_in_doubt(code, reason, details, "pay-1")
+        assert details.metadata["cause"] == "READER_BUSY"
+        first.join()
+        again = _settled(lambda: stub.Debit(_debit(), timeout=10))  # retry until the first call is done
+        assert again.replayed and again.balance_fen == start - 300 == _balance(stub)
 
 
 def _settled(call: Callable[[], Any]) -> Any:

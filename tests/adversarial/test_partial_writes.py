@@ -24,14 +24,13 @@ from apdu.errors import DataError
 from daemon._gen.healthcard.v1 import card_data_pb2 as cd
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
-from daemon.config import Config
-from daemon.server import Daemon
 from healthcard.api import CardData, CardSession, Section, open_virtual_session
 from healthcard.api.dllcompat import IRV, HealthCardDll
 from healthcard.codecs import Holder, Validity
 from healthcard.cos.card import VirtualCard
 from healthcard.image import dumps, loads
 from healthcard.virtual import new_demo_card
+from tests.daemon.inprocess import daemon_stub, running_daemon, simulated_config
 
 ROOT = Path(__file__).resolve().parents[2]
 PHONE2 = "010-88886666"
@@ -142,16 +141,9 @@ def test_cli_write_file_merges_and_clears(tmp_path: Path) -> None:
 
 @pytest.fixture
 def stub(tmp_path: Path) -> Iterator[pb_grpc.HealthCardServiceStub]:
-    config = Config(listen="127.0.0.1:0", state_dir=tmp_path / "state", simulate=True, poll_interval_s=0.05,
-                    queue_timeout_s=5.0).validate()  # fmt: skip
-    daemon = Daemon(config)
-    daemon.start()
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{daemon.port}") as channel:
-            grpc.channel_ready_future(channel).result(timeout=10)
-            yield pb_grpc.HealthCardServiceStub(channel)
-    finally:
-        daemon.stop(grace=5)
+    config = simulated_config(tmp_path / "state", queue_timeout_s=5.0)
+    with running_daemon(config) as daemon, daemon_stub(daemon) as client:
+        yield client
 
 
 def _read(stub: pb_grpc.HealthCardServiceStub) -> cd.CardData:

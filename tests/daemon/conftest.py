@@ -9,20 +9,14 @@ import grpc
 import pytest
 
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
-from daemon.config import Config
 from daemon.server import Daemon
+from tests.daemon.inprocess import running_daemon, simulated_config
 
 
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    config = Config(listen="127.0.0.1:0", state_dir=tmp_path / "state", simulate=True, poll_interval_s=0.05,
-                    queue_timeout_s=5.0).validate()  # fmt: skip
-    d = Daemon(config)
-    d.start()
-    try:
+    with running_daemon(simulated_config(tmp_path / "state", queue_timeout_s=5.0)) as d:
         yield d
-    finally:
-        d.stop(grace=5)
 
 
 @pytest.fixture

@@ -16,17 +16,16 @@ from apdu.errors import DataError
 from daemon._gen.healthcard.host.v1 import host_service_pb2 as hpb
 from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as hpb_grpc
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
-from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
-from daemon.config import Config, HostLinkConfig
+from daemon.config import HostLinkConfig
 from daemon.host.db import LedgerDb
 from daemon.host.errors import CardNotRegisteredError
 from daemon.host.keystore import DemoKeyStore
 from daemon.host.loads import LoadRefusedError, Loads, WrongMac1Error
 from daemon.host.registry import CardStatus, Registry
 from daemon.host.server import Host
-from daemon.server import Daemon
 from healthcard.api import open_virtual_session
 from healthcard.api.purse import LoadRequest
+from tests.daemon.inprocess import daemon_stub, running_daemon, simulated_config
 
 
 def _authoriser(loads: Loads, tamper: Callable[[LoadRequest], LoadRequest] | None = None) -> Callable[[Any], bytes]:
@@ -81,37 +80,30 @@ def test_malformed_requests_name_the_field(ledger: LedgerDb) -> None:
 
 def test_the_daemons_load_goes_through_the_host(host: Host, stub: hpb_grpc.HostServiceStub, tmp_path: Path) -> None:
     link = HostLinkConfig(address=f"127.0.0.1:{host.port}", node_id="cashier-1", retry_s=0.2)
-    d = Daemon(Config(listen="127.0.0.1:0", state_dir=tmp_path / "k", simulate=True, poll_interval_s=0.05,
-                      host=link).validate())  # fmt: skip
-    d.start()
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{d.port}") as ch:
-            kiosk = pb_grpc.HealthCardServiceStub(ch)
-            card = kiosk.GetBalance(pb.GetBalanceRequest(reader="virtual-0"))
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:  # the daemon registers the card it saw
-                try:
-                    stub.GetCard(hpb.GetCardRequest(card_number=card.card_number))
-                    break
-                except grpc.RpcError:
-                    time.sleep(0.05)
-            loaded = kiosk.Load(pb.LoadRequest(reader="virtual-0", amount_fen=700, request_id="top-up-1"))
-            assert loaded.balance_fen == card.balance_fen + 700
-            assert len(host.db.query("SELECT * FROM load_authorisations")) == 1
-            assert d.hostlink is not None
-            deadline = time.monotonic() + 10
-            while d.hostlink.outbox.counts() != (0, 0) and time.monotonic() < deadline:
+    with running_daemon(simulated_config(tmp_path / "k", host=link), grace=2) as d, daemon_stub(d) as kiosk:
+        card = kiosk.GetBalance(pb.GetBalanceRequest(reader="virtual-0"))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the daemon registers the card it saw
+            try:
+                stub.GetCard(hpb.GetCardRequest(card_number=card.card_number))
+                break
+            except grpc.RpcError:
                 time.sleep(0.05)
-            account = stub.GetAccount(hpb.GetAccountRequest(card_number=card.card_number))
-            assert account.shadow_balance_fen == loaded.balance_fen
-            assert [e.tac_status for e in account.entries] == [hpb.TAC_STATUS_VERIFIED]
+        loaded = kiosk.Load(pb.LoadRequest(reader="virtual-0", amount_fen=700, request_id="top-up-1"))
+        assert loaded.balance_fen == card.balance_fen + 700
+        assert len(host.db.query("SELECT * FROM load_authorisations")) == 1
+        assert d.hostlink is not None
+        deadline = time.monotonic() + 10
+        while d.hostlink.outbox.counts() != (0, 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        account = stub.GetAccount(hpb.GetAccountRequest(card_number=card.card_number))
+        assert account.shadow_balance_fen == loaded.balance_fen
+        assert [e.tac_status for e in account.entries] == [hpb.TAC_STATUS_VERIFIED]
 
-            host.stop(grace=1)  # no host: no load (the SAM's load extension is not used), the card is unchanged
-            with pytest.raises(grpc.RpcError) as info:
-                kiosk.Load(pb.LoadRequest(reader="virtual-0", amount_fen=700, request_id="top-up-2"))
-            err: Any = info.value
-            assert err.code() == grpc.StatusCode.UNAVAILABLE
-            assert dict(err.trailing_metadata())["healthcard-error-reason"] == "HOST_UNAVAILABLE"
-            assert kiosk.GetBalance(pb.GetBalanceRequest(reader="virtual-0")).balance_fen == loaded.balance_fen
-    finally:
-        d.stop(grace=2)
+        host.stop(grace=1)  # no host: no load (the SAM's load extension is not used), the card is unchanged
+        with pytest.raises(grpc.RpcError) as info:
+            kiosk.Load(pb.LoadRequest(reader="virtual-0", amount_fen=700, request_id="top-up-2"))
+        err: Any = info.value
+        assert err.code() == grpc.StatusCode.UNAVAILABLE
+        assert dict(err.trailing_metadata())["healthcard-error-reason"] == "HOST_UNAVAILABLE"
+        assert kiosk.GetBalance(pb.GetBalanceRequest(reader="virtual-0")).balance_fen == loaded.balance_fen
