@@ -15,6 +15,7 @@ import pytest
 
 from apdu.card import SimulatedCard
 from apdu.vpcd import VpcdCardServer, VpcdServerHandle, reader_name
+from tests.apdu.fake_vpcd import FakeVpcd
 
 ATR = bytes.fromhex("3B8880014843544553543031 6D".replace(" ", ""))
 
@@ -41,50 +42,6 @@ class RecordingCard:
         if apdu == b"\xde\xad\xbe\xef":
             raise RuntimeError("simulator bug")
         return apdu[::-1] + b"\x90\x00"
-
-
-class FakeVpcd:
-    """The vpcd side: listens, accepts the card, sends frames, reads answers."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self.listener.getsockname()[1]
-        self.listener.settimeout(5)
-        self.conn: socket.socket | None = None
-
-    def accept(self) -> socket.socket:
-        conn, _ = self.listener.accept()
-        conn.settimeout(5)
-        self.conn = conn
-        return conn
-
-    def control(self, code: int) -> None:
-        assert self.conn is not None
-        self.conn.sendall(b"\x00\x01" + bytes((code,)))
-
-    def read_frame(self) -> bytes:
-        assert self.conn is not None
-        head = self._exact(2)
-        return self._exact(int.from_bytes(head, "big"))
-
-    def _exact(self, n: int) -> bytes:
-        assert self.conn is not None
-        data = b""
-        while len(data) < n:
-            chunk = self.conn.recv(n - len(data))
-            assert chunk, "card side closed"
-            data += chunk
-        return data
-
-    def apdu(self, apdu: bytes) -> bytes:
-        assert self.conn is not None
-        self.conn.sendall(len(apdu).to_bytes(2, "big") + apdu)
-        return self.read_frame()
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-        self.listener.close()
 
 
 @pytest.fixture

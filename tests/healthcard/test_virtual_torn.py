@@ -8,7 +8,6 @@ sees the reader empty), then comes back and waits for pcscd's POWER ON, which re
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 
@@ -18,59 +17,16 @@ from apdu.vpcd import VpcdCardServer
 from healthcard.cos import TearAt
 from healthcard.virtual import DEMO_TERMINAL_ID
 from sam.crypto import Algorithm, purchase_mac1, purchase_mac2, purchase_session_key
+from tests.apdu.fake_vpcd import FakeVpcd
 from tests.healthcard.vcard_tools import KEYS, OK, WHEN, fresh_card
 
 TDES = Algorithm.TDES
 POWER_ON, GET_ATR = 1, 4
 
 
-class Vpcd:
-    """The reader side: accepts the card's connection and exchanges frames."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self.listener.getsockname()[1]
-        self.conn: socket.socket | None = None
-
-    def accept(self, timeout: float) -> socket.socket:
-        self.listener.settimeout(timeout)
-        conn, _ = self.listener.accept()
-        conn.settimeout(5)
-        self.conn = conn
-        return conn
-
-    def control(self, code: int) -> None:
-        assert self.conn is not None
-        self.conn.sendall(b"\x00\x01" + bytes((code,)))
-
-    def _exact(self, n: int) -> bytes:
-        assert self.conn is not None
-        data = b""
-        while len(data) < n:
-            chunk = self.conn.recv(n - len(data))
-            if not chunk:
-                raise ConnectionAbortedError("the card side closed the connection")
-            data += chunk
-        return data
-
-    def frame(self) -> bytes:
-        return self._exact(int.from_bytes(self._exact(2), "big"))
-
-    def apdu(self, hexstr: str, data: bytes = b"") -> bytes:
-        assert self.conn is not None
-        raw = bytes.fromhex(hexstr.replace(" ", "")) + data
-        self.conn.sendall(len(raw).to_bytes(2, "big") + raw)
-        return self.frame()
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-        self.listener.close()
-
-
 @pytest.fixture
-def vpcd() -> Iterator[Vpcd]:
-    v = Vpcd()
+def vpcd() -> Iterator[FakeVpcd]:
+    v = FakeVpcd()
     yield v
     v.close()
 
@@ -90,7 +46,7 @@ def test_torn_flag_set_by_a_tear_and_cleared_by_power_on() -> None:
     assert card.execute(bytes.fromhex("00A40000021001"))[-2:] == OK
 
 
-def _purchase_debit(v: Vpcd, amount: int) -> tuple[bytes, bytes]:
+def _purchase_debit(v: FakeVpcd, amount: int) -> tuple[bytes, bytes]:
     """INITIALIZE FOR PURCHASE through vpcd; return the DEBIT command and the expected MAC2."""
     assert v.apdu("00A40000021001")[-2:] == OK
     factor = v.apdu("00B095001E")[12:20]
@@ -102,7 +58,7 @@ def _purchase_debit(v: Vpcd, amount: int) -> tuple[bytes, bytes]:
     return bytes.fromhex("805401000F00000001") + WHEN + mac1 + b"\x08", purchase_mac2(TDES, sk, amount)
 
 
-def test_torn_card_is_pulled_from_the_reader_and_recovers_at_power_on(vpcd: Vpcd) -> None:
+def test_torn_card_is_pulled_from_the_reader_and_recovers_at_power_on(vpcd: FakeVpcd) -> None:
     card = fresh_card()
     server = VpcdCardServer(card, port=vpcd.port, retry_delay=0.02, removal_time=0.6)
     with server.serve_in_thread():
@@ -113,7 +69,7 @@ def test_torn_card_is_pulled_from_the_reader_and_recovers_at_power_on(vpcd: Vpcd
         card.tear = lambda point: tear(point) or point == "purchase:commit"
         conn.sendall(len(debit).to_bytes(2, "big") + debit)
         with pytest.raises((ConnectionResetError, ConnectionAbortedError)):
-            vpcd.frame()  # no answer: the connection is reset
+            vpcd.read_frame()  # no answer: the connection is reset
         torn_at = time.monotonic()
         assert card.torn and "purchase:journal" in tear.points
         card.tear = None
@@ -122,7 +78,7 @@ def test_torn_card_is_pulled_from_the_reader_and_recovers_at_power_on(vpcd: Vpcd
         vpcd.accept(5)  # ... then comes back
         assert time.monotonic() - torn_at >= 0.55
         vpcd.control(GET_ATR)
-        assert vpcd.frame() == card.atr
+        assert vpcd.read_frame() == card.atr
         assert server.connections == 2  # counted once the server thread serves the new connection (after accept)
         assert card.torn  # GET ATR does not power it on
         vpcd.control(POWER_ON)
@@ -133,7 +89,7 @@ def test_torn_card_is_pulled_from_the_reader_and_recovers_at_power_on(vpcd: Vpcd
         assert prove[:4] == mac2 and prove[-2:] == OK
 
 
-def test_torn_before_the_commit_point_keeps_the_old_balance(vpcd: Vpcd) -> None:
+def test_torn_before_the_commit_point_keeps_the_old_balance(vpcd: FakeVpcd) -> None:
     card = fresh_card()
     with VpcdCardServer(card, port=vpcd.port, retry_delay=0.02, removal_time=0.2).serve_in_thread():
         conn = vpcd.accept(5)
@@ -142,7 +98,7 @@ def test_torn_before_the_commit_point_keeps_the_old_balance(vpcd: Vpcd) -> None:
         card.tear = lambda point: point == "purchase:journal"
         conn.sendall(len(debit).to_bytes(2, "big") + debit)
         with pytest.raises((ConnectionResetError, ConnectionAbortedError)):
-            vpcd.frame()
+            vpcd.read_frame()
         card.tear = None
         vpcd.accept(5)
         vpcd.control(POWER_ON)
