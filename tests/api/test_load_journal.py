@@ -11,24 +11,14 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable
 
-from apdu.errors import HealthCardError
 from healthcard.api import CardSession, LoadJournal, open_virtual_session
 from healthcard.cos.card import VirtualCard
 from sam.virtual import VirtualSam
 from tests.api.memory_journals import MemoryLoadJournal
+from tests.api.tearing import torn_at
 
 WHEN = dt.datetime(2025, 3, 1, 10, 30, 0)
 START = 10_000
-
-
-def _tear_after(n: int) -> Callable[[str], bool]:
-    calls = {"n": 0}
-
-    def hook(point: str) -> bool:
-        calls["n"] += 1
-        return calls["n"] == n
-
-    return hook
 
 
 def test_the_journal_sees_the_load_right_before_and_after_credit_for_load(session: CardSession) -> None:
@@ -71,16 +61,7 @@ def test_load_torn_at_every_point_is_recovered_exactly_once(new_card: Callable[[
         point += 1
         card, sam = new_card(), VirtualSam()
         journal = MemoryLoadJournal()
-        with open_virtual_session(card=card, sam=sam) as s:
-            s.read({})  # settle the session (nothing read)
-            card.tear = _tear_after(point)
-            try:
-                s.load(amount, journal=journal, when=WHEN)
-                torn = False
-            except HealthCardError:
-                torn = True
-            card.tear = None
-        if not torn:
+        if not torn_at(point, card, sam, lambda s: s.load(amount, journal=journal, when=WHEN)):  # noqa: B023 - runs at once
             assert journal.result == reference
             break
         card.power_on()

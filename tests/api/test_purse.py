@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from apdu.errors import DataError, HealthCardError, InsufficientFundsError, MacError
+from apdu.errors import DataError, InsufficientFundsError, MacError
 from healthcard.api import (
     CardSession,
     DemoLoadAuthoriser,
@@ -17,6 +17,7 @@ from healthcard.api import (
 from healthcard.cos.card import VirtualCard
 from sam.virtual import VirtualSam
 from tests.api.memory_journals import MemoryDebitJournal
+from tests.api.tearing import torn_at
 
 WHEN = dt.datetime(2025, 3, 1, 10, 30, 0)
 
@@ -69,16 +70,6 @@ def test_amounts_are_integer_fen(session: CardSession) -> None:
             session.debit(bad)  # type: ignore[arg-type]
 
 
-def _tear_after(n: int) -> Callable[[str], bool]:
-    calls = {"n": 0}
-
-    def hook(point: str) -> bool:
-        calls["n"] += 1
-        return calls["n"] == n
-
-    return hook
-
-
 def test_debit_torn_at_every_point_is_recovered_exactly_once(new_card: Callable[[], VirtualCard]) -> None:
     """Tear the card's power at every tear point of a debit (commit points and after every APDU), then let
     the library recover from its journal: the balance drops by the amount exactly once, never twice, never
@@ -90,16 +81,7 @@ def test_debit_torn_at_every_point_is_recovered_exactly_once(new_card: Callable[
         point += 1
         card, sam = new_card(), VirtualSam()
         journal = MemoryDebitJournal()
-        with open_virtual_session(card=card, sam=sam) as s:
-            s.read({})  # settle the session (nothing read)
-            card.tear = _tear_after(point)
-            try:
-                s.debit(amount, journal=journal, when=WHEN)
-                torn = False
-            except HealthCardError:
-                torn = True
-            card.tear = None
-        if not torn:
+        if not torn_at(point, card, sam, lambda s: s.debit(amount, journal=journal, when=WHEN)):  # noqa: B023 - runs at once
             assert journal.result is not None and journal.result.balance_fen == 10_000 - amount
             break
         card.power_on()
