@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from apdu.vpcd import DEFAULT_PORT, VpcdCardServer, reader_name
+from benchmarks._vicc_probe import best_rate
 from healthcard.cos import VirtualCard
 from healthcard.issuance import DemoKeySource
 from healthcard.virtual import DEMO_TERMINAL_ID, new_demo_card
@@ -84,19 +85,7 @@ def _card() -> VirtualCard:
 def rate(fn: Callable[[bytes], bytes], apdu: bytes, window: float = 0.5, rounds: int = 5) -> float:
     """Best calls per second of ``fn(apdu)`` over ``rounds`` windows (the answer must be ``… 90 00``)."""
     assert fn(apdu)[-2:] == b"\x90\x00", fn(apdu).hex()
-    best = 0.0
-    for _ in range(rounds):
-        n, start = 0, time.perf_counter()
-        end = start + window
-        while True:
-            for _ in range(1000):
-                fn(apdu)
-            n += 1000
-            now = time.perf_counter()
-            if now >= end:
-                break
-        best = max(best, n / (now - start))
-    return best
+    return best_rate(fn, apdu, window, rounds)
 
 
 def purchase_rate(count: int = 300) -> float:
