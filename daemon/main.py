@@ -8,19 +8,15 @@ message says what to change; no traceback).
 from __future__ import annotations
 
 import argparse
-import logging
-import signal
 import sqlite3
 import sys
-import threading
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
-from types import FrameType
 
 from daemon.config import ConfigError, load_config
 from daemon.database import StorageFullError
 from daemon.logs import configure_logging
+from daemon.runner import add_server_options, serve_until_signalled
 
 __all__ = ["main"]
 
@@ -35,22 +31,18 @@ def _version() -> str:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="healthcardd", description="Health-card device daemon (gRPC).")
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    p.add_argument("--config", type=Path, help="TOML configuration file (sample: examples/deploy/healthcardd.toml)")
-    p.add_argument(
-        "--check-config", action="store_true",
-        help="validate the configuration (with the other options applied), print a summary and exit",
-    )  # fmt: skip
+    add_server_options(
+        p,
+        config_help="TOML configuration file (sample: examples/deploy/healthcardd.toml)",
+        default_listen="127.0.0.1:50051",
+        state_dir_help="journal database and simulated card images",
+    )
     p.add_argument(
         "--simulate",
         action="store_true",
         default=None,
         help="in-process virtual readers virtual-0 and virtual-1 with demo cards and the virtual SAM",
     )
-    p.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:50051)")
-    p.add_argument("--state-dir", type=Path, help="journal database and simulated card images")
-    p.add_argument("--metrics-listen", help="HOST:PORT for Prometheus metrics (default: off)")
-    p.add_argument("--log-format", choices=["json", "text"])
-    p.add_argument("--log-level")
     return p
 
 
@@ -93,22 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    if daemon.port == 0:
-        print(f"healthcardd: cannot listen on {config.listen}", file=sys.stderr)
-        return 2
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logging.getLogger("healthcardd").info("signal %s: stopping gracefully", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    daemon.start()
-    print(f"healthcardd listening on {config.listen.rpartition(':')[0]}:{daemon.port}", file=sys.stderr, flush=True)
-    stop.wait()
-    daemon.stop()
-    return 0
+    return serve_until_signalled("healthcardd", daemon, config.listen)
 
 
 if __name__ == "__main__":

@@ -7,37 +7,29 @@ database that cannot be opened (the message says what to change).
 from __future__ import annotations
 
 import argparse
-import logging
-import signal
 import sys
-import threading
 from collections.abc import Sequence
-from pathlib import Path
-from types import FrameType
 
 from daemon.config import ConfigError, Secret
 from daemon.host.config import load_host_config
 from daemon.logs import configure_logging
+from daemon.runner import add_server_options, serve_until_signalled
 
 __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="healthcard-host", description="Hospital host for healthcardd (gRPC).")
-    p.add_argument("--config", type=Path, help="TOML configuration file (sample: examples/deploy/healthcard-host.toml)")
-    p.add_argument(
-        "--check-config", action="store_true",
-        help="validate the configuration (with the other options applied), print a summary and exit",
-    )  # fmt: skip
-    p.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:50061)")
-    p.add_argument("--state-dir", type=Path, help="where the embedded SQLite ledger lives (host.db)")
+    add_server_options(
+        p,
+        config_help="TOML configuration file (sample: examples/deploy/healthcard-host.toml)",
+        default_listen="127.0.0.1:50061",
+        state_dir_help="where the embedded SQLite ledger lives (host.db)",
+    )
     p.add_argument(
         "--database-env", metavar="VAR",
         help="name of an environment variable holding the ledger URL (postgresql://...); default: SQLite",
     )  # fmt: skip
-    p.add_argument("--metrics-listen", help="HOST:PORT for Prometheus metrics (default: off)")
-    p.add_argument("--log-format", choices=["json", "text"])
-    p.add_argument("--log-level")
     return p
 
 
@@ -85,22 +77,7 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     except Exception as exc:  # the database cannot be opened: say which layer, without the URL (it may hold a password)
         print(f"healthcard-host: cannot open the ledger database ({type(exc).__name__})", file=sys.stderr)
         return 2
-    if host.port == 0:
-        print(f"healthcard-host: cannot listen on {config.listen}", file=sys.stderr)
-        return 2
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logging.getLogger("healthcard-host").info("signal %s: stopping gracefully", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    host.start()
-    print(f"healthcard-host listening on {config.listen.rpartition(':')[0]}:{host.port}", file=sys.stderr, flush=True)
-    stop.wait()
-    host.stop()
-    return 0
+    return serve_until_signalled("healthcard-host", host, config.listen)
 
 
 if __name__ == "__main__":
