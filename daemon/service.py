@@ -123,6 +123,21 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
 
     # --- the common envelope -------------------------------------------------------------------------------
 
+    def _call_card(
+        self,
+        method: str,
+        context: grpc.ServicerContext,
+        request: _CardRequest,
+        work: Callable[[_AuditNote], T],
+        *,
+        audit: bool = True,
+    ) -> T:
+        """:meth:`_call` for an RPC on a card: the request's request id, reader and operator id."""
+        return self._call(
+            method, context, work, request_id=request.request_id, reader=request.reader,
+            operator_id=request.operator_id, audit=audit,
+        )  # fmt: skip
+
     def _call(
         self,
         method: str,
@@ -307,10 +322,7 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
 
             return self._run(request.reader, job)
 
-        return self._call(
-            "ReadCard", context, work, request_id=request.request_id, reader=request.reader,
-            operator_id=request.operator_id,
-        )  # fmt: skip
+        return self._call_card("ReadCard", context, request, work)
 
     def WriteCard(self, request: pb.WriteCardRequest, context: grpc.ServicerContext) -> pb.WriteCardResponse:
         def work(note: _AuditNote) -> pb.WriteCardResponse:
@@ -338,10 +350,7 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
 
             return self._once(request, note, pb.WriteCardResponse, job)
 
-        return self._call(
-            "WriteCard", context, work, request_id=request.request_id, reader=request.reader,
-            operator_id=request.operator_id,
-        )  # fmt: skip
+        return self._call_card("WriteCard", context, request, work)
 
     def IssueCard(self, request: pb.IssueCardRequest, context: grpc.ServicerContext) -> pb.IssueCardResponse:
         def work(note: _AuditNote) -> pb.IssueCardResponse:
@@ -372,10 +381,7 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
 
             return self._once(request, note, pb.IssueCardResponse, job, bound_to_card=False)
 
-        return self._call(
-            "IssueCard", context, work, request_id=request.request_id, reader=request.reader,
-            operator_id=request.operator_id,
-        )  # fmt: skip
+        return self._call_card("IssueCard", context, request, work)
 
     def AddRecord(self, request: pb.AddRecordRequest, context: grpc.ServicerContext) -> pb.AddRecordResponse:
         def work(note: _AuditNote) -> pb.AddRecordResponse:
@@ -400,10 +406,7 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
 
             return self._once(request, note, pb.AddRecordResponse, job)
 
-        return self._call(
-            "AddRecord", context, work, request_id=request.request_id, reader=request.reader,
-            operator_id=request.operator_id,
-        )  # fmt: skip
+        return self._call_card("AddRecord", context, request, work)
 
     # --- purse ---------------------------------------------------------------------------------------------
 
@@ -419,10 +422,7 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
 
             return self._run(request.reader, job)
 
-        return self._call(
-            "GetBalance", context, work, request_id=request.request_id, reader=request.reader,
-            operator_id=request.operator_id, audit=False,
-        )  # fmt: skip
+        return self._call_card("GetBalance", context, request, work, audit=False)
 
     def _purse(
         self, kind: Kind, request: pb.DebitRequest | pb.LoadRequest, context: grpc.ServicerContext
@@ -464,10 +464,7 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
                 note.enabled = False  # the audit row was written with the TAC, in the same commit (journal.py)
             return entry, replayed
 
-        return self._call(
-            "Debit" if kind is Kind.DEBIT else "Load", context, work, request_id=request.request_id,
-            reader=request.reader, operator_id=request.operator_id,
-        )  # fmt: skip
+        return self._call_card("Debit" if kind is Kind.DEBIT else "Load", context, request, work)
 
     def Debit(self, request: pb.DebitRequest, context: grpc.ServicerContext) -> pb.DebitResponse:
         entry, replayed = self._purse(Kind.DEBIT, request, context)
