@@ -91,6 +91,31 @@ def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
 
 
+def _card_answer(
+    balance_after_fen: int,
+    card_counter: int,
+    terminal_id: str,
+    terminal_serial: int,
+    tac: str,
+    mac2: str,
+    when: _dt.datetime | None,
+) -> dict[str, object]:
+    """The columns the card's answer fills (:meth:`Journal.mark_debited`, :meth:`Journal.complete`); the
+    transaction time and business date only when the card's time is known."""
+    values: dict[str, object] = {
+        "balance_after_fen": balance_after_fen,
+        "card_counter": card_counter,
+        "terminal_id": terminal_id,
+        "terminal_serial": terminal_serial,
+        "tac": tac,
+        "mac2": mac2,
+    }
+    if when is not None:
+        values["transaction_time"] = _iso(when)
+        values["business_date"] = _local_date(when)
+    return values
+
+
 def _iso(when: _dt.datetime | None) -> str:
     if when is None:
         return ""
@@ -381,17 +406,7 @@ class Journal:
         when: _dt.datetime | None = None,
     ) -> Entry:
         """The card answered with its TAC: the card was changed."""
-        values: dict[str, object] = {
-            "balance_after_fen": balance_after_fen,
-            "card_counter": card_counter,
-            "terminal_id": terminal_id,
-            "terminal_serial": terminal_serial,
-            "tac": tac,
-            "mac2": mac2,
-        }
-        if when is not None:
-            values["transaction_time"] = _iso(when)
-            values["business_date"] = _local_date(when)
+        values = _card_answer(balance_after_fen, card_counter, terminal_id, terminal_serial, tac, mac2, when)
         return self._update(transaction_id, State.DEBITED, values)
 
     def complete(
@@ -412,17 +427,7 @@ class Journal:
         ``prepared`` (or ``debited``) → ``confirmed`` with the TAC, durable (fsynced) before it returns — what
         :meth:`mark_debited` followed by :meth:`confirm` record, in one durable commit instead of two commits.
         """
-        values: dict[str, object] = {
-            "balance_after_fen": balance_after_fen,
-            "card_counter": card_counter,
-            "terminal_id": terminal_id,
-            "terminal_serial": terminal_serial,
-            "tac": tac,
-            "mac2": mac2,
-        }
-        if when is not None:
-            values["transaction_time"] = _iso(when)
-            values["business_date"] = _local_date(when)
+        values = _card_answer(balance_after_fen, card_counter, terminal_id, terminal_serial, tac, mac2, when)
         return self._update(
             transaction_id, State.CONFIRMED, values, after=frozenset({State.PREPARED, State.DEBITED}), audit=audit
         )
