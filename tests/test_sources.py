@@ -77,3 +77,13 @@ def test_sources_md_defines_every_entry_the_code_cites() -> None:
         if not ok:
             missing.append(entry)
     assert not missing, f"docs/sources.md lacks {missing}"
+
+
+def test_no_vector_file_cites_the_reference_notes() -> None:
+    """The known-answer vector copies (tests/vectors/*.json) name their sources too."""
+    files = sorted((ROOT / "tests" / "vectors").glob("*.json"))
+    assert files
+    found = [
+        f"{p.relative_to(ROOT)}:{n}: {line.strip()[:100]}" for p in files for n, line in offending_lines(p.read_text())
+    ]
+    assert not found, "cite the public standard or docs/sources.md instead:\n" + "\n".join(found)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,25 @@ H = bytes.fromhex
 TDES, SM4 = Algorithm.TDES, Algorithm.SM4
 
 
+_CITATIONS = ("description", "source")  # the copies cite public standards where shared/ cites private notes
+
+
+def _without_citations(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_citations(v) for k, v in value.items() if k not in _CITATIONS}
+    if isinstance(value, list):
+        return [_without_citations(v) for v in value]
+    return value
+
+
 def test_vector_copies_match_shared_reference() -> None:
+    """Every value of the copies equals shared/vectors; only the citation texts may differ (tests/test_sources.py)."""
     shared = Path(__file__).resolve().parents[3] / "shared" / "vectors"
     if not shared.is_dir():
         pytest.skip("shared/vectors is not beside this checkout")
     for original in shared.glob("*.json"):
-        assert (VECTORS_DIR / original.name).read_bytes() == original.read_bytes(), original.name
+        copy = json.loads((VECTORS_DIR / original.name).read_text(encoding="utf-8"))
+        assert _without_citations(copy) == _without_citations(json.loads(original.read_text(encoding="utf-8")))
 
 
 @pytest.mark.parametrize("vector", load("sm4")["vectors"], ids=lambda v: v["id"])
