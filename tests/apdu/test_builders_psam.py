@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -124,72 +125,36 @@ def test_sam_records_reject_bad_input(parse: Callable[[bytes], object], data: by
     assert info.value.field == field
 
 
+def _init_purchase(**changes: Any) -> Command:
+    """INIT_SAM_FOR_PURCHASE with valid arguments but for ``changes``."""
+    args: dict[str, Any] = {
+        "icc_random": RAND, "card_counter": 1, "amount": 1, "transaction_type": 6, "when": WHEN, "key_version": 1,
+        "algorithm": 0, "factors": [SERIAL8],
+    }  # fmt: skip
+    return psam.init_sam_for_purchase(**(args | changes))
+
+
 @pytest.mark.parametrize(
     ("build", "field"),
     [
         (
-            lambda: psam.init_sam_for_purchase(
-                icc_random=RAND,
-                card_counter=1,
-                amount=1,
-                transaction_type=6,
-                when=WHEN,
-                key_version=1,
-                algorithm=0,
-                factors=[],
-            ),
+            lambda: _init_purchase(factors=[]),
             "factors",
         ),
         (
-            lambda: psam.init_sam_for_purchase(
-                icc_random=RAND,
-                card_counter=1,
-                amount=1,
-                transaction_type=6,
-                when=WHEN,
-                key_version=1,
-                algorithm=0,
-                factors=[SERIAL8] * 4,
-            ),
+            lambda: _init_purchase(factors=[SERIAL8] * 4),
             "factors",
         ),
         (
-            lambda: psam.init_sam_for_purchase(
-                icc_random=RAND,
-                card_counter=1,
-                amount=1,
-                transaction_type=6,
-                when=WHEN,
-                key_version=1,
-                algorithm=0,
-                factors=[bytes(7)],
-            ),
+            lambda: _init_purchase(factors=[bytes(7)]),
             "factors",
         ),
         (
-            lambda: psam.init_sam_for_purchase(
-                icc_random=bytes(3),
-                card_counter=1,
-                amount=1,
-                transaction_type=6,
-                when=WHEN,
-                key_version=1,
-                algorithm=0,
-                factors=[SERIAL8],
-            ),
+            lambda: _init_purchase(icc_random=bytes(3)),
             "icc_random",
         ),
         (
-            lambda: psam.init_sam_for_purchase(
-                icc_random=RAND,
-                card_counter=1,
-                amount=-5,
-                transaction_type=6,
-                when=WHEN,
-                key_version=1,
-                algorithm=0,
-                factors=[SERIAL8],
-            ),
+            lambda: _init_purchase(amount=-5),
             "amount",
         ),
         (lambda: psam.credit_sam_for_purchase(bytes(5)), "mac2"),
