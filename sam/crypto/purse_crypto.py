@@ -29,6 +29,7 @@ __all__ = [
     "purchase_tac_data",
     "tac_mac",
     "tac_session_key",
+    "transaction_mac",
     "unload_mac",
 ]
 
@@ -87,7 +88,7 @@ def purchase_session_key(
     """SESPK from ``ICC random(4) ‖ offline counter(2) ‖ low 2 bytes of the terminal serial`` (JR/T 0025.2 session key,
         SM4 purse variant, sources.md F1).
 
-        Example: the published purchase example (``pboc_purse.json`` V2), counter 0, terminal serial 1.
+    Example: the published purchase example (``pboc_purse.json`` V2), counter 0, terminal serial 1.
 
     >>> from sam.crypto.algorithm import Algorithm
     >>> dpk = bytes.fromhex("11223344556677888877665544332211")
@@ -106,7 +107,7 @@ def load_session_key(alg: Algorithm, load_key: bytes, icc_random: bytes, online_
     """SESLK from ``ICC random(4) ‖ online counter(2) ‖ 80 00`` (JR/T 0025.2 session key, SM4 purse variant, sources.md
         F1).
 
-        Example: the published load example (``pboc_purse.json`` V1).
+    Example: the published load example (``pboc_purse.json`` V1).
 
     >>> from sam.crypto.algorithm import Algorithm
     >>> dlk = bytes.fromhex("11223344556677888877665544332211")
@@ -131,21 +132,30 @@ def tac_session_key(alg: Algorithm, tac_key: bytes) -> bytes:
     return bytes(a ^ b for a, b in zip(tac_key[:8], tac_key[8:], strict=True))
 
 
-def purchase_mac1(
+def transaction_mac(
     alg: Algorithm, session_key: bytes, amount: int, tx_type: int, terminal_id: bytes, date_time: bytes
 ) -> bytes:
-    """MAC1 over ``amount(4) ‖ type(1) ‖ TermID(6) ‖ date(4) ‖ time(3)`` (JR/T 0025.2 purchase MAC/TAC).
+    """The session-key MAC over :data:`TRANSACTION_DATA` ``amount(4) ‖ type(1) ‖ TermID(6) ‖ date(4) ‖ time(3)``:
+    purchase MAC1 and load MAC2 are this one MAC (JR/T 0025.2 purchase MAC/TAC, JR/T 0025.2 load MAC/TAC).
 
-        Example (``pboc_purse.json`` V2): amount 0x1000 fen, type 06, date-time 2012-02-29 13:51:00.
+    Examples (``pboc_purse.json``): V2 purchase MAC1, amount 0x1000 fen, type 06, 2012-02-29 13:51:00; V1 load
+    MAC2, amount 0x1000 fen, type 01, 2011-12-21 21:48:22.
 
     >>> from sam.crypto.algorithm import Algorithm
-    >>> sk = bytes.fromhex("003238ABC57659DD")
-    >>> when = bytes.fromhex("20120229135100")
-    >>> purchase_mac1(Algorithm.TDES, sk, 0x1000, 0x06, bytes.fromhex("001122334455"), when).hex().upper()
+    >>> terminal = bytes.fromhex("001122334455")
+    >>> sk, when = bytes.fromhex("003238ABC57659DD"), bytes.fromhex("20120229135100")
+    >>> purchase_mac1(Algorithm.TDES, sk, 0x1000, 0x06, terminal, when).hex().upper()
     'F15CAB75'
+    >>> sk, when = bytes.fromhex("9B1D924E05595603"), bytes.fromhex("20111221214822")
+    >>> load_mac2(Algorithm.TDES, sk, 0x1000, 0x01, terminal, when).hex().upper()
+    '3A845BF0'
     """
     data = _data(TRANSACTION_DATA, amount=amount, tx_type=tx_type, terminal_id=terminal_id, date_time=date_time)
     return session_mac(alg, session_key, data)
+
+
+purchase_mac1 = transaction_mac  # MAC1 of a purchase (the PSAM's, checked by the card)
+load_mac2 = transaction_mac  # MAC2 of a load (the host's, checked by the card)
 
 
 def purchase_mac2(alg: Algorithm, session_key: bytes, amount: int) -> bytes:
@@ -192,7 +202,7 @@ def load_mac1(
 ) -> bytes:
     """Load MAC1 over ``old balance(4) ‖ amount(4) ‖ type(1) ‖ TermID(6)`` (JR/T 0025.2 load MAC/TAC).
 
-        Example (``pboc_purse.json`` V1): balance 0, amount 0x1000 fen, type 01, terminal ``001122334455``.
+    Example (``pboc_purse.json`` V1): balance 0, amount 0x1000 fen, type 01, terminal ``001122334455``.
 
     >>> from sam.crypto.algorithm import Algorithm
     >>> sk = bytes.fromhex("9B1D924E05595603")
@@ -200,23 +210,6 @@ def load_mac1(
     '2988AE5A'
     """
     data = _data(LOAD_MAC1_DATA, balance_before=balance_before, amount=amount, tx_type=tx_type, terminal_id=terminal_id)
-    return session_mac(alg, session_key, data)
-
-
-def load_mac2(
-    alg: Algorithm, session_key: bytes, amount: int, tx_type: int, terminal_id: bytes, date_time: bytes
-) -> bytes:
-    """Load MAC2 over ``amount(4) ‖ type(1) ‖ TermID(6) ‖ date(4) ‖ time(3)`` (JR/T 0025.2 load MAC/TAC).
-
-        Example (``pboc_purse.json`` V1), date-time 2011-12-21 21:48:22:
-
-    >>> from sam.crypto.algorithm import Algorithm
-    >>> sk = bytes.fromhex("9B1D924E05595603")
-    >>> when = bytes.fromhex("20111221214822")
-    >>> load_mac2(Algorithm.TDES, sk, 0x1000, 0x01, bytes.fromhex("001122334455"), when).hex().upper()
-    '3A845BF0'
-    """
-    data = _data(TRANSACTION_DATA, amount=amount, tx_type=tx_type, terminal_id=terminal_id, date_time=date_time)
     return session_mac(alg, session_key, data)
 
 
