@@ -32,6 +32,7 @@ from typing import Any
 
 from apdu.errors import HealthCardError, Layer
 from apdu.files import read_json, write_atomically
+from apdu.hexdata import from_hex
 from apdu.psam import KeyUsage
 from sam.crypto import Algorithm
 
@@ -146,12 +147,7 @@ def _algorithm(text: object, where: str) -> Algorithm:
 
 
 def _key_bytes(text: object, name: str) -> bytes:
-    if not isinstance(text, str):
-        raise KeyStoreError(f"key {name!r}: a hex string is required")
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise KeyStoreError(f"key {name!r}: not a hex string") from None
+    return from_hex(text, f"key {name!r}", KeyStoreError)
 
 
 def _mapping(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:

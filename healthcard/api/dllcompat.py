@@ -33,6 +33,7 @@ from apdu.errors import (
     SamError,
     SecurityStatusError,
 )
+from apdu.hexdata import from_hex
 from apdu.status import SW, StatusInfo, describe
 from healthcard.api import reading, writing
 from healthcard.api.sections import Section
@@ -129,10 +130,7 @@ def stored_value(pinyin: str, value: bytes | str) -> bytes:
     text = value.decode("ascii") if isinstance(value, bytes) else value
     if el.encoding is Encoding.CN:
         return encode_cn(text, el.length, field=pinyin) if text else b""
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError as exc:
-        raise DataError(f"{pinyin}: not a hex string", field=pinyin) from exc
+    raw = from_hex(text, pinyin, lambda message: DataError(message, field=pinyin))
     if len(raw) > el.length:
         raise DataError(f"{pinyin}: {len(raw)} bytes, at most {el.length}", field=pinyin)
     return raw

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from apdu.errors import DataError
+from apdu.hexdata import from_hex
 from healthcard.codecs.codetables import table
 from healthcard.codecs.elements import DataElement, element
 from healthcard.codecs.encoding import (
@@ -165,12 +166,7 @@ class FieldSpec:
                 raise DataError(f"{name}: a date string is required", field=name)
             value = parse_date(raw, field=name)
         elif self.kind is Kind.BINARY:
-            if not isinstance(raw, str):
-                raise DataError(f"{name}: a hex string is required", field=name)
-            try:
-                value = bytes.fromhex(raw)
-            except ValueError as exc:
-                raise DataError(f"{name}: not a hex string", field=name) from exc
+            value = from_hex(raw, name, lambda message: DataError(message, field=name))
         elif self.kind is Kind.FLAG:
             if not isinstance(raw, bool):
                 raise DataError(f"{name}: true or false required", field=name)

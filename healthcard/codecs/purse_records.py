@@ -20,6 +20,7 @@ import construct as cs
 
 from apdu import bcd
 from apdu.errors import DataError
+from apdu.hexdata import from_hex
 from healthcard.codecs.encoding import decode_date, encode_date, parse_date
 
 __all__ = ["DETAIL_RECORD", "EF15_LAYOUT", "PurseApplicationData", "PurseDetail"]
@@ -45,10 +46,7 @@ DETAIL_RECORD = cs.Struct(
 
 
 def _hex(value: str, size: int, name: str) -> bytes:
-    try:
-        raw = bytes.fromhex(value)
-    except ValueError as exc:
-        raise DataError(f"{name}: not a hex string", field=name) from exc
+    raw = from_hex(value, name, lambda message: DataError(message, field=name))
     if len(raw) != size:
         raise DataError(f"{name}: {len(raw)} bytes, {size} required", field=name)
     return raw

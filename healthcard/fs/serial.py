@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from apdu.fmcos import FileType, Protection, Scheme
+from apdu.hexdata import from_hex
 from healthcard.fs.journal import (
     EraseDF,
     Op,
@@ -33,10 +34,7 @@ def _h(value: bytes) -> str:
 
 
 def _b(data: Mapping[str, Any], name: str, size: int | None = None) -> bytes:
-    raw = data[name]
-    if not isinstance(raw, str):
-        raise ValueError(f"{name}: hex string expected")
-    value = bytes.fromhex(raw)
+    value = from_hex(data[name], name, ValueError)
     if size is not None and len(value) != size:
         raise ValueError(f"{name}: {size} bytes expected")
     return value

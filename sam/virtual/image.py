@@ -20,6 +20,7 @@ from typing import Any
 
 from apdu.errors import HealthCardError, Layer
 from apdu.files import read_json
+from apdu.hexdata import from_hex
 from sam.crypto.sm2 import sm2_generate_private_key
 from sam.keystore import KeyStore, KeyStoreError, KeyUsage, load_demo_keys, write_json_atomically
 
@@ -185,13 +186,7 @@ class SamImage:
 
 
 def _hex(data: dict[str, Any], name: str) -> bytes:
-    value = data[name]
-    if not isinstance(value, str):
-        raise SamImageError(f"{name}: a hex string is required")
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise SamImageError(f"{name}: not a hex string") from None
+    return from_hex(data[name], name, SamImageError)
 
 
 def default_health_app_info() -> bytes:
