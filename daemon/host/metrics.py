@@ -38,3 +38,7 @@ class HostMetrics(Exporter):
         self.watchers = Gauge(
             "healthcard_host_blacklist_watchers", "Open WatchBlacklist streams", registry=self.registry
         )
+        self.keys_ready = Gauge(
+            "healthcard_host_keys_ready", "1 while the key store answers (the host SAM's last operation or probe"
+            " worked), 0 after HOST_KEYS_UNAVAILABLE", registry=self.registry,
+        )  # fmt: skip

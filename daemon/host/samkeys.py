@@ -141,7 +141,12 @@ class SamKeyStore:
         :meth:`probe` looks for; a load uses the key version its card reports.
     wait_s:
         How long an operation waits for a free SAM before answering HOST_KEYS_UNAVAILABLE.
+
+    ``on_state`` (settable) is called after every operation with whether the store answered (True) or raised
+    :class:`HostKeysUnavailableError` (False): the host's ``healthcard_host_keys_ready`` gauge.
     """
+
+    on_state: Callable[[bool], None] | None = None
 
     def __init__(
         self,
@@ -172,6 +177,20 @@ class SamKeyStore:
         return [s.name for s in self._sams]
 
     def _run(self, what: str, op: Callable[[SamClient], T]) -> T:
+        """``op`` on a free SAM (:meth:`_try`), reporting the outcome to ``on_state``."""
+        try:
+            result = self._try(what, op)
+        except HostKeysUnavailableError:
+            self._report(False)
+            raise
+        self._report(True)
+        return result
+
+    def _report(self, ready: bool) -> None:
+        if self.on_state is not None:
+            self.on_state(ready)
+
+    def _try(self, what: str, op: Callable[[SamClient], T]) -> T:
         """``op`` on a free SAM; after a reader failure once more on the next one (a pure computation: safe)."""
         failure: HostKeysUnavailableError | None = None
         for _ in range(len(self._sams) + 1):
@@ -229,9 +248,14 @@ class SamKeyStore:
         load = LoadFields(algorithm=int(self._alg), amount_fen=0, balance_before_fen=0, online_counter=0,
                           icc_random=bytes(4), mac1=bytes(4), terminal_id=bytes(6), card_time="20000101000000",
                           key_version=self._key_version)  # fmt: skip
-        for sam in self._sams:
-            sam.run("TAC check", lambda client: self._verify_tac(client, bytes(8), covered, bytes(4)))
-            sam.run("load MAC2", lambda client: _load_mac2(client, bytes(8), load, dt.datetime(2000, 1, 1)))
+        try:
+            for sam in self._sams:
+                sam.run("TAC check", lambda client: self._verify_tac(client, bytes(8), covered, bytes(4)))
+                sam.run("load MAC2", lambda client: _load_mac2(client, bytes(8), load, dt.datetime(2000, 1, 1)))
+        except HostKeysUnavailableError:
+            self._report(False)
+            raise
+        self._report(True)
 
 
 def _card_time(fields: LoadFields) -> dt.datetime:

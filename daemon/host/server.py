@@ -50,11 +50,11 @@ class Host:
         create_schema(self.db)
         self.registry = Registry(self.db)
         self.keys = keys if keys is not None else open_key_store(config.keys)
-        self._check_keys()
         self.clearing = Clearing(self.db, self.registry, self.keys)
         self.loads = Loads(self.db, self.registry, self.keys)
         self.credits = Credits(self.db, self.registry, config.replacement_wait_s)
         self.metrics = HostMetrics()
+        self._check_keys()
         self.audit = AuditRunner(self.db, self.metrics, config.audit_interval_s)
         self.metrics.blacklist_version.set(self.registry.blacklist_version())
         self.servicer = HostServicer(
@@ -81,7 +81,9 @@ class Host:
         HOST_KEYS_UNAVAILABLE until the SAM answers (docs/host.md "Keys in a SAM")."""
         if not isinstance(self.keys, SamKeyStore):
             log.warning("keys: %s", self.config.keys.describe() if self.config.keys.store == "demo" else "given")
+            self.metrics.keys_ready.set(1)
             return
+        self.keys.on_state = self.metrics.keys_ready.set
         try:
             self.keys.probe()
         except HostKeysUnavailableError as exc:

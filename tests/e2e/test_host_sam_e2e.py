@@ -101,6 +101,8 @@ def test_host_keys_in_a_sam_over_pcsc(vpcd: VpcdFixture, tmp_path: Path) -> None
             assert [e.tac_status for e in account.entries] == [hpb.TAC_STATUS_VERIFIED] * 2
             assert account.shadow_balance_fen == debited.balance_fen
             assert sam.ins.count(0x7C) == 2 and sam.ins.count(0x7E) == 3  # start-up probe + the two uploads
+            ready = "healthcard_host_keys_ready"
+            assert host.metrics.registry.get_sample_value(ready) == 1
 
             vpcd.handles[SAM_SLOT].stop()  # the host SAM is pulled
             with pytest.raises(grpc.RpcError) as info:
@@ -108,6 +110,7 @@ def test_host_keys_in_a_sam_over_pcsc(vpcd: VpcdFixture, tmp_path: Path) -> None
             err: Any = info.value
             assert err.code() == grpc.StatusCode.UNAVAILABLE
             assert dict(err.trailing_metadata())["healthcard-error-reason"] == "HOST_KEYS_UNAVAILABLE"
+            assert host.metrics.registry.get_sample_value(ready) == 0
             assert kiosk.GetBalance(pb.GetBalanceRequest(reader="virtual-0")).balance_fen == debited.balance_fen
             paid = kiosk.Debit(pb.DebitRequest(reader="virtual-0", amount_fen=40, request_id="pay-2"))
             time.sleep(1.0)  # uploads are refused while the SAM is out: the outbox keeps the row
@@ -121,3 +124,4 @@ def test_host_keys_in_a_sam_over_pcsc(vpcd: VpcdFixture, tmp_path: Path) -> None
             assert [e.tac_status for e in account.entries] == [hpb.TAC_STATUS_VERIFIED] * 3
             assert account.shadow_balance_fen == paid.balance_fen
             assert len(host.db.query("SELECT * FROM load_authorisations")) == 1
+            assert host.metrics.registry.get_sample_value("healthcard_host_keys_ready") == 1

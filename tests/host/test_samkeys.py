@@ -190,6 +190,8 @@ def test_a_removed_sam_is_unavailable_and_works_again_when_back() -> None:
     sam = VirtualSam(new_sam_image(_vector_keys(), pin=PIN, kind="host"))
     transport = InProcessTransport(sam, name="Virtual PCD 00 01")
     store = SamKeyStore([transport], pin=PIN)
+    states: list[bool] = []
+    store.on_state = states.append  # the host's healthcard_host_keys_ready gauge
     factor = H(LOAD["factor"])
     assert store.load_mac2(factor, _vector_load()) == H(LOAD["MAC2"])
     transport.remove()
@@ -199,7 +201,7 @@ def test_a_removed_sam_is_unavailable_and_works_again_when_back() -> None:
     assert failure.layer == "reader" and "Virtual PCD 00 01" in failure.message and failure.message_zh
     transport.insert(sam)  # powered up again: the PIN is verified again before the next key command
     assert store.load_mac2(factor, _vector_load()) == H(LOAD["MAC2"])
-    assert sam.image.pin_tries_left == 3
+    assert sam.image.pin_tries_left == 3 and states == [True, False, True]
 
 
 def test_a_pool_survives_one_removed_sam() -> None:
