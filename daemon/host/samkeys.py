@@ -108,13 +108,16 @@ class _HostSam:
                 layer="SAM",
             ) from None
         except SamError as exc:
+            refused_pin = is_sam_pin_refusal(exc)
+            action = "configured PIN (not sent again until healthcard-host restarts)" if refused_pin else what
             error = HostKeysUnavailableError(
-                f"the host SAM in reader {self.name!r} refused the {what}: {exc.info.english} (SW {exc.sw:04X})",
-                message_zh=f"主机安全模块(SAM)拒绝了操作：{exc.info.chinese}（SW {exc.sw:04X}）；未授权、未记账。",
+                f"the host SAM in reader {self.name!r} refused the {action}: {exc.info.english} (SW {exc.sw:04X})",
+                message_zh=f"主机安全模块(SAM)拒绝了{'配置的 PIN' if refused_pin else '操作'}：{exc.info.chinese}"
+                f"（SW {exc.sw:04X}）；未授权、未记账。",
                 layer="SAM",
                 status_word=f"{exc.sw:04X}",
             )
-            if is_sam_pin_refusal(exc):
+            if refused_pin:
                 self.refused = error
                 log.error(
                     "the host SAM refused the configured PIN (SW %04X); it is not sent again until the configuration"

@@ -180,7 +180,9 @@ def test_a_wrong_pin_is_tried_once_and_never_shown(caplog: pytest.LogCaptureFixt
             store.tac_matches(H("00" * 8), _upload("debit", PURCHASE["TAC"]), H(PURCHASE["TAC"]))
         errors.append(info.value)
     assert sam.image.pin_tries_left == 2  # sent once; the SAM is not locked by retries
-    assert {e.status_word for e in errors} == {"63C2"} and all("refused" in e.message for e in errors)
+    assert {e.status_word for e in errors} == {"63C2"} and all(
+        "refused the configured PIN" in e.message for e in errors
+    )
     shown = " ".join([caplog.text, repr(store), *(e.message + e.message_zh + str(e) for e in errors)])
     assert "987654" not in shown and PIN not in shown
     assert "refused the configured PIN" in caplog.text
