@@ -9,7 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +184,95 @@ def test_sigkill_of_the_daemon_during_uploads_loses_and_doubles_nothing(
     with grpc.insecure_channel(f"127.0.0.1:{host.port}") as ch:
         account = hpb_grpc.HostServiceStub(ch).GetAccount(hpb.GetAccountRequest(card_number=balance.card_number))
         assert list(account.gaps) == [] and account.shadow_balance_fen == balance.balance_fen
+
+
+def _credited(stub: pb_grpc.HealthCardServiceStub) -> int:
+    return int(stub.GetBalance(pb.GetBalanceRequest(reader="virtual-blank"), timeout=20).balance_fen)
+
+
+def test_sigkill_of_the_daemon_during_the_replacement_load_doubles_nothing(
+    host: Host, ledger_url: str, tmp_path: Path
+) -> None:
+    """补卡, then the new card's load of the TRANSFER credit with the daemon killed (kill -9) twice: once before
+    CREDIT FOR LOAD (the card unchanged: the credit is free again for the next load), once after the card credited
+    but before the journal knew (the retry of the request id recovers it). The credit is paid exactly once: one
+    verified load of the old card's balance on the new card, shadow = its balance, no cash expected."""
+    host.credits.wait_s = 0
+    daemon = DaemonProcess(tmp_path / "kiosk", host.port)
+    hch = grpc.insecure_channel(f"127.0.0.1:{host.port}")
+    desk = hpb_grpc.HostServiceStub(hch)
+    try:
+        kiosk = daemon.start()
+        kh = kiosk.GetBalance(pb.GetBalanceRequest(reader="virtual-0"), timeout=20).card_number
+        kiosk.Debit(pb.DebitRequest(reader="virtual-0", amount_fen=250, request_id="before-loss"), timeout=20)
+
+        def shadow_is(fen: int, factor: str = "") -> bool:
+            try:
+                account = desk.GetAccount(hpb.GetAccountRequest(card_number=kh, purse_factor=factor))
+            except grpc.RpcError:
+                return False
+            return bool(account.shadow_balance_fen == fen and account.last_seen_balance_fen == fen)
+
+        _until(lambda: shadow_is(9750))
+        desk.ReportLost(hpb.ReportLostRequest(card_number=kh, operator_id="c", reason="lost"))
+        holder = kiosk.ReadCard(pb.ReadCardRequest(reader="virtual-0"), timeout=20).card.holder
+        kiosk.IssueCard(pb.IssueCardRequest(reader="virtual-blank", holder=holder, card_number=kh), timeout=60)
+        serial = kiosk.ReadCard(pb.ReadCardRequest(reader="virtual-blank"), timeout=20).card.purse.application_serial
+        factor = serial[-16:]
+        credit = desk.ReplaceCard(
+            hpb.ReplaceCardRequest(
+                old_card_number=kh, new_card_number=kh, new_purse_factor=factor, operator_id="c", reason="补卡"
+            )
+        ).credit
+        assert credit.amount_fen == 9750
+
+        def load(request_id: str) -> None:
+            kiosk.Load(pb.LoadRequest(reader="virtual-blank", amount_fen=9750, request_id=request_id,
+                                      operator_id="c"), timeout=30)  # fmt: skip
+
+        # 1. killed before CREDIT FOR LOAD: the card is unchanged, the host's credit stays the card's
+        daemon.stop()
+        kiosk = daemon.start(fault="load:after_prepared")
+        with pytest.raises(grpc.RpcError):
+            load("transfer-1")
+        assert daemon.proc is not None and daemon.proc.wait(timeout=30) == -signal.SIGKILL
+        kiosk = daemon.start()
+        _until(lambda: _credited(kiosk) == 0)
+        # 2. killed after the card credited, before the journal recorded it: a retry of the request id recovers it
+        daemon.stop()
+        kiosk = daemon.start(fault="load:before_debited_record")
+        with pytest.raises(grpc.RpcError):
+            load("transfer-2")
+        assert daemon.proc is not None and daemon.proc.wait(timeout=30) == -signal.SIGKILL
+        kiosk = daemon.start()
+        load("transfer-2")
+        assert _credited(kiosk) == 9750
+        load("transfer-2")  # and again: the journal answers, the card is not touched
+        assert _credited(kiosk) == 9750
+        _until(lambda: shadow_is(9750, factor))
+    finally:
+        daemon.stop()
+        hch.close()
+    db = open_ledger(ledger_url)
+    try:
+        loads = db.query("SELECT amount_fen, tac_status FROM ledger WHERE card_number = ? AND purse_factor = ?"
+                         " AND kind = 'load'", (kh, factor))  # fmt: skip
+        assert [(int(r["amount_fen"]), r["tac_status"]) for r in loads] == [(9750, "VERIFIED")]
+        credits = db.query("SELECT authorisation_id FROM credits")
+        auths = db.query("SELECT authorisation_id, credit_id FROM load_authorisations WHERE card_number = ? AND"
+                         " purse_factor = ? ORDER BY authorisation_id", (kh, factor))  # fmt: skip
+        # two authorisations (the first load never reached the card), both paying the one credit, held by the last
+        assert len(credits) == 1 and len(auths) == 2 and all(a["credit_id"] is not None for a in auths)
+        assert credits[0]["authorisation_id"] == auths[-1]["authorisation_id"]
+        old = db.query("SELECT shadow_balance_fen, status FROM cards WHERE card_number = ? AND purse_factor <> ?",
+                       (kh, factor))  # fmt: skip
+        assert [(int(r["shadow_balance_fen"]), r["status"]) for r in old] == [(0, "REPLACED")]
+    finally:
+        db.close()
+
+
+def _until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
