@@ -223,6 +223,10 @@ class HostAuthoriser(Protocol):
         ...
 
 
+#: Called after IssueCard personalised a card, with the card (in its session) and the holder's data written.
+IssuedHook = Callable[[CardOps, Mapping[str, object]], None]
+
+
 class GuardedCardOps:
     """A :class:`CardOps` that refuses Debit and Load on a listed card before touching it.
 
@@ -230,10 +234,14 @@ class GuardedCardOps:
     instead of the session's SAM.
     """
 
-    def __init__(self, inner: CardOps, blacklist: LocalBlacklist, authoriser: HostAuthoriser | None = None) -> None:
+    def __init__(
+        self, inner: CardOps, blacklist: LocalBlacklist, authoriser: HostAuthoriser | None = None,
+        on_issued: IssuedHook | None = None,
+    ) -> None:  # fmt: skip
         self._inner = inner
         self._blacklist = blacklist
         self._authoriser = authoriser
+        self._on_issued = on_issued
 
     @property
     def card_number(self) -> str:
@@ -272,7 +280,10 @@ class GuardedCardOps:
         return self._inner.write(sections, clear)
 
     def issue(self, card_number: str, holder: Mapping[str, object]) -> str:
-        return self._inner.issue(card_number, holder)
+        issued = self._inner.issue(card_number, holder)
+        if self._on_issued is not None:  # the host keeps the holder's data for 补卡 (daemon/hostlink.py)
+            self._on_issued(self, holder)
+        return issued
 
     def add_record(self, kind: str, items: Mapping[int, str]) -> int:
         return self._inner.add_record(kind, items)
@@ -294,11 +305,13 @@ class GuardedBackend:
     """A :class:`ReaderBackend` whose sessions are :class:`GuardedCardOps`; everything else is the inner one's."""
 
     def __init__(
-        self, inner: ReaderBackend, blacklist: LocalBlacklist, authoriser: HostAuthoriser | None = None
-    ) -> None:
+        self, inner: ReaderBackend, blacklist: LocalBlacklist, authoriser: HostAuthoriser | None = None,
+        on_issued: IssuedHook | None = None,
+    ) -> None:  # fmt: skip
         self.inner = inner
         self._blacklist = blacklist
         self._authoriser = authoriser
+        self._on_issued = on_issued
 
     @property
     def name(self) -> str:
@@ -324,7 +337,7 @@ class GuardedBackend:
     @contextmanager
     def _guarded(self) -> Iterator[CardOps]:
         with self.inner.session() as card:
-            yield GuardedCardOps(card, self._blacklist, self._authoriser)
+            yield GuardedCardOps(card, self._blacklist, self._authoriser, self._on_issued)
 
     def close(self) -> None:
         self.inner.close()

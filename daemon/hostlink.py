@@ -22,6 +22,7 @@ import datetime as _dt
 import logging
 import socket
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import grpc
@@ -31,6 +32,7 @@ from apdu.errors import CardError
 from daemon import faults
 from daemon._gen.healthcard.host.v1 import host_service_pb2 as hpb
 from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as hpb_grpc
+from daemon._gen.healthcard.v1 import card_data_pb2 as cd
 from daemon.backend import CardOps
 from daemon.blacklist import ListChange, LocalBlacklist
 from daemon.config import HostLinkConfig
@@ -274,6 +276,22 @@ class HostLink:
 
     # --- cards seen ---------------------------------------------------------------------------------------------
 
+    def card_issued(self, card: CardOps, holder: Mapping[str, object]) -> None:
+        """After IssueCard: enqueue the new card's registration with the holder's data it was issued with.
+
+        The host keeps the holder's data per card number for the card office (补卡: the replacement card gets it;
+        personal data, read back only by the issuer and admin roles). The row waits in the outbox like any other
+        (a crash or an unreachable host loses nothing) and marks the card seen, so insertion adds no second one.
+        """
+        number, factor = card.card_number, card.purse_factor()
+        registration = {
+            "card_number": number, "masked_id": masked(number), "institution": self.config.institution or "-",
+            "purse_factor": factor, "opening_balance_fen": card.balance(), "operator_id": self.node_id,
+            "holder": {k: str(v) for k, v in holder.items()},
+        }  # fmt: skip
+        if self.outbox.card_seen(number, factor, registration):
+            self.wake()
+
     def card_seen(self, card: CardOps) -> None:
         """On insertion: the first time this daemon sees a card, enqueue its registration for the host."""
         number = card.card_number
@@ -334,7 +352,11 @@ class HostLink:
         return done
 
     def _send_registration(self, row: OutboxRow) -> None:
-        request = hpb.RegisterCardRequest(observed=True, **row.payload)
+        payload = dict(row.payload)
+        holder = payload.pop("holder", None)
+        request = hpb.RegisterCardRequest(observed=True, **payload)
+        if holder:
+            request.holder.CopyFrom(cd.Holder(**holder))
         try:
             self.stub.RegisterCard(request, metadata=self.metadata, timeout=10)
         except grpc.RpcError as exc:

@@ -67,7 +67,8 @@ class Daemon:
         if config.host is not None:  # follow the host's blacklist; refuse listed cards (docs/host.md)
             self.blacklist = LocalBlacklist(self.db)
             self.hostlink = HostLink(config.host, self.blacklist, Outbox(self.db), self.journal, self.metrics)
-            backends = [GuardedBackend(b, self.blacklist, self.hostlink.authorise_load) for b in backends]
+            link = self.hostlink
+            backends = [GuardedBackend(b, self.blacklist, link.authorise_load, link.card_issued) for b in backends]
         workers = {
             b.name: ReaderWorker(
                 b,

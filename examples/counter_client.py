@@ -49,6 +49,15 @@ def wait_until(what: str, predicate: Any, timeout: float = 30.0) -> None:
         time.sleep(0.2)
 
 
+def holder_kept(host: hpb_grpc.HostServiceStub, number: str) -> bool:
+    """Whether the host keeps holder data for the card number."""
+    try:
+        host.GetHolderData(hpb.GetHolderDataRequest(card_number=number))
+    except grpc.RpcError:
+        return False
+    return True
+
+
 def debit_refusal(kiosk: pb_grpc.HealthCardServiceStub, reader: str) -> str:
     """Try a 100 fen payment on ``reader``; the refusal's reason (a payment taken is reported and retried)."""
     deadline = time.monotonic() + 10
@@ -123,8 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         host, kiosk = hpb_grpc.HostServiceStub(hch), pb_grpc.HealthCardServiceStub(kch)
         card = kiosk.GetBalance(pb.GetBalanceRequest(reader=args.reader))
         number = card.card_number
-        # the holder's data as the counter has it for 补卡 (the demo reads it from the card while it is at hand)
-        holder = kiosk.ReadCard(pb.ReadCardRequest(reader=args.reader, sections=[cd.CARD_SECTION_HOLDER])).card.holder
+        # the holder's data for 补卡 when the host has none (a card not issued through a daemon's IssueCard, as the
+        # demo card): the counter takes it from the holder's ID document; the demo reads it from the card now
+        on_card = kiosk.ReadCard(pb.ReadCardRequest(reader=args.reader, sections=[cd.CARD_SECTION_HOLDER])).card.holder
 
         step(1, "上传", "the kiosk's transactions reach the host (store-and-forward, TACs checked)")
 
@@ -183,10 +193,25 @@ def main(argv: list[str] | None = None) -> int:
             return 1
 
         step(5, "补卡", "a new card for the same holder: a new chip, the holder's data, the balance moved")
+        if holder_kept(host, number):
+            holder = host.GetHolderData(hpb.GetHolderDataRequest(card_number=number)).holder
+            print("    the holder's data: from the host (GetHolderData: kept when a daemon issued the card)")
+        else:
+            holder = on_card
+            print(
+                "    the holder's data: the host has none (the demo card was not issued through a daemon);"
+                " taken from the holder's ID document (here: read from the card earlier)"
+            )
         new_card = replace_card(host, kiosk, args, number, holder)
         print(
             f"    old card {number}/{new_card.old_factor}: REPLACED (listed for good);"
             f" new card {number}/{new_card.new_factor}: ISSUED"
+        )
+        wait_until("the host to keep the holder's data", lambda: holder_kept(host, number))
+        kept = host.GetHolderData(hpb.GetHolderDataRequest(card_number=number)).holder
+        print(
+            f"    the kiosk's IssueCard registered the new card with the holder's data; the card office reads it"
+            f" back (GetHolderData, issuer role only): {kept.name}"
         )
         print(
             f"    the holder's data copied: {new_card.holder_name}; the balance moved: TRANSFER credit"

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from apdu.errors import DataError
@@ -29,6 +31,7 @@ from daemon.host.db import Cursor, LedgerDb, Row
 from daemon.host.errors import CardAlreadyRegisteredError, CardNotRegisteredError, CardStatusConflictError
 
 __all__ = [
+    "HOLDER_FIELDS",
     "BlacklistChange",
     "CardRecord",
     "CardStatus",
@@ -67,6 +70,8 @@ TRANSITIONS: dict[CardStatus, frozenset[CardStatus]] = {
     CardStatus.CANCELLED: frozenset(),
 }
 
+#: The holder fields the host keeps for 补卡 (the card's holder data as IssueCard writes it).
+HOLDER_FIELDS = ("name", "gender", "ethnicity", "birth_date", "id_number")
 _CARD_NUMBER = re.compile(r"^[0-9A-Za-z]{1,32}$")
 _FACTOR = re.compile(r"^[0-9A-F]{16}$")
 _LONG_DIGITS = re.compile(r"[0-9]{12,}")
@@ -260,7 +265,37 @@ class Registry:
         rows = self.db.query("SELECT MAX(version) AS v FROM blacklist")
         return int(rows[0]["v"] or 0)
 
+    def holder(self, card_number: str) -> tuple[dict[str, str], str, str]:
+        """The holder's data kept for the KH ``(fields, updated_at, updated_by)``; :class:`CardNotRegisteredError`
+        when the host has none."""
+        rows = self.db.query("SELECT * FROM holders WHERE card_number = ?", (check_card_number(card_number),))
+        if not rows:
+            raise CardNotRegisteredError(f"the host keeps no holder data for card {card_number}")
+        return dict(json.loads(rows[0]["holder"])), rows[0]["updated_at"], rows[0]["updated_by"]
+
     # --- changing -----------------------------------------------------------------------------------------
+
+    def keep_holder(self, card_number: str, holder: Mapping[str, str], client: str) -> None:
+        """Keep the holder's data a daemon issued onto a card of ``card_number`` (module docstring; personal data).
+
+        Only the fields of :data:`HOLDER_FIELDS`, each at most 64 characters; ``id_number`` must be the KH.
+        """
+        check_card_number(card_number)
+        fields = {k: str(v).strip() for k, v in holder.items() if k in HOLDER_FIELDS and str(v).strip()}
+        for name, value in fields.items():
+            if len(value) > 64:
+                raise DataError(f"holder.{name}: at most 64 characters", field=f"holder.{name}")
+        if fields.get("id_number", card_number) != card_number:
+            raise DataError("holder.id_number: must equal the card number (KH)", field="holder.id_number")
+        if not fields.get("name"):
+            raise DataError("holder.name is required", field="holder.name")
+        with self.db.transaction() as cur:
+            cur.execute(
+                "INSERT INTO holders (card_number, holder, updated_at, updated_by) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (card_number) DO UPDATE SET holder = excluded.holder, updated_at = excluded.updated_at,"
+                " updated_by = excluded.updated_by",
+                (card_number, json.dumps(fields, ensure_ascii=False, sort_keys=True), now_iso(), client),
+            )
 
     def register(
         self, *, card_number: str, masked_id: str, institution: str, purse_factor: str, opening_balance_fen: int,

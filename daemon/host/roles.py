@@ -6,6 +6,8 @@ health checking is open); the roles are the host's own:
 * ``daemon`` — a healthcardd: registers the cards it issues, follows the blacklist, reads a card's registry entry.
 * ``counter`` — the service counter (its software, on behalf of staff who checked the holder's ID): 挂失 / 解挂,
   registry entries.
+* ``issuer`` — the card office (发卡): registers cards, reads the holder data the host keeps (personal data, for
+  补卡) and replaces cards. Only it and ``admin`` read holder data.
 * ``auditor`` — read-only: registry entries and their history.
 * ``monitor`` — Prometheus scrapes only.
 * ``admin`` — everything.
@@ -26,6 +28,7 @@ class HostRole(StrEnum):
 
     DAEMON = "daemon"
     COUNTER = "counter"
+    ISSUER = "issuer"
     AUDITOR = "auditor"
     MONITOR = "monitor"
     ADMIN = "admin"
@@ -43,8 +46,9 @@ _ALL = _roles(HostRole.DAEMON, HostRole.COUNTER, HostRole.AUDITOR)
 
 HOST_POLICY: Policy = {
     **{method_name(_SERVICE, m): roles for m, roles in {
-        "RegisterCard": _roles(HostRole.DAEMON, HostRole.COUNTER),
-        "GetCard": _ALL,
+        "RegisterCard": _roles(HostRole.DAEMON, HostRole.COUNTER, HostRole.ISSUER),
+        "GetCard": _roles(HostRole.DAEMON, HostRole.COUNTER, HostRole.AUDITOR, HostRole.ISSUER),
+        "GetHolderData": _roles(HostRole.ISSUER),
         "ReportLost": _roles(HostRole.COUNTER),
         "ReportFound": _roles(HostRole.COUNTER),
         "WatchBlacklist": _roles(HostRole.DAEMON),
@@ -53,7 +57,7 @@ HOST_POLICY: Policy = {
         "GetSettlement": _roles(HostRole.COUNTER, HostRole.AUDITOR),
         "GetAuditReport": _roles(HostRole.AUDITOR),
         "RefundDebit": _roles(HostRole.COUNTER),
-        "ReplaceCard": _roles(HostRole.COUNTER),
+        "ReplaceCard": _roles(HostRole.COUNTER, HostRole.ISSUER),
         "CancelCard": _roles(HostRole.COUNTER),
         "GetAccount": _ALL,
     }.items()},

@@ -12,6 +12,8 @@ identity"). Every table that names a card carries both columns.
 * ``blacklist`` — the list's change log; ``version`` orders the changes a daemon follows (WatchBlacklist).
 * ``ledger`` — every uploaded transaction, once per (node, journal id), with the host's TAC verdict.
 * ``load_authorisations`` — every MAC2 the host gave (the load is booked when its upload arrives).
+* ``holders`` — the holder's data a daemon issued onto the holder's card, per KH (personal data, for 补卡: only the
+  issuer and admin roles read it; never logged).
 * ``credits`` — money the host owes a card (a refund, a replaced card's balance), paid by its next load of that
   amount; ``payouts`` — balances paid out at cancellation.
 
@@ -141,6 +143,12 @@ CREATE TABLE IF NOT EXISTS credits (
 );
 CREATE INDEX IF NOT EXISTS credits_card ON credits (card_number, purse_factor, credit_id);
 CREATE INDEX IF NOT EXISTS credits_reference ON credits (reference);
+CREATE TABLE IF NOT EXISTS holders (
+    card_number TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    updated_by  TEXT NOT NULL
+);
 {payouts}
 CREATE INDEX IF NOT EXISTS load_authorisations_card ON load_authorisations (card_number, purse_factor,
     online_counter)

@@ -21,6 +21,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from apdu.errors import DataError
 from daemon._gen.healthcard.host.v1 import host_service_pb2 as pb
 from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as pb_grpc
+from daemon._gen.healthcard.v1 import card_data_pb2 as cd
 from daemon.auth import client_identity
 from daemon.config import TokenConfig
 from daemon.errors import classify
@@ -30,7 +31,7 @@ from daemon.host.clearing import Clearing, LedgerRow, Upload
 from daemon.host.credits import Credit, Credits
 from daemon.host.loads import Loads
 from daemon.host.metrics import HostMetrics
-from daemon.host.registry import BlacklistChange, CardRecord, CardStatus, Registry, StatusChange
+from daemon.host.registry import HOLDER_FIELDS, BlacklistChange, CardRecord, CardStatus, Registry, StatusChange
 from daemon.host.settlement import settle
 from daemon.logs import bind_request_id, new_request_id
 
@@ -198,9 +199,22 @@ class HostServicer(pb_grpc.HostServiceServicer):
             )  # fmt: skip
             if created:
                 log.info("card registered", extra={"card_number": record.card_number})
+            if request.HasField("holder"):  # personal data: kept, never logged
+                holder = {name: getattr(request.holder, name) for name in HOLDER_FIELDS}
+                self._registry.keep_holder(request.card_number, holder, client)
             return pb.RegisterCardResponse(card=card_message(record), created=created)
 
         return self._call("RegisterCard", context, work)
+
+    def GetHolderData(
+        self, request: pb.GetHolderDataRequest, context: grpc.ServicerContext
+    ) -> pb.GetHolderDataResponse:
+        def work(_client: str) -> pb.GetHolderDataResponse:
+            fields, updated_at, updated_by = self._registry.holder(request.card_number)
+            return pb.GetHolderDataResponse(holder=cd.Holder(**fields), updated_at=timestamp(updated_at),
+                                            updated_by=updated_by)  # fmt: skip
+
+        return self._call("GetHolderData", context, work)
 
     def GetCard(self, request: pb.GetCardRequest, context: grpc.ServicerContext) -> pb.GetCardResponse:
         def work(_client: str) -> pb.GetCardResponse:

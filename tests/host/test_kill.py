@@ -226,28 +226,27 @@ def test_sigkill_of_the_daemon_during_the_replacement_load_doubles_nothing(
         ).credit
         assert credit.amount_fen == 9750
 
-        def load(request_id: str) -> None:
-            kiosk.Load(pb.LoadRequest(reader="virtual-blank", amount_fen=9750, request_id=request_id,
-                                      operator_id="c"), timeout=30)  # fmt: skip
+        def load(stub: pb_grpc.HealthCardServiceStub, request_id: str) -> None:
+            stub.Load(pb.LoadRequest(reader="virtual-blank", amount_fen=9750, request_id=request_id,
+                                     operator_id="c"), timeout=30)  # fmt: skip
+
+        def killed_at(fault: str, request_id: str) -> pb_grpc.HealthCardServiceStub:
+            """Restart with ``fault``, load (the daemon dies at that step), restart without it."""
+            daemon.stop()
+            dying = daemon.start(fault=fault)
+            with pytest.raises(grpc.RpcError):
+                load(dying, request_id)
+            assert daemon.proc is not None and daemon.proc.wait(timeout=30) == -signal.SIGKILL
+            return daemon.start()
 
         # 1. killed before CREDIT FOR LOAD: the card is unchanged, the host's credit stays the card's
-        daemon.stop()
-        kiosk = daemon.start(fault="load:after_prepared")
-        with pytest.raises(grpc.RpcError):
-            load("transfer-1")
-        assert daemon.proc is not None and daemon.proc.wait(timeout=30) == -signal.SIGKILL
-        kiosk = daemon.start()
+        kiosk = killed_at("load:after_prepared", "transfer-1")
         _until(lambda: _credited(kiosk) == 0)
         # 2. killed after the card credited, before the journal recorded it: a retry of the request id recovers it
-        daemon.stop()
-        kiosk = daemon.start(fault="load:before_debited_record")
-        with pytest.raises(grpc.RpcError):
-            load("transfer-2")
-        assert daemon.proc is not None and daemon.proc.wait(timeout=30) == -signal.SIGKILL
-        kiosk = daemon.start()
-        load("transfer-2")
+        kiosk = killed_at("load:before_debited_record", "transfer-2")
+        load(kiosk, "transfer-2")
         assert _credited(kiosk) == 9750
-        load("transfer-2")  # and again: the journal answers, the card is not touched
+        load(kiosk, "transfer-2")  # and again: the journal answers, the card is not touched
         assert _credited(kiosk) == 9750
         _until(lambda: shadow_is(9750, factor))
     finally:

@@ -81,6 +81,10 @@ def test_the_same_holder_gets_a_replacement_card_that_works_at_another_kiosk(
         reason="补卡, ID checked"))  # fmt: skip
     assert again.credit == replaced.credit
     _wait(lambda: _uploaded(a))
+    # the daemon's IssueCard registered the new card with the holder's data: the card office has it (补卡)
+    kept = stub.GetHolderData(hpb.GetHolderDataRequest(card_number=kh)).holder
+    assert (kept.name, kept.gender, kept.birth_date, kept.id_number) == (
+        old.holder.name, old.holder.gender, old.holder.birth_date, kh)  # fmt: skip
 
     # the new card moves to another kiosk (B), whose own reader holds a copy of the old card
     a.stop(grace=2)

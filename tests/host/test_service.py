@@ -14,12 +14,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from daemon._gen.healthcard.host.v1 import host_service_pb2 as pb
 from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as pb_grpc
+from daemon._gen.healthcard.v1 import card_data_pb2 as cd
 from daemon._gen.healthcard.v1 import errors_pb2
 from daemon.config import ConfigError, Secret, TokenConfig
 from daemon.errors import DETAILS_KEY, REASON_KEY
 from daemon.host.config import HostConfig, load_host_config
 from daemon.host.main import main
 from daemon.host.server import Host
+from daemon.logs import JsonFormatter
 
 CARD = "110105198506150030"
 
@@ -219,3 +221,49 @@ def test_settlement_and_audit_rpcs(host: Host, stub: pb_grpc.HostServiceStub) ->
     assert list(report.findings) == [] and report.counts["TAC_FAILED"] == 0 and report.ran_at.seconds > 0
     host.audit.run_once()
     assert host.metrics.registry.get_sample_value("healthcard_host_audit_findings", {"kind": "DEAD_ACCOUNT"}) == 0
+
+
+def test_holder_data_is_kept_for_the_card_office_and_only_the_issuer_reads_it(
+    ledger_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A daemon registers a card it issued with the holder's data; only an issuer (or admin) token reads it back
+    (personal data), a kiosk's or counter's token cannot, and the host logs none of it."""
+    kiosk, counter, office = "k" * 20, "c" * 20, "o" * 20
+    tokens = (TokenConfig("kiosk", Secret(kiosk), roles=("daemon",)), TokenConfig("ctr", Secret(counter), ("counter",)),
+              TokenConfig("office", Secret(office), ("issuer",)))  # fmt: skip
+    config = HostConfig(listen="127.0.0.1:0", state_dir=tmp_path, database=Secret(ledger_url), tokens=tokens)
+    host = Host(config.validate())
+    host.start()
+    kh = "110101199002030018"
+    holder = cd.Holder(name="李雷", gender="1", ethnicity="01", birth_date="1990-02-03", id_number=kh)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{host.port}") as channel, caplog.at_level("DEBUG"):
+            stub = pb_grpc.HostServiceStub(channel)
+
+            def auth(token: str) -> tuple[tuple[str, str]]:
+                return (("authorization", f"Bearer {token}"),)
+
+            stub.RegisterCard(pb.RegisterCardRequest(
+                card_number=kh, masked_id="110101********0018", institution="H", purse_factor="01" * 8,
+                operator_id="kiosk-1", observed=True, holder=holder), metadata=auth(kiosk))  # fmt: skip
+            for token in (kiosk, counter):
+                with pytest.raises(grpc.RpcError) as info:
+                    stub.GetHolderData(pb.GetHolderDataRequest(card_number=kh), metadata=auth(token))
+                assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            kept = stub.GetHolderData(pb.GetHolderDataRequest(card_number=kh), metadata=auth(office))
+            assert kept.holder == holder and kept.updated_by == "token:kiosk"
+            with pytest.raises(grpc.RpcError) as info:  # another person's ID number on this KH's card
+                stub.RegisterCard(pb.RegisterCardRequest(
+                    card_number=kh, masked_id="110101********0018", institution="H", purse_factor="01" * 8,
+                    operator_id="kiosk-1", observed=True, holder=cd.Holder(name="X", id_number="1" * 18)),
+                    metadata=auth(kiosk))  # fmt: skip
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert stub.GetHolderData(pb.GetHolderDataRequest(card_number=kh), metadata=auth(office)).holder == holder
+            with pytest.raises(grpc.RpcError) as info:
+                stub.GetHolderData(pb.GetHolderDataRequest(card_number="110101199104050028"), metadata=auth(office))
+            assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        host.stop(grace=1)
+    logged = "\n".join(JsonFormatter().format(r) for r in caplog.records)  # as the host writes its log
+    assert "card registered" in logged and kh[:6] in logged
+    assert "李雷" not in logged and kh not in logged  # the name never, the KH (an ID number) masked

@@ -15,6 +15,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from daemon._gen.healthcard.v1 import card_data_pb2 as _card_data_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -1250,6 +1251,7 @@ class RegisterCardRequest(_message.Message):
     OPENING_BALANCE_FEN_FIELD_NUMBER: _builtins.int
     OPERATOR_ID_FIELD_NUMBER: _builtins.int
     OBSERVED_FIELD_NUMBER: _builtins.int
+    HOLDER_FIELD_NUMBER: _builtins.int
     card_number: _builtins.str
     """KH of the card (1-32 characters)."""
     masked_id: _builtins.str
@@ -1266,6 +1268,13 @@ class RegisterCardRequest(_message.Message):
     """True when a daemon reports a card it saw (not one it issued): an existing registration wins and nothing
     is an error.
     """
+    @_builtins.property
+    def holder(self) -> _card_data_pb2.Holder:
+        """The holder's data the daemon issued onto the card (IssueCard), kept per card number for the card office
+        (补卡); personal data: only the issuer and admin roles read it back (GetHolderData), never logged. Unset: the
+        host keeps what it has.
+        """
+
     def __init__(
         self,
         *,
@@ -1276,14 +1285,71 @@ class RegisterCardRequest(_message.Message):
         opening_balance_fen: _builtins.int = ...,
         operator_id: _builtins.str = ...,
         observed: _builtins.bool = ...,
+        holder: _card_data_pb2.Holder | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["holder", b"holder"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "institution", b"institution", "masked_id", b"masked_id", "observed", b"observed", "opening_balance_fen", b"opening_balance_fen", "operator_id", b"operator_id", "purse_factor", b"purse_factor"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "holder", b"holder", "institution", b"institution", "masked_id", b"masked_id", "observed", b"observed", "opening_balance_fen", b"opening_balance_fen", "operator_id", b"operator_id", "purse_factor", b"purse_factor"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RegisterCardRequest: _TypeAlias = RegisterCardRequest  # noqa: Y015
+
+@_typing.final
+class GetHolderDataRequest(_message.Message):
+    """Request of GetHolderData."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CARD_NUMBER_FIELD_NUMBER: _builtins.int
+    card_number: _builtins.str
+    """KH of the holder."""
+    def __init__(
+        self,
+        *,
+        card_number: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetHolderDataRequest: _TypeAlias = GetHolderDataRequest  # noqa: Y015
+
+@_typing.final
+class GetHolderDataResponse(_message.Message):
+    """Response of GetHolderData."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLDER_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    UPDATED_BY_FIELD_NUMBER: _builtins.int
+    updated_by: _builtins.str
+    """The client (token) that stored it."""
+    @_builtins.property
+    def holder(self) -> _card_data_pb2.Holder:
+        """The holder's data as last issued onto one of the holder's cards."""
+
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp:
+        """When it was stored, and by which client."""
+
+    def __init__(
+        self,
+        *,
+        holder: _card_data_pb2.Holder | None = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+        updated_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["holder", b"holder", "updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["holder", b"holder", "updated_at", b"updated_at", "updated_by", b"updated_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetHolderDataResponse: _TypeAlias = GetHolderDataResponse  # noqa: Y015
 
 @_typing.final
 class RegisterCardResponse(_message.Message):

@@ -100,6 +100,11 @@ class HostServiceStub:
                 request_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.CancelCardRequest.SerializeToString,
                 response_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.CancelCardResponse.FromString,
                 _registered_method=True)
+        self.GetHolderData = channel.unary_unary(
+                '/healthcard.host.v1.HostService/GetHolderData',
+                request_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetHolderDataRequest.SerializeToString,
+                response_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetHolderDataResponse.FromString,
+                _registered_method=True)
 
 
 class HostServiceServicer:
@@ -203,6 +208,14 @@ class HostServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetHolderData(self, request, context):
+        """The holder's data a daemon issued onto the holder's card (personal data, for 补卡: the new card gets it). Only
+        the issuer and admin roles may read it; the host never logs it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_HostServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -270,6 +283,11 @@ def add_HostServiceServicer_to_server(servicer, server):
                     servicer.CancelCard,
                     request_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.CancelCardRequest.FromString,
                     response_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.CancelCardResponse.SerializeToString,
+            ),
+            'GetHolderData': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHolderData,
+                    request_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetHolderDataRequest.FromString,
+                    response_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetHolderDataResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -624,6 +642,33 @@ class HostService:
             '/healthcard.host.v1.HostService/CancelCard',
             healthcard_dot_host_dot_v1_dot_host__service__pb2.CancelCardRequest.SerializeToString,
             healthcard_dot_host_dot_v1_dot_host__service__pb2.CancelCardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHolderData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/healthcard.host.v1.HostService/GetHolderData',
+            healthcard_dot_host_dot_v1_dot_host__service__pb2.GetHolderDataRequest.SerializeToString,
+            healthcard_dot_host_dot_v1_dot_host__service__pb2.GetHolderDataResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -77,6 +77,10 @@ class HostServiceStub:
     """注销 without the card: a LOST card (listed for at least the waiting period) is CANCELLED and its shadow
     balance paid out.
     """
+    GetHolderData: _grpc.UnaryUnaryMultiCallable[_host_service_pb2.GetHolderDataRequest, _host_service_pb2.GetHolderDataResponse]
+    """The holder's data a daemon issued onto the holder's card (personal data, for 补卡: the new card gets it). Only
+    the issuer and admin roles may read it; the host never logs it.
+    """
 
 @_typing.type_check_only
 class HostServiceAsyncStub(HostServiceStub):
@@ -120,6 +124,10 @@ class HostServiceAsyncStub(HostServiceStub):
     CancelCard: _aio.UnaryUnaryMultiCallable[_host_service_pb2.CancelCardRequest, _host_service_pb2.CancelCardResponse]  # type: ignore[assignment]
     """注销 without the card: a LOST card (listed for at least the waiting period) is CANCELLED and its shadow
     balance paid out.
+    """
+    GetHolderData: _aio.UnaryUnaryMultiCallable[_host_service_pb2.GetHolderDataRequest, _host_service_pb2.GetHolderDataResponse]  # type: ignore[assignment]
+    """The holder's data a daemon issued onto the holder's card (personal data, for 补卡: the new card gets it). Only
+    the issuer and admin roles may read it; the host never logs it.
     """
 
 class HostServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -239,6 +247,16 @@ class HostServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_host_service_pb2.CancelCardResponse, _abc.Awaitable[_host_service_pb2.CancelCardResponse]]:
         """注销 without the card: a LOST card (listed for at least the waiting period) is CANCELLED and its shadow
         balance paid out.
+        """
+
+    @_abc_1.abstractmethod
+    def GetHolderData(
+        self,
+        request: _host_service_pb2.GetHolderDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_host_service_pb2.GetHolderDataResponse, _abc.Awaitable[_host_service_pb2.GetHolderDataResponse]]:
+        """The holder's data a daemon issued onto the holder's card (personal data, for 补卡: the new card gets it). Only
+        the issuer and admin roles may read it; the host never logs it.
         """
 
 def add_HostServiceServicer_to_server(servicer: HostServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
