@@ -33,6 +33,7 @@ from healthcard.cos.card import VirtualCard
 from healthcard.virtual import DEMO_TERMINAL_ID
 from sam.virtual import VirtualSam
 from tests.api.memory_journals import MemoryLoadJournal
+from tests.api.tearing import torn_at
 
 WHEN = dt.datetime(2026, 12, 4, 10, 0, 0)
 START = 10_000
@@ -175,16 +176,6 @@ def test_a_sam_without_the_unload_key_refuses(card: VirtualCard) -> None:
         assert info.value.sw == SW.KEY_INDEX_UNSUPPORTED and s.balance() == START
 
 
-def _tear_after(n: int) -> Callable[[str], bool]:
-    calls = {"n": 0}
-
-    def hook(point: str) -> bool:
-        calls["n"] += 1
-        return calls["n"] == n
-
-    return hook
-
-
 def test_unload_torn_at_every_point_is_recovered_exactly_once(new_card: Callable[[], VirtualCard]) -> None:
     """Tear the card's power at every tear point of an unload, then recover from the journal: the balance goes
     down by the amount exactly once — never twice, never silently."""
@@ -197,16 +188,7 @@ def test_unload_torn_at_every_point_is_recovered_exactly_once(new_card: Callable
         point += 1
         card, sam = new_card(), VirtualSam()
         journal = MemoryLoadJournal()
-        with open_virtual_session(card=card, sam=sam) as s:
-            s.read({})
-            card.tear = _tear_after(point)
-            try:
-                s.unload(amount, journal=journal, when=WHEN)
-                torn = False
-            except HealthCardError:
-                torn = True
-            card.tear = None
-        if not torn:
+        if not torn_at(point, card, sam, lambda s: s.unload(amount, journal=journal, when=WHEN)):  # noqa: B023 - runs at once
             assert journal.result is not None and dataclasses.replace(journal.result, tac=reference.tac) == reference
             break
         card.power_on()
