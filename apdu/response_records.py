@@ -44,9 +44,15 @@ def _byte(name: str, value: int) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class _FixedRecord:
-    """A record of one :class:`Layout` whose field names are the dataclass's attributes."""
+    """A record of one :class:`Layout` whose field names are the dataclass's attributes; :attr:`LENGTH` (its
+    length in bytes) is the layout's size."""
 
     LAYOUT: ClassVar[Layout]
+    LENGTH: ClassVar[int]
+
+    def __init_subclass__(cls) -> None:  # no super(): a slots dataclass is a new class (its __class__ cell is stale)
+        if "LAYOUT" in cls.__dict__:
+            cls.LENGTH = cls.LAYOUT.size
 
     @classmethod
     def parse(cls, data: bytes) -> Self:
@@ -70,7 +76,6 @@ class InitForLoadResponse(_FixedRecord):
         uint("balance", 4), uint("online_counter", 2), uint("key_version", 1), uint("algorithm", 1),
         raw("icc_random", 4), raw("mac1", 4),
     )  # fmt: skip
-    LENGTH: ClassVar[int] = 16
     balance: int
     online_counter: int
     key_version: int
@@ -91,7 +96,6 @@ class InitForPurchaseResponse(_FixedRecord):
         uint("balance", 4), uint("offline_counter", 2), uint("overdraft_limit", 3), uint("key_version", 1),
         uint("algorithm", 1), raw("icc_random", 4),
     )  # fmt: skip
-    LENGTH: ClassVar[int] = 15
     balance: int
     offline_counter: int
     overdraft_limit: int
@@ -111,7 +115,6 @@ class InitForUpdateResponse(_FixedRecord):
         uint("balance", 4), uint("online_counter", 2), uint("overdraft_limit", 3), uint("key_version", 1),
         uint("algorithm", 1), raw("icc_random", 4), raw("mac1", 4),
     )  # fmt: skip
-    LENGTH: ClassVar[int] = 19
     balance: int
     online_counter: int
     overdraft_limit: int
@@ -126,7 +129,6 @@ class DebitForPurchaseResponse(_FixedRecord):
     """DEBIT FOR PURCHASE answer: TAC(4) ‖ MAC2(4), in that order (JR/T 0025.1 DEBIT FOR PURCHASE)."""
 
     LAYOUT: ClassVar[Layout] = Layout(raw("tac", 4), raw("mac2", 4))
-    LENGTH: ClassVar[int] = 8
     tac: bytes
     mac2: bytes
 
@@ -139,7 +141,6 @@ class CreditForLoadResponse(_FixedRecord):
     """CREDIT FOR LOAD answer: TAC(4) (JR/T 0025.1 CREDIT FOR LOAD)."""
 
     LAYOUT: ClassVar[Layout] = _TAC
-    LENGTH: ClassVar[int] = 4
     tac: bytes
 
 
@@ -148,7 +149,6 @@ class UpdateOverdraftLimitResponse(_FixedRecord):
     """UPDATE OVERDRAW LIMIT answer: TAC(4) (JR/T 0025.1 UPDATE OVERDRAW LIMIT)."""
 
     LAYOUT: ClassVar[Layout] = _TAC
-    LENGTH: ClassVar[int] = 4
     tac: bytes
 
 
@@ -157,7 +157,6 @@ class DebitForUnloadResponse(_FixedRecord):
     """DEBIT FOR UNLOAD answer: a MAC(4) under the session key, not a TAC (JR/T 0025.1 INITIALIZE FOR UNLOAD)."""
 
     LAYOUT: ClassVar[Layout] = Layout(raw("mac", 4))
-    LENGTH: ClassVar[int] = 4
     mac: bytes
 
 
@@ -167,7 +166,6 @@ class TransactionProveResponse(_FixedRecord):
     confidence)."""
 
     LAYOUT: ClassVar[Layout] = Layout(raw("mac", 4), raw("tac", 4))
-    LENGTH: ClassVar[int] = 8
     mac: bytes
     tac: bytes
 
@@ -177,7 +175,6 @@ class BalanceResponse(_FixedRecord):
     """GET BALANCE answer: balance(4), big-endian fen (JR/T 0025.1 GET BALANCE)."""
 
     LAYOUT: ClassVar[Layout] = Layout(uint("balance", 4))
-    LENGTH: ClassVar[int] = 4
     balance: int
 
 
@@ -187,7 +184,6 @@ class SamPurchaseInitResponse(_FixedRecord):
     with a PSAM)."""
 
     LAYOUT: ClassVar[Layout] = Layout(uint("terminal_serial", 4), raw("mac1", 4))
-    LENGTH: ClassVar[int] = 8
     terminal_serial: int
     mac1: bytes
 
@@ -198,7 +194,6 @@ class TerminalInfo(_FixedRecord):
     EF0016 (健康卡 SAM spec: files: province(1) ‖ city(1) ‖ issuer(1) ‖ serial(3))."""
 
     LAYOUT: ClassVar[Layout] = Layout(raw("terminal_id", 6))
-    LENGTH: ClassVar[int] = 6
     terminal_id: bytes
 
     @property
@@ -269,7 +264,7 @@ class HealthSamAppInfo:
         uint("key_index", 1), raw("issuer_id", 8), raw("receiver_id", 8), raw("start_date", 4),
         raw("expiry_date", 4),
     )  # fmt: skip
-    LENGTH: ClassVar[int] = 25
+    LENGTH: ClassVar[int] = LAYOUT.size
     key_index: int
     issuer_id: bytes
     receiver_id: bytes

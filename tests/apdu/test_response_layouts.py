@@ -26,10 +26,24 @@ FIXED: list[type[rr._FixedRecord]] = [
 ]
 
 
+# The answers' lengths as the standards give them (JR/T 0025.1 purse commands; PSAM COS, sources.md V2).
+LENGTHS = {
+    rr.InitForLoadResponse: 16, rr.InitForPurchaseResponse: 15, rr.InitForUpdateResponse: 19,
+    rr.DebitForPurchaseResponse: 8, rr.CreditForLoadResponse: 4, rr.UpdateOverdraftLimitResponse: 4,
+    rr.DebitForUnloadResponse: 4, rr.TransactionProveResponse: 8, rr.BalanceResponse: 4,
+    rr.SamPurchaseInitResponse: 8, rr.TerminalInfo: 6,
+}  # fmt: skip
+
+
 @pytest.mark.parametrize("record", FIXED)
 def test_the_layout_declares_the_attributes_in_order(record: type[rr._FixedRecord]) -> None:
     assert [name for name, _, _ in record.LAYOUT.fields] == [f.name for f in dataclasses.fields(record)]
-    assert record.LAYOUT.size == record.LENGTH  # type: ignore[attr-defined]
+    assert record.LENGTH == record.LAYOUT.size == LENGTHS[record]
+
+
+def test_every_fixed_record_has_its_known_length() -> None:
+    assert set(LENGTHS) == set(FIXED)
+    assert rr.HealthSamAppInfo.LENGTH == 25  # 健康卡 SAM spec: files, DF01/EF001A
 
 
 @settings(max_examples=40, deadline=None)
