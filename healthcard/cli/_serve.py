@@ -9,15 +9,24 @@ and SIGTERM (systemd, ``kill``) must stop as cleanly as Ctrl-C.
 
 from __future__ import annotations
 
+import argparse
 import signal
 import threading
 from types import FrameType
 
-from apdu.vpcd import VpcdCardServer
+from apdu.vpcd import DEFAULT_PORT, VpcdCardServer
 
-__all__ = ["serve_until_signalled"]
+__all__ = ["add_vpcd_options", "serve_until_signalled"]
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def add_vpcd_options(parser: argparse.ArgumentParser, *, slot: int) -> None:
+    """``--host`` and ``--port`` of the vpcd to serve into; the port defaults to the one of ``slot`` (35963 + slot,
+    reader ``Virtual PCD 00 0<slot>``; vsmartcard vpcd docs)."""
+    port = DEFAULT_PORT + slot
+    parser.add_argument("--host", default="127.0.0.1", help="where vpcd listens (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=port, help=f"vpcd port (default {port} = slot {slot})")
 
 
 def serve_until_signalled(server: VpcdCardServer, *, poll_s: float = 0.5) -> None:

@@ -18,16 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from apdu.errors import DataError
-from apdu.vpcd import VpcdCardServer
-from healthcard.cli._serve import serve_until_signalled
+from apdu.vpcd import DEFAULT_PORT, VpcdCardServer
+from healthcard.cli._serve import add_vpcd_options, serve_until_signalled
 from healthcard.cli.pins import PinOption, add_pin_options
 from sam.crypto.sm2 import sm2_load_private_key
 from sam.keystore import load_keystore
 from sam.virtual import IMAGE_KINDS, SamImage, VirtualSam, load_sam_image, new_sam_image, save_sam_image
 
 __all__ = ["register"]
-
-DEFAULT_SAM_PORT = 35964
 
 
 #: The PIN given to a new virtual SAM image (``sam new``): also from a file, a prompt or $HEALTHCARD_SAM_PIN.
@@ -72,8 +70,7 @@ def register(subparsers: Any) -> None:
 
     serve = sub.add_parser("serve", help="serve the SAM into pcscd through vpcd until Ctrl-C")
     serve.add_argument("--sam", required=True, type=Path, help="image file (kept up to date)")
-    serve.add_argument("--host", default="127.0.0.1", help="where vpcd listens (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=DEFAULT_SAM_PORT, help="vpcd port (default 35964 = slot 1)")
+    add_vpcd_options(serve, slot=1)
     serve.set_defaults(handler=_serve)
 
 
@@ -135,7 +132,7 @@ def _info(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     sam = VirtualSam.open(args.sam)
     server = VpcdCardServer(sam, args.host, args.port)
-    slot = args.port - 35963
+    slot = args.port - DEFAULT_PORT
     print(
         f"serving {args.sam} on vpcd {args.host}:{args.port} (reader 'Virtual PCD 00 {slot:02d}'); Ctrl-C stops",
         file=sys.stderr,

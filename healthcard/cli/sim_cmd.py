@@ -22,7 +22,7 @@ from typing import Any
 
 from apdu.errors import DataError
 from apdu.vpcd import VpcdCardServer
-from healthcard.cli._serve import serve_until_signalled
+from healthcard.cli._serve import add_vpcd_options, serve_until_signalled
 from healthcard.codecs import (
     Addresses,
     Allergy,
@@ -45,7 +45,6 @@ from healthcard.virtual import DEFAULT_BALANCE_FEN, load_card, new_demo_card, sa
 
 __all__ = ["register", "render_tree"]
 
-DEFAULT_CARD_PORT = 35963
 
 _TLV: dict[tuple[int, ...], Any] = {
     (0xDDF1, 0xEF05): IssuerData, (0xDDF1, 0xEF06): Holder, (0xDDF1, 0xEF08): Validity,
@@ -84,8 +83,7 @@ def register(subparsers: Any) -> None:
 
     serve = sub.add_parser("serve", help="serve the card into pcscd through vpcd until Ctrl-C")
     serve.add_argument("--card", required=True, type=Path, help="image file (kept up to date)")
-    serve.add_argument("--host", default="127.0.0.1", help="where vpcd listens (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=DEFAULT_CARD_PORT, help="vpcd port (default 35963 = slot 0)")
+    add_vpcd_options(serve, slot=0)
     serve.set_defaults(handler=_serve)
 
 
