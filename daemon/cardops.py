@@ -269,7 +269,28 @@ def _completed(r: PurchaseResult) -> Completed:
 _PERSONS = {"virtual-1": "li-na"}  # distinct holders (and card numbers) per simulated reader (DEMO_PERSONS)
 
 
-class SimulatedReader:
+class _Reader:
+    """What both readers keep: the name, the SAM PIN gate (daemon/samgate.py) and the count of card APDUs."""
+
+    _name: str
+    _gate: SamGate
+    _apdus: int
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def sam_usable(self) -> bool:
+        """False once the SAM refused the configured PIN (daemon/samgate.py)."""
+        return self._gate.usable
+
+    @property
+    def apdu_count(self) -> int:
+        return self._apdus
+
+
+class SimulatedReader(_Reader):
     """A virtual reader holding a persisted card, with the virtual SAM (``--simulate``).
 
     The card session stays open between jobs while the card stays in the reader (like a terminal that keeps
@@ -305,21 +326,8 @@ class SimulatedReader:
         self._counted = 0
 
     @property
-    def name(self) -> str:
-        return self._name
-
-    @property
     def sam_reader(self) -> str:
         return f"{self._name}-sam"
-
-    @property
-    def sam_usable(self) -> bool:
-        """False once the SAM refused the configured PIN (daemon/samgate.py)."""
-        return self._gate.usable
-
-    @property
-    def apdu_count(self) -> int:
-        return self._apdus
 
     def poll(self) -> tuple[bool, bytes]:
         card = self.card_transport.card
@@ -462,7 +470,7 @@ def simulated_readers(
     ]  # fmt: skip
 
 
-class PcscReader:
+class PcscReader(_Reader):
     """A PC/SC reader and its SAM reader, through ``healthcard.api.open_pcsc_session``."""
 
     def __init__(
@@ -476,21 +484,8 @@ class PcscReader:
         self._apdus = 0
 
     @property
-    def name(self) -> str:
-        return self._name
-
-    @property
     def sam_reader(self) -> str:
         return self._sam_reader
-
-    @property
-    def sam_usable(self) -> bool:
-        """False once the SAM refused the configured PIN (daemon/samgate.py)."""
-        return self._gate.usable
-
-    @property
-    def apdu_count(self) -> int:
-        return self._apdus
 
     def poll(self) -> tuple[bool, bytes]:
         if self._name not in list_readers():  # a fresh context each time: survives pcscd restarts
