@@ -54,18 +54,6 @@ DEFAULT_BALANCE_FEN = 10_000
 TRANSPORT_KEY = b"\xff" * 16  # FMCOS default transport key (ISO/IEC 7816-4 EXTERNAL/INTERNAL AUTHENTICATE)
 DEMO_TERMINAL_ID = bytes.fromhex("000000000001")
 
-_DEMO_PERSON: dict[str, Any] = {
-    "holder": {"name": "张伟", "gender": "1", "ethnicity": "01", "birth_date": "1985-06-15",
-               "id_number": "110105198506150030"},
-    "validity": {"phone1": "13800138000", "payment_method1": "01"},
-    "addresses": {"category1": "01", "address1": "北京市朝阳区建国路88号"},
-    "contacts": {"name1": "王芳", "relation1": "10", "phone1": "13900139000"},
-    "documents": {"document_type": "01", "document_number": "110105198506150030"},
-    "clinical": {"abo": "1", "rh": "2", "asthma": True},
-    "allergies": [{"substance": "青霉素", "reaction": "全身皮疹，瘙痒"}],
-    "immunisations": [{"name": "乙肝疫苗", "date": "2010-03-01"}],
-}  # fmt: skip
-
 _DEMO_ISSUER: dict[str, Any] = {
     "issuer_name": "北京市卫生健康委员会（演示）", "issuer_code": "1100000000000000000001", "city_code": "110100",
     "purse_issuer_id": "1100000000000001", "purse_serial_prefix": "0001", "purse_pin": "123456",
@@ -73,8 +61,8 @@ _DEMO_ISSUER: dict[str, Any] = {
 
 
 def demo_person() -> Person:
-    """The built-in demo person (fictitious, 张伟)."""
-    return Person.from_json(_DEMO_PERSON)
+    """The demo person of the demo card (fictitious, 张伟): the shipped ``zhang-wei`` (:func:`load_demo_person`)."""
+    return load_demo_person("zhang-wei")
 
 
 #: The demo persons shipped as package data (``healthcard/data/persons``, also ``examples/persons``): fictitious.

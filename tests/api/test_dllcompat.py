@@ -4,23 +4,36 @@ from __future__ import annotations
 
 from healthcard.api import CardSession
 from healthcard.api.dllcompat import ERRORS, IRV, STYLE_AN, STYLE_B, STYLE_CN, HealthCardDll
+from healthcard.virtual import demo_person
 
 
 def test_read_files_as_the_dll(session: CardSession) -> None:
+    """The demo card (holder from healthcard/data/persons/zhang-wei.json) in the DLL's field codes and encodings."""
+    person = demo_person()
+    holder, clinical_flags = person.holder, person.clinical
+    assert holder is not None and clinical_flags is not None and clinical_flags.asthma
+    assert not clinical_flags.heart_disease and person.allergies and person.immunisations
+    name, gender, number, abo = holder.name, holder.gender, holder.id_number, clinical_flags.abo
+    assert name and gender and number and abo and holder.birth_date is not None
     dll = HealthCardDll(session)
     code, ef05 = dll.iR_DDF1EF05Info()
     assert code == 0
-    assert ef05["KLB"] == b"1" and ef05["GFBB"] == b"1.00" and ef05["KH"] == b"110105198506150030"
+    assert ef05["KLB"] == b"1" and ef05["GFBB"] == b"1.00" and ef05["KH"] == number.encode()
     assert ef05["FKJGMC"] == "北京市卫生健康委员会（演示）".encode("gbk")
     assert ef05["FKJGDM"] == "1100000000000000000001" and ef05["YYCSDM"] == "110100"
     code, ef06 = dll.iR_DDF1EF06Info()
-    assert (code, ef06) == (0, {"XM": "张伟".encode("gbk"), "XB": "01", "MZ": "01", "CSRQ": "19850615",
-                                "SFZH": b"110105198506150030"})  # fmt: skip
+    assert (code, ef06) == (0, {"XM": name.encode("gbk"), "XB": "0" + gender, "MZ": holder.ethnicity,
+                                "CSRQ": holder.birth_date.strftime("%Y%m%d"), "SFZH": number.encode()})  # fmt: skip
     code, clinical = dll.iR_DF02EF05Info()
-    assert clinical["ABOXX"] == "01" and clinical["XCBZ"] == "01" and clinical["XZBBZ"] == ""
-    assert dll.iR_DF02EF07Info(1) == (0, {"GMWZMC": "青霉素".encode("gbk"), "GMFY": "全身皮疹，瘙痒".encode("gbk")})
-    assert dll.iR_DF02EF08Info(1) == (0, {"MYJZMC": "乙肝疫苗".encode("gbk"), "MYJZSJ": "20100301"})
-    assert dll.iR_DF02EF07Info(3)[0] == IRV.READ_RECORD
+    assert clinical["ABOXX"] == "0" + abo and clinical["XCBZ"] == "01" and clinical["XZBBZ"] == "00"
+    assert clinical["TNBBZ"] == "00" and clinical["TXBZ"] == ""  # diabetes given as false; dialysis not given
+    newest_allergy, newest_vaccine = person.allergies[-1], person.immunisations[-1]  # record 1: the newest
+    assert dll.iR_DF02EF07Info(1) == (0, {"GMWZMC": newest_allergy.substance.encode("gbk"),
+                                          "GMFY": newest_allergy.reaction.encode("gbk")})  # fmt: skip
+    assert newest_vaccine.date is not None
+    assert dll.iR_DF02EF08Info(1) == (0, {"MYJZMC": newest_vaccine.name.encode("gbk"),
+                                          "MYJZSJ": newest_vaccine.date.strftime("%Y%m%d")})  # fmt: skip
+    assert dll.iR_DF02EF07Info(len(person.allergies) + 1)[0] == IRV.READ_RECORD
     assert dll.iR_DF02EF07Info(4)[0] == IRV.PARAM
 
 

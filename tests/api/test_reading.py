@@ -40,8 +40,11 @@ def test_read_all_matches_the_person(session: CardSession) -> None:
     assert data.holder == person.holder
     assert data.addresses == person.addresses and data.contacts == person.contacts
     assert data.documents == person.documents and data.clinical == person.clinical
-    assert data.allergies == person.allergies and data.immunisations == person.immunisations
-    assert data.photo == b""
+    # the card lists its cyclic records newest first; issuance appends the person's lists oldest first
+    assert data.allergies == person.allergies[::-1] and data.immunisations == person.immunisations[::-1]
+    assert data.photo == person.photo and data.special == person.special
+    assert data.validity is not None and person.validity is not None and person.validity.phone2
+    assert data.validity.phone2 == person.validity.phone2
     assert data.inpatient is not None and [r.valid for r in data.inpatient] == [False] * 3
     assert data.outpatient is not None and len(data.outpatient) == 5
     assert data.purse is not None and data.purse.balance_fen == 10_000

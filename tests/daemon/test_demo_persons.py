@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from apdu.errors import DataError
-from healthcard.api import DEMO_PERSONS, load_demo_person
+from healthcard.api import DEMO_PERSONS, Person, load_demo_person
+from healthcard.virtual import demo_person
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,3 +37,11 @@ def test_simulated_reader_cards_without_the_source_tree(tmp_path: Path) -> None:
                           env={"PYTHONPATH": str(tmp_path), "PATH": ""}, check=False, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == load_demo_person("li-na").to_json()["holder"]["id_number"]
+
+
+def test_the_demo_card_holder_is_the_shipped_zhang_wei_file() -> None:
+    """``demo_person()`` (the holder of every demo card) is healthcard/data/persons/zhang-wei.json, not a copy."""
+    path = ROOT / "healthcard" / "data" / "persons" / "zhang-wei.json"
+    shipped = Person.from_json(json.loads(path.read_text(encoding="utf-8")))
+    assert demo_person() == shipped
+    assert shipped.photo and shipped.validity is not None and shipped.validity.phone2  # the full data set

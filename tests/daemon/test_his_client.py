@@ -12,6 +12,7 @@ import grpc
 from daemon._gen.healthcard.v1 import card_data_pb2 as cd
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
+from healthcard.api import load_demo_person
 from tests.daemon.procs import ROOT, healthcardd
 
 
@@ -30,8 +31,11 @@ def test_his_client_reads_holder_and_round_trips_an_outpatient_record(tmp_path: 
             stub = pb_grpc.HealthCardServiceStub(channel)
             card = stub.ReadCard(pb.ReadCardRequest(reader="virtual-0", sections=[cd.CARD_SECTION_OUTPATIENT])).card
     first, second = runs
-    assert first["patient"]["name"] == "张伟" and first["patient"]["card_number"] == "110105198506150030"
-    assert first["patient"]["abo"] == "A" and first["patient"]["allergies"] == ["青霉素（全身皮疹，瘙痒）"]
+    person = load_demo_person("zhang-wei")  # the demo card of virtual-0
+    assert person.holder is not None and person.clinical is not None and person.clinical.abo == "1"
+    assert first["patient"]["name"] == person.holder.name and first["patient"]["card_number"] == person.card_number
+    allergies = [f"{a.substance}（{a.reaction}）" for a in (person.allergies or ())[::-1]]  # the card: newest first
+    assert first["patient"]["abo"] == "A" and first["patient"]["allergies"] == allergies
     assert first["match"] and second["match"]
     assert first["signature"] == second["signature"] == {"status": "VALID", "signer": "own SAM"}  # signed by the SAM
     assert second["slot"] == first["slot"] + 1  # the next free slot (WS/T 543.3 DF03 index files)
