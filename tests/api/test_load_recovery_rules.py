@@ -10,35 +10,16 @@ check the same behaviour through the journal.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Callable
 
 import pytest
 
-from apdu.errors import HealthCardError, LibraryError
+from apdu.errors import LibraryError
 from healthcard.api import CardSession, LoadResult, PreparedLoad, open_virtual_session
 from healthcard.cos.card import VirtualCard
 from sam.virtual import VirtualSam
-from sam.virtual.image import new_sam_image
 from tests.api.memory_journals import MemoryLoadJournal
-
-WHEN = dt.datetime(2025, 3, 1, 10, 30, 0)
-LATER = dt.datetime(2025, 3, 1, 11, 0, 5)
-START = 10_000
-OTHER = VirtualSam(new_sam_image(terminal_id=bytes.fromhex("000000000777")))
-
-
-def _torn_load(card: VirtualCard, sam: VirtualSam, amount: int, point: str) -> PreparedLoad:
-    """A load whose power is cut at tear point ``point``; the card is powered on again. Returns the prepared entry."""
-    journal = MemoryLoadJournal()
-    with open_virtual_session(card=card, sam=sam) as s:
-        card.tear = lambda name: name == point
-        with pytest.raises(HealthCardError):
-            s.load(amount, journal=journal, when=WHEN)
-        card.tear = None
-    card.power_on()
-    assert journal.prepared_entry is not None and journal.result is None
-    return journal.prepared_entry
+from tests.api.test_purse_recovery import LATER, START, WHEN, _elsewhere, _torn_load
 
 
 def _recover(card: VirtualCard, sam: VirtualSam, prepared: PreparedLoad) -> tuple[LoadResult | None, int]:
@@ -70,26 +51,29 @@ def test_a_load_the_card_never_made_is_not_confirmed(new_card: Callable[[], Virt
     assert _recover(card, sam, prepared) == (None, START)
 
 
-def test_a_load_made_then_the_card_used_since_is_confirmed_whatever_the_balance(
-    new_card: Callable[[], VirtualCard],
+@pytest.mark.parametrize(
+    ("point", "elsewhere", "balance"),
+    [
+        ("load:commit", lambda s: s.debit(700, when=LATER), START + 2_000 - 700),  # made; the proof now the purchase's
+        (
+            "load:mac2-verified",
+            lambda s: s.load(2_000, when=LATER),
+            START + 2_000,
+        ),  # never made; a load took the counter
+    ],
+    ids=["made-then-card-used-since", "never-made-then-loaded-elsewhere"],
+)
+def test_the_detail_records_decide_whatever_the_balance(
+    new_card: Callable[[], VirtualCard], point: str, elsewhere: Callable[[CardSession], object], balance: int
 ) -> None:
     card, sam = new_card(), VirtualSam()
-    prepared = _torn_load(card, sam, 2_000, "load:commit")
-    with open_virtual_session(card=card, sam=OTHER) as s:
-        s.debit(700, when=LATER)  # paid elsewhere: the proof is the purchase's, the balance is not before + amount
-    recovered, balance = _recover(card, sam, prepared)
-    assert balance == START + 2_000 - 700
-    assert recovered == LoadResult(START + 2_000, prepared.online_counter, prepared.terminal_id, "", WHEN)
-
-
-def test_a_load_the_records_say_never_ran_is_not_confirmed_whatever_the_balance(
-    new_card: Callable[[], VirtualCard],
-) -> None:
-    card, sam = new_card(), VirtualSam()
-    prepared = _torn_load(card, sam, 2_000, "load:mac2-verified")
-    with open_virtual_session(card=card, sam=OTHER) as s:
-        s.load(2_000, when=LATER)  # another load took the counter: the balance is before + amount, but not ours
-    assert _recover(card, sam, prepared) == (None, START + 2_000)
+    prepared = _torn_load(card, sam, 2_000, point)
+    with open_virtual_session(card=card, sam=_elsewhere(card)) as s:
+        elsewhere(s)  # the balance no longer tells: before + amount - 700, or before + amount but not ours
+    recovered, now = _recover(card, sam, prepared)
+    assert now == balance
+    made = LoadResult(START + 2_000, prepared.online_counter, prepared.terminal_id, "", WHEN)
+    assert recovered == (made if point == "load:commit" else None)
 
 
 def test_an_entry_without_terminal_is_settled_by_the_balance_alone(session: CardSession) -> None:
