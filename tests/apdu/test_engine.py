@@ -91,7 +91,7 @@ def test_by_ins_checks_the_class_first_then_the_length_fields() -> None:
     assert BY_INS.execute(seen, bytes.fromhex("80B0000010")) == bytes.fromhex("6E00")
     assert BY_INS.execute(seen, bytes.fromhex("80C0000010")) == bytes.fromhex("6E00")
     assert BY_INS.execute(seen, bytes.fromhex("00C0000010")) == bytes.fromhex("6D00")
-    assert BY_INS.execute(seen, bytes.fromhex("80C00000")) == bytes.fromhex("6E00")  # class before length
+    assert BY_INS.execute(seen, bytes.fromhex("80B0000003AA")) == bytes.fromhex("6E00")  # class before length
     assert BY_INS.execute(seen, bytes.fromhex("00C0000003AA")) == bytes.fromhex("6D00")  # instruction before length
     assert BY_INS.execute(seen, bytes.fromhex("00B0000003AA")) == bytes.fromhex("6700")
     assert BY_INS.execute(seen, bytes.fromhex("04B0000010")) == bytes.fromhex("019000")
