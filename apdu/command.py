@@ -19,8 +19,7 @@ zero byte(s) itself. Confusing the two caused an endless read loop in OpenSC (Op
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from typing import cast
+from dataclasses import dataclass, field, fields
 
 from apdu.errors import ApduFormatError
 
@@ -190,15 +189,17 @@ class Command:
         ins = raw[1]
         if (ins & 0xF0) in _RESERVED_INS:
             raise ApduFormatError(f"INS {ins:02X} is invalid (6X and 9X are reserved)", field="ins")
-        if cls is not Command:  # a subclass may add fields or a __dict__: build it the validating way
-            return cls(raw[0], ins, raw[2], raw[3], data, le, extended)
-        # Filled as an _Unsealed (plain slot stores), then made the Command it is: a frozen dataclass's
-        # __init__ goes through object.__setattr__ for each field, which made decode cost about 4 µs.
-        built = _new(_Unsealed)
-        built.cla, built.ins, built.p1, built.p2 = raw[0], ins, raw[2], raw[3]
-        built.data, built.le, built.extended, built.redact = data, le, extended, _NOTHING
-        built.__class__ = Command  # type: ignore[assignment]  # same slots, same layout (tests/apdu)
-        return cast("Command", built)
+        command = _new(cls)
+        # The slots written directly (the dataclass is frozen for everyone else; object.__setattr__ is slower).
+        _set_cla(command, raw[0])
+        _set_ins(command, ins)
+        _set_p1(command, raw[2])
+        _set_p2(command, raw[3])
+        _set_data(command, data)
+        _set_le(command, le)
+        _set_extended(command, extended)
+        _set_redact(command, _NOTHING)
+        return command
 
     def __str__(self) -> str:
         """Hex form; a command flagged ``Redact.COMMAND_DATA`` shows its data length only."""
@@ -219,20 +220,8 @@ class Command:
         )
 
 
-class _Unsealed:
-    """:class:`Command`'s slots without the frozen ``__setattr__``: :meth:`Command.decode` fills one and turns it
-    into a ``Command`` (``__class__`` assignment between classes of the same slot layout). A field added to
-    ``Command`` must be added here too, or every decode fails (tests/apdu/test_command_decode.py)."""
-
-    __slots__ = ("cla", "data", "extended", "ins", "le", "p1", "p2", "redact")
-    cla: int
-    ins: int
-    p1: int
-    p2: int
-    data: bytes
-    le: int | None
-    extended: bool
-    redact: Redact
-
-
+# Command.decode's direct slot writers (member descriptors of the frozen dataclass's __slots__).
+_set_cla, _set_ins, _set_p1, _set_p2, _set_data, _set_le, _set_extended, _set_redact = (
+    getattr(Command, f.name).__set__ for f in fields(Command)
+)
 _NOTHING = Redact.NOTHING
