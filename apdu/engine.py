@@ -15,8 +15,8 @@ the shape of vsmartcard's ``SmartcardOS.execute``):
 Handlers receive the command parsed once, as an :class:`apdu.command.Command` (``cmd.p1``, ``cmd.data``,
 ``cmd.le`` ...), and check what they accept with the helpers below (:func:`require_p1p2`,
 :func:`require_length`, :func:`require_no_data`), written once for both simulators. ``Command.decode`` builds the
-object without re-validating what the bytes already guarantee: parsing adds about 1 µs per APDU to the card
-(1.4 → 2.4 µs for a READ BINARY) and made the virtual SAM's APDUs twice as fast (docs/performance.md "Virtual
+object without re-validating what the bytes already guarantee: parsing adds about 1.5 µs per APDU to the card
+(1.4 → 2.8 µs for a READ BINARY) and made the virtual SAM's APDUs almost twice as fast (docs/performance.md "Virtual
 card", benchmarks/library_compare.py).
 """
 
