@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as _dt
 import re
 from collections.abc import Collection, Mapping
@@ -114,23 +115,18 @@ def card_data_message(data: CardData) -> cd.CardData:
     return message
 
 
-# The sections whose proto form is not their to_json form: the photo is bytes (not {"size", "format",
-# "base64"}), visit records keep their item numbers as map keys and b items as lower-case hex (not "item_064"
-# keys and upper-case hex) with the signature check in flat fields, and the purse gives only the application
-# serial of its application data.
-_NOT_JSON = (Section.PHOTO.value, Section.INPATIENT.value, Section.OUTPATIENT.value, Section.PURSE.value)
-
-
 def fill_card_data(message: cd.CardData, data: CardData) -> None:
     """Fill an empty ``message`` (e.g. ``ReadCardResponse.card``, no copy) with what the card API read.
 
     The card number and the record sections (issuer ... special), allergies and immunisations are the card
     API's own ``CardData.to_json()``, section by section under the same names, read as ``json_format.ParseDict``
-    reads it (:func:`fill_json`); the photo, visit records and purse are set from the typed data (``_NOT_JSON``).
+    reads it (:func:`fill_json`). The photo, visit records and purse are set from the typed data, because their
+    proto form is not their JSON form: the photo is bytes (not ``{"size", "format", "base64"}``), visit records
+    keep item numbers as map keys and b items as lower-case hex (not ``item_064`` keys and upper-case hex) with
+    the signature check in flat fields, and the purse gives only the serial of its application data.
     """
-    doc = data.to_json()
-    for name in _NOT_JSON:
-        doc.pop(name, None)
+    # The sections not set from their JSON are left out before to_json(): it would build their JSON for nothing.
+    doc = dataclasses.replace(data, photo=None, inpatient=None, outpatient=None, purse=None).to_json()
     fill_json(message, doc)
     if data.photo is not None:
         message.photo = bytes(data.photo)
