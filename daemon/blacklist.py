@@ -225,6 +225,8 @@ class HostAuthoriser(Protocol):
 
 #: Called after IssueCard personalised a card, with the card (in its session) and the holder's data written.
 IssuedHook = Callable[[CardOps, Mapping[str, object]], None]
+#: Called when a visit record is on the card after AddRecord: the card, kind, items and slot.
+RecordHook = Callable[[CardOps, str, Mapping[int, str], int], None]
 
 
 class GuardedCardOps:
@@ -236,12 +238,13 @@ class GuardedCardOps:
 
     def __init__(
         self, inner: CardOps, blacklist: LocalBlacklist, authoriser: HostAuthoriser | None = None,
-        on_issued: IssuedHook | None = None,
+        on_issued: IssuedHook | None = None, on_record: RecordHook | None = None,
     ) -> None:  # fmt: skip
         self._inner = inner
         self._blacklist = blacklist
         self._authoriser = authoriser
         self._on_issued = on_issued
+        self._on_record = on_record
 
     @property
     def card_number(self) -> str:
@@ -288,6 +291,11 @@ class GuardedCardOps:
     def add_record(self, kind: str, items: Mapping[int, str]) -> int:
         return self._inner.add_record(kind, items)
 
+    def record_written(self, kind: str, items: Mapping[int, str], slot: int) -> None:
+        """The record is on the card (written now or by an earlier attempt): the host gets a copy (补卡)."""
+        if self._on_record is not None:
+            self._on_record(self, kind, items, slot)
+
     def purse_factor(self) -> str:
         return self._inner.purse_factor()
 
@@ -306,12 +314,13 @@ class GuardedBackend:
 
     def __init__(
         self, inner: ReaderBackend, blacklist: LocalBlacklist, authoriser: HostAuthoriser | None = None,
-        on_issued: IssuedHook | None = None,
+        on_issued: IssuedHook | None = None, on_record: RecordHook | None = None,
     ) -> None:  # fmt: skip
         self.inner = inner
         self._blacklist = blacklist
         self._authoriser = authoriser
         self._on_issued = on_issued
+        self._on_record = on_record
 
     @property
     def name(self) -> str:
@@ -337,7 +346,7 @@ class GuardedBackend:
     @contextmanager
     def _guarded(self) -> Iterator[CardOps]:
         with self.inner.session() as card:
-            yield GuardedCardOps(card, self._blacklist, self._authoriser, self._on_issued)
+            yield GuardedCardOps(card, self._blacklist, self._authoriser, self._on_issued, self._on_record)
 
     def close(self) -> None:
         self.inner.close()

@@ -19,6 +19,8 @@ reaches logs. This module uses the host's generated gRPC stubs only; it never im
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import json
 import logging
 import socket
 import threading
@@ -330,18 +332,17 @@ class HostLink:
         rows = self.outbox.pending(_UPLOAD_BATCH)
         done = 0
         while rows and not self._stop.is_set():
-            uploads: list[OutboxRow] = []
-            for row in rows:
-                if row.kind == "register":
-                    break
-                uploads.append(row)
-            if uploads:
-                done += self._send_uploads(uploads)
-                rows = rows[len(uploads) :]
-            elif rows:
-                self._send_registration(rows[0])
+            kind = rows[0].kind  # a run of rows of one kind, in the order written
+            same = [r.kind == kind for r in rows]
+            run = rows[:1] if kind == "register" else rows[: same.index(False) if False in same else len(rows)]
+            if kind == "register":
+                self._send_registration(run[0])
                 done += 1
-                rows = rows[1:]
+            elif kind == "record":
+                done += self._send_records(run)
+            else:
+                done += self._send_uploads(run)
+            rows = rows[len(run) :]
         waiting, parked = self.outbox.counts()
         self.outbox_waiting.set(waiting)
         self.outbox_parked.set(parked)
@@ -367,6 +368,43 @@ class HostLink:
                 "card_number", "")})  # fmt: skip
             return
         self.outbox.done([row.seq])
+
+    def _send_records(self, rows: list[OutboxRow]) -> int:
+        """Visit records to the host (UploadVisitRecords): recorded once per (node, key) there."""
+        records = [
+            hpb.UploadedVisitRecord(
+                record_key=row.key, card_number=row.payload["card_number"], purse_factor=row.payload["purse_factor"],
+                record=cd.VisitRecord(kind=cd.VisitKind.Value(f"VISIT_KIND_{row.payload['kind'].upper()}"),
+                                      slot=int(row.payload["slot"]), valid=True,
+                                      items={int(k): v for k, v in row.payload["items"].items()}),
+            )
+            for row in rows
+        ]  # fmt: skip
+        request = hpb.UploadVisitRecordsRequest(node_id=self.node_id, records=records)
+        try:
+            self.stub.UploadVisitRecords(request, metadata=self.metadata, timeout=30)
+        except grpc.RpcError as exc:
+            if exc.code() is not grpc.StatusCode.INVALID_ARGUMENT:
+                raise
+            for row in rows:  # kept with the reason; the rows behind them go on
+                self.outbox.park(row.seq, f"UploadVisitRecords refused: {exc.details()}")
+            log.error("the host refused visit records; parked", extra={"count": len(rows)})
+            return len(rows)
+        self.outbox.done([row.seq for row in rows])
+        return len(rows)
+
+    def record_written(self, card: CardOps, kind: str, items: Mapping[int, str], slot: int) -> None:
+        """After AddRecord (also a retry that found the record on the card): enqueue the record for the host.
+
+        The key (card, kind, slot, content) makes the same write one row; the host keeps the visit records of each
+        physical card for the card office (补卡: copied onto the replacement)."""
+        number, factor = card.card_number, card.purse_factor()
+        content = json.dumps({str(k): v for k, v in sorted(items.items())}, ensure_ascii=False)
+        digest = hashlib.sha256(content.encode("utf-8")).hexdigest()[:16]
+        payload = {"card_number": number, "purse_factor": factor, "kind": kind, "slot": slot,
+                   "items": {str(k): v for k, v in items.items()}}  # fmt: skip
+        if self.outbox.record_written(f"record:{number}:{factor}:{kind}:{slot}:{digest}", payload):
+            self.wake()
 
     def _send_uploads(self, rows: list[OutboxRow]) -> int:
         entries: list[tuple[OutboxRow, Entry]] = []

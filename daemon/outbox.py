@@ -6,6 +6,7 @@ lost while the host is down for hours, nor across a crash or restart of the daem
 * ``upload`` rows are written **by the database itself**: a trigger on the journal's ``transactions`` table adds
   one, in the same commit, whenever an entry becomes ``confirmed`` (the card was changed and the TAC is known).
   No code path that confirms an entry can forget it, and the journal code needs no change.
+* ``record`` rows carry a visit record this daemon wrote onto a card (AddRecord), for the host's copy (补卡).
 * ``register`` rows carry a card this daemon has seen (card number, purse factor, balance) for the host's
   registry (``RegisterCard`` with ``observed``), enqueued before any upload of that card.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +38,7 @@ _SEEN_SCHEMA = """CREATE TABLE IF NOT EXISTS host_seen_cards (
 _STATEMENTS = (
     """CREATE TABLE IF NOT EXISTS host_outbox (
         seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-        kind       TEXT NOT NULL CHECK (kind IN ('register', 'upload')),
+        kind       TEXT NOT NULL CHECK (kind IN ('register', 'upload', 'record')),
         item_key   TEXT NOT NULL UNIQUE,
         payload    TEXT NOT NULL DEFAULT '',
         created_at TEXT NOT NULL,
@@ -72,6 +74,20 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
 
 
+def _allow_records(conn: sqlite3.Connection) -> None:
+    """An outbox from before visit records (its CHECK allows 'register' and 'upload' only) is rebuilt with its rows;
+    the journal's triggers that fill it are dropped first and created again by :data:`_STATEMENTS`."""
+    rows = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'host_outbox'").fetchall()
+    if not rows or "'record'" in rows[0][0]:
+        return
+    conn.execute("DROP TRIGGER IF EXISTS host_outbox_on_confirm")
+    conn.execute("DROP TRIGGER IF EXISTS host_outbox_on_insert")
+    conn.execute("ALTER TABLE host_outbox RENAME TO host_outbox_old")
+    conn.execute(_STATEMENTS[0])
+    conn.execute("INSERT INTO host_outbox SELECT * FROM host_outbox_old")
+    conn.execute("DROP TABLE host_outbox_old")
+
+
 class Outbox:
     """The outbox in the daemon's database (module docstring)."""
 
@@ -81,6 +97,7 @@ class Outbox:
             # a daemon from before physical cards: its KH-only rows are kept with factor '' (each card of such a
             # KH is registered once more, as observed: the host keeps what it has)
             rekey_table(conn, "host_seen_cards", "purse_factor", _SEEN_SCHEMA, "card_number, '', seen_at")
+            _allow_records(conn)
             for statement in _STATEMENTS:
                 conn.execute(statement)
 
@@ -110,6 +127,15 @@ class Outbox:
             "SELECT COALESCE(SUM(parked = ''), 0) AS waiting, COALESCE(SUM(parked <> ''), 0) AS parked FROM host_outbox"
         )
         return int(rows[0]["waiting"]), int(rows[0]["parked"])
+
+    def record_written(self, key: str, payload: Mapping[str, Any]) -> bool:
+        """Enqueue a visit record written onto a card (``key``: the same write is enqueued once); True when new."""
+        with self._db.transaction() as conn:
+            added = conn.execute(
+                "INSERT OR IGNORE INTO host_outbox (kind, item_key, payload, created_at) VALUES ('record', ?, ?, ?)",
+                (key, json.dumps(dict(payload), ensure_ascii=False), _now()),
+            ).rowcount
+        return bool(added)
 
     def card_seen_before(self, card_number: str, purse_factor: str = "") -> bool:
         """Whether the physical card's registration (any card of the KH without a factor) was enqueued already."""

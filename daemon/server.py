@@ -68,7 +68,10 @@ class Daemon:
             self.blacklist = LocalBlacklist(self.db)
             self.hostlink = HostLink(config.host, self.blacklist, Outbox(self.db), self.journal, self.metrics)
             link = self.hostlink
-            backends = [GuardedBackend(b, self.blacklist, link.authorise_load, link.card_issued) for b in backends]
+            backends = [
+                GuardedBackend(b, self.blacklist, link.authorise_load, link.card_issued, link.record_written)
+                for b in backends
+            ]
         workers = {
             b.name: ReaderWorker(
                 b,

@@ -402,6 +402,9 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
                     slot = _record_written(card, kind, items) if retried else None  # by an earlier attempt
                     if slot is None:
                         slot = card.add_record(kind, items)
+                    written = getattr(card, "record_written", None)  # a daemon with [host]: the host gets a copy
+                    if written is not None:
+                        written(kind, items, slot)
                 return pb.AddRecordResponse(card_number=note.card_number, slot=slot)
 
             return self._once(request, note, pb.AddRecordResponse, job)

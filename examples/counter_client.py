@@ -50,12 +50,11 @@ def wait_until(what: str, predicate: Any, timeout: float = 30.0) -> None:
 
 
 def holder_kept(host: hpb_grpc.HostServiceStub, number: str) -> bool:
-    """Whether the host keeps holder data for the card number."""
+    """Whether the host keeps the holder's data (name ...) for the card number."""
     try:
-        host.GetHolderData(hpb.GetHolderDataRequest(card_number=number))
+        return bool(host.GetHolderData(hpb.GetHolderDataRequest(card_number=number)).holder.name)
     except grpc.RpcError:
         return False
-    return True
 
 
 def debit_refusal(kiosk: pb_grpc.HealthCardServiceStub, reader: str) -> str:
@@ -83,6 +82,7 @@ class Replacement:
     holder_name: str
     credit_fen: int
     balance_fen: int
+    visits: int
 
 
 def replace_card(
@@ -93,8 +93,19 @@ def replace_card(
     (the old card REPLACED, its shadow balance a TRANSFER credit of the new card), then the new card's load of
     exactly the credit (the host authorises it as the credit: no cash)."""
     old_factor = host.GetCard(hpb.GetCardRequest(card_number=number)).card.purse_factor
+    visits = host.GetHolderData(hpb.GetHolderDataRequest(card_number=number)).visits  # the lost card's records
     kiosk.IssueCard(pb.IssueCardRequest(reader=args.dispenser, holder=holder, card_number=number,
                                         operator_id=args.operator), timeout=60)  # fmt: skip
+    for visit in visits:  # the visit records the host got from the daemons, onto the new card
+        kiosk.AddRecord(
+            pb.AddRecordRequest(
+                reader=args.dispenser,
+                kind=visit.kind,
+                items=visit.items,
+                operator_id=args.operator,
+                request_id=f"COPY-{uuid.uuid4().hex[:12]}",
+            )
+        )
     new = kiosk.ReadCard(pb.ReadCardRequest(reader=args.dispenser,
                                             sections=[cd.CARD_SECTION_HOLDER, cd.CARD_SECTION_PURSE])).card  # fmt: skip
     new_factor = new.purse.application_serial[-16:]  # EF15 bytes 12..19
@@ -108,7 +119,7 @@ def replace_card(
             reader=args.dispenser, amount_fen=replaced.credit.amount_fen, request_id="T-" + uuid.uuid4().hex[:12],
             operator_id=args.operator,
         )).balance_fen  # fmt: skip
-    return Replacement(old_factor, new_factor, new.holder.name, replaced.credit.amount_fen, balance)
+    return Replacement(old_factor, new_factor, new.holder.name, replaced.credit.amount_fen, balance, len(visits))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,6 +148,20 @@ def main(argv: list[str] | None = None) -> int:
         on_card = kiosk.ReadCard(pb.ReadCardRequest(reader=args.reader, sections=[cd.CARD_SECTION_HOLDER])).card.holder
 
         step(1, "上传", "the kiosk's transactions reach the host (store-and-forward, TACs checked)")
+        visit = {213: "北京协和医院", 215: _dt.datetime.now().strftime("%Y%m%d%H%M%S"), 217: "心内科门诊"}
+        kiosk.AddRecord(
+            pb.AddRecordRequest(
+                reader=args.reader,
+                kind=cd.VISIT_KIND_OUTPATIENT,
+                items=visit,
+                operator_id="dr-li",
+                request_id=f"V-{uuid.uuid4().hex[:12]}",
+            )
+        )
+        print(
+            "    a doctor's out-patient visit record written on the card through the kiosk (AddRecord): the host"
+            " gets a copy"
+        )
 
         def caught_up() -> bool:
             try:
@@ -214,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
             f" back (GetHolderData, issuer role only): {kept.name}"
         )
         print(
-            f"    the holder's data copied: {new_card.holder_name}; the balance moved: TRANSFER credit"
+            f"    the holder's data copied: {new_card.holder_name}; {new_card.visits} visit record(s) copied from the"
+            f" host; the balance moved: TRANSFER credit"
             f" {new_card.credit_fen} fen = the old card's shadow balance, loaded onto the new card without cash:"
             f" balance {new_card.balance_fen} fen"
         )

@@ -23,7 +23,7 @@ import datetime as _dt
 import enum
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from apdu.errors import DataError
@@ -37,6 +37,7 @@ __all__ = [
     "CardStatus",
     "Registry",
     "StatusChange",
+    "VisitUpload",
     "check_factor",
     "now_iso",
     "resolve",
@@ -114,6 +115,18 @@ class CardRecord:
     def key(self) -> tuple[str, str]:
         """The physical card: (KH, purse factor)."""
         return self.card_number, self.purse_factor
+
+
+@dataclass(frozen=True)
+class VisitUpload:
+    """One visit record a daemon wrote onto a card (``UploadedVisitRecord``)."""
+
+    record_key: str
+    card_number: str
+    purse_factor: str
+    kind: str
+    slot: int
+    items: Mapping[int, str]
 
 
 @dataclass(frozen=True)
@@ -265,15 +278,51 @@ class Registry:
         rows = self.db.query("SELECT MAX(version) AS v FROM blacklist")
         return int(rows[0]["v"] or 0)
 
-    def holder(self, card_number: str) -> tuple[dict[str, str], str, str]:
-        """The holder's data kept for the KH ``(fields, updated_at, updated_by)``; :class:`CardNotRegisteredError`
-        when the host has none."""
+    def holder(self, card_number: str) -> tuple[dict[str, str], str, str] | None:
+        """The holder's data kept for the KH ``(fields, updated_at, updated_by)``; ``None`` when the host has none."""
         rows = self.db.query("SELECT * FROM holders WHERE card_number = ?", (check_card_number(card_number),))
         if not rows:
-            raise CardNotRegisteredError(f"the host keeps no holder data for card {card_number}")
+            return None
         return dict(json.loads(rows[0]["holder"])), rows[0]["updated_at"], rows[0]["updated_by"]
 
+    def visits(self, card_number: str, purse_factor: str = "") -> list[tuple[str, int, dict[int, str]]]:
+        """The visit records daemons wrote onto the card (KH + factor, else the holder's current card), oldest
+        first: ``(kind, slot, items)``."""
+        card = self.find(card_number, purse_factor)
+        if card is None:
+            return []
+        rows = self.db.query(
+            "SELECT kind, slot, items FROM visit_records WHERE card_number = ? AND purse_factor = ? ORDER BY record_id",
+            card.key,
+        )
+        return [(r["kind"], int(r["slot"]), {int(k): v for k, v in json.loads(r["items"]).items()}) for r in rows]
+
     # --- changing -----------------------------------------------------------------------------------------
+
+    def keep_visits(self, node_id: str, records: Sequence[VisitUpload]) -> tuple[int, int]:
+        """Keep visit records a daemon wrote (each once per node and record key); ``(recorded, duplicates)``."""
+        if not 0 < len(node_id) <= 64:
+            raise DataError("node_id: 1-64 characters", field="node_id")
+        if len(records) > 500:
+            raise DataError("records: at most 500 per upload", field="records")
+        for i, r in enumerate(records):
+            check_card_number(r.card_number)
+            check_factor(r.purse_factor, f"records[{i}].purse_factor")
+            if r.kind not in {"inpatient", "outpatient"} or not r.items or not 0 < len(r.record_key) <= 128:
+                raise DataError(f"records[{i}]: kind, items and record_key are required", field=f"records[{i}]")
+            if any(len(v) > 256 for v in r.items.values()):
+                raise DataError(f"records[{i}].items: at most 256 characters each", field=f"records[{i}].items")
+        recorded = 0
+        with self.db.transaction() as cur:
+            for r in records:
+                cur.execute(
+                    "INSERT INTO visit_records (node_id, record_key, card_number, purse_factor, kind, slot, items,"
+                    " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (node_id, record_key) DO NOTHING",
+                    (node_id, r.record_key, r.card_number, r.purse_factor.upper(), r.kind, r.slot,
+                     json.dumps({str(k): v for k, v in sorted(r.items.items())}, ensure_ascii=False), now_iso()),
+                )  # fmt: skip
+                recorded += cur.rowcount()
+        return recorded, len(records) - recorded
 
     def keep_holder(self, card_number: str, holder: Mapping[str, str], client: str) -> None:
         """Keep the holder's data a daemon issued onto a card of ``card_number`` (module docstring; personal data).

@@ -53,6 +53,7 @@ HOST_POLICY: Policy = {
         "ReportFound": _roles(HostRole.COUNTER),
         "WatchBlacklist": _roles(HostRole.DAEMON),
         "UploadTransactions": _roles(HostRole.DAEMON),
+        "UploadVisitRecords": _roles(HostRole.DAEMON),
         "AuthoriseLoad": _roles(HostRole.DAEMON),
         "GetSettlement": _roles(HostRole.COUNTER, HostRole.AUDITOR),
         "GetAuditReport": _roles(HostRole.AUDITOR),

@@ -12,8 +12,9 @@ identity"). Every table that names a card carries both columns.
 * ``blacklist`` — the list's change log; ``version`` orders the changes a daemon follows (WatchBlacklist).
 * ``ledger`` — every uploaded transaction, once per (node, journal id), with the host's TAC verdict.
 * ``load_authorisations`` — every MAC2 the host gave (the load is booked when its upload arrives).
-* ``holders`` — the holder's data a daemon issued onto the holder's card, per KH (personal data, for 补卡: only the
-  issuer and admin roles read it; never logged).
+* ``holders`` — the holder's data a daemon issued onto the holder's card, per KH, and ``visit_records`` — the
+  visit records daemons wrote onto each physical card (personal data, for 补卡: only the issuer and admin roles
+  read them; never logged).
 * ``credits`` — money the host owes a card (a refund, a replaced card's balance), paid by its next load of that
   amount; ``payouts`` — balances paid out at cancellation.
 
@@ -143,6 +144,19 @@ CREATE TABLE IF NOT EXISTS credits (
 );
 CREATE INDEX IF NOT EXISTS credits_card ON credits (card_number, purse_factor, credit_id);
 CREATE INDEX IF NOT EXISTS credits_reference ON credits (reference);
+CREATE TABLE IF NOT EXISTS visit_records (
+    record_id    {id},
+    node_id      TEXT NOT NULL,
+    record_key   TEXT NOT NULL,
+    card_number  TEXT NOT NULL,
+    purse_factor TEXT NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('inpatient', 'outpatient')),
+    slot         BIGINT NOT NULL,
+    items        TEXT NOT NULL,
+    received_at  TEXT NOT NULL,
+    UNIQUE (node_id, record_key)
+);
+CREATE INDEX IF NOT EXISTS visit_records_card ON visit_records (card_number, purse_factor, record_id);
 CREATE TABLE IF NOT EXISTS holders (
     card_number TEXT PRIMARY KEY,
     holder      TEXT NOT NULL,

@@ -29,9 +29,18 @@ from daemon.grpcserver import abort
 from daemon.host.audit import KINDS, run_audit
 from daemon.host.clearing import Clearing, LedgerRow, Upload
 from daemon.host.credits import Credit, Credits
+from daemon.host.errors import CardNotRegisteredError
 from daemon.host.loads import Loads
 from daemon.host.metrics import HostMetrics
-from daemon.host.registry import HOLDER_FIELDS, BlacklistChange, CardRecord, CardStatus, Registry, StatusChange
+from daemon.host.registry import (
+    HOLDER_FIELDS,
+    BlacklistChange,
+    CardRecord,
+    CardStatus,
+    Registry,
+    StatusChange,
+    VisitUpload,
+)
 from daemon.host.settlement import settle
 from daemon.logs import bind_request_id, new_request_id
 
@@ -79,6 +88,7 @@ def _list_message(change: BlacklistChange) -> pb.WatchBlacklistResponse:
     )  # fmt: skip
 
 
+_VISIT_KIND = {"inpatient": cd.VISIT_KIND_INPATIENT, "outpatient": cd.VISIT_KIND_OUTPATIENT}
 _KIND = {"debit": pb.TRANSACTION_KIND_DEBIT, "load": pb.TRANSACTION_KIND_LOAD}
 _KIND_NAME = {v: k for k, v in _KIND.items()}
 
@@ -210,11 +220,33 @@ class HostServicer(pb_grpc.HostServiceServicer):
         self, request: pb.GetHolderDataRequest, context: grpc.ServicerContext
     ) -> pb.GetHolderDataResponse:
         def work(_client: str) -> pb.GetHolderDataResponse:
-            fields, updated_at, updated_by = self._registry.holder(request.card_number)
+            kept = self._registry.holder(request.card_number)
+            visits = [
+                cd.VisitRecord(kind=_VISIT_KIND[kind], slot=slot, valid=True, items=items)
+                for kind, slot, items in self._registry.visits(request.card_number, request.purse_factor)
+            ]
+            if kept is None and not visits:
+                raise CardNotRegisteredError(f"the host keeps no holder data for card {request.card_number}")
+            fields, updated_at, updated_by = kept or ({}, "", "")
             return pb.GetHolderDataResponse(holder=cd.Holder(**fields), updated_at=timestamp(updated_at),
-                                            updated_by=updated_by)  # fmt: skip
+                                            updated_by=updated_by, visits=visits)  # fmt: skip
 
         return self._call("GetHolderData", context, work)
+
+    def UploadVisitRecords(
+        self, request: pb.UploadVisitRecordsRequest, context: grpc.ServicerContext
+    ) -> pb.UploadVisitRecordsResponse:
+        def work(_client: str) -> pb.UploadVisitRecordsResponse:
+            names = {v: k for k, v in _VISIT_KIND.items()}
+            records = [
+                VisitUpload(r.record_key, r.card_number, r.purse_factor, names.get(r.record.kind, ""), r.record.slot,
+                            dict(r.record.items))
+                for r in request.records
+            ]  # fmt: skip
+            recorded, duplicates = self._registry.keep_visits(request.node_id, records)
+            return pb.UploadVisitRecordsResponse(recorded=recorded, duplicates=duplicates)
+
+        return self._call("UploadVisitRecords", context, work)
 
     def GetCard(self, request: pb.GetCardRequest, context: grpc.ServicerContext) -> pb.GetCardResponse:
         def work(_client: str) -> pb.GetCardResponse:

@@ -216,3 +216,21 @@ def test_a_listed_card_is_blocked_on_insertion_and_unblocked_after_found(
     _reinsert(d)
     _wait(lambda: _balance_error(d) == "")
     assert _balance(d).balance_fen == 9900
+
+
+def test_an_outbox_from_before_visit_records_is_rebuilt_with_its_rows_and_triggers(tmp_path: Path) -> None:
+    from daemon.outbox import Outbox  # noqa: PLC0415
+
+    db = Database(tmp_path / "d.db")
+    with db.transaction() as conn:  # the outbox as shipped before (no 'record' kind), with a waiting upload
+        conn.execute("CREATE TABLE host_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL CHECK"
+                     " (kind IN ('register', 'upload')), item_key TEXT NOT NULL UNIQUE, payload TEXT NOT NULL"
+                     " DEFAULT '', created_at TEXT NOT NULL, parked TEXT NOT NULL DEFAULT '')")  # fmt: skip
+        conn.execute("INSERT INTO host_outbox (kind, item_key, created_at) VALUES ('upload', 'tx-1', 't')")
+    outbox = Outbox(db)
+    assert [(r.kind, r.key) for r in outbox.pending()] == [("upload", "tx-1")]
+    assert outbox.record_written("record:K:F:outpatient:1:ab", {"card_number": "K"})
+    assert not outbox.record_written("record:K:F:outpatient:1:ab", {"card_number": "K"})  # the same write once
+    assert [r.kind for r in outbox.pending()] == ["upload", "record"]
+    triggers = db.query("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'host_outbox_%'")
+    assert len(triggers) == 2 and all("INTO host_outbox " in t["sql"] for t in triggers)

@@ -52,6 +52,9 @@ def test_the_same_holder_gets_a_replacement_card_that_works_at_another_kiosk(
     kh, old_factor = old.card_number, old.purse.application_serial[-16:]
     _wait(lambda: _uploaded(a) and stub.GetCard(hpb.GetCardRequest(card_number=kh)).card.purse_factor == old_factor)
     ka.Debit(pb.DebitRequest(reader=OLD, amount_fen=250, request_id="before-loss"))
+    visit = {213: "北京协和医院", 215: "20261204093000", 217: "心内科门诊"}
+    ka.AddRecord(pb.AddRecordRequest(reader=OLD, kind=cd.VISIT_KIND_OUTPATIENT, items=visit, request_id="v1"))
+    ka.AddRecord(pb.AddRecordRequest(reader=OLD, kind=cd.VISIT_KIND_OUTPATIENT, items=visit, request_id="v1"))
     _wait(lambda: _uploaded(a))
     old_balance = ka.GetBalance(pb.GetBalanceRequest(reader=OLD)).balance_fen
     assert stub.GetAccount(hpb.GetAccountRequest(card_number=kh)).shadow_balance_fen == old_balance == 9750
@@ -69,6 +72,13 @@ def test_the_same_holder_gets_a_replacement_card_that_works_at_another_kiosk(
     new_factor = new.purse.application_serial[-16:]
     assert new_factor != old_factor and new.holder == old.holder
     assert new.card_number == kh and new.purse.balance_fen == 0
+    # the visit records the host got from the kiosk's AddRecord (once, though the request was repeated) go onto it
+    visits = stub.GetHolderData(hpb.GetHolderDataRequest(card_number=kh)).visits  # the current card: the old one
+    assert [(v.kind, dict(v.items)) for v in visits] == [(cd.VISIT_KIND_OUTPATIENT, visit)]
+    for v in visits:
+        ka.AddRecord(pb.AddRecordRequest(reader=NEW, kind=v.kind, items=v.items, request_id=f"copy-{v.slot}"))
+    copied = ka.ReadCard(pb.ReadCardRequest(reader=NEW, sections=[cd.CARD_SECTION_OUTPATIENT])).card.outpatient
+    assert [{k: r.items[k] for k in visit} for r in copied if r.valid] == [visit]  # (+ the kiosk's signature items)
     replaced = stub.ReplaceCard(hpb.ReplaceCardRequest(
         old_card_number=kh, new_card_number=kh, new_purse_factor=new_factor, operator_id="counter-1",
         reason="补卡, ID checked"))  # fmt: skip
@@ -82,7 +92,9 @@ def test_the_same_holder_gets_a_replacement_card_that_works_at_another_kiosk(
     assert again.credit == replaced.credit
     _wait(lambda: _uploaded(a))
     # the daemon's IssueCard registered the new card with the holder's data: the card office has it (补卡)
-    kept = stub.GetHolderData(hpb.GetHolderDataRequest(card_number=kh)).holder
+    kept_data = stub.GetHolderData(hpb.GetHolderDataRequest(card_number=kh))
+    kept = kept_data.holder
+    assert [dict(v.items) for v in kept_data.visits] == [visit]  # now the new card's copy (the current card)
     assert (kept.name, kept.gender, kept.birth_date, kept.id_number) == (
         old.holder.name, old.holder.gender, old.holder.birth_date, kh)  # fmt: skip
 

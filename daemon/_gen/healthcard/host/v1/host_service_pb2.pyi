@@ -1302,20 +1302,116 @@ class GetHolderDataRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CARD_NUMBER_FIELD_NUMBER: _builtins.int
+    PURSE_FACTOR_FIELD_NUMBER: _builtins.int
     card_number: _builtins.str
     """KH of the holder."""
+    purse_factor: _builtins.str
+    """Whose visit records: this physical card of the holder; empty: the holder's current card (for 补卡: the lost
+    card being replaced).
+    """
     def __init__(
         self,
         *,
         card_number: _builtins.str = ...,
+        purse_factor: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "purse_factor", b"purse_factor"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetHolderDataRequest: _TypeAlias = GetHolderDataRequest  # noqa: Y015
+
+@_typing.final
+class UploadedVisitRecord(_message.Message):
+    """One visit record a daemon wrote onto a card."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORD_KEY_FIELD_NUMBER: _builtins.int
+    CARD_NUMBER_FIELD_NUMBER: _builtins.int
+    PURSE_FACTOR_FIELD_NUMBER: _builtins.int
+    RECORD_FIELD_NUMBER: _builtins.int
+    record_key: _builtins.str
+    """The daemon's key of the write (repeats are recorded once per node)."""
+    card_number: _builtins.str
+    """KH of the card."""
+    purse_factor: _builtins.str
+    """The card's purse factor (the physical card)."""
+    @_builtins.property
+    def record(self) -> _card_data_pb2.VisitRecord:
+        """The record as written (kind, slot, items)."""
+
+    def __init__(
+        self,
+        *,
+        record_key: _builtins.str = ...,
+        card_number: _builtins.str = ...,
+        purse_factor: _builtins.str = ...,
+        record: _card_data_pb2.VisitRecord | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["record", b"record"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "purse_factor", b"purse_factor", "record", b"record", "record_key", b"record_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadedVisitRecord: _TypeAlias = UploadedVisitRecord  # noqa: Y015
+
+@_typing.final
+class UploadVisitRecordsRequest(_message.Message):
+    """Request of UploadVisitRecords."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    RECORDS_FIELD_NUMBER: _builtins.int
+    node_id: _builtins.str
+    """The daemon's node id."""
+    @_builtins.property
+    def records(self) -> _containers.RepeatedCompositeFieldContainer[Global___UploadedVisitRecord]:
+        """The records, oldest first (at most 500)."""
+
+    def __init__(
+        self,
+        *,
+        node_id: _builtins.str = ...,
+        records: _abc.Iterable[Global___UploadedVisitRecord] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["node_id", b"node_id", "records", b"records"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadVisitRecordsRequest: _TypeAlias = UploadVisitRecordsRequest  # noqa: Y015
+
+@_typing.final
+class UploadVisitRecordsResponse(_message.Message):
+    """Response of UploadVisitRecords."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDED_FIELD_NUMBER: _builtins.int
+    DUPLICATES_FIELD_NUMBER: _builtins.int
+    recorded: _builtins.int
+    """Records stored now."""
+    duplicates: _builtins.int
+    """Records the host had already (a retry)."""
+    def __init__(
+        self,
+        *,
+        recorded: _builtins.int = ...,
+        duplicates: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicates", b"duplicates", "recorded", b"recorded"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadVisitRecordsResponse: _TypeAlias = UploadVisitRecordsResponse  # noqa: Y015
 
 @_typing.final
 class GetHolderDataResponse(_message.Message):
@@ -1326,6 +1422,7 @@ class GetHolderDataResponse(_message.Message):
     HOLDER_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_BY_FIELD_NUMBER: _builtins.int
+    VISITS_FIELD_NUMBER: _builtins.int
     updated_by: _builtins.str
     """The client (token) that stored it."""
     @_builtins.property
@@ -1336,16 +1433,21 @@ class GetHolderDataResponse(_message.Message):
     def updated_at(self) -> _timestamp_pb2.Timestamp:
         """When it was stored, and by which client."""
 
+    @_builtins.property
+    def visits(self) -> _containers.RepeatedCompositeFieldContainer[_card_data_pb2.VisitRecord]:
+        """The visit records daemons wrote onto the selected card, oldest first (to copy onto its replacement)."""
+
     def __init__(
         self,
         *,
         holder: _card_data_pb2.Holder | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         updated_by: _builtins.str = ...,
+        visits: _abc.Iterable[_card_data_pb2.VisitRecord] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["holder", b"holder", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["holder", b"holder", "updated_at", b"updated_at", "updated_by", b"updated_by"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["holder", b"holder", "updated_at", b"updated_at", "updated_by", b"updated_by", "visits", b"visits"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -105,6 +105,11 @@ class HostServiceStub:
                 request_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetHolderDataRequest.SerializeToString,
                 response_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetHolderDataResponse.FromString,
                 _registered_method=True)
+        self.UploadVisitRecords = channel.unary_unary(
+                '/healthcard.host.v1.HostService/UploadVisitRecords',
+                request_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.UploadVisitRecordsRequest.SerializeToString,
+                response_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.UploadVisitRecordsResponse.FromString,
+                _registered_method=True)
 
 
 class HostServiceServicer:
@@ -216,6 +221,14 @@ class HostServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UploadVisitRecords(self, request, context):
+        """The visit records a daemon wrote onto cards (AddRecord), through its outbox: recorded once per (node id,
+        record key). Personal data, read back only with GetHolderData.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_HostServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -288,6 +301,11 @@ def add_HostServiceServicer_to_server(servicer, server):
                     servicer.GetHolderData,
                     request_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetHolderDataRequest.FromString,
                     response_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetHolderDataResponse.SerializeToString,
+            ),
+            'UploadVisitRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.UploadVisitRecords,
+                    request_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.UploadVisitRecordsRequest.FromString,
+                    response_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.UploadVisitRecordsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -669,6 +687,33 @@ class HostService:
             '/healthcard.host.v1.HostService/GetHolderData',
             healthcard_dot_host_dot_v1_dot_host__service__pb2.GetHolderDataRequest.SerializeToString,
             healthcard_dot_host_dot_v1_dot_host__service__pb2.GetHolderDataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadVisitRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/healthcard.host.v1.HostService/UploadVisitRecords',
+            healthcard_dot_host_dot_v1_dot_host__service__pb2.UploadVisitRecordsRequest.SerializeToString,
+            healthcard_dot_host_dot_v1_dot_host__service__pb2.UploadVisitRecordsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -81,6 +81,10 @@ class HostServiceStub:
     """The holder's data a daemon issued onto the holder's card (personal data, for 补卡: the new card gets it). Only
     the issuer and admin roles may read it; the host never logs it.
     """
+    UploadVisitRecords: _grpc.UnaryUnaryMultiCallable[_host_service_pb2.UploadVisitRecordsRequest, _host_service_pb2.UploadVisitRecordsResponse]
+    """The visit records a daemon wrote onto cards (AddRecord), through its outbox: recorded once per (node id,
+    record key). Personal data, read back only with GetHolderData.
+    """
 
 @_typing.type_check_only
 class HostServiceAsyncStub(HostServiceStub):
@@ -128,6 +132,10 @@ class HostServiceAsyncStub(HostServiceStub):
     GetHolderData: _aio.UnaryUnaryMultiCallable[_host_service_pb2.GetHolderDataRequest, _host_service_pb2.GetHolderDataResponse]  # type: ignore[assignment]
     """The holder's data a daemon issued onto the holder's card (personal data, for 补卡: the new card gets it). Only
     the issuer and admin roles may read it; the host never logs it.
+    """
+    UploadVisitRecords: _aio.UnaryUnaryMultiCallable[_host_service_pb2.UploadVisitRecordsRequest, _host_service_pb2.UploadVisitRecordsResponse]  # type: ignore[assignment]
+    """The visit records a daemon wrote onto cards (AddRecord), through its outbox: recorded once per (node id,
+    record key). Personal data, read back only with GetHolderData.
     """
 
 class HostServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -257,6 +265,16 @@ class HostServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_host_service_pb2.GetHolderDataResponse, _abc.Awaitable[_host_service_pb2.GetHolderDataResponse]]:
         """The holder's data a daemon issued onto the holder's card (personal data, for 补卡: the new card gets it). Only
         the issuer and admin roles may read it; the host never logs it.
+        """
+
+    @_abc_1.abstractmethod
+    def UploadVisitRecords(
+        self,
+        request: _host_service_pb2.UploadVisitRecordsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_host_service_pb2.UploadVisitRecordsResponse, _abc.Awaitable[_host_service_pb2.UploadVisitRecordsResponse]]:
+        """The visit records a daemon wrote onto cards (AddRecord), through its outbox: recorded once per (node id,
+        record key). Personal data, read back only with GetHolderData.
         """
 
 def add_HostServiceServicer_to_server(servicer: HostServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
