@@ -17,6 +17,7 @@ from daemon._gen.healthcard.host.v1 import host_service_pb2 as hpb
 from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as hpb_grpc
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon.config import HostLinkConfig
+from daemon.host.credits import Credits
 from daemon.host.db import LedgerDb
 from daemon.host.errors import CardNotRegisteredError
 from daemon.host.keystore import DemoKeyStore
@@ -28,13 +29,16 @@ from healthcard.api.purse import LoadRequest
 from tests.daemon.inprocess import daemon_stub, running_daemon, simulated_config
 
 
-def _authoriser(loads: Loads, tamper: Callable[[LoadRequest], LoadRequest] | None = None) -> Callable[[Any], bytes]:
+def _authoriser(
+    loads: Loads, tamper: Callable[[LoadRequest], LoadRequest] | None = None, factor: str = ""
+) -> Callable[[Any], bytes]:
     def authorise(request: LoadRequest) -> bytes:
         r = tamper(request) if tamper is not None else request
         return loads.authorise(
             node_id="k1", card_number=r.card_number, amount_fen=r.amount_fen, balance_before_fen=r.balance_before_fen,
             online_counter=r.online_counter, icc_random=r.icc_random.hex(), mac1=r.mac1.hex(),
             terminal_id=r.terminal_id.hex(), card_time=r.when.strftime("%Y%m%d%H%M%S"), algorithm=r.algorithm,
+            purse_factor=factor,
         ).mac2  # fmt: skip
 
     return authorise
@@ -107,3 +111,29 @@ def test_the_daemons_load_goes_through_the_host(host: Host, stub: hpb_grpc.HostS
         assert err.code() == grpc.StatusCode.UNAVAILABLE
         assert dict(err.trailing_metadata())["healthcard-error-reason"] == "HOST_UNAVAILABLE"
         assert kiosk.GetBalance(pb.GetBalanceRequest(reader="virtual-0")).balance_fen == loaded.balance_fen
+
+
+def test_a_load_naming_a_purse_factor_the_registry_does_not_hold_is_refused(ledger: LedgerDb) -> None:
+    """The daemon names the physical card (KH + the factor it read); the host authorises only the registry's card of
+    that KH and factor and keys MAC2 with the registry's factor: another chip claiming the holder's number gets
+    CARD_NOT_REGISTERED, the holder's replaced card CARD_LISTED — neither changes the card."""
+    registry = Registry(ledger)
+    loads = Loads(ledger, registry, DemoKeyStore.from_demo_keys())
+    with open_virtual_session() as s:
+        number, factor = s.card_number, s.purse_factor().hex().upper()
+        registry.register(card_number=number, masked_id="110105********0030", institution="H", purse_factor=factor,
+                          opening_balance_fen=s.balance(), operator_id="o", client="t")  # fmt: skip
+        before = s.balance()
+        with pytest.raises(CardNotRegisteredError):
+            s.load(100, authoriser=_authoriser(loads, factor="0001000000000099"))
+        assert s.balance() == before
+        assert s.load(100, authoriser=_authoriser(loads, factor=factor)).balance_fen == before + 100
+        registry.change_status(number, CardStatus.LOST, operator_id="o", reason="lost", client="t")
+        Credits(ledger, registry, wait_s=0).replace(old_card_number=number, new_card_number=number,
+                                                    new_purse_factor="0001000000000099", operator_id="o",
+                                                    reason="补卡", client="t")  # fmt: skip
+        with pytest.raises(LoadRefusedError):  # the old card by its factor: REPLACED
+            s.load(100, authoriser=_authoriser(loads, factor=factor))
+        with pytest.raises(WrongMac1Error):  # by KH alone now the new card: its key does not match this chip's MAC1
+            s.load(100, authoriser=_authoriser(loads))
+        assert s.balance() == before + 100
