@@ -16,7 +16,6 @@ import os
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from apdu.bcd import encode_datetime
 from apdu.command import Command
@@ -54,10 +53,6 @@ DEFAULT_BALANCE_FEN = 10_000
 TRANSPORT_KEY = b"\xff" * 16  # FMCOS default transport key (ISO/IEC 7816-4 EXTERNAL/INTERNAL AUTHENTICATE)
 DEMO_TERMINAL_ID = bytes.fromhex("000000000001")
 
-_DEMO_ISSUER: dict[str, Any] = {
-    "issuer_name": "北京市卫生健康委员会（演示）", "issuer_code": "1100000000000000000001", "city_code": "110100",
-    "purse_issuer_id": "1100000000000001", "purse_serial_prefix": "0001", "purse_pin": "123456",
-}  # fmt: skip
 
 
 def demo_person() -> Person:
@@ -78,8 +73,10 @@ def load_demo_person(name: str) -> Person:
 
 
 def demo_issuer() -> IssuerConfig:
-    """The built-in demo issuer (same values as ``examples/issuer.json``)."""
-    return IssuerConfig.from_json(_DEMO_ISSUER)
+    """The demo issuer (fictitious): the package data ``healthcard/data/issuer.json`` (``examples/issuer.json`` is a
+    link to it, so the CLI's ``--issuer examples/issuer.json`` and the built-in demo issuer cannot drift apart)."""
+    text = resources.files("healthcard").joinpath("data", "issuer.json").read_text(encoding="utf-8")
+    return IssuerConfig.from_json(json.loads(text))
 
 
 def blank_card(

@@ -1,4 +1,4 @@
-"""Issuer configuration (``examples/issuer.json``): DDF1/EF05 issuer data, card validity, purse settings."""
+"""Issuer configuration (``healthcard/data/issuer.json``, linked as ``examples/issuer.json``): DDF1/EF05 issuer data, card validity, purse settings."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ class IssuerConfig:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self:
-        """Parse ``examples/issuer.json``."""
+        """Parse an issuer configuration document (``healthcard/data/issuer.json`` is the demo one)."""
         cert = data.get("issuer_certificate")
         date = data.get("issue_date")
         return cls(

@@ -12,18 +12,30 @@ import pytest
 
 from apdu.errors import DataError
 from healthcard.api import DEMO_PERSONS, Person, load_demo_person
-from healthcard.virtual import demo_person
+from healthcard.issuance import IssuerConfig
+from healthcard.virtual import demo_issuer, demo_person
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_shipped_persons_are_the_examples() -> None:
-    for name in DEMO_PERSONS:
-        shipped = load_demo_person(name).to_json()
-        example = json.loads((ROOT / "examples" / "persons" / f"{name}.json").read_text(encoding="utf-8"))
-        assert shipped["holder"]["id_number"] == example["holder"]["id_number"]
+def test_the_examples_link_to_the_package_data_instead_of_copying_it() -> None:
+    """``examples/persons`` and ``examples/issuer.json`` are links into ``healthcard/data``: one copy of each fact."""
+    data = ROOT / "healthcard" / "data"
+    assert (ROOT / "examples" / "persons").is_symlink()
+    assert (ROOT / "examples" / "persons").resolve() == (data / "persons").resolve()
+    assert (ROOT / "examples" / "issuer.json").is_symlink()
+    assert (ROOT / "examples" / "issuer.json").resolve() == (data / "issuer.json").resolve()
+    assert sorted(p.stem for p in (data / "persons").glob("*.json")) == sorted(DEMO_PERSONS)
     with pytest.raises(DataError, match="one of zhang-wei"):
         load_demo_person("nobody")
+
+
+def test_the_demo_issuer_is_the_shipped_file() -> None:
+    shipped = json.loads((ROOT / "healthcard" / "data" / "issuer.json").read_text(encoding="utf-8"))
+    issuer = demo_issuer()
+    assert issuer == IssuerConfig.from_json(shipped)
+    assert (issuer.issuer_name, issuer.city_code) == (shipped["issuer_name"], shipped["city_code"])
+    assert issuer.purse_serial_prefix.hex() == shipped["purse_serial_prefix"]
 
 
 def test_simulated_reader_cards_without_the_source_tree(tmp_path: Path) -> None:
