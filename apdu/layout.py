@@ -7,6 +7,7 @@ the same bytes from the same declaration (JR/T 0025.1 data formats: amounts and 
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +47,11 @@ class Layout:
             offsets.append((name, at, at + size, is_bytes))
             at += size
         self._slices: tuple[tuple[str, int, int, bool], ...] = tuple(offsets)
+        codes = {1: "B", 2: "H", 4: "I", 8: "Q"}  # a 3-byte integer has no struct code: pack() checks field by field
+        fmt = "".join(f"{size}s" if is_bytes else codes.get(size, "?") for _, size, is_bytes in self.fields)
+        self._packer = struct.Struct(">" + fmt) if "?" not in fmt else None
+        self._bytes_at = tuple((i, size) for i, (_, size, is_bytes) in enumerate(self.fields) if is_bytes)
+        self._ints_at = tuple(i for i, (_, _, is_bytes) in enumerate(self.fields) if not is_bytes)
 
     def parse(self, record: str, data: bytes) -> dict[str, Any]:
         """The field values of ``data``; ``ApduFormatError(field=record)`` unless it has exactly :attr:`size` bytes."""
@@ -59,6 +65,25 @@ class Layout:
     def build(self, values: dict[str, Any]) -> bytes:
         """The bytes of ``values`` (every field checked: ints in range, byte strings of their length)."""
         return self.build_from(values.__getitem__)
+
+    def pack(self, *values: Any) -> bytes:
+        """:meth:`build` with the values in declaration order: the same checks and the same bytes, through a
+        precompiled ``struct`` when every value fits (the MAC and TAC data of each purchase,
+        :mod:`sam.crypto.purse_crypto`; ``build`` costs about 3 µs more)."""
+        if self._packer is not None and len(values) == len(self.fields):
+            for i, size in self._bytes_at:  # struct would pad or cut a byte string of another length
+                if type(values[i]) is not bytes or len(values[i]) != size:
+                    break
+            else:
+                for i in self._ints_at:  # nor bool nor float: exactly int, as check_int wants
+                    if type(values[i]) is not int:
+                        break
+                else:
+                    try:
+                        return self._packer.pack(*values)
+                    except struct.error:
+                        pass  # an integer out of range: build names it
+        return self.build(dict(zip((name for name, _, _ in self.fields), values, strict=True)))
 
     def build_from(self, value: Callable[[str], Any]) -> bytes:
         """The bytes of the values ``value(name)`` gives (see :meth:`build`)."""

@@ -74,10 +74,11 @@ LOAD_TAC_DATA = Layout(uint("balance_after", 4), uint("online_counter", 2), _AMO
 date ‖ time``."""
 
 
-def _data(layout: Layout, **values: int | bytes) -> bytes:
-    """``layout`` built from ``values``; a value that does not fit is a :class:`CryptoError` naming it."""
+def _data(layout: Layout, *values: int | bytes) -> bytes:
+    """``layout`` packed from ``values`` (in its declaration order); a value that does not fit is a
+    :class:`CryptoError` naming its field."""
     try:
-        return layout.build(values)
+        return layout.pack(*values)
     except ApduFormatError as exc:
         raise CryptoError(exc.message) from None
 
@@ -150,7 +151,7 @@ def transaction_mac(
     >>> load_mac2(Algorithm.TDES, sk, 0x1000, 0x01, terminal, when).hex().upper()
     '3A845BF0'
     """
-    data = _data(TRANSACTION_DATA, amount=amount, tx_type=tx_type, terminal_id=terminal_id, date_time=date_time)
+    data = _data(TRANSACTION_DATA, amount, tx_type, terminal_id, date_time)
     return session_mac(alg, session_key, data)
 
 
@@ -165,7 +166,7 @@ def purchase_mac2(alg: Algorithm, session_key: bytes, amount: int) -> bytes:
     >>> purchase_mac2(Algorithm.TDES, bytes.fromhex("003238ABC57659DD"), 0x1000).hex().upper()  # V2
     '56988A13'
     """
-    return session_mac(alg, session_key, _data(PURCHASE_MAC2_DATA, amount=amount))
+    return session_mac(alg, session_key, _data(PURCHASE_MAC2_DATA, amount))
 
 
 def purchase_tac(
@@ -185,10 +186,7 @@ def purchase_tac(
 def purchase_tac_data(amount: int, tx_type: int, terminal_id: bytes, terminal_serial: int, date_time: bytes) -> bytes:
     """What a purchase TAC covers, :data:`PURCHASE_TAC_DATA` (22 bytes; the host SAM's ``80 7E`` checks a TAC over
     it)."""
-    return _data(
-        PURCHASE_TAC_DATA, amount=amount, tx_type=tx_type, terminal_id=terminal_id,
-        terminal_serial=terminal_serial, date_time=date_time,
-    )  # fmt: skip
+    return _data(PURCHASE_TAC_DATA, amount, tx_type, terminal_id, terminal_serial, date_time)
 
 
 def tac_mac(alg: Algorithm, tac_key: bytes, data: bytes) -> bytes:
@@ -209,7 +207,7 @@ def load_mac1(
     >>> load_mac1(Algorithm.TDES, sk, 0, 0x1000, 0x01, bytes.fromhex("001122334455")).hex().upper()
     '2988AE5A'
     """
-    data = _data(LOAD_MAC1_DATA, balance_before=balance_before, amount=amount, tx_type=tx_type, terminal_id=terminal_id)
+    data = _data(LOAD_MAC1_DATA, balance_before, amount, tx_type, terminal_id)
     return session_mac(alg, session_key, data)
 
 
@@ -248,7 +246,4 @@ def load_tac_data(
 ) -> bytes:
     """What a load TAC (and the unload answer MAC) covers, :data:`LOAD_TAC_DATA` (24 bytes; the host SAM's ``80 7E``
     checks a TAC over it)."""
-    return _data(
-        LOAD_TAC_DATA, balance_after=balance_after, online_counter=online_counter, amount=amount, tx_type=tx_type,
-        terminal_id=terminal_id, date_time=date_time,
-    )  # fmt: skip
+    return _data(LOAD_TAC_DATA, balance_after, online_counter, amount, tx_type, terminal_id, date_time)

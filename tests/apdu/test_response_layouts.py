@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from apdu import response_records as rr
 from apdu.errors import ApduFormatError
+from sam.crypto import purse_crypto
 
 FIXED: list[type[rr._FixedRecord]] = [
     rr.InitForLoadResponse,
@@ -71,3 +72,34 @@ def test_a_value_that_does_not_fit_names_its_field(make: object, field: str) -> 
     with pytest.raises(ApduFormatError) as info:
         make().encode()  # type: ignore[operator]
     assert info.value.field == field
+
+
+_PACKED = [record.LAYOUT for record in FIXED] + [
+    purse_crypto.LOAD_MAC1_DATA, purse_crypto.TRANSACTION_DATA, purse_crypto.PURCHASE_MAC2_DATA,
+    purse_crypto.PURCHASE_TAC_DATA, purse_crypto.LOAD_TAC_DATA,
+]  # fmt: skip
+
+
+def _value(size: int, is_bytes: bool) -> st.SearchStrategy[object]:
+    """Mostly valid values of a field, sometimes a wrong length, a negative or too large number, a bool."""
+    if is_bytes:
+        return st.one_of(st.binary(min_size=size, max_size=size), st.binary(max_size=size + 2))
+    top = (1 << (8 * size)) - 1
+    return st.one_of(st.integers(0, top), st.integers(-2, top + 2), st.booleans())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_pack_is_build_with_positional_values(data: st.DataObject) -> None:
+    """Layout.pack (struct fast path) gives build's bytes, or build's error naming the same field."""
+    layout = data.draw(st.sampled_from(_PACKED))
+    values = [data.draw(_value(size, is_bytes)) for _, size, is_bytes in layout.fields]
+    try:
+        expected: bytes | str = layout.build(dict(zip((name for name, _, _ in layout.fields), values, strict=True)))
+    except ApduFormatError as exc:
+        expected = exc.field
+    try:
+        got: bytes | str = layout.pack(*values)
+    except ApduFormatError as exc:
+        got = exc.field
+    assert got == expected
