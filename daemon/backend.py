@@ -85,6 +85,10 @@ class CardOps(Protocol):
         MAC2 (the hospital host's, :meth:`daemon.hostlink.HostLink.authorise_load`), else the session's SAM."""
         ...
 
+    def unload(self, amount_fen: int, hooks: TxHooks) -> Completed:
+        """An unload (圈提, JR/T 0025.1 DEBIT FOR UNLOAD), journaled through ``hooks`` like a load."""
+        ...
+
     def recover(self, kind: Kind, prepared: Prepared) -> Completed | None:
         """GET TRANSACTION PROVE for a prepared transaction: the result, or ``None`` if the card was not changed."""
         ...

@@ -6,7 +6,7 @@ factor — so a holder's replacement card (same KH) is not refused for the old o
 keeps it current from the host's ``WatchBlacklist`` stream. Lookups are answered from memory (a set loaded at
 start and updated with every change), so the check before each Debit/Load costs no database read.
 
-:class:`GuardedBackend` wraps a reader backend: Debit and Load on a listed card fail with ``CARD_LISTED``
+:class:`GuardedBackend` wraps a reader backend: Debit, Load and Unload on a listed card fail with ``CARD_LISTED``
 before any purse APDU is sent, so the journal voids the request (the card was not changed) and a repeat of the
 request id answers the same failure.
 """
@@ -29,7 +29,9 @@ from daemon.backend import CardOps, Completed, Prepared, ReaderBackend, TxHooks
 from daemon.database import Database, rekey_table
 from daemon.errors import DaemonError, R
 from daemon.journal import Kind
-from healthcard.api import CardData, LoadRequest, Section
+from healthcard.api import CardData, LoadRequest, Section, UnloadAuthorisation
+
+UnloadAuthoriser = Callable[[LoadRequest], UnloadAuthorisation]
 
 __all__ = ["CardListedError", "GuardedBackend", "ListChange", "LocalBlacklist"]
 
@@ -206,7 +208,7 @@ class LocalBlacklist:
         if status is not None:
             word = {"LOST": "reported lost (挂失)", "REPLACED": "replaced (已补卡)", "CANCELLED": "cancelled (已注销)"}
             raise CardListedError(
-                f"card {card_number} is on the host's blacklist: {word.get(status, status)}; no debit or load"
+                f"card {card_number} is on the host's blacklist: {word.get(status, status)}; no debit, load or unload"
             )
 
     def _listed_kh_only(self, card_number: str) -> str | None:
@@ -230,21 +232,28 @@ RecordHook = Callable[[CardOps, str, Mapping[int, str], int], None]
 
 
 class GuardedCardOps:
-    """A :class:`CardOps` that refuses Debit and Load on a listed card before touching it.
+    """A :class:`CardOps` that refuses Debit, Load and Unload on a listed card before touching it.
 
-    ``authoriser``: the load authoriser to use (the hospital host's, :meth:`daemon.hostlink.HostLink.authorise_load`)
+    ``authoriser`` / ``unload_authoriser``: the load and unload authorisers to use (the hospital host's,
+    :meth:`daemon.hostlink.HostLink.authorise_load` / ``authorise_unload``)
     instead of the session's SAM.
     """
 
     def __init__(
-        self, inner: CardOps, blacklist: LocalBlacklist, authoriser: HostAuthoriser | None = None,
-        on_issued: IssuedHook | None = None, on_record: RecordHook | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        inner: CardOps,
+        blacklist: LocalBlacklist,
+        authoriser: HostAuthoriser | None = None,
+        on_issued: IssuedHook | None = None,
+        on_record: RecordHook | None = None,
+        unload_authoriser: UnloadAuthoriser | None = None,
+    ) -> None:
         self._inner = inner
         self._blacklist = blacklist
         self._authoriser = authoriser
         self._on_issued = on_issued
         self._on_record = on_record
+        self._unload_authoriser = unload_authoriser
 
     @property
     def card_number(self) -> str:
@@ -275,6 +284,12 @@ class GuardedCardOps:
         if authoriser is None and self._authoriser is not None:  # the host's: it is told which physical card
             authoriser = functools.partial(self._authoriser, purse_factor=factor)
         return self._inner.load(amount_fen, hooks, authoriser=authoriser)
+
+    def unload(self, amount_fen: int, hooks: TxHooks, authoriser: UnloadAuthoriser | None = None) -> Completed:
+        self._blacklist.check(self._inner.card_number, self._factor())
+        return self._inner.unload(  # type: ignore[call-arg]  # ApiCardOps.unload takes the authoriser
+            amount_fen, hooks, authoriser=authoriser or self._unload_authoriser
+        )
 
     def recover(self, kind: Kind, prepared: Prepared) -> Completed | None:
         return self._inner.recover(kind, prepared)  # finishing an earlier transaction is always allowed
@@ -313,14 +328,20 @@ class GuardedBackend:
     """A :class:`ReaderBackend` whose sessions are :class:`GuardedCardOps`; everything else is the inner one's."""
 
     def __init__(
-        self, inner: ReaderBackend, blacklist: LocalBlacklist, authoriser: HostAuthoriser | None = None,
-        on_issued: IssuedHook | None = None, on_record: RecordHook | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        inner: ReaderBackend,
+        blacklist: LocalBlacklist,
+        authoriser: HostAuthoriser | None = None,
+        on_issued: IssuedHook | None = None,
+        on_record: RecordHook | None = None,
+        unload_authoriser: UnloadAuthoriser | None = None,
+    ) -> None:
         self.inner = inner
         self._blacklist = blacklist
         self._authoriser = authoriser
         self._on_issued = on_issued
         self._on_record = on_record
+        self._unload_authoriser = unload_authoriser
 
     @property
     def name(self) -> str:
@@ -346,7 +367,9 @@ class GuardedBackend:
     @contextmanager
     def _guarded(self) -> Iterator[CardOps]:
         with self.inner.session() as card:
-            yield GuardedCardOps(card, self._blacklist, self._authoriser, self._on_issued, self._on_record)
+            yield GuardedCardOps(
+                card, self._blacklist, self._authoriser, self._on_issued, self._on_record, self._unload_authoriser
+            )
 
     def close(self) -> None:
         self.inner.close()

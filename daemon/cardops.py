@@ -55,6 +55,7 @@ from healthcard.api import (
     PurchaseResult,
     Section,
     TrustList,
+    UnloadAuthorisation,
     VirtualCard,
     blank_card,
     demo_issuer,
@@ -129,21 +130,36 @@ class ApiCardOps:
         who checks MAC1 and makes MAC2 — the hospital host when one is configured (:mod:`daemon.hostlink`),
         else the session's SAM (the virtual SAM's load extension: demo and offline use only).
         """
+        return self._online(self._s.load, amount_fen, hooks, authoriser)
+
+    def unload(
+        self, amount_fen: int, hooks: TxHooks, authoriser: Callable[[LoadRequest], UnloadAuthorisation] | None = None
+    ) -> Completed:
+        """An unload (圈提, JR/T 0025.1 DEBIT FOR UNLOAD) journaled like a load: ``prepared`` right before DEBIT FOR
+        UNLOAD, ``completed`` right after the card's answer MAC (kept as the entry's ``tac``). ``authoriser``: the
+        hospital host when one is configured, else the session's SAM (the virtual SAM's demo extension)."""
+        return self._online(self._s.unload, amount_fen, hooks, authoriser)
+
+    def _online(
+        self, operation: Callable[..., LoadResult], amount_fen: int, hooks: TxHooks, authoriser: object | None
+    ) -> Completed:
+        """A load or unload (``CardSession.load`` / ``unload``) journaled through ``hooks``."""
         journal = _LoadJournal(hooks, self._s.purse_factor)
         if authoriser is not None:
-            result = self._s.load(amount_fen, journal=journal, authoriser=authoriser)
+            result = operation(amount_fen, journal=journal, authoriser=authoriser)
         else:
-            result = self._s.load(amount_fen, journal=journal)
+            result = operation(amount_fen, journal=journal)
         if journal.completed is not None and journal.result is result:
             return journal.completed
         return _load_completed(result)
 
     def recover(self, kind: Kind, prepared: Prepared) -> Completed | None:
-        """The card API's recovery of a prepared entry (``CardSession.recover_load`` / ``recover_purchase``: GET
-        TRANSACTION PROVE, the detail records and, for a load, the balance decide); ``None``: the card was not
-        changed."""
-        if kind is Kind.LOAD:
-            loaded = self._s.recover_load(
+        """The card API's recovery of a prepared entry (``CardSession.recover_load`` / ``recover_unload`` /
+        ``recover_purchase``: GET TRANSACTION PROVE, the detail records and, for a load or unload, the balance
+        decide); ``None``: the card was not changed."""
+        if kind in (Kind.LOAD, Kind.UNLOAD):
+            recover = self._s.recover_load if kind is Kind.LOAD else self._s.recover_unload
+            loaded = recover(
                 PreparedLoad(
                     card_number=prepared.card_number, amount_fen=prepared.amount_fen,
                     balance_before_fen=prepared.balance_before_fen, online_counter=prepared.card_counter,
@@ -250,6 +266,8 @@ class _LoadJournal(_JournalAdapter):
 
     def loaded(self, r: LoadResult) -> None:
         self._done(r, _load_completed(r))
+
+    unloaded = loaded  # the card API's UnloadJournal: an unload's records are a load's (the answer MAC as TAC)
 
 
 def _load_completed(r: LoadResult) -> Completed:

@@ -44,7 +44,8 @@ SECTIONS: dict[cd.CardSection.ValueType, Section] = {
 }
 CARD_SECTION: dict[Section, cd.CardSection.ValueType] = {section: value for value, section in SECTIONS.items()}
 
-_KIND = {Kind.DEBIT: pb.TRANSACTION_KIND_DEBIT, Kind.LOAD: pb.TRANSACTION_KIND_LOAD}
+_KIND = {Kind.DEBIT: pb.TRANSACTION_KIND_DEBIT, Kind.LOAD: pb.TRANSACTION_KIND_LOAD,
+         Kind.UNLOAD: pb.TRANSACTION_KIND_UNLOAD}  # fmt: skip
 _SIGNATURE = {"unsigned": cd.SIGNATURE_STATUS_UNSIGNED, "valid": cd.SIGNATURE_STATUS_VALID,
               "untrusted": cd.SIGNATURE_STATUS_UNTRUSTED, "invalid": cd.SIGNATURE_STATUS_INVALID}  # fmt: skip
 _STATE = {

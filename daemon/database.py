@@ -34,14 +34,14 @@ from apdu.errors import HealthCardError, Layer
 
 __all__ = ["SCHEMA_VERSION", "Database", "StorageFullError", "is_storage_full", "rekey_table"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the journal's kind allows 'unload' (圈提, issue #12); _allow_unload migrates a version 1
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS transactions (
+#: The journal table (``{table}``: also built under another name by the migration to version 2).
+_TRANSACTIONS = """
+CREATE TABLE IF NOT EXISTS {table} (
     transaction_id     TEXT PRIMARY KEY,
     request_id         TEXT NOT NULL UNIQUE,
-    kind               TEXT NOT NULL CHECK (kind IN ('debit', 'load')),
+    kind               TEXT NOT NULL CHECK (kind IN ('debit', 'load', 'unload')),
     state              TEXT NOT NULL CHECK (state IN ('intent', 'prepared', 'debited', 'confirmed', 'voided')),
     reader             TEXT NOT NULL,
     card_number        TEXT NOT NULL DEFAULT '',
@@ -66,6 +66,16 @@ CREATE TABLE IF NOT EXISTS transactions (
     updated_at         TEXT NOT NULL,
     seq                INTEGER NOT NULL
 );
+"""
+_COLUMNS = (
+    "transaction_id, request_id, kind, state, reader, card_number, amount_fen, balance_before_fen, balance_after_fen,"
+    " card_counter, terminal_id, terminal_serial, tac, mac2, transaction_time, business_date, merchant_id, order_id,"
+    " operator_id, client, void_reason, settlement_note, purse_factor, created_at, updated_at, seq"
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+{transactions}
 DROP INDEX IF EXISTS transactions_open;
 -- Every filter of ListTransactions and the reconciliation report has an index that ends with the listing's
 -- key, so a page is a seek plus its rows (daemon/paging.py; tests/daemon/test_queries.py checks the plans).
@@ -195,15 +205,45 @@ class Database:
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._sync = "NORMAL"
             self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.executescript(_SCHEMA)
+            schema = _SCHEMA.replace("{transactions}", _TRANSACTIONS.replace("{table}", "transactions"))
+            self._conn.executescript(schema)
             columns = {row[1] for row in self._conn.execute("PRAGMA table_info(transactions)")}
             if "settlement_note" not in columns:  # a database from before SettleTransaction
                 self._conn.execute("ALTER TABLE transactions ADD COLUMN settlement_note TEXT NOT NULL DEFAULT ''")
             if "purse_factor" not in columns:  # a database from before the host keyed cards by KH + purse factor
                 self._conn.execute("ALTER TABLE transactions ADD COLUMN purse_factor TEXT NOT NULL DEFAULT ''")
+            if self._allow_unload():
+                self._conn.executescript(schema)  # the indexes of the rebuilt table
             self._conn.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
+
+    def _allow_unload(self) -> bool:
+        """Migrate a version-1 journal, whose ``kind`` allows only debit and load, to version 2 (also 'unload').
+
+        SQLite cannot change a CHECK constraint in place: the table is rebuilt in one transaction (SQLite
+        documentation, "ALTER TABLE", "Making Other Kinds Of Table Schema Changes") — new table, every row copied,
+        old table dropped with its indexes and triggers, new one renamed. The caller recreates the indexes; the
+        outbox recreates its triggers when it opens (:mod:`daemon.outbox`). True when it migrated.
+        """
+        row = self._conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'transactions'")
+        sql = row.fetchone()[0]
+        if "'unload'" in sql:
+            return False
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.execute(_TRANSACTIONS.replace("{table}", "transactions_v2"))
+            self._conn.execute(
+                f"INSERT INTO transactions_v2 ({_COLUMNS}) SELECT {_COLUMNS} FROM transactions"  # noqa: S608
+            )
+            self._conn.execute("DROP TABLE transactions")
+            self._conn.execute("ALTER TABLE transactions_v2 RENAME TO transactions")
+            self._conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        return True
 
     @contextmanager
     def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:

@@ -6,7 +6,8 @@ unreachable (pause ``retry_s``), so the daemon serves its readers whether the ho
 * the **uploader** sends the outbox (:class:`daemon.outbox.Outbox`: every confirmed journal entry and every
   card seen for the first time) in the order written, in batches, deleting rows only once the host answered;
 * the **load authoriser** (:meth:`HostLink.authorise_load`) asks the host for MAC2 of each load (the daemon's
-  Load never uses the SAM's load extension while a host is configured);
+  Load never uses the SAM's load extension while a host is configured), and the **unload authoriser**
+  (:meth:`HostLink.authorise_unload`) for MAC2 of each unload (圈提, the same rule);
 * the **blacklist follower** subscribes to ``WatchBlacklist`` from the version of the local copy
   (:class:`daemon.blacklist.LocalBlacklist`) and applies each change as it arrives — a card reported lost at the
   counter is refused at this kiosk within a second or two of the report while connected, and from the local
@@ -42,7 +43,7 @@ from daemon.errors import REASON_KEY, DaemonError, R, code_of_reason
 from daemon.journal import Entry, Journal, Kind
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox, OutboxRow
-from healthcard.api import LoadRequest
+from healthcard.api import LoadRequest, UnloadAuthorisation
 
 __all__ = ["HostLink", "HostRefusedError", "HostUnavailableError", "host_channel"]
 
@@ -59,14 +60,14 @@ def host_channel(config: HostLinkConfig) -> grpc.Channel:
 
 
 class HostUnavailableError(DaemonError):
-    """The host could not be reached for a load's authorisation; the card was not changed."""
+    """The host could not be reached for a load's or unload's authorisation; the card was not changed."""
 
     code = grpc.StatusCode.UNAVAILABLE
     reason = R.ERROR_REASON_HOST_UNAVAILABLE
 
 
 class HostRefusedError(DaemonError):
-    """The host refused the load (its reason: CARD_LISTED, WRONG_MAC, CARD_NOT_REGISTERED ...)."""
+    """The host refused the load or unload (its reason: CARD_LISTED, WRONG_MAC, CARD_NOT_REGISTERED ...)."""
 
     code = grpc.StatusCode.FAILED_PRECONDITION
 
@@ -94,12 +95,16 @@ def card_time(when: _dt.datetime) -> str:
     return local.strftime("%Y%m%d%H%M%S")
 
 
+_UPLOAD_KIND = {Kind.DEBIT: hpb.TRANSACTION_KIND_DEBIT, Kind.LOAD: hpb.TRANSACTION_KIND_LOAD,
+                Kind.UNLOAD: hpb.TRANSACTION_KIND_UNLOAD}  # fmt: skip
+
+
 def upload_message(entry: Entry) -> hpb.UploadedTransaction:
     """A confirmed journal entry as the host's ``UploadedTransaction``."""
     when = entry.transaction_time or entry.updated_at or _dt.datetime.now(_dt.UTC)
     message = hpb.UploadedTransaction(
         transaction_id=entry.transaction_id,
-        kind=hpb.TRANSACTION_KIND_DEBIT if entry.kind is Kind.DEBIT else hpb.TRANSACTION_KIND_LOAD,
+        kind=_UPLOAD_KIND[entry.kind],
         card_number=entry.card_number, amount_fen=entry.amount_fen,
         balance_before_fen=entry.balance_before_fen or 0, balance_after_fen=entry.balance_after_fen or 0,
         card_counter=entry.card_counter or 0, terminal_id=entry.terminal_id,
@@ -192,8 +197,27 @@ class HostLink:
             terminal_id=bytes(request.terminal_id).hex().upper(), card_time=card_time(request.when),
             key_version=request.key_version, algorithm=request.algorithm,
         )  # fmt: skip
+        reply = self._authorise(self.stub.AuthoriseLoad, message, "load")
+        return bytes.fromhex(reply.mac2)
+
+    def authorise_unload(self, request: LoadRequest) -> UnloadAuthorisation:
+        """MAC2 from the host for an unload (圈提; ``request.transaction_type`` 03). The host keeps the answer MAC
+        the card must give and checks it when the unload is uploaded, so ``expected_answer`` is ``None``."""
+        message = hpb.AuthoriseUnloadRequest(
+            node_id=self.node_id, card_number=request.card_number,
+            purse_factor=bytes(request.diversification_factor).hex().upper(), amount_fen=request.amount_fen,
+            balance_before_fen=request.balance_before_fen, online_counter=request.online_counter,
+            icc_random=bytes(request.icc_random).hex().upper(), mac1=bytes(request.mac1).hex().upper(),
+            terminal_id=bytes(request.terminal_id).hex().upper(), card_time=card_time(request.when),
+            key_version=request.key_version, algorithm=request.algorithm,
+        )  # fmt: skip
+        reply = self._authorise(self.stub.AuthoriseUnload, message, "unload")
+        return UnloadAuthorisation(bytes.fromhex(reply.mac2), None)
+
+    def _authorise(self, method: Any, message: Any, what: str) -> Any:
+        """Call an authorisation RPC; every failure is raised before the card is changed."""
         try:
-            reply = self.stub.AuthoriseLoad(message, metadata=self.metadata, timeout=10)
+            return method(message, metadata=self.metadata, timeout=10)
         except grpc.RpcError as exc:
             code = exc.code()
             failed: Any = exc
@@ -207,14 +231,13 @@ class HostLink:
                 ) from None
             if code in {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}:
                 raise HostUnavailableError(
-                    "the hospital host cannot be reached to authorise the load; the card was not changed"
+                    f"the hospital host cannot be reached to authorise the {what}; the card was not changed"
                 ) from None
             try:
                 reason = R.Value(f"ERROR_REASON_{name}")
             except ValueError:
                 reason = R.ERROR_REASON_INTERNAL
-            raise HostRefusedError(f"the hospital host refused the load: {exc.details()}", reason) from None
-        return bytes.fromhex(reply.mac2)
+            raise HostRefusedError(f"the hospital host refused the {what}: {exc.details()}", reason) from None
 
     # --- APPLICATION BLOCK of listed cards ------------------------------------------------------------------
 

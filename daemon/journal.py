@@ -48,6 +48,12 @@ class Kind(enum.StrEnum):
 
     DEBIT = "debit"
     LOAD = "load"
+    UNLOAD = "unload"  # 圈提: the balance paid out on the card (JR/T 0025.1 INITIALIZE FOR UNLOAD), issue #12
+
+    @property
+    def sign(self) -> int:
+        """How the entry moves the balance: −1 (debit, unload) or +1 (load)."""
+        return 1 if self is Kind.LOAD else -1
 
 
 class State(enum.StrEnum):
@@ -443,9 +449,8 @@ class Journal:
         empty); ``VOIDED``: it did not. ``note`` (who and why) is kept in ``settlement_note``.
         """
         if outcome is State.CONFIRMED:
-            sign = -1 if entry.kind is Kind.DEBIT else 1
             values: dict[str, object] = {
-                "balance_after_fen": (entry.balance_before_fen or 0) + sign * entry.amount_fen,
+                "balance_after_fen": (entry.balance_before_fen or 0) + entry.kind.sign * entry.amount_fen,
                 "tac": tac,
                 "settlement_note": note,
             }

@@ -70,6 +70,7 @@ HEALTHCARD_POLICY: Policy = {
         "GetBalance": _roles(Role.KIOSK, Role.CASHIER),
         "Debit": _roles(Role.KIOSK, Role.CASHIER),
         "Load": _roles(Role.CASHIER),
+        "Unload": _roles(Role.CASHIER),  # 圈提 pays cash out of the cashier's till (注销 at the counter)
         "AddRecord": _roles(Role.CLINICIAN),
         "WriteCard": _roles(Role.ISSUER),
         "IssueCard": _roles(Role.ISSUER),

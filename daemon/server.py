@@ -69,7 +69,9 @@ class Daemon:
             self.hostlink = HostLink(config.host, self.blacklist, Outbox(self.db), self.journal, self.metrics)
             link = self.hostlink
             backends = [
-                GuardedBackend(b, self.blacklist, link.authorise_load, link.card_issued, link.record_written)
+                GuardedBackend(
+                    b, self.blacklist, link.authorise_load, link.card_issued, link.record_written, link.authorise_unload
+                )
                 for b in backends
             ]
         workers = {

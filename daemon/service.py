@@ -428,17 +428,21 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
         return self._call_card("GetBalance", context, request, work, audit=False)
 
     def _purse(
-        self, kind: Kind, request: pb.DebitRequest | pb.LoadRequest, context: grpc.ServicerContext
+        self, kind: Kind, request: pb.DebitRequest | pb.LoadRequest | pb.UnloadRequest, context: grpc.ServicerContext
     ) -> tuple[Entry, bool]:
         def work(note: _AuditNote) -> tuple[Entry, bool]:
             check_reader(request.reader)
             check_request_id(request.request_id)
             check_amount(request.amount_fen)
-            for name in ("merchant_id", "order_id", "operator_id"):
-                check_text(getattr(request, name), name)
+            merchant_id = "" if isinstance(request, pb.UnloadRequest) else request.merchant_id
+            for name, value in (("merchant_id", merchant_id), ("order_id", request.order_id),
+                                ("operator_id", request.operator_id)):  # fmt: skip
+                check_text(value, name)
+            if kind is Kind.UNLOAD and not request.operator_id:  # the cashier paying out: the settlement's till
+                raise DataError("operator_id: required for an unload (the cashier paying out)", field="operator_id")
             tx = Request(
                 kind=kind, reader=request.reader, amount_fen=request.amount_fen, request_id=request.request_id,
-                merchant_id=request.merchant_id, order_id=request.order_id, operator_id=request.operator_id,
+                merchant_id=merchant_id, order_id=request.order_id, operator_id=request.operator_id,
                 client=client_identity(context, self._tokens), audit_operation=note.operation,
             )  # fmt: skip
             try:
@@ -467,7 +471,7 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
                 note.enabled = False  # the audit row was written with the TAC, in the same commit (journal.py)
             return entry, replayed
 
-        return self._call_card("Debit" if kind is Kind.DEBIT else "Load", context, request, work)
+        return self._call_card(kind.value.capitalize(), context, request, work)
 
     def Debit(self, request: pb.DebitRequest, context: grpc.ServicerContext) -> pb.DebitResponse:
         entry, replayed = self._purse(Kind.DEBIT, request, context)
@@ -476,6 +480,18 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
     def Load(self, request: pb.LoadRequest, context: grpc.ServicerContext) -> pb.LoadResponse:
         entry, replayed = self._purse(Kind.LOAD, request, context)
         return _purse_response(pb.LoadResponse, entry, replayed)
+
+    def Unload(self, request: pb.UnloadRequest, context: grpc.ServicerContext) -> pb.UnloadResponse:
+        """圈提 (docs/daemon.md "Unload"): the amount paid out on the card, journaled like a load."""
+        entry, replayed = self._purse(Kind.UNLOAD, request, context)
+        response = pb.UnloadResponse(
+            transaction_id=entry.transaction_id, card_number=entry.card_number,
+            balance_fen=entry.balance_after_fen or 0, card_counter=entry.card_counter or 0,
+            terminal_id=entry.terminal_id, answer_mac=entry.tac, replayed=replayed,
+        )  # fmt: skip
+        if entry.transaction_time is not None:
+            set_timestamp(response.transaction_time, entry.transaction_time)
+        return response
 
     # --- journal and audit ---------------------------------------------------------------------------------
 

@@ -233,6 +233,8 @@ class Transactions:
                     self.resolve_card(card)
                     if request.kind is Kind.DEBIT:
                         card.debit(request.amount_fen, hooks)
+                    elif request.kind is Kind.UNLOAD:
+                        card.unload(request.amount_fen, hooks)
                     else:
                         card.load(request.amount_fen, hooks)
                 confirmed = hooks.final if hooks.final is not None else self.journal.confirm(entry.transaction_id)

@@ -54,7 +54,6 @@ TRANSPORT_KEY = b"\xff" * 16  # FMCOS default transport key (ISO/IEC 7816-4 EXTE
 DEMO_TERMINAL_ID = bytes.fromhex("000000000001")
 
 
-
 def demo_person() -> Person:
     """The demo person of the demo card (fictitious, 张伟): the shipped ``zhang-wei`` (:func:`load_demo_person`)."""
     return load_demo_person("zhang-wei")

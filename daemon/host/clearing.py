@@ -4,10 +4,11 @@ clearing practice, sources.md H1; clearing practice, sources.md H2; clearing pra
 transaction is inserted with the key (node id, journal id): a retry of the same upload finds the row and books nothing
 again (``duplicate``). The TAC is checked with the card's TAC key (:class:`daemon.host.keystore.HostKeyStore`,
 diversified by the registered purse factor); only a verified transaction moves the card's **shadow balance** (opening
-balance + verified loads − verified debits), in the same database transaction as the insert, so a crash between the two
-cannot happen (one transaction per upload batch). Counter gaps (a counter
-value between two the host has, that it never received) are computed per card from the ledger, so the order in
-which daemons upload does not matter.
+balance + verified loads − verified debits − verified unloads; an unload's "TAC" is the card's answer MAC, checked
+against the one the host's unload authorisation recorded, :mod:`daemon.host.unloads`), in the same database
+transaction as the insert, so a crash between the two cannot happen (one transaction per upload batch). Counter gaps
+(a counter value between two the host has, that it never received) are computed per card from the ledger, so the
+order in which daemons upload does not matter.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from apdu.errors import DataError
 from daemon.host.db import Cursor, LedgerDb, Row
 from daemon.host.keystore import HostKeyStore
 from daemon.host.registry import CardRecord, Registry, check_card_number, check_factor, now_iso, resolve
+from daemon.host.unloads import verdict as unload_verdict
 from daemon.paging import Keyset, Page, fetch_page
 
 __all__ = ["MAX_BATCH", "Clearing", "CounterGap", "Recorded", "Upload"]
@@ -31,6 +33,8 @@ _TIME = re.compile(r"^[0-9]{14}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _TEXT_MAX = 64
 _ENTRIES = Keyset(("entry_id",), (int,))
+#: How each kind moves the balance (an unload, 圈提, pays the amount out like a debit).
+_SIGN = {"debit": -1, "load": 1, "unload": -1}
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,8 @@ class Upload:
 
         if not 0 < len(self.transaction_id) <= _TEXT_MAX:
             raise bad("transaction_id", f"1-{_TEXT_MAX} characters")
-        if self.kind not in {"debit", "load"}:
-            raise bad("kind", "DEBIT or LOAD")
+        if self.kind not in _SIGN:
+            raise bad("kind", "DEBIT, LOAD or UNLOAD")
         try:
             check_card_number(self.card_number)
         except DataError:
@@ -77,8 +81,7 @@ class Upload:
             raise bad("amount_fen", "must be > 0")
         if min(self.balance_before_fen, self.balance_after_fen, self.card_counter, self.terminal_serial) < 0:
             raise bad("balance_before_fen", "balances, counter and serial are >= 0")
-        sign = -1 if self.kind == "debit" else 1
-        if self.balance_after_fen != self.balance_before_fen + sign * self.amount_fen:
+        if self.balance_after_fen != self.balance_before_fen + _SIGN[self.kind] * self.amount_fen:
             raise bad("balance_after_fen", "balance after must be balance before -/+ amount")
         if len(self.terminal_id) != 12 or not _HEX.match(self.terminal_id):
             raise bad("terminal_id", "12 hex digits")
@@ -137,10 +140,11 @@ def _ledger_row(r: Row) -> LedgerRow:
 
 
 def gaps_of(counters: Sequence[tuple[str, int]]) -> list[CounterGap]:
-    """The gaps in sorted ``(kind, counter)`` pairs."""
+    """The gaps in ``(kind, counter)`` pairs, per counter: the offline counter (debits) and the online counter
+    (loads and unloads share it, JR/T 0025.1; reported as ``load``)."""
     gaps: list[CounterGap] = []
     previous: tuple[str, int] | None = None
-    for kind, counter in counters:
+    for kind, counter in sorted({("debit" if k == "debit" else "load", c) for k, c in counters}):
         if previous is not None and previous[0] == kind and counter > previous[1] + 1:
             gaps.append(CounterGap(kind, previous[1] + 1, counter - 1))
         previous = (kind, counter)
@@ -155,11 +159,16 @@ class Clearing:
         self.registry = registry
         self.keys = keys
 
-    def _verdict(self, card: CardRecord | None, upload: Upload) -> str:
+    def _verdict(self, cur: Cursor, card: CardRecord | None, upload: Upload) -> str:
         if card is None:
             return "UNKNOWN_CARD"
         if not upload.tac:
             return "MISSING"
+        if upload.kind == "unload":  # no TAC: the card's answer MAC, as the host's authorisation expected it
+            return unload_verdict(
+                cur, card, amount_fen=upload.amount_fen, card_counter=upload.card_counter,
+                terminal_id=upload.terminal_id, card_time=upload.card_time, mac=upload.tac,
+            )  # fmt: skip
         ok = self.keys.tac_matches(bytes.fromhex(card.purse_factor), upload, bytes.fromhex(upload.tac))
         return "VERIFIED" if ok else "FAILED"
 
@@ -197,7 +206,7 @@ class Clearing:
         if (u.card_number, factor) not in cards:
             cards[(u.card_number, factor)] = resolve(cur, u.card_number, factor, lock=True)
         card = cards[(u.card_number, factor)]
-        verdict = self._verdict(card, u)
+        verdict = self._verdict(cur, card, u)
         stored_factor = card.purse_factor if card is not None else factor
         cur.execute(
             "INSERT INTO ledger (node_id, transaction_id, kind, card_number, purse_factor, amount_fen,"
@@ -212,7 +221,7 @@ class Clearing:
         if cur.rowcount() == 0:  # a concurrent upload of the same entry won the insert
             return Recorded(u.transaction_id, True, verdict)
         if verdict == "VERIFIED":
-            delta = u.amount_fen if u.kind == "load" else -u.amount_fen
+            delta = _SIGN[u.kind] * u.amount_fen
             cur.execute(
                 "UPDATE cards SET shadow_balance_fen = shadow_balance_fen + ? WHERE card_number = ?"
                 " AND purse_factor = ?",

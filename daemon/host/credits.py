@@ -13,7 +13,12 @@ arrives with the card's TAC, so every fen stays accounted for in the ledger.
   then becomes a TRANSFER credit of the new card — for the same holder a card with the same KH and another purse
   factor, registered in the same transaction.
 * **Cancellation** (``CancelCard``) without the card: a card LOST for the waiting period becomes CANCELLED and its
-  shadow balance is paid out (``payouts``; in the settlement of the operator who paid).
+  shadow balance is paid out (``payouts``; in the settlement of the operator who paid). **With the card present**
+  the balance was paid out on the card by UNLOAD (圈提, :mod:`daemon.host.unloads`): the request names that
+  unload (node id, journal id); it must be recorded, VERIFIED (its answer MAC is the one the host's authorisation
+  expected) and leave the card — ISSUED — with balance 0 and shadow balance 0; the card becomes CANCELLED at once
+  (no waiting period: no offline terminal can still hold a transaction the card's balance does not show) and the
+  unload is the payout (in the settlement of the cashier who made it).
 
 Records that arrive for a replaced or cancelled card after this are flagged by the audit (``LISTED_ACTIVITY``).
 """
@@ -41,6 +46,35 @@ from daemon.host.registry import (
 )
 
 __all__ = ["Credit", "Credits", "RefundNotAllowedError"]
+
+
+def _unloaded(cur: Cursor, card: CardRecord, node_id: str, transaction_id: str) -> int:
+    """The amount of the card's recorded, verified unload that emptied it; :class:`CardStatusConflictError` (the
+    card is not changed) when it is not so."""
+    if card.status is not CardStatus.ISSUED:
+        raise CardStatusConflictError(f"card {card.card_number} is {card.status.value}: no cancellation by unload")
+    rows = cur.execute(
+        "SELECT kind, tac_status, amount_fen, balance_after_fen FROM ledger WHERE node_id = ? AND transaction_id = ?"
+        " AND card_number = ? AND purse_factor = ?",
+        (node_id, transaction_id, *card.key),
+    )
+    if not rows:
+        raise CardStatusConflictError(
+            f"the unload {node_id}/{transaction_id} of card {card.card_number} has not reached the host yet (the"
+            " daemon uploads it within seconds; try again) or is not this card's"
+        )
+    row = rows[0]
+    if row["kind"] != "unload" or row["tac_status"] != "VERIFIED":
+        raise CardStatusConflictError(
+            f"{node_id}/{transaction_id} is not a verified unload of card {card.card_number}"
+            f" ({row['kind']}, {row['tac_status']})"
+        )
+    if int(row["balance_after_fen"]) != 0 or card.shadow_balance_fen != 0:
+        raise CardStatusConflictError(
+            f"card {card.card_number} still holds money after that unload (card {row['balance_after_fen']} fen,"
+            f" host {card.shadow_balance_fen} fen): unload the whole balance first"
+        )
+    return int(row["amount_fen"])
 
 
 class RefundNotAllowedError(DaemonError):
@@ -250,16 +284,29 @@ class Credits:
         return (Credit.from_row(rows[0]) if rows else None,)
 
     def cancel(
-        self, *, card_number: str, operator_id: str, reason: str, client: str, purse_factor: str = ""
-    ) -> tuple[CardRecord, int]:
-        """注销 without the card (module docstring); ``(card, payout in fen)``."""
+        self, *, card_number: str, operator_id: str, reason: str, client: str, purse_factor: str = "",
+        unload_node_id: str = "", unload_transaction_id: str = "",
+    ) -> tuple[CardRecord, int]:  # fmt: skip
+        """注销 (module docstring): without the card, or with it after its unload (``unload_node_id`` and
+        ``unload_transaction_id`` name it); ``(card, payout in fen)``."""
         check_card_number(card_number)
         factor = check_factor(purse_factor, required=False)
         operator_id, reason = _text(operator_id, "operator_id"), _text(reason, "reason")
+        by_unload = bool(unload_node_id or unload_transaction_id)
+        if by_unload:
+            unload_node_id = _text(unload_node_id, "unload_node_id")
+            unload_transaction_id = _text(unload_transaction_id, "unload_transaction_id")
         with self.db.transaction(lists=True) as cur:
             card = resolve(cur, card_number, factor, lock=True)
             if card is None:
                 raise not_registered(card_number, factor)
+            if by_unload:
+                payout = _unloaded(cur, card, unload_node_id, unload_transaction_id)
+                record, _ = self.registry.change_status(
+                    card_number, CardStatus.CANCELLED, operator_id=operator_id, reason=reason, client=client,
+                    purse_factor=card.purse_factor, cur=cur,
+                )  # fmt: skip
+                return record, payout
             self._lost_long_enough(cur, card)
             record, _ = self.registry.change_status(
                 card_number, CardStatus.CANCELLED, operator_id=operator_id, reason=reason, client=client,

@@ -21,9 +21,9 @@ from apdu.errors import DataError
 from daemon.errors import DaemonError, R
 from daemon.host.db import LedgerDb
 from daemon.host.keystore import HostKeyStore, LoadFields
-from daemon.host.registry import CardStatus, Registry, check_card_number, check_factor, now_iso
+from daemon.host.registry import CardRecord, CardStatus, Registry, check_card_number, check_factor, now_iso
 
-__all__ = ["LoadAuthorisation", "LoadRefusedError", "Loads"]
+__all__ = ["LoadAuthorisation", "LoadRefusedError", "Loads", "WrongMac1Error", "checked_request"]
 
 _HEX8 = re.compile(r"^[0-9A-F]{8}$")
 _HEX12 = re.compile(r"^[0-9A-F]{12}$")
@@ -32,7 +32,7 @@ MAX_LOAD_FEN = 1_000_000  # 10,000 yuan per load
 
 
 class LoadRefusedError(DaemonError):
-    """The host does not authorise this load (the card's status)."""
+    """The host does not authorise this load or unload (the card's status)."""
 
     code = grpc.StatusCode.FAILED_PRECONDITION
     reason = R.ERROR_REASON_CARD_LISTED
@@ -56,6 +56,44 @@ class LoadAuthorisation:
     credit_kind: str = ""
 
 
+def checked_request(
+    registry: Registry, what: str, *, node_id: str, card_number: str, amount_fen: int, balance_before_fen: int,
+    online_counter: int, icc_random: str, mac1: str, terminal_id: str, card_time: str, algorithm: int,
+    purse_factor: str = "", key_version: int = 1,
+) -> tuple[CardRecord, LoadFields]:  # fmt: skip
+    """A load's or an unload's request (``what``) checked: the registry's card — ISSUED, else ``CARD_LISTED``
+    (:class:`LoadRefusedError`) — and the fields MAC1 and MAC2 cover. Malformed input is :class:`DataError`."""
+    check_card_number(card_number)
+    purse_factor = check_factor(purse_factor, required=False)
+    icc_random, mac1, terminal_id = icc_random.upper(), mac1.upper(), terminal_id.upper()
+    if not 0 < amount_fen <= MAX_LOAD_FEN:
+        raise DataError(f"amount_fen: 1..{MAX_LOAD_FEN}", field="amount_fen")
+    if balance_before_fen < 0 or not 0 <= online_counter <= 0xFFFF:
+        raise DataError("balance_before_fen >= 0 and online_counter 0..65535", field="online_counter")
+    for name, value, pattern in (
+        ("icc_random", icc_random, _HEX8),
+        ("mac1", mac1, _HEX8),
+        ("terminal_id", terminal_id, _HEX12),
+        ("card_time", card_time, _TIME),
+    ):
+        if not pattern.match(value):
+            raise DataError(f"{name}: malformed", field=name)
+    if not 0 <= key_version <= 0xFF or not 0 <= algorithm <= 0xFF:
+        raise DataError(f"key_version and algorithm: one byte each (from INITIALIZE FOR {what.upper()})",
+                        field="key_version")  # fmt: skip
+    if not 0 < len(node_id) <= 64:
+        raise DataError("node_id: 1-64 characters", field="node_id")
+    card = registry.get(card_number, purse_factor)
+    if card.status is not CardStatus.ISSUED:
+        raise LoadRefusedError(f"card {card_number} is {card.status.value} at the host: no {what}")
+    fields = LoadFields(
+        algorithm=algorithm, amount_fen=amount_fen, balance_before_fen=balance_before_fen,
+        online_counter=online_counter, icc_random=bytes.fromhex(icc_random), mac1=bytes.fromhex(mac1),
+        terminal_id=bytes.fromhex(terminal_id), card_time=card_time, key_version=key_version,
+    )  # fmt: skip
+    return card, fields
+
+
 class Loads:
     """Load authorisation over the registry and the key store."""
 
@@ -70,33 +108,13 @@ class Loads:
         key_version: int = 1,
     ) -> LoadAuthorisation:  # fmt: skip
         """Check and answer one load (module docstring)."""
-        check_card_number(card_number)
-        purse_factor = check_factor(purse_factor, required=False)
-        icc_random, mac1, terminal_id = icc_random.upper(), mac1.upper(), terminal_id.upper()
-        if not 0 < amount_fen <= MAX_LOAD_FEN:
-            raise DataError(f"amount_fen: 1..{MAX_LOAD_FEN}", field="amount_fen")
-        if balance_before_fen < 0 or not 0 <= online_counter <= 0xFFFF:
-            raise DataError("balance_before_fen >= 0 and online_counter 0..65535", field="online_counter")
-        for name, value, pattern in (
-            ("icc_random", icc_random, _HEX8),
-            ("mac1", mac1, _HEX8),
-            ("terminal_id", terminal_id, _HEX12),
-            ("card_time", card_time, _TIME),
-        ):
-            if not pattern.match(value):
-                raise DataError(f"{name}: malformed", field=name)
-        if not 0 <= key_version <= 0xFF or not 0 <= algorithm <= 0xFF:
-            raise DataError("key_version and algorithm: one byte each (from INITIALIZE FOR LOAD)", field="key_version")
-        if not 0 < len(node_id) <= 64:
-            raise DataError("node_id: 1-64 characters", field="node_id")
-        card = self.registry.get(card_number, purse_factor)
-        if card.status is not CardStatus.ISSUED:
-            raise LoadRefusedError(f"card {card_number} is {card.status.value} at the host: no load")
-        fields = LoadFields(
-            algorithm=algorithm, amount_fen=amount_fen, balance_before_fen=balance_before_fen,
-            online_counter=online_counter, icc_random=bytes.fromhex(icc_random), mac1=bytes.fromhex(mac1),
-            terminal_id=bytes.fromhex(terminal_id), card_time=card_time, key_version=key_version,
+        card, fields = checked_request(
+            self.registry, "load", node_id=node_id, card_number=card_number, amount_fen=amount_fen,
+            balance_before_fen=balance_before_fen, online_counter=online_counter, icc_random=icc_random, mac1=mac1,
+            terminal_id=terminal_id, card_time=card_time, algorithm=algorithm, purse_factor=purse_factor,
+            key_version=key_version,
         )  # fmt: skip
+        terminal_id = fields.terminal_id.hex().upper()
         mac2 = self.keys.load_mac2(bytes.fromhex(card.purse_factor), fields)
         if mac2 is None:
             raise WrongMac1Error("MAC1 does not verify with the card's load key")

@@ -55,6 +55,7 @@ HOST_POLICY: Policy = {
         "UploadTransactions": _roles(HostRole.DAEMON),
         "UploadVisitRecords": _roles(HostRole.DAEMON),
         "AuthoriseLoad": _roles(HostRole.DAEMON),
+        "AuthoriseUnload": _roles(HostRole.DAEMON),
         "GetSettlement": _roles(HostRole.COUNTER, HostRole.AUDITOR),
         "GetAuditReport": _roles(HostRole.AUDITOR),
         "RefundDebit": _roles(HostRole.COUNTER),

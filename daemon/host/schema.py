@@ -11,7 +11,8 @@ identity"). Every table that names a card carries both columns.
   records for at least a year, so the host never deletes them).
 * ``blacklist`` — the list's change log; ``version`` orders the changes a daemon follows (WatchBlacklist).
 * ``ledger`` — every uploaded transaction, once per (node, journal id), with the host's TAC verdict.
-* ``load_authorisations`` — every MAC2 the host gave (the load is booked when its upload arrives).
+* ``load_authorisations`` — every MAC2 the host gave (the load is booked when its upload arrives);
+  ``unload_authorisations`` — every unload MAC2, with the answer MAC the card must give (checked at the upload).
 * ``holders`` — the holder's data a daemon issued onto the holder's card, per KH, and ``visit_records`` — the
   visit records daemons wrote onto each physical card (personal data, for 补卡: only the issuer and admin roles
   read them; never logged).
@@ -20,8 +21,9 @@ identity"). Every table that names a card carries both columns.
 
 Times are ISO-8601 UTC text with microseconds (sortable, identical in both engines); money is BIGINT fen.
 
-Schema versions (``host_meta.schema_version``): 1 keyed cards by KH alone; 2 keys them by KH + purse factor.
-:func:`create_schema` migrates a version-1 ledger in place (:func:`_migrate_1_to_2`), on both engines.
+Schema versions (``host_meta.schema_version``): 1 keyed cards by KH alone; 2 keys them by KH + purse factor; 3 adds
+the ledger kind ``unload`` and ``unload_authorisations`` (圈提 with the card present). :func:`create_schema` migrates
+an older ledger in place (:func:`_migrate_1_to_2`, :func:`_migrate_2_to_3`), on both engines.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from daemon.host.db import Cursor, Dialect, LedgerDb
 
 __all__ = ["SCHEMA_VERSION", "create_schema", "schema_version"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: The registry table (``{table}``: also built under another name by the migration).
 _CARDS = """
@@ -63,6 +65,39 @@ CREATE TABLE IF NOT EXISTS {table} (
 );
 """
 
+#: The ledger (``{table}``: also built under another name by the migration to version 3 on SQLite).
+_LEDGER = """
+CREATE TABLE IF NOT EXISTS {table} (
+    entry_id           {id},
+    node_id            TEXT NOT NULL,
+    transaction_id     TEXT NOT NULL,
+    kind               TEXT NOT NULL CHECK (kind IN ('debit', 'load', 'unload')),
+    card_number        TEXT NOT NULL,
+    purse_factor       TEXT NOT NULL DEFAULT '',
+    amount_fen         BIGINT NOT NULL CHECK (amount_fen > 0),
+    balance_before_fen BIGINT NOT NULL,
+    balance_after_fen  BIGINT NOT NULL,
+    card_counter       BIGINT NOT NULL,
+    terminal_id        TEXT NOT NULL,
+    terminal_serial    BIGINT NOT NULL,
+    tac                TEXT NOT NULL,
+    card_time          TEXT NOT NULL,
+    transaction_time   TEXT NOT NULL,
+    business_date      TEXT NOT NULL,
+    merchant_id        TEXT NOT NULL,
+    operator_id        TEXT NOT NULL,
+    order_id           TEXT NOT NULL,
+    tac_status         TEXT NOT NULL CHECK (tac_status IN ('VERIFIED', 'FAILED', 'MISSING', 'UNKNOWN_CARD')),
+    received_at        TEXT NOT NULL,
+    UNIQUE (node_id, transaction_id)
+);
+"""
+_LEDGER_COLUMNS = (
+    "entry_id, node_id, transaction_id, kind, card_number, purse_factor, amount_fen, balance_before_fen,"
+    " balance_after_fen, card_counter, terminal_id, terminal_serial, tac, card_time, transaction_time, business_date,"
+    " merchant_id, operator_id, order_id, tac_status, received_at"
+)
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS host_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 {cards}
@@ -87,30 +122,7 @@ CREATE TABLE IF NOT EXISTS blacklist (
     status      TEXT NOT NULL,
     changed_at  TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS ledger (
-    entry_id           {id},
-    node_id            TEXT NOT NULL,
-    transaction_id     TEXT NOT NULL,
-    kind               TEXT NOT NULL CHECK (kind IN ('debit', 'load')),
-    card_number        TEXT NOT NULL,
-    purse_factor       TEXT NOT NULL DEFAULT '',
-    amount_fen         BIGINT NOT NULL CHECK (amount_fen > 0),
-    balance_before_fen BIGINT NOT NULL,
-    balance_after_fen  BIGINT NOT NULL,
-    card_counter       BIGINT NOT NULL,
-    terminal_id        TEXT NOT NULL,
-    terminal_serial    BIGINT NOT NULL,
-    tac                TEXT NOT NULL,
-    card_time          TEXT NOT NULL,
-    transaction_time   TEXT NOT NULL,
-    business_date      TEXT NOT NULL,
-    merchant_id        TEXT NOT NULL,
-    operator_id        TEXT NOT NULL,
-    order_id           TEXT NOT NULL,
-    tac_status         TEXT NOT NULL CHECK (tac_status IN ('VERIFIED', 'FAILED', 'MISSING', 'UNKNOWN_CARD')),
-    received_at        TEXT NOT NULL,
-    UNIQUE (node_id, transaction_id)
-);
+{ledger}
 CREATE INDEX IF NOT EXISTS ledger_card ON ledger (card_number, purse_factor, entry_id);
 CREATE INDEX IF NOT EXISTS ledger_card_counter ON ledger (card_number, purse_factor, kind, card_counter);
 CREATE INDEX IF NOT EXISTS ledger_card_time ON ledger (card_number, purse_factor, transaction_time);
@@ -164,14 +176,31 @@ CREATE TABLE IF NOT EXISTS holders (
     updated_by  TEXT NOT NULL
 );
 {payouts}
+CREATE TABLE IF NOT EXISTS unload_authorisations (
+    authorisation_id {id},
+    node_id          TEXT NOT NULL,
+    card_number      TEXT NOT NULL,
+    purse_factor     TEXT NOT NULL,
+    amount_fen       BIGINT NOT NULL CHECK (amount_fen > 0),
+    balance_before_fen BIGINT NOT NULL,
+    online_counter   BIGINT NOT NULL,
+    terminal_id      TEXT NOT NULL,
+    card_time        TEXT NOT NULL,
+    answer_mac       TEXT NOT NULL,
+    authorised_at    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS unload_authorisations_card ON unload_authorisations (card_number, purse_factor,
+    online_counter);
 CREATE INDEX IF NOT EXISTS load_authorisations_card ON load_authorisations (card_number, purse_factor,
     online_counter)
 """
 
 
 def _schema() -> str:
-    return _SCHEMA.replace("{cards}", _CARDS.replace("{table}", "cards")).replace(
-        "{payouts}", _PAYOUTS.replace("{table}", "payouts")
+    return (
+        _SCHEMA.replace("{cards}", _CARDS.replace("{table}", "cards"))
+        .replace("{payouts}", _PAYOUTS.replace("{table}", "payouts"))
+        .replace("{ledger}", _LEDGER.replace("{table}", "ledger"))
     )
 
 
@@ -228,6 +257,23 @@ def _migrate_1_to_2(cur: Cursor, dialect: Dialect) -> None:
     )
 
 
+def _migrate_2_to_3(cur: Cursor, dialect: Dialect) -> None:
+    """Let the ledger's ``kind`` be ``'unload'`` (圈提 with the card present, issue #12), in the caller's transaction.
+
+    PostgreSQL replaces the column's CHECK constraint; SQLite cannot change one in place, so the ledger is rebuilt
+    (every row copied with its ``entry_id``; the indexes are created again by the schema script). The new
+    ``unload_authorisations`` table is created by the schema script like any missing table.
+    """
+    if dialect.postgres:
+        cur.execute("ALTER TABLE ledger DROP CONSTRAINT ledger_kind_check")
+        cur.execute("ALTER TABLE ledger ADD CONSTRAINT ledger_kind_check CHECK (kind IN ('debit', 'load', 'unload'))")
+        return
+    cur.execute(dialect.schema(_LEDGER.replace("{table}", "ledger_v3")))
+    cur.execute(f"INSERT INTO ledger_v3 ({_LEDGER_COLUMNS}) SELECT {_LEDGER_COLUMNS} FROM ledger")  # noqa: S608
+    cur.execute("DROP TABLE ledger")
+    cur.execute("ALTER TABLE ledger_v3 RENAME TO ledger")
+
+
 def schema_version(db: LedgerDb) -> int:
     """The ledger's schema version (0: an empty database)."""
     db.executescript("CREATE TABLE IF NOT EXISTS host_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -246,8 +292,12 @@ def create_schema(db: LedgerDb) -> None:
                         field="database")  # fmt: skip
     with db.transaction() as cur:
         rows = cur.execute("SELECT value FROM host_meta WHERE key = 'schema_version'{for_update}")
-        if rows and int(rows[0]["value"]) == 1:
+        version = int(rows[0]["value"]) if rows else SCHEMA_VERSION
+        if version == 1:
             _migrate_1_to_2(cur, db.dialect)
+        if version in (1, 2):
+            _migrate_2_to_3(cur, db.dialect)
+        if version < SCHEMA_VERSION:
             cur.execute("UPDATE host_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
     db.executescript(db.dialect.schema(_schema()))
     with db.transaction() as cur:

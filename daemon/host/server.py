@@ -30,6 +30,7 @@ from daemon.host.roles import HOST_POLICY
 from daemon.host.samkeys import SamKeyStore, open_key_store
 from daemon.host.schema import create_schema
 from daemon.host.service import HostServicer
+from daemon.host.unloads import Unloads
 from daemon.roles import METRICS_SCRAPE
 
 __all__ = ["HOST_SERVICE_NAME", "Host"]
@@ -52,6 +53,7 @@ class Host:
         self.keys = keys if keys is not None else open_key_store(config.keys)
         self.clearing = Clearing(self.db, self.registry, self.keys)
         self.loads = Loads(self.db, self.registry, self.keys)
+        self.unloads = Unloads(self.db, self.registry, self.keys)
         self.credits = Credits(self.db, self.registry, config.replacement_wait_s)
         self.metrics = HostMetrics()
         self._check_keys()
@@ -61,6 +63,7 @@ class Host:
             registry=self.registry,
             clearing=self.clearing,
             loads=self.loads,
+            unloads=self.unloads,
             credits=self.credits,
             metrics=self.metrics,
             tokens=config.tokens,

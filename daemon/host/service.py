@@ -42,6 +42,7 @@ from daemon.host.registry import (
     VisitUpload,
 )
 from daemon.host.settlement import settle
+from daemon.host.unloads import Unloads
 from daemon.logs import bind_request_id, new_request_id
 
 __all__ = ["HostServicer", "ListNotifier"]
@@ -89,7 +90,7 @@ def _list_message(change: BlacklistChange) -> pb.WatchBlacklistResponse:
 
 
 _VISIT_KIND = {"inpatient": cd.VISIT_KIND_INPATIENT, "outpatient": cd.VISIT_KIND_OUTPATIENT}
-_KIND = {"debit": pb.TRANSACTION_KIND_DEBIT, "load": pb.TRANSACTION_KIND_LOAD}
+_KIND = {"debit": pb.TRANSACTION_KIND_DEBIT, "load": pb.TRANSACTION_KIND_LOAD, "unload": pb.TRANSACTION_KIND_UNLOAD}
 _KIND_NAME = {v: k for k, v in _KIND.items()}
 
 
@@ -164,9 +165,10 @@ class HostServicer(pb_grpc.HostServiceServicer):
     """HostService over a :class:`Registry`."""
 
     def __init__(
-        self, *, registry: Registry, clearing: Clearing, loads: Loads, credits: Credits, metrics: HostMetrics,
-        tokens: Sequence[TokenConfig] = (), poll_interval_s: float = 1.0,
+        self, *, registry: Registry, clearing: Clearing, loads: Loads, unloads: Unloads, credits: Credits,
+        metrics: HostMetrics, tokens: Sequence[TokenConfig] = (), poll_interval_s: float = 1.0,
     ) -> None:  # fmt: skip
+        self._unloads = unloads
         self._credits = credits
         self._registry = registry
         self._clearing = clearing
@@ -347,6 +349,25 @@ class HostServicer(pb_grpc.HostServiceServicer):
 
         return self._call("AuthoriseLoad", context, work)
 
+    def AuthoriseUnload(
+        self, request: pb.AuthoriseUnloadRequest, context: grpc.ServicerContext
+    ) -> pb.AuthoriseUnloadResponse:
+        def work(_client: str) -> pb.AuthoriseUnloadResponse:
+            granted = self._unloads.authorise(
+                node_id=request.node_id, card_number=request.card_number, amount_fen=request.amount_fen,
+                balance_before_fen=request.balance_before_fen, online_counter=request.online_counter,
+                icc_random=request.icc_random, mac1=request.mac1, terminal_id=request.terminal_id,
+                card_time=request.card_time, algorithm=request.algorithm, purse_factor=request.purse_factor,
+                key_version=request.key_version,
+            )  # fmt: skip
+            log.info("unload authorised", extra={"card_number": request.card_number,
+                                                 "amount_fen": request.amount_fen,
+                                                 "authorisation_id": granted.authorisation_id})  # fmt: skip
+            return pb.AuthoriseUnloadResponse(mac2=granted.mac2.hex().upper(),
+                                              authorisation_id=granted.authorisation_id)  # fmt: skip
+
+        return self._call("AuthoriseUnload", context, work)
+
     # --- 日结 and 稽核 --------------------------------------------------------------------------------------------
 
     def GetSettlement(
@@ -366,6 +387,7 @@ class HostServicer(pb_grpc.HostServiceServicer):
                                             declared_fen=c.declared_fen, difference_fen=c.difference_fen)
                       for c in day.cash],
                 total_debits_fen=day.total_debits_fen, total_loads_fen=day.total_loads_fen,
+                total_unloads_fen=day.total_unloads_fen,
                 csv=day.to_csv(), json=day.to_json(),
             )  # fmt: skip
 
@@ -422,10 +444,12 @@ class HostServicer(pb_grpc.HostServiceServicer):
         def work(client: str) -> pb.CancelCardResponse:
             card, payout = self._credits.cancel(
                 card_number=request.card_number, operator_id=request.operator_id, reason=request.reason, client=client,
-                purse_factor=request.purse_factor,
+                purse_factor=request.purse_factor, unload_node_id=request.unload_node_id,
+                unload_transaction_id=request.unload_transaction_id,
             )  # fmt: skip
             self.lists.notify()
-            return pb.CancelCardResponse(card=card_message(card), payout_fen=payout)
+            by_unload = bool(request.unload_node_id or request.unload_transaction_id)
+            return pb.CancelCardResponse(card=card_message(card), payout_fen=payout, by_unload=by_unload)
 
         return self._call("CancelCard", context, work)
 

@@ -5,7 +5,8 @@ From the host's ledger (uploaded transactions) for one business day: per **opera
 recorded and of what is TAC-verified (a department is credited only with verified debits; a cashier is expected
 to hold the cash of the verified loads taken). Each cashier's declared cash is reconciled against the verified
 loads of their uploads, less the loads that paid a host credit (a refund or a replaced card's balance: no cash
-was taken) and the payouts of cancelled cards made that day (cash left the till). Also as CSV and JSON text.
+was taken), the payouts of cancelled cards made that day and the verified unloads (圈提, a cancellation with the
+card present) of their uploads: that cash left the till. Also as CSV and JSON text.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class Settlement:
     cash: list[CashLine]
     total_debits_fen: int
     total_loads_fen: int
+    total_unloads_fen: int = 0
 
     def to_csv(self) -> str:
         """One line per group, then one per cashier (``cash`` lines), header first."""
@@ -89,6 +91,7 @@ class Settlement:
             "cash": [{**asdict(c), "difference_fen": c.difference_fen} for c in self.cash],
             "total_debits_fen": self.total_debits_fen,
             "total_loads_fen": self.total_loads_fen,
+            "total_unloads_fen": self.total_unloads_fen,
         }
         return json.dumps(doc, ensure_ascii=False, indent=2)
 
@@ -112,6 +115,9 @@ def settle(db: LedgerDb, business_date: str, declared: Mapping[str, int] | None 
         groups += [Group(dimension, str(r["k"]), str(r["kind"]), int(r["n"]), int(r["amount"]), int(r["vn"]),
                          int(r["vamount"])) for r in rows]  # fmt: skip
     expected = {g.key: g.verified_amount_fen for g in groups if g.dimension == "operator" and g.kind == "load"}
+    for g in groups:  # an unload paid its amount out of the cashier's till
+        if g.dimension == "operator" and g.kind == "unload":
+            expected[g.key] = expected.get(g.key, 0) - g.verified_amount_fen
     # loads that paid a credit (refund, replaced card's balance) took no cash; payouts (注销) left the till
     for r in db.query(
         "SELECT l.operator_id AS op, SUM(l.amount_fen) AS s FROM ledger l WHERE l.business_date = ? AND l.kind = 'load'"
@@ -133,4 +139,5 @@ def settle(db: LedgerDb, business_date: str, declared: Mapping[str, int] | None 
         business_date=business_date, groups=groups, cash=cash,
         total_debits_fen=sum(g.amount_fen for g in operator_groups if g.kind == "debit"),
         total_loads_fen=sum(g.amount_fen for g in operator_groups if g.kind == "load"),
+        total_unloads_fen=sum(g.amount_fen for g in operator_groups if g.kind == "unload"),
     )  # fmt: skip

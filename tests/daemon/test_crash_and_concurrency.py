@@ -1,4 +1,4 @@
-"""The daemon killed with SIGKILL at every step of a debit and a load; and 32 clients on 2 virtual readers.
+"""The daemon killed with SIGKILL at every step of a debit, a load and an unload; and 32 clients on 2 virtual readers.
 
 Crash test: a subprocess ``healthcardd --simulate`` with ``HEALTHCARDD_FAULT=<kind>:<step>`` dies at that step;
 it is restarted on the same state directory (journal + persisted card images); then the journal and the card
@@ -41,18 +41,22 @@ def _settled(stub: pb_grpc.HealthCardServiceStub) -> list[Any]:
         time.sleep(0.1)
 
 
-@pytest.mark.parametrize("kind", ["debit", "load"])
+_MESSAGES: dict[str, Any] = {"debit": pb.DebitRequest, "load": pb.LoadRequest, "unload": pb.UnloadRequest}
+
+
+@pytest.mark.parametrize("kind", ["debit", "load", "unload"])
 @pytest.mark.parametrize("step", STEPS)
 def test_sigkill_at_every_step_loses_and_doubles_nothing(tmp_path: Path, kind: str, step: str) -> None:
     state = tmp_path / "state"
     amount = 321
     with _daemon(state) as (_, stub):
         before = stub.GetBalance(pb.GetBalanceRequest(reader="virtual-0")).balance_fen
-    request: Any = (pb.DebitRequest if kind == "debit" else pb.LoadRequest)(
-        reader="virtual-0", amount_fen=amount, request_id=f"crash-{kind}-{step}"
+    request: Any = _MESSAGES[kind](
+        reader="virtual-0", amount_fen=amount, request_id=f"crash-{kind}-{step}", operator_id="c1"
     )
+    method = kind.capitalize()
     with _daemon(state, fault=f"{kind}:{step}") as (proc, stub):
-        call = stub.Debit if kind == "debit" else stub.Load
+        call = getattr(stub, method)
         with pytest.raises(grpc.RpcError) as info:
             call(request, timeout=20)
         assert info.value.code() == grpc.StatusCode.UNAVAILABLE
@@ -60,11 +64,11 @@ def test_sigkill_at_every_step_loses_and_doubles_nothing(tmp_path: Path, kind: s
     with _daemon(state) as (_, stub):
         (entry,) = _settled(stub)
         balance = stub.GetBalance(pb.GetBalanceRequest(reader="virtual-0")).balance_fen
-        sign = -1 if kind == "debit" else 1
+        sign = 1 if kind == "load" else -1
         if entry.state == pb.TRANSACTION_STATE_CONFIRMED:
             assert balance == before + sign * amount
             assert entry.balance_after_fen == balance
-            assert len(entry.tac) == 8  # loads too: GET TRANSACTION PROVE type 02 (JR/T 0025.1 GET TRANSACTION PROVE)
+            assert len(entry.tac) == 8  # loads (type 02) and unloads (03, the answer MAC) too: GET TRANSACTION PROVE
         else:
             assert entry.state == pb.TRANSACTION_STATE_VOIDED
             assert balance == before, entry.void_reason
@@ -78,11 +82,10 @@ def test_sigkill_at_every_step_loses_and_doubles_nothing(tmp_path: Path, kind: s
             for e in stub.ListAuditEvents(pb.ListAuditEventsRequest()).events
             if e.request_id == request.request_id
         ]
-        method = "Debit" if kind == "debit" else "Load"
         assert audited == ([(method, "OK")] if step in {"after_debited", "after_confirmed"} else [])
         # the client retries with the same request id: the card is not touched again
         try:
-            reply = (stub.Debit if kind == "debit" else stub.Load)(request, timeout=20)
+            reply = getattr(stub, method)(request, timeout=20)
             assert reply.replayed and entry.state == pb.TRANSACTION_STATE_CONFIRMED
         except grpc.RpcError:
             assert entry.state == pb.TRANSACTION_STATE_VOIDED

@@ -135,7 +135,7 @@ def test_a_version_1_ledger_is_migrated_in_place_and_keeps_everything(ledger_url
         assert schema_version(db) == 1
         create_schema(db)
         create_schema(db)  # a second start: nothing to do
-        assert schema_version(db) == SCHEMA_VERSION == 2
+        assert schema_version(db) == SCHEMA_VERSION == 3
         reg = Registry(db)
         kh1, kh2 = reg.get("KH1"), reg.get("KH2")
         assert (kh1.purse_factor, kh1.status, kh1.replaced_by, kh1.replaced_by_factor) == (
@@ -156,5 +156,16 @@ def test_a_version_1_ledger_is_migrated_in_place_and_keeps_everything(ledger_url
         assert reg.blacklist_version() == 2
         Credits(db, reg, wait_s=0).cancel(card_number="KH3", operator_id="op", reason="r", client="c")
         assert [int(r["payout_id"]) for r in db.query("SELECT payout_id FROM payouts ORDER BY payout_id")] == [1, 2]
+        with db.transaction() as cur:  # version 3: the ledger takes unloads (圈提), and its numbering goes on
+            cur.execute(
+                "INSERT INTO ledger (node_id, transaction_id, kind, card_number, purse_factor, amount_fen,"
+                " balance_before_fen, balance_after_fen, card_counter, terminal_id, terminal_serial, tac, card_time,"
+                " transaction_time, business_date, merchant_id, operator_id, order_id, tac_status, received_at)"
+                " VALUES ('n', 'u1', 'unload', 'KH2', ?, 900, 900, 0, 1, '000000000001', 0, '', '20261201080000',"
+                " '', '2026-12-01', '', 'op', '', 'MISSING', '')",
+                (NEW,),
+            )
+        rows = db.query("SELECT entry_id, kind FROM ledger ORDER BY entry_id")
+        assert [(int(r["entry_id"]), r["kind"]) for r in rows][-2:] == [(3, "debit"), (4, "unload")]
     finally:
         db.close()

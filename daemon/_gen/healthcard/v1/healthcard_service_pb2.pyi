@@ -120,6 +120,8 @@ class _TransactionKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Trans
     """A purchase from the purse."""
     TRANSACTION_KIND_LOAD: _TransactionKind.ValueType  # 2
     """A load into the purse."""
+    TRANSACTION_KIND_UNLOAD: _TransactionKind.ValueType  # 3
+    """An unload (圈提) from the purse."""
 
 class TransactionKind(_TransactionKind, metaclass=_TransactionKindEnumTypeWrapper):
     """Kind of a journal entry."""
@@ -130,6 +132,8 @@ TRANSACTION_KIND_DEBIT: TransactionKind.ValueType  # 1
 """A purchase from the purse."""
 TRANSACTION_KIND_LOAD: TransactionKind.ValueType  # 2
 """A load into the purse."""
+TRANSACTION_KIND_UNLOAD: TransactionKind.ValueType  # 3
+"""An unload (圈提) from the purse."""
 Global___TransactionKind: _TypeAlias = TransactionKind  # noqa: Y015
 
 class _TransactionState:
@@ -882,6 +886,96 @@ class LoadResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LoadResponse: _TypeAlias = LoadResponse  # noqa: Y015
+
+@_typing.final
+class UnloadRequest(_message.Message):
+    """Request of Unload."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    READER_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    OPERATOR_ID_FIELD_NUMBER: _builtins.int
+    reader: _builtins.str
+    """Reader name."""
+    amount_fen: _builtins.int
+    """Amount in fen, > 0 and at most the balance (the whole balance — from GetBalance — to cancel the card)."""
+    request_id: _builtins.str
+    """The client's idempotency key (required, ≤ 64 characters)."""
+    order_id: _builtins.str
+    """Order reference (optional, ≤ 64 characters)."""
+    operator_id: _builtins.str
+    """The cashier paying the amount out (required for the day's settlement at the host)."""
+    def __init__(
+        self,
+        *,
+        reader: _builtins.str = ...,
+        amount_fen: _builtins.int = ...,
+        request_id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+        operator_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_fen", b"amount_fen", "operator_id", b"operator_id", "order_id", b"order_id", "reader", b"reader", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnloadRequest: _TypeAlias = UnloadRequest  # noqa: Y015
+
+@_typing.final
+class UnloadResponse(_message.Message):
+    """Response of Unload."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSACTION_ID_FIELD_NUMBER: _builtins.int
+    CARD_NUMBER_FIELD_NUMBER: _builtins.int
+    BALANCE_FEN_FIELD_NUMBER: _builtins.int
+    CARD_COUNTER_FIELD_NUMBER: _builtins.int
+    TERMINAL_ID_FIELD_NUMBER: _builtins.int
+    ANSWER_MAC_FIELD_NUMBER: _builtins.int
+    TRANSACTION_TIME_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    transaction_id: _builtins.str
+    """Journal id of the transaction (the host's CancelCard names it)."""
+    card_number: _builtins.str
+    """KH of the card."""
+    balance_fen: _builtins.int
+    """Balance after the unload, in fen."""
+    card_counter: _builtins.int
+    """The card's online transaction counter used."""
+    terminal_id: _builtins.str
+    """Terminal id (12 hex digits)."""
+    answer_mac: _builtins.str
+    """The card's answer MAC to DEBIT FOR UNLOAD (8 hex digits; an unload has no TAC: the host checks this MAC)."""
+    replayed: _builtins.bool
+    """True when this is the stored result of an earlier request with the same request_id."""
+    @_builtins.property
+    def transaction_time(self) -> _timestamp_pb2.Timestamp:
+        """Time of the transaction."""
+
+    def __init__(
+        self,
+        *,
+        transaction_id: _builtins.str = ...,
+        card_number: _builtins.str = ...,
+        balance_fen: _builtins.int = ...,
+        card_counter: _builtins.int = ...,
+        terminal_id: _builtins.str = ...,
+        answer_mac: _builtins.str = ...,
+        transaction_time: _timestamp_pb2.Timestamp | None = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["transaction_time", b"transaction_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer_mac", b"answer_mac", "balance_fen", b"balance_fen", "card_counter", b"card_counter", "card_number", b"card_number", "replayed", b"replayed", "terminal_id", b"terminal_id", "transaction_id", b"transaction_id", "transaction_time", b"transaction_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnloadResponse: _TypeAlias = UnloadResponse  # noqa: Y015
 
 @_typing.final
 class Transaction(_message.Message):

@@ -80,6 +80,11 @@ class HealthCardServiceStub:
                 request_serializer=healthcard_dot_v1_dot_healthcard__service__pb2.DebitRequest.SerializeToString,
                 response_deserializer=healthcard_dot_v1_dot_healthcard__service__pb2.DebitResponse.FromString,
                 _registered_method=True)
+        self.Unload = channel.unary_unary(
+                '/healthcard.v1.HealthCardService/Unload',
+                request_serializer=healthcard_dot_v1_dot_healthcard__service__pb2.UnloadRequest.SerializeToString,
+                response_deserializer=healthcard_dot_v1_dot_healthcard__service__pb2.UnloadResponse.FromString,
+                _registered_method=True)
         self.ListTransactions = channel.unary_unary(
                 '/healthcard.v1.HealthCardService/ListTransactions',
                 request_serializer=healthcard_dot_v1_dot_healthcard__service__pb2.ListTransactionsRequest.SerializeToString,
@@ -175,6 +180,17 @@ class HealthCardServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Unload(self, request, context):
+        """Unloads (圈提) the purse: pays the amount out on the card itself under the issuer's unload key, e.g.
+        the whole balance when the card is cancelled (注销) at the counter. MAC2 comes from the hospital host
+        when [host] is configured (it checks the card's status and MAC1), else from the virtual SAM's demo
+        extension. Answers as Load does (failure: the card was not changed; ERROR_REASON_TRANSACTION_IN_DOUBT:
+        retry with the same request_id and card).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListTransactions(self, request, context):
         """Lists journal entries (newest first).
         """
@@ -251,6 +267,11 @@ def add_HealthCardServiceServicer_to_server(servicer, server):
                     servicer.Debit,
                     request_deserializer=healthcard_dot_v1_dot_healthcard__service__pb2.DebitRequest.FromString,
                     response_serializer=healthcard_dot_v1_dot_healthcard__service__pb2.DebitResponse.SerializeToString,
+            ),
+            'Unload': grpc.unary_unary_rpc_method_handler(
+                    servicer.Unload,
+                    request_deserializer=healthcard_dot_v1_dot_healthcard__service__pb2.UnloadRequest.FromString,
+                    response_serializer=healthcard_dot_v1_dot_healthcard__service__pb2.UnloadResponse.SerializeToString,
             ),
             'ListTransactions': grpc.unary_unary_rpc_method_handler(
                     servicer.ListTransactions,
@@ -517,6 +538,33 @@ class HealthCardService:
             '/healthcard.v1.HealthCardService/Debit',
             healthcard_dot_v1_dot_healthcard__service__pb2.DebitRequest.SerializeToString,
             healthcard_dot_v1_dot_healthcard__service__pb2.DebitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Unload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/healthcard.v1.HealthCardService/Unload',
+            healthcard_dot_v1_dot_healthcard__service__pb2.UnloadRequest.SerializeToString,
+            healthcard_dot_v1_dot_healthcard__service__pb2.UnloadResponse.FromString,
             options,
             channel_credentials,
             insecure,

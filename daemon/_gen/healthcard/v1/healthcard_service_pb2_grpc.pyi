@@ -67,6 +67,13 @@ class HealthCardServiceStub:
     ERROR_REASON_TRANSACTION_IN_DOUBT means it may have been (never report it as failed; retry with the same
     request_id).
     """
+    Unload: _grpc.UnaryUnaryMultiCallable[_healthcard_service_pb2.UnloadRequest, _healthcard_service_pb2.UnloadResponse]
+    """Unloads (圈提) the purse: pays the amount out on the card itself under the issuer's unload key, e.g.
+    the whole balance when the card is cancelled (注销) at the counter. MAC2 comes from the hospital host
+    when [host] is configured (it checks the card's status and MAC1), else from the virtual SAM's demo
+    extension. Answers as Load does (failure: the card was not changed; ERROR_REASON_TRANSACTION_IN_DOUBT:
+    retry with the same request_id and card).
+    """
     ListTransactions: _grpc.UnaryUnaryMultiCallable[_healthcard_service_pb2.ListTransactionsRequest, _healthcard_service_pb2.ListTransactionsResponse]
     """Lists journal entries (newest first)."""
     GetReconciliationReport: _grpc.UnaryUnaryMultiCallable[_healthcard_service_pb2.GetReconciliationReportRequest, _healthcard_service_pb2.GetReconciliationReportResponse]
@@ -109,6 +116,13 @@ class HealthCardServiceAsyncStub(HealthCardServiceStub):
     """Debits (purchase from) the purse. Answers as Load does: a failure always means the card was not charged;
     ERROR_REASON_TRANSACTION_IN_DOUBT means it may have been (never report it as failed; retry with the same
     request_id).
+    """
+    Unload: _aio.UnaryUnaryMultiCallable[_healthcard_service_pb2.UnloadRequest, _healthcard_service_pb2.UnloadResponse]  # type: ignore[assignment]
+    """Unloads (圈提) the purse: pays the amount out on the card itself under the issuer's unload key, e.g.
+    the whole balance when the card is cancelled (注销) at the counter. MAC2 comes from the hospital host
+    when [host] is configured (it checks the card's status and MAC1), else from the virtual SAM's demo
+    extension. Answers as Load does (failure: the card was not changed; ERROR_REASON_TRANSACTION_IN_DOUBT:
+    retry with the same request_id and card).
     """
     ListTransactions: _aio.UnaryUnaryMultiCallable[_healthcard_service_pb2.ListTransactionsRequest, _healthcard_service_pb2.ListTransactionsResponse]  # type: ignore[assignment]
     """Lists journal entries (newest first)."""
@@ -203,6 +217,19 @@ class HealthCardServiceServicer(metaclass=_abc_1.ABCMeta):
         """Debits (purchase from) the purse. Answers as Load does: a failure always means the card was not charged;
         ERROR_REASON_TRANSACTION_IN_DOUBT means it may have been (never report it as failed; retry with the same
         request_id).
+        """
+
+    @_abc_1.abstractmethod
+    def Unload(
+        self,
+        request: _healthcard_service_pb2.UnloadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_healthcard_service_pb2.UnloadResponse, _abc.Awaitable[_healthcard_service_pb2.UnloadResponse]]:
+        """Unloads (圈提) the purse: pays the amount out on the card itself under the issuer's unload key, e.g.
+        the whole balance when the card is cancelled (注销) at the counter. MAC2 comes from the hospital host
+        when [host] is configured (it checks the card's status and MAC1), else from the virtual SAM's demo
+        extension. Answers as Load does (failure: the card was not changed; ERROR_REASON_TRANSACTION_IN_DOUBT:
+        retry with the same request_id and card).
         """
 
     @_abc_1.abstractmethod

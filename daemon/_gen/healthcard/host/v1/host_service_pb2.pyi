@@ -63,6 +63,8 @@ class _TransactionKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Trans
     """A purchase (DEBIT FOR PURCHASE, type 06)."""
     TRANSACTION_KIND_LOAD: _TransactionKind.ValueType  # 2
     """A load (CREDIT FOR LOAD, type 02)."""
+    TRANSACTION_KIND_UNLOAD: _TransactionKind.ValueType  # 3
+    """An unload (DEBIT FOR UNLOAD, type 03): a payout with the card present."""
 
 class TransactionKind(_TransactionKind, metaclass=_TransactionKindEnumTypeWrapper):
     """What a transaction did to the purse."""
@@ -73,6 +75,8 @@ TRANSACTION_KIND_DEBIT: TransactionKind.ValueType  # 1
 """A purchase (DEBIT FOR PURCHASE, type 06)."""
 TRANSACTION_KIND_LOAD: TransactionKind.ValueType  # 2
 """A load (CREDIT FOR LOAD, type 02)."""
+TRANSACTION_KIND_UNLOAD: TransactionKind.ValueType  # 3
+"""An unload (DEBIT FOR UNLOAD, type 03): a payout with the card present."""
 Global___TransactionKind: _TypeAlias = TransactionKind  # noqa: Y015
 
 class _TacStatus:
@@ -350,6 +354,8 @@ class CancelCardRequest(_message.Message):
     OPERATOR_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     PURSE_FACTOR_FIELD_NUMBER: _builtins.int
+    UNLOAD_NODE_ID_FIELD_NUMBER: _builtins.int
+    UNLOAD_TRANSACTION_ID_FIELD_NUMBER: _builtins.int
     card_number: _builtins.str
     """The card (LOST)."""
     operator_id: _builtins.str
@@ -358,6 +364,12 @@ class CancelCardRequest(_message.Message):
     """Why (required)."""
     purse_factor: _builtins.str
     """Selects one of the holder's physical cards; empty: the holder's current card."""
+    unload_node_id: _builtins.str
+    """With the card present: the daemon (node id) and journal id of the card's unload (UnloadResponse's
+    transaction_id). Both empty: cancellation without the card.
+    """
+    unload_transaction_id: _builtins.str
+    """See unload_node_id."""
     def __init__(
         self,
         *,
@@ -365,10 +377,12 @@ class CancelCardRequest(_message.Message):
         operator_id: _builtins.str = ...,
         reason: _builtins.str = ...,
         purse_factor: _builtins.str = ...,
+        unload_node_id: _builtins.str = ...,
+        unload_transaction_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "operator_id", b"operator_id", "purse_factor", b"purse_factor", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "operator_id", b"operator_id", "purse_factor", b"purse_factor", "reason", b"reason", "unload_node_id", b"unload_node_id", "unload_transaction_id", b"unload_transaction_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -382,8 +396,11 @@ class CancelCardResponse(_message.Message):
 
     CARD_FIELD_NUMBER: _builtins.int
     PAYOUT_FEN_FIELD_NUMBER: _builtins.int
+    BY_UNLOAD_FIELD_NUMBER: _builtins.int
     payout_fen: _builtins.int
-    """The balance paid out, in fen."""
+    """The balance paid out, in fen (by the unload when the card was present)."""
+    by_unload: _builtins.bool
+    """True when the balance was paid out by UNLOAD on the card (the card was present)."""
     @_builtins.property
     def card(self) -> Global___Card:
         """The card, now CANCELLED."""
@@ -393,10 +410,11 @@ class CancelCardResponse(_message.Message):
         *,
         card: Global___Card | None = ...,
         payout_fen: _builtins.int = ...,
+        by_unload: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["card", b"card"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "payout_fen", b"payout_fen"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_unload", b"by_unload", "card", b"card", "payout_fen", b"payout_fen"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -515,7 +533,9 @@ class CashReconciliation(_message.Message):
     operator_id: _builtins.str
     """The cashier."""
     expected_fen: _builtins.int
-    """Loads taken at this cashier's terminals (TAC-verified), in fen: the cash expected in the till."""
+    """Loads taken at this cashier's terminals (TAC-verified, less those paying a credit), less the payouts of
+    cancelled cards (ledger payouts and verified unloads), in fen: the cash expected in the till.
+    """
     declared_fen: _builtins.int
     """What the cashier declared, in fen."""
     difference_fen: _builtins.int
@@ -549,6 +569,7 @@ class GetSettlementResponse(_message.Message):
     TOTAL_LOADS_FEN_FIELD_NUMBER: _builtins.int
     CSV_FIELD_NUMBER: _builtins.int
     JSON_FIELD_NUMBER: _builtins.int
+    TOTAL_UNLOADS_FEN_FIELD_NUMBER: _builtins.int
     business_date: _builtins.str
     """The business day."""
     total_debits_fen: _builtins.int
@@ -559,13 +580,15 @@ class GetSettlementResponse(_message.Message):
     """The same as CSV (header line first)."""
     json: _builtins.str
     """The same as JSON."""
+    total_unloads_fen: _builtins.int
+    """All unloads (圈提 payouts with the card present) of the day, in fen."""
     @_builtins.property
     def groups(self) -> _containers.RepeatedCompositeFieldContainer[Global___SettlementGroup]:
         """The groups, by dimension, key and kind."""
 
     @_builtins.property
     def cash(self) -> _containers.RepeatedCompositeFieldContainer[Global___CashReconciliation]:
-        """One per cashier with loads or a declaration."""
+        """One per cashier with loads, payouts or a declaration."""
 
     def __init__(
         self,
@@ -577,10 +600,11 @@ class GetSettlementResponse(_message.Message):
         total_loads_fen: _builtins.int = ...,
         csv: _builtins.str = ...,
         json: _builtins.str = ...,
+        total_unloads_fen: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_date", b"business_date", "cash", b"cash", "csv", b"csv", "groups", b"groups", "json", b"json", "total_debits_fen", b"total_debits_fen", "total_loads_fen", b"total_loads_fen"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_date", b"business_date", "cash", b"cash", "csv", b"csv", "groups", b"groups", "json", b"json", "total_debits_fen", b"total_debits_fen", "total_loads_fen", b"total_loads_fen", "total_unloads_fen", b"total_unloads_fen"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -776,6 +800,98 @@ class AuthoriseLoadRequest(_message.Message):
 Global___AuthoriseLoadRequest: _TypeAlias = AuthoriseLoadRequest  # noqa: Y015
 
 @_typing.final
+class AuthoriseUnloadRequest(_message.Message):
+    """Request of AuthoriseUnload: what the card answered to INITIALIZE FOR UNLOAD."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    CARD_NUMBER_FIELD_NUMBER: _builtins.int
+    PURSE_FACTOR_FIELD_NUMBER: _builtins.int
+    AMOUNT_FEN_FIELD_NUMBER: _builtins.int
+    BALANCE_BEFORE_FEN_FIELD_NUMBER: _builtins.int
+    ONLINE_COUNTER_FIELD_NUMBER: _builtins.int
+    ICC_RANDOM_FIELD_NUMBER: _builtins.int
+    MAC1_FIELD_NUMBER: _builtins.int
+    TERMINAL_ID_FIELD_NUMBER: _builtins.int
+    CARD_TIME_FIELD_NUMBER: _builtins.int
+    KEY_VERSION_FIELD_NUMBER: _builtins.int
+    ALGORITHM_FIELD_NUMBER: _builtins.int
+    node_id: _builtins.str
+    """The daemon's name."""
+    card_number: _builtins.str
+    """KH of the card."""
+    purse_factor: _builtins.str
+    """The card's purse diversification factor (16 hex digits), as the card in the reader gave it."""
+    amount_fen: _builtins.int
+    """Amount in fen (> 0, at most the balance)."""
+    balance_before_fen: _builtins.int
+    """Balance before, from INITIALIZE FOR UNLOAD."""
+    online_counter: _builtins.int
+    """Online counter, from INITIALIZE FOR UNLOAD."""
+    icc_random: _builtins.str
+    """The card's 4-byte random (8 hex digits)."""
+    mac1: _builtins.str
+    """MAC1 (8 hex digits)."""
+    terminal_id: _builtins.str
+    """PSAM terminal id (12 hex digits)."""
+    card_time: _builtins.str
+    """The date and time the terminal will send in DEBIT FOR UNLOAD, YYYYMMDDhhmmss."""
+    key_version: _builtins.int
+    """Key version from INITIALIZE FOR UNLOAD."""
+    algorithm: _builtins.int
+    """Algorithm id (0 = 3DES, 4 = SM4)."""
+    def __init__(
+        self,
+        *,
+        node_id: _builtins.str = ...,
+        card_number: _builtins.str = ...,
+        purse_factor: _builtins.str = ...,
+        amount_fen: _builtins.int = ...,
+        balance_before_fen: _builtins.int = ...,
+        online_counter: _builtins.int = ...,
+        icc_random: _builtins.str = ...,
+        mac1: _builtins.str = ...,
+        terminal_id: _builtins.str = ...,
+        card_time: _builtins.str = ...,
+        key_version: _builtins.int = ...,
+        algorithm: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "amount_fen", b"amount_fen", "balance_before_fen", b"balance_before_fen", "card_number", b"card_number", "card_time", b"card_time", "icc_random", b"icc_random", "key_version", b"key_version", "mac1", b"mac1", "node_id", b"node_id", "online_counter", b"online_counter", "purse_factor", b"purse_factor", "terminal_id", b"terminal_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthoriseUnloadRequest: _TypeAlias = AuthoriseUnloadRequest  # noqa: Y015
+
+@_typing.final
+class AuthoriseUnloadResponse(_message.Message):
+    """Response of AuthoriseUnload."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MAC2_FIELD_NUMBER: _builtins.int
+    AUTHORISATION_ID_FIELD_NUMBER: _builtins.int
+    mac2: _builtins.str
+    """MAC2 for DEBIT FOR UNLOAD (8 hex digits)."""
+    authorisation_id: _builtins.int
+    """The host's number for this authorisation."""
+    def __init__(
+        self,
+        *,
+        mac2: _builtins.str = ...,
+        authorisation_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authorisation_id", b"authorisation_id", "mac2", b"mac2"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthoriseUnloadResponse: _TypeAlias = AuthoriseUnloadResponse  # noqa: Y015
+
+@_typing.final
 class AuthoriseLoadResponse(_message.Message):
     """Response of AuthoriseLoad."""
 
@@ -841,13 +957,15 @@ class UploadedTransaction(_message.Message):
     balance_after_fen: _builtins.int
     """Balance after, in fen."""
     card_counter: _builtins.int
-    """The card's counter used: offline counter for a debit, online counter (before the load) for a load."""
+    """The card's counter used: offline counter for a debit, online counter (before it) for a load or unload."""
     terminal_id: _builtins.str
     """PSAM terminal id (12 hex digits)."""
     terminal_serial: _builtins.int
     """Terminal transaction serial (debits)."""
     tac: _builtins.str
-    """TAC (8 hex digits; empty when the daemon has none)."""
+    """TAC (8 hex digits; empty when the daemon has none). For an unload: the card's answer MAC to DEBIT FOR
+    UNLOAD (an unload has no TAC), checked against the one the host's AuthoriseUnload expected.
+    """
     card_time: _builtins.str
     """The date and time the card put into its TAC, YYYYMMDDhhmmss (the terminal's local time)."""
     business_date: _builtins.str

@@ -75,6 +75,11 @@ class HostServiceStub:
                 request_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseLoadRequest.SerializeToString,
                 response_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseLoadResponse.FromString,
                 _registered_method=True)
+        self.AuthoriseUnload = channel.unary_unary(
+                '/healthcard.host.v1.HostService/AuthoriseUnload',
+                request_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseUnloadRequest.SerializeToString,
+                response_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseUnloadResponse.FromString,
+                _registered_method=True)
         self.GetSettlement = channel.unary_unary(
                 '/healthcard.host.v1.HostService/GetSettlement',
                 request_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.GetSettlementRequest.SerializeToString,
@@ -174,6 +179,15 @@ class HostServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AuthoriseUnload(self, request, context):
+        """Unload (圈提) authorisation for a card present at a counter: checks the card's status (ISSUED) and MAC1
+        (type 03, the unload key), records the authorisation with the answer MAC the card must give, and answers
+        MAC2. The unload is booked when its upload arrives with that answer MAC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetSettlement(self, request, context):
         """日结: one business day per cashier (operator), department (merchant) and terminal, with each cashier's
         declared cash reconciled; also as CSV and JSON text.
@@ -206,8 +220,10 @@ class HostServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CancelCard(self, request, context):
-        """注销 without the card: a LOST card (listed for at least the waiting period) is CANCELLED and its shadow
-        balance paid out.
+        """注销. Without the card: a LOST card (listed for at least the waiting period) is CANCELLED and its shadow
+        balance paid out from the ledger. With the card present: the request names the card's unload (a daemon's
+        Unload of the whole balance, uploaded and verified); the card, ISSUED, with shadow balance 0 after it, is
+        CANCELLED at once and the unload is the payout.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -271,6 +287,11 @@ def add_HostServiceServicer_to_server(servicer, server):
                     servicer.AuthoriseLoad,
                     request_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseLoadRequest.FromString,
                     response_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseLoadResponse.SerializeToString,
+            ),
+            'AuthoriseUnload': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuthoriseUnload,
+                    request_deserializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseUnloadRequest.FromString,
+                    response_serializer=healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseUnloadResponse.SerializeToString,
             ),
             'GetSettlement': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSettlement,
@@ -525,6 +546,33 @@ class HostService:
             '/healthcard.host.v1.HostService/AuthoriseLoad',
             healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseLoadRequest.SerializeToString,
             healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseLoadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuthoriseUnload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/healthcard.host.v1.HostService/AuthoriseUnload',
+            healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseUnloadRequest.SerializeToString,
+            healthcard_dot_host_dot_v1_dot_host__service__pb2.AuthoriseUnloadResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -59,6 +59,11 @@ class HostServiceStub:
     """Online load authorisation: checks the card's status and MAC1 with the card's load key, answers MAC2
     (clearing practice, sources.md H3). The load itself is booked when the daemon uploads it with its TAC.
     """
+    AuthoriseUnload: _grpc.UnaryUnaryMultiCallable[_host_service_pb2.AuthoriseUnloadRequest, _host_service_pb2.AuthoriseUnloadResponse]
+    """Unload (圈提) authorisation for a card present at a counter: checks the card's status (ISSUED) and MAC1
+    (type 03, the unload key), records the authorisation with the answer MAC the card must give, and answers
+    MAC2. The unload is booked when its upload arrives with that answer MAC.
+    """
     GetSettlement: _grpc.UnaryUnaryMultiCallable[_host_service_pb2.GetSettlementRequest, _host_service_pb2.GetSettlementResponse]
     """日结: one business day per cashier (operator), department (merchant) and terminal, with each cashier's
     declared cash reconciled; also as CSV and JSON text.
@@ -74,8 +79,10 @@ class HostServiceStub:
     balance becomes a credit the new card receives at its next load of that amount.
     """
     CancelCard: _grpc.UnaryUnaryMultiCallable[_host_service_pb2.CancelCardRequest, _host_service_pb2.CancelCardResponse]
-    """注销 without the card: a LOST card (listed for at least the waiting period) is CANCELLED and its shadow
-    balance paid out.
+    """注销. Without the card: a LOST card (listed for at least the waiting period) is CANCELLED and its shadow
+    balance paid out from the ledger. With the card present: the request names the card's unload (a daemon's
+    Unload of the whole balance, uploaded and verified); the card, ISSUED, with shadow balance 0 after it, is
+    CANCELLED at once and the unload is the payout.
     """
     GetHolderData: _grpc.UnaryUnaryMultiCallable[_host_service_pb2.GetHolderDataRequest, _host_service_pb2.GetHolderDataResponse]
     """The holder's data a daemon issued onto the holder's card (personal data, for 补卡: the new card gets it). Only
@@ -111,6 +118,11 @@ class HostServiceAsyncStub(HostServiceStub):
     """Online load authorisation: checks the card's status and MAC1 with the card's load key, answers MAC2
     (clearing practice, sources.md H3). The load itself is booked when the daemon uploads it with its TAC.
     """
+    AuthoriseUnload: _aio.UnaryUnaryMultiCallable[_host_service_pb2.AuthoriseUnloadRequest, _host_service_pb2.AuthoriseUnloadResponse]  # type: ignore[assignment]
+    """Unload (圈提) authorisation for a card present at a counter: checks the card's status (ISSUED) and MAC1
+    (type 03, the unload key), records the authorisation with the answer MAC the card must give, and answers
+    MAC2. The unload is booked when its upload arrives with that answer MAC.
+    """
     GetSettlement: _aio.UnaryUnaryMultiCallable[_host_service_pb2.GetSettlementRequest, _host_service_pb2.GetSettlementResponse]  # type: ignore[assignment]
     """日结: one business day per cashier (operator), department (merchant) and terminal, with each cashier's
     declared cash reconciled; also as CSV and JSON text.
@@ -126,8 +138,10 @@ class HostServiceAsyncStub(HostServiceStub):
     balance becomes a credit the new card receives at its next load of that amount.
     """
     CancelCard: _aio.UnaryUnaryMultiCallable[_host_service_pb2.CancelCardRequest, _host_service_pb2.CancelCardResponse]  # type: ignore[assignment]
-    """注销 without the card: a LOST card (listed for at least the waiting period) is CANCELLED and its shadow
-    balance paid out.
+    """注销. Without the card: a LOST card (listed for at least the waiting period) is CANCELLED and its shadow
+    balance paid out from the ledger. With the card present: the request names the card's unload (a daemon's
+    Unload of the whole balance, uploaded and verified); the card, ISSUED, with shadow balance 0 after it, is
+    CANCELLED at once and the unload is the payout.
     """
     GetHolderData: _aio.UnaryUnaryMultiCallable[_host_service_pb2.GetHolderDataRequest, _host_service_pb2.GetHolderDataResponse]  # type: ignore[assignment]
     """The holder's data a daemon issued onto the holder's card (personal data, for 补卡: the new card gets it). Only
@@ -210,6 +224,17 @@ class HostServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
+    def AuthoriseUnload(
+        self,
+        request: _host_service_pb2.AuthoriseUnloadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_host_service_pb2.AuthoriseUnloadResponse, _abc.Awaitable[_host_service_pb2.AuthoriseUnloadResponse]]:
+        """Unload (圈提) authorisation for a card present at a counter: checks the card's status (ISSUED) and MAC1
+        (type 03, the unload key), records the authorisation with the answer MAC the card must give, and answers
+        MAC2. The unload is booked when its upload arrives with that answer MAC.
+        """
+
+    @_abc_1.abstractmethod
     def GetSettlement(
         self,
         request: _host_service_pb2.GetSettlementRequest,
@@ -253,8 +278,10 @@ class HostServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _host_service_pb2.CancelCardRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_host_service_pb2.CancelCardResponse, _abc.Awaitable[_host_service_pb2.CancelCardResponse]]:
-        """注销 without the card: a LOST card (listed for at least the waiting period) is CANCELLED and its shadow
-        balance paid out.
+        """注销. Without the card: a LOST card (listed for at least the waiting period) is CANCELLED and its shadow
+        balance paid out from the ledger. With the card present: the request names the card's unload (a daemon's
+        Unload of the whole balance, uploaded and verified); the card, ISSUED, with shadow balance 0 after it, is
+        CANCELLED at once and the unload is the payout.
         """
 
     @_abc_1.abstractmethod
