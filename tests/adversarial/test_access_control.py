@@ -40,6 +40,7 @@ EXPECTED = {
     "GetBalance": {"kiosk", "cashier", "admin"},
     "Debit": {"kiosk", "cashier", "admin"},
     "Load": {"cashier", "admin"},
+    "Unload": {"cashier", "admin"},  # 圈提 pays cash out of the till: the counter's cashier only
     "AddRecord": {"clinician", "admin"},
     "WriteCard": {"issuer", "admin"},
     "IssueCard": {"issuer", "admin"},
@@ -83,11 +84,13 @@ def test_the_policy_names_every_rpc_of_the_service() -> None:
     assert set(ROLES) == KNOWN_ROLES
 
 
-def test_a_kiosk_token_cannot_load_settle_or_read_the_audit(stub: pb_grpc.HealthCardServiceStub) -> None:
+def test_a_kiosk_token_cannot_load_unload_settle_or_read_the_audit(stub: pb_grpc.HealthCardServiceStub) -> None:
     kiosk = _auth("kiosk")
     attempts = {
         "Load": lambda: stub.Load(pb.LoadRequest(reader="virtual-0", amount_fen=100_000, request_id="k-load"),
                                   metadata=kiosk),
+        "Unload": lambda: stub.Unload(pb.UnloadRequest(reader="virtual-0", amount_fen=1, request_id="k-unload",
+                                                       operator_id="kiosk"), metadata=kiosk),
         "SettleTransaction": lambda: stub.SettleTransaction(
             pb.SettleTransactionRequest(transaction_id="0" * 32, outcome=pb.TRANSACTION_STATE_VOIDED,
                                         operator_id="kiosk", reason="x"), metadata=kiosk),
