@@ -1,4 +1,4 @@
-"""The hospital counter after the kiosk: refund, 挂失, a debit refused at the kiosk, 补卡, the day's 日结.
+"""The hospital counter after the kiosk: refund, 挂失, a debit refused at the kiosk, 补卡, 注销, the day's 日结.
 
 Talks to healthcard-host (the counter's side) and to the kiosk's healthcardd (to show what the holder sees).
 scripts/demo.sh runs it after examples/kiosk_client.py:
@@ -9,8 +9,10 @@ Steps: wait until the host has the kiosk's uploads; refund the kiosk's last fee 
 with its next load of that amount, no cash); report the card lost (挂失) and watch the kiosk refuse a payment
 with CARD_LISTED; replace it (补卡): a new card for the same holder (same card number, a new chip) from the
 kiosk's card dispenser with the holder's data, the old card's balance moved onto it by the host (a TRANSFER
-credit its first load receives, no cash); the new card pays at the kiosk while the old one stays refused; print
-the day's settlement (日结) as CSV with the cashier's declared cash reconciled. The host needs
+credit its first load receives, no cash); the new card pays at the kiosk while the old one stays refused; the
+holder leaves (注销): the new card's balance is paid out on the card by UNLOAD (圈提, MAC2 from the host) and the
+host cancels the card naming that unload; print the day's settlement (日结) as CSV with the cashiers' declared cash
+reconciled (the counter's till is short by the payout). The host needs
 ``replacement_wait_s = 0`` for the demo (scripts/demo.sh): a hospital waits days for offline terminals' uploads.
 """
 
@@ -263,10 +265,27 @@ def main(argv: list[str] | None = None) -> int:
             f" {paid.balance_fen} fen = its balance"
         )
 
-        step(7, "日结", "the day's settlement (CSV), the kiosk operator declaring its takings")
+        step(7, "注销", "the holder leaves: the new card's balance paid out by UNLOAD (圈提), the card cancelled")
+        unloaded = kiosk.Unload(pb.UnloadRequest(
+            reader=args.dispenser, amount_fen=paid.balance_fen, request_id="U-" + uuid.uuid4().hex[:12],
+            operator_id=args.operator,
+        ))  # fmt: skip
+        print(f"    UNLOAD {paid.balance_fen} fen paid out in cash: balance on the card {unloaded.balance_fen} fen")
+        wait_until("the host to have the unload", lambda: host.GetAccount(hpb.GetAccountRequest(
+            card_number=number, purse_factor=new_card.new_factor, page_size=1)).shadow_balance_fen == 0)  # fmt: skip
+        cancelled = host.CancelCard(hpb.CancelCardRequest(
+            card_number=number, purse_factor=new_card.new_factor, operator_id=args.operator,
+            reason="注销, holder's ID checked", unload_node_id=args.node,
+            unload_transaction_id=unloaded.transaction_id,
+        ))  # fmt: skip
+        status = hpb.CardStatus.Name(cancelled.card.status)
+        print(f"    new card: {status}, paid out {cancelled.payout_fen} fen by unload")
+
+        step(8, "日结", "the day's settlement (CSV), the kiosk operator and the counter declaring their tills")
         day = _dt.date.today().isoformat()
         declared = [hpb.DeclaredCash(operator_id=op, amount_fen=int(fen))
                     for op, _, fen in (d.partition("=") for d in args.declare)]  # fmt: skip
+        declared.append(hpb.DeclaredCash(operator_id=args.operator, amount_fen=-cancelled.payout_fen))  # paid out
         settlement = host.GetSettlement(hpb.GetSettlementRequest(business_date=day, declared=declared))
         print(settlement.csv, end="")
         return 0

@@ -62,5 +62,10 @@ def test_demo_script_goes_on_at_the_counter(tmp_path: Path) -> None:
     assert "the list had not arrived yet" not in done.stderr  # refused at the first attempt
     csv_part = out.split("日结", 1)[1]
     assert "operator,kiosk-01,debit,1,500,1,500" in csv_part
-    assert "cash,counter-01,load,,0,,,0,0" in csv_part  # the refund took no cash
+    # 注销 with the card present: the new card's balance paid out by UNLOAD, out of the counter's till
+    unloaded = re.search(r"UNLOAD (\d+) fen paid out in cash: balance on the card 0 fen", out)
+    assert unloaded is not None and f"CARD_STATUS_CANCELLED, paid out {unloaded.group(1)} fen by unload" in out
+    paid_out = unloaded.group(1)
+    assert f"operator,counter-01,unload,1,{paid_out},1,{paid_out}" in csv_part
+    assert f"cash,counter-01,load,,-{paid_out},,,-{paid_out},0" in csv_part  # the refund took no cash, the unload paid
     assert "cash,kiosk-01,load,,2000,,,2000,0" in csv_part  # the kiosk's top-up matches its declaration

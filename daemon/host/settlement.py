@@ -24,6 +24,7 @@ from daemon.host.db import LedgerDb
 __all__ = ["CashLine", "Group", "Settlement", "settle"]
 
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_MAX_DECLARED_FEN = 10**12  # a sanity bound on a till's net for one day (10 billion yuan)
 _DIMENSIONS = (
     ("operator", "operator_id"),
     ("merchant", "merchant_id"),
@@ -101,8 +102,8 @@ def settle(db: LedgerDb, business_date: str, declared: Mapping[str, int] | None 
     if not _DATE.match(business_date or ""):
         raise DataError("business_date: YYYY-MM-DD", field="business_date")
     declared = dict(declared or {})
-    if any(v < 0 for v in declared.values()):
-        raise DataError("declared cash must be >= 0", field="declared")
+    if any(abs(v) > _MAX_DECLARED_FEN for v in declared.values()):  # net cash: negative when more was paid out
+        raise DataError(f"declared cash: at most {_MAX_DECLARED_FEN} fen either way", field="declared")
     groups: list[Group] = []
     for dimension, expression in _DIMENSIONS:
         rows = db.query(

@@ -1,4 +1,4 @@
-"""Card commands for testers and counter staff: readers, read, write, issue, balance, load, debit.
+"""Card commands for testers and counter staff: readers, read, write, issue, balance, load, debit, unload.
 
 Each works on a PC/SC reader (``--reader``, SAM in ``--sam-reader``) or, by default, on the in-process demo
 card and virtual SAM persisted in the state directory (see :mod:`healthcard.cli._card_common`).
@@ -239,6 +239,14 @@ def _load(args: argparse.Namespace) -> int:
     return 0
 
 
+def _unload(args: argparse.Namespace) -> int:
+    require_pcsc_options(args, purse_pin=True)
+    with open_session(args) as s:
+        result = s.unload(args.amount, pin=args.pin)  # MAC2 from the session's SAM (the virtual SAM's extension)
+    _print_result(result.to_json(), args.json)
+    return 0
+
+
 def _debit(args: argparse.Namespace) -> int:
     with open_session(args) as s:
         result = s.debit(args.amount)
@@ -307,6 +315,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--amount", type=_amount, required=True, metavar="FEN")
     add_pin_options(p, PURSE_PIN, default="123456 for the demo card")
     p.set_defaults(handler=_load)
+
+    p = subparsers.add_parser(
+        "unload",
+        help="unload (圈提): pay the balance out on the card (default the whole balance); MAC2 from the SAM's unload"
+        " key (the virtual SAM's demo extension; at a hospital counter the daemon's Unload asks the host)",
+    )
+    add_session_options(p)
+    p.add_argument("--amount", type=_amount, metavar="FEN", help="unload only this much (default: the whole balance)")
+    add_pin_options(p, PURSE_PIN, default="123456 for the demo card")
+    p.set_defaults(handler=_unload)
 
     p = subparsers.add_parser("debit", help="purchase with the PSAM: prints balance, counter, serial and TAC")
     add_session_options(p)

@@ -54,6 +54,17 @@ def test_load_then_balance_in_a_second_command(capsys: pytest.CaptureFixture[str
     assert "终端交易序号  2" in out and "余额(分)      11900" in out
 
 
+def test_unload_part_then_the_whole_balance(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "unload", "--amount", "2500", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["balance_fen"] == 7_500 and len(doc["tac"]) == 8  # tac: the card's answer MAC
+    code, out, _ = run(capsys, "unload")
+    assert code == 0 and "余额(分)" in out and " 0" in out
+    assert json.loads(run(capsys, "balance", "--json")[1])["balance_fen"] == 0
+    code, _, err = run(capsys, "unload")
+    assert code == 1 and "nothing to unload" in err and "[data]" in err
+
+
 def test_debit_errors_are_reported_with_their_layer(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "debit", "--amount", "99999999")
     assert code == 1 and "9401" in err and "[card]" in err
