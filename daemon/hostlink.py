@@ -190,29 +190,27 @@ class HostLink:
 
         ``purse_factor``: the card's, as read in the reader — with the card number, the physical card the host
         authorises (it keys MAC2 with its registry's factor of that card, never with this one)."""
-        message = hpb.AuthoriseLoadRequest(purse_factor=purse_factor,
-            node_id=self.node_id, card_number=request.card_number, amount_fen=request.amount_fen,
-            balance_before_fen=request.balance_before_fen, online_counter=request.online_counter,
-            icc_random=bytes(request.icc_random).hex().upper(), mac1=bytes(request.mac1).hex().upper(),
-            terminal_id=bytes(request.terminal_id).hex().upper(), card_time=card_time(request.when),
-            key_version=request.key_version, algorithm=request.algorithm,
-        )  # fmt: skip
+        message = hpb.AuthoriseLoadRequest(**self._card_answer(request, purse_factor))
         reply = self._authorise(self.stub.AuthoriseLoad, message, "load")
         return bytes.fromhex(reply.mac2)
 
     def authorise_unload(self, request: LoadRequest) -> UnloadAuthorisation:
         """MAC2 from the host for an unload (圈提; ``request.transaction_type`` 03). The host keeps the answer MAC
         the card must give and checks it when the unload is uploaded, so ``expected_answer`` is ``None``."""
-        message = hpb.AuthoriseUnloadRequest(
-            node_id=self.node_id, card_number=request.card_number,
-            purse_factor=bytes(request.diversification_factor).hex().upper(), amount_fen=request.amount_fen,
+        factor = bytes(request.diversification_factor).hex().upper()
+        message = hpb.AuthoriseUnloadRequest(**self._card_answer(request, factor))
+        reply = self._authorise(self.stub.AuthoriseUnload, message, "unload")
+        return UnloadAuthorisation(bytes.fromhex(reply.mac2), None)
+
+    def _card_answer(self, request: LoadRequest, purse_factor: str) -> dict[str, Any]:
+        """The fields ``AuthoriseLoadRequest`` and ``AuthoriseUnloadRequest`` share (the card's INITIALIZE answer)."""
+        return dict(
+            node_id=self.node_id, card_number=request.card_number, amount_fen=request.amount_fen,
             balance_before_fen=request.balance_before_fen, online_counter=request.online_counter,
             icc_random=bytes(request.icc_random).hex().upper(), mac1=bytes(request.mac1).hex().upper(),
             terminal_id=bytes(request.terminal_id).hex().upper(), card_time=card_time(request.when),
-            key_version=request.key_version, algorithm=request.algorithm,
+            key_version=request.key_version, algorithm=request.algorithm, purse_factor=purse_factor,
         )  # fmt: skip
-        reply = self._authorise(self.stub.AuthoriseUnload, message, "unload")
-        return UnloadAuthorisation(bytes.fromhex(reply.mac2), None)
 
     def _authorise(self, method: Any, message: Any, what: str) -> Any:
         """Call an authorisation RPC; every failure is raised before the card is changed."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NotRequired, TypedDict, Unpack
 
 import grpc
 
@@ -23,7 +24,7 @@ from daemon.host.db import LedgerDb
 from daemon.host.keystore import HostKeyStore, LoadFields
 from daemon.host.registry import CardRecord, CardStatus, Registry, check_card_number, check_factor, now_iso
 
-__all__ = ["LoadAuthorisation", "LoadRefusedError", "Loads", "WrongMac1Error", "checked_request"]
+__all__ = ["CardAnswer", "LoadAuthorisation", "LoadRefusedError", "Loads", "WrongMac1Error", "checked_request"]
 
 _HEX8 = re.compile(r"^[0-9A-F]{8}$")
 _HEX12 = re.compile(r"^[0-9A-F]{12}$")
@@ -56,16 +57,34 @@ class LoadAuthorisation:
     credit_kind: str = ""
 
 
-def checked_request(
-    registry: Registry, what: str, *, node_id: str, card_number: str, amount_fen: int, balance_before_fen: int,
-    online_counter: int, icc_random: str, mac1: str, terminal_id: str, card_time: str, algorithm: int,
-    purse_factor: str = "", key_version: int = 1,
-) -> tuple[CardRecord, LoadFields]:  # fmt: skip
+class CardAnswer(TypedDict):
+    """What a daemon sends to have a load or an unload authorised (``AuthoriseLoadRequest``,
+    ``AuthoriseUnloadRequest``): the card's answer to INITIALIZE FOR LOAD/UNLOAD, the amount, its terminal id, the
+    date-time it will use and the card's purse factor (hex text as on the wire)."""
+
+    node_id: str
+    card_number: str
+    amount_fen: int
+    balance_before_fen: int
+    online_counter: int
+    icc_random: str
+    mac1: str
+    terminal_id: str
+    card_time: str
+    algorithm: int
+    purse_factor: NotRequired[str]
+    key_version: NotRequired[int]
+
+
+def checked_request(registry: Registry, what: str, answer: CardAnswer) -> tuple[CardRecord, LoadFields]:
     """A load's or an unload's request (``what``) checked: the registry's card — ISSUED, else ``CARD_LISTED``
     (:class:`LoadRefusedError`) — and the fields MAC1 and MAC2 cover. Malformed input is :class:`DataError`."""
+    node_id, card_number, card_time = answer["node_id"], answer["card_number"], answer["card_time"]
+    amount_fen, balance_before_fen = answer["amount_fen"], answer["balance_before_fen"]
+    online_counter, algorithm, key_version = answer["online_counter"], answer["algorithm"], answer.get("key_version", 1)
     check_card_number(card_number)
-    purse_factor = check_factor(purse_factor, required=False)
-    icc_random, mac1, terminal_id = icc_random.upper(), mac1.upper(), terminal_id.upper()
+    purse_factor = check_factor(answer.get("purse_factor", ""), required=False)
+    icc_random, mac1, terminal_id = answer["icc_random"].upper(), answer["mac1"].upper(), answer["terminal_id"].upper()
     if not 0 < amount_fen <= MAX_LOAD_FEN:
         raise DataError(f"amount_fen: 1..{MAX_LOAD_FEN}", field="amount_fen")
     if balance_before_fen < 0 or not 0 <= online_counter <= 0xFFFF:
@@ -102,18 +121,12 @@ class Loads:
         self.registry = registry
         self.keys = keys
 
-    def authorise(
-        self, *, node_id: str, card_number: str, amount_fen: int, balance_before_fen: int, online_counter: int,
-        icc_random: str, mac1: str, terminal_id: str, card_time: str, algorithm: int, purse_factor: str = "",
-        key_version: int = 1,
-    ) -> LoadAuthorisation:  # fmt: skip
+    def authorise(self, **answer: Unpack[CardAnswer]) -> LoadAuthorisation:
         """Check and answer one load (module docstring)."""
-        card, fields = checked_request(
-            self.registry, "load", node_id=node_id, card_number=card_number, amount_fen=amount_fen,
-            balance_before_fen=balance_before_fen, online_counter=online_counter, icc_random=icc_random, mac1=mac1,
-            terminal_id=terminal_id, card_time=card_time, algorithm=algorithm, purse_factor=purse_factor,
-            key_version=key_version,
-        )  # fmt: skip
+        card, fields = checked_request(self.registry, "load", answer)
+        node_id, card_number, card_time = answer["node_id"], answer["card_number"], answer["card_time"]
+        amount_fen, online_counter = fields.amount_fen, fields.online_counter
+        balance_before_fen = fields.balance_before_fen
         terminal_id = fields.terminal_id.hex().upper()
         mac2 = self.keys.load_mac2(bytes.fromhex(card.purse_factor), fields)
         if mac2 is None:

@@ -30,7 +30,7 @@ from daemon.host.audit import KINDS, run_audit
 from daemon.host.clearing import Clearing, LedgerRow, Upload
 from daemon.host.credits import Credit, Credits
 from daemon.host.errors import CardNotRegisteredError
-from daemon.host.loads import Loads
+from daemon.host.loads import CardAnswer, Loads
 from daemon.host.metrics import HostMetrics
 from daemon.host.registry import (
     HOLDER_FIELDS,
@@ -118,6 +118,16 @@ def _entry_message(e: LedgerRow) -> pb.LedgerEntry:
         ),
         node_id=e.node_id, tac_status=pb.TacStatus.Value(f"TAC_STATUS_{e.tac_status}"),
         received_at=timestamp(e.received_at),
+    )  # fmt: skip
+
+
+def _card_answer(request: pb.AuthoriseLoadRequest | pb.AuthoriseUnloadRequest) -> CardAnswer:
+    """The request's fields for :meth:`Loads.authorise` / :meth:`Unloads.authorise` (the two messages share them)."""
+    return CardAnswer(
+        node_id=request.node_id, card_number=request.card_number, amount_fen=request.amount_fen,
+        balance_before_fen=request.balance_before_fen, online_counter=request.online_counter,
+        icc_random=request.icc_random, mac1=request.mac1, terminal_id=request.terminal_id, card_time=request.card_time,
+        algorithm=request.algorithm, purse_factor=request.purse_factor, key_version=request.key_version,
     )  # fmt: skip
 
 
@@ -334,13 +344,7 @@ class HostServicer(pb_grpc.HostServiceServicer):
         self, request: pb.AuthoriseLoadRequest, context: grpc.ServicerContext
     ) -> pb.AuthoriseLoadResponse:
         def work(_client: str) -> pb.AuthoriseLoadResponse:
-            granted = self._loads.authorise(
-                node_id=request.node_id, card_number=request.card_number, amount_fen=request.amount_fen,
-                balance_before_fen=request.balance_before_fen, online_counter=request.online_counter,
-                icc_random=request.icc_random, mac1=request.mac1, terminal_id=request.terminal_id,
-                card_time=request.card_time, algorithm=request.algorithm, purse_factor=request.purse_factor,
-                key_version=request.key_version,
-            )  # fmt: skip
+            granted = self._loads.authorise(**_card_answer(request))
             log.info("load authorised", extra={"card_number": request.card_number, "amount_fen": request.amount_fen,
                                                "authorisation_id": granted.authorisation_id})  # fmt: skip
             kind = pb.CreditKind.Value(f"CREDIT_KIND_{granted.credit_kind or 'UNSPECIFIED'}")
@@ -353,13 +357,7 @@ class HostServicer(pb_grpc.HostServiceServicer):
         self, request: pb.AuthoriseUnloadRequest, context: grpc.ServicerContext
     ) -> pb.AuthoriseUnloadResponse:
         def work(_client: str) -> pb.AuthoriseUnloadResponse:
-            granted = self._unloads.authorise(
-                node_id=request.node_id, card_number=request.card_number, amount_fen=request.amount_fen,
-                balance_before_fen=request.balance_before_fen, online_counter=request.online_counter,
-                icc_random=request.icc_random, mac1=request.mac1, terminal_id=request.terminal_id,
-                card_time=request.card_time, algorithm=request.algorithm, purse_factor=request.purse_factor,
-                key_version=request.key_version,
-            )  # fmt: skip
+            granted = self._unloads.authorise(**_card_answer(request))
             log.info("unload authorised", extra={"card_number": request.card_number,
                                                  "amount_fen": request.amount_fen,
                                                  "authorisation_id": granted.authorisation_id})  # fmt: skip

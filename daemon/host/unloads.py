@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from typing import Unpack
 
 from apdu.errors import DataError
 from daemon.host.db import Cursor, LedgerDb
 from daemon.host.keystore import HostKeyStore
-from daemon.host.loads import WrongMac1Error, checked_request
+from daemon.host.loads import CardAnswer, WrongMac1Error, checked_request
 from daemon.host.registry import CardRecord, Registry, now_iso
 
 __all__ = ["UnloadAuthorisation", "Unloads", "verdict"]
@@ -42,19 +43,10 @@ class Unloads:
         self.registry = registry
         self.keys = keys
 
-    def authorise(
-        self, *, node_id: str, card_number: str, amount_fen: int, balance_before_fen: int, online_counter: int,
-        icc_random: str, mac1: str, terminal_id: str, card_time: str, algorithm: int, purse_factor: str = "",
-        key_version: int = 1,
-    ) -> UnloadAuthorisation:  # fmt: skip
+    def authorise(self, **answer: Unpack[CardAnswer]) -> UnloadAuthorisation:
         """Check and answer one unload (module docstring)."""
-        card, fields = checked_request(
-            self.registry, "unload", node_id=node_id, card_number=card_number, amount_fen=amount_fen,
-            balance_before_fen=balance_before_fen, online_counter=online_counter, icc_random=icc_random, mac1=mac1,
-            terminal_id=terminal_id, card_time=card_time, algorithm=algorithm, purse_factor=purse_factor,
-            key_version=key_version,
-        )  # fmt: skip
-        if amount_fen > balance_before_fen:
+        card, fields = checked_request(self.registry, "unload", answer)
+        if fields.amount_fen > fields.balance_before_fen:
             raise DataError("amount_fen: an unload is at most the card's balance", field="amount_fen")
         macs = self.keys.unload_macs(bytes.fromhex(card.purse_factor), fields)
         if macs is None:
@@ -64,8 +56,9 @@ class Unloads:
                 "INSERT INTO unload_authorisations (node_id, card_number, purse_factor, amount_fen, balance_before_fen,"
                 " online_counter, terminal_id, card_time, answer_mac, authorised_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING authorisation_id",
-                (node_id, card_number, card.purse_factor, amount_fen, balance_before_fen, online_counter,
-                 fields.terminal_id.hex().upper(), card_time, macs.answer.hex().upper(), now_iso()),
+                (answer["node_id"], card.card_number, card.purse_factor, fields.amount_fen, fields.balance_before_fen,
+                 fields.online_counter, fields.terminal_id.hex().upper(), fields.card_time, macs.answer.hex().upper(),
+                 now_iso()),
             )  # fmt: skip
         return UnloadAuthorisation(macs.mac2, int(row[0]["authorisation_id"]))
 
