@@ -32,6 +32,7 @@ import grpc
 from prometheus_client import Gauge
 
 from apdu.errors import CardError
+from apdu.redact import mask_id
 from daemon import faults
 from daemon._gen.healthcard.host.v1 import host_service_pb2 as hpb
 from daemon._gen.healthcard.host.v1 import host_service_pb2_grpc as hpb_grpc
@@ -80,13 +81,6 @@ class HostRefusedError(DaemonError):
 
 _UPLOAD_BATCH = 200
 _MAX_PAUSE = 30.0
-
-
-def masked(card_number: str) -> str:
-    """The KH masked as the host keeps ID numbers (the resident health card's KH is the holder's ID number)."""
-    if len(card_number) < 11:
-        return "*" * max(len(card_number), 1)
-    return card_number[:6] + "*" * (len(card_number) - 10) + card_number[-4:]
 
 
 def card_time(when: _dt.datetime) -> str:
@@ -260,7 +254,7 @@ class HostLink:
             return False
         self.blacklist.record_block(number, card.chip_number(), factor)
         card.block_purse()
-        log.warning("listed card inserted: purse application blocked", extra={"card_number": masked(number)})
+        log.warning("listed card inserted: purse application blocked", extra={"card_number": mask_id(number)})
         return True
 
     def unblock_if_lifted(self, card: CardOps) -> bool:
@@ -285,7 +279,7 @@ class HostLink:
             return False
         card.unblock_purse(factor)
         self.blacklist.forget_block(number, chip)
-        log.warning("card no longer listed: purse application unblocked", extra={"card_number": masked(number)})
+        log.warning("card no longer listed: purse application unblocked", extra={"card_number": mask_id(number)})
         return True
 
     def _registered_factor(self, card_number: str, chip: str) -> str:
@@ -308,7 +302,7 @@ class HostLink:
         """
         number, factor = card.card_number, card.purse_factor()
         registration = {
-            "card_number": number, "masked_id": masked(number), "institution": self.config.institution or "-",
+            "card_number": number, "masked_id": mask_id(number), "institution": self.config.institution or "-",
             "purse_factor": factor, "opening_balance_fen": card.balance(), "operator_id": self.node_id,
             "holder": {k: str(v) for k, v in holder.items()},
         }  # fmt: skip
@@ -322,7 +316,7 @@ class HostLink:
         if self.outbox.card_seen_before(number, factor):
             return
         registration = {
-            "card_number": number, "masked_id": masked(number), "institution": self.config.institution or "-",
+            "card_number": number, "masked_id": mask_id(number), "institution": self.config.institution or "-",
             "purse_factor": factor, "opening_balance_fen": card.balance(), "operator_id": self.node_id,
         }  # fmt: skip
         if self.outbox.card_seen(number, factor, registration):
