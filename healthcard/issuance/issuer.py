@@ -1,4 +1,5 @@
-"""Issuer configuration (``healthcard/data/issuer.json``, linked as ``examples/issuer.json``): DDF1/EF05 issuer data, card validity, purse settings."""
+"""Issuer configuration (``healthcard/data/issuer.json``, linked as ``examples/issuer.json``): DDF1/EF05 issuer
+data, card validity, purse settings."""
 
 from __future__ import annotations
 
