@@ -120,6 +120,7 @@ CREATE TABLE IF NOT EXISTS requests (
     state       TEXT NOT NULL CHECK (state IN ('started', 'done')),
     card_number TEXT NOT NULL DEFAULT '',
     response    BLOB,
+    operator_id TEXT NOT NULL DEFAULT '',
     created_at  TEXT NOT NULL,
     updated_at  TEXT NOT NULL
 );
@@ -212,6 +213,9 @@ class Database:
                 self._conn.execute("ALTER TABLE transactions ADD COLUMN settlement_note TEXT NOT NULL DEFAULT ''")
             if "purse_factor" not in columns:  # a database from before the host keyed cards by KH + purse factor
                 self._conn.execute("ALTER TABLE transactions ADD COLUMN purse_factor TEXT NOT NULL DEFAULT ''")
+            if "operator_id" not in {row[1] for row in self._conn.execute("PRAGMA table_info(requests)")}:
+                # a database from before a repeated request id was bound to its operator (harden2 item 1)
+                self._conn.execute("ALTER TABLE requests ADD COLUMN operator_id TEXT NOT NULL DEFAULT ''")
             if self._allow_unload():
                 self._conn.executescript(schema)  # the indexes of the rebuilt table
             self._conn.execute(

@@ -5,7 +5,7 @@ reader, a fingerprint of the request's content, the card it was done to and the 
 
 * :meth:`RequestStore.begin` — before the card is touched, on the reader's worker. A new request id is recorded
   ``started`` (durable: it must exist before the card may change). A known one must be the same request — same
-  operation, reader and content — else :class:`~daemon.journal.RequestIdConflictError` names what differs; the
+  operation, reader, content and operator — else :class:`~daemon.journal.RequestIdConflictError` names what differs; the
   same holds across Debit/Load, whose request ids live in the journal (one namespace for every mutating RPC).
 * :meth:`RequestStore.finish` — the response and the card number: ``done``. A repeat then gets the stored response
   without touching the card again.
@@ -15,7 +15,8 @@ or may not have been written. The service then looks on the card for that attemp
 (service.py); WriteCard merges the same values again, which changes nothing more.
 
 The fingerprint is the SHA-256 of the request's deterministic protobuf serialisation without ``request_id``,
-``operator_id`` (the audit trail's, not the card's) and ``reader`` (compared on its own, to name it).
+``operator_id`` and ``reader`` (both compared on their own, to name them: a request id replayed by another operator
+would put the first operator's write in the second one's audit trail).
 """
 
 from __future__ import annotations
@@ -73,7 +74,9 @@ class RequestStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def begin(self, *, request_id: str, operation: str, reader: str, fingerprint: str) -> StoredRequest | None:
+    def begin(
+        self, *, request_id: str, operation: str, reader: str, fingerprint: str, operator_id: str = ""
+    ) -> StoredRequest | None:
         """``None`` for a new request id (now ``started``), else its row; a different request is a conflict."""
         now = _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
         with self._db.transaction(durable=True) as conn:
@@ -85,9 +88,9 @@ class RequestStore:
                     mismatch="kind",
                 )
             inserted = conn.execute(
-                "INSERT INTO requests (request_id, operation, reader, fingerprint, state, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, 'started', ?, ?) ON CONFLICT (request_id) DO NOTHING",
-                (request_id, operation, reader, fingerprint, now, now),
+                "INSERT INTO requests (request_id, operation, reader, fingerprint, operator_id, state, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, 'started', ?, ?) ON CONFLICT (request_id) DO NOTHING",
+                (request_id, operation, reader, fingerprint, operator_id, now, now),
             ).rowcount
             row = None if inserted else conn.execute(
                 "SELECT * FROM requests WHERE request_id = ?", (request_id,)
@@ -100,7 +103,7 @@ class RequestStore:
         )  # fmt: skip
         mismatch = [name for name, first, now_ in (
             ("kind", stored.operation, operation), ("reader", stored.reader, reader),
-            ("content", stored.fingerprint, fingerprint),
+            ("content", stored.fingerprint, fingerprint), ("operator_id", row["operator_id"], operator_id),
         ) if first != now_]  # fmt: skip
         if mismatch:
             raise RequestIdConflictError(

@@ -316,7 +316,8 @@ class Journal:
         existing = Entry.from_row(row)
         mismatch = [name for name, first, now in (
             ("kind", existing.kind, kind), ("reader", existing.reader, reader),
-            ("amount_fen", existing.amount_fen, amount_fen),
+            ("amount_fen", existing.amount_fen, amount_fen), ("merchant_id", existing.merchant_id, merchant_id),
+            ("order_id", existing.order_id, order_id), ("operator_id", existing.operator_id, operator_id),
         ) if first != now]  # fmt: skip
         if mismatch:
             raise RequestIdConflictError(

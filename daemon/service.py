@@ -231,7 +231,11 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
 
         def guarded(backend: ReaderBackend) -> W:
             stored = self._requests.begin(
-                request_id=request.request_id, operation=operation, reader=request.reader, fingerprint=digest
+                request_id=request.request_id,
+                operation=operation,
+                reader=request.reader,
+                fingerprint=digest,
+                operator_id=request.operator_id,
             )
             if stored is not None and stored.done:
                 if bound_to_card:

@@ -380,9 +380,9 @@ def test_same_request_id_with_no_card_in_the_reader_answers_the_stored_result(
 @pytest.mark.parametrize(
     ("request_", "mismatch"),
     [
-        (pb.DebitRequest(reader=READER, amount_fen=301, request_id="pay-1"), "amount_fen"),
-        (pb.DebitRequest(reader="virtual-1", amount_fen=300, request_id="pay-1"), "reader"),
-        (pb.LoadRequest(reader=READER, amount_fen=300, request_id="pay-1"), "kind"),
+        (pb.DebitRequest(reader=READER, amount_fen=301, request_id="pay-1", order_id="pay-1"), "amount_fen"),
+        (pb.DebitRequest(reader="virtual-1", amount_fen=300, request_id="pay-1", order_id="pay-1"), "reader"),
+        (pb.LoadRequest(reader=READER, amount_fen=300, request_id="pay-1", order_id="pay-1"), "kind"),
     ],
 )
 def test_same_request_id_with_another_amount_reader_or_kind_is_refused_naming_it(

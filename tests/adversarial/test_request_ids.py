@@ -4,6 +4,10 @@ The attacks (a HIS or counter client that repeats a request, reuses a request id
 another operation): a repeat answers the first response (``replayed``) and never issues a second card or writes
 a second record; the same id with other content, another card or another kind of operation is refused with
 REQUEST_ID_CONFLICT naming what differs, and nothing is written.
+
+Harden2 item 1: a Debit/Load repeat is bound to the whole request — also merchant_id, order_id and operator_id —
+so a kiosk client cannot reuse the request id of a paid order to get "paid" for another order that was never
+charged; a card write's repeat is bound to its operator_id the same way.
 """
 
 from __future__ import annotations
@@ -168,6 +172,39 @@ def test_request_ids_are_one_namespace_across_money_and_writes(stub: pb_grpc.Hea
     debit = pb.DebitRequest(reader=READER, amount_fen=100, request_id="shared-2")
     assert _conflict(lambda: stub.Debit(debit)) == "kind"
     assert stub.GetBalance(pb.GetBalanceRequest(reader=READER)).balance_fen == balance
+
+
+def _balance(stub: pb_grpc.HealthCardServiceStub) -> int:
+    return int(stub.GetBalance(pb.GetBalanceRequest(reader=READER)).balance_fen)
+
+
+PAID = {"merchant_id": "pharmacy", "order_id": "order-1", "operator_id": "kiosk-7"}
+
+
+@pytest.mark.parametrize("field", ["order_id", "merchant_id", "operator_id"])
+@pytest.mark.parametrize("method", ["Debit", "Load"])
+def test_a_paid_request_id_reused_for_another_order_is_refused_and_not_reported_paid(
+    stub: pb_grpc.HealthCardServiceStub, method: str, field: str
+) -> None:
+    call = getattr(stub, method)
+    cls = pb.DebitRequest if method == "Debit" else pb.LoadRequest
+    first = call(cls(reader=READER, amount_fen=300, request_id="pay-1", **PAID))
+    balance = _balance(stub)
+    other = cls(reader=READER, amount_fen=300, request_id="pay-1", **{**PAID, field: "order-2"})
+    assert _conflict(lambda: call(other)) == field  # was a "replayed" success for an order never charged
+    assert _balance(stub) == balance
+    (entry,) = [t for t in stub.ListTransactions(pb.ListTransactionsRequest()).transactions if t.request_id == "pay-1"]
+    assert {name: getattr(entry, name) for name in PAID} == PAID
+    again = call(cls(reader=READER, amount_fen=300, request_id="pay-1", **PAID))  # the true repeat still answers
+    assert again.replayed and again.tac == first.tac
+
+
+def test_add_record_same_request_id_from_another_operator_is_refused(stub: pb_grpc.HealthCardServiceStub) -> None:
+    stub.AddRecord(_add("his-visit-1"))
+    other = _add("his-visit-1")
+    other.operator_id = "dr-wang"
+    assert _conflict(lambda: stub.AddRecord(other)) == "operator_id"  # was the first write, replayed to dr-wang
+    assert stub.AddRecord(_add("his-visit-1")).replayed
 
 
 def test_without_request_id_every_call_writes(stub: pb_grpc.HealthCardServiceStub) -> None:

@@ -58,8 +58,9 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ERROR_REASON_CARD_ERROR: _ErrorReason.ValueType  # 12
     """The card answered with another error status word."""
     ERROR_REASON_REQUEST_ID_CONFLICT: _ErrorReason.ValueType  # 13
-    """The request_id was already used for another request: another kind of operation, reader, amount, card or
-    content. ErrorDetails.metadata["mismatch"] names what differs (e.g. "card_number", "amount_fen"). Nothing
+    """The request_id was already used for another request: another kind of operation, reader, amount, merchant,
+    order, operator, card or content. ErrorDetails.metadata["mismatch"] names what differs (e.g. "card_number",
+    "amount_fen", "order_id"). Nothing
     was done for this request; use a new request_id. Status ALREADY_EXISTS.
     """
     ERROR_REASON_NOT_SUPPORTED: _ErrorReason.ValueType  # 14
@@ -140,8 +141,9 @@ ERROR_REASON_SAM_ERROR: ErrorReason.ValueType  # 11
 ERROR_REASON_CARD_ERROR: ErrorReason.ValueType  # 12
 """The card answered with another error status word."""
 ERROR_REASON_REQUEST_ID_CONFLICT: ErrorReason.ValueType  # 13
-"""The request_id was already used for another request: another kind of operation, reader, amount, card or
-content. ErrorDetails.metadata["mismatch"] names what differs (e.g. "card_number", "amount_fen"). Nothing
+"""The request_id was already used for another request: another kind of operation, reader, amount, merchant,
+order, operator, card or content. ErrorDetails.metadata["mismatch"] names what differs (e.g. "card_number",
+"amount_fen", "order_id"). Nothing
 was done for this request; use a new request_id. Status ALREADY_EXISTS.
 """
 ERROR_REASON_NOT_SUPPORTED: ErrorReason.ValueType  # 14

@@ -164,8 +164,9 @@ class HealthCardServiceServicer:
     def Load(self, request, context):
         """Loads (tops up) the purse. Answers the result, a failure (the card was not changed), or
         ERROR_REASON_TRANSACTION_IN_DOUBT (status UNKNOWN: the card may have been loaded; retry with the same
-        request_id and the same card for the final answer). A repeated request_id must name the same reader and
-        amount, and the card in the reader must be the first request's, else ERROR_REASON_REQUEST_ID_CONFLICT.
+        request_id and the same card for the final answer). A repeated request_id must name the same reader,
+        amount, merchant_id, order_id and operator_id, and the card in the reader must be the first request's, else
+        ERROR_REASON_REQUEST_ID_CONFLICT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

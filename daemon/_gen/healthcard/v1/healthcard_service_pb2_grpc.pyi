@@ -59,8 +59,9 @@ class HealthCardServiceStub:
     Load: _grpc.UnaryUnaryMultiCallable[_healthcard_service_pb2.LoadRequest, _healthcard_service_pb2.LoadResponse]
     """Loads (tops up) the purse. Answers the result, a failure (the card was not changed), or
     ERROR_REASON_TRANSACTION_IN_DOUBT (status UNKNOWN: the card may have been loaded; retry with the same
-    request_id and the same card for the final answer). A repeated request_id must name the same reader and
-    amount, and the card in the reader must be the first request's, else ERROR_REASON_REQUEST_ID_CONFLICT.
+    request_id and the same card for the final answer). A repeated request_id must name the same reader,
+    amount, merchant_id, order_id and operator_id, and the card in the reader must be the first request's, else
+    ERROR_REASON_REQUEST_ID_CONFLICT.
     """
     Debit: _grpc.UnaryUnaryMultiCallable[_healthcard_service_pb2.DebitRequest, _healthcard_service_pb2.DebitResponse]
     """Debits (purchase from) the purse. Answers as Load does: a failure always means the card was not charged;
@@ -109,8 +110,9 @@ class HealthCardServiceAsyncStub(HealthCardServiceStub):
     Load: _aio.UnaryUnaryMultiCallable[_healthcard_service_pb2.LoadRequest, _healthcard_service_pb2.LoadResponse]  # type: ignore[assignment]
     """Loads (tops up) the purse. Answers the result, a failure (the card was not changed), or
     ERROR_REASON_TRANSACTION_IN_DOUBT (status UNKNOWN: the card may have been loaded; retry with the same
-    request_id and the same card for the final answer). A repeated request_id must name the same reader and
-    amount, and the card in the reader must be the first request's, else ERROR_REASON_REQUEST_ID_CONFLICT.
+    request_id and the same card for the final answer). A repeated request_id must name the same reader,
+    amount, merchant_id, order_id and operator_id, and the card in the reader must be the first request's, else
+    ERROR_REASON_REQUEST_ID_CONFLICT.
     """
     Debit: _aio.UnaryUnaryMultiCallable[_healthcard_service_pb2.DebitRequest, _healthcard_service_pb2.DebitResponse]  # type: ignore[assignment]
     """Debits (purchase from) the purse. Answers as Load does: a failure always means the card was not charged;
@@ -204,8 +206,9 @@ class HealthCardServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_healthcard_service_pb2.LoadResponse, _abc.Awaitable[_healthcard_service_pb2.LoadResponse]]:
         """Loads (tops up) the purse. Answers the result, a failure (the card was not changed), or
         ERROR_REASON_TRANSACTION_IN_DOUBT (status UNKNOWN: the card may have been loaded; retry with the same
-        request_id and the same card for the final answer). A repeated request_id must name the same reader and
-        amount, and the card in the reader must be the first request's, else ERROR_REASON_REQUEST_ID_CONFLICT.
+        request_id and the same card for the final answer). A repeated request_id must name the same reader,
+        amount, merchant_id, order_id and operator_id, and the card in the reader must be the first request's, else
+        ERROR_REASON_REQUEST_ID_CONFLICT.
         """
 
     @_abc_1.abstractmethod
