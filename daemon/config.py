@@ -50,6 +50,7 @@ __all__ = [
     "Secret",
     "TlsConfig",
     "TokenConfig",
+    "check_state_dir",
     "is_loopback",
     "load_config",
     "split_host_port",
@@ -61,6 +62,40 @@ SIMULATED_READERS = ("virtual-0", "virtual-1", "virtual-blank")
 
 class ConfigError(DataError):
     """The configuration is invalid or unsafe; the message says what to change."""
+
+
+def check_state_dir(path: Path, files: Sequence[str] = ()) -> str:
+    """What ``--check-config`` says of a state directory; :class:`ConfigError` when the daemon could not use it.
+
+    The daemon makes the directory 0700 and its files 0600 at start-up (``apdu.files.private_dir``), which only
+    its owner can do (chmod(2)): an existing directory — and each of ``files`` in it that exists — must belong to
+    the effective user and be writable by it; a missing one needs an existing, writable ancestor to be created
+    in. Nothing is created or changed here. Returns e.g. ``"exists, owner-only"`` for the summary line.
+    """
+    uid = os.geteuid()
+    if not path.exists():
+        ancestor = path.parent
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+            raise ConfigError(f"state_dir {str(path)!r} does not exist and cannot be created: {str(ancestor)!r} is "
+                              f"not a directory user {uid} can write (create it for the daemon's user, mode 0700)",
+                              field="state_dir")  # fmt: skip
+        return "will be created, mode 0700"
+    if not path.is_dir():
+        raise ConfigError(f"state_dir {str(path)!r} is not a directory", field="state_dir")
+    for target in (path, *(path / name for name in files if (path / name).exists())):
+        owner = target.stat().st_uid
+        if owner != uid:
+            raise ConfigError(f"state_dir: {str(target)!r} belongs to user {owner}, not to the daemon's user {uid}: "
+                              "only its owner can keep it private (chown it to the daemon's user)",
+                              field="state_dir")  # fmt: skip
+        if not os.access(target, os.W_OK | (os.X_OK if target.is_dir() else 0)):
+            raise ConfigError(f"state_dir: {str(target)!r} is not writable by the daemon's user {uid} (or is on a "
+                              "read-only file system)", field="state_dir")  # fmt: skip
+    if path.stat().st_mode & 0o077:
+        return f"exists, mode {path.stat().st_mode & 0o777:o}: made 0700 at start-up"
+    return "exists, owner-only"
 
 
 class Secret:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from daemon.config import ConfigError, load_config
+from daemon.config import ConfigError, check_state_dir, load_config
 from daemon.database import StorageFullError
 from daemon.logs import configure_logging
 from daemon.runner import add_server_options, serve_until_signalled
@@ -66,8 +66,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"healthcardd: {exc.message}", file=sys.stderr)
         return 2
     if args.check_config:
+        try:
+            state = check_state_dir(config.state_dir, [config.journal_path.name])
+        except ConfigError as exc:
+            print(f"healthcardd: {exc.message}", file=sys.stderr)
+            return 2
         readers = "simulated" if config.simulate else ", ".join(f"{r.name!r}" for r in config.readers)
-        print(f"healthcardd: configuration OK: listen {config.listen}, state {config.state_dir}, readers {readers}")
+        print(
+            f"healthcardd: configuration OK: listen {config.listen}, state {config.state_dir} ({state}),"
+            f" readers {readers}"
+        )
         return 0
     configure_logging(fmt=config.log_format, level=config.log_level)
     from daemon.server import Daemon  # noqa: PLC0415 - grpc and the card API only once the config is valid

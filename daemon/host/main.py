@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from daemon.config import ConfigError, Secret
+from daemon.config import ConfigError, Secret, check_state_dir
 from daemon.host.config import load_host_config
 from daemon.logs import configure_logging
 from daemon.runner import add_server_options, serve_until_signalled
@@ -61,7 +61,13 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
         print(f"healthcard-host: {exc.message}", file=sys.stderr)
         return 2
     if args.check_config:
-        ledger = "PostgreSQL" if config.database_url.lower().startswith(("postgresql:", "postgres:")) else "SQLite"
+        ledger = "PostgreSQL"
+        if not config.database_url.lower().startswith(("postgresql:", "postgres:")):
+            try:  # the state directory holds only the SQLite ledger
+                ledger = f"SQLite in {config.state_dir} ({check_state_dir(config.state_dir, ['host.db'])})"
+            except ConfigError as exc:
+                print(f"healthcard-host: {exc.message}", file=sys.stderr)
+                return 2
         print(
             f"healthcard-host: configuration OK: listen {config.listen}, ledger {ledger}, keys {config.keys.describe()}"
         )

@@ -28,9 +28,11 @@ def test_the_sample_config_is_valid_and_safe() -> None:
     assert config.sam_pin is not None and config.sam_pin.reveal() == "123456"
 
 
-def test_healthcardd_check_config_accepts_the_sample_and_names_a_missing_pin() -> None:
+def test_healthcardd_check_config_accepts_the_sample_and_names_a_missing_pin(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "HEALTHCARDD_SAM_PIN"}
-    argv = [str(HEALTHCARDD), "--config", str(DEPLOY / "healthcardd.toml"), "--check-config"]
+    # the sample's /var/lib/healthcardd is the server's (--check-config checks it): a state dir this user may create
+    argv = [str(HEALTHCARDD), "--config", str(DEPLOY / "healthcardd.toml"), "--check-config",
+            "--state-dir", str(tmp_path / "state")]  # fmt: skip
     ok = subprocess.run(argv, env={**env, "HEALTHCARDD_SAM_PIN": "123456"}, capture_output=True, text=True,
                         timeout=60, check=False)  # fmt: skip
     assert ok.returncode == 0 and "configuration OK" in ok.stdout and "ACS ACR1281" in ok.stdout
@@ -49,6 +51,7 @@ def test_the_systemd_unit_runs_the_sample_config() -> None:
     assert service["ExecStartPre"].split()[1:] == ["--config", config_path, "--check-config"]
     sample = load_config(DEPLOY / "healthcardd.toml", env={"HEALTHCARDD_SAM_PIN": "0"})
     assert Path("/var/lib") / service["StateDirectory"] == sample.state_dir  # systemd creates it for the user
+    assert service["StateDirectoryMode"] == "0700"  # private from the start (--check-config accepts 0755 too)
     assert service["KillSignal"] == "SIGTERM" and int(service["TimeoutStopSec"]) >= 45
     assert service["EnvironmentFile"] == "/etc/healthcardd/secrets.env" and service["NoNewPrivileges"] == "true"
     assert unit["Unit"]["After"] == "pcscd.service" and unit["Install"]["WantedBy"] == "multi-user.target"
