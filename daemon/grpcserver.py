@@ -23,11 +23,13 @@ from daemon.errors import Failure
 
 __all__ = [
     "MAX_MESSAGE",
+    "MONITORING_PREFIXES",
     "StreamLimitInterceptor",
     "abort",
     "bind",
     "default_stream_limit",
     "enable_health_and_reflection",
+    "monitoring_stream_share",
     "new_server",
     "set_serving",
 ]
@@ -40,6 +42,16 @@ def default_stream_limit(workers: int) -> int:
     return max(1, workers // 2)
 
 
+#: Method prefixes of the streams a monitoring or debugging tool opens (health Watch, server reflection): they
+#: have their own share of the stream slots (:func:`monitoring_stream_share`).
+MONITORING_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+def monitoring_stream_share(limit: int) -> int:
+    """Slots of ``limit`` kept apart for monitoring streams: a quarter (at least 1); 0 — one shared pool — for 1."""
+    return 0 if limit < 2 else max(1, limit // 4)
+
+
 class StreamLimitInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
     """At most ``limit`` response-streaming RPCs at a time; beyond, RESOURCE_EXHAUSTED (issue #11 item 7).
 
@@ -48,13 +60,20 @@ class StreamLimitInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
     16 workers and every unary RPC, health checking included, waited. Capping the streams below the pool size
     keeps ``workers - limit`` threads for unary calls whatever the clients do. Put it last in the interceptor
     list so that it wraps the real handler (refusals by the token check are never counted).
+
+    Health Watch and reflection streams (:data:`MONITORING_PREFIXES`) get their own
+    :func:`monitoring_stream_share` of the ``limit`` slots and the service's streams (WatchCards, the host's
+    WatchBlacklist) the rest, so neither can starve the other: a monitoring tool holding many health watches
+    took every slot and the kiosks' WatchCards were refused (harden2 item 5). With ``limit`` 1 both share it.
     """
 
     def __init__(self, limit: int) -> None:
         if limit < 1:
             raise ValueError("the stream limit must be at least 1")
         self.limit = limit
-        self._slots = threading.BoundedSemaphore(limit)
+        self.monitoring_limit = monitoring_stream_share(limit)
+        self._slots = threading.BoundedSemaphore(limit - self.monitoring_limit)
+        self._monitoring_slots = threading.BoundedSemaphore(self.monitoring_limit) if self.monitoring_limit else None
 
     def intercept_service(
         self,
@@ -67,13 +86,17 @@ class StreamLimitInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         behavior = handler.stream_stream if handler.request_streaming else handler.unary_stream
         if behavior is None:
             return handler
-        slots, limit = self._slots, self.limit
+        method = str(handler_call_details.method)
+        if self._monitoring_slots is not None and method.startswith(MONITORING_PREFIXES):
+            slots, limit, kind = self._monitoring_slots, self.monitoring_limit, "health/reflection streams"
+        else:
+            slots, limit, kind = self._slots, self.limit - self.monitoring_limit, "open streams"
 
         def limited(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             if not slots.acquire(blocking=False):
                 abort(context, Failure(
                     grpc.StatusCode.RESOURCE_EXHAUSTED, errors_pb2.ERROR_REASON_RESOURCE_EXHAUSTED,
-                    f"too many open streams (at most {limit} at a time); retry later", "daemon",
+                    f"too many {kind} (at most {limit} at a time); retry later", "daemon",
                 ))  # fmt: skip
             try:
                 yield from behavior(request, context)

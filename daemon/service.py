@@ -286,10 +286,13 @@ class HealthCardServicer(pb_grpc.HealthCardServiceServicer):
     def WatchCards(
         self, request: pb.WatchCardsRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.WatchCardsResponse]:
-        if request.reader:
-            self._call("WatchCards", context, lambda _: self._readers.worker(check_reader(request.reader)), audit=False)
-        if request.after_event_id < 0:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "after_event_id: must not be negative")
+        def checked(_: _AuditNote) -> None:  # bad arguments: INVALID_ARGUMENT with the reason metadata
+            if request.reader:
+                self._readers.worker(check_reader(request.reader))
+            if request.after_event_id < 0:
+                raise DataError("after_event_id: must not be negative", field="after_event_id")
+
+        self._call("WatchCards", context, checked, audit=False)
 
         def active() -> bool:
             return bool(context.is_active()) and not self._stopping.is_set()

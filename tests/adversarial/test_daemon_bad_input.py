@@ -45,6 +45,19 @@ def test_bad_page_tokens_are_invalid_arguments(stub: pb_grpc.HealthCardServiceSt
     assert _field(err) == "page_token"
 
 
+@pytest.mark.parametrize("reader", ["", "virtual-0"])
+def test_a_negative_after_event_id_is_an_invalid_argument_naming_it(
+    stub: pb_grpc.HealthCardServiceStub, reader: str
+) -> None:
+    """Was INVALID_ARGUMENT without the reason metadata the other bad arguments carry (harden2 item 5)."""
+    err = rpc_error(lambda: next(iter(stub.WatchCards(pb.WatchCardsRequest(reader=reader, after_event_id=-1)))))
+    assert (err.code(), reason(err), _field(err)) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_ARGUMENT",
+        "after_event_id",
+    )
+
+
 @pytest.mark.parametrize(
     ("seconds", "nanos"), [(10**12, 0), (-(10**12), 0), (253_402_300_800, 0), (0, -1), (0, 1_000_000_000)]
 )

@@ -23,6 +23,7 @@ from prometheus_client import generate_latest
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
 from daemon.config import Config, ConfigError
+from daemon.grpcserver import StreamLimitInterceptor, monitoring_stream_share
 from daemon.logs import configure_logging
 from daemon.server import Daemon
 from tests.adversarial.conftest import reason, rpc_error
@@ -61,7 +62,7 @@ def test_open_streams_never_starve_unary_rpcs_or_health(flooded: tuple[Daemon, l
         t.start()
     for t in threads:
         t.join(30)
-    limit = daemon.config.workers // 2
+    limit = daemon.config.workers // 2 - monitoring_stream_share(daemon.config.workers // 2)
     assert outcomes.count("open") == limit and outcomes.count("RESOURCE_EXHAUSTED") == STREAMS - limit, outcomes
     with grpc.insecure_channel(f"127.0.0.1:{daemon.port}") as ch:
         started = time.monotonic()
@@ -86,6 +87,36 @@ def test_open_streams_never_starve_unary_rpcs_or_health(flooded: tuple[Daemon, l
             except grpc.RpcError:
                 assert time.monotonic() < deadline, "stream slots were not released"
                 time.sleep(0.2)
+
+
+def test_health_watches_of_a_monitoring_tool_never_starve_watch_cards(daemon: Daemon) -> None:
+    """A monitor holding many health Watch streams took every stream slot: kiosks' WatchCards were refused."""
+    limit = daemon.config.workers // 2
+    share = monitoring_stream_share(limit)
+    with grpc.insecure_channel(f"127.0.0.1:{daemon.port}") as monitor, \
+            grpc.insecure_channel(f"127.0.0.1:{daemon.port}") as kiosk:  # fmt: skip
+        watches: list[Any] = [health_pb2_grpc.HealthStub(monitor).Watch(health_pb2.HealthCheckRequest())
+                              for _ in range(STREAMS)]  # fmt: skip
+        cards: list[Any] = []
+        try:
+            outcomes = [_outcome(w) for w in watches]
+            assert outcomes.count("open") == share and outcomes.count("RESOURCE_EXHAUSTED") == STREAMS - share
+            cards = [pb_grpc.HealthCardServiceStub(kiosk).WatchCards(pb.WatchCardsRequest()) for _ in range(limit)]
+            assert [_outcome(c) for c in cards].count("open") == limit - share  # was 0 on the old code
+            # and the health checks the monitor needs still answer
+            assert health_pb2_grpc.HealthStub(monitor).Check(health_pb2.HealthCheckRequest(), timeout=5).status == (
+                health_pb2.HealthCheckResponse.SERVING
+            )
+        finally:
+            for call in (*watches, *cards):
+                call.cancel()
+
+
+@pytest.mark.parametrize(("limit", "share"), [(1, 0), (2, 1), (3, 1), (7, 1), (8, 2), (15, 3)])
+def test_the_monitoring_share_never_exceeds_the_stream_limit(limit: int, share: int) -> None:
+    interceptor = StreamLimitInterceptor(limit)
+    assert (monitoring_stream_share(limit), interceptor.monitoring_limit) == (share, share)
+    assert limit - share >= 1  # the service's streams always keep a slot
 
 
 def test_max_streams_must_leave_threads_for_unary_rpcs() -> None:
