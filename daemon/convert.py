@@ -47,7 +47,8 @@ CARD_SECTION: dict[Section, cd.CardSection.ValueType] = {section: value for valu
 _KIND = {Kind.DEBIT: pb.TRANSACTION_KIND_DEBIT, Kind.LOAD: pb.TRANSACTION_KIND_LOAD,
          Kind.UNLOAD: pb.TRANSACTION_KIND_UNLOAD}  # fmt: skip
 _SIGNATURE = {"unsigned": cd.SIGNATURE_STATUS_UNSIGNED, "valid": cd.SIGNATURE_STATUS_VALID,
-              "untrusted": cd.SIGNATURE_STATUS_UNTRUSTED, "invalid": cd.SIGNATURE_STATUS_INVALID}  # fmt: skip
+              "untrusted": cd.SIGNATURE_STATUS_UNTRUSTED, "invalid": cd.SIGNATURE_STATUS_INVALID,
+              "unbound": cd.SIGNATURE_STATUS_UNBOUND, "unreadable": cd.SIGNATURE_STATUS_UNREADABLE}  # fmt: skip
 _STATE = {
     State.INTENT: pb.TRANSACTION_STATE_INTENT,
     State.PREPARED: pb.TRANSACTION_STATE_PREPARED,
@@ -164,6 +165,8 @@ def _fill_visit(message: cd.VisitRecord, record: InpatientRecord | OutpatientRec
         _fill_signature(message, signature)
     for item, value in record.items.items():
         message.items[item] = value.hex() if isinstance(value, bytes) else value
+    if record.raw:
+        message.raw = record.raw.hex().upper()
 
 
 def _fill_signature(message: cd.VisitRecord, signature: RecordSignature) -> None:

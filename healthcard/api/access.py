@@ -71,6 +71,8 @@ class CardAccess:
         self.card_no = profile.atr.card_no(atr)
         self.sibling_select = sibling_select
         self.city_code: str | None = None
+        #: KH, once read (:meth:`holder_card_number`) or seen in the issuer section.
+        self.card_number: str | None = None
         self._nodes: dict[str, _Node] = {}
         self._add("MF", profile.mf, None)
         for app in profile.applications:
@@ -188,20 +190,39 @@ class CardAccess:
 
     def read_city_code(self) -> str:
         """YYCSDM from DDF1/EF05 by record identifier ``00 B2 39 2C 00`` (WS/T 543.3 record addressing; free read)."""
+        raw = self._ddf1_ef05_record(0x39, restore=True)
+        if raw is None:
+            raise LibraryError("DDF1/EF05: the YYCSDM record (tag 39) is missing")
+        value = FieldSpec("city_code", 57, Kind.DIGITS).decode(raw)
+        if not isinstance(value, str) or len(value) != 6:
+            raise LibraryError("DDF1/EF05: YYCSDM is not a 6-digit city code")
+        return value
+
+    def holder_card_number(self) -> str:
+        """KH 卡号 (DDF1/EF05 tag 08, free read ``00 B2 08 2C 00``), read once; ``""`` when the card holds none.
+
+        Cached in :attr:`card_number` (the card API sets it when it reads or writes the issuer section).
+        """
+        if self.card_number is None:
+            raw = self._ddf1_ef05_record(0x08, restore=False)
+            value = FieldSpec("card_number", 8, Kind.TEXT).decode(raw) if raw is not None else ""
+            self.card_number = value if isinstance(value, str) else ""
+        return self.card_number
+
+    def _ddf1_ef05_record(self, tag: int, *, restore: bool) -> bytes | None:
+        """The value of the DDF1/EF05 record with ``tag`` (READ RECORD by identifier), ``None`` when the card has no
+        such record; with ``restore`` the DF that was current is selected again afterwards."""
         here = self.current_df
         ddf1 = self.profile.health.ddf1
         if here not in ("DDF1",):
             self.select_df("DDF1")
         ef05 = ddf1.ef("EF05")
-        raw = self.send(iso.read_record_by_id(0x39, sfi=ef05.sfi)).data
-        if len(raw) < 2 or raw[0] != 0x39:
-            raise LibraryError("DDF1/EF05: the YYCSDM record (tag 39) is missing")
-        value = FieldSpec("city_code", 57, Kind.DIGITS).decode(raw[2 : 2 + raw[1]])
-        if not isinstance(value, str) or len(value) != 6:
-            raise LibraryError("DDF1/EF05: YYCSDM is not a 6-digit city code")
-        if here is not None and here != "DDF1":
+        raw = self.send(iso.read_record_by_id(tag, sfi=ef05.sfi), accept=(SW.OK, SW.RECORD_NOT_FOUND)).data
+        if restore and here is not None and here != "DDF1":
             self.select_df(here)
-        return value
+        if len(raw) < 2 or raw[0] != tag:
+            return None
+        return bytes(raw[2 : 2 + raw[1]])
 
     def _require_sam(self) -> SamClient:
         if self.sam is None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from apdu import iso, pboc
-from apdu.errors import LibraryError
+from apdu.errors import DataError, LibraryError
 from apdu.response_records import BalanceResponse
 from apdu.status import SW
 from healthcard.api.access import CardAccess
@@ -32,6 +32,7 @@ from healthcard.codecs import (
     TlvFile,
     VisitRecord,
 )
+from healthcard.codecs.fixed import INDEX_FREE, INDEX_VALID
 from healthcard.profiles.model import DFSpec, EFSpec
 
 __all__ = [
@@ -85,8 +86,10 @@ def read_tlv(access: CardAccess, section: Section) -> TlvFile:
         raise LibraryError(f"{section.value} is not a TLV record section")
     records = [r for r in read_records(access, section.df, section.ef) if r and r[0] not in (0x00, 0xFF)]
     value = kind.from_records(records)
-    if isinstance(value, IssuerData) and value.city_code is not None:
-        access.city_code = value.city_code
+    if isinstance(value, IssuerData):
+        if value.city_code is not None:
+            access.city_code = value.city_code
+        access.card_number = value.card_number or ""
     return value
 
 
@@ -144,13 +147,23 @@ def read_index(access: CardAccess, inpatient: bool) -> list[int]:
 
 
 def read_visit(access: CardAccess, inpatient: bool, slot: int, index_byte: int = 0x00) -> VisitRecord:
-    """The whole EE0n / ED0n file of ``slot`` (data and signature areas) as a typed record."""
+    """The whole EE0n / ED0n file of ``slot`` (data and signature areas) as a typed record.
+
+    Bytes that do not decode give :meth:`~healthcard.codecs.VisitRecord.unreadable` (status ``UNREADABLE``, the
+    bytes in ``raw``) instead of an error, so the other slots still read.
+    """
     kind: type[VisitRecord] = InpatientRecord if inpatient else OutpatientRecord
     if not 1 <= slot <= kind.SLOTS:
         raise LibraryError(f"slot must be 1..{kind.SLOTS}")
     name = f"{'EE' if inpatient else 'ED'}{slot:02d}"
+    if index_byte not in (INDEX_VALID, INDEX_FREE):
+        raise DataError(f"DF03 index of {name}: {index_byte:02X} is neither 00 nor FF", field="index")
     ef = _open(access, "DF03", name)
-    return kind.from_bytes(slot, read_binary(access, ef, ef.size), index_byte)
+    raw = read_binary(access, ef, ef.size)
+    try:
+        return kind.from_bytes(slot, raw, index_byte)
+    except DataError:  # a torn write, another vendor's layout, a flipped bit: this slot only (docs/security.md)
+        return kind.unreadable(slot, raw)
 
 
 def read_visits(access: CardAccess, inpatient: bool) -> tuple[VisitRecord, ...]:

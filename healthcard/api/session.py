@@ -19,7 +19,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from apdu import iso
 from apdu.channel import Channel
 from apdu.errors import DataError, HealthCardError, LibraryError, MissingInputError
 from apdu.inprocess import InProcessTransport
@@ -31,8 +30,7 @@ from healthcard.api.access import CardAccess
 from healthcard.api.sections import CardData, CardUpdate, Section
 from healthcard.api.signatures import TrustList
 from healthcard.codecs import Allergy, Immunisation, InpatientRecord, OutpatientRecord, TlvFile, VisitRecord
-from healthcard.codecs.fields import FieldSpec, Kind
-from healthcard.codecs.signature import RecordSignature
+from healthcard.codecs.signature import RecordSignature, SignatureStatus
 from healthcard.profiles.card import CardProfile, demo_card_profile
 from healthcard.store import virtual_card, virtual_sam
 from sam.client import SamClient
@@ -138,7 +136,6 @@ class CardSession:
         self._stack: ExitStack | None = None
         self._access: CardAccess | None = None
         self._purse: purse.PurseContext | None = None
-        self._card_number: str | None = None
 
     # --- context management --------------------------------------------------------------------------------
 
@@ -212,16 +209,8 @@ class CardSession:
 
     @property
     def card_number(self) -> str:
-        """KH 卡号 (DDF1/EF05 tag 08, free read ``00 B2 08 2C 00``), read once."""
-        if self._card_number is None:
-            a = self.access
-            a.select_df("DDF1")
-            raw = a.send(iso.read_record_by_id(0x08, sfi=self.profile.health.ddf1.ef("EF05").sfi)).data
-            if len(raw) < 2 or raw[0] != 0x08:
-                raise LibraryError("DDF1/EF05: the KH record (tag 08) is missing")
-            value = FieldSpec("card_number", 8, Kind.TEXT).decode(raw[2 : 2 + raw[1]])
-            self._card_number = value if isinstance(value, str) else ""
-        return self._card_number
+        """KH 卡号 (DDF1/EF05 tag 08, free read ``00 B2 08 2C 00``), read once (``""`` when the card has none)."""
+        return self.access.holder_card_number()
 
     @property
     def chip_number(self) -> str:
@@ -238,11 +227,9 @@ class CardSession:
         """
         data = reading.read_sections(self.access, sections)
         if any(r.valid for r in (*(data.inpatient or ()), *(data.outpatient or ()))):  # else no SAM key is read
-            data = signatures.check_card_data(data, self.trust_list)
-        if data.card_number:
-            self._card_number = data.card_number
-        elif self._card_number:
-            data = CardData(card_number=self._card_number).merged(data)
+            data = signatures.check_card_data(data, self.trust_list, data.card_number or self.card_number)
+        if not data.card_number and self.access.card_number:
+            data = CardData(card_number=self.access.card_number).merged(data)
         return data
 
     def read_all(self) -> CardData:
@@ -280,8 +267,6 @@ class CardSession:
                 writing.write_visit(a, record, choose=False)
         else:
             raise DataError(f"{section.value} cannot be written as data", field=section.value)
-        if section is Section.ISSUER:
-            self._card_number = None
 
     def update(self, change: CardUpdate | Mapping[str, Any], previous: CardData | None = None) -> tuple[Section, ...]:
         """A partial write: the given fields are merged into what the card holds; clearing is explicit.
@@ -297,8 +282,6 @@ class CardSession:
                 before = previous.get(section) if previous is not None else None
                 writing.update_tlv(self.access, section, update.fields.get(section, {}),
                                    update.clear.get(section, frozenset()), before)  # fmt: skip
-                if section is Section.ISSUER:
-                    self._card_number = None
             else:
                 self.write_section(section, update.data.get(section))
         return update.sections
@@ -367,13 +350,14 @@ class CardSession:
         return self._trust
 
     def check_visit(self, record: VisitRecord) -> RecordSignature:
-        """The signature status and signer of a record (``VALID`` only for a key of :attr:`trust_list`)."""
-        return signatures.check_visit(record, self.trust_list)
+        """The signature status and signer of a record read from this card (``VALID`` only for a key of
+        :attr:`trust_list`, over the record bound to this card's KH and the record's slot, docs/decisions.md D14)."""
+        return signatures.check_visit(record, self.trust_list, self.card_number)
 
     def verify_visit(self, record: VisitRecord) -> bool:
-        """Verify a record's stored signature with this session's SAM public key."""
-        sam = self._need_sam()
-        return writing.verify_visit_signature(record, sam.sm2_public_key())
+        """True when this session's SAM signed ``record`` for this card and the record's slot."""
+        own = TrustList({signatures.OWN_SAM: self._need_sam().sm2_public_key()})
+        return signatures.check_visit(record, own, self.card_number).status is SignatureStatus.VALID
 
     # --- purse -------------------------------------------------------------------------------------------------
 

@@ -7,13 +7,20 @@ key as well (:attr:`healthcard.api.CardSession.trust_list`). :func:`check_visit`
 
 * ``UNSIGNED`` — no signature stored;
 * ``INVALID`` — the record names its signer's key (healthcard.codecs.signature) and the signature does not verify
-  with it: the data area, the signature or the signer item was changed;
-* ``VALID`` — it verifies with a trusted key (the named one, or, for older records that name none, any of them);
+  with it: the data area, the signature or the signer item was changed, or the record was signed for another card
+  (KH) or another slot (docs/decisions.md D14);
+* ``VALID`` — it verifies with a trusted key that the record names, over the record bound to this card's KH, its
+  area and its slot;
+* ``UNBOUND`` — signed the old way (over the data area alone: format ``00``, or a record that names no signer)
+  and verified with a trusted key: genuine data, but nothing ties it to this card or slot;
 * ``UNTRUSTED`` — it verifies only with a key that is not in the list, or names no key and no trusted key
-  verifies it. Never ``VALID`` unless a trusted key verifies the signature over the record's data area.
+  verifies it;
+* ``UNREADABLE`` — set by the reader (:func:`healthcard.api.reading.read_visit`) for bytes that do not decode;
+  not checked.
 
-The signed message is the record's HIS data area, ``e = SM3(Z_A ‖ data)`` with the signer's ``Z_A``
-(GB/T 32918.2 §6.1; :func:`healthcard.api.writing.visit_digest`).
+Never ``VALID`` unless a trusted key verifies the signature over the bound message. The signed message is
+``e = SM3(Z_A ‖ M)`` with the signer's ``Z_A`` (GB/T 32918.2 §6.1; :func:`healthcard.api.writing.visit_digest`),
+M = :func:`healthcard.codecs.signature.bound_message` (or the data area for ``UNBOUND`` records).
 """
 
 from __future__ import annotations
@@ -24,11 +31,13 @@ from collections.abc import Iterator, Mapping
 from apdu.errors import DataError
 from healthcard.api.sections import CardData
 from healthcard.codecs import VisitRecord
+from healthcard.codecs.df03 import AreaLayout
 from healthcard.codecs.signature import (
     SIGNATURE_SIZE,
     SIGNER_BLOCK_SIZE,
     RecordSignature,
     SignatureStatus,
+    bound_message,
     decode_signer_block,
 )
 from sam.crypto import CryptoError, sm2_load_public_key, sm2_verify
@@ -88,39 +97,56 @@ def _verifies(public_key: bytes, data: bytes, signature: bytes) -> bool:
         return False
 
 
-def check_visit(record: VisitRecord, trust: TrustList) -> RecordSignature:
-    """The signature status and signer of one visit record (see the module docstring)."""
-    return check_area(record.to_bytes(), record.LAYOUT.data_size, trust)
+def check_visit(record: VisitRecord, trust: TrustList, card_number: str) -> RecordSignature:
+    """The signature status and signer of one visit record read from the card whose KH is ``card_number`` (see
+    the module docstring); an unreadable record keeps its ``UNREADABLE`` status."""
+    if record.is_unreadable:
+        return RecordSignature(SignatureStatus.UNREADABLE)
+    return check_area(record.to_bytes(), record.LAYOUT, record.slot, card_number, trust)
 
 
-def check_area(area: bytes, size: int, trust: TrustList) -> RecordSignature:
-    """:func:`check_visit` on a record file's bytes: ``size`` bytes of data, then signature and signer item."""
+def check_area(area: bytes, layout: AreaLayout, slot: int, card_number: str, trust: TrustList) -> RecordSignature:
+    """:func:`check_visit` on a record file's bytes (``layout``'s data area, then signature and signer item) as
+    read from ``slot`` of the card with KH ``card_number``."""
+    size = layout.data_size
     signature = area[size : size + SIGNATURE_SIZE]
     block = area[size + SIGNATURE_SIZE : size + SIGNATURE_SIZE + SIGNER_BLOCK_SIZE]
     if not any(signature) or signature == b"\xff" * SIGNATURE_SIZE:
         return RecordSignature(SignatureStatus.UNSIGNED)
     data = area[:size]
     named = decode_signer_block(block)
-    if named is not None:
-        name = trust.name_of(named)
-        if not _verifies(named, data, signature):
-            return RecordSignature(SignatureStatus.INVALID, "", named)
-        if name is None:
-            return RecordSignature(SignatureStatus.UNTRUSTED, "", named)
-        return RecordSignature(SignatureStatus.VALID, name, named)
-    for name, key in trust:  # an older record names no signer: any trusted key that verifies it
-        if _verifies(key, data, signature):
-            return RecordSignature(SignatureStatus.VALID, name, key)
-    return RecordSignature(SignatureStatus.UNTRUSTED)
+    if named is None:  # an older record names no signer (D9): any trusted key that verifies its data area
+        for name, key in trust:
+            if _verifies(key, data, signature):
+                return RecordSignature(SignatureStatus.UNBOUND, name, key)
+        return RecordSignature(SignatureStatus.UNTRUSTED)
+    key = named.public_key
+    if named.bound:
+        try:
+            message = bound_message(card_number, layout.name, slot, data)
+        except DataError:  # no KH on the card: nothing bound to a KH can be VALID here
+            return RecordSignature(SignatureStatus.INVALID, "", key)
+    else:
+        message = data
+    if not _verifies(key, message, signature):
+        return RecordSignature(SignatureStatus.INVALID, "", key)
+    signer = trust.name_of(key)
+    if signer is None:
+        return RecordSignature(SignatureStatus.UNTRUSTED, "", key)
+    return RecordSignature(SignatureStatus.VALID if named.bound else SignatureStatus.UNBOUND, signer, key)
 
 
-def check_card_data(data: CardData, trust: TrustList) -> CardData:
-    """``data`` with a :class:`RecordSignature` on every valid in-patient / out-patient record."""
+def check_card_data(data: CardData, trust: TrustList, card_number: str) -> CardData:
+    """``data`` with a :class:`RecordSignature` on every valid in-patient / out-patient record of the card whose
+    KH is ``card_number``."""
     changes: dict[str, object] = {}
     for name in ("inpatient", "outpatient"):
         records = getattr(data, name)
         if records is not None:
             changes[name] = tuple(
-                dataclasses.replace(r, signature=check_visit(r, trust)) if r.valid else r for r in records
+                dataclasses.replace(r, signature=check_visit(r, trust, card_number))
+                if r.valid and not r.is_unreadable
+                else r
+                for r in records
             )
     return dataclasses.replace(data, **changes) if changes else data  # type: ignore[arg-type]

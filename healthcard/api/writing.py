@@ -16,8 +16,9 @@
   the first free slot, else the oldest record (admission date, then discharge date; out-patient: visit date).
 * Signing (WS/T 543.3 DF03 items, 健康卡 SAM spec: commands [INF]): every valid record :func:`write_visit` writes is
   signed — SM3 over the record's
-  data area, SM2 signature by the SAM (after its PIN), written with the signer's public key into the two
-  trailing items (docs/decisions.md D9); :mod:`healthcard.api.signatures` checks it against a trust list.
+  data area bound to the card number and the slot, SM2 signature by the SAM (after its PIN), written with the
+  signer's public key into the two trailing items (docs/decisions.md D9, D14); :mod:`healthcard.api.signatures`
+  checks it against a trust list.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ from healthcard.api.reading import read_binary, read_index, read_tlv
 from healthcard.api.sections import Section
 from healthcard.codecs import Allergy, Immunisation, InpatientRecord, OutpatientRecord, TlvFile, VisitRecord
 from healthcard.codecs.fixed import INDEX_FREE, INDEX_VALID
-from healthcard.codecs.signature import encode_signer_block
+from healthcard.codecs.signature import bound_message, encode_signer_block
 from healthcard.profiles.model import EFSpec, right
-from sam.crypto import sm2_load_public_key, sm2_verify, sm2_z, sm3
+from sam.crypto import sm2_load_public_key, sm2_z, sm3
 
 __all__ = [
     "ED_VISIT_ITEM",
@@ -49,7 +50,6 @@ __all__ = [
     "mark_visit_valid",
     "sign_visit",
     "update_tlv",
-    "verify_visit_signature",
     "write_photo",
     "write_tlv",
     "write_visit",
@@ -106,8 +106,10 @@ def write_tlv(access: CardAccess, section: Section, value: TlvFile, previous: Tl
         else:
             plain = iso.update_record(n, record, sfi=ef.sfi)
             access.sm_write(section.df, Command(0x04, plain.ins, plain.p1, plain.p2, record))
-    if section is Section.ISSUER and getattr(value, "city_code", None):
-        access.city_code = value.city_code  # type: ignore[attr-defined]
+    if section is Section.ISSUER:
+        if getattr(value, "city_code", None):
+            access.city_code = value.city_code  # type: ignore[attr-defined]
+        access.card_number = getattr(value, "card_number", None) or ""  # what the card now holds (D14 binds to it)
     return len(changed)
 
 
@@ -245,20 +247,23 @@ def write_visit(access: CardAccess, record: VisitRecord, *, choose: bool = True)
     inpatient = isinstance(record, InpatientRecord)
     if not isinstance(record, (InpatientRecord, OutpatientRecord)):
         raise DataError("an InpatientRecord or OutpatientRecord is required", field="record")
+    card_number = _card_number_to_sign(access) if record.valid else ""  # before DF03 is opened for writing
     slot = choose_slot(access, inpatient) if choose else record.slot
     placed = type(record)(slot, record.valid, dict(record.items))
     write_visit_area(access, placed)
     if placed.valid:
-        _sign_area(access, inpatient, slot, placed.to_bytes()[: placed.LAYOUT.data_size])
+        _sign_area(access, inpatient, slot, placed.to_bytes()[: placed.LAYOUT.data_size], card_number)
         mark_visit_valid(access, inpatient, slot)
     else:
         erase_visit(access, inpatient, slot)
     return slot
 
 
-def visit_digest(data_area: bytes, public_key: bytes) -> bytes:
-    """``e = SM3(Z_A ‖ M)`` with M = the record's HIS data area (GB/T 32918.2 §6.1; what the SAM signs, [INF])."""
-    return sm3(sm2_z(sm2_load_public_key(public_key)) + data_area)
+def visit_digest(message: bytes, public_key: bytes) -> bytes:
+    """``e = SM3(Z_A ‖ M)`` (GB/T 32918.2 §6.1; what the SAM signs, [INF]); M is
+    :func:`~healthcard.codecs.signature.bound_message` for records signed since docs/decisions.md D14, the data
+    area alone for older ones."""
+    return sm3(sm2_z(sm2_load_public_key(public_key)) + message)
 
 
 def sign_visit(access: CardAccess, inpatient: bool, slot: int, pin: str | None = None) -> bytes:
@@ -268,40 +273,42 @@ def sign_visit(access: CardAccess, inpatient: bool, slot: int, pin: str | None =
     """
     name, _ = _names(inpatient, slot)
     layout = (InpatientRecord if inpatient else OutpatientRecord).LAYOUT
+    card_number = _card_number_to_sign(access)
     ef = _open_for_write(access, "DF03", name, "UK_DF03_1")
     data = read_binary(access, ef, layout.data_size)
     if pin is not None and access.sam is not None:
         access.sam.verify_pin(pin)
-    return _sign_area(access, inpatient, slot, data)
+    return _sign_area(access, inpatient, slot, data, card_number)
 
 
-def _sign_area(access: CardAccess, inpatient: bool, slot: int, data: bytes) -> bytes:
-    """SM2-sign ``data`` (the slot's HIS data area) with the SAM and store signature ‖ signer item after it.
+def _card_number_to_sign(access: CardAccess) -> str:
+    """The KH a signature binds the record to; :class:`DataError` before anything is written when there is none."""
+    card_number = access.holder_card_number()
+    if not card_number:
+        raise DataError("DDF1/EF05 holds no card number (KH): a visit record is signed bound to it (D14); "
+                        "issue the card first", field="card_number")  # fmt: skip
+    return card_number
 
-    The signer item names the SAM's public key (:func:`healthcard.codecs.signature.encode_signer_block`, the
-    SAM certificate format being unknown, docs/decisions.md D9), so verifiers elsewhere can tell an untrusted
-    signer from a changed record.
+
+def _sign_area(access: CardAccess, inpatient: bool, slot: int, data: bytes, card_number: str) -> bytes:
+    """SM2-sign ``data`` (the slot's HIS data area) bound to ``card_number`` and the slot with the SAM and store
+    signature ‖ signer item after it.
+
+    The signer item names the SAM's public key and the bound format
+    (:func:`healthcard.codecs.signature.encode_signer_block`, the SAM certificate format being unknown,
+    docs/decisions.md D9, D14), so verifiers elsewhere can tell an untrusted signer from a changed or moved record.
     """
     sam = access.sam
     if sam is None:
         raise MissingInputError("signing a visit record needs a SAM, and the session has none", needs="sam")
     name, _ = _names(inpatient, slot)
     layout = (InpatientRecord if inpatient else OutpatientRecord).LAYOUT
+    message = bound_message(card_number, layout.name, slot, data)
     ef = _open_for_write(access, "DF03", name, "UK_DF03_1")
     public_key = sam.sm2_public_key()
-    signature = sam.sm2_sign_digest(visit_digest(data, public_key))
+    signature = sam.sm2_sign_digest(visit_digest(message, public_key))
     _update_binary(access, ef, signature + encode_signer_block(public_key), offset=layout.data_size)
     return signature
-
-
-def verify_visit_signature(record: VisitRecord, public_key: bytes) -> bool:
-    """Check the SM2 signature stored in ``record`` against its data area and the SAM's public key (x‖y)."""
-    area = record.to_bytes()
-    size = record.LAYOUT.data_size
-    signature = area[size : size + 64]
-    if not any(signature):
-        return False
-    return sm2_verify(sm2_load_public_key(public_key), area[:size], signature)
 
 
 __all__ += ["INDEX_FREE", "visit_digest"]

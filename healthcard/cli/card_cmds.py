@@ -64,7 +64,8 @@ def _section_rows(section: Section, value: Any) -> list[list[str]]:
     if section is Section.IMMUNISATIONS:
         return [[str(n), i.name, "" if i.date is None else i.date.isoformat()] for n, i in enumerate(value, 1)]
     if section in (Section.INPATIENT, Section.OUTPATIENT):
-        return [[str(r.slot), "有效" if r.valid else "空闲", f"{len(r.items)} 项", _signature_text(r.signature)]
+        return [[str(r.slot), "有效" if r.valid else "空闲",
+                 f"{len(r.raw)} 字节原始数据" if r.raw else f"{len(r.items)} 项", _signature_text(r.signature)]
                 for r in value]  # fmt: skip
     if section is Section.PURSE:
         rows = [["余额", _money(value.balance_fen) + " 元"]]
@@ -75,7 +76,8 @@ def _section_rows(section: Section, value: Any) -> list[list[str]]:
     return []
 
 
-_SIGNATURE_TEXT = {"valid": "签名有效", "untrusted": "签名者不受信任", "invalid": "签名无效", "unsigned": "未签名"}
+_SIGNATURE_TEXT = {"valid": "签名有效", "untrusted": "签名者不受信任", "invalid": "签名无效", "unsigned": "未签名",
+                   "unbound": "签名未绑定本卡", "unreadable": "记录无法解析"}  # fmt: skip
 
 
 def _signature_text(signature: Any) -> str:

@@ -21,7 +21,7 @@ import construct as cs
 from apdu.errors import DataError
 from healthcard.codecs.df03 import ED_LAYOUT, EE_LAYOUT, AreaLayout
 from healthcard.codecs.encoding import decode_an, decode_date, encode_an, encode_date, parse_date
-from healthcard.codecs.signature import RecordSignature
+from healthcard.codecs.signature import RecordSignature, SignatureStatus
 
 __all__ = [
     "ALLERGY_RECORD",
@@ -143,6 +143,8 @@ class VisitRecord:
     items: Mapping[int, str | bytes] = field(default_factory=dict)
     #: What checking the stored signature found (set by the card API when it reads a valid slot; not compared).
     signature: RecordSignature | None = field(default=None, compare=False)
+    #: The file's bytes when they do not decode as a record (:meth:`unreadable`); ``b""`` otherwise.
+    raw: bytes = field(default=b"", compare=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.slot <= self.SLOTS:
@@ -165,17 +167,38 @@ class VisitRecord:
             raise DataError(f"index byte {index_byte:02X} is neither 00 nor FF", field="index")
         return cls(slot, index_byte == INDEX_VALID, cls.LAYOUT.decode(data))
 
+    @classmethod
+    def unreadable(cls, slot: int, raw: bytes) -> Self:
+        """A valid slot whose bytes do not decode (:meth:`from_bytes` refused them): no items, the bytes in
+        :attr:`raw`, signature status ``UNREADABLE`` — so one damaged slot does not hide the others."""
+        return cls(slot, True, {}, RecordSignature(SignatureStatus.UNREADABLE), bytes(raw))
+
+    @property
+    def is_unreadable(self) -> bool:
+        """True for a record made by :meth:`unreadable`."""
+        return self.signature is not None and self.signature.status is SignatureStatus.UNREADABLE
+
     def to_json(self) -> dict[str, Any]:
-        """``{"slot", "valid", "items": {"item_064": text/digits/hex}}``, and ``"signature"`` when checked."""
+        """``{"slot", "valid", "items": {"item_064": text/digits/hex}}``, ``"signature"`` when checked, and
+        ``"raw"`` (upper-case hex of the file) for an unreadable record."""
         items = {f"item_{k:03d}": v.hex().upper() if isinstance(v, bytes) else v for k, v in sorted(self.items.items())}
         out: dict[str, Any] = {"slot": self.slot, "valid": self.valid, "items": items}
         if self.signature is not None:
             out["signature"] = self.signature.to_json()
+        if self.raw:
+            out["raw"] = self.raw.hex().upper()
         return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self:
-        """Inverse of :meth:`to_json` (a ``"signature"`` is what a read found, not data: it is ignored)."""
+        """Inverse of :meth:`to_json` (a ``"signature"`` is what a read found, not data: it is ignored).
+
+        An unreadable record (``"raw"``) is refused: written back it would replace the slot's bytes with an empty
+        record, and those bytes are all that is left of it.
+        """
+        if data.get("raw"):
+            raise DataError(f"{cls.LAYOUT.name} slot {data.get('slot')}: the record was read as unreadable (raw bytes "
+                            "only); leave it out of the document or give its items", field="raw")  # fmt: skip
         items: dict[int, str | bytes] = {}
         for key, value in dict(data.get("items", {})).items():
             item = int(str(key).removeprefix("item_"))

@@ -6,6 +6,11 @@ a record signed by SAM A reads VALID (signer named) at a session / daemon with S
 A is not in the list; a changed data byte reads INVALID; a record signed by an attacker's own SAM reads UNTRUSTED,
 and naming a trusted key in it only makes it INVALID — never VALID; an old record without signature reads
 UNSIGNED.
+
+Issue #15 (docs/decisions.md D14): a signed record copied onto another card, moved into another slot or kept on a
+card whose KH was edited reads INVALID, never VALID; records signed the old way (data area only) read UNBOUND,
+never VALID; no changed byte of a bound record (data, signature, signer item) reads VALID. One record whose bytes
+do not decode reads UNREADABLE with its raw bytes while the other slots read normally (API, CLI, daemon).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from healthcard.api.dllcompat import IRV, STYLE_AN, HealthCardDll
 from healthcard.api.signatures import check_area, check_visit
 from healthcard.cli.main import main
 from healthcard.codecs import InpatientRecord, OutpatientRecord
-from healthcard.codecs.signature import encode_signer_block
+from healthcard.codecs.signature import SIGNATURE_SIZE, SIGNER_BLOCK_SIZE, bound_message, encode_signer_block
 from healthcard.cos.card import VirtualCard
 from healthcard.image import dumps, loads
 from healthcard.virtual import new_demo_card
@@ -115,7 +120,8 @@ def test_a_record_signed_by_an_untrusted_key_is_never_valid(
     with open_virtual_session(card=card, sam=sam_a) as s:
         record = _first_visit(s)
         data = record.to_bytes()[: record.LAYOUT.data_size]
-        signature = sm2_sign_digest(rogue, writing.visit_digest(data, rogue_key))
+        message = bound_message(s.card_number, "EE", 1, data)  # the attacker binds it properly
+        signature = sm2_sign_digest(rogue, writing.visit_digest(message, rogue_key))
         for named in (rogue_key, key_a):  # the rogue key named honestly, then a trusted key claimed
             _write_signature_items(s, signature + encode_signer_block(named))
             status = _status(s)
@@ -126,18 +132,120 @@ def test_a_record_signed_by_an_untrusted_key_is_never_valid(
         assert _status(s) == RecordSignature(SignatureStatus.UNTRUSTED)
 
 
-def test_an_old_unsigned_record_reads_unsigned_and_an_old_signed_one_still_verifies(demo_image: str) -> None:
+def test_an_old_unsigned_record_reads_unsigned_and_old_signed_ones_read_unbound(demo_image: str) -> None:
     card, sam = VirtualCard(loads(demo_image)), VirtualSam()
     with open_virtual_session(card=card, sam=sam) as s:
         writing.write_visit_area(s.access, InpatientRecord(1, items=VISIT))  # as records were written before
         writing.mark_visit_valid(s.access, True, 1)
         assert _status(s) == RecordSignature(SignatureStatus.UNSIGNED)
-        # signed the old way: signature ‖ SAM certificate (names no key) -> verified by trying the trusted keys
         assert s.sam is not None
+        own = s.sam.sm2_public_key()
         data = _first_visit(s).to_bytes()[: InpatientRecord.LAYOUT.data_size]
-        signature = s.sam.sm2_sign_digest(writing.visit_digest(data, s.sam.sm2_public_key()))
+        signature = s.sam.sm2_sign_digest(writing.visit_digest(data, own))  # over the data area alone
+        # signed the old way: signature ‖ SAM certificate (names no key) -> verified by trying the trusted keys
         _write_signature_items(s, signature + s.sam.certificate())
-        assert _status(s) == RecordSignature(SignatureStatus.VALID, "own SAM", s.sam.sm2_public_key())
+        assert _status(s) == RecordSignature(SignatureStatus.UNBOUND, "own SAM", own)
+        # signed as issue #11 did: the key named, format 00 (data area only)
+        _write_signature_items(s, signature + encode_signer_block(own, bound=False))
+        assert _status(s) == RecordSignature(SignatureStatus.UNBOUND, "own SAM", own)
+        # the old signature with the bound marker claimed: INVALID, and a bound signature marked old: INVALID
+        _write_signature_items(s, signature + encode_signer_block(own))
+        assert _status(s) == RecordSignature(SignatureStatus.INVALID, "", own)
+        bound = s.sam.sm2_sign_digest(writing.visit_digest(bound_message(s.card_number, "EE", 1, data), own))
+        _write_signature_items(s, bound + encode_signer_block(own, bound=False))
+        assert _status(s) == RecordSignature(SignatureStatus.INVALID, "", own)
+        _write_signature_items(s, bound + encode_signer_block(own))
+        assert _status(s) == RecordSignature(SignatureStatus.VALID, "own SAM", own)
+    # an old-format record copied onto another card still verifies over its data area: UNBOUND, never VALID
+    with open_virtual_session(card=card, sam=sam) as s:
+        _write_signature_items(s, signature + encode_signer_block(own, bound=False))
+        old_format = _first_visit(s).to_bytes()
+    other = _card_with_number(demo_image, OTHER_KH)
+    with open_virtual_session(card=other, sam=sam) as s:
+        _put_file(s, 2, old_format)
+        assert _visit_status(s, 2) == RecordSignature(SignatureStatus.UNBOUND, "own SAM", own)
+
+
+# --- issue #15: signatures bound to the card number and the slot (docs/decisions.md D14) -------------------------
+
+OTHER_KH = "110105199001011237"
+
+
+def _card_with_number(image: str, card_number: str) -> VirtualCard:
+    """A copy of the demo card whose KH (DDF1/EF05 tag 08) is ``card_number`` (written with the issuer's key)."""
+    card = VirtualCard(loads(image))
+    with open_virtual_session(card=card) as s:
+        s.update({"issuer": {"card_number": card_number}})
+        assert s.card_number == card_number
+    return card
+
+
+def _put_file(s: CardSession, slot: int, raw: bytes) -> None:
+    """Write a whole EE file (data, signature, signer item) into ``slot`` and mark it valid, as a writer holding
+    the DF03 update key could: the copy an attacker makes of another card's record."""
+    ef = s.access.df("DF03").ef(f"EE{slot:02d}")
+    s.access.ensure("DF03", ef.write, "UK_DF03_1")
+    writing._update_binary(s.access, ef, raw)
+    writing.mark_visit_valid(s.access, True, slot)
+
+
+def _visit_status(s: CardSession, slot: int) -> RecordSignature:
+    records = s.read({Section.INPATIENT}).inpatient
+    assert records is not None
+    signature = records[slot - 1].signature
+    assert signature is not None
+    return signature
+
+
+def test_a_signed_record_copied_onto_another_card_is_not_valid(
+    demo_image: str, session_pair: tuple[VirtualCard, VirtualSam, bytes]
+) -> None:
+    card_a, sam_a, key_a = session_pair
+    with open_virtual_session(card=card_a, sam=sam_a) as s:
+        copied = _first_visit(s).to_bytes()
+        assert _status(s).status is SignatureStatus.VALID
+    card_b = _card_with_number(demo_image, OTHER_KH)
+    with open_virtual_session(card=card_b, sam=sam_a) as s:  # the same hospital's SAM, patient B's card
+        _put_file(s, 1, copied)
+        assert _first_visit(s).items == InpatientRecord.from_bytes(1, copied, 0).items  # the copy is exact
+        assert _status(s) == RecordSignature(SignatureStatus.INVALID, "", key_a)
+    with open_virtual_session(card=card_b, sam=VirtualSam(), trusted_signers={"A": key_a}) as s:
+        assert _status(s) == RecordSignature(SignatureStatus.INVALID, "", key_a)
+
+
+def test_a_signed_record_moved_to_another_slot_is_not_valid(
+    session_pair: tuple[VirtualCard, VirtualSam, bytes],
+) -> None:
+    card, sam_a, key_a = session_pair
+    with open_virtual_session(card=card, sam=sam_a) as s:
+        raw = _first_visit(s).to_bytes()
+        for slot in (2, 3):
+            _put_file(s, slot, raw)
+            assert _visit_status(s, slot) == RecordSignature(SignatureStatus.INVALID, "", key_a)
+        assert _visit_status(s, 1) == RecordSignature(SignatureStatus.VALID, "own SAM", key_a)
+        assert not s.verify_visit(s.read_visit(True, 2))
+
+
+def test_a_record_on_a_card_whose_number_was_edited_is_invalid(
+    session_pair: tuple[VirtualCard, VirtualSam, bytes],
+) -> None:
+    card, sam_a, key_a = session_pair
+    with open_virtual_session(card=card, sam=sam_a) as s:
+        kh = s.card_number
+        s.update({"issuer": {"card_number": OTHER_KH}})
+        assert _status(s) == RecordSignature(SignatureStatus.INVALID, "", key_a)
+        s.update({"issuer": {"card_number": kh}})  # the card's own number again: it was the number, nothing else
+        assert _status(s) == RecordSignature(SignatureStatus.VALID, "own SAM", key_a)
+
+
+def test_signing_a_card_without_a_number_is_refused_before_anything_is_written(demo_image: str) -> None:
+    card = VirtualCard(loads(demo_image))
+    with open_virtual_session(card=card) as s:
+        s.access.card_number = ""  # as read from a card whose DDF1/EF05 holds no KH
+        with pytest.raises(DataError, match="card number"):
+            s.add_visit(InpatientRecord(1, items=VISIT))
+        s.access.card_number = None
+        assert s.read({Section.INPATIENT}).inpatient == tuple(InpatientRecord(n, valid=False) for n in (1, 2, 3))
 
 
 @pytest.fixture
@@ -150,26 +258,33 @@ def session_pair(demo_image: str) -> tuple[VirtualCard, VirtualSam, bytes]:
 
 
 @pytest.fixture(scope="module")
-def signed_record(demo_image: str) -> tuple[InpatientRecord, TrustList]:
-    """A record signed by a SAM (as read from the card) and a trust list holding that SAM's key."""
+def signed_record(demo_image: str) -> tuple[InpatientRecord, TrustList, str]:
+    """A record signed by a SAM in slot 1 (as read from the card), a trust list holding that SAM's key, the KH."""
     card, sam = VirtualCard(loads(demo_image)), VirtualSam()
     with open_virtual_session(card=card, sam=sam) as s:
         s.add_visit(InpatientRecord(1, items=VISIT))
-        return _first_visit(s), TrustList({"A": _sam_key(sam)})
+        return _first_visit(s), TrustList({"A": _sam_key(sam)}), s.card_number
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.data())
-def test_no_changed_byte_of_data_or_signature_reads_valid(
-    signed_record: tuple[InpatientRecord, TrustList], data: st.DataObject
+def test_no_changed_byte_of_a_bound_record_reads_valid(
+    signed_record: tuple[InpatientRecord, TrustList, str], data: st.DataObject
 ) -> None:
-    record, trust = signed_record
-    assert check_visit(record, trust).status is SignatureStatus.VALID
+    record, trust, kh = signed_record
+    layout = record.LAYOUT
+    assert check_visit(record, trust, kh).status is SignatureStatus.VALID
     raw = bytearray(record.to_bytes())
-    size = record.LAYOUT.data_size
-    position = data.draw(st.integers(0, size + 64 - 1), label="position")  # the data area or the signature
+    size = layout.data_size + SIGNATURE_SIZE + SIGNER_BLOCK_SIZE
+    assert len(raw) == size
+    position = data.draw(st.integers(0, size - 1), label="position")  # data area, signature or signer item
     raw[position] ^= data.draw(st.integers(1, 255), label="xor")
-    assert check_area(bytes(raw), size, trust).status in (SignatureStatus.INVALID, SignatureStatus.UNTRUSTED)
+    assert check_area(bytes(raw), layout, 1, kh, trust).status in (SignatureStatus.INVALID, SignatureStatus.UNTRUSTED)
+    # the unchanged record in another slot or under another KH
+    slot = data.draw(st.integers(2, 3), label="slot")
+    assert check_area(record.to_bytes(), layout, slot, kh, trust).status is SignatureStatus.INVALID
+    other = data.draw(st.text(st.characters(codec="ascii"), min_size=1, max_size=20).filter(lambda t: t != kh))
+    assert check_area(record.to_bytes(), layout, 1, other, trust).status is SignatureStatus.INVALID
 
 
 def test_trust_list_refuses_what_is_not_a_key() -> None:

@@ -10,7 +10,6 @@ from apdu import iso
 from apdu.errors import DataError, SecurityStatusError
 from apdu.trace import TraceRecorder
 from healthcard.api import CardData, CardSession, Section, load_demo_person
-from healthcard.api.writing import verify_visit_signature
 from healthcard.codecs import (
     Addresses,
     Allergy,
@@ -146,11 +145,12 @@ def test_sign_and_verify_a_visit_record(session: CardSession) -> None:
     record = session.read_visit(True, slot)
     assert record.items[211] == signature
     assert session.verify_visit(record)
-    public_key = session.sam.sm2_public_key()  # type: ignore[union-attr]
     tampered = InpatientRecord(slot, True, {**record.items, 64: "伪造医院"})
-    assert not verify_visit_signature(tampered, public_key)
+    assert not session.verify_visit(tampered)
     unsigned = InpatientRecord(slot, True, {64: "x"})
-    assert not verify_visit_signature(unsigned, public_key)
+    assert not session.verify_visit(unsigned)
+    moved = InpatientRecord(slot % 3 + 1, True, dict(record.items))  # the same bytes in another slot
+    assert not session.verify_visit(moved)
 
 
 def test_write_without_the_right_key_is_refused(session: CardSession) -> None:

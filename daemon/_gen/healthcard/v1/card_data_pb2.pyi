@@ -146,7 +146,17 @@ class _SignatureStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Signa
     SIGNATURE_STATUS_UNTRUSTED: _SignatureStatus.ValueType  # 3
     """Verified only with a key that is not trusted, or the record names no key and no trusted key verifies it."""
     SIGNATURE_STATUS_INVALID: _SignatureStatus.ValueType  # 4
-    """Does not verify with the key the record names: the record or its signature was changed."""
+    """Does not verify with the key the record names: the record or its signature was changed, or it was signed for
+    another card (KH) or another slot (docs/decisions.md D14).
+    """
+    SIGNATURE_STATUS_UNBOUND: _SignatureStatus.ValueType  # 5
+    """Signed the old way (over the data area only, before D14) and verified with a trusted key: genuine data, but
+    not bound to this card or slot. signer names the key. Never VALID.
+    """
+    SIGNATURE_STATUS_UNREADABLE: _SignatureStatus.ValueType  # 6
+    """The slot's bytes do not decode as a record (torn write, another vendor's layout, bit flip): no items, the
+    file's bytes in raw; the other slots read normally.
+    """
 
 class SignatureStatus(_SignatureStatus, metaclass=_SignatureStatusEnumTypeWrapper):
     """What checking a DF03 record's SM2 signature against the daemon's trust list found (docs/security.md)."""
@@ -160,7 +170,17 @@ SIGNATURE_STATUS_VALID: SignatureStatus.ValueType  # 2
 SIGNATURE_STATUS_UNTRUSTED: SignatureStatus.ValueType  # 3
 """Verified only with a key that is not trusted, or the record names no key and no trusted key verifies it."""
 SIGNATURE_STATUS_INVALID: SignatureStatus.ValueType  # 4
-"""Does not verify with the key the record names: the record or its signature was changed."""
+"""Does not verify with the key the record names: the record or its signature was changed, or it was signed for
+another card (KH) or another slot (docs/decisions.md D14).
+"""
+SIGNATURE_STATUS_UNBOUND: SignatureStatus.ValueType  # 5
+"""Signed the old way (over the data area only, before D14) and verified with a trusted key: genuine data, but
+not bound to this card or slot. signer names the key. Never VALID.
+"""
+SIGNATURE_STATUS_UNREADABLE: SignatureStatus.ValueType  # 6
+"""The slot's bytes do not decode as a record (torn write, another vendor's layout, bit flip): no items, the
+file's bytes in raw; the other slots read normally.
+"""
 Global___SignatureStatus: _TypeAlias = SignatureStatus  # noqa: Y015
 
 @_typing.final
@@ -638,6 +658,7 @@ class VisitRecord(_message.Message):
     SIGNATURE_STATUS_FIELD_NUMBER: _builtins.int
     SIGNER_FIELD_NUMBER: _builtins.int
     SIGNER_KEY_FIELD_NUMBER: _builtins.int
+    RAW_FIELD_NUMBER: _builtins.int
     kind: Global___VisitKind.ValueType
     """In-patient or out-patient."""
     slot: _builtins.int
@@ -647,9 +668,11 @@ class VisitRecord(_message.Message):
     signature_status: Global___SignatureStatus.ValueType
     """The record's signature, checked by ReadCard (valid slots only)."""
     signer: _builtins.str
-    """The trust-list name of the signer (trusted_signers key, or "own SAM"); empty unless VALID."""
+    """The trust-list name of the signer (trusted_signers key, or "own SAM"); empty unless VALID or UNBOUND."""
     signer_key: _builtins.str
     """The signer's SM2 public key x‖y as upper-case hex (empty when the record names none and none verified it)."""
+    raw: _builtins.str
+    """UNREADABLE only: the slot's whole file as upper-case hex (read-only: WriteCard refuses a record carrying it)."""
     @_builtins.property
     def items(self) -> _containers.ScalarMap[_builtins.int, _builtins.str]:
         """Item number -> value (an/cn items as text, b items as lower-case hex), as in WS/T 543.3 DF03 items"""
@@ -664,10 +687,11 @@ class VisitRecord(_message.Message):
         signature_status: Global___SignatureStatus.ValueType = ...,
         signer: _builtins.str = ...,
         signer_key: _builtins.str = ...,
+        raw: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "kind", b"kind", "signature_status", b"signature_status", "signer", b"signer", "signer_key", b"signer_key", "slot", b"slot", "valid", b"valid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "kind", b"kind", "raw", b"raw", "signature_status", b"signature_status", "signer", b"signer", "signer_key", b"signer_key", "slot", b"slot", "valid", b"valid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
