@@ -106,9 +106,14 @@ def test_a_changed_data_byte_reads_invalid(session_pair: tuple[VirtualCard, Virt
         record = _first_visit(s)
         changed = InpatientRecord(1, True, {**record.items, 64: "伪造医院"})
         writing.write_visit_area(s.access, changed)  # the data area only: a writer that does not re-sign
-        assert _status(s).status is SignatureStatus.INVALID
-    with open_virtual_session(card=card, sam=VirtualSam(), trusted_signers={"A": key_a}) as s:
-        assert _status(s) == RecordSignature(SignatureStatus.INVALID, "", key_a)
+    _reads_invalid_at_a_and_elsewhere(card, sam_a, key_a)
+
+
+def _reads_invalid_at_a_and_elsewhere(card: VirtualCard, sam_a: VirtualSam, key_a: bytes) -> None:
+    """The card's first in-patient record reads INVALID, naming A's key, at A and at a SAM B that trusts A."""
+    for sam, trusted in ((sam_a, {}), (VirtualSam(), {"A": key_a})):
+        with open_virtual_session(card=card, sam=sam, trusted_signers=trusted) as s:
+            assert _status(s) == RecordSignature(SignatureStatus.INVALID, "", key_a)
 
 
 def test_a_record_signed_by_an_untrusted_key_is_never_valid(
@@ -208,9 +213,7 @@ def test_a_signed_record_copied_onto_another_card_is_not_valid(
     with open_virtual_session(card=card_b, sam=sam_a) as s:  # the same hospital's SAM, patient B's card
         _put_file(s, 1, copied)
         assert _first_visit(s).items == InpatientRecord.from_bytes(1, copied, 0).items  # the copy is exact
-        assert _status(s) == RecordSignature(SignatureStatus.INVALID, "", key_a)
-    with open_virtual_session(card=card_b, sam=VirtualSam(), trusted_signers={"A": key_a}) as s:
-        assert _status(s) == RecordSignature(SignatureStatus.INVALID, "", key_a)
+    _reads_invalid_at_a_and_elsewhere(card_b, sam_a, key_a)
 
 
 def test_a_signed_record_moved_to_another_slot_is_not_valid(
