@@ -248,9 +248,11 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         step(6, "新卡", "the new card pays at the kiosk; the old card stays refused")
+        order = "N-" + uuid.uuid4().hex[:12]
         paid = kiosk.Debit(
-            pb.DebitRequest(reader=args.dispenser, amount_fen=100, request_id="N-" + uuid.uuid4().hex[:12])
-        )
+            pb.DebitRequest(reader=args.dispenser, amount_fen=100, request_id=order, order_id=order,
+                            merchant_id="OUTPATIENT-REG", operator_id="kiosk-01")  # as kiosk_client.py
+        )  # fmt: skip
         print(f"    new card: paid 100 fen, balance {paid.balance_fen} fen")
         print(f"    old card: refused [{debit_refusal(kiosk, args.reader)}]")
 

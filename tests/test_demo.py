@@ -61,7 +61,9 @@ def test_demo_script_goes_on_at_the_counter(tmp_path: Path) -> None:
     assert "old card: refused [CARD_LISTED]" in out and "old card's shadow balance 0 fen" in out
     assert "the list had not arrived yet" not in done.stderr  # refused at the first attempt
     csv_part = out.split("日结", 1)[1]
-    assert "operator,kiosk-01,debit,1,500,1,500" in csv_part
+    # the registration fee (500) and the new card's payment (100), both at the kiosk's operator and department
+    assert "operator,kiosk-01,debit,2,600,2,600" in csv_part and "merchant,OUTPATIENT-REG,debit,2,600" in csv_part
+    assert "operator,,debit" not in csv_part and "merchant,,debit" not in csv_part  # every payment names both
     # 注销 with the card present: the new card's balance paid out by UNLOAD, out of the counter's till
     unloaded = re.search(r"UNLOAD (\d+) fen paid out in cash: balance on the card 0 fen", out)
     assert unloaded is not None and f"CARD_STATUS_CANCELLED, paid out {unloaded.group(1)} fen by unload" in out
