@@ -25,7 +25,7 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import grpc
@@ -148,6 +148,9 @@ class HostLink:
         )
         self.uploaded = threading.Event()  # the outbox was empty after a successful round (tests, demo)
         self.connected = threading.Event()  # the blacklist stream is open
+        #: called with the card number and ``listed`` of each change the stream delivers (the daemon blocks or
+        #: unblocks that card at once if it is in a reader)
+        self.on_change: Callable[[str, bool], None] | None = None
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
@@ -493,6 +496,8 @@ class HostLink:
             self._touch()
             log.info("blacklist change applied", extra={"card_number": item.card_number, "listed": item.listed,
                                                         "blacklist_version": version})  # fmt: skip
+            if self.on_change is not None:
+                self.on_change(item.card_number, item.listed)
 
     def _touch(self) -> None:
         self.list_contact.set(_dt.datetime.now(_dt.UTC).timestamp())

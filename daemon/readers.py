@@ -8,9 +8,10 @@ order under the same lock. A queued job that does not *start* within the queue t
 fails with READER BUSY; a job that started always runs to the end (a money transaction is never abandoned
 half-way, not even at shutdown). Different readers run in parallel. Between jobs the worker
 polls card presence, publishes insert/remove events, and calls ``on_insert`` for a new card (the service
-resolves that card's open journal entries there). Backend failures while polling (reader unplugged, pcscd
-restarted) are reported as an absent reader and retried with backoff (PC/SC field problems, sources.md F6.1; PC/SC field
-problems, sources.md F6.2).
+resolves that card's open journal entries there). The daemon's own jobs (e.g. blocking a card the host listed
+while it is in the reader) are posted to the queue without anyone waiting (:meth:`ReaderWorker.post`). Backend
+failures while polling (reader unplugged, pcscd restarted) are reported as an absent reader and retried with
+backoff (PC/SC field problems, sources.md F6.1; PC/SC field problems, sources.md F6.2).
 """
 
 from __future__ import annotations
@@ -136,6 +137,24 @@ class ReaderWorker:
                 return job.future.result()  # type: ignore[no-any-return]  # started: wait for the end
         except CancelledError:
             raise ShuttingDownError("healthcardd is shutting down") from None
+
+    def post(self, fn: Callable[[ReaderBackend], object]) -> None:
+        """Queue ``fn(backend)`` for the worker thread and return at once: a job of the daemon itself (e.g. blocking
+        a card the host listed while it is in the reader). It runs after the job in flight and those queued before
+        it, never beside them; a failure is logged (no caller waits for it). Dropped while shutting down."""
+        if self._stopping:
+            return
+        name = getattr(fn, "__name__", "job")
+
+        def logged(backend: ReaderBackend) -> None:
+            try:
+                fn(backend)
+            except Exception:  # no RPC waits for it: say so in the log
+                log.exception("reader job %s failed", name, extra={"reader": self.name})
+
+        with self._queued_lock:
+            self._queued += 1
+        self._queue.put(_Job(logged))
 
     def stop(self, timeout: float = 30.0) -> None:
         """Finish the job in flight, fail the queued ones, stop the thread."""

@@ -14,12 +14,12 @@ from typing import Any
 
 import grpc
 
-from apdu.errors import CardError
+from apdu.errors import CardError, ReaderError
 from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
 from daemon.audit import AuditTrail
 from daemon.auth import TokenAuthInterceptor
-from daemon.backend import ReaderBackend
+from daemon.backend import CardOps, ReaderBackend
 from daemon.blacklist import GuardedBackend, LocalBlacklist
 from daemon.cardops import PcscReader, simulated_readers
 from daemon.config import Config
@@ -85,6 +85,8 @@ class Daemon:
             for b in backends
         }
         self.readers = ReaderManager(workers, queue_timeout=config.queue_timeout_s)
+        if self.hostlink is not None:
+            self.hostlink.on_change = self._apply_to_cards_in_readers
         self.servicer = HealthCardServicer(
             readers=self.readers, journal=self.journal, audit=self.audit, events=self.events,
             metrics=self.metrics, tokens=config.tokens, transactions=self.transactions,
@@ -117,12 +119,52 @@ class Daemon:
                     self.hostlink.card_seen(card)
                 except CardError:  # a blocked purse cannot be read: registered once it can
                     log.info("card seen with its purse blocked", extra={"reader": backend.name})
-            if self.journal.open_entries(card_number=number):
-                resolved = self.transactions.resolve_card(card)
-                log.info("resolved %d open transaction(s) on insertion", resolved, extra={"reader": backend.name})
-            if self.hostlink is not None:
-                self.hostlink.block_if_listed(card)  # after settling open transactions: they need the purse
+            self._settle_and_block(card, number, backend.name)
         self.metrics.open_transactions.set(len(self.journal.open_entries()))
+
+    def _settle_and_block(self, card: CardOps, number: str, reader: str) -> None:
+        """Resolve the card's open transactions, then APPLICATION BLOCK it if the host lists it (docs/host.md)."""
+        if self.journal.open_entries(card_number=number):
+            resolved = self.transactions.resolve_card(card)
+            log.info("resolved %d open transaction(s) of the card", resolved, extra={"reader": reader})
+        if self.hostlink is not None:
+            self.hostlink.block_if_listed(card)  # after settling open transactions: they need the purse
+
+    def _apply_to_cards_in_readers(self, card_number: str, listed: bool) -> None:
+        """The host just (un)listed ``card_number``: (un)block it now in whichever reader holds it (harden2 item 4).
+
+        Before, a card already in a reader was blocked (挂失) or unblocked (解挂) only at its next insertion. A job
+        is posted to the queue of each reader with a card (never run beside the reader's transaction in flight;
+        the follower thread does not wait); it checks the card there is that card, as insertion does.
+        """
+        link = self.hostlink
+        if link is None:  # only the host link calls it
+            return
+        for name in self.readers.names():
+            worker = self.readers.worker(name)
+            if not worker.status().card_present:
+                continue
+
+            def block_or_unblock(backend: ReaderBackend) -> None:
+                try:
+                    with backend.session() as card:
+                        try:
+                            number = card.card_number
+                        except CardError:  # a blank card (no DDF1)
+                            return
+                        if number != card_number:
+                            return
+                        if listed:
+                            self._settle_and_block(card, number, backend.name)
+                        else:
+                            link.unblock_if_lifted(card)
+                except ReaderError as exc:
+                    if not exc.removed:
+                        raise  # logged by the worker; the card is blocked at its next insertion
+                    return  # taken out meanwhile: blocked at its next insertion
+                self.metrics.open_transactions.set(len(self.journal.open_entries()))
+
+            worker.post(block_or_unblock)
 
     def start(self) -> None:
         """Recover what needs no card, start readers, metrics and the gRPC server; health SERVING."""

@@ -137,6 +137,44 @@ def test_many_clients_never_overlap_on_one_reader(worker: tuple[ReaderWorker, Fa
     assert any(name.startswith("reader:") for name in done)  # contention: jobs went through the queue
 
 
+def test_a_posted_job_runs_after_the_job_in_flight_never_beside_it_and_its_failure_is_logged(
+    worker: tuple[ReaderWorker, FakeBackend], caplog: pytest.LogCaptureFixture
+) -> None:
+    w, backend = worker
+    order: list[str] = []
+    release, started, posted = threading.Event(), threading.Event(), threading.Event()
+
+    def hold(b: Any) -> None:
+        with b.session():
+            started.set()
+            release.wait(5)
+            order.append("transaction")
+
+    def block(b: Any) -> None:
+        with b.session():
+            order.append("block")
+        posted.set()
+
+    def broken(_: Any) -> None:
+        raise RuntimeError("card went away")
+
+    holder = threading.Thread(target=w.submit, args=(hold,), kwargs={"queue_timeout": 5})
+    holder.start()
+    assert started.wait(5)
+    w.post(block)  # returns at once although the reader is busy
+    w.post(broken)
+    assert order == []
+    release.set()
+    assert posted.wait(5)
+    holder.join(5)
+    assert order == ["transaction", "block"] and backend.max_active == 1
+    deadline = time.monotonic() + 5
+    while "reader job broken failed" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "reader job broken failed" in caplog.text
+    assert w.submit(_on, queue_timeout=5)  # the worker carries on
+
+
 def test_a_queued_job_keeps_the_rpcs_request_id(worker: tuple[ReaderWorker, FakeBackend]) -> None:
     w, _ = worker
     release, started = threading.Event(), threading.Event()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +77,8 @@ def test_a_card_reported_lost_is_refused_at_another_kiosk_within_seconds_and_off
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     trailers = dict(err.trailing_metadata())
     assert trailers["healthcard-error-reason"] == "CARD_LISTED"
-    assert _balance(b).balance_fen == 9900  # the card was not touched
-    entry = b.journal.by_request_id("after-loss")
+    _wait(lambda: "6283" in _balance_error(b))  # in the reader when listed: its purse is blocked at once
+    entry = b.journal.by_request_id("after-loss")  # voided: the card was not charged
     assert entry is not None and entry.state.value == "voided" and entry.void_reason.startswith("CARD_LISTED")
 
     # the host goes away; kiosk B restarts: its copy still refuses the card
@@ -103,8 +105,10 @@ def test_found_again_lifts_the_refusal(host: Host, stub: hpb_grpc.HostServiceStu
     _wait(lambda: _registered(stub, card))  # the daemon registered the card it saw
     stub.ReportLost(hpb.ReportLostRequest(card_number=card, operator_id="c", reason="lost"))
     _wait(lambda: d.blacklist is not None and d.blacklist.status(card) is not None)
+    _wait(lambda: "6283" in _balance_error(d))  # blocked in the reader at once
     stub.ReportFound(hpb.ReportFoundRequest(card_number=card, operator_id="c", reason="found, ID checked"))
     _wait(lambda: d.blacklist is not None and d.blacklist.status(card) is None)
+    _wait(lambda: _balance_error(d) == "")  # and unblocked at once, without taking the card out (was: at reinsertion)
     assert _debit(d, "after-found").balance_fen == 9900
 
 
@@ -189,9 +193,7 @@ def test_a_listed_card_is_blocked_on_insertion_and_unblocked_after_found(
     _wait(lambda: _registered(stub, card))
     stub.ReportLost(hpb.ReportLostRequest(card_number=card, operator_id="c", reason="lost"))
     _wait(lambda: d.blacklist is not None and d.blacklist.status(card) is not None)
-    assert _balance(d).balance_fen == 10000  # listing alone does not touch the card
-    _reinsert(d)
-    _wait(lambda: _balance_error(d) != "")
+    _wait(lambda: _balance_error(d) != "")  # in the reader when listed: blocked at once (test below)
     assert "6283" in _balance_error(d)  # SELECT of the purse ADF: deactivated — the block is on the card
     assert d.blacklist is not None and d.blacklist.blocked_factor(card) is not None
     _reinsert(d)  # inserted again while still listed: already blocked, nothing sent, still blocked
@@ -216,6 +218,41 @@ def test_a_listed_card_is_blocked_on_insertion_and_unblocked_after_found(
     _reinsert(d)
     _wait(lambda: _balance_error(d) == "")
     assert _balance(d).balance_fen == 9900
+
+
+def test_a_listed_card_in_a_reader_is_blocked_at_once_after_the_running_debit(
+    host: Host, stub: hpb_grpc.HostServiceStub, kiosk: Callable[[str, int], Daemon]
+) -> None:
+    """Listed while in a reader: APPLICATION BLOCK without waiting for its next insertion (was: only then), through
+    the reader's queue — a debit running when the list arrives finishes first and is charged once."""
+    d = kiosk("kiosk-now", host.port)
+    card = _balance(d).card_number
+    _wait(lambda: _registered(stub, card))
+    backend: Any = d.readers.worker("virtual-0").backend  # SimulatedReader behind the blacklist guard
+    chip = backend.card_transport.card
+    original = chip.execute
+    debiting, apdus = threading.Event(), []
+
+    def execute(apdu: bytes) -> bytes:
+        if apdu[:2] == b"\x80\x54":  # DEBIT FOR PURCHASE: the list arrives while it runs
+            debiting.set()
+            time.sleep(1.0)
+        answer: bytes = original(apdu)
+        apdus.append(apdu[:2])
+        return answer
+
+    chip.execute = execute
+    with ThreadPoolExecutor(1) as pool:
+        debit = pool.submit(_debit, d, "while-listed")
+        assert debiting.wait(10)
+        stub.ReportLost(hpb.ReportLostRequest(card_number=card, operator_id="c", reason="lost"))
+        assert debit.result(timeout=10).balance_fen == 9900  # not broken off by the block
+    took = _wait(lambda: b"\x84\x1e" in apdus)  # no reinsertion
+    assert took < 5.0 and apdus.index(b"\x84\x1e") > apdus.index(b"\x80\x54")
+    assert "6283" in _balance_error(d)  # the purse is blocked on the card
+    assert d.blacklist is not None and d.blacklist.blocked_factor(card) is not None
+    entry = d.journal.by_request_id("while-listed")
+    assert entry is not None and entry.state.value == "confirmed"
 
 
 def test_an_outbox_from_before_visit_records_is_rebuilt_with_its_rows_and_triggers(tmp_path: Path) -> None:
