@@ -216,6 +216,19 @@ def test_a_signed_record_copied_onto_another_card_is_not_valid(
     _reads_invalid_at_a_and_elsewhere(card_b, sam_a, key_a)
 
 
+def test_the_binding_is_to_the_card_number_not_the_chip(session_pair: tuple[VirtualCard, VirtualSam, bytes]) -> None:
+    """D14: the holder's replacement card (补卡) has the same KH and a new chip; a record of his, in its slot, reads
+    VALID there (the counter re-signs its copies anyway: tests/host/test_replacement.py)."""
+    card, sam_a, key_a = session_pair
+    with open_virtual_session(card=card, sam=sam_a) as s:
+        raw, kh, chip = _first_visit(s).to_bytes(), s.card_number, s.chip_number
+    replacement = VirtualCard(new_demo_card(card_no=bytes.fromhex("0102030405060708")).state)
+    with open_virtual_session(card=replacement, sam=sam_a) as s:
+        assert (s.card_number, s.chip_number) == (kh, "0102030405060708") and chip != s.chip_number
+        _put_file(s, 1, raw)
+        assert _status(s) == RecordSignature(SignatureStatus.VALID, "own SAM", key_a)
+
+
 def test_a_signed_record_moved_to_another_slot_is_not_valid(
     session_pair: tuple[VirtualCard, VirtualSam, bytes],
 ) -> None:

@@ -79,6 +79,8 @@ def test_the_same_holder_gets_a_replacement_card_that_works_at_another_kiosk(
         ka.AddRecord(pb.AddRecordRequest(reader=NEW, kind=v.kind, items=v.items, request_id=f"copy-{v.slot}"))
     copied = ka.ReadCard(pb.ReadCardRequest(reader=NEW, sections=[cd.CARD_SECTION_OUTPATIENT])).card.outpatient
     assert [{k: r.items[k] for k in visit} for r in copied if r.valid] == [visit]  # (+ the kiosk's signature items)
+    # signed anew by the counter's SAM, bound to the new card's KH (the holder's) and slot: VALID (D14)
+    assert [(r.signature_status, r.signer) for r in copied if r.valid] == [(cd.SIGNATURE_STATUS_VALID, "own SAM")]
     replaced = stub.ReplaceCard(hpb.ReplaceCardRequest(
         old_card_number=kh, new_card_number=kh, new_purse_factor=new_factor, operator_id="counter-1",
         reason="补卡, ID checked"))  # fmt: skip
