@@ -184,6 +184,8 @@ class Config:
     log_level: str = "INFO"
     workers: int = 16
     max_streams: int = 0  # concurrent streaming RPCs (WatchCards ...); 0 = half the workers
+    #: decided journal entries and done card writes older than this are pruned (daemon/retention.py); 0 = never
+    retention_days: int = 400
     #: ``[trusted_signers]``: name -> SM2 public key (hex) of other institutions' SAMs whose DF03 record
     #: signatures read as VALID (the reader's own SAM is always trusted).
     trusted_signers: tuple[tuple[str, str], ...] = ()
@@ -210,6 +212,9 @@ class Config:
         levels = [name for name in logging.getLevelNamesMapping() if name not in ("NOTSET", "WARN", "FATAL")]
         if self.log_level.upper() not in levels:
             raise ConfigError(f"log_level {self.log_level!r}: one of {', '.join(levels)}", field="log_level")
+        if self.retention_days < 0 or 0 < self.retention_days < 7:
+            raise ConfigError("retention_days must be 0 (keep everything) or at least 7 (days; default 400)",
+                              field="retention_days")  # fmt: skip
         if not 0 <= self.max_streams < self.workers:
             raise ConfigError(
                 f"max_streams must be 0 (half the workers) or 1..{self.workers - 1}: fewer than workers"
@@ -396,6 +401,7 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
         known={
             "listen", "state_dir", "metrics_listen", "simulate", "readers", "tokens", "tls", "sam",
             "queue_timeout_s", "poll_interval_s", "log_format", "log_level", "workers", "max_streams",
+            "retention_days",
             "trusted_signers", "host",
         },
     )  # fmt: skip
@@ -432,6 +438,7 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
         log_level=str(doc.get("log_level", "INFO")),
         workers=int(doc.get("workers", Config.workers)),
         max_streams=int(doc.get("max_streams", Config.max_streams)),
+        retention_days=int(doc.get("retention_days", Config.retention_days)),
         trusted_signers=_trusted_signers(doc.get("trusted_signers", {})),
         host=host_link,
     )

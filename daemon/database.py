@@ -111,6 +111,11 @@ CREATE TABLE IF NOT EXISTS audit (
     request_id  TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_time ON audit (event_time);
+-- Request ids whose records were pruned after the retention age (daemon/retention.py): never done again.
+CREATE TABLE IF NOT EXISTS expired_requests (
+    id_hash   BLOB PRIMARY KEY,
+    pruned_on TEXT NOT NULL
+) WITHOUT ROWID;
 -- IssueCard / WriteCard / AddRecord by request id (daemon/idempotency.py); created at start-up in older databases.
 CREATE TABLE IF NOT EXISTS requests (
     request_id  TEXT PRIMARY KEY,

@@ -26,7 +26,7 @@ from apdu.errors import (
 )
 from daemon._gen.healthcard.v1 import errors_pb2
 from daemon.database import StorageFullError
-from daemon.journal import RequestIdConflictError
+from daemon.journal import RequestIdConflictError, RequestIdExpiredError
 
 __all__ = [
     "DETAILS_KEY",
@@ -205,6 +205,7 @@ _CODE_OF_REASON: dict[int, grpc.StatusCode] = {
     R.ERROR_REASON_SHUTTING_DOWN: grpc.StatusCode.UNAVAILABLE,
     R.ERROR_REASON_CARD_REMOVED: grpc.StatusCode.ABORTED,
     R.ERROR_REASON_REQUEST_ID_CONFLICT: grpc.StatusCode.ALREADY_EXISTS,
+    R.ERROR_REASON_REQUEST_ID_EXPIRED: grpc.StatusCode.ALREADY_EXISTS,
     R.ERROR_REASON_NOT_SUPPORTED: grpc.StatusCode.UNIMPLEMENTED,
     R.ERROR_REASON_UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
     R.ERROR_REASON_TRANSACTION_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
@@ -252,6 +253,9 @@ def classify(exc: BaseException) -> Failure:
             "request_id",
             metadata=(("mismatch", exc.mismatch),),
         )
+    if isinstance(exc, RequestIdExpiredError):
+        return Failure(grpc.StatusCode.ALREADY_EXISTS, R.ERROR_REASON_REQUEST_ID_EXPIRED, exc.message, "data",
+                       "request_id")  # fmt: skip
     if isinstance(exc, DataError):
         code, reason = grpc.StatusCode.INVALID_ARGUMENT, R.ERROR_REASON_INVALID_ARGUMENT
         return Failure(code, reason, exc.message, "data", exc.field)

@@ -30,7 +30,8 @@ from google.protobuf.message import Message
 from apdu.errors import ReaderError
 from daemon.backend import ReaderBackend
 from daemon.database import Database
-from daemon.journal import RequestIdConflictError
+from daemon.journal import RequestIdConflictError, RequestIdExpiredError
+from daemon.retention import expired_key
 
 __all__ = ["RequestStore", "StoredRequest", "card_in_reader", "fingerprint"]
 
@@ -87,6 +88,8 @@ class RequestStore:
                     "done, use a new request_id",
                     mismatch="kind",
                 )
+            if conn.execute("SELECT 1 FROM expired_requests WHERE id_hash = ?", (expired_key(request_id),)).fetchone():
+                raise RequestIdExpiredError(request_id)
             inserted = conn.execute(
                 "INSERT INTO requests (request_id, operation, reader, fingerprint, operator_id, state, created_at,"
                 " updated_at) VALUES (?, ?, ?, ?, ?, 'started', ?, ?) ON CONFLICT (request_id) DO NOTHING",

@@ -28,6 +28,7 @@ from apdu.errors import DataError
 from daemon.audit import AuditRecord
 from daemon.database import Database
 from daemon.paging import Keyset, Page, PageTokenError, fetch_page, politely
+from daemon.retention import expired_key
 
 __all__ = [
     "LIST_KEYSET",
@@ -38,6 +39,7 @@ __all__ = [
     "Kind",
     "ReconciliationGroup",
     "RequestIdConflictError",
+    "RequestIdExpiredError",
     "State",
     "TransitionError",
 ]
@@ -87,6 +89,18 @@ class RequestIdConflictError(DataError):
     def __init__(self, message: str, *, mismatch: str) -> None:
         super().__init__(message, field="request_id")
         self.mismatch = mismatch
+
+
+class RequestIdExpiredError(DataError):
+    """The request id's record was pruned after the retention age (daemon/retention.py): never done again."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(
+            f"request_id {request_id!r} belongs to a request older than the daemon's retention age, whose record was"
+            " removed: its outcome cannot be answered any more and it is not done again; nothing was done, use a"
+            " new request_id",
+            field="request_id",
+        )
 
 
 class TransitionError(DataError):
@@ -297,16 +311,23 @@ class Journal:
                 "INSERT INTO transactions (transaction_id, request_id, kind, state, reader, amount_fen, business_date,"
                 " merchant_id, order_id, operator_id, client, created_at, updated_at, seq)"
                 " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM transactions)"
-                " WHERE NOT EXISTS (SELECT 1 FROM requests WHERE request_id = ?) ON CONFLICT (request_id) DO NOTHING",
+                " WHERE NOT EXISTS (SELECT 1 FROM requests WHERE request_id = ?)"
+                " AND NOT EXISTS (SELECT 1 FROM expired_requests WHERE id_hash = ?)"
+                " ON CONFLICT (request_id) DO NOTHING",
                 (
                     entry.transaction_id, request_id, kind.value, State.INTENT.value, reader, amount_fen,
                     entry.business_date, merchant_id, order_id, operator_id, client, _iso(now), _iso(now),
-                    request_id,
+                    request_id, expired_key(request_id),
                 ),
             ).rowcount  # fmt: skip
             if inserted:
                 return entry, True
             row = conn.execute(_BY_REQUEST_ID, (request_id,)).fetchone()
+            expired = row is None and conn.execute(
+                "SELECT 1 FROM expired_requests WHERE id_hash = ?", (expired_key(request_id),)
+            ).fetchone()  # fmt: skip
+        if expired:
+            raise RequestIdExpiredError(request_id)
         if row is None:
             raise RequestIdConflictError(
                 f"request_id {request_id!r} was already used for a card write: kind differs; nothing was done, "

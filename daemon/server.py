@@ -9,6 +9,7 @@ Graceful stop: health NOT_SERVING, no new RPCs, the transaction in flight on eac
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +32,7 @@ from daemon.journal import Journal
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox
 from daemon.readers import ReaderManager, ReaderWorker
+from daemon.retention import Retention
 from daemon.roles import HEALTHCARD_POLICY, METRICS_SCRAPE
 from daemon.service import HealthCardServicer
 from daemon.transactions import Transactions
@@ -85,6 +87,8 @@ class Daemon:
             for b in backends
         }
         self.readers = ReaderManager(workers, queue_timeout=config.queue_timeout_s)
+        self.retention = Retention(self.db, config.retention_days)
+        self._retention_thread = threading.Thread(target=self.retention.run, name="retention", daemon=True)
         if self.hostlink is not None:
             self.hostlink.on_change = self._apply_to_cards_in_readers
         self.servicer = HealthCardServicer(
@@ -175,6 +179,8 @@ class Daemon:
         self.readers.start()
         if self.hostlink is not None:
             self.hostlink.start()
+        if self.config.retention_days:
+            self._retention_thread.start()
         if self.config.metrics_listen:
             self.metrics_port = self.metrics.serve(
                 self.config.metrics_listen, tls=self.config.tls, tokens=self.config.tokens,
@@ -193,6 +199,9 @@ class Daemon:
         self.readers.stop()
         if self.hostlink is not None:
             self.hostlink.stop()
+        self.retention.stop()
+        if self._retention_thread.is_alive():
+            self._retention_thread.join(grace)  # a batch in progress ends before the database closes
         self.metrics.close()
         done.wait(grace)
         self.db.close()

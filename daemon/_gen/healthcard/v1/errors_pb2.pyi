@@ -110,6 +110,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """healthcard-host: the host's key store (its SAM: removed, reader or PC/SC service gone, PIN refused, key
     missing) cannot answer; nothing was authorised or booked: retry later (ErrorDetails: layer, status_word).
     """
+    ERROR_REASON_REQUEST_ID_EXPIRED: _ErrorReason.ValueType  # 36
+    """The request_id belongs to a request whose record was removed after the daemon's retention age
+    (retention_days): its outcome can no longer be answered, and it is never done again. Nothing was done; look
+    the request up in the host's ledger or the daemon's exports and use a new request_id. Status ALREADY_EXISTS.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Why an RPC failed. Clients switch on this, never on the human message."""
@@ -192,6 +197,11 @@ ERROR_REASON_HOST_UNAVAILABLE: ErrorReason.ValueType  # 34
 ERROR_REASON_HOST_KEYS_UNAVAILABLE: ErrorReason.ValueType  # 35
 """healthcard-host: the host's key store (its SAM: removed, reader or PC/SC service gone, PIN refused, key
 missing) cannot answer; nothing was authorised or booked: retry later (ErrorDetails: layer, status_word).
+"""
+ERROR_REASON_REQUEST_ID_EXPIRED: ErrorReason.ValueType  # 36
+"""The request_id belongs to a request whose record was removed after the daemon's retention age
+(retention_days): its outcome can no longer be answered, and it is never done again. Nothing was done; look
+the request up in the host's ledger or the daemon's exports and use a new request_id. Status ALREADY_EXISTS.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
 
