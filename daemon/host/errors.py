@@ -11,6 +11,7 @@ __all__ = [
     "CardNotRegisteredError",
     "CardStatusConflictError",
     "HostKeysUnavailableError",
+    "NodeMismatchError",
 ]
 
 
@@ -54,3 +55,14 @@ class HostKeysUnavailableError(DaemonError):
         self.message_zh = message_zh
         self.reported_layer = layer
         self.status_word = status_word
+
+
+class NodeMismatchError(DaemonError):
+    """A daemon's token spoke for another node: with tokens, a daemon uploads and asks for authorisations only under
+    its own token's name as ``node_id`` (docs/host.md "Roles"). Without the rule one kiosk's token could upload a
+    forged transaction under another node's journal id first, and the real one would then be taken for a
+    duplicate and never booked."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+    reason = R.ERROR_REASON_PERMISSION_DENIED
+    field = "node_id"

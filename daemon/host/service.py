@@ -29,7 +29,7 @@ from daemon.grpcserver import abort
 from daemon.host.audit import KINDS, run_audit
 from daemon.host.clearing import Clearing, LedgerRow, Upload
 from daemon.host.credits import Credit, Credits
-from daemon.host.errors import CardNotRegisteredError
+from daemon.host.errors import CardNotRegisteredError, NodeMismatchError
 from daemon.host.loads import CardAnswer, Loads
 from daemon.host.metrics import HostMetrics
 from daemon.host.registry import (
@@ -121,10 +121,20 @@ def _entry_message(e: LedgerRow) -> pb.LedgerEntry:
     )  # fmt: skip
 
 
-def _card_answer(request: pb.AuthoriseLoadRequest | pb.AuthoriseUnloadRequest) -> CardAnswer:
+def own_node(client: str, node_id: str) -> str:
+    """``node_id`` if the caller may speak for that node: a caller known by its token (``token:<name>``) only for
+    the node named as its token; without tokens (loopback only, docs/host.md) for any. Else
+    :class:`NodeMismatchError`."""
+    name = client.removeprefix("token:")
+    if client.startswith("token:") and node_id != name:
+        raise NodeMismatchError(f"this token (name {name!r}) speaks for node {name!r} only, not {node_id!r}")
+    return node_id
+
+
+def _card_answer(request: pb.AuthoriseLoadRequest | pb.AuthoriseUnloadRequest, client: str) -> CardAnswer:
     """The request's fields for :meth:`Loads.authorise` / :meth:`Unloads.authorise` (the two messages share them)."""
     return CardAnswer(
-        node_id=request.node_id, card_number=request.card_number, amount_fen=request.amount_fen,
+        node_id=own_node(client, request.node_id), card_number=request.card_number, amount_fen=request.amount_fen,
         balance_before_fen=request.balance_before_fen, online_counter=request.online_counter,
         icc_random=request.icc_random, mac1=request.mac1, terminal_id=request.terminal_id, card_time=request.card_time,
         algorithm=request.algorithm, purse_factor=request.purse_factor, key_version=request.key_version,
@@ -248,14 +258,14 @@ class HostServicer(pb_grpc.HostServiceServicer):
     def UploadVisitRecords(
         self, request: pb.UploadVisitRecordsRequest, context: grpc.ServicerContext
     ) -> pb.UploadVisitRecordsResponse:
-        def work(_client: str) -> pb.UploadVisitRecordsResponse:
+        def work(client: str) -> pb.UploadVisitRecordsResponse:
             names = {v: k for k, v in _VISIT_KIND.items()}
             records = [
                 VisitUpload(r.record_key, r.card_number, r.purse_factor, names.get(r.record.kind, ""), r.record.slot,
                             dict(r.record.items))
                 for r in request.records
             ]  # fmt: skip
-            recorded, duplicates = self._registry.keep_visits(request.node_id, records)
+            recorded, duplicates = self._registry.keep_visits(own_node(client, request.node_id), records)
             return pb.UploadVisitRecordsResponse(recorded=recorded, duplicates=duplicates)
 
         return self._call("UploadVisitRecords", context, work)
@@ -304,9 +314,9 @@ class HostServicer(pb_grpc.HostServiceServicer):
     def UploadTransactions(
         self, request: pb.UploadTransactionsRequest, context: grpc.ServicerContext
     ) -> pb.UploadTransactionsResponse:
-        def work(_client: str) -> pb.UploadTransactionsResponse:
+        def work(client: str) -> pb.UploadTransactionsResponse:
             uploads = [_upload(t) for t in request.transactions]
-            results = self._clearing.record(request.node_id, uploads)
+            results = self._clearing.record(own_node(client, request.node_id), uploads)
             for r in results:
                 self._metrics.uploads.labels(outcome="duplicate" if r.duplicate else r.tac_status.lower()).inc()
             flagged = [r for r in results if not r.duplicate and r.tac_status != "VERIFIED"]
@@ -343,8 +353,8 @@ class HostServicer(pb_grpc.HostServiceServicer):
     def AuthoriseLoad(
         self, request: pb.AuthoriseLoadRequest, context: grpc.ServicerContext
     ) -> pb.AuthoriseLoadResponse:
-        def work(_client: str) -> pb.AuthoriseLoadResponse:
-            granted = self._loads.authorise(**_card_answer(request))
+        def work(client: str) -> pb.AuthoriseLoadResponse:
+            granted = self._loads.authorise(**_card_answer(request, client))
             log.info("load authorised", extra={"card_number": request.card_number, "amount_fen": request.amount_fen,
                                                "authorisation_id": granted.authorisation_id})  # fmt: skip
             kind = pb.CreditKind.Value(f"CREDIT_KIND_{granted.credit_kind or 'UNSPECIFIED'}")
@@ -356,8 +366,8 @@ class HostServicer(pb_grpc.HostServiceServicer):
     def AuthoriseUnload(
         self, request: pb.AuthoriseUnloadRequest, context: grpc.ServicerContext
     ) -> pb.AuthoriseUnloadResponse:
-        def work(_client: str) -> pb.AuthoriseUnloadResponse:
-            granted = self._unloads.authorise(**_card_answer(request))
+        def work(client: str) -> pb.AuthoriseUnloadResponse:
+            granted = self._unloads.authorise(**_card_answer(request, client))
             log.info("unload authorised", extra={"card_number": request.card_number,
                                                  "amount_fen": request.amount_fen,
                                                  "authorisation_id": granted.authorisation_id})  # fmt: skip

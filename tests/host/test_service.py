@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -267,3 +268,45 @@ def test_holder_data_is_kept_for_the_card_office_and_only_the_issuer_reads_it(
     logged = "\n".join(JsonFormatter().format(r) for r in caplog.records)  # as the host writes its log
     assert "card registered" in logged and kh[:6] in logged
     assert "李雷" not in logged and kh not in logged  # the name never, the KH (an ID number) masked
+
+
+def test_a_daemon_token_speaks_only_for_its_own_node(ledger_url: str, tmp_path: Path) -> None:
+    """Attack: kiosk A's token uploads a forged transaction under kiosk B's node id and journal id first. Were it
+    accepted, B's real upload of that id would be answered ``duplicate`` and never booked. With tokens, a daemon's
+    ``node_id`` must be its token's name (UploadTransactions, UploadVisitRecords, AuthoriseLoad, AuthoriseUnload)."""
+    token_a, token_b = "a" * 20, "b" * 20
+    tokens = (TokenConfig("kiosk-a", Secret(token_a), roles=("daemon",)),
+              TokenConfig("kiosk-b", Secret(token_b), roles=("daemon",)))  # fmt: skip
+    config = HostConfig(listen="127.0.0.1:0", state_dir=tmp_path, database=Secret(ledger_url), tokens=tokens)
+    host = Host(config.validate())
+    host.start()
+    forged = pb.UploadedTransaction(
+        transaction_id="t-1", kind=pb.TRANSACTION_KIND_DEBIT, card_number="110101199002030018", amount_fen=100,
+        balance_before_fen=1000, balance_after_fen=900, card_counter=1, terminal_id="000000000001",
+        terminal_serial=1, tac="00000000", card_time="20261204120000", business_date="2026-12-04",
+    )  # fmt: skip
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{host.port}") as channel:
+            stub = pb_grpc.HostServiceStub(channel)
+            as_a, as_b = (("authorization", f"Bearer {token_a}"),), (("authorization", f"Bearer {token_b}"),)
+            refused: list[Callable[[], object]] = [
+                lambda: stub.UploadTransactions(
+                    pb.UploadTransactionsRequest(node_id="kiosk-b", transactions=[forged]), metadata=as_a),
+                lambda: stub.UploadVisitRecords(pb.UploadVisitRecordsRequest(node_id="kiosk-b"), metadata=as_a),
+                lambda: stub.AuthoriseLoad(pb.AuthoriseLoadRequest(node_id="kiosk-b"), metadata=as_a),
+                lambda: stub.AuthoriseUnload(pb.AuthoriseUnloadRequest(node_id="kiosk-b"), metadata=as_a),
+            ]  # fmt: skip
+            for call in refused:
+                with pytest.raises(grpc.RpcError) as info:
+                    call()
+                assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+                reason, details = _reason(info.value)
+                assert reason == "PERMISSION_DENIED" and details.field == "node_id"
+                assert "for node 'kiosk-a' only, not 'kiosk-b'" in (info.value.details() or "")
+            # B's own upload of that journal id is new, not a "duplicate" of A's forgery
+            (result,) = stub.UploadTransactions(
+                pb.UploadTransactionsRequest(node_id="kiosk-b", transactions=[forged]), metadata=as_b
+            ).results
+            assert not result.duplicate
+    finally:
+        host.stop(grace=1)
