@@ -107,6 +107,11 @@ class CardOps(Protocol):
         """Write a DF03 visit record (``"inpatient"``/``"outpatient"``); returns the slot."""
         ...
 
+    def record_signature(self, kind: str, slot: int) -> tuple[bytes, bytes]:
+        """The signature ``r ‖ s`` and the signer's SM2 public key ``x ‖ y`` stored with the ``kind`` record in
+        ``slot`` (empty when there is none), as the host gets them with the record (UploadVisitRecords)."""
+        ...
+
     def purse_factor(self) -> str:
         """The purse diversification factor (16 hex digits) the hospital host keys the card by."""
         ...

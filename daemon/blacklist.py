@@ -306,6 +306,9 @@ class GuardedCardOps:
     def add_record(self, kind: str, items: Mapping[int, str]) -> int:
         return self._inner.add_record(kind, items)
 
+    def record_signature(self, kind: str, slot: int) -> tuple[bytes, bytes]:
+        return self._inner.record_signature(kind, slot)
+
     def record_written(self, kind: str, items: Mapping[int, str], slot: int) -> None:
         """The record is on the card (written now or by an earlier attempt): the host gets a copy (补卡)."""
         if self._on_record is not None:

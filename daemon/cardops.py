@@ -66,6 +66,7 @@ from healthcard.api import (
     open_logged_card,
     open_pcsc_session,
     open_sam,
+    stored_signature,
 )
 
 __all__ = ["BLANK_READER", "ApiCardOps", "PcscReader", "SimulatedReader", "simulated_readers"]
@@ -209,6 +210,9 @@ class ApiCardOps:
         slot = self._s.next_visit_slot(inpatient)
         record = (InpatientRecord if inpatient else OutpatientRecord)(slot=slot, valid=True, items=dict(items))
         return self._s.add_visit(record)
+
+    def record_signature(self, kind: str, slot: int) -> tuple[bytes, bytes]:
+        return stored_signature(self._s.read_visit(kind == "inpatient", slot))
 
 
 class _JournalAdapter:

@@ -53,7 +53,9 @@ __all__ = [
     "check_state_dir",
     "is_loopback",
     "load_config",
+    "parse_trusted_signers",
     "split_host_port",
+    "trust_list_of",
 ]
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
@@ -230,13 +232,7 @@ class Config:
 
     def trust_list(self) -> TrustList:
         """``trusted_signers`` as the card API's trust list; a bad key is a :class:`ConfigError` naming it."""
-        # The card API (~0.3 s of imports) only once the configuration is checked: not for healthcardd --help.
-        from healthcard.api import TrustList  # noqa: PLC0415
-
-        try:
-            return TrustList(dict(self.trusted_signers))
-        except DataError as exc:
-            raise ConfigError(f"trusted_signers: {exc}", field="trusted_signers") from exc
+        return trust_list_of(self.trusted_signers)
 
     def with_overrides(self, **changes: Any) -> Config:
         """A copy with command-line overrides applied (``None`` values are ignored)."""
@@ -439,12 +435,25 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
         workers=int(doc.get("workers", Config.workers)),
         max_streams=int(doc.get("max_streams", Config.max_streams)),
         retention_days=int(doc.get("retention_days", Config.retention_days)),
-        trusted_signers=_trusted_signers(doc.get("trusted_signers", {})),
+        trusted_signers=parse_trusted_signers(doc.get("trusted_signers", {})),
         host=host_link,
     )
 
 
-def _trusted_signers(table: Any) -> tuple[tuple[str, str], ...]:
+def trust_list_of(entries: Sequence[tuple[str, str]]) -> TrustList:
+    """A ``[trusted_signers]`` table (name, hex SM2 public key) as the card API's trust list (the daemon's and the
+    host's configuration); a bad key is a :class:`ConfigError` naming it."""
+    # The card API (~0.3 s of imports) only once the configuration is checked: not for healthcardd --help.
+    from healthcard.api import TrustList  # noqa: PLC0415
+
+    try:
+        return TrustList(dict(entries))
+    except DataError as exc:
+        raise ConfigError(f"trusted_signers: {exc}", field="trusted_signers") from exc
+
+
+def parse_trusted_signers(table: Any) -> tuple[tuple[str, str], ...]:
+    """The ``[trusted_signers]`` table of a configuration file (daemon or host): name = "hex SM2 public key"."""
     if not isinstance(table, Mapping) or not all(isinstance(v, str) for v in table.values()):
         raise ConfigError('trusted_signers: a table of name = "hex SM2 public key"', field="trusted_signers")
     return tuple((str(name), key) for name, key in table.items())

@@ -395,6 +395,7 @@ class HostLink:
                 record=cd.VisitRecord(kind=cd.VisitKind.Value(f"VISIT_KIND_{row.payload['kind'].upper()}"),
                                       slot=int(row.payload["slot"]), valid=True,
                                       items={int(k): v for k, v in row.payload["items"].items()}),
+                signature=row.payload.get("signature", ""), signer_key=row.payload.get("signer_key", ""),
             )
             for row in rows
         ]  # fmt: skip
@@ -415,12 +416,16 @@ class HostLink:
         """After AddRecord (also a retry that found the record on the card): enqueue the record for the host.
 
         The key (card, kind, slot, content) makes the same write one row; the host keeps the visit records of each
-        physical card for the card office (补卡: copied onto the replacement)."""
+        physical card for the card office (补卡: copied onto the replacement). The record goes with the signature
+        and signer key read back from the card: the host keeps for 补卡 only what a SAM it trusts signed for this
+        card, kind and slot (docs/host.md). A row queued before that carries neither and is kept UNSIGNED there."""
         number, factor = card.card_number, card.purse_factor()
+        signature, signer_key = card.record_signature(kind, slot)
         content = json.dumps({str(k): v for k, v in sorted(items.items())}, ensure_ascii=False)
         digest = hashlib.sha256(content.encode("utf-8")).hexdigest()[:16]
         payload = {"card_number": number, "purse_factor": factor, "kind": kind, "slot": slot,
-                   "items": {str(k): v for k, v in items.items()}}  # fmt: skip
+                   "items": {str(k): v for k, v in items.items()},
+                   "signature": signature.hex().upper(), "signer_key": signer_key.hex().upper()}  # fmt: skip
         if self.outbox.record_written(f"record:{number}:{factor}:{kind}:{slot}:{digest}", payload):
             self.wake()
 

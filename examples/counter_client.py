@@ -85,6 +85,7 @@ class Replacement:
     credit_fen: int
     balance_fen: int
     visits: int
+    skipped: int
 
 
 def replace_card(
@@ -95,7 +96,10 @@ def replace_card(
     (the old card REPLACED, its shadow balance a TRANSFER credit of the new card), then the new card's load of
     exactly the credit (the host authorises it as the credit: no cash)."""
     old_factor = host.GetCard(hpb.GetCardRequest(card_number=number)).card.purse_factor
-    visits = host.GetHolderData(hpb.GetHolderDataRequest(card_number=number)).visits  # the lost card's records
+    kept = host.GetHolderData(hpb.GetHolderDataRequest(card_number=number)).visits  # the lost card's records
+    # only what a SAM the host trusts signed for this card, kind and slot (the host returns no other; checked again
+    # here so that a record without the host's VALID is never re-signed by the counter's SAM: docs/host.md)
+    visits = [v for v in kept if v.signature_status == cd.SIGNATURE_STATUS_VALID]
     kiosk.IssueCard(pb.IssueCardRequest(reader=args.dispenser, holder=holder, card_number=number,
                                         operator_id=args.operator), timeout=60)  # fmt: skip
     for visit in visits:  # the visit records the host got from the daemons, onto the new card
@@ -121,7 +125,8 @@ def replace_card(
             reader=args.dispenser, amount_fen=replaced.credit.amount_fen, request_id="T-" + uuid.uuid4().hex[:12],
             operator_id=args.operator,
         )).balance_fen  # fmt: skip
-    return Replacement(old_factor, new_factor, new.holder.name, replaced.credit.amount_fen, balance, len(visits))
+    return Replacement(old_factor, new_factor, new.holder.name, replaced.credit.amount_fen, balance, len(visits),
+                       len(kept) - len(visits))  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"    the holder's data copied: {new_card.holder_name}; {new_card.visits} visit record(s) copied from the"
-            f" host; the balance moved: TRANSFER credit"
+            f" host (only those whose signature the host checked VALID against its [trusted_signers];"
+            f" {new_card.skipped} skipped), signed anew by this counter's SAM; the balance moved: TRANSFER credit"
             f" {new_card.credit_fen} fen = the old card's shadow balance, loaded onto the new card without cash:"
             f" balance {new_card.balance_fen} fen"
         )

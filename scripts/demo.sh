@@ -32,10 +32,24 @@ institution = "DEMO"
 retry_s = 0.5
 TOMLEOF
 
+# The host keeps for 补卡 only the visit records a SAM it trusts signed (docs/host.md): the demo daemon's virtual
+# SAMs (one per simulated reader) are made here, before the daemon starts, so that their public keys go into the
+# host's [trusted_signers] (a hospital lists its kiosks' SAM keys the same way: `healthcard sam info`).
+mkdir -p -m 700 "$STATE/cards"
+TRUSTED=""
+for reader in virtual-0 virtual-1 virtual-blank; do
+  "$PY" -m healthcard.cli.main sam new --out "$STATE/cards/$reader-sam.json" >/dev/null
+  key="$("$PY" -m healthcard.cli.main sam info --sam "$STATE/cards/$reader-sam.json" --json |
+    "$PY" -c 'import json, sys; print(json.load(sys.stdin)["sm2_public_key"])')"
+  TRUSTED+="\"demo-kiosk $reader\" = \"$key\""$'\n'
+done
+
 # replacement_wait_s = 0: the demo replaces a card right after reporting it lost (a hospital waits days, so that
 # the uploads of offline terminals reach the old card's balance first; docs/host.md).
 cat >"$STATE/healthcard-host.toml" <<TOMLEOF
 replacement_wait_s = 0
+[trusted_signers]
+$TRUSTED
 TOMLEOF
 "$PY" -m daemon.host.main --config "$STATE/healthcard-host.toml" --listen "$HOST_LISTEN" --state-dir "$STATE/host" \
   --log-format json >"$HOST_LOG" 2>&1 &

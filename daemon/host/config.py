@@ -27,7 +27,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apdu.errors import DataError
 from apdu.files import read_private_line
@@ -40,8 +40,13 @@ from daemon.config import (
     check_access,
     parse_tls,
     parse_tokens,
+    parse_trusted_signers,
     read_config_document,
+    trust_list_of,
 )
+
+if TYPE_CHECKING:
+    from healthcard.api import TrustList
 
 __all__ = ["DEFAULT_HOST_LISTEN", "KEY_STORES", "HostConfig", "KeysConfig", "load_host_config"]
 
@@ -160,6 +165,13 @@ class HostConfig:
     audit_interval_s: float = 86400.0  # 稽核 once a day (0: only on demand, GetAuditReport)
     replacement_wait_s: float = 3 * 86400.0  # 补卡/注销: a lost card's balance is final after this
     keys: KeysConfig = field(default_factory=KeysConfig)
+    #: ``[trusted_signers]``: name -> SM2 public key (hex) of the SAMs whose DF03 record signatures the host
+    #: accepts in UploadVisitRecords; only records VALID against it are returned for 补卡 (empty: none are).
+    trusted_signers: tuple[tuple[str, str], ...] = ()
+
+    def trust_list(self) -> TrustList:
+        """``trusted_signers`` as the card API's trust list (the daemon's parsing); a bad key is a ConfigError."""
+        return trust_list_of(self.trusted_signers)
 
     @property
     def database_url(self) -> str:
@@ -176,6 +188,7 @@ class HostConfig:
         if self.audit_interval_s < 0 or self.replacement_wait_s < 0:
             raise ConfigError("audit_interval_s and replacement_wait_s must be >= 0", field="audit_interval_s")
         self.keys.validate()
+        self.trust_list()
         return self
 
     def with_overrides(self, **changes: Any) -> HostConfig:
@@ -190,7 +203,7 @@ def load_host_config(path: str | Path | None = None, *, env: Mapping[str, str] |
         path,
         known={
             "listen", "state_dir", "database", "database_env", "metrics_listen", "tokens", "tls", "log_format",
-            "log_level", "workers", "audit_interval_s", "replacement_wait_s", "keys",
+            "log_level", "workers", "audit_interval_s", "replacement_wait_s", "keys", "trusted_signers",
         },
     )  # fmt: skip
     tokens = parse_tokens(doc, env)
@@ -208,4 +221,5 @@ def load_host_config(path: str | Path | None = None, *, env: Mapping[str, str] |
         audit_interval_s=float(doc.get("audit_interval_s", HostConfig.audit_interval_s)),
         replacement_wait_s=float(doc.get("replacement_wait_s", HostConfig.replacement_wait_s)),
         keys=_parse_keys(doc, env, base),
+        trusted_signers=parse_trusted_signers(doc.get("trusted_signers", {})),
     )

@@ -35,6 +35,11 @@ class HostMetrics(Exporter):
             "healthcard_host_audit_findings", "Findings of the last automatic audit, by kind", ["kind"],
             registry=self.registry,
         )  # fmt: skip
+        self.visit_signatures = Counter(
+            "healthcard_host_visit_signatures", "Uploaded visit records by signature check (valid: kept for 补卡;"
+            " refused: forged, unsigned or untrusted, never returned by GetHolderData)", ["outcome"],
+            registry=self.registry,
+        )  # fmt: skip
         self.watchers = Gauge(
             "healthcard_host_blacklist_watchers", "Open WatchBlacklist streams", registry=self.registry
         )

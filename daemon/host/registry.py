@@ -35,6 +35,7 @@ __all__ = [
     "BlacklistChange",
     "CardRecord",
     "CardStatus",
+    "KeptVisit",
     "Registry",
     "StatusChange",
     "VisitUpload",
@@ -127,6 +128,21 @@ class VisitUpload:
     kind: str
     slot: int
     items: Mapping[int, str]
+    #: The signature r‖s and the signer key x‖y the daemon read back from the card (hex; empty from older daemons).
+    signature: str = ""
+    signer_key: str = ""
+    #: What the host's check found (:func:`healthcard.api.check_reported` value): only ``valid`` is kept for 补卡.
+    status: str = "unsigned"
+
+
+@dataclass(frozen=True)
+class KeptVisit:
+    """A visit record the host keeps for 補卡: ``(kind, slot, items)`` and the signer key it was checked with."""
+
+    kind: str
+    slot: int
+    items: dict[int, str]
+    signer_key: str
 
 
 @dataclass(frozen=True)
@@ -285,17 +301,23 @@ class Registry:
             return None
         return dict(json.loads(rows[0]["holder"])), rows[0]["updated_at"], rows[0]["updated_by"]
 
-    def visits(self, card_number: str, purse_factor: str = "") -> list[tuple[str, int, dict[int, str]]]:
-        """The visit records daemons wrote onto the card (KH + factor, else the holder's current card), oldest
-        first: ``(kind, slot, items)``."""
+    def visits(self, card_number: str, purse_factor: str = "") -> list[KeptVisit]:
+        """The visit records daemons wrote onto the card (KH + factor, else the holder's current card) whose
+        signature the host found VALID at upload, oldest first."""
         card = self.find(card_number, purse_factor)
         if card is None:
             return []
         rows = self.db.query(
-            "SELECT kind, slot, items FROM visit_records WHERE card_number = ? AND purse_factor = ? ORDER BY record_id",
+            "SELECT kind, slot, items, signer_key FROM visit_records WHERE card_number = ? AND purse_factor = ?"
+            " AND signature_status = 'valid' ORDER BY record_id",
             card.key,
         )
-        return [(r["kind"], int(r["slot"]), {int(k): v for k, v in json.loads(r["items"]).items()}) for r in rows]
+        return [
+            KeptVisit(
+                r["kind"], int(r["slot"]), {int(k): v for k, v in json.loads(r["items"]).items()}, r["signer_key"]
+            )
+            for r in rows
+        ]
 
     # --- changing -----------------------------------------------------------------------------------------
 
@@ -317,9 +339,11 @@ class Registry:
             for r in records:
                 cur.execute(
                     "INSERT INTO visit_records (node_id, record_key, card_number, purse_factor, kind, slot, items,"
-                    " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (node_id, record_key) DO NOTHING",
+                    " received_at, signature, signer_key, signature_status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (node_id, record_key) DO NOTHING",
                     (node_id, r.record_key, r.card_number, r.purse_factor.upper(), r.kind, r.slot,
-                     json.dumps({str(k): v for k, v in sorted(r.items.items())}, ensure_ascii=False), now_iso()),
+                     json.dumps({str(k): v for k, v in sorted(r.items.items())}, ensure_ascii=False), now_iso(),
+                     r.signature[:128], r.signer_key[:128], r.status),
                 )  # fmt: skip
                 recorded += cur.rowcount()
         return recorded, len(records) - recorded

@@ -22,8 +22,10 @@ identity"). Every table that names a card carries both columns.
 Times are ISO-8601 UTC text with microseconds (sortable, identical in both engines); money is BIGINT fen.
 
 Schema versions (``host_meta.schema_version``): 1 keyed cards by KH alone; 2 keys them by KH + purse factor; 3 adds
-the ledger kind ``unload`` and ``unload_authorisations`` (圈提 with the card present). :func:`create_schema` migrates
-an older ledger in place (:func:`_migrate_1_to_2`, :func:`_migrate_2_to_3`), on both engines.
+the ledger kind ``unload`` and ``unload_authorisations`` (圈提 with the card present); 4 gives ``visit_records`` the
+uploaded signature, signer key and the status the host's check found (rows from before read ``UNSIGNED``: never
+returned for 补卡). :func:`create_schema` migrates an older ledger in place (:func:`_migrate_1_to_2`,
+:func:`_migrate_2_to_3`, :func:`_migrate_3_to_4`), on both engines.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from daemon.host.db import Cursor, Dialect, LedgerDb
 
 __all__ = ["SCHEMA_VERSION", "create_schema", "schema_version"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: The registry table (``{table}``: also built under another name by the migration).
 _CARDS = """
@@ -166,6 +168,9 @@ CREATE TABLE IF NOT EXISTS visit_records (
     slot         BIGINT NOT NULL,
     items        TEXT NOT NULL,
     received_at  TEXT NOT NULL,
+    signature    TEXT NOT NULL DEFAULT '',
+    signer_key   TEXT NOT NULL DEFAULT '',
+    signature_status TEXT NOT NULL DEFAULT 'unsigned',
     UNIQUE (node_id, record_key)
 );
 CREATE INDEX IF NOT EXISTS visit_records_card ON visit_records (card_number, purse_factor, record_id);
@@ -274,6 +279,19 @@ def _migrate_2_to_3(cur: Cursor, dialect: Dialect) -> None:
     cur.execute("ALTER TABLE ledger_v3 RENAME TO ledger")
 
 
+def _migrate_3_to_4(cur: Cursor, dialect: Dialect) -> None:
+    """Give an existing ``visit_records`` the signature columns (its rows read ``UNSIGNED``), in the caller's
+    transaction; a ledger without the table gets it whole from the schema script."""
+    if dialect.postgres:
+        exists = cur.execute("SELECT 1 FROM information_schema.tables WHERE table_name = 'visit_records'")
+    else:
+        exists = cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'visit_records'")
+    if not exists:
+        return
+    for column, default in (("signature", "''"), ("signer_key", "''"), ("signature_status", "'unsigned'")):
+        cur.execute(f"ALTER TABLE visit_records ADD COLUMN {column} TEXT NOT NULL DEFAULT {default}")
+
+
 def schema_version(db: LedgerDb) -> int:
     """The ledger's schema version (0: an empty database)."""
     db.executescript("CREATE TABLE IF NOT EXISTS host_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -297,6 +315,8 @@ def create_schema(db: LedgerDb) -> None:
             _migrate_1_to_2(cur, db.dialect)
         if version in (1, 2):
             _migrate_2_to_3(cur, db.dialect)
+        if version in (1, 2, 3):
+            _migrate_3_to_4(cur, db.dialect)
         if version < SCHEMA_VERSION:
             cur.execute("UPDATE host_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
     db.executescript(db.dialect.schema(_schema()))

@@ -68,6 +68,7 @@ class Host:
             metrics=self.metrics,
             tokens=config.tokens,
             poll_interval_s=poll_interval_s,
+            trusted_signers=config.trust_list(),
         )
         interceptors: list[grpc.ServerInterceptor[Any, Any]] = (
             [TokenAuthInterceptor(config.tokens, HOST_POLICY)] if config.tokens else []

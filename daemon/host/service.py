@@ -8,6 +8,7 @@ project's trailing metadata (:func:`daemon.grpcserver.abort`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import logging
 import threading
@@ -44,11 +45,20 @@ from daemon.host.registry import (
 from daemon.host.settlement import settle
 from daemon.host.unloads import Unloads
 from daemon.logs import bind_request_id, new_request_id
+from healthcard.api import InpatientRecord, OutpatientRecord, SignatureStatus, TrustList, check_reported
 
 __all__ = ["HostServicer", "ListNotifier"]
 
 log = logging.getLogger("healthcard-host")
 T = TypeVar("T")
+
+
+def _trusted_name(trust: TrustList, signer_key: str) -> str | None:
+    """The trust-list name of a stored signer key (hex), or None (not trusted now, or not a key)."""
+    try:
+        return trust.name_of(bytes.fromhex(signer_key))
+    except ValueError:
+        return None
 
 
 def timestamp(iso: str) -> Timestamp:
@@ -187,7 +197,10 @@ class HostServicer(pb_grpc.HostServiceServicer):
     def __init__(
         self, *, registry: Registry, clearing: Clearing, loads: Loads, unloads: Unloads, credits: Credits,
         metrics: HostMetrics, tokens: Sequence[TokenConfig] = (), poll_interval_s: float = 1.0,
+        trusted_signers: TrustList | None = None,
     ) -> None:  # fmt: skip
+        #: The SAM keys whose visit-record signatures the host accepts for 补卡 (``[trusted_signers]``).
+        self.trust = trusted_signers if trusted_signers is not None else TrustList()
         self._unloads = unloads
         self._credits = credits
         self._registry = registry
@@ -243,10 +256,12 @@ class HostServicer(pb_grpc.HostServiceServicer):
     ) -> pb.GetHolderDataResponse:
         def work(_client: str) -> pb.GetHolderDataResponse:
             kept = self._registry.holder(request.card_number)
-            visits = [
-                cd.VisitRecord(kind=_VISIT_KIND[kind], slot=slot, valid=True, items=items)
-                for kind, slot, items in self._registry.visits(request.card_number, request.purse_factor)
-            ]
+            visits = [  # only records VALID at upload, signed by a key still trusted
+                cd.VisitRecord(kind=_VISIT_KIND[v.kind], slot=v.slot, valid=True, items=v.items,
+                               signature_status=cd.SIGNATURE_STATUS_VALID, signer=signer, signer_key=v.signer_key)
+                for v in self._registry.visits(request.card_number, request.purse_factor)
+                if (signer := _trusted_name(self.trust, v.signer_key)) is not None
+            ]  # fmt: skip
             if kept is None and not visits:
                 raise CardNotRegisteredError(f"the host keeps no holder data for card {request.card_number}")
             fields, updated_at, updated_by = kept or ({}, "", "")
@@ -259,16 +274,34 @@ class HostServicer(pb_grpc.HostServiceServicer):
         self, request: pb.UploadVisitRecordsRequest, context: grpc.ServicerContext
     ) -> pb.UploadVisitRecordsResponse:
         def work(client: str) -> pb.UploadVisitRecordsResponse:
-            names = {v: k for k, v in _VISIT_KIND.items()}
-            records = [
-                VisitUpload(r.record_key, r.card_number, r.purse_factor, names.get(r.record.kind, ""), r.record.slot,
-                            dict(r.record.items))
-                for r in request.records
-            ]  # fmt: skip
-            recorded, duplicates = self._registry.keep_visits(own_node(client, request.node_id), records)
-            return pb.UploadVisitRecordsResponse(recorded=recorded, duplicates=duplicates)
+            node = own_node(client, request.node_id)
+            records = [self._checked_visit(node, r) for r in request.records]
+            recorded, duplicates = self._registry.keep_visits(node, records)
+            untrusted = sum(1 for r in records if r.status != SignatureStatus.VALID.value)
+            if untrusted:
+                self._metrics.visit_signatures.labels(outcome="refused").inc(untrusted)
+            self._metrics.visit_signatures.labels(outcome="valid").inc(len(records) - untrusted)
+            return pb.UploadVisitRecordsResponse(recorded=recorded, duplicates=duplicates, untrusted=untrusted)
 
         return self._call("UploadVisitRecords", context, work)
+
+    def _checked_visit(self, node: str, r: pb.UploadedVisitRecord) -> VisitUpload:
+        """An uploaded record with the status the card API's check gives it here (KH + kind + slot binding,
+        ``[trusted_signers]``); a record that is not VALID is logged without personal data (never kept for 补卡)."""
+        kind = {v: k for k, v in _VISIT_KIND.items()}.get(r.record.kind, "")
+        items = dict(r.record.items)
+        upload = VisitUpload(r.record_key, r.card_number, r.purse_factor, kind, r.record.slot, items,
+                             r.signature, r.signer_key)  # fmt: skip
+        try:
+            record = (InpatientRecord if kind == "inpatient" else OutpatientRecord)(r.record.slot, True, items)
+            signature, key = bytes.fromhex(r.signature), bytes.fromhex(r.signer_key)
+            status = check_reported(record, signature, key, self.trust, r.card_number).status
+        except (DataError, ValueError):  # not a record of this layout, or not hex: nothing that could verify
+            status = SignatureStatus.INVALID
+        if status is not SignatureStatus.VALID:
+            fields = {"node_id": node, "kind": kind, "slot": r.record.slot, "signature_status": status.name}
+            log.warning("visit record not kept for 补卡: its signature is %s", status.name, extra=fields)  # no KH
+        return dataclasses.replace(upload, status=status.value)
 
     def GetCard(self, request: pb.GetCardRequest, context: grpc.ServicerContext) -> pb.GetCardResponse:
         def work(_client: str) -> pb.GetCardResponse:

@@ -32,7 +32,7 @@ from healthcard.api.session import (
     open_pcsc_session,
     open_virtual_session,
 )
-from healthcard.api.signatures import TrustList
+from healthcard.api.signatures import TrustList, check_reported, stored_signature
 from healthcard.api.unload import (
     DemoUnloadAuthoriser,
     NoUnloadKeyError,
@@ -90,6 +90,7 @@ __all__ = [
     "VirtualCard",
     "blank_card",
     "card_no_for",
+    "check_reported",
     "demo_issuer",
     "issue_card",
     "load_demo_person",
@@ -99,4 +100,5 @@ __all__ = [
     "open_pcsc_session",
     "open_sam",
     "open_virtual_session",
+    "stored_signature",
 ]

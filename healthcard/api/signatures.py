@@ -39,10 +39,20 @@ from healthcard.codecs.signature import (
     SignatureStatus,
     bound_message,
     decode_signer_block,
+    encode_signer_block,
 )
 from sam.crypto import CryptoError, sm2_load_public_key, sm2_verify
 
-__all__ = ["OWN_SAM", "TrustList", "check_area", "check_card_data", "check_visit"]
+__all__ = [
+    "OWN_SAM",
+    "TrustList",
+    "check_area",
+    "check_card_data",
+    "check_reported",
+    "check_visit",
+    "signature_parts",
+    "stored_signature",
+]
 
 #: The trust-list name of the session's own SAM key (trusted by default).
 OWN_SAM = "own SAM"
@@ -108,9 +118,8 @@ def check_visit(record: VisitRecord, trust: TrustList, card_number: str) -> Reco
 def check_area(area: bytes, layout: AreaLayout, slot: int, card_number: str, trust: TrustList) -> RecordSignature:
     """:func:`check_visit` on a record file's bytes (``layout``'s data area, then signature and signer item) as
     read from ``slot`` of the card with KH ``card_number``."""
+    signature, block = signature_parts(area, layout)
     size = layout.data_size
-    signature = area[size : size + SIGNATURE_SIZE]
-    block = area[size + SIGNATURE_SIZE : size + SIGNATURE_SIZE + SIGNER_BLOCK_SIZE]
     if not any(signature) or signature == b"\xff" * SIGNATURE_SIZE:
         return RecordSignature(SignatureStatus.UNSIGNED)
     data = area[:size]
@@ -134,6 +143,33 @@ def check_area(area: bytes, layout: AreaLayout, slot: int, card_number: str, tru
     if signer is None:
         return RecordSignature(SignatureStatus.UNTRUSTED, "", key)
     return RecordSignature(SignatureStatus.VALID if named.bound else SignatureStatus.UNBOUND, signer, key)
+
+
+def signature_parts(area: bytes, layout: AreaLayout) -> tuple[bytes, bytes]:
+    """The signature ``r ‖ s`` and the signer item stored after ``layout``'s data area in a record file's bytes."""
+    size = layout.data_size
+    return area[size : size + SIGNATURE_SIZE], area[size + SIGNATURE_SIZE : size + SIGNATURE_SIZE + SIGNER_BLOCK_SIZE]
+
+
+def stored_signature(record: VisitRecord) -> tuple[bytes, bytes]:
+    """The signature ``r ‖ s`` and the signer's key ``x ‖ y`` a record read from a card carries (``b""`` for
+    either when there is none, or the signer item is not in the project's form)."""
+    signature, block = signature_parts(record.raw or record.to_bytes(), record.LAYOUT)
+    signer = decode_signer_block(block)
+    return (signature if any(signature) else b""), (signer.public_key if signer is not None else b"")
+
+
+def check_reported(
+    record: VisitRecord, signature: bytes, public_key: bytes, trust: TrustList, card_number: str
+) -> RecordSignature:
+    """:func:`check_visit` on a record reported away from the card (e.g. uploaded to the host): its items, slot and
+    kind, with the signature and signer key it says the card holds (bound format, as
+    :func:`healthcard.api.writing.write_visit` stores them). Never ``VALID`` unless a trusted key verifies the
+    signature over the record bound to ``card_number``, its kind and slot; a key that is not 64 bytes names no
+    signer (``UNBOUND`` or ``UNTRUSTED`` at best)."""
+    block = encode_signer_block(public_key) if len(public_key) == 64 else bytes(SIGNER_BLOCK_SIZE)
+    area = record.to_bytes()[: record.LAYOUT.data_size] + signature.ljust(SIGNATURE_SIZE, b"\x00")[:SIGNATURE_SIZE]
+    return check_area(area + block, record.LAYOUT, record.slot, card_number, trust)
 
 
 def check_card_data(data: CardData, trust: TrustList, card_number: str) -> CardData:

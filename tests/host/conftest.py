@@ -24,6 +24,8 @@ from daemon.host.config import HostConfig
 from daemon.host.db import LedgerDb, open_ledger
 from daemon.host.server import Host
 from daemon.server import Daemon
+from sam.crypto import sm2_load_private_key
+from sam.virtual.image import load_sam_image
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ("sqlite", "postgresql")
@@ -111,6 +113,14 @@ def stub(host: Host) -> Iterator[pb_grpc.HostServiceStub]:
     """A client of the running host."""
     with grpc.insecure_channel(f"127.0.0.1:{host.port}") as channel:
         yield pb_grpc.HostServiceStub(channel)
+
+
+def trust_kiosk(host: Host, state_dir: Path) -> None:
+    """Let the host trust the SAMs of a simulated daemon's readers for visit records (as a hospital lists its
+    kiosks' SAM keys in the host's ``[trusted_signers]``; docs/host.md)."""
+    for image in sorted((state_dir / "cards").glob("*-sam.json")):
+        key = sm2_load_private_key(load_sam_image(image).sm2_private_key).public_key().to_bytes()
+        host.servicer.trust = host.servicer.trust.with_key(f"{state_dir.name}/{image.stem}", key)
 
 
 @pytest.fixture

@@ -135,7 +135,7 @@ def test_a_version_1_ledger_is_migrated_in_place_and_keeps_everything(ledger_url
         assert schema_version(db) == 1
         create_schema(db)
         create_schema(db)  # a second start: nothing to do
-        assert schema_version(db) == SCHEMA_VERSION == 3
+        assert schema_version(db) == SCHEMA_VERSION == 4
         reg = Registry(db)
         kh1, kh2 = reg.get("KH1"), reg.get("KH2")
         assert (kh1.purse_factor, kh1.status, kh1.replaced_by, kh1.replaced_by_factor) == (

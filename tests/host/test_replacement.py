@@ -19,6 +19,7 @@ from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
 from daemon.host.server import Host
 from daemon.server import Daemon
+from tests.host.conftest import trust_kiosk
 from tests.host.test_daemon_link import _wait
 
 OLD, NEW = "virtual-0", "virtual-blank"
@@ -47,6 +48,7 @@ def test_the_same_holder_gets_a_replacement_card_that_works_at_another_kiosk(
 ) -> None:
     host.credits.wait_s = 0  # the demo's replacement_wait_s = 0: the old card's uploads are all in
     a = kiosk("kiosk-a", host.port)
+    trust_kiosk(host, tmp_path / "kiosk-a")  # the host keeps for 补卡 what the kiosk's SAMs signed
     ka = _stub(a)
     old = ka.ReadCard(pb.ReadCardRequest(reader=OLD, sections=[cd.CARD_SECTION_HOLDER, cd.CARD_SECTION_PURSE])).card
     kh, old_factor = old.card_number, old.purse.application_serial[-16:]

@@ -1451,12 +1451,20 @@ class UploadedVisitRecord(_message.Message):
     CARD_NUMBER_FIELD_NUMBER: _builtins.int
     PURSE_FACTOR_FIELD_NUMBER: _builtins.int
     RECORD_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    SIGNER_KEY_FIELD_NUMBER: _builtins.int
     record_key: _builtins.str
     """The daemon's key of the write (repeats are recorded once per node)."""
     card_number: _builtins.str
     """KH of the card."""
     purse_factor: _builtins.str
     """The card's purse factor (the physical card)."""
+    signature: _builtins.str
+    """The SM2 signature r‖s the daemon's SAM wrote after the record's data area (upper-case hex, 64 bytes; empty
+    from a daemon before this field: such a record is kept UNSIGNED and never returned for 补卡).
+    """
+    signer_key: _builtins.str
+    """The signer's SM2 public key x‖y named in the record's signer item (upper-case hex, 64 bytes)."""
     @_builtins.property
     def record(self) -> _card_data_pb2.VisitRecord:
         """The record as written (kind, slot, items)."""
@@ -1468,10 +1476,12 @@ class UploadedVisitRecord(_message.Message):
         card_number: _builtins.str = ...,
         purse_factor: _builtins.str = ...,
         record: _card_data_pb2.VisitRecord | None = ...,
+        signature: _builtins.str = ...,
+        signer_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["record", b"record"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "purse_factor", b"purse_factor", "record", b"record", "record_key", b"record_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_number", b"card_number", "purse_factor", b"purse_factor", "record", b"record", "record_key", b"record_key", "signature", b"signature", "signer_key", b"signer_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1513,19 +1523,25 @@ class UploadVisitRecordsResponse(_message.Message):
 
     RECORDED_FIELD_NUMBER: _builtins.int
     DUPLICATES_FIELD_NUMBER: _builtins.int
+    UNTRUSTED_FIELD_NUMBER: _builtins.int
     recorded: _builtins.int
     """Records stored now."""
     duplicates: _builtins.int
     """Records the host had already (a retry)."""
+    untrusted: _builtins.int
+    """Of the records stored now, those whose signature is not VALID against the host's [trusted_signers] (bound to
+    the KH, kind and slot): kept for the audit, never returned by GetHolderData (so never copied at 补卡).
+    """
     def __init__(
         self,
         *,
         recorded: _builtins.int = ...,
         duplicates: _builtins.int = ...,
+        untrusted: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicates", b"duplicates", "recorded", b"recorded"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicates", b"duplicates", "recorded", b"recorded", "untrusted", b"untrusted"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1553,7 +1569,10 @@ class GetHolderDataResponse(_message.Message):
 
     @_builtins.property
     def visits(self) -> _containers.RepeatedCompositeFieldContainer[_card_data_pb2.VisitRecord]:
-        """The visit records daemons wrote onto the selected card, oldest first (to copy onto its replacement)."""
+        """The visit records daemons wrote onto the selected card, oldest first (to copy onto its replacement): only
+        those whose signature the host checked VALID against its [trusted_signers] (signature_status, signer and
+        signer_key say so); forged, unsigned or untrusted uploads are never returned.
+        """
 
     def __init__(
         self,
