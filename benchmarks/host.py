@@ -22,15 +22,11 @@ from __future__ import annotations
 import argparse
 import fcntl
 import logging
-import os
 import statistics
-import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -48,26 +44,11 @@ from sam.crypto.algorithm import Algorithm
 from sam.crypto.diversify import diversify
 from sam.crypto.purse_crypto import load_mac1, load_session_key
 from sam.virtual import VirtualSam, new_sam_image
+from tests.host.pg import postgres_dsn
 
 ROOT = Path(__file__).resolve().parents[1]
 FACTOR = bytes.fromhex("3CB6BF9E00C2C9EA")
 CARDS = 50_000
-
-
-@contextmanager
-def postgres() -> Iterator[str]:
-    """A PostgreSQL DSN (the environment's, or a throwaway cluster for the run)."""
-    dsn = os.environ.get("HEALTHCARD_TEST_PG_DSN")
-    if dsn:
-        yield dsn
-        return
-    workdir = tempfile.mkdtemp(prefix="healthcard-pg-bench.")
-    script = ROOT / "scripts" / "pg_throwaway.sh"
-    out = subprocess.run(["bash", str(script), "start", workdir], capture_output=True, text=True, check=True)
-    try:
-        yield out.stdout.strip()
-    finally:
-        subprocess.run(["bash", str(script), "stop", workdir], check=False)
 
 
 def fresh_database(backend: str, pg_dsn: str, tmp: Path) -> str:
@@ -268,7 +249,7 @@ def main() -> None:
     rows_list = [int(r) for r in args.rows.split(",")]
     print("| backend | ledger rows | upload of 1, ms p50 / p99 | AuthoriseLoad, ms p50 / p99 | throughput |")
     print("|---|---:|---:|---:|---|")
-    with tempfile.TemporaryDirectory() as tmp, postgres() as dsn:
+    with tempfile.TemporaryDirectory() as tmp, postgres_dsn("healthcard-pg-bench.") as dsn:
         for backend in args.backends.split(","):
             run_backend(backend, dsn, Path(tmp), rows_list, args.uploads, args.samples)
 

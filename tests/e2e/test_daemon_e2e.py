@@ -24,9 +24,9 @@ from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
 from daemon.config import load_config
 from daemon.errors import DETAILS_KEY, REASON_KEY
-from daemon.server import Daemon
 from healthcard.virtual import demo_person, new_demo_card
 from sam.virtual import VirtualSam
+from tests.daemon.inprocess import daemon_stub, running_daemon
 from tests.e2e.conftest import VpcdFixture
 
 pytestmark = pytest.mark.pcsc
@@ -48,13 +48,8 @@ def daemon_config(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def stub(daemon_config: Path) -> Iterator[pb_grpc.HealthCardServiceStub]:
-    daemon = Daemon(load_config(daemon_config).validate())
-    daemon.start()
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{daemon.port}") as channel:
-            yield pb_grpc.HealthCardServiceStub(channel)
-    finally:
-        daemon.stop(grace=10)
+    with running_daemon(load_config(daemon_config).validate(), grace=10) as daemon, daemon_stub(daemon) as client:
+        yield client
 
 
 def _wait(predicate: Callable[[], bool], what: str, timeout: float = 15.0) -> None:

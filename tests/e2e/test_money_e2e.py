@@ -21,9 +21,9 @@ from daemon._gen.healthcard.v1 import healthcard_service_pb2 as pb
 from daemon._gen.healthcard.v1 import healthcard_service_pb2_grpc as pb_grpc
 from daemon.config import load_config
 from daemon.errors import REASON_KEY
-from daemon.server import Daemon
 from healthcard.virtual import new_demo_card
 from sam.virtual import VirtualSam
+from tests.daemon.inprocess import daemon_stub, running_daemon
 from tests.e2e.conftest import VpcdFixture
 
 pytestmark = pytest.mark.pcsc
@@ -40,13 +40,8 @@ def stub(tmp_path: Path) -> Iterator[pb_grpc.HealthCardServiceStub]:
         f'[[readers]]\nname = "{CARD_READER}"\nsam_reader = "{SAM_READER}"\n',
         encoding="utf-8",
     )
-    daemon = Daemon(load_config(path).validate())
-    daemon.start()
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{daemon.port}") as channel:
-            yield pb_grpc.HealthCardServiceStub(channel)
-    finally:
-        daemon.stop(grace=10)
+    with running_daemon(load_config(path).validate(), grace=10) as daemon, daemon_stub(daemon) as client:
+        yield client
 
 
 def _until(call: Callable[[], Any], ok: Callable[[Any], bool], what: str, timeout: float = 30.0) -> Any:

@@ -9,8 +9,6 @@ only when ``HEALTHCARD_SKIP_PG=1``.
 from __future__ import annotations
 
 import os
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +24,7 @@ from daemon.host.server import Host
 from daemon.server import Daemon
 from sam.crypto import sm2_load_private_key
 from sam.virtual.image import load_sam_image
+from tests.host.pg import PostgresUnavailableError, postgres_dsn
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ("sqlite", "postgresql")
@@ -36,20 +35,11 @@ def pg_dsn() -> Iterator[str]:
     """The DSN of a PostgreSQL cluster for this session (module docstring)."""
     if os.environ.get("HEALTHCARD_SKIP_PG") == "1":
         pytest.skip("HEALTHCARD_SKIP_PG=1: PostgreSQL tests skipped")
-    dsn = os.environ.get("HEALTHCARD_TEST_PG_DSN")
-    if dsn:
-        yield dsn
-        return
-    workdir = tempfile.mkdtemp(prefix="healthcard-pg.")
-    script = ROOT / "scripts" / "pg_throwaway.sh"
-    result = subprocess.run(["bash", str(script), "start", workdir], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        subprocess.run(["bash", str(script), "stop", workdir], check=False)
-        pytest.fail(f"cannot start a throwaway PostgreSQL (set HEALTHCARD_SKIP_PG=1 to skip): {result.stderr}")
     try:
-        yield result.stdout.strip()
-    finally:
-        subprocess.run(["bash", str(script), "stop", workdir], check=False)
+        with postgres_dsn() as dsn:
+            yield dsn
+    except PostgresUnavailableError as exc:
+        pytest.fail(f"cannot start a throwaway PostgreSQL (set HEALTHCARD_SKIP_PG=1 to skip): {exc}")
 
 
 def _fresh_pg_database(dsn: str) -> tuple[str, Callable[[], None]]:
